@@ -8,7 +8,9 @@ Each error also inherits the builtin exception a caller would already catch, so
     ├── InvalidPattern            (ValueError)     a filter pattern that cannot be compiled
     ├── ConfigurationError        (ValueError)     a bad URL, option or missing extra
     │   └── MissingDependency     (ImportError)    ``pip install 'eventpatterns[<extra>]'``
+    ├── InvalidPosition           (ValueError)     not a position of this backend
     ├── PositionExpired           (LookupError)    ``since=`` is older than retained history
+    ├── GroupNotFound             (LookupError)    a consumer group that was never created
     ├── DeadLetterNotFound        (LookupError)    an unknown dead-letter id
     ├── EventTooLarge             (ValueError)     over the backend's ``max_message_size``
     ├── SubscriberOverflow                         a subscriber fell behind (``overflow="disconnect"``)
@@ -25,8 +27,10 @@ __all__ = [
     "DeadLetterNotFound",
     "EventPatternsError",
     "EventTooLarge",
+    "GroupNotFound",
     "InvalidEvent",
     "InvalidPattern",
+    "InvalidPosition",
     "MissingDependency",
     "PositionExpired",
     "SubscriberOverflow",
@@ -83,6 +87,22 @@ class MissingDependency(ConfigurationError, ImportError):
         super().__init__(
             f"{package!r} is not installed; install it with: pip install 'eventpatterns[{extra}]'"
         )
+
+
+class InvalidPosition(EventPatternsError, ValueError):
+    """A position string that this backend never produced."""
+
+    def __init__(self, position: object, *, expected: str) -> None:
+        self.position = position
+        super().__init__(f"invalid position {position!r}: expected {expected}")
+
+
+class GroupNotFound(EventPatternsError, LookupError):
+    """A consumer group that was never created."""
+
+    def __init__(self, group: str) -> None:
+        self.group = group
+        super().__init__(f"consumer group {group!r} does not exist")
 
 
 class PositionExpired(EventPatternsError, LookupError):

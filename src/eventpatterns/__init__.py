@@ -1,0 +1,12 @@
+"""eventpatterns: event-driven backend patterns for web and mobile apps.
+
+The names most applications need are re-exported here; each pattern's package
+(``eventpatterns.bus``, ``eventpatterns.filters``...) has the rest.
+"""
+
+from ._version import __version__
+from .bus import Backoff, BatchFailure, EventBus, Gap
+from .core import Event
+from .errors import EventPatternsError
+
+__all__ = ["Backoff", "BatchFailure", "Event", "EventBus", "EventPatternsError", "Gap", "__version__"]

@@ -1,0 +1,432 @@
+"""The in-memory bus backend: the executable specification of the bus contract.
+
+It really keeps a bounded log, a dedupe window, per-group pending entries with
+visibility deadlines and attempt counts, and dead letters. Everything runs in the
+event loop's thread; methods do their bookkeeping without awaiting in between, so
+each call is atomic with respect to other tasks.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import OrderedDict, deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import parse_qs, urlsplit
+
+import anyio
+import anyio.lowlevel
+
+from ...bus._contract import Capabilities, DeadLetter, Delivery, LogEntry, Position
+from ...core import Clock, Event, SystemClock
+from ...errors import (
+    BusClosed,
+    ConfigurationError,
+    DeadLetterNotFound,
+    EventTooLarge,
+    GroupNotFound,
+    InvalidPosition,
+    PositionExpired,
+)
+
+__all__ = ["MemoryBusBackend"]
+
+
+@dataclass(slots=True)
+class _Pending:
+    seq: int
+    event: Event
+    attempt: int = 0
+    error: str | None = None
+    token: int = 0  # bumped on every hand-out, so stale heap entries are recognised
+
+
+@dataclass(slots=True)
+class _Group:
+    cursor: int  # next log sequence number this group has not seen yet
+    ready: list[tuple[float, int, int, int]] = field(default_factory=list)  # (due, order, seq, token)
+    pending: dict[int, _Pending] = field(default_factory=dict)  # seq -> state, ready or in flight
+    dead: OrderedDict[str, DeadLetter] = field(default_factory=OrderedDict)
+    dead_counter: int = 0
+    trimmed_unread: int = 0  # entries trimmed from the log before this group read them
+
+
+class _Waiter:
+    """Wakes blocked readers when the log or a group changes."""
+
+    __slots__ = ("_event",)
+
+    def __init__(self) -> None:
+        self._event: anyio.Event | None = None
+
+    def notify(self) -> None:
+        if self._event is not None:
+            self._event.set()
+            self._event = None
+
+    async def wait(self, clock: Clock, timeout: float) -> None:
+        if self._event is None:
+            self._event = anyio.Event()
+        event = self._event
+        if timeout <= 0:
+            await anyio.lowlevel.checkpoint()
+            return
+        async with anyio.create_task_group() as tg:
+
+            async def _timer() -> None:
+                await clock.sleep(timeout)
+                tg.cancel_scope.cancel()
+
+            tg.start_soon(_timer)
+            await event.wait()
+            tg.cancel_scope.cancel()
+
+
+class MemoryBusBackend:
+    """The embedded bus backend, for a single process, tests and development.
+
+    Args:
+        clock: Time source for visibility timeouts, delays and the dedupe window.
+        max_entries: Retention: the log keeps at most this many entries.
+        dedupe_window: Seconds during which a repeated event id is ignored.
+        max_message_size: Reject events whose JSON form is larger (``None``: no limit;
+            set it to rehearse a real backend's limit).
+
+    Example:
+        >>> backend = MemoryBusBackend(max_entries=10_000)
+        >>> backend.capabilities.history
+        True
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Clock | None = None,
+        max_entries: int = 100_000,
+        dedupe_window: float = 300.0,
+        max_message_size: int | None = None,
+    ) -> None:
+        if max_entries < 1:
+            raise ConfigurationError(f"max_entries must be at least 1, got {max_entries}")
+        if dedupe_window < 0:
+            raise ConfigurationError(f"dedupe_window must be >= 0, got {dedupe_window}")
+        self.clock: Clock = clock or SystemClock()
+        self.capabilities = Capabilities(
+            ordering="total",
+            history=True,
+            max_message_size=max_message_size,
+            durable_groups=False,
+            dedupe_window=dedupe_window,
+        )
+        self._max_entries = max_entries
+        self._log: deque[Event] = deque()
+        self._first_seq = 1  # sequence number of self._log[0]
+        self._next_seq = 1
+        self._seen: OrderedDict[str, tuple[int, float]] = OrderedDict()  # id -> (seq, expiry)
+        self._groups: dict[str, _Group] = {}
+        self._log_changed = _Waiter()
+        self._group_changed: dict[str, _Waiter] = {}
+        self._order = 0
+        self._closed = False
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> MemoryBusBackend:
+        """Build from ``memory://`` with optional query options (``?max_entries=1000``)."""
+        parts = urlsplit(url)
+        if parts.scheme != "memory":
+            raise ConfigurationError(f"not a memory:// URL: {url!r}")
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        for name in ("max_entries", "max_message_size"):
+            if name in query:
+                options.setdefault(name, _int_option(name, query.pop(name)))
+        if "dedupe_window" in query:
+            options.setdefault("dedupe_window", _float_option("dedupe_window", query.pop("dedupe_window")))
+        if query:
+            raise ConfigurationError(f"unknown memory:// option(s): {', '.join(sorted(query))}")
+        return cls(**options)
+
+    # -- the log --------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise BusClosed("the memory bus backend is closed")
+
+    async def append(self, events: Sequence[Event]) -> list[Position]:
+        """Append events; see :meth:`BusBackend.append`."""
+        self._check_open()
+        limit = self.capabilities.max_message_size
+        if limit is not None:
+            for event in events:
+                size = len(event.to_json())
+                if size > limit:
+                    raise EventTooLarge(event.id, size=size, limit=limit)
+        now = self.clock.time()
+        seen = self._seen
+        while seen:  # expire the dedupe window, oldest first
+            first = next(iter(seen.values()))
+            if first[1] > now:
+                break
+            seen.popitem(last=False)
+        expiry = now + self.capabilities.dedupe_window
+        positions: list[Position] = []
+        log = self._log
+        for event in events:
+            known = seen.get(event.id)
+            if known is not None:
+                positions.append(str(known[0]))
+                continue
+            seq = self._next_seq
+            self._next_seq = seq + 1
+            log.append(event)
+            if self.capabilities.dedupe_window > 0:
+                seen[event.id] = (seq, expiry)
+            positions.append(str(seq))
+        overflow = len(log) - self._max_entries
+        if overflow > 0:
+            self._trim(overflow)
+        self._log_changed.notify()
+        for waiter in self._group_changed.values():
+            waiter.notify()
+        await anyio.lowlevel.checkpoint()
+        return positions
+
+    def _trim(self, count: int) -> None:
+        for _ in range(count):
+            self._log.popleft()
+        self._first_seq += count
+        for group in self._groups.values():
+            if group.cursor < self._first_seq:
+                # Counted, never silent: the group fell further behind than retention.
+                group.trimmed_unread += self._first_seq - group.cursor
+                group.cursor = self._first_seq
+
+    def sort_key(self, position: Position) -> tuple[int, ...]:
+        """Order positions: they are decimal sequence numbers."""
+        try:
+            value = int(position)
+        except (TypeError, ValueError):
+            raise InvalidPosition(position, expected="a decimal sequence number") from None
+        if value < 0 or str(value) != position:
+            raise InvalidPosition(position, expected="a decimal sequence number")
+        return (value,)
+
+    async def read(self, after: Position | None, *, limit: int, wait: float = 0.0) -> list[LogEntry]:
+        """Read entries after ``after``; see :meth:`BusBackend.read`."""
+        self._check_open()
+        start = self._first_seq if after is None else self.sort_key(after)[0] + 1
+        if start < self._first_seq:
+            raise PositionExpired(str(after), oldest=self._oldest())
+        if start >= self._next_seq and wait > 0:
+            await self._log_changed.wait(self.clock, wait)
+            self._check_open()
+            if start < self._first_seq:
+                raise PositionExpired(str(after), oldest=self._oldest())
+        else:
+            await anyio.lowlevel.checkpoint()
+        begin = start - self._first_seq
+        end = min(begin + limit, len(self._log))
+        log = self._log
+        return [LogEntry(str(self._first_seq + i), log[i]) for i in range(begin, end)]
+
+    def _oldest(self) -> Position | None:
+        return str(self._first_seq) if self._log else None
+
+    async def last_position(self) -> Position | None:
+        """Return the newest position, or ``None``."""
+        self._check_open()
+        await anyio.lowlevel.checkpoint()
+        return str(self._next_seq - 1) if self._next_seq > 1 else None
+
+    # -- groups -----------------------------------------------------------------------
+
+    async def create_group(self, group: str, *, start: Literal["earliest", "latest"]) -> bool:
+        """Create a group; see :meth:`BusBackend.create_group`."""
+        self._check_open()
+        await anyio.lowlevel.checkpoint()
+        if group in self._groups:
+            return False
+        if start not in ("earliest", "latest"):
+            raise ConfigurationError(f"start must be 'earliest' or 'latest', got {start!r}")
+        self._groups[group] = _Group(cursor=self._first_seq if start == "earliest" else self._next_seq)
+        self._group_changed[group] = _Waiter()
+        return True
+
+    def _group(self, group: str) -> _Group:
+        self._check_open()
+        try:
+            return self._groups[group]
+        except KeyError:
+            raise GroupNotFound(group) from None
+
+    def _schedule(self, g: _Group, state: _Pending, due: float) -> None:
+        state.token += 1
+        self._order += 1
+        heapq.heappush(g.ready, (due, self._order, state.seq, state.token))
+
+    async def receive(
+        self,
+        group: str,
+        consumer: str,
+        *,
+        max_count: int,
+        visibility_timeout: float,
+        wait: float,
+    ) -> list[Delivery]:
+        """Take deliveries; see :meth:`BusBackend.receive`."""
+        g = self._group(group)
+        out = self._take(g, max_count, visibility_timeout)
+        if out or wait <= 0:
+            await anyio.lowlevel.checkpoint()
+            return out
+        # Nothing ready: sleep until new entries arrive, a deadline passes, or ``wait`` ends.
+        now = self.clock.time()
+        timeout = wait
+        if g.ready:
+            timeout = min(timeout, max(g.ready[0][0] - now, 0.0))
+        await self._group_changed[group].wait(self.clock, timeout)
+        return self._take(self._group(group), max_count, visibility_timeout)
+
+    def _take(self, g: _Group, max_count: int, visibility_timeout: float) -> list[Delivery]:
+        now = self.clock.time()
+        deadline = now + visibility_timeout
+        out: list[Delivery] = []
+        ready = g.ready
+        while ready and len(out) < max_count and ready[0][0] <= now:
+            _, _, seq, token = heapq.heappop(ready)
+            state = g.pending.get(seq)
+            if state is None or state.token != token:
+                continue  # acked, dead-lettered or rescheduled since
+            out.append(self._hand_out(g, state, deadline))
+        log = self._log
+        while len(out) < max_count and g.cursor < self._next_seq:
+            seq = g.cursor
+            g.cursor += 1
+            state = _Pending(seq, log[seq - self._first_seq])
+            g.pending[seq] = state
+            out.append(self._hand_out(g, state, deadline))
+        return out
+
+    def _hand_out(self, g: _Group, state: _Pending, deadline: float) -> Delivery:
+        state.attempt += 1
+        self._schedule(g, state, deadline)  # redelivered at the deadline unless acked
+        return Delivery(f"{state.seq}.{state.token}", str(state.seq), state.event, state.attempt, state.error)
+
+    def _state(self, g: _Group, receipt: str) -> _Pending | None:
+        seq_text, _, _ = receipt.partition(".")
+        try:
+            return g.pending.get(int(seq_text))
+        except ValueError:
+            return None
+
+    async def ack(self, group: str, receipts: Sequence[str]) -> None:
+        """Acknowledge; see :meth:`BusBackend.ack`."""
+        g = self._group(group)
+        for receipt in receipts:
+            state = self._state(g, receipt)
+            if state is not None:
+                del g.pending[state.seq]
+        await anyio.lowlevel.checkpoint()
+
+    async def release(self, group: str, receipt: str, *, delay: float, error: str) -> None:
+        """Redeliver later; see :meth:`BusBackend.release`."""
+        g = self._group(group)
+        state = self._state(g, receipt)
+        if state is not None:
+            state.error = error
+            self._schedule(g, state, self.clock.time() + max(delay, 0.0))
+            self._group_changed[group].notify()
+        await anyio.lowlevel.checkpoint()
+
+    async def dead_letter(self, group: str, receipt: str, *, error: str) -> DeadLetter:
+        """Dead-letter a delivery; see :meth:`BusBackend.dead_letter`."""
+        g = self._group(group)
+        state = self._state(g, receipt)
+        if state is None:
+            raise LookupError(f"no delivery {receipt!r} is pending in group {group!r}")
+        del g.pending[state.seq]
+        g.dead_counter += 1
+        letter = DeadLetter(
+            id=f"{state.seq}-{g.dead_counter}",
+            group=group,
+            position=str(state.seq),
+            event=state.event,
+            error=error,
+            attempts=state.attempt,
+            failed_at=self.clock.time(),
+        )
+        g.dead[letter.id] = letter
+        await anyio.lowlevel.checkpoint()
+        return letter
+
+    async def dead_letters(self, group: str, *, limit: int) -> list[DeadLetter]:
+        """List dead letters; see :meth:`BusBackend.dead_letters`."""
+        g = self._group(group)
+        await anyio.lowlevel.checkpoint()
+        return list(g.dead.values())[:limit]
+
+    def _select(self, group: str, g: _Group, ids: Sequence[str] | None) -> list[str]:
+        if ids is None:
+            return list(g.dead)
+        for dead_id in ids:
+            if dead_id not in g.dead:
+                raise DeadLetterNotFound(group, dead_id)
+        return list(dict.fromkeys(ids))
+
+    async def redrive(self, group: str, ids: Sequence[str] | None) -> int:
+        """Redeliver dead letters; see :meth:`BusBackend.redrive`."""
+        g = self._group(group)
+        chosen = self._select(group, g, ids)
+        now = self.clock.time()
+        for dead_id in chosen:
+            letter = g.dead.pop(dead_id)
+            seq = int(letter.position)
+            state = g.pending.get(seq)
+            if state is None:
+                state = g.pending[seq] = _Pending(seq, letter.event)
+            self._schedule(g, state, now)
+        if chosen:
+            self._group_changed[group].notify()
+        await anyio.lowlevel.checkpoint()
+        return len(chosen)
+
+    async def discard(self, group: str, ids: Sequence[str] | None) -> int:
+        """Delete dead letters; see :meth:`BusBackend.discard`."""
+        g = self._group(group)
+        chosen = self._select(group, g, ids)
+        for dead_id in chosen:
+            del g.dead[dead_id]
+        await anyio.lowlevel.checkpoint()
+        return len(chosen)
+
+    def group_stats(self, group: str) -> dict[str, int]:
+        """Return counters for one group: pending, dead letters, and entries lost to trimming."""
+        g = self._group(group)
+        return {
+            "pending": len(g.pending),
+            "dead_letters": len(g.dead),
+            "lag": self._next_seq - g.cursor,
+            "trimmed_unread": g.trimmed_unread,
+        }
+
+    async def aclose(self) -> None:
+        """Close: later calls raise ``BusClosed``; blocked readers wake up."""
+        self._closed = True
+        self._log_changed.notify()
+        for waiter in self._group_changed.values():
+            waiter.notify()
+        await anyio.lowlevel.checkpoint()
+
+
+def _int_option(name: str, value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigurationError(f"memory:// option {name} must be an integer, got {value!r}") from None
+
+
+def _float_option(name: str, value: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        raise ConfigurationError(f"memory:// option {name} must be a number, got {value!r}") from None

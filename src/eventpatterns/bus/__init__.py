@@ -1,0 +1,25 @@
+"""The event backbone: publish/subscribe, replay, durable consumer groups, dead letters."""
+
+from ._bus import BACKENDS, EventBus
+from ._consumer import Backoff, BatchFailure, Consumer, ConsumerStats
+from ._contract import BusBackend, Capabilities, DeadLetter, Delivery, LogEntry, Position
+from ._subscription import Gap, Overflow, Subscription, SupportsMatch
+
+__all__ = [
+    "BACKENDS",
+    "Backoff",
+    "BatchFailure",
+    "BusBackend",
+    "Capabilities",
+    "Consumer",
+    "ConsumerStats",
+    "DeadLetter",
+    "Delivery",
+    "EventBus",
+    "Gap",
+    "LogEntry",
+    "Overflow",
+    "Position",
+    "Subscription",
+    "SupportsMatch",
+]

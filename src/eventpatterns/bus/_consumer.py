@@ -1,0 +1,268 @@
+"""Durable competing consumers: retries with backoff, dead letters, partial batch failure."""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+from anyio.abc import TaskStatus
+
+from ..core import Event
+from ..errors import BackendUnavailable, BusClosed, ConfigurationError, EventPatternsError
+from ._contract import BusBackend, Delivery
+from ._subscription import SupportsMatch
+
+__all__ = ["Backoff", "BatchFailure", "Consumer", "ConsumerStats"]
+
+logger = logging.getLogger("eventpatterns.bus")
+
+Handler = Callable[[Event], Awaitable[Any]]
+BatchHandler = Callable[[list[Event]], Awaitable[Iterable[str] | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Exponential backoff with jitter between delivery attempts.
+
+    The delay before attempt ``n + 1`` is ``min(maximum, initial * multiplier**(n-1))``,
+    scaled by a random factor in ``[1 - jitter, 1]`` so that failing consumers do not
+    retry in lock-step.
+
+    Example:
+        >>> Backoff(initial=1, multiplier=2, jitter=0).delay(3)
+        4.0
+    """
+
+    initial: float = 1.0
+    multiplier: float = 2.0
+    maximum: float = 300.0
+    jitter: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.initial < 0 or self.maximum < 0:
+            raise ConfigurationError("backoff delays must be >= 0")
+        if self.multiplier < 1:
+            raise ConfigurationError(f"backoff multiplier must be >= 1, got {self.multiplier}")
+        if not 0 <= self.jitter <= 1:
+            raise ConfigurationError(f"backoff jitter must be within [0, 1], got {self.jitter}")
+
+    def delay(self, attempt: int, rng: random.Random | None = None) -> float:
+        """Return the delay after failed attempt number ``attempt`` (1-based)."""
+        base = min(self.maximum, self.initial * self.multiplier ** max(attempt - 1, 0))
+        if not self.jitter:
+            return float(base)
+        factor = 1.0 - self.jitter * (rng or random).random()  # noqa: S311 - not crypto
+        return float(base * factor)
+
+
+class BatchFailure(EventPatternsError):
+    """Raise from a batch handler to fail only some events of the batch.
+
+    Args:
+        failed_ids: Ids of the events to retry; the others are acknowledged.
+        cause: Optional description recorded as their error.
+    """
+
+    def __init__(self, failed_ids: Iterable[str], cause: str | None = None) -> None:
+        self.failed_ids = frozenset(failed_ids)
+        self.cause = cause
+        super().__init__(cause or f"{len(self.failed_ids)} event(s) of the batch failed")
+
+
+@dataclass(slots=True)
+class ConsumerStats:
+    """Counters of one consumer since it started."""
+
+    received: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    retried: int = 0
+    dead_lettered: int = 0
+    filtered_out: int = 0
+    last_error: str | None = field(default=None)
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+class Consumer:
+    """A running member of a consumer group; stop it with :meth:`aclose`.
+
+    Created by :meth:`EventBus.consume`; runs in the bus's task group until the bus
+    closes or :meth:`aclose` is awaited.
+    """
+
+    def __init__(
+        self,
+        backend: BusBackend,
+        group: str,
+        handler: Handler | BatchHandler,
+        *,
+        name: str,
+        matcher: SupportsMatch | None,
+        batch_size: int | None,
+        prefetch: int,
+        max_attempts: int,
+        visibility_timeout: float,
+        handler_timeout: float | None,
+        backoff: Backoff,
+        poll: float,
+    ) -> None:
+        if max_attempts < 1:
+            raise ConfigurationError(f"max_attempts must be at least 1, got {max_attempts}")
+        if visibility_timeout <= 0:
+            raise ConfigurationError(f"visibility_timeout must be > 0, got {visibility_timeout}")
+        if batch_size is not None and batch_size < 1:
+            raise ConfigurationError(f"batch_size must be at least 1, got {batch_size}")
+        if prefetch < 1:
+            raise ConfigurationError(f"prefetch must be at least 1, got {prefetch}")
+        self.backend = backend
+        self.group = group
+        self.name = name
+        self.stats = ConsumerStats()
+        self._handler = handler
+        self._matcher = matcher
+        self._batch_size = batch_size
+        self._prefetch = batch_size or prefetch
+        self._max_attempts = max_attempts
+        self._visibility = visibility_timeout
+        self._handler_timeout = visibility_timeout if handler_timeout is None else handler_timeout
+        self._backoff = backoff
+        self._poll = poll
+        self._scope: anyio.CancelScope | None = None
+        self._done = anyio.Event()
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Receive and handle deliveries until cancelled (the bus runs this for you)."""
+        with anyio.CancelScope() as scope:
+            self._scope = scope
+            task_status.started()
+            try:
+                await self._loop()
+            finally:
+                self._done.set()
+
+    async def aclose(self) -> None:
+        """Stop: unacknowledged deliveries are redelivered after their visibility timeout."""
+        if self._scope is not None:
+            self._scope.cancel()
+            with anyio.CancelScope(shield=True):
+                await self._done.wait()
+
+    async def _loop(self) -> None:
+        failures = 0
+        while True:
+            try:
+                deliveries = await self.backend.receive(
+                    self.group,
+                    self.name,
+                    max_count=self._prefetch,
+                    visibility_timeout=self._visibility,
+                    wait=self._poll,
+                )
+                if not deliveries:
+                    continue
+                self.stats.received += len(deliveries)
+                if self._batch_size is None:
+                    await self._handle_each(deliveries)
+                else:
+                    await self._handle_batch(deliveries)
+                failures = 0
+            except BackendUnavailable as exc:
+                failures += 1
+                delay = min(0.05 * 2**failures, 5.0)
+                logger.warning("consumer %s/%s: %s; retrying in %.2fs", self.group, self.name, exc, delay)
+                await anyio.sleep(delay)
+            except BusClosed:
+                return
+
+    def _wanted(self, delivery: Delivery) -> bool:
+        return self._matcher is None or self._matcher.matches(delivery.event.to_dict())
+
+    async def _screen(self, deliveries: Sequence[Delivery]) -> tuple[list[Delivery], list[str]]:
+        """Split deliveries into those to handle and receipts to ack unhandled."""
+        todo: list[Delivery] = []
+        skip: list[str] = []
+        for delivery in deliveries:
+            if not self._wanted(delivery):
+                self.stats.filtered_out += 1
+                skip.append(delivery.receipt)
+            elif delivery.attempt > self._max_attempts:
+                # Delivered again after its last allowed attempt: the consumer that held
+                # it crashed or hung. Do not run it once more.
+                reason = delivery.last_error or "consumer stopped acknowledging (visibility timeout)"
+                await self._dead_letter(delivery, f"{reason}; exceeded max_attempts={self._max_attempts}")
+            else:
+                todo.append(delivery)
+        return todo, skip
+
+    async def _handle_each(self, deliveries: Sequence[Delivery]) -> None:
+        todo, done = await self._screen(deliveries)
+        handler: Handler = self._handler  # type: ignore[assignment]
+        for delivery in todo:
+            try:
+                with anyio.fail_after(self._handler_timeout):
+                    await handler(delivery.event)
+            except Exception as exc:  # noqa: BLE001 - any handler error means "retry"
+                if isinstance(exc, TimeoutError):
+                    exc = TimeoutError(f"handler did not finish within {self._handler_timeout}s")
+                await self._fail(delivery, _describe(exc))
+            else:
+                self.stats.succeeded += 1
+                done.append(delivery.receipt)
+        if done:
+            await self.backend.ack(self.group, done)
+
+    async def _handle_batch(self, deliveries: Sequence[Delivery]) -> None:
+        todo, done = await self._screen(deliveries)
+        if todo:
+            handler: BatchHandler = self._handler  # type: ignore[assignment]
+            by_id = {d.event.id: d for d in todo}
+            failed: set[str]
+            error = "reported failed by the batch handler"
+            try:
+                with anyio.fail_after(self._handler_timeout):
+                    result = await handler([d.event for d in todo])
+                failed = set() if result is None else set(result)
+            except BatchFailure as exc:
+                failed, error = set(exc.failed_ids), exc.cause or error
+            except Exception as exc:  # noqa: BLE001 - the whole batch failed
+                failed, error = set(by_id), _describe(exc)
+            unknown = failed - by_id.keys()
+            if unknown:
+                logger.warning("batch handler reported unknown event ids %s; ignored", sorted(unknown))
+            for event_id, delivery in by_id.items():
+                if event_id in failed:
+                    await self._fail(delivery, error)
+                else:
+                    self.stats.succeeded += 1
+                    done.append(delivery.receipt)
+        if done:
+            await self.backend.ack(self.group, done)
+
+    async def _fail(self, delivery: Delivery, error: str) -> None:
+        self.stats.failed += 1
+        self.stats.last_error = error
+        if delivery.attempt >= self._max_attempts:
+            await self._dead_letter(delivery, error)
+            return
+        delay = self._backoff.delay(delivery.attempt)
+        logger.info(
+            "event %s failed in %s (attempt %d/%d): %s; retrying in %.2fs",
+            delivery.event.id, self.group, delivery.attempt, self._max_attempts, error, delay,
+        )
+        self.stats.retried += 1
+        await self.backend.release(self.group, delivery.receipt, delay=delay, error=error)
+
+    async def _dead_letter(self, delivery: Delivery, error: str) -> None:
+        self.stats.dead_lettered += 1
+        logger.warning(
+            "event %s dead-lettered in %s after %d attempt(s): %s",
+            delivery.event.id, self.group, delivery.attempt, error,
+        )
+        await self.backend.dead_letter(self.group, delivery.receipt, error=error)
