@@ -3,10 +3,11 @@
 from ._bus import BACKENDS, EventBus
 from ._consumer import Backoff, BatchFailure, Consumer, ConsumerStats
 from ._contract import BusBackend, Capabilities, DeadLetter, Delivery, LogEntry, Position
-from ._subscription import Gap, Overflow, Subscription, SupportsMatch
+from ._subscription import EARLIEST, Gap, Overflow, Subscription, SupportsMatch
 
 __all__ = [
     "BACKENDS",
+    "EARLIEST",
     "Backoff",
     "BatchFailure",
     "BusBackend",

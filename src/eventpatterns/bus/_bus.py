@@ -185,7 +185,7 @@ class EventBus:
             pattern: An EventBridge event pattern (``dict``), any object with
                 ``matches(event_json)``, or ``None`` for every event.
             since: Replay events after this position first, then go live with no gap
-                and no duplicate.
+                and no duplicate; :data:`EARLIEST` replays all retained history.
             buffer: Most undelivered events held for this subscriber.
             overflow: When the buffer is full: ``"drop_oldest"`` (and yield a
                 :class:`Gap` saying how many were dropped) or ``"disconnect"`` (raise

@@ -15,7 +15,10 @@ from ..core import Event
 from ..errors import BackendUnavailable, BusClosed, ConfigurationError, PositionExpired, SubscriberOverflow
 from ._contract import BusBackend, LogEntry, Position
 
-__all__ = ["Gap", "Overflow", "SupportsMatch", "Subscription", "as_matcher"]
+__all__ = ["EARLIEST", "Gap", "Overflow", "SupportsMatch", "Subscription", "as_matcher"]
+
+#: ``subscribe(since=EARLIEST)`` replays the whole retained history first.
+EARLIEST = "earliest"
 
 logger = logging.getLogger("eventpatterns.bus")
 
@@ -160,10 +163,11 @@ class Subscription:
         self._replay_dropped = False
         self._page: deque[LogEntry] = deque()
         self._skip_key: tuple[int, ...] | None = None
-        self._replay_cursor: Position | None = since
+        start = None if since == EARLIEST else since
+        self._replay_cursor: Position | None = start
         #: The log position this subscription has reached: resubscribe with
         #: ``since=sub.position`` to resume without a gap or a duplicate.
-        self.position: Position | None = since
+        self.position: Position | None = start
         #: How many events were dropped for this subscriber in total.
         self.dropped = 0
 
@@ -207,7 +211,8 @@ class Subscription:
         hub.subs.append(self)  # buffer live entries from now on, before replay starts
         if self._since is not None:
             try:
-                self._skip_key = self._backend.sort_key(self._since)
+                if self.position is not None:
+                    self._skip_key = self._backend.sort_key(self.position)
                 await self._fill_page()  # raises PositionExpired now, not at first read
             except BaseException:
                 self._detach()
