@@ -1,7 +1,19 @@
-"""Core: the CloudEvents envelope, ids and the clock. No I/O."""
+"""Core: the CloudEvents envelope, its JSON/HTTP/SDK conversions, ids and the clock. No I/O."""
 
 from ._clock import Clock, SystemClock
-from ._event import Event, is_json_content_type
+from ._event import Event, format_time, is_json_content_type, parse_time
+from ._http import BATCH_CONTENT_TYPE, STRUCTURED_CONTENT_TYPE, events_to_http_batch
 from ._ids import new_id
 
-__all__ = ["Clock", "Event", "SystemClock", "is_json_content_type", "new_id"]
+__all__ = [
+    "BATCH_CONTENT_TYPE",
+    "STRUCTURED_CONTENT_TYPE",
+    "Clock",
+    "Event",
+    "SystemClock",
+    "events_to_http_batch",
+    "format_time",
+    "is_json_content_type",
+    "new_id",
+    "parse_time",
+]
