@@ -416,3 +416,19 @@ def test_format_and_parse_time() -> None:
     assert format_time(plus) == "2024-05-01T14:00:00+02:00"
     assert parse_time("2024-05-01T07:30:00-04:30") == T0
     assert parse_time("2024-05-01T12:00:00-00:00") == T0
+
+
+def test_deeply_nested_objects_are_rejected() -> None:
+    deep: Any = 1
+    for _ in range(501):
+        deep = {"a": deep}
+    invalid("data", "nested deeper than 500", data=deep)
+
+
+def test_model_validate_goes_through_the_constructor() -> None:
+    event = Event.model_validate({"id": "1", "source": "/s", "specversion": "1.0", "type": "t"})
+    assert event.extensions == {}
+    assert event.time is not None
+    # pydantic wraps the InvalidEvent in its ValidationError (also a ValueError).
+    with pytest.raises(ValueError, match="'A': extension attribute names"):
+        Event.model_validate({"type": "t", "source": "/s", "extensions": {"A": 1}})

@@ -272,3 +272,10 @@ def test_batch_errors(
         Event.batch_from_http(headers, body)
     assert info.value.attribute == attribute
     assert fragment in str(info.value)
+
+
+def test_binary_without_time_sends_no_time_header() -> None:
+    event = Event.from_dict({"specversion": "1.0", "id": "1", "source": "/s", "type": "t"})
+    headers, _ = event.to_http()
+    assert "ce-time" not in headers
+    assert Event.from_http(headers, b"") == event

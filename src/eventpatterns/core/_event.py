@@ -300,10 +300,8 @@ class Event(BaseModel):
                 _check_json_bytes(data, content_type)
         else:
             _check_json(data)
-        extensions = values.get("extensions")
-        if extensions is not None:
-            updates["extensions"] = _check_extensions(extensions)
-        return {**values, **updates} if updates else values
+        updates["extensions"] = _check_extensions(values.get("extensions", {}))
+        return {**values, **updates}
 
     # -- structured JSON form -----------------------------------------------------
 
