@@ -118,16 +118,14 @@ def explain(pattern: object, event: object) -> Explanation:
     Args:
         pattern: A pattern (anything :func:`~eventpatterns.filters.compile` takes)
             or a compiled :class:`~eventpatterns.filters.Matcher`.
-        event: A JSON-like ``dict``, an :class:`~eventpatterns.core.Event`, or JSON
-            text.
+        event: A JSON-like ``dict`` or an :class:`~eventpatterns.core.Event`.
 
     Returns:
         The verdict and, for every field condition, the values seen and why they
         passed or failed.
 
     Raises:
-        InvalidPattern: The pattern is malformed (or the event is text that is not
-            JSON).
+        InvalidPattern: The pattern is malformed.
 
     Example:
         >>> e = explain({"detail": {"state": ["running"]}}, {"detail": {"state": "stopped"}})

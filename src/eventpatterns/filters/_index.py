@@ -373,8 +373,8 @@ class PatternIndex(Generic[K]):
         """Return the keys of every pattern the event matches.
 
         Args:
-            event: A JSON-like ``dict`` (the fast path), an
-                :class:`~eventpatterns.core.Event`, or JSON text.
+            event: A JSON-like ``dict`` (the fast path) or an
+                :class:`~eventpatterns.core.Event`.
         """
         doc = event if type(event) is dict else as_event_dict(event)
         paths = self._paths

@@ -20,8 +20,8 @@ def as_event_dict(event: object) -> Mapping[str, Any]:
     """Return the JSON object a pattern is matched against.
 
     An :class:`~eventpatterns.core.Event` becomes its CloudEvents structured form
-    (``to_dict()``); a mapping is used as is; JSON text is decoded; any other JSON
-    value (an array, a string...) is an event with no fields.
+    (``to_dict()``); a mapping is used as is; any other JSON value (an array, a
+    string...) is an event with no fields.
     """
     if isinstance(event, Mapping):
         return event
@@ -29,9 +29,6 @@ def as_event_dict(event: object) -> Mapping[str, Any]:
 
     if isinstance(event, Event):
         return event.to_dict()
-    if isinstance(event, (str, bytes)):
-        decoded = load_json(event, what="event")
-        return decoded if isinstance(decoded, Mapping) else {}
     return {}
 
 
@@ -67,11 +64,8 @@ class Matcher:
         """Tell whether the event matches the pattern.
 
         Args:
-            event: A JSON-like ``dict`` (the fast path), an
-                :class:`~eventpatterns.core.Event`, or JSON text.
-
-        Raises:
-            InvalidPattern: ``event`` is text that is not JSON.
+            event: A JSON-like ``dict`` (the fast path) or an
+                :class:`~eventpatterns.core.Event`.
         """
         doc = event if type(event) is dict else as_event_dict(event)
         for branch in self._branches:  # noqa: SIM110 - a plain loop is faster here

@@ -56,7 +56,7 @@ class Limits:
 
 
 DEFAULT_LIMITS: Final = Limits()
-_SIMPLE_KEY = re.compile(r"[A-Za-z0-9_\-]+")
+_SIMPLE_KEY = re.compile(r"[A-Za-z0-9_\-$]+")
 _NUMERIC_OPS: Final = frozenset({"<", "<=", "=", ">", ">="})
 
 
