@@ -1,0 +1,9 @@
+"""The Redis backend: the bus on Redis Streams and consumer groups.
+
+Needs ``pip install 'eventpatterns[redis]'`` (redis-py, with hiredis); the client is
+imported when a backend is created, so importing this package never fails.
+"""
+
+from ._bus import RedisBusBackend
+
+__all__ = ["RedisBusBackend"]

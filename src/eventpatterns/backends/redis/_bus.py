@@ -1,0 +1,536 @@
+"""The Redis bus backend: a Redis Stream as the log, consumer groups for durable delivery.
+
+See :mod:`._scripts` for the data layout. Every operation is one round trip (a Lua
+script or a transaction); blocking reads (``XREAD BLOCK``) run on connections of
+their own, which are dropped, never reused, when a read is cancelled mid-command.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import anyio
+
+from ...bus._contract import Capabilities, DeadLetter, Delivery, LogEntry, Position
+from ...core import Clock, Event, SystemClock
+from ...errors import (
+    BackendUnavailable,
+    BusClosed,
+    ConfigurationError,
+    DeadLetterNotFound,
+    EventTooLarge,
+    GroupNotFound,
+    InvalidPosition,
+    MissingDependency,
+    PositionExpired,
+)
+from . import _scripts
+
+if TYPE_CHECKING:
+    from redis.asyncio import ConnectionPool, Redis
+
+__all__ = ["RedisBusBackend"]
+
+_STREAM_ID = re.compile(r"\A(0|[1-9][0-9]{0,19})-(0|[1-9][0-9]{0,19})\Z")
+_BLOCK_SLACK = 10.0  # seconds a blocking read may exceed its BLOCK before we give up on it
+_CHUNK = 1000  # most ids per ack script call (Lua unpack() limits)
+
+
+def _redis() -> Any:
+    try:
+        import redis.asyncio
+        import redis.asyncio.retry
+        import redis.backoff
+        import redis.exceptions
+    except ImportError as exc:
+        raise MissingDependency("redis", extra="redis") from exc
+    return redis
+
+
+def _text(value: bytes | str | Any) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class RedisBusBackend:
+    """The bus on Redis Streams: one box to a cluster, many processes, durable groups.
+
+    The log is one stream per bus; a consumer group of the bus is a Redis consumer
+    group on it, with visibility deadlines, retry delays and attempt counts kept next
+    to it, and a dead-letter stream. All keys share one hash tag, so the bus works on
+    Redis Cluster (it lives in one slot).
+
+    Args:
+        url: ``redis://[[user]:password@]host[:port][/db]``, ``rediss://...`` or
+            ``unix:///path/to/socket``; other redis-py URL options pass through.
+        prefix: Key namespace; keys are ``{prefix}:...``. Buses with the same prefix
+            on the same database are the same bus.
+        max_entries: Retention: the stream keeps at most this many entries.
+        dedupe_window: Seconds during which a repeated event id is not appended again.
+        max_message_size: Reject events whose JSON form is larger (bytes).
+        clock: Time source for visibility timeouts, retry delays and the dedupe
+            window; processes sharing a bus must have roughly synchronised clocks.
+        **redis_options: Passed to :meth:`redis.asyncio.Redis.from_url`.
+
+    Raises:
+        MissingDependency: redis-py is not installed.
+        ConfigurationError: A bad option.
+
+    Example:
+        ```python
+        import anyio
+        from eventpatterns import Event, EventBus
+
+        async def main() -> None:
+            url = "redis://127.0.0.1:6379/0?prefix=docs-example&max_entries=1000"
+            async with EventBus.from_url(url) as bus:
+                position = await bus.publish(Event(type="hello", source="/docs"))
+                print(bus.backend.sort_key(position) > (0, 0))
+
+        anyio.run(main)
+        ```
+    """
+
+    def __init__(
+        self,
+        url: str = "redis://127.0.0.1:6379/0",
+        *,
+        prefix: str = "eventpatterns",
+        max_entries: int = 100_000,
+        dedupe_window: float = 300.0,
+        max_message_size: int | None = 1024 * 1024,
+        clock: Clock | None = None,
+        **redis_options: Any,
+    ) -> None:
+        redis = _redis()
+        if max_entries < 1:
+            raise ConfigurationError(f"max_entries must be at least 1, got {max_entries}")
+        if dedupe_window < 0:
+            raise ConfigurationError(f"dedupe_window must be >= 0, got {dedupe_window}")
+        if max_message_size is not None and not 0 < max_message_size <= 512 * 1024 * 1024:
+            raise ConfigurationError("max_message_size must be within 1 byte .. 512 MiB (Redis)")
+        if not prefix or "{" in prefix or "}" in prefix:
+            raise ConfigurationError(f"prefix must be non-empty without braces, got {prefix!r}")
+        self.clock: Clock = clock or SystemClock()
+        self.capabilities = Capabilities(
+            ordering="total",
+            history=True,
+            max_message_size=max_message_size,
+            durable_groups=True,
+            dedupe_window=dedupe_window,
+        )
+        self.prefix = prefix
+        self._max_entries = max_entries
+        self._tag = "{" + prefix + "}"
+        self._log = f"{self._tag}:log"
+        self._meta = f"{self._tag}:meta"
+        self._groups = f"{self._tag}:groups"
+        if "retry" not in redis_options:
+            # Reconnect quickly once (a pooled connection may be stale after a Redis
+            # restart), then fail fast: the façade retries with backoff on its own.
+            backoff = redis.backoff.ExponentialBackoff(cap=0.2, base=0.02)
+            redis_options["retry"] = redis.asyncio.retry.Retry(backoff, 2)
+        self._client: Redis = redis.asyncio.Redis.from_url(url, **redis_options)
+        # Blocking reads get connections of their own: a BLOCK cancelled half-way
+        # leaves a reply in flight, so such a connection is dropped, never pooled.
+        self._blocking_pool: ConnectionPool = redis.asyncio.ConnectionPool.from_url(url)
+        self._unavailable: tuple[type[BaseException], ...] = (
+            redis.exceptions.ConnectionError,
+            redis.exceptions.TimeoutError,
+            OSError,
+        )
+        self._response_error: type[BaseException] = redis.exceptions.ResponseError
+        self._scripts = {
+            name: self._client.register_script(getattr(_scripts, name)) for name in _scripts.__all__
+        }
+        self._wakeups: dict[str, anyio.Event] = {}
+        self._closed = False
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> RedisBusBackend:
+        """Build from ``redis://host:port/db?prefix=myapp&max_entries=100000``.
+
+        The options ``prefix``, ``max_entries``, ``dedupe_window`` and
+        ``max_message_size`` are read from the query string; the others are
+        redis-py's. Keyword ``options`` win over the query string.
+        """
+        parts = urlsplit(url)
+        if parts.scheme not in ("redis", "rediss", "unix"):
+            raise ConfigurationError(f"not a redis://, rediss:// or unix:// URL: {url!r}")
+        rest: list[tuple[str, str]] = []
+        for key, value in parse_qsl(parts.query, keep_blank_values=True):
+            if key == "prefix":
+                options.setdefault("prefix", value)
+            elif key in ("max_entries", "max_message_size"):
+                options.setdefault(key, _number(key, value, int))
+            elif key == "dedupe_window":
+                options.setdefault(key, _number(key, value, float))
+            else:
+                rest.append((key, value))
+        return cls(urlunsplit(parts._replace(query=urlencode(rest))), **options)
+
+    # -- plumbing ---------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise BusClosed("the Redis bus backend is closed")
+
+    @contextmanager
+    def _mapped(self) -> Iterator[None]:
+        """Map redis-py errors to ours at the boundary."""
+        self._check_open()
+        try:
+            yield
+        except self._unavailable as exc:
+            if self._closed:
+                raise BusClosed("the Redis bus backend is closed") from exc
+            raise BackendUnavailable(f"Redis is unavailable: {exc}") from exc
+        except self._response_error as exc:
+            message = str(exc)
+            code, _, arg = message.partition(" ")
+            if code == "EPNOGROUP":
+                raise GroupNotFound(arg) from None
+            raise
+
+    async def _script(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        with self._mapped():
+            return await self._scripts[name](keys=keys, args=args)
+
+    async def _blocking(self, *command: Any, block: float) -> Any:
+        """Run a blocking command on a connection of its own; drop it if interrupted."""
+        with self._mapped():
+            conn = await self._blocking_pool.get_connection()  # type: ignore[no-untyped-call]
+            try:
+                await conn.send_command(*command)
+                return await conn.read_response(timeout=block + _BLOCK_SLACK)
+            except BaseException:
+                with anyio.CancelScope(shield=True):
+                    await conn.disconnect(nowait=True)
+                raise
+            finally:
+                await self._blocking_pool.release(conn)
+
+    def _group_keys(self, group: str) -> tuple[str, str, str]:
+        base = f"{self._tag}:g:{group}"
+        return f"{base}:due", f"{base}:att", f"{base}:dlq"
+
+    def _wake(self, group: str) -> None:
+        event = self._wakeups.pop(group, None)
+        if event is not None:
+            event.set()
+
+    # -- the log --------------------------------------------------------------------------
+
+    async def append(self, events: Sequence[Event]) -> list[Position]:
+        """Append events in one round trip; see :meth:`BusBackend.append`."""
+        self._check_open()
+        if not events:
+            return []
+        limit = self.capabilities.max_message_size
+        keys = [self._log, self._meta]
+        window = self.capabilities.dedupe_window
+        args: list[Any] = [
+            repr(self.clock.time()),
+            repr(window),
+            self._max_entries,
+            int(window * 1000) + 1000,
+        ]
+        dedupe = f"{self._tag}:dd:"
+        for event in events:
+            data = event.to_json()
+            if limit is not None and len(data) > limit:
+                raise EventTooLarge(event.id, size=len(data), limit=limit)
+            keys.append(dedupe + event.id)
+            args.append(event.id)
+            args.append(data)
+        positions = await self._script("APPEND", keys, args)
+        return [_text(p) for p in positions]
+
+    def sort_key(self, position: Position) -> tuple[int, ...]:
+        """Order positions: stream ids ``<milliseconds>-<sequence>``."""
+        match = _STREAM_ID.match(position) if isinstance(position, str) else None
+        if match is None:
+            raise InvalidPosition(position, expected="a Redis stream id such as '1700000000000-0'")
+        return (int(match[1]), int(match[2]))
+
+    async def read(
+        self, after: Position | None, *, limit: int, wait: float = 0.0
+    ) -> list[LogEntry]:
+        """Read entries after ``after``; see :meth:`BusBackend.read`."""
+        key = None if after is None else self.sort_key(after)
+        self._check_open()
+        with self._mapped():
+            async with self._client.pipeline(transaction=True) as pipe:
+                pipe.hget(self._meta, "trimmed")
+                pipe.xrange(self._log, "-" if after is None else f"({after}", "+", count=limit)
+                trimmed, raw = await pipe.execute()
+        await self._check_retained(after, key, trimmed)
+        if not raw and wait > 0:
+            reply = await self._blocking(
+                "XREAD", "COUNT", limit, "BLOCK", max(int(wait * 1000), 1),
+                "STREAMS", self._log, after or "0-0",
+                block=wait,
+            )  # fmt: skip
+            raw = _stream_reply(reply)
+            if raw and key is not None:
+                with self._mapped():
+                    trimmed = await self._client.hget(self._meta, "trimmed")
+                await self._check_retained(after, key, trimmed)
+        return [LogEntry(_text(pos), Event.from_json(_field(fields, b"e"))) for pos, fields in raw]
+
+    async def _check_retained(
+        self, after: Position | None, key: tuple[int, ...] | None, trimmed: bytes | str | None
+    ) -> None:
+        if after is None or key is None or trimmed is None:
+            return
+        if key < self.sort_key(_text(trimmed)):
+            with self._mapped():
+                first = await self._client.xrange(self._log, "-", "+", count=1)
+            raise PositionExpired(after, oldest=_text(first[0][0]) if first else None)
+
+    async def last_position(self) -> Position | None:
+        """Return the newest position, or ``None`` for an empty log."""
+        with self._mapped():
+            last = await self._client.xrevrange(self._log, "+", "-", count=1)
+        return _text(last[0][0]) if last else None
+
+    # -- consumer groups --------------------------------------------------------------
+
+    async def create_group(self, group: str, *, start: Literal["earliest", "latest"]) -> bool:
+        """Create a group; see :meth:`BusBackend.create_group`."""
+        if start not in ("earliest", "latest"):
+            raise ConfigurationError(f"start must be 'earliest' or 'latest', got {start!r}")
+        first = "0" if start == "earliest" else "$"
+        created = await self._script(
+            "CREATE_GROUP", [self._log, self._groups], [group, first, repr(self.clock.time())]
+        )
+        return bool(created)
+
+    async def receive(
+        self,
+        group: str,
+        consumer: str,
+        *,
+        max_count: int,
+        visibility_timeout: float,
+        wait: float,
+    ) -> list[Delivery]:
+        """Take deliveries; see :meth:`BusBackend.receive`."""
+        out, next_due, last_id = await self._take(group, consumer, max_count, visibility_timeout)
+        if out or wait <= 0:
+            return out
+        # Nothing ready: wait for a new entry (XREAD BLOCK), the next deadline on the
+        # bus clock, or a release/redrive in this process, whichever comes first.
+        timeout = wait if next_due is None else min(wait, max(next_due - self.clock.time(), 0.0))
+        if timeout > 0:
+            wakeup = self._wakeups.setdefault(group, anyio.Event())
+            async with anyio.create_task_group() as tg:
+
+                async def _timer() -> None:
+                    await self.clock.sleep(timeout)
+                    tg.cancel_scope.cancel()
+
+                async def _local() -> None:
+                    await wakeup.wait()
+                    tg.cancel_scope.cancel()
+
+                tg.start_soon(_timer)
+                tg.start_soon(_local)
+                await self._blocking(
+                    "XREAD", "COUNT", 1, "BLOCK", max(int(wait * 1000), 1),
+                    "STREAMS", self._log, last_id,
+                    block=wait,
+                )  # fmt: skip
+                tg.cancel_scope.cancel()
+        out, _, _ = await self._take(group, consumer, max_count, visibility_timeout)
+        return out
+
+    async def _take(
+        self, group: str, consumer: str, max_count: int, visibility_timeout: float
+    ) -> tuple[list[Delivery], float | None, str]:
+        now = self.clock.time()
+        due, att, _ = self._group_keys(group)
+        reply = await self._script(
+            "RECEIVE",
+            [self._log, self._groups, due, att],
+            [group, consumer, repr(now), repr(now + visibility_timeout), max_count],
+        )
+        out = [
+            Delivery(
+                receipt=(pos := _text(reply[i])),
+                position=pos,
+                event=Event.from_json(reply[i + 1]),
+                attempt=int(reply[i + 2]),
+                last_error=_text(reply[i + 3]) or None,
+            )
+            for i in range(2, len(reply), 4)
+        ]
+        next_due = float(reply[0]) if reply[0] else None
+        return out, next_due, _text(reply[1]) or "0-0"
+
+    async def ack(self, group: str, receipts: Sequence[str]) -> None:
+        """Acknowledge in one round trip per 1000 receipts; see :meth:`BusBackend.ack`."""
+        due, att, _ = self._group_keys(group)
+        keys = [self._log, self._groups, due, att]
+        ids = [r for r in receipts if _STREAM_ID.match(r)]
+        if not ids:
+            await self._script("ACK", keys, [group])  # still checks the group exists
+        for start in range(0, len(ids), _CHUNK):
+            await self._script("ACK", keys, [group, *ids[start : start + _CHUNK]])
+
+    async def release(self, group: str, receipt: str, *, delay: float, error: str) -> None:
+        """Redeliver later; see :meth:`BusBackend.release`."""
+        due, att, _ = self._group_keys(group)
+        due_at = self.clock.time() + max(delay, 0.0)
+        await self._script(
+            "RELEASE", [self._groups, due, att], [group, receipt, repr(due_at), error]
+        )
+        self._wake(group)
+
+    async def dead_letter(self, group: str, receipt: str, *, error: str) -> DeadLetter:
+        """Dead-letter a delivery; see :meth:`BusBackend.dead_letter`."""
+        due, att, dlq = self._group_keys(group)
+        failed_at = self.clock.time()
+        try:
+            dead_id, data, attempts = await self._script(
+                "DEAD_LETTER",
+                [self._log, self._groups, due, att, dlq],
+                [group, receipt, error, repr(failed_at)],
+            )
+        except self._response_error as exc:
+            raise LookupError(
+                f"no delivery {receipt!r} is pending in group {group!r}: {exc}"
+            ) from None
+        return DeadLetter(
+            id=_text(dead_id),
+            group=group,
+            position=receipt,
+            event=Event.from_json(data),
+            error=error,
+            attempts=int(attempts),
+            failed_at=failed_at,
+        )
+
+    async def dead_letters(self, group: str, *, limit: int) -> list[DeadLetter]:
+        """List dead letters; see :meth:`BusBackend.dead_letters`."""
+        _, _, dlq = self._group_keys(group)
+        with self._mapped():
+            async with self._client.pipeline(transaction=False) as pipe:
+                pipe.hexists(self._groups, group)
+                pipe.xrange(dlq, "-", "+", count=limit)
+                exists, raw = await pipe.execute()
+        if not exists:
+            raise GroupNotFound(group)
+        return [
+            DeadLetter(
+                id=_text(dead_id),
+                group=group,
+                position=_text(f[b"p"]),
+                event=Event.from_json(f[b"e"]),
+                error=_text(f[b"r"]),
+                attempts=int(f[b"a"]),
+                failed_at=float(f[b"t"]),
+            )
+            for dead_id, f in raw
+        ]
+
+    async def _select(
+        self, name: str, group: str, keys: list[str], extra: list[Any], ids: Sequence[str] | None
+    ) -> int:
+        if ids is None:
+            args = [group, *extra, "all"]
+        else:
+            for dead_id in ids:
+                if not _STREAM_ID.match(dead_id):
+                    self._check_open()
+                    raise DeadLetterNotFound(group, dead_id)
+            args = [group, *extra, "ids", *ids]
+        try:
+            return int(await self._script(name, keys, args))
+        except self._response_error as exc:
+            code, _, arg = str(exc).partition(" ")
+            if code == "EPNODEAD":
+                raise DeadLetterNotFound(group, arg) from None
+            raise
+
+    async def redrive(self, group: str, ids: Sequence[str] | None) -> int:
+        """Redeliver dead letters; see :meth:`BusBackend.redrive`."""
+        due, att, dlq = self._group_keys(group)
+        count = await self._select(
+            "REDRIVE", group, [self._groups, due, att, dlq], [repr(self.clock.time())], ids
+        )
+        if count:
+            self._wake(group)
+        return count
+
+    async def discard(self, group: str, ids: Sequence[str] | None) -> int:
+        """Delete dead letters; see :meth:`BusBackend.discard`."""
+        _, _, dlq = self._group_keys(group)
+        return await self._select("DISCARD", group, [self._groups, dlq], [], ids)
+
+    async def group_stats(self, group: str) -> dict[str, int]:
+        """Return counters for one group: pending, dead letters, lag, and entries lost.
+
+        ``lost`` counts pending entries that retention trimmed from the log before
+        they were acked (raise ``max_entries`` if it is ever above zero).
+        """
+        due, _, dlq = self._group_keys(group)
+        with self._mapped():
+            async with self._client.pipeline(transaction=True) as pipe:
+                pipe.hexists(self._groups, group)
+                pipe.zcard(due)
+                pipe.xlen(dlq)
+                pipe.hget(self._groups, f"{group}:lost")
+                pipe.xinfo_groups(self._log)
+                exists, pending, dead, lost, infos = await pipe.execute()
+        if not exists:
+            raise GroupNotFound(group)
+        lag = next((i.get("lag") for i in infos if _text(i["name"]) == group), None)
+        return {
+            "pending": int(pending),
+            "dead_letters": int(dead),
+            "lag": int(lag or 0),
+            "lost": int(lost or 0),
+        }
+
+    async def aclose(self) -> None:
+        """Close connections: later calls raise ``BusClosed``. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        for group in list(self._wakeups):
+            self._wake(group)
+        with anyio.CancelScope(shield=True):
+            await self._blocking_pool.disconnect()
+            await self._client.aclose()
+
+
+def _stream_reply(reply: Any) -> list[Any]:
+    """Return the entries of a raw one-stream ``XREAD`` reply (RESP2 list or RESP3 map)."""
+    if not reply:
+        return []
+    if isinstance(reply, dict):
+        return list(next(iter(reply.values())))
+    return list(reply[0][1])
+
+
+def _field(fields: Any, name: bytes) -> Any:
+    """Return one field of a stream entry, parsed (dict) or raw (flat list)."""
+    if isinstance(fields, dict):
+        return fields[name]
+    for i in range(0, len(fields), 2):
+        if fields[i] == name:
+            return fields[i + 1]
+    raise KeyError(name)
+
+
+def _number(name: str, value: str, kind: type[int] | type[float]) -> int | float:
+    try:
+        return kind(value)
+    except ValueError:
+        raise ConfigurationError(
+            f"redis:// option {name} must be a number, got {value!r}"
+        ) from None

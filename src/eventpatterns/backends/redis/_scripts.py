@@ -1,0 +1,273 @@
+"""Lua scripts: each bus operation is one atomic round trip on the server.
+
+Key layout (``{p}`` is the hash-tagged prefix, so every key of one bus lives in one
+Redis Cluster slot)::
+
+    {p}:log            stream   the log; fields ``i`` (event id) and ``e`` (event JSON)
+    {p}:meta           hash     ``trimmed``: id of the newest entry removed by retention
+    {p}:dd:<event id>  string   dedupe record ``<position>|<expiry>``, with a real TTL
+    {p}:groups         hash     group name -> creation time (our registry of groups)
+    {p}:g:<group>:due  zset     pending stream ids scored by the bus-clock time at which
+                                they become receivable (visibility deadline or retry due)
+    {p}:g:<group>:att  hash     ``<id>`` -> attempts so far (absent: 1), ``<id>:e`` -> last
+                                error, ``<id>:h`` -> held event JSON of a redriven letter
+    {p}:g:<group>:dlq  stream   dead letters; fields ``p e r a t`` (position, event,
+                                reason, attempts, failed-at)
+
+The Redis consumer group named ``<group>`` on ``{p}:log`` is the group's cursor and its
+pending-entries list (``XREADGROUP``, ``XACK``, ``XCLAIM`` keep ownership visible to
+``XPENDING``). Deadlines live in the ``due`` sorted set rather than in the PEL's idle
+time so that they follow the bus clock (which tests inject) and survive restarts.
+
+Error replies start with ``EP`` codes that :mod:`._bus` maps to eventpatterns errors.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ACK",
+    "APPEND",
+    "CREATE_GROUP",
+    "DEAD_LETTER",
+    "DISCARD",
+    "RECEIVE",
+    "REDRIVE",
+    "RELEASE",
+]
+
+# Shared helper: the ``e`` field of a stream entry's field list.
+_FIELD = """
+local function field(fields, name)
+  for j = 1, #fields, 2 do
+    if fields[j] == name then return fields[j + 1] end
+  end
+  return false
+end
+"""
+
+# KEYS: log, meta, dedupe key per event.  ARGV: now, window, maxlen, ttl_ms, (id, json)*
+APPEND = """
+local now = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local maxlen = tonumber(ARGV[3])
+local ttl = ARGV[4]
+local out = {}
+for i = 1, #KEYS - 2 do
+  local dk = KEYS[i + 2]
+  local pos = false
+  if window > 0 then
+    local seen = redis.call('GET', dk)
+    if seen then
+      local sep = string.find(seen, '|', 1, true)
+      if sep and tonumber(string.sub(seen, sep + 1)) > now then
+        pos = string.sub(seen, 1, sep - 1)
+      end
+    end
+  end
+  if not pos then
+    pos = redis.call('XADD', KEYS[1], '*', 'i', ARGV[3 + 2 * i], 'e', ARGV[4 + 2 * i])
+    if window > 0 then
+      redis.call('SET', dk, pos .. '|' .. string.format('%.6f', now + window), 'PX', ttl)
+    end
+  end
+  out[i] = pos
+end
+local len = redis.call('XLEN', KEYS[1])
+if len > maxlen then
+  -- Exact trimming, remembering the newest trimmed id so that readers can tell
+  -- "older than retained" (PositionExpired) from "nothing new".
+  local old = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', len - maxlen)
+  redis.call('XTRIM', KEYS[1], 'MAXLEN', maxlen)
+  redis.call('HSET', KEYS[2], 'trimmed', old[#old][1])
+end
+return out
+"""
+
+# KEYS: log, groups.  ARGV: group, start id ('0' or '$'), now
+CREATE_GROUP = """
+if redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[3]) == 0 then return 0 end
+-- An existing Redis group of that name (BUSYGROUP) is adopted as it is.
+pcall(redis.call, 'XGROUP', 'CREATE', KEYS[1], ARGV[1], ARGV[2], 'MKSTREAM')
+return 1
+"""
+
+# KEYS: log, groups, due, att.  ARGV: group, consumer, now, deadline, max_count
+# Returns {next_due, last_id, (id, json, attempt, error)*}
+RECEIVE = (
+    _FIELD
+    + """
+local group, consumer = ARGV[1], ARGV[2]
+local now, deadline, maxc = ARGV[3], ARGV[4], tonumber(ARGV[5])
+if redis.call('HEXISTS', KEYS[2], group) == 0 then
+  return redis.error_reply('EPNOGROUP ' .. group)
+end
+local out = {'', ''}
+local n = 0
+local due = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, maxc)
+for _, id in ipairs(due) do
+  local json = redis.call('HGET', KEYS[4], id .. ':h')
+  if not json then
+    local entry = redis.call('XRANGE', KEYS[1], id, id)[1]
+    if entry then json = field(entry[2], 'e') end
+  end
+  if json then
+    local attempt = redis.call('HGET', KEYS[4], id)
+    attempt = attempt and (tonumber(attempt) + 1) or 2
+    redis.call('HSET', KEYS[4], id, attempt)
+    redis.call('ZADD', KEYS[3], deadline, id)
+    redis.call('XCLAIM', KEYS[1], group, consumer, 0, id, 'JUSTID')
+    local err = redis.call('HGET', KEYS[4], id .. ':e') or ''
+    n = n + 1
+    out[#out + 1] = id; out[#out + 1] = json; out[#out + 1] = attempt; out[#out + 1] = err
+  else
+    -- Trimmed by retention while pending: gone from the log. Counted, never silent.
+    redis.call('ZREM', KEYS[3], id)
+    redis.call('HDEL', KEYS[4], id, id .. ':e', id .. ':h')
+    redis.call('XACK', KEYS[1], group, id)
+    redis.call('HINCRBY', KEYS[2], group .. ':lost', 1)
+  end
+end
+if n < maxc then
+  local got = redis.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', maxc - n,
+                         'STREAMS', KEYS[1], '>')
+  if got then
+    local zargs = {}
+    for _, entry in ipairs(got[1][2]) do
+      local id = entry[1]
+      zargs[#zargs + 1] = deadline; zargs[#zargs + 1] = id
+      n = n + 1
+      out[#out + 1] = id; out[#out + 1] = field(entry[2], 'e') or ''
+      out[#out + 1] = 1; out[#out + 1] = ''
+    end
+    if #zargs > 0 then redis.call('ZADD', KEYS[3], unpack(zargs)) end
+  end
+end
+if n == 0 then
+  local first = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
+  if first[2] then out[1] = first[2] end
+  local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)[1]
+  out[2] = last and last[1] or '0-0'
+end
+return out
+"""
+)
+
+# KEYS: log, groups, due, att.  ARGV: group, id*
+ACK = """
+local group = ARGV[1]
+if redis.call('HEXISTS', KEYS[2], group) == 0 then
+  return redis.error_reply('EPNOGROUP ' .. group)
+end
+local ids, fields = {}, {}
+for i = 2, #ARGV do
+  local id = ARGV[i]
+  ids[#ids + 1] = id
+  fields[#fields + 1] = id; fields[#fields + 1] = id .. ':e'; fields[#fields + 1] = id .. ':h'
+end
+if #ids == 0 then return 0 end
+redis.call('XACK', KEYS[1], group, unpack(ids))
+redis.call('HDEL', KEYS[4], unpack(fields))
+return redis.call('ZREM', KEYS[3], unpack(ids))
+"""
+
+# KEYS: groups, due, att.  ARGV: group, id, due_at, error
+RELEASE = """
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then
+  return redis.error_reply('EPNOGROUP ' .. ARGV[1])
+end
+if not redis.call('ZSCORE', KEYS[2], ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
+redis.call('HSET', KEYS[3], ARGV[2] .. ':e', ARGV[4])
+return 1
+"""
+
+# KEYS: log, groups, due, att, dlq.  ARGV: group, id, error, failed_at
+# Returns {dead letter id, event json, attempts}
+DEAD_LETTER = (
+    _FIELD
+    + """
+local group, id = ARGV[1], ARGV[2]
+if redis.call('HEXISTS', KEYS[2], group) == 0 then
+  return redis.error_reply('EPNOGROUP ' .. group)
+end
+if not redis.call('ZSCORE', KEYS[3], id) then
+  return redis.error_reply('EPNOTPENDING ' .. id)
+end
+local json = redis.call('HGET', KEYS[4], id .. ':h')
+if not json then
+  local entry = redis.call('XRANGE', KEYS[1], id, id)[1]
+  if entry then json = field(entry[2], 'e') end
+end
+local attempts = redis.call('HGET', KEYS[4], id) or '1'
+redis.call('XACK', KEYS[1], group, id)
+redis.call('ZREM', KEYS[3], id)
+redis.call('HDEL', KEYS[4], id, id .. ':e', id .. ':h')
+if not json then
+  redis.call('HINCRBY', KEYS[2], group .. ':lost', 1)
+  return redis.error_reply('EPTRIMMED ' .. id)
+end
+local dead = redis.call('XADD', KEYS[5], '*', 'p', id, 'e', json, 'r', ARGV[3],
+                        'a', attempts, 't', ARGV[4])
+return {dead, json, attempts}
+"""
+)
+
+# KEYS: groups, due, att, dlq.  ARGV: group, now, mode ('all' | 'ids'), id*
+REDRIVE = (
+    _FIELD
+    + """
+local group = ARGV[1]
+if redis.call('HEXISTS', KEYS[1], group) == 0 then
+  return redis.error_reply('EPNOGROUP ' .. group)
+end
+local chosen = {}
+if ARGV[3] == 'all' then
+  chosen = redis.call('XRANGE', KEYS[4], '-', '+')
+else
+  local seen = {}
+  for i = 4, #ARGV do
+    if not seen[ARGV[i]] then
+      seen[ARGV[i]] = true
+      local entry = redis.call('XRANGE', KEYS[4], ARGV[i], ARGV[i])[1]
+      if not entry then return redis.error_reply('EPNODEAD ' .. ARGV[i]) end
+      chosen[#chosen + 1] = entry
+    end
+  end
+end
+for _, entry in ipairs(chosen) do
+  local pos = field(entry[2], 'p')
+  if not redis.call('ZSCORE', KEYS[2], pos) then
+    redis.call('HSET', KEYS[3], pos, 0, pos .. ':h', field(entry[2], 'e'))
+    redis.call('HDEL', KEYS[3], pos .. ':e')
+  end
+  redis.call('ZADD', KEYS[2], ARGV[2], pos)
+  redis.call('XDEL', KEYS[4], entry[1])
+end
+return #chosen
+"""
+)
+
+# KEYS: groups, dlq.  ARGV: group, mode ('all' | 'ids'), id*
+DISCARD = """
+local group = ARGV[1]
+if redis.call('HEXISTS', KEYS[1], group) == 0 then
+  return redis.error_reply('EPNOGROUP ' .. group)
+end
+if ARGV[2] == 'all' then
+  local n = redis.call('XLEN', KEYS[2])
+  redis.call('DEL', KEYS[2])
+  return n
+end
+local ids, seen = {}, {}
+for i = 3, #ARGV do
+  if not seen[ARGV[i]] then
+    seen[ARGV[i]] = true
+    if not redis.call('XRANGE', KEYS[2], ARGV[i], ARGV[i])[1] then
+      return redis.error_reply('EPNODEAD ' .. ARGV[i])
+    end
+    ids[#ids + 1] = ARGV[i]
+  end
+end
+if #ids == 0 then return 0 end
+return redis.call('XDEL', KEYS[2], unpack(ids))
+"""
