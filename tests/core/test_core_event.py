@@ -230,21 +230,6 @@ def test_int32_bounds_are_inclusive() -> None:
     assert event.extensions == {"lo": -(2**31), "hi": 2**31 - 1}
 
 
-def test_model_validate_of_non_dict_reports_pydantic_error() -> None:
-    # Parsers never reach this path; it guards pydantic's own API.
-    with pytest.raises(ValidationError):
-        Event.model_validate("not a dict")
-
-
-def test_first_error_without_location() -> None:
-    from eventpatterns.core._event import _first_error
-
-    error = ValidationError.from_exception_data("Event", [{"type": "missing", "loc": ()}])
-    result = _first_error(error)
-    assert result.attribute is None
-    assert "Field required" in str(result)
-
-
 def _doc(**changes: Any) -> dict[str, Any]:
     doc: dict[str, Any] = {"specversion": "1.0", "id": "1", "source": "/s", "type": "t"}
     for key, value in changes.items():
@@ -432,3 +417,17 @@ def test_model_validate_goes_through_the_constructor() -> None:
     # pydantic wraps the InvalidEvent in its ValidationError (also a ValueError).
     with pytest.raises(ValueError, match="'A': extension attribute names"):
         Event.model_validate({"type": "t", "source": "/s", "extensions": {"A": 1}})
+
+
+@pytest.mark.parametrize("data", ["a\ud800", {"k\udfff": 1}, ["\ud83d"]])
+def test_unpaired_surrogates_in_data_are_rejected(data: Any) -> None:
+    invalid("data", "unpaired surrogate", data=data)
+
+
+def test_paired_non_ascii_text_in_data_is_fine() -> None:
+    event = make(data={"ключ": ["😀", "é"]})
+    assert Event.from_json(event.to_json()) == event
+
+
+def test_time_of_another_type_is_rejected() -> None:
+    invalid("time", "datetime or RFC 3339 string, got int", time=5)

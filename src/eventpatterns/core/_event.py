@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict
 
 from ..errors import InvalidEvent
 from ._ids import new_id
@@ -50,7 +50,8 @@ _RFC3339 = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(?:([Zz])|([+-])(\d{2}):(\d{2}))"
 )
 _MAX_DEPTH = 500
-_JSON_SCALARS = frozenset({str, int, bool, type(None)})
+_JSON_SCALARS = frozenset({int, bool, type(None)})
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 ExtensionValue = str | int | bool
 
@@ -119,39 +120,50 @@ def _check_string(value: str, attribute: str) -> str:
     return value
 
 
+def _check_text(value: str) -> None:
+    # RFC 8259 section 8.2: unpaired surrogates cannot be encoded as UTF-8 JSON text.
+    if not value.isascii() and _SURROGATE.search(value):
+        raise InvalidEvent(f"{value!r} contains an unpaired surrogate", attribute="data")
+
+
 def _check_json(value: Any, depth: int = 0) -> None:
     """Reject anything ``json.dumps(allow_nan=False)`` would refuse, without encoding it.
 
-    Walking the value is several times cheaper than serialising it, and it refuses
-    tuples too: they would come back as lists, so an event would not round-trip.
+    Walking the value is several times cheaper than serialising it. It also refuses
+    tuples (they would come back as lists, so the event would not round-trip) and
+    strings with unpaired surrogates (they cannot be written as UTF-8).
     """
     kind = type(value)
     if kind in _JSON_SCALARS:
         return
-    if kind is dict:
+    if kind is str:
+        _check_text(value)
+        return
+    if kind is dict or kind is list:
         if depth >= _MAX_DEPTH:
             raise InvalidEvent(f"is nested deeper than {_MAX_DEPTH} levels", attribute="data")
-        for key, item in value.items():
-            if type(key) is not str and not isinstance(key, str):
-                raise InvalidEvent(
-                    f"object keys must be strings, got {type(key).__name__} {key!r}",
-                    attribute="data",
-                )
-            if type(item) not in _JSON_SCALARS:
-                _check_json(item, depth + 1)
+        if kind is dict:
+            for key, item in value.items():
+                if not isinstance(key, str):
+                    kind_name = type(key).__name__
+                    reason = f"object keys must be strings, got {kind_name} {key!r}"
+                    raise InvalidEvent(reason, attribute="data")
+                _check_text(key)
+                if type(item) not in _JSON_SCALARS:
+                    _check_json(item, depth + 1)
+        else:
+            for item in value:
+                if type(item) not in _JSON_SCALARS:
+                    _check_json(item, depth + 1)
         return
-    if kind is list:
-        if depth >= _MAX_DEPTH:
-            raise InvalidEvent(f"is nested deeper than {_MAX_DEPTH} levels", attribute="data")
-        for item in value:
-            if type(item) not in _JSON_SCALARS:
-                _check_json(item, depth + 1)
-        return
-    if kind is float or isinstance(value, float):
+    if isinstance(value, float):
         if not math.isfinite(value):
             raise InvalidEvent(f"{value!r} is not a JSON number", attribute="data")
         return
-    if isinstance(value, (str, int)):  # subclasses such as StrEnum/IntEnum encode as such
+    if isinstance(value, str):  # subclasses such as StrEnum encode as plain strings
+        _check_text(value)
+        return
+    if isinstance(value, int):  # IntEnum and friends
         return
     if isinstance(value, (dict, list)):
         _check_json(dict(value) if isinstance(value, dict) else list(value), depth)
@@ -163,15 +175,61 @@ def _check_json(value: Any, depth: int = 0) -> None:
     )
 
 
-def _first_error(exc: ValidationError) -> InvalidEvent:
-    err = exc.errors(include_url=False)[0]
-    original = (err.get("ctx") or {}).get("error")
-    if isinstance(original, InvalidEvent):
-        return original
-    loc = err.get("loc") or ()
-    attribute = str(loc[0]) if loc else None
-    msg = str(err.get("msg", "is invalid"))
-    return InvalidEvent(msg, attribute=attribute)
+def _validated(fields: dict[str, Any]) -> dict[str, Any]:
+    """Check every CloudEvents rule; return the field values in declaration order."""
+    for name in ("id", "source", "type"):
+        value = fields[name]
+        if not isinstance(value, str):
+            raise InvalidEvent(f"must be a string, got {type(value).__name__}", attribute=name)
+        _check_string(value, name)
+    for name in ("subject", "datacontenttype", "dataschema"):
+        value = fields[name]
+        if value is not None:
+            if not isinstance(value, str):
+                kind = type(value).__name__
+                raise InvalidEvent(f"must be a string, got {kind}", attribute=name)
+            _check_string(value, name)
+    specversion = fields["specversion"]
+    if specversion != "1.0":
+        raise InvalidEvent(
+            f"must be '1.0' (this is a CloudEvents 1.0 implementation), got {specversion!r}",
+            attribute="specversion",
+        )
+    time = fields["time"]
+    if time is not None:
+        if not isinstance(time, datetime):
+            kind = type(time).__name__
+            raise InvalidEvent(
+                f"must be a datetime or RFC 3339 string, got {kind}", attribute="time"
+            )
+        offset = time.utcoffset()
+        if offset is None:
+            reason = "must be timezone-aware (RFC 3339 requires an offset)"
+            raise InvalidEvent(reason, attribute="time")
+        if offset.seconds % 60 or offset.microseconds:
+            # RFC 3339 offsets have minute precision; keep the instant, state it in UTC.
+            time = time.astimezone(timezone.utc)
+    data = fields["data"]
+    if isinstance(data, (bytearray, memoryview)):
+        data = bytes(data)
+    if isinstance(data, bytes):
+        content_type = fields["datacontenttype"]
+        if content_type is not None and is_json_content_type(content_type):
+            _check_json_bytes(data, content_type)
+    else:
+        _check_json(data)
+    return {
+        "id": fields["id"],
+        "source": fields["source"],
+        "specversion": specversion,
+        "type": fields["type"],
+        "datacontenttype": fields["datacontenttype"],
+        "dataschema": fields["dataschema"],
+        "subject": fields["subject"],
+        "time": time,
+        "data": data,
+        "extensions": _check_extensions(fields["extensions"]),
+    }
 
 
 class Event(BaseModel):
@@ -249,10 +307,16 @@ class Event(BaseModel):
         )
 
     def _validate_into(self, **fields: Any) -> None:
-        try:
-            super().__init__(**fields)
-        except ValidationError as exc:
-            raise _first_error(exc) from None
+        # Validated here in plain Python, then stored the way pydantic's own
+        # ``model_construct`` stores trusted values: running pydantic's validator on
+        # top would only repeat the type checks and double the cost of an event
+        # (built on every publish). ``model_validate`` also lands here: pydantic calls
+        # a custom ``__init__``.
+        values = _validated(fields)
+        object.__setattr__(self, "__dict__", values)
+        object.__setattr__(self, "__pydantic_fields_set__", set(values))
+        object.__setattr__(self, "__pydantic_extra__", None)
+        object.__setattr__(self, "__pydantic_private__", None)
 
     @classmethod
     def _from_fields(cls, **fields: Any) -> Event:
@@ -260,48 +324,6 @@ class Event(BaseModel):
         event = cls.__new__(cls)
         event._validate_into(**fields)
         return event
-
-    # -- validation ---------------------------------------------------------------
-
-    @model_validator(mode="before")
-    @classmethod
-    def _check_attributes(cls, values: Any) -> Any:
-        # One Python validator for all CloudEvents rules: each validator pydantic calls
-        # costs ~0.4 us, and events are built on every publish. pydantic checks the
-        # types afterwards (strict mode), so values that are not str are left to it.
-        if not isinstance(values, dict):
-            return values
-        for name in ("id", "source", "type", "subject", "datacontenttype", "dataschema"):
-            value = values.get(name)
-            if isinstance(value, str):
-                _check_string(value, name)
-        specversion = values.get("specversion")
-        if specversion != "1.0":
-            raise InvalidEvent(
-                f"must be '1.0' (this is a CloudEvents 1.0 implementation), got {specversion!r}",
-                attribute="specversion",
-            )
-        updates: dict[str, Any] = {}
-        time = values.get("time")
-        if isinstance(time, datetime):
-            offset = time.utcoffset()
-            if offset is None:
-                reason = "must be timezone-aware (RFC 3339 requires an offset)"
-                raise InvalidEvent(reason, attribute="time")
-            if offset.seconds % 60 or offset.microseconds:
-                # RFC 3339 offsets have minute precision; keep the instant, state it in UTC.
-                updates["time"] = time.astimezone(timezone.utc)
-        data = values.get("data")
-        if isinstance(data, (bytearray, memoryview)):
-            data = updates["data"] = bytes(data)
-        if isinstance(data, bytes):
-            content_type = values.get("datacontenttype")
-            if isinstance(content_type, str) and is_json_content_type(content_type):
-                _check_json_bytes(data, content_type)
-        else:
-            _check_json(data)
-        updates["extensions"] = _check_extensions(values.get("extensions", {}))
-        return {**values, **updates}
 
     # -- structured JSON form -----------------------------------------------------
 
