@@ -520,6 +520,7 @@ INVALID_CASES: list[tuple[str, Any, str]] = [
     ("suffix-number", {"a": [{"suffix": 5}]}, "$.a[0].suffix"),
     ("suffix-bad-object", {"a": [{"suffix": {"x": "y"}}]}, "$.a[0].suffix"),
     ("eic-number", {"a": [{"equals-ignore-case": 5}]}, "$.a[0].equals-ignore-case"),
+    ("eic-object", {"a": [{"equals-ignore-case": {"x": 1}}]}, "$.a[0].equals-ignore-case"),
     ("eic-list", {"a": [{"equals-ignore-case": ["x"]}]}, "$.a[0].equals-ignore-case"),
     ("wildcard-number", {"a": [{"wildcard": 5}]}, "$.a[0].wildcard"),
     ("wildcard-consecutive", {"a": [{"wildcard": "a**b"}]}, "$.a[0].wildcard"),

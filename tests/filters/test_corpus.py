@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
+from eventpatterns import filters
 from eventpatterns.errors import EventPatternsError, InvalidPattern
-from eventpatterns.filters import PatternIndex, compile, explain
+from eventpatterns.filters import PatternIndex, explain
 
 from .corpus import INVALID_CASES, MATCH_CASES
 
@@ -23,7 +24,7 @@ def test_corpus_is_large() -> None:
 
 @pytest.mark.parametrize(("pattern", "event", "expected"), _MATCH)
 def test_matches(pattern: Any, event: Any, expected: bool) -> None:
-    assert compile(pattern).matches(event) is expected
+    assert filters.compile(pattern).matches(event) is expected
 
 
 @pytest.mark.parametrize(("pattern", "event", "expected"), _MATCH)
@@ -47,7 +48,7 @@ def test_whole_corpus_in_one_index() -> None:
     for name, pattern, _, _ in MATCH_CASES:
         index.add(name, pattern)
     events = {id(e): e for _, _, e, _ in MATCH_CASES}.values()
-    matchers = {name: compile(p) for name, p, _, _ in MATCH_CASES}
+    matchers = {name: filters.compile(p) for name, p, _, _ in MATCH_CASES}
     for event in events:
         expected = {name for name, m in matchers.items() if m.matches(event)}
         assert index.match(event) == expected
@@ -56,7 +57,7 @@ def test_whole_corpus_in_one_index() -> None:
 @pytest.mark.parametrize(("pattern", "path"), _INVALID)
 def test_invalid(pattern: Any, path: str) -> None:
     with pytest.raises(InvalidPattern) as info:
-        compile(pattern)
+        filters.compile(pattern)
     assert info.value.path == path
     assert isinstance(info.value, ValueError)
     assert isinstance(info.value, EventPatternsError)

@@ -164,20 +164,6 @@ class _PathIndex:
             counts[key[:2]] += delta
             self.cidr_lens = tuple(sorted(n for n, c in counts.items() if c > 0))  # type: ignore[misc]
 
-    def empty(self) -> bool:
-        return not (
-            self.exact
-            or self.eic
-            or self.prefix
-            or self.suffix
-            or self.prefix_ic
-            or self.suffix_ic
-            or self.cidr
-            or self.strings
-            or self.present
-            or self.ranges
-        )
-
     def collect(self, values: list[Any], out: set[int]) -> None:
         """Add the ids of every branch whose anchor one of ``values`` satisfies."""
         exact = self.exact
@@ -385,7 +371,7 @@ class PatternIndex(Generic[K]):
         branches, current = self._branches, self._current
         for cid in candidates:
             entry = branches.get(cid)
-            if entry is None:
+            if entry is None:  # pragma: no cover - removed by another thread meanwhile
                 continue
             key, gen, branch = entry
             if key in found or current.get(key) != gen:

@@ -18,7 +18,6 @@ Semantics follow Amazon EventBridge ("Event patterns", "Content filtering",
 from __future__ import annotations
 
 import ipaddress
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -82,8 +81,6 @@ def canon(value: object) -> object:
         return _NULL
     if t is float:
         return value
-    if isinstance(value, bool):  # bool subclasses are not JSON; keep them apart
-        return _TRUE if value else _FALSE
     if isinstance(value, int):
         number = int(value)
         if -_EXACT_INT <= number <= _EXACT_INT or float(number) == number:
@@ -268,10 +265,6 @@ class Exists(Predicate):
     """Field present (``True``) or absent (``False``); handled by :class:`Leaf`."""
 
     present: bool = True
-
-    def test(self, value: object) -> bool:
-        """See :meth:`Predicate.test` (any leaf value is present)."""
-        return self.present
 
 
 @dataclass(frozen=True, slots=True)
@@ -467,8 +460,3 @@ class Conjunction:
     def match(self, event: Mapping[str, Any]) -> bool:
         """Tell whether the event (a mapping) satisfies this branch."""
         return self.tree.match(event, event)
-
-
-def number_is_finite(value: object) -> bool:
-    """Tell whether a JSON number is finite (``NaN`` and infinities are not JSON)."""
-    return not isinstance(value, float) or math.isfinite(value)

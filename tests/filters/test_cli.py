@@ -1,0 +1,94 @@
+"""The ``eventpatterns test-pattern`` command."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from eventpatterns.cli import main
+
+PATTERN = '{"source": ["shop"], "detail": {"total": [{"numeric": [">", 100]}]}}'
+YES = '{"source": "shop", "detail": {"total": 250}}'
+NO = '{"source": "shop", "detail": {"total": 50}}'
+
+
+def test_true_and_false(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["test-pattern", PATTERN, YES]) == 0
+    assert capsys.readouterr().out == "true\n"
+    assert main(["test-pattern", PATTERN, NO]) == 0
+    assert capsys.readouterr().out == "false\n"
+
+
+def test_explain(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["test-pattern", PATTERN, NO, "--explain"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("false\nno match\n")
+    assert "FAIL $.detail.total" in out
+    assert "no alternative accepts 50" in out
+
+
+def test_explain_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["test-pattern", PATTERN, YES, "--explain", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["matched"] is True
+
+
+def test_files_and_stdin(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "p.json").write_text(PATTERN, encoding="utf-8")
+    (tmp_path / "e.json").write_text(YES, encoding="utf-8")
+    assert main(["test-pattern", f"@{tmp_path / 'p.json'}", f"@{tmp_path / 'e.json'}"]) == 0
+    assert capsys.readouterr().out == "true\n"
+    monkeypatch.setattr("sys.stdin", io.StringIO(NO))
+    assert main(["test-pattern", PATTERN, "@-"]) == 0
+    assert capsys.readouterr().out == "false\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (['{"source": "shop"}', YES], "invalid pattern at $.source: "),
+        (["{nope", YES], "the pattern is not valid JSON"),
+        ([PATTERN, "{nope"], "invalid event: not valid JSON"),
+        ([PATTERN, "[1, 2]"], "invalid event: an event must be a JSON object"),
+        ([PATTERN, "@/nonexistent/event.json"], "cannot read the event"),
+    ],
+)
+def test_errors_exit_2(args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["test-pattern", *args]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert message in captured.err
+    assert captured.err.startswith("eventpatterns test-pattern: error: ")
+
+
+def test_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 2
+    assert main(["test-pattern", PATTERN]) == 2
+    assert "usage:" in capsys.readouterr().err
+    assert main(["--help"]) == 0
+    assert "test-pattern" in capsys.readouterr().out
+
+
+def test_subprocess() -> None:
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    run = subprocess.run(
+        [sys.executable, "-m", "eventpatterns.cli", "test-pattern", PATTERN, YES, "--explain"],
+        capture_output=True, text=True, env=env, check=False, timeout=60,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith("true\nmatch\n")
+    bad = subprocess.run(
+        [sys.executable, "-m", "eventpatterns.cli", "test-pattern", "[]", YES],
+        capture_output=True, text=True, env=env, check=False, timeout=60,
+    )  # fmt: skip
+    assert bad.returncode == 2
+    assert "a pattern must be a JSON object" in bad.stderr

@@ -1,0 +1,194 @@
+"""PatternIndex: bookkeeping, every anchor kind, Events, and concurrent writers."""
+
+from __future__ import annotations
+
+import threading
+from types import MappingProxyType
+from typing import Any
+
+import pytest
+
+from eventpatterns import filters
+from eventpatterns.core import Event
+from eventpatterns.filters import PatternIndex
+
+ANCHORS: dict[str, Any] = {
+    "exact": {"detail": {"id": ["o-1"]}},
+    "exact-number": {"detail": {"n": [5]}},
+    "exact-bool": {"detail": {"flag": [True]}},
+    "exact-null": {"detail": {"none": [None]}},
+    "numeric-eq": {"detail": {"n": [{"numeric": ["=", 5.0]}]}},
+    "range": {"detail": {"n": [{"numeric": [">", 1, "<=", 5]}]}},
+    "range-low": {"detail": {"n": [{"numeric": [">=", 5]}]}},
+    "range-high": {"detail": {"n": [{"numeric": ["<", 6]}]}},
+    "prefix": {"detail": {"id": [{"prefix": "o-"}]}},
+    "prefix-ic": {"detail": {"region": [{"prefix": {"equals-ignore-case": "EU-"}}]}},
+    "suffix": {"detail": {"file": [{"suffix": ".png"}]}},
+    "suffix-ic": {"detail": {"file": [{"suffix": {"equals-ignore-case": ".PNG"}}]}},
+    "eic": {"detail": {"region": [{"equals-ignore-case": "EU-WEST-1"}]}},
+    "wildcard-head": {"detail": {"file": [{"wildcard": "img*.png"}]}},
+    "wildcard-tail": {"detail": {"file": [{"wildcard": "*.png"}]}},
+    "wildcard-any": {"detail": {"file": [{"wildcard": "*g*"}]}},
+    "wildcard-literal": {"detail": {"file": [{"wildcard": "img1.png"}]}},
+    "cidr4": {"detail": {"ip": [{"cidr": "10.0.0.0/8"}]}},
+    "cidr6": {"detail": {"ip6": [{"cidr": "2001:db8::/32"}]}},
+    "exists": {"detail": {"ip": [{"exists": True}]}},
+    "anything-but": {"detail": {"id": [{"anything-but": "o-2"}]}},
+    "exists-false": {"detail": {"gone": [{"exists": False}]}},
+    "empty": {},
+    "or": {"$or": [{"detail": {"id": ["o-1"]}}, {"detail": {"n": [7]}}]},
+    "array-consistency": {"detail": {"items": {"sku": ["A"], "qty": [2]}}},
+}
+EVENT: dict[str, Any] = {
+    "source": "shop",
+    "detail": {
+        "id": "o-1",
+        "n": 5,
+        "flag": True,
+        "none": None,
+        "region": "eu-west-1",
+        "file": "img1.png",
+        "ip": "10.1.2.3",
+        "ip6": "2001:db8::7",
+        "items": [{"sku": "A", "qty": 2}, {"sku": "B", "qty": 1}],
+    },
+}
+
+
+def _index(patterns: dict[str, Any]) -> PatternIndex[str]:
+    index: PatternIndex[str] = PatternIndex()
+    for key, pattern in patterns.items():
+        index.add(key, pattern)
+    return index
+
+
+def test_every_anchor_kind_matches() -> None:
+    assert _index(ANCHORS).match(EVENT) == set(ANCHORS)
+
+
+def test_every_anchor_kind_can_miss() -> None:
+    index = _index(ANCHORS)
+    other = {"source": "shop", "detail": {"gone": 1, "id": "o-2", "n": "5", "ip": "11.0.0.1",
+             "file": "doc.txt", "region": "us-east-1", "ip6": "::1", "flag": False,
+             "items": [{"sku": "A", "qty": 1}, {"sku": "B", "qty": 2}]}}  # fmt: skip
+    assert index.match(other) == {"exists", "empty", "prefix"}
+
+
+def test_remove_every_anchor_kind() -> None:
+    index = _index(ANCHORS)
+    for key in ANCHORS:
+        index.remove(key)
+    assert len(index) == 0
+    assert index.match(EVENT) == set()
+
+
+def test_add_replaces() -> None:
+    index = _index({"k": {"source": ["shop"]}})
+    index.add("k", {"source": ["other"]})
+    assert index.match(EVENT) == set()
+    assert index.match({"source": "other"}) == {"k"}
+    assert len(index) == 1
+    matcher = index.get("k")
+    assert matcher is not None
+    assert matcher.pattern == {"source": ["other"]}
+
+
+def test_bookkeeping() -> None:
+    index = _index({"a": {"source": ["shop"]}, "b": {"source": ["shop"]}})
+    assert "a" in index
+    assert "z" not in index
+    assert sorted(index) == ["a", "b"]
+    assert index.get("z") is None
+    with pytest.raises(KeyError):
+        index.remove("z")
+    index.discard("z")
+    index.discard("a")
+    assert index.match(EVENT) == {"b"}
+
+
+def test_add_compiled_matcher() -> None:
+    index: PatternIndex[int] = PatternIndex()
+    matcher = filters.compile({"source": ["shop"]})
+    index.add(1, matcher)
+    assert index.get(1) is matcher
+    assert index.match(EVENT) == {1}
+
+
+def test_shared_buckets_and_adaptive_anchor() -> None:
+    index: PatternIndex[int] = PatternIndex()
+    for i in range(50):
+        index.add(i, {"source": ["shop"], "detail": {"id": [f"o-{i}"]}})
+    assert index.match({"source": "shop", "detail": {"id": "o-7"}}) == {7}
+    assert index.match({"source": "shop", "detail": {"id": ["o-7", "o-9"]}}) == {7, 9}
+    for i in range(0, 50, 2):
+        index.remove(i)
+    assert index.match({"source": "shop", "detail": {"id": ["o-7", "o-8"]}}) == {7}
+
+
+def test_event_object_and_mappings() -> None:
+    index = _index({"t": {"type": ["order.created"], "data": {"total": [{"numeric": [">", 1]}]}}})
+    event = Event(type="order.created", source="/shop", data={"total": 5})
+    assert index.match(event) == {"t"}
+    assert index.match(MappingProxyType(event.to_dict())) == {"t"}
+    assert index.match([1, 2]) == set()
+    assert filters.compile({"type": ["order.created"]}).matches(event)
+
+
+def test_odd_event_shapes() -> None:
+    index = _index({"a": {"x": {"y": ["1"]}}, "b": {"x": ["1"]}})
+    assert index.match({"x": ({"y": "1"}, "1")}) == {"a", "b"}
+    assert index.match({"x": MappingProxyType({"y": "1"})}) == {"a"}
+    assert index.match({1: "x", "x": [[["1"]]]}) == {"b"}
+    assert index.match({"x": {"z": "1"}}) == set()
+    assert index.match({"x": [{"z": "1"}]}) == set()
+    assert index.match({"other": [{"y": "1"}]}) == set()
+
+
+class _Str(str):
+    __slots__ = ()
+
+
+def test_str_subclass_values() -> None:
+    index = _index({"p": {"s": [{"prefix": "ab"}]}, "e": {"s": ["abc"]}})
+    assert index.match({"s": _Str("abc")}) == {"p", "e"}
+
+
+def test_concurrent_add_remove_while_matching() -> None:
+    index: PatternIndex[str] = PatternIndex()
+    index.add("stable", {"source": ["shop"]})
+    many_branches = {
+        "$or": [{"detail": {"id": [f"o-{i}"]}} for i in range(20)] + [{"source": ["shop"]}]
+    }
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def writer() -> None:
+        try:
+            n = 0
+            while not stop.is_set():
+                index.add(f"w{n % 5}", many_branches)
+                index.add(f"w{n % 5}", {"source": ["nothing"]})
+                index.discard(f"w{(n + 2) % 5}")
+                n += 1
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        for _ in range(3000):
+            found = index.match(EVENT)
+            assert "stable" in found
+            assert found <= {"stable", "w0", "w1", "w2", "w3", "w4"}
+    finally:
+        stop.set()
+        thread.join()
+    assert not errors
+
+
+def test_ignore_case_prefix_longer_than_value() -> None:
+    index = _index({"p": {"s": [{"prefix": {"equals-ignore-case": "ABCDEF"}}]},
+                    "q": {"s": [{"suffix": {"equals-ignore-case": "XYZXYZ"}}]}})  # fmt: skip
+    assert index.match({"s": "abc"}) == set()
+    assert index.match({"s": "abcdefg"}) == {"p"}
+    assert index.match({"s": "AXYZXYZ"}) == {"q"}
