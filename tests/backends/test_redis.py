@@ -2,14 +2,32 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import cast
 
+import anyio
 import pytest
-from redis_helpers import REDIS_URL, delete_prefix, new_prefix, require_redis
+import redis.asyncio
+from redis_helpers import REDIS_URL, delete_prefix, new_prefix, redis_available, require_redis
 
+from eventpatterns import Backoff, Event, EventBus
 from eventpatterns.backends.redis import RedisBusBackend
 from eventpatterns.bus import BusBackend
-from eventpatterns.testing import BusBackendSuite, ManualClock
+from eventpatterns.errors import (
+    BackendUnavailable,
+    ConfigurationError,
+    InvalidPosition,
+    MissingDependency,
+    PositionExpired,
+)
+from eventpatterns.testing import BusBackendSuite, ManualClock, eventually, make_events
 
 pytestmark = pytest.mark.redis
 
@@ -45,3 +63,368 @@ class TestRedisBus(BusBackendSuite):
             max_entries=retention or 100_000,
             max_message_size=max_message_size,
         )
+
+
+# -- helpers for the tests below ---------------------------------------------------------
+
+WORKER = Path(__file__).with_name("redis_worker.py")
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"  # redis-py's asyncio client runs on asyncio only
+
+
+@pytest.fixture
+def prefix() -> Iterator[str]:
+    value = new_prefix("fault")
+    yield value
+    delete_prefix(value)
+
+
+def spawn(*args: str, url: str = REDIS_URL) -> subprocess.Popen[bytes]:
+    mode, rest = args[0], args[1:]
+    return subprocess.Popen([sys.executable, str(WORKER), mode, url, *rest])
+
+
+def stop(*procs: subprocess.Popen[bytes]) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=10)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def wait_for(check: Callable[[], Awaitable[bool]], *, within: float, what: str) -> None:
+    with anyio.move_on_after(within):
+        while not await check():  # noqa: ASYNC110 - polling other processes
+            await anyio.sleep(0.05)
+        return
+    pytest.fail(f"timed out after {within}s waiting for {what}")
+
+
+def tagged(prefix: str, suffix: str) -> str:
+    return "{" + prefix + "}:" + suffix
+
+
+# -- backend specifics ---------------------------------------------------------------------
+
+
+def test_from_url_reads_options_and_keeps_redis_ones() -> None:
+    backend = RedisBusBackend.from_url(
+        f"{REDIS_URL}?prefix=myapp&max_entries=5&dedupe_window=1.5&max_message_size=4096"
+        "&socket_timeout=3"
+    )
+    assert backend.prefix == "myapp"
+    assert backend.capabilities.dedupe_window == 1.5
+    assert backend.capabilities.max_message_size == 4096
+    assert backend.capabilities.durable_groups is True
+    with pytest.raises(ConfigurationError, match="max_entries must be a number"):
+        RedisBusBackend.from_url(f"{REDIS_URL}?max_entries=lots")
+    with pytest.raises(ConfigurationError, match="prefix"):
+        RedisBusBackend(REDIS_URL, prefix="a{b}")
+    with pytest.raises(ConfigurationError, match="not a redis"):
+        RedisBusBackend.from_url("memory://")
+
+
+def test_missing_redis_py_raises_install_hint(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in [m for m in sys.modules if m == "redis" or m.startswith("redis.")]:
+        monkeypatch.setitem(sys.modules, name, None)
+    with pytest.raises(MissingDependency, match=r"eventpatterns\[redis\]"):
+        RedisBusBackend(REDIS_URL)
+    with pytest.raises(MissingDependency):
+        EventBus.from_url("redis://127.0.0.1:6379/0")
+
+
+def test_sort_key_reads_stream_ids() -> None:
+    backend = RedisBusBackend(REDIS_URL, prefix="unused")
+    assert backend.sort_key("1700000000000-0") < backend.sort_key("1700000000000-1")
+    assert backend.sort_key("999-9") < backend.sort_key("1000-0")
+    for bad in ("42", "1-2-3", "-1-0", "01-0", "a-b", ""):
+        with pytest.raises(InvalidPosition):
+            backend.sort_key(bad)
+
+
+@pytest.mark.anyio
+async def test_unreachable_redis_raises_backend_unavailable() -> None:
+    backend = RedisBusBackend(f"redis://127.0.0.1:{free_port()}/0", prefix="nowhere")
+    try:
+        with pytest.raises(BackendUnavailable):
+            await backend.append(make_events(1))
+        with pytest.raises(BackendUnavailable):
+            await backend.read(None, limit=1, wait=1)
+    finally:
+        await backend.aclose()
+
+
+@pytest.mark.anyio
+async def test_last_trimmed_position_is_not_expired(prefix: str) -> None:
+    backend = RedisBusBackend(REDIS_URL, prefix=prefix, max_entries=10)
+    async with EventBus(backend) as bus:
+        positions = await bus.publish_batch(make_events(20))
+        # Exactly like memory: reading after the newest trimmed entry misses nothing.
+        entries = await backend.read(positions[9], limit=100)
+        assert [e.position for e in entries] == positions[10:]
+        with pytest.raises(PositionExpired) as info:
+            await backend.read(positions[8], limit=100)
+        assert info.value.oldest == positions[10]
+        assert len(await backend.read(None, limit=100)) == 10
+
+
+@pytest.mark.anyio
+async def test_cancelled_blocking_read_does_not_poison_connections(prefix: str) -> None:
+    backend = RedisBusBackend(REDIS_URL, prefix=prefix)
+    async with EventBus(backend) as bus:
+        last = await bus.publish(make_events(1)[0])
+        for _ in range(3):
+            with anyio.move_on_after(0.05):
+                await backend.read(last, limit=10, wait=30)
+        # A reply to a cancelled XREAD must never be read as the answer to another call.
+        newer = await bus.publish(make_events(1, start=1)[0])
+        got = await backend.read(last, limit=10, wait=1)
+        assert [e.position for e in got] == [newer]
+        assert [e.event.data["n"] for e in got] == [1]
+
+
+# -- faults ----------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.anyio
+async def test_consumer_killed_mid_batch_loses_nothing(prefix: str) -> None:
+    client = redis.asyncio.Redis.from_url(REDIS_URL)
+    results = tagged(prefix, "results")
+    async with EventBus.from_url(f"{REDIS_URL}?prefix={prefix}") as bus:
+        await bus.create_group("g", start="earliest")
+        events = [
+            Event(type="kill.test", source="/kill", data={"key": "k", "seq": i}) for i in range(600)
+        ]
+        await bus.publish_batch(events)
+        backend = cast(RedisBusBackend, bus.backend)
+        victim = spawn("consume", prefix, "victim", "--delay", "0.3", "--visibility", "1")
+        survivor = None
+        try:
+
+            async def mid_batch() -> bool:
+                stats = await backend.group_stats("g")
+                return await client.hlen(results) >= 200 and stats["pending"] > 0
+
+            await wait_for(mid_batch, within=30, what="the victim to be mid-batch")
+            victim.send_signal(signal.SIGKILL)
+            victim.wait(timeout=10)
+            assert await client.hlen(results) < 600
+            survivor = spawn("consume", prefix, "survivor", "--visibility", "1")
+
+            async def all_acked() -> bool:
+                stats = await backend.group_stats("g")
+                return await client.hlen(results) == 600 and stats["pending"] == 0
+
+            await wait_for(all_acked, within=60, what="every event to be processed and acked")
+        finally:
+            stop(victim, *([survivor] if survivor else []))
+        counts = {k.decode(): int(v) for k, v in (await client.hgetall(results)).items()}
+        assert set(counts) == {e.id for e in events}  # none lost
+        assert max(counts.values()) >= 2  # the killed batch was processed again
+        assert (await client.xpending(tagged(prefix, "log"), "g"))["pending"] == 0
+        stats = await backend.group_stats("g")
+        assert (stats["pending"], stats["dead_letters"], stats["lost"]) == (0, 0, 0)
+    await client.aclose()
+
+
+class RedisServer:
+    """A redis-server of the test's own, with an append-only file that survives restarts."""
+
+    def __init__(self, directory: Path) -> None:
+        self.port = free_port()
+        self.directory = directory
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.directory)],
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 10
+        while redis_available(self.url) is not None:
+            if time.monotonic() > deadline:
+                raise RuntimeError("redis-server did not start")
+            time.sleep(0.02)
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()  # SIGKILL: only what appendfsync=always wrote survives
+            self.proc.wait(timeout=10)
+            self.proc = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+
+@pytest.mark.slow
+@pytest.mark.anyio
+async def test_redis_restart_delivers_every_returned_publish(tmp_path: Path) -> None:
+    if shutil.which("redis-server") is None:
+        require_redis("redis://127.0.0.1:1/0")  # fails in CI, skips elsewhere
+    server = RedisServer(tmp_path)
+    server.start()
+    total, restart_at = 300, 100
+    try:
+        async with EventBus.from_url(f"{server.url}?prefix=restart") as bus:
+            handled: list[int] = []
+
+            async def handler(event: Event) -> None:
+                handled.append(event.data["n"])
+
+            await bus.create_group("g")
+            await bus.consume("g", handler, poll=0.2, visibility_timeout=2, prefetch=20)
+            live: list[int] = []
+            returned: list[int] = []
+            failures = 0
+            async with bus.subscribe() as sub, anyio.create_task_group() as tg:
+
+                async def listen() -> None:
+                    async for item in sub:
+                        assert isinstance(item, Event)
+                        live.append(item.data["n"])
+
+                async def restart_later() -> None:
+                    await anyio.sleep(0.5)
+                    await anyio.to_thread.run_sync(server.start)
+
+                tg.start_soon(listen)
+                for event in make_events(total):
+                    while True:
+                        try:
+                            await bus.publish(event)  # the same event again: deduplicated
+                            break
+                        except BackendUnavailable:
+                            failures += 1
+                            await anyio.sleep(0.05)
+                    returned.append(event.data["n"])
+                    if len(returned) == restart_at:
+                        server.kill()  # and back in a moment, while we keep publishing
+                        tg.start_soon(restart_later)
+
+                with anyio.fail_after(60):
+                    while sorted(set(handled)) != returned or live != returned:  # noqa: ASYNC110
+                        await anyio.sleep(0.05)
+                tg.cancel_scope.cancel()
+            assert failures > 0  # publishing really went on while Redis was down
+            assert sorted(set(handled)) == returned  # the group: at least once
+            assert live == returned  # the subscriber: in order, no gap, no duplicate
+            backend = cast(RedisBusBackend, bus.backend)
+            assert len(await backend.read(None, limit=10 * total)) == total  # dedupe held
+    finally:
+        server.kill()
+
+
+@pytest.mark.slow
+@pytest.mark.anyio
+async def test_always_failing_handler_dead_letters_after_max_attempts(prefix: str) -> None:
+    calls: list[int] = []
+    healthy = False
+
+    async def handler(event: Event) -> None:
+        calls.append(event.data["n"])
+        if not healthy:
+            raise ValueError("cannot handle this")
+
+    async with EventBus.from_url(f"{REDIS_URL}?prefix={prefix}") as bus:
+        consumer = await bus.consume(
+            "dlq", handler, poll=0.1, max_attempts=4, backoff=Backoff(initial=0.02, jitter=0)
+        )
+        event = make_events(1)[0]
+        await bus.publish(event)
+        await eventually(lambda: consumer.stats.dead_lettered == 1)
+        assert len(calls) == 4  # exactly max_attempts
+        (letter,) = await bus.dead_letters("dlq")
+        assert (letter.event, letter.attempts) == (event, 4)
+        assert letter.error == "ValueError: cannot handle this"
+        client = redis.asyncio.Redis.from_url(REDIS_URL, decode_responses=True)
+        ((dead_id, fields),) = await client.xrange(tagged(prefix, "g:dlq:dlq"))
+        await client.aclose()
+        assert dead_id == letter.id
+        assert (fields["a"], fields["r"], fields["p"]) == ("4", letter.error, letter.position)
+        healthy = True
+        assert await bus.redrive("dlq") == 1
+        await eventually(lambda: consumer.stats.succeeded == 1)
+        assert len(calls) == 5
+        assert await bus.dead_letters("dlq") == []
+
+
+@pytest.mark.anyio
+async def test_two_groups_in_two_processes_each_get_every_event(prefix: str) -> None:
+    url = f"{REDIS_URL}?prefix={prefix}"
+    seen: dict[str, list[int]] = {"a": [], "b": []}
+    async with EventBus.from_url(url) as one, EventBus.from_url(url) as two:
+        for bus, name in ((one, "a"), (two, "b")):
+
+            async def handler(event: Event, name: str = name) -> None:
+                seen[name].append(event.data["n"])
+
+            await bus.consume(name, handler, poll=0.1)
+            await bus.consume(name, handler, poll=0.1)  # two members per group
+        await one.publish_batch(make_events(100))
+        await eventually(lambda: len(seen["a"]) >= 100 and len(seen["b"]) >= 100)
+        await anyio.sleep(0.1)
+    assert sorted(seen["a"]) == sorted(seen["b"]) == list(range(100))
+
+
+# -- many processes ----------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.anyio
+async def test_many_processes_ack_each_event_exactly_once_in_order(prefix: str) -> None:
+    per_publisher, publishers, consumers = 10_000, 2, 3
+    total = per_publisher * publishers
+    client = redis.asyncio.Redis.from_url(REDIS_URL, decode_responses=True)
+    results = tagged(prefix, "results")
+    async with EventBus.from_url(f"{REDIS_URL}?prefix={prefix}&max_entries=100000") as bus:
+        await bus.create_group("g", start="earliest")
+        backend = cast(RedisBusBackend, bus.backend)
+        procs = [spawn("consume", prefix, f"c{i}") for i in range(consumers)]
+        try:
+            procs += [
+                spawn("publish", prefix, f"p{i}", str(per_publisher)) for i in range(publishers)
+            ]
+
+            async def done() -> bool:
+                stats = await backend.group_stats("g")
+                return await client.hlen(results) == total and stats["pending"] == 0
+
+            await wait_for(done, within=90, what=f"{total} events to be acked")
+            assert all(p.wait(timeout=30) == 0 for p in procs[consumers:])  # publishers
+        finally:
+            stop(*procs)
+        counts = await client.hgetall(results)
+        assert len(counts) == total
+        assert set(counts.values()) == {"1"}  # each event handled, then acked, exactly once
+        # Order per partition key: in the log, and in each consumer's processing order.
+        log = await backend.read(None, limit=total + 1)
+        assert len(log) == total
+        last: dict[str, int] = {}
+        for entry in log:
+            key, seq = entry.event.data["key"], entry.event.data["seq"]
+            assert seq > last.get(key, -1)
+            last[key] = seq
+        busy = 0
+        for i in range(consumers):
+            order = await client.lrange(tagged(prefix, f"order:c{i}"), 0, -1)
+            busy += bool(order)
+            last = {}
+            for item in order:
+                key, _, seq_text = item.rpartition(":")
+                assert int(seq_text) > last.get(key, -1), f"c{i} handled {key} out of order"
+                last[key] = int(seq_text)
+        assert busy >= 2  # the work really was shared
+        stats = await backend.group_stats("g")
+        assert (stats["pending"], stats["dead_letters"], stats["lost"]) == (0, 0, 0)
+    await client.aclose()

@@ -327,6 +327,7 @@ class RedisBusBackend:
         timeout = wait if next_due is None else min(wait, max(next_due - self.clock.time(), 0.0))
         if timeout > 0:
             wakeup = self._wakeups.setdefault(group, anyio.Event())
+            failure: BackendUnavailable | BusClosed | None = None
             async with anyio.create_task_group() as tg:
 
                 async def _timer() -> None:
@@ -339,12 +340,17 @@ class RedisBusBackend:
 
                 tg.start_soon(_timer)
                 tg.start_soon(_local)
-                await self._blocking(
-                    "XREAD", "COUNT", 1, "BLOCK", max(int(wait * 1000), 1),
-                    "STREAMS", self._log, last_id,
-                    block=wait,
-                )  # fmt: skip
+                try:
+                    await self._blocking(
+                        "XREAD", "COUNT", 1, "BLOCK", max(int(wait * 1000), 1),
+                        "STREAMS", self._log, last_id,
+                        block=wait,
+                    )  # fmt: skip
+                except (BackendUnavailable, BusClosed) as exc:
+                    failure = exc  # raised below, not wrapped in an exception group
                 tg.cancel_scope.cancel()
+            if failure is not None:
+                raise failure
         out, _, _ = await self._take(group, consumer, max_count, visibility_timeout)
         return out
 
