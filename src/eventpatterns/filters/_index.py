@@ -18,7 +18,6 @@ either entirely or not at all.
 
 from __future__ import annotations
 
-import bisect
 import itertools
 import threading
 from collections import Counter
@@ -44,6 +43,7 @@ from ._model import (
     parse_ip,
 )
 from ._parse import DEFAULT_LIMITS, Limits
+from ._ranges import RangeIndex
 
 __all__ = ["PatternIndex"]
 
@@ -77,7 +77,6 @@ class _PathIndex:
         "prefix",
         "prefix_ic",
         "present",
-        "range_lows",
         "ranges",
         "strings",
         "suffix",
@@ -97,8 +96,7 @@ class _PathIndex:
         self.cidr_lens: tuple[tuple[int, int], ...] = ()
         self.strings: tuple[int, ...] = ()
         self.present: tuple[int, ...] = ()
-        self.ranges: tuple[tuple[int, Numeric], ...] = ()
-        self.range_lows: tuple[float, ...] = ()
+        self.ranges = RangeIndex()
         # Write side: how many keys of each length each table holds.
         self.counts: dict[str, Counter[object]] = {}
 
@@ -109,7 +107,8 @@ class _PathIndex:
         elif table == "present":
             size = len(self.present)
         elif table == "range":
-            size = len(self.ranges)
+            assert isinstance(key, Numeric)
+            size = self.ranges.cost(key)
         else:
             size = len(getattr(self, table).get(key, ()))
         return size + _PENALTY[table]
@@ -122,10 +121,7 @@ class _PathIndex:
             self.present = (*self.present, cid)
         elif table == "range":
             assert isinstance(key, Numeric)
-            low = float("-inf") if key.low is None else key.low
-            at = bisect.bisect_right(self.range_lows, low)
-            self.ranges = (*self.ranges[:at], (cid, key), *self.ranges[at:])
-            self.range_lows = (*self.range_lows[:at], low, *self.range_lows[at:])
+            self.ranges.add(cid, key)
         else:
             mapping: dict[object, tuple[int, ...]] = getattr(self, table)
             mapping[key] = (*mapping.get(key, ()), cid)
@@ -138,9 +134,8 @@ class _PathIndex:
         elif table == "present":
             self.present = tuple(c for c in self.present if c != cid)
         elif table == "range":
-            keep = [i for i, (c, _) in enumerate(self.ranges) if c != cid]
-            self.ranges = tuple(self.ranges[i] for i in keep)
-            self.range_lows = tuple(self.range_lows[i] for i in keep)
+            assert isinstance(key, Numeric)
+            self.ranges.remove(cid, key)
         else:
             mapping: dict[object, tuple[int, ...]] = getattr(self, table)
             rest = tuple(c for c in mapping[key] if c != cid)
@@ -178,10 +173,8 @@ class _PathIndex:
             hit = exact.get(canon(value))
             if hit:
                 out.update(hit)
-            if self.ranges and is_number(value) and value == value:
-                # Ranges whose lower bound is at most the value; each checks its top.
-                stop = bisect.bisect_right(self.range_lows, value)
-                out.update(cid for cid, rng in self.ranges[:stop] if rng.test(value))
+            if self.ranges.size and is_number(value) and value == value:
+                self.ranges.collect(value, out)
             if isinstance(value, str):  # a str subclass
                 self._strings(str(value), lens, out)
         if values and self.present:

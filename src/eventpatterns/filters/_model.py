@@ -83,9 +83,13 @@ def canon(value: object) -> object:
         return value
     if isinstance(value, int):
         number = int(value)
-        if -_EXACT_INT <= number <= _EXACT_INT or float(number) == number:
+        if -_EXACT_INT <= number <= _EXACT_INT:
             return number
-        return ("#", str(number))
+        try:
+            exact = float(number) == number
+        except OverflowError:  # beyond any double: compare as text
+            exact = False
+        return number if exact else ("#", str(number))
     if isinstance(value, float):
         return float(value)
     if isinstance(value, str):

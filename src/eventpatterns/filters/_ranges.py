@@ -1,0 +1,122 @@
+"""Numeric ranges of one field: which ranges hold a value, output-sensitively.
+
+Half-open ranges (``> n`` / ``< n``) sit in lists sorted by their bound, so every
+entry scanned past the binary search is a match. Bounded ranges are grouped by
+width class (a power of two at least their width): a range of class ``w``
+holding ``x`` has its lower bound in ``[x - w, x]``, so each class is scanned in
+one window found by binary search, where about half the entries match.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from typing import Final
+
+from ._model import Numeric
+
+__all__ = ["RangeIndex"]
+
+_Entries = tuple[tuple[int, Numeric], ...]
+_UNBOUNDED_CLASS: Final = 1 << 20
+_INF: Final = float("inf")
+
+
+def _width_class(rng: Numeric) -> tuple[int, float]:
+    assert rng.low is not None
+    assert rng.high is not None
+    try:
+        width = float(rng.high - rng.low)
+    except OverflowError:
+        width = _INF
+    exponent = math.frexp(width)[1]
+    if width == _INF or exponent >= 1024:  # 2 ** 1024 is past the largest double
+        return _UNBOUNDED_CLASS, _INF
+    return exponent, math.ldexp(1.0, exponent)
+
+
+def _insert(
+    keys: tuple[float, ...], entries: _Entries, key: float, entry: tuple[int, Numeric]
+) -> tuple[tuple[float, ...], _Entries]:
+    at = bisect.bisect_right(keys, key)
+    return (*keys[:at], key, *keys[at:]), (*entries[:at], entry, *entries[at:])
+
+
+def _delete(
+    keys: tuple[float, ...], entries: _Entries, cid: int
+) -> tuple[tuple[float, ...], _Entries]:
+    keep = [i for i, (c, _) in enumerate(entries) if c != cid]
+    return tuple(keys[i] for i in keep), tuple(entries[i] for i in keep)
+
+
+class RangeIndex:
+    """The numeric ranges filed under one field path (see the module docs)."""
+
+    __slots__ = ("_classes", "bands", "lower", "size", "upper")
+
+    def __init__(self) -> None:
+        # Read side: tuples replaced whole by writers.
+        self.lower: tuple[tuple[float, ...], _Entries] = ((), ())
+        self.upper: tuple[tuple[float, ...], _Entries] = ((), ())
+        self.bands: tuple[tuple[float, tuple[float, ...], _Entries], ...] = ()
+        # Write side.
+        self._classes: dict[int, tuple[float, tuple[float, ...], _Entries]] = {}
+        self.size = 0
+
+    def cost(self, rng: Numeric) -> int:
+        """Estimate how many candidates a range filed here would share a scan with."""
+        if rng.high is None:
+            return len(self.lower[0]) // 2
+        if rng.low is None:
+            return len(self.upper[0]) // 2
+        band = self._classes.get(_width_class(rng)[0])
+        return 0 if band is None else len(band[1]) // 4
+
+    def add(self, cid: int, rng: Numeric) -> None:
+        """File a range."""
+        self.size += 1
+        if rng.high is None:
+            assert rng.low is not None
+            self.lower = _insert(*self.lower, rng.low, (cid, rng))
+        elif rng.low is None:
+            self.upper = _insert(*self.upper, rng.high, (cid, rng))
+        else:
+            cls, window = _width_class(rng)
+            _, keys, entries = self._classes.get(cls, (window, (), ()))
+            self._classes[cls] = (window, *_insert(keys, entries, rng.low, (cid, rng)))
+            self.bands = tuple(self._classes.values())
+
+    def remove(self, cid: int, rng: Numeric) -> None:
+        """Unfile a range."""
+        self.size -= 1
+        if rng.high is None:
+            self.lower = _delete(*self.lower, cid)
+        elif rng.low is None:
+            self.upper = _delete(*self.upper, cid)
+        else:
+            cls, window = _width_class(rng)
+            keys, entries = _delete(*self._classes[cls][1:], cid)
+            if keys:
+                self._classes[cls] = (window, keys, entries)
+            else:
+                del self._classes[cls]
+            self.bands = tuple(self._classes.values())
+
+    def collect(self, value: float, out: set[int]) -> None:
+        """Add the ids of the ranges holding ``value`` (a number, not NaN)."""
+        keys, entries = self.lower
+        if keys:
+            stop = bisect.bisect_right(keys, value)
+            out.update(cid for cid, rng in entries[:stop] if rng.test(value))
+        keys, entries = self.upper
+        if keys:
+            start = bisect.bisect_left(keys, value)
+            out.update(cid for cid, rng in entries[start:] if rng.test(value))
+        for window, keys, entries in self.bands:
+            try:
+                first = value - window
+            except OverflowError:  # an integer beyond any double
+                first = -_INF
+            start = bisect.bisect_left(keys, first)
+            stop = bisect.bisect_right(keys, value)
+            out.update(cid for cid, rng in entries[start:stop] if rng.test(value))
