@@ -29,6 +29,7 @@ from ...errors import (
     PositionExpired,
 )
 from . import _scripts
+from ._codec import decode_event
 
 if TYPE_CHECKING:
     from redis.asyncio import ConnectionPool, Redis
@@ -213,9 +214,17 @@ class RedisBusBackend:
             finally:
                 await self._blocking_pool.release(conn)
 
-    def _group_keys(self, group: str) -> tuple[str, str, str]:
+    def _group_keys(self, group: str) -> list[str]:
+        """Return the keys of one group's scripts: log, groups, due, att, held, dlq."""
         base = f"{self._tag}:g:{group}"
-        return f"{base}:due", f"{base}:att", f"{base}:dlq"
+        return [
+            self._log,
+            self._groups,
+            f"{base}:due",
+            f"{base}:att",
+            f"{base}:held",
+            f"{base}:dlq",
+        ]
 
     def _wake(self, group: str) -> None:
         event = self._wakeups.pop(group, None)
@@ -279,7 +288,7 @@ class RedisBusBackend:
                 with self._mapped():
                     trimmed = await self._client.hget(self._meta, "trimmed")
                 await self._check_retained(after, key, trimmed)
-        return [LogEntry(_text(pos), Event.from_json(_field(fields, b"e"))) for pos, fields in raw]
+        return [LogEntry(_text(pos), decode_event(_field(fields, b"e"))) for pos, fields in raw]
 
     async def _check_retained(
         self, after: Position | None, key: tuple[int, ...] | None, trimmed: bytes | str | None
@@ -358,17 +367,16 @@ class RedisBusBackend:
         self, group: str, consumer: str, max_count: int, visibility_timeout: float
     ) -> tuple[list[Delivery], float | None, str]:
         now = self.clock.time()
-        due, att, _ = self._group_keys(group)
         reply = await self._script(
             "RECEIVE",
-            [self._log, self._groups, due, att],
+            self._group_keys(group)[:5],
             [group, consumer, repr(now), repr(now + visibility_timeout), max_count],
         )
         out = [
             Delivery(
                 receipt=(pos := _text(reply[i])),
                 position=pos,
-                event=Event.from_json(reply[i + 1]),
+                event=decode_event(reply[i + 1]),
                 attempt=int(reply[i + 2]),
                 last_error=_text(reply[i + 3]) or None,
             )
@@ -379,8 +387,7 @@ class RedisBusBackend:
 
     async def ack(self, group: str, receipts: Sequence[str]) -> None:
         """Acknowledge in one round trip per 1000 receipts; see :meth:`BusBackend.ack`."""
-        due, att, _ = self._group_keys(group)
-        keys = [self._log, self._groups, due, att]
+        keys = self._group_keys(group)[:5]
         ids = [r for r in receipts if _STREAM_ID.match(r)]
         if not ids:
             await self._script("ACK", keys, [group])  # still checks the group exists
@@ -389,21 +396,19 @@ class RedisBusBackend:
 
     async def release(self, group: str, receipt: str, *, delay: float, error: str) -> None:
         """Redeliver later; see :meth:`BusBackend.release`."""
-        due, att, _ = self._group_keys(group)
         due_at = self.clock.time() + max(delay, 0.0)
         await self._script(
-            "RELEASE", [self._groups, due, att], [group, receipt, repr(due_at), error]
+            "RELEASE", self._group_keys(group)[:4], [group, receipt, repr(due_at), error]
         )
         self._wake(group)
 
     async def dead_letter(self, group: str, receipt: str, *, error: str) -> DeadLetter:
         """Dead-letter a delivery; see :meth:`BusBackend.dead_letter`."""
-        due, att, dlq = self._group_keys(group)
         failed_at = self.clock.time()
         try:
             dead_id, data, attempts = await self._script(
                 "DEAD_LETTER",
-                [self._log, self._groups, due, att, dlq],
+                self._group_keys(group),
                 [group, receipt, error, repr(failed_at)],
             )
         except self._response_error as exc:
@@ -414,7 +419,7 @@ class RedisBusBackend:
             id=_text(dead_id),
             group=group,
             position=receipt,
-            event=Event.from_json(data),
+            event=decode_event(data),
             error=error,
             attempts=int(attempts),
             failed_at=failed_at,
@@ -422,7 +427,7 @@ class RedisBusBackend:
 
     async def dead_letters(self, group: str, *, limit: int) -> list[DeadLetter]:
         """List dead letters; see :meth:`BusBackend.dead_letters`."""
-        _, _, dlq = self._group_keys(group)
+        dlq = self._group_keys(group)[5]
         with self._mapped():
             async with self._client.pipeline(transaction=False) as pipe:
                 pipe.hexists(self._groups, group)
@@ -435,7 +440,7 @@ class RedisBusBackend:
                 id=_text(dead_id),
                 group=group,
                 position=_text(f[b"p"]),
-                event=Event.from_json(f[b"e"]),
+                event=decode_event(f[b"e"]),
                 error=_text(f[b"r"]),
                 attempts=int(f[b"a"]),
                 failed_at=float(f[b"t"]),
@@ -464,9 +469,8 @@ class RedisBusBackend:
 
     async def redrive(self, group: str, ids: Sequence[str] | None) -> int:
         """Redeliver dead letters; see :meth:`BusBackend.redrive`."""
-        due, att, dlq = self._group_keys(group)
         count = await self._select(
-            "REDRIVE", group, [self._groups, due, att, dlq], [repr(self.clock.time())], ids
+            "REDRIVE", group, self._group_keys(group), [repr(self.clock.time())], ids
         )
         if count:
             self._wake(group)
@@ -474,29 +478,35 @@ class RedisBusBackend:
 
     async def discard(self, group: str, ids: Sequence[str] | None) -> int:
         """Delete dead letters; see :meth:`BusBackend.discard`."""
-        _, _, dlq = self._group_keys(group)
+        dlq = self._group_keys(group)[5]
         return await self._select("DISCARD", group, [self._groups, dlq], [], ids)
 
     async def group_stats(self, group: str) -> dict[str, int]:
         """Return counters for one group: pending, dead letters, lag, and entries lost.
 
-        ``lost`` counts pending entries that retention trimmed from the log before
-        they were acked (raise ``max_entries`` if it is ever above zero).
+        ``pending`` counts deliveries not acked yet (in flight or waiting for a retry);
+        ``lag`` entries of the log the group has not received yet; ``lost`` pending
+        entries that retention trimmed from the log before they were acked (raise
+        ``max_entries`` if it is ever above zero).
+
+        Raises:
+            GroupNotFound: The group does not exist.
         """
-        due, _, dlq = self._group_keys(group)
+        log, groups, _, _, held, dlq = self._group_keys(group)
         with self._mapped():
             async with self._client.pipeline(transaction=True) as pipe:
-                pipe.hexists(self._groups, group)
-                pipe.zcard(due)
+                pipe.hexists(groups, group)
                 pipe.xlen(dlq)
-                pipe.hget(self._groups, f"{group}:lost")
-                pipe.xinfo_groups(self._log)
-                exists, pending, dead, lost, infos = await pipe.execute()
-        if not exists:
-            raise GroupNotFound(group)
+                pipe.hget(groups, f"{group}:lost")
+                pipe.hlen(held)
+                exists, dead, lost, redriven = await pipe.execute()
+            if not exists:
+                raise GroupNotFound(group)
+            pending = await self._client.xpending(log, group)
+            infos = await self._client.xinfo_groups(log)
         lag = next((i.get("lag") for i in infos if _text(i["name"]) == group), None)
         return {
-            "pending": int(pending),
+            "pending": int(pending["pending"]) + int(redriven),
             "dead_letters": int(dead),
             "lag": int(lag or 0),
             "lost": int(lost or 0),

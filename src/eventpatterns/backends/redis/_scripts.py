@@ -35,13 +35,21 @@ __all__ = [
     "RELEASE",
 ]
 
-# Shared helper: the ``e`` field of a stream entry's field list.
-_FIELD = """
+# Shared helpers: a field of a stream entry; whether an id is in the group's PEL; the
+# event JSON of a log entry (false once trimmed).
+_HELPERS = """
 local function field(fields, name)
   for j = 1, #fields, 2 do
     if fields[j] == name then return fields[j + 1] end
   end
   return false
+end
+local function pending(log, group, id)
+  return #redis.call('XPENDING', log, group, id, id, 1) > 0
+end
+local function payload(log, id)
+  local entry = redis.call('XRANGE', log, id, id)[1]
+  return entry and field(entry[2], 'e') or false
 end
 """
 
@@ -91,144 +99,174 @@ pcall(redis.call, 'XGROUP', 'CREATE', KEYS[1], ARGV[1], ARGV[2], 'MKSTREAM')
 return 1
 """
 
-# KEYS: log, groups, due, att.  ARGV: group, consumer, now, deadline, max_count
+# KEYS: log, groups, due, att, held.  ARGV: group, consumer, now, deadline, max_count
 # Returns {next_due, last_id, (id, json, attempt, error)*}
 RECEIVE = (
-    _FIELD
+    _HELPERS
     + """
+local log, groups, due, att, held = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local group, consumer = ARGV[1], ARGV[2]
 local now, deadline, maxc = ARGV[3], ARGV[4], tonumber(ARGV[5])
-if redis.call('HEXISTS', KEYS[2], group) == 0 then
+if redis.call('HEXISTS', groups, group) == 0 then
   return redis.error_reply('EPNOGROUP ' .. group)
 end
+-- A first delivery is covered by its batch's member 'b|first|last|count'. When that
+-- deadline passes, the entries of the batch still pending become members of their own.
+local ready
+repeat
+  ready = redis.call('ZRANGEBYSCORE', due, '-inf', now, 'WITHSCORES', 'LIMIT', 0, maxc)
+  local exploded = false
+  for i = 1, #ready, 2 do
+    local member = ready[i]
+    if string.sub(member, 1, 2) == 'b|' then
+      local first, last, count = string.match(member, '^b|([^|]+)|([^|]+)|(%d+)$')
+      for _, p in ipairs(redis.call('XPENDING', log, group, first, last, count)) do
+        if not redis.call('ZSCORE', due, p[1]) then
+          redis.call('ZADD', due, ready[i + 1], p[1])
+        end
+      end
+      redis.call('ZREM', due, member)
+      exploded = true
+    end
+  end
+until not exploded
 local out = {'', ''}
 local n = 0
-local due = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, maxc)
-for _, id in ipairs(due) do
-  local json = redis.call('HGET', KEYS[4], id .. ':h')
-  if not json then
-    local entry = redis.call('XRANGE', KEYS[1], id, id)[1]
-    if entry then json = field(entry[2], 'e') end
-  end
+for i = 1, #ready, 2 do
+  local id = ready[i]
+  local json = redis.call('HGET', held, id)
+  if not json and pending(log, group, id) then json = payload(log, id) end
   if json then
-    local attempt = redis.call('HGET', KEYS[4], id)
+    local attempt = redis.call('HGET', att, id)
     attempt = attempt and (tonumber(attempt) + 1) or 2
-    redis.call('HSET', KEYS[4], id, attempt)
-    redis.call('ZADD', KEYS[3], deadline, id)
-    redis.call('XCLAIM', KEYS[1], group, consumer, 0, id, 'JUSTID')
-    local err = redis.call('HGET', KEYS[4], id .. ':e') or ''
+    redis.call('HSET', att, id, attempt)
+    redis.call('ZADD', due, deadline, id)
+    redis.call('XCLAIM', log, group, consumer, 0, id, 'JUSTID')
+    local err = redis.call('HGET', att, id .. ':e') or ''
     n = n + 1
     out[#out + 1] = id; out[#out + 1] = json; out[#out + 1] = attempt; out[#out + 1] = err
   else
-    -- Trimmed by retention while pending: gone from the log. Counted, never silent.
-    redis.call('ZREM', KEYS[3], id)
-    redis.call('HDEL', KEYS[4], id, id .. ':e', id .. ':h')
-    redis.call('XACK', KEYS[1], group, id)
-    redis.call('HINCRBY', KEYS[2], group .. ':lost', 1)
+    -- Acked meanwhile, or trimmed by retention while pending (counted, never silent).
+    if pending(log, group, id) then redis.call('HINCRBY', groups, group .. ':lost', 1) end
+    redis.call('ZREM', due, id)
+    redis.call('HDEL', att, id, id .. ':e')
+    redis.call('XACK', log, group, id)
   end
 end
 if n < maxc then
   local got = redis.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', maxc - n,
-                         'STREAMS', KEYS[1], '>')
+                         'STREAMS', log, '>')
   if got then
-    local zargs = {}
-    for _, entry in ipairs(got[1][2]) do
-      local id = entry[1]
-      zargs[#zargs + 1] = deadline; zargs[#zargs + 1] = id
+    local entries = got[1][2]
+    for _, entry in ipairs(entries) do
       n = n + 1
-      out[#out + 1] = id; out[#out + 1] = field(entry[2], 'e') or ''
+      out[#out + 1] = entry[1]; out[#out + 1] = field(entry[2], 'e') or ''
       out[#out + 1] = 1; out[#out + 1] = ''
     end
-    if #zargs > 0 then redis.call('ZADD', KEYS[3], unpack(zargs)) end
+    if #entries > 0 then
+      local member = 'b|' .. entries[1][1] .. '|' .. entries[#entries][1] .. '|' .. #entries
+      redis.call('ZADD', due, deadline, member)
+    end
   end
 end
 if n == 0 then
-  local first = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
+  local first = redis.call('ZRANGE', due, 0, 0, 'WITHSCORES')
   if first[2] then out[1] = first[2] end
-  local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)[1]
+  local last = redis.call('XREVRANGE', log, '+', '-', 'COUNT', 1)[1]
   out[2] = last and last[1] or '0-0'
 end
 return out
 """
 )
 
-# KEYS: log, groups, due, att.  ARGV: group, id*
+# KEYS: log, groups, due, att, held.  ARGV: group, id*
 ACK = """
 local group = ARGV[1]
 if redis.call('HEXISTS', KEYS[2], group) == 0 then
   return redis.error_reply('EPNOGROUP ' .. group)
 end
-local ids, fields = {}, {}
-for i = 2, #ARGV do
-  local id = ARGV[i]
-  ids[#ids + 1] = id
-  fields[#fields + 1] = id; fields[#fields + 1] = id .. ':e'; fields[#fields + 1] = id .. ':h'
+if #ARGV < 2 then return 0 end
+local ids = {}
+for i = 2, #ARGV do ids[#ids + 1] = ARGV[i] end
+local acked = redis.call('XACK', KEYS[1], group, unpack(ids))
+-- Entries tracked one by one (retried, released, redriven) have state to drop too;
+-- on the happy path there is none, and the ack is just XACK.
+if redis.call('HLEN', KEYS[4]) > 0 or redis.call('HLEN', KEYS[5]) > 0 then
+  local fields = {}
+  for _, id in ipairs(ids) do
+    fields[#fields + 1] = id; fields[#fields + 1] = id .. ':e'
+  end
+  redis.call('ZREM', KEYS[3], unpack(ids))
+  redis.call('HDEL', KEYS[4], unpack(fields))
+  redis.call('HDEL', KEYS[5], unpack(ids))
 end
-if #ids == 0 then return 0 end
-redis.call('XACK', KEYS[1], group, unpack(ids))
-redis.call('HDEL', KEYS[4], unpack(fields))
-return redis.call('ZREM', KEYS[3], unpack(ids))
+return acked
 """
 
-# KEYS: groups, due, att.  ARGV: group, id, due_at, error
-RELEASE = """
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then
+# KEYS: log, groups, due, att.  ARGV: group, id, due_at, error
+RELEASE = (
+    _HELPERS
+    + """
+if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then
   return redis.error_reply('EPNOGROUP ' .. ARGV[1])
 end
-if not redis.call('ZSCORE', KEYS[2], ARGV[2]) then return 0 end
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
-redis.call('HSET', KEYS[3], ARGV[2] .. ':e', ARGV[4])
+if not redis.call('ZSCORE', KEYS[3], ARGV[2]) and not pending(KEYS[1], ARGV[1], ARGV[2]) then
+  return 0
+end
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[2])
+redis.call('HSET', KEYS[4], ARGV[2] .. ':e', ARGV[4])
 return 1
 """
+)
 
-# KEYS: log, groups, due, att, dlq.  ARGV: group, id, error, failed_at
+# KEYS: log, groups, due, att, held, dlq.  ARGV: group, id, error, failed_at
 # Returns {dead letter id, event json, attempts}
 DEAD_LETTER = (
-    _FIELD
+    _HELPERS
     + """
+local log, groups, due, att, held = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local group, id = ARGV[1], ARGV[2]
-if redis.call('HEXISTS', KEYS[2], group) == 0 then
+if redis.call('HEXISTS', groups, group) == 0 then
   return redis.error_reply('EPNOGROUP ' .. group)
 end
-if not redis.call('ZSCORE', KEYS[3], id) then
-  return redis.error_reply('EPNOTPENDING ' .. id)
-end
-local json = redis.call('HGET', KEYS[4], id .. ':h')
+local json = redis.call('HGET', held, id)
 if not json then
-  local entry = redis.call('XRANGE', KEYS[1], id, id)[1]
-  if entry then json = field(entry[2], 'e') end
+  if not pending(log, group, id) then return redis.error_reply('EPNOTPENDING ' .. id) end
+  json = payload(log, id)
 end
-local attempts = redis.call('HGET', KEYS[4], id) or '1'
-redis.call('XACK', KEYS[1], group, id)
-redis.call('ZREM', KEYS[3], id)
-redis.call('HDEL', KEYS[4], id, id .. ':e', id .. ':h')
+local attempts = redis.call('HGET', att, id) or '1'
+redis.call('XACK', log, group, id)
+redis.call('ZREM', due, id)
+redis.call('HDEL', att, id, id .. ':e')
+redis.call('HDEL', held, id)
 if not json then
-  redis.call('HINCRBY', KEYS[2], group .. ':lost', 1)
+  redis.call('HINCRBY', groups, group .. ':lost', 1)
   return redis.error_reply('EPTRIMMED ' .. id)
 end
-local dead = redis.call('XADD', KEYS[5], '*', 'p', id, 'e', json, 'r', ARGV[3],
+local dead = redis.call('XADD', KEYS[6], '*', 'p', id, 'e', json, 'r', ARGV[3],
                         'a', attempts, 't', ARGV[4])
 return {dead, json, attempts}
 """
 )
 
-# KEYS: groups, due, att, dlq.  ARGV: group, now, mode ('all' | 'ids'), id*
+# KEYS: log, groups, due, att, held, dlq.  ARGV: group, now, mode ('all' | 'ids'), id*
 REDRIVE = (
-    _FIELD
+    _HELPERS
     + """
+local log, groups, due, att, held, dlq = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local group = ARGV[1]
-if redis.call('HEXISTS', KEYS[1], group) == 0 then
+if redis.call('HEXISTS', groups, group) == 0 then
   return redis.error_reply('EPNOGROUP ' .. group)
 end
 local chosen = {}
 if ARGV[3] == 'all' then
-  chosen = redis.call('XRANGE', KEYS[4], '-', '+')
+  chosen = redis.call('XRANGE', dlq, '-', '+')
 else
   local seen = {}
   for i = 4, #ARGV do
     if not seen[ARGV[i]] then
       seen[ARGV[i]] = true
-      local entry = redis.call('XRANGE', KEYS[4], ARGV[i], ARGV[i])[1]
+      local entry = redis.call('XRANGE', dlq, ARGV[i], ARGV[i])[1]
       if not entry then return redis.error_reply('EPNODEAD ' .. ARGV[i]) end
       chosen[#chosen + 1] = entry
     end
@@ -236,12 +274,14 @@ else
 end
 for _, entry in ipairs(chosen) do
   local pos = field(entry[2], 'p')
-  if not redis.call('ZSCORE', KEYS[2], pos) then
-    redis.call('HSET', KEYS[3], pos, 0, pos .. ':h', field(entry[2], 'e'))
-    redis.call('HDEL', KEYS[3], pos .. ':e')
+  if not redis.call('ZSCORE', due, pos) and not pending(log, group, pos) then
+    -- Attempts start over; the event is held here, as the log may trim it any time.
+    redis.call('HSET', att, pos, 0)
+    redis.call('HDEL', att, pos .. ':e')
+    redis.call('HSET', held, pos, field(entry[2], 'e'))
   end
-  redis.call('ZADD', KEYS[2], ARGV[2], pos)
-  redis.call('XDEL', KEYS[4], entry[1])
+  redis.call('ZADD', due, ARGV[2], pos)
+  redis.call('XDEL', dlq, entry[1])
 end
 return #chosen
 """
