@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import signal
 import socket
@@ -428,3 +429,25 @@ async def test_many_processes_ack_each_event_exactly_once_in_order(prefix: str) 
         stats = await backend.group_stats("g")
         assert (stats["pending"], stats["dead_letters"], stats["lost"]) == (0, 0, 0)
     await client.aclose()
+
+
+# -- the docs ----------------------------------------------------------------------------------
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "backends.md"
+DOC_BLOCKS = re.findall(r"^```python\n(.*?)^```", DOC.read_text(encoding="utf-8"), re.M | re.S)
+
+
+def test_backends_page_has_examples() -> None:
+    assert len(DOC_BLOCKS) >= 3
+
+
+@pytest.mark.parametrize("code", DOC_BLOCKS, ids=[f"block{i}" for i in range(len(DOC_BLOCKS))])
+def test_backends_page_block_runs(code: str, capsys: pytest.CaptureFixture[str]) -> None:
+    prefixes = set(re.findall(r"prefix=([\w-]+)", code))
+    try:
+        exec(compile(code, str(DOC), "exec"), {"__name__": "__docs__"})
+    finally:
+        for prefix in prefixes:
+            delete_prefix(prefix)
+    if "print(" in code:
+        assert capsys.readouterr().out.strip()
