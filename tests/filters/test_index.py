@@ -192,3 +192,14 @@ def test_ignore_case_prefix_longer_than_value() -> None:
     assert index.match({"s": "abc"}) == set()
     assert index.match({"s": "abcdefg"}) == {"p"}
     assert index.match({"s": "AXYZXYZ"}) == {"q"}
+
+
+def test_anchors_move_off_crowded_routing_fields() -> None:
+    index: PatternIndex[int] = PatternIndex()
+    for i in range(64):
+        index.add(i, {"source": ["shop"], "detail": {"id": [f"o-{i}"]}})
+    # White-box: every branch ends up filed under its selective field.
+    assert {path for path, _ in index._anchors.values()} == {"detail.id"}
+    assert index.match({"source": "shop", "detail": {"id": "o-0"}}) == {0}
+    assert index.match({"source": "shop", "detail": {"id": "o-63"}}) == {63}
+    assert index.match({"source": "other", "detail": {"id": "o-0"}}) == set()

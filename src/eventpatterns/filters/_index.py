@@ -22,7 +22,7 @@ import itertools
 import threading
 from collections import Counter
 from collections.abc import Hashable, Iterator, Mapping
-from typing import Any, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar
 
 from ._matcher import Matcher, as_event_dict
 from ._matcher import compile as compile_pattern
@@ -49,19 +49,18 @@ __all__ = ["PatternIndex"]
 
 K = TypeVar("K", bound=Hashable)
 _Reg = tuple[str, object]  # (table, key) where a branch id is filed
-_PENALTY = {
-    "exact": 0,
-    "eic": 0,
-    "prefix": 1,
-    "suffix": 1,
-    "prefix_ic": 1,
-    "suffix_ic": 1,
-    "cidr": 1,
-    "range": 2,
-    "strings": 4,
-    "present": 8,
+# Relative price of a lookup per table, for choosing anchors (see ``_PathIndex.cost``).
+_FACTOR = {
+    "exact": 1.0,
+    "eic": 1.2,
+    "prefix": 1.5,
+    "suffix": 1.5,
+    "prefix_ic": 1.8,
+    "suffix_ic": 1.8,
+    "cidr": 1.5,
 }
 _AFFIX = ("prefix", "suffix", "prefix_ic", "suffix_ic")
+_REBALANCE_FROM = 8
 
 
 class _PathIndex:
@@ -100,18 +99,49 @@ class _PathIndex:
         # Write side: how many keys of each length each table holds.
         self.counts: dict[str, Counter[object]] = {}
 
-    def cost(self, reg: _Reg) -> int:
+    def cost(self, reg: _Reg) -> float:
+        """Estimate the chance that an event hits a branch filed at ``reg``.
+
+        What a branch costs is how often it becomes a candidate to verify, so this
+        is per branch: for a value, how often it occurs among the values filed at
+        this path (Laplace-smoothed; patterns are taken as a sample of events, so
+        ``source`` with six values shared by thousands of rules scores high and a
+        customer id low); an affix or a network competes with the others of its
+        length, and a longer one is taken to be rarer; a range, its width over the
+        spread of ranges; presence, always.
+        """
+        table, key = reg
+        if table in ("strings", "present"):
+            return 1.0
+        if table == "range":
+            assert isinstance(key, Numeric)
+            return self.ranges.cost(key)
+        mapping: dict[object, tuple[int, ...]] = getattr(self, table)
+        share = len(mapping.get(key, ())) + 1
+        counts = self.counts.get(table, _NO_COUNTS)
+        if table in _AFFIX:
+            assert isinstance(key, str)
+            rarity = 0.5 ** min(len(key) // 2, 60)
+            chance = min(share / (counts[len(key)] + 2), rarity)
+        elif table == "cidr":
+            assert isinstance(key, tuple)
+            chance = min(share / (counts[key[:2]] + 2), 0.5 ** (key[1] // 4))
+        else:
+            chance = share / (counts[None] + 2)
+        return _FACTOR[table] * chance
+
+    def members(self, reg: _Reg) -> tuple[int, ...]:
+        """The branch ids sharing a bucket (for ranges: the same scan list)."""
         table, key = reg
         if table == "strings":
-            size = len(self.strings)
-        elif table == "present":
-            size = len(self.present)
-        elif table == "range":
+            return self.strings
+        if table == "present":
+            return self.present
+        if table == "range":
             assert isinstance(key, Numeric)
-            size = self.ranges.cost(key)
-        else:
-            size = len(getattr(self, table).get(key, ()))
-        return size + _PENALTY[table]
+            return self.ranges.members(key)
+        mapping: dict[object, tuple[int, ...]] = getattr(self, table)
+        return mapping.get(key, ())
 
     def add(self, reg: _Reg, cid: int) -> None:
         table, key = reg
@@ -146,6 +176,7 @@ class _PathIndex:
             self._count(table, key, -1)
 
     def _count(self, table: str, key: object, delta: int) -> None:
+        self.counts.setdefault(table, Counter())[None] += delta
         if table in _AFFIX:
             assert isinstance(key, str)
             counts = self.counts.setdefault(table, Counter())
@@ -157,7 +188,9 @@ class _PathIndex:
             assert isinstance(key, tuple)
             counts = self.counts.setdefault(table, Counter())
             counts[key[:2]] += delta
-            self.cidr_lens = tuple(sorted(n for n, c in counts.items() if c > 0))  # type: ignore[misc]
+            self.cidr_lens = tuple(
+                sorted(n for n, c in counts.items() if c > 0 and isinstance(n, tuple))
+            )
 
     def collect(self, values: list[Any], out: set[int]) -> None:
         """Add the ids of every branch whose anchor one of ``values`` satisfies."""
@@ -225,7 +258,7 @@ class _PathIndex:
                             out.update(hit)
 
 
-def _registrations(leaf: Leaf) -> list[_Reg] | None:
+def _registrations(leaf: Leaf) -> tuple[_Reg, ...] | None:
     """Where a leaf can be filed, or ``None`` if it can hold with the field absent."""
     if leaf.absent_ok:
         return None
@@ -233,7 +266,7 @@ def _registrations(leaf: Leaf) -> list[_Reg] | None:
     for alt in leaf.alternatives:
         if isinstance(alt, (AnythingBut, Exists)):
             # Both need the field present (exists: false was ruled out above).
-            return [("present", None)]
+            return (("present", None),)
         if isinstance(alt, Exact):
             regs.append(("exact", alt.key))
         elif isinstance(alt, EqualsIgnoreCase):
@@ -242,7 +275,8 @@ def _registrations(leaf: Leaf) -> list[_Reg] | None:
             kind = "prefix" if isinstance(alt, Prefix) else "suffix"
             regs.append((kind + "_ic" if alt.ignore_case else kind, alt.text))
         elif isinstance(alt, Wildcard):
-            if alt.head:
+            # The longer literal end is likely the more selective one.
+            if alt.head and len(alt.head) >= len(alt.tail):
                 regs.append(("prefix", alt.head))
             elif alt.tail:
                 regs.append(("suffix", alt.tail))
@@ -259,7 +293,11 @@ def _registrations(leaf: Leaf) -> list[_Reg] | None:
                 int(net.network_address) >> (net.max_prefixlen - net.prefixlen),
             )
             regs.append(("cidr", key))
-    return regs
+    return tuple(dict.fromkeys(regs))
+
+
+_EMPTY_PATH: Final = _PathIndex()
+_NO_COUNTS: Final[Counter[object]] = Counter()
 
 
 class PatternIndex(Generic[K]):
@@ -287,7 +325,10 @@ class PatternIndex(Generic[K]):
         self._branches: dict[int, tuple[K, int, Conjunction]] = {}
         self._unanchored: tuple[int, ...] = ()
         self._current: dict[K, int] = {}
-        self._filed: dict[K, list[tuple[int, str | None, _Reg | None]]] = {}
+        self._filed: dict[K, list[int]] = {}
+        self._anchors: dict[int, tuple[str | None, tuple[_Reg, ...]]] = {}
+        self._rebalance_at: dict[tuple[str, _Reg], int] = {}
+        self._rebalance_all_at = _REBALANCE_FROM
         self._matchers: dict[K, Matcher] = {}
 
     def __len__(self) -> int:
@@ -314,23 +355,24 @@ class PatternIndex(Generic[K]):
         Raises:
             InvalidPattern: The pattern is malformed; the index is unchanged.
         """
-        matcher = (
-            pattern
-            if isinstance(pattern, Matcher)
-            else compile_pattern(pattern, limits=self._limits)
-        )
+        if isinstance(pattern, Matcher):
+            matcher = pattern
+        else:
+            matcher = compile_pattern(pattern, limits=self._limits)
         with self._lock:
             gen = next(self._ids)
-            filed: list[tuple[int, str | None, _Reg | None]] = []
+            cids = []
             for branch in matcher.branches:
                 cid = next(self._ids)
                 self._branches[cid] = (key, gen, branch)
-                filed.extend(self._file(cid, branch))
+                self._file(cid, branch)
+                cids.append(cid)
             old = self._filed.get(key, [])
             self._matchers[key] = matcher
             self._current[key] = gen  # the switch: from here on matches see the new pattern
-            self._filed[key] = filed
-            self._unfile(old)
+            self._filed[key] = cids
+            for cid in old:
+                self._unfile(cid)
 
     def remove(self, key: K) -> None:
         """Stop matching the pattern under ``key``.
@@ -341,7 +383,8 @@ class PatternIndex(Generic[K]):
         with self._lock:
             del self._current[key]
             del self._matchers[key]
-            self._unfile(self._filed.pop(key))
+            for cid in self._filed.pop(key):
+                self._unfile(cid)
 
     def discard(self, key: K) -> None:
         """Remove the pattern under ``key`` if there is one."""
@@ -375,21 +418,36 @@ class PatternIndex(Generic[K]):
 
     # ------------------------------------------------------------------ filing
 
-    def _file(self, cid: int, branch: Conjunction) -> list[tuple[int, str | None, _Reg | None]]:
-        best: tuple[int, str, list[_Reg]] | None = None
+    def _best(self, branch: Conjunction) -> tuple[float, str, tuple[_Reg, ...]] | None:
+        """Find the cheapest anchor of a branch: (estimated candidates, path, regs)."""
+        best: tuple[float, str, tuple[_Reg, ...]] | None = None
         for leaf in branch.leaves:
             regs = _registrations(leaf)
             if regs is None:
                 continue
             path = ".".join(leaf.path)
-            pindex = self._paths.get(path)
-            cost = sum(pindex.cost(r) if pindex else _PENALTY[r[0]] for r in regs)
+            pindex = self._paths.get(path) or _EMPTY_PATH
+            cost = sum(pindex.cost(r) for r in regs)
             if best is None or cost < best[0]:
                 best = (cost, path, regs)
+        return best
+
+    def _file(self, cid: int, branch: Conjunction) -> None:
+        best = self._best(branch)
         if best is None:
             self._unanchored = (*self._unanchored, cid)
-            return [(cid, None, None)]
+            self._anchors[cid] = (None, ())
+            return
         _, path, regs = best
+        self._place(cid, path, regs)
+        if len(self._anchors) >= self._rebalance_all_at:
+            self._rebalance_all_at = 2 * len(self._anchors)
+            self._reconsider(list(self._anchors))
+        else:
+            for reg in regs:
+                self._maybe_rebalance(path, reg)
+
+    def _place(self, cid: int, path: str, regs: tuple[_Reg, ...]) -> None:
         pindex = self._paths.get(path)
         if pindex is None:
             pindex = _PathIndex()
@@ -398,18 +456,51 @@ class PatternIndex(Generic[K]):
             self._prefixes = self._prefixes | {
                 ".".join(parts[:i]) + "." for i in range(1, len(parts))
             }
-        for reg in dict.fromkeys(regs, None):
+        for reg in regs:
             pindex.add(reg, cid)
-        return [(cid, path, reg) for reg in dict.fromkeys(regs, None)]
+        self._anchors[cid] = (path, regs)
 
-    def _unfile(self, filed: list[tuple[int, str | None, _Reg | None]]) -> None:
-        for cid, path, reg in filed:
-            if path is None or reg is None:
-                self._unanchored = tuple(c for c in self._unanchored if c != cid)
-            else:
+    def _unfile(self, cid: int) -> None:
+        path, regs = self._anchors.pop(cid)
+        if path is None:
+            self._unanchored = tuple(c for c in self._unanchored if c != cid)
+        else:
+            for reg in regs:
                 self._paths[path].remove(reg, cid)
-            self._branches.pop(cid, None)
-        # Empty path structures stay: readers may hold them, and they cost nothing.
+        self._branches.pop(cid, None)
+        # Empty path structures stay: readers may hold them, and they cost little.
+
+    def _maybe_rebalance(self, path: str, reg: _Reg) -> None:
+        """Move branches out of a crowded bucket to better anchors.
+
+        A branch is filed where it is cheapest *when added*; early on every bucket
+        is empty, so a rule may land on a routing field (``source``) that later
+        crowds. Each time a bucket's cost doubles past a threshold its branches are
+        reconsidered, and so is every branch each time their number doubles
+        (both amortised O(1) per add). A moved branch is filed at its new
+        place before it leaves the old one, so a concurrent match never misses it.
+        """
+        pindex = self._paths[path]
+        members = pindex.members(reg)
+        slot = (path, reg)
+        if len(members) < self._rebalance_at.get(slot, _REBALANCE_FROM):
+            return
+        self._rebalance_at[slot] = 2 * len(members)
+        self._reconsider(members)
+
+    def _reconsider(self, cids: list[int] | tuple[int, ...]) -> None:
+        """Move each branch whose anchor costs more than twice the best one."""
+        for cid in cids:
+            here, regs = self._anchors[cid]
+            if here is None:
+                continue
+            best = self._best(self._branches[cid][2])
+            assert best is not None
+            current = sum(self._paths[here].cost(r) for r in regs)
+            if (best[1], best[2]) != (here, regs) and 2 * best[0] < current:
+                self._place(cid, best[1], best[2])
+                for old in regs:
+                    self._paths[here].remove(old, cid)
 
 
 def _flatten(

@@ -63,14 +63,26 @@ class RangeIndex:
         self._classes: dict[int, tuple[float, tuple[float, ...], _Entries]] = {}
         self.size = 0
 
-    def cost(self, rng: Numeric) -> int:
-        """Estimate how many candidates a range filed here would share a scan with."""
-        if rng.high is None:
-            return len(self.lower[0]) // 2
-        if rng.low is None:
-            return len(self.upper[0]) // 2
+    def cost(self, rng: Numeric) -> float:
+        """Estimate the chance that an event's value falls in ``rng``."""
+        if rng.high is None or rng.low is None:
+            return 0.5
         band = self._classes.get(_width_class(rng)[0])
-        return 0 if band is None else len(band[1]) // 4
+        if band is None or len(band[1]) < 2:
+            return 0.5  # nothing yet to compare the width with
+        window, keys, _ = band
+        spread = float(keys[-1] - keys[0])
+        return 0.5 if window >= spread else 0.75 * window / spread
+
+    def members(self, rng: Numeric) -> tuple[int, ...]:
+        """The ids of the ranges scanned together with ``rng``."""
+        if rng.high is None:
+            entries = self.lower[1]
+        elif rng.low is None:
+            entries = self.upper[1]
+        else:
+            entries = self._classes.get(_width_class(rng)[0], (0.0, (), ()))[2]
+        return tuple(cid for cid, _ in entries)
 
     def add(self, cid: int, rng: Numeric) -> None:
         """File a range."""
