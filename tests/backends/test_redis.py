@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import cast
 
@@ -24,6 +24,7 @@ from eventpatterns.bus import BusBackend
 from eventpatterns.errors import (
     BackendUnavailable,
     ConfigurationError,
+    GroupNotFound,
     InvalidPosition,
     MissingDependency,
     PositionExpired,
@@ -190,6 +191,98 @@ async def test_cancelled_blocking_read_does_not_poison_connections(prefix: str) 
         got = await backend.read(last, limit=10, wait=1)
         assert [e.position for e in got] == [newer]
         assert [e.event.data["n"] for e in got] == [1]
+
+
+class TestRedisGroupState:
+    """Delivery bookkeeping specific to this backend (batch deadlines, trimming)."""
+
+    @pytest.fixture
+    def clock(self) -> ManualClock:
+        return ManualClock()
+
+    @pytest.fixture
+    async def backend(self, prefix: str, clock: ManualClock) -> AsyncIterator[RedisBusBackend]:
+        backend = RedisBusBackend(REDIS_URL, prefix=prefix, clock=clock, max_entries=8)
+        yield backend
+        await backend.aclose()
+
+    @pytest.mark.anyio
+    async def test_expired_batch_is_redelivered_in_order_across_calls(
+        self, backend: RedisBusBackend, clock: ManualClock
+    ) -> None:
+        await backend.create_group("g", start="latest")
+        await backend.append(make_events(7))
+        first = await backend.receive("g", "c1", max_count=10, visibility_timeout=30, wait=0)
+        await backend.ack("g", [d.receipt for d in first[:2]])
+        clock.advance(31)
+        again = await backend.receive("g", "c2", max_count=2, visibility_timeout=30, wait=0)
+        rest = await backend.receive("g", "c2", max_count=10, visibility_timeout=30, wait=0)
+        assert [d.event.data["n"] for d in again + rest] == [2, 3, 4, 5, 6]
+        assert {d.attempt for d in again + rest} == {2}
+        assert await backend.receive("g", "c2", max_count=10, visibility_timeout=30, wait=0) == []
+        assert (await backend.group_stats("g"))["pending"] == 5
+
+    @pytest.mark.anyio
+    async def test_late_ack_of_an_expired_batch_is_honoured(
+        self, backend: RedisBusBackend, clock: ManualClock
+    ) -> None:
+        await backend.create_group("g", start="latest")
+        await backend.append(make_events(5))
+        slow = await backend.receive("g", "c1", max_count=10, visibility_timeout=5, wait=0)
+        clock.advance(6)
+        (taken,) = await backend.receive("g", "c2", max_count=1, visibility_timeout=5, wait=0)
+        await backend.ack("g", [d.receipt for d in slow])  # the slow consumer finishes after all
+        assert await backend.receive("g", "c2", max_count=10, visibility_timeout=5, wait=0) == []
+        assert (await backend.group_stats("g"))["pending"] == 0
+        assert taken.event == slow[0].event
+
+    @pytest.mark.anyio
+    async def test_release_outlives_the_batch_deadline(
+        self, backend: RedisBusBackend, clock: ManualClock
+    ) -> None:
+        await backend.create_group("g", start="latest")
+        await backend.append(make_events(2))
+        a, b = await backend.receive("g", "c1", max_count=10, visibility_timeout=30, wait=0)
+        await backend.release("g", a.receipt, delay=100, error="RuntimeError: later")
+        clock.advance(31)
+        (got,) = await backend.receive("g", "c1", max_count=10, visibility_timeout=300, wait=0)
+        assert (got.event, got.attempt, got.last_error) == (b.event, 2, None)
+        clock.advance(70)
+        (got,) = await backend.receive("g", "c1", max_count=10, visibility_timeout=300, wait=0)
+        assert (got.event, got.attempt, got.last_error) == (a.event, 2, "RuntimeError: later")
+
+    @pytest.mark.anyio
+    async def test_pending_entries_trimmed_by_retention_are_counted(
+        self, backend: RedisBusBackend, clock: ManualClock
+    ) -> None:
+        await backend.create_group("g", start="latest")
+        await backend.append(make_events(3))
+        await backend.receive("g", "c1", max_count=10, visibility_timeout=5, wait=0)
+        await backend.append(make_events(8, start=3))  # max_entries=8 trims the first 3
+        clock.advance(6)
+        got = await backend.receive("g", "c1", max_count=20, visibility_timeout=5, wait=0)
+        assert [d.event.data["n"] for d in got] == list(range(3, 11))
+        stats = await backend.group_stats("g")
+        assert (stats["lost"], stats["pending"]) == (3, 8)
+
+    @pytest.mark.anyio
+    async def test_redrive_survives_trimming_of_the_log_entry(
+        self, backend: RedisBusBackend, clock: ManualClock
+    ) -> None:
+        await backend.create_group("g", start="latest")
+        await backend.append(make_events(1))
+        (d,) = await backend.receive("g", "c1", max_count=1, visibility_timeout=5, wait=0)
+        letter = await backend.dead_letter("g", d.receipt, error="manual")
+        await backend.append(make_events(20, start=1))  # the log no longer has it
+        assert await backend.redrive("g", [letter.id]) == 1
+        (again,) = await backend.receive("g", "c1", max_count=1, visibility_timeout=5, wait=0)
+        assert (again.event, again.attempt, again.position) == (d.event, 1, d.position)
+        await backend.ack("g", [again.receipt])
+        clock.advance(6)
+        rest = await backend.receive("g", "c1", max_count=50, visibility_timeout=5, wait=0)
+        assert d.event not in [r.event for r in rest]
+        with pytest.raises(GroupNotFound):
+            await backend.group_stats("nope")
 
 
 # -- faults ----------------------------------------------------------------------------------
