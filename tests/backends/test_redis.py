@@ -19,6 +19,7 @@ import redis.asyncio
 from redis_helpers import REDIS_URL, delete_prefix, new_prefix, redis_available, require_redis
 
 from eventpatterns import Backoff, Event, EventBus
+from eventpatterns.backends.memory import MemoryBusBackend
 from eventpatterns.backends.redis import RedisBusBackend
 from eventpatterns.bus import BusBackend
 from eventpatterns.errors import (
@@ -263,7 +264,30 @@ class TestRedisGroupState:
         got = await backend.receive("g", "c1", max_count=20, visibility_timeout=5, wait=0)
         assert [d.event.data["n"] for d in got] == list(range(3, 11))
         stats = await backend.group_stats("g")
-        assert (stats["lost"], stats["pending"]) == (3, 8)
+        assert (stats["lost"], stats["pending"], stats["trimmed_unread"]) == (3, 8, 0)
+
+    @pytest.mark.anyio
+    async def test_lag_and_entries_trimmed_unread_match_memory(
+        self, backend: RedisBusBackend, clock: ManualClock
+    ) -> None:
+        memory = MemoryBusBackend(clock=clock, max_entries=8)
+        for b in (backend, memory):
+            await b.append(make_events(2))
+            await b.create_group("g", start="latest")
+            await b.create_group("early", start="earliest")
+            await b.append(make_events(3, start=2))
+        stats = await backend.group_stats("g")
+        assert (stats["lag"], stats["trimmed_unread"]) == (3, 0)
+        assert (await backend.group_stats("early"))["lag"] == 5
+        for b in (backend, memory):
+            await b.append(make_events(8, start=5))  # trims entries neither group read
+            got = await b.receive("g", "c", max_count=20, visibility_timeout=5, wait=0)
+            assert [d.event.data["n"] for d in got] == list(range(5, 13))
+            await b.receive("early", "c", max_count=20, visibility_timeout=5, wait=0)
+        for group in ("g", "early"):
+            ours, spec = await backend.group_stats(group), memory.group_stats(group)
+            assert (ours["lag"], ours["trimmed_unread"]) == (spec["lag"], spec["trimmed_unread"])
+        assert (await backend.group_stats("early"))["trimmed_unread"] == 5
 
     @pytest.mark.anyio
     async def test_redrive_survives_trimming_of_the_log_entry(

@@ -314,7 +314,9 @@ class RedisBusBackend:
             raise ConfigurationError(f"start must be 'earliest' or 'latest', got {start!r}")
         first = "0" if start == "earliest" else "$"
         created = await self._script(
-            "CREATE_GROUP", [self._log, self._groups], [group, first, repr(self.clock.time())]
+            "CREATE_GROUP",
+            [self._log, self._groups, self._meta],
+            [group, first, repr(self.clock.time())],
         )
         return bool(created)
 
@@ -369,7 +371,7 @@ class RedisBusBackend:
         now = self.clock.time()
         reply = await self._script(
             "RECEIVE",
-            self._group_keys(group)[:5],
+            [*self._group_keys(group)[:5], self._meta],
             [group, consumer, repr(now), repr(now + visibility_timeout), max_count],
         )
         out = [
@@ -482,12 +484,16 @@ class RedisBusBackend:
         return await self._select("DISCARD", group, [self._groups, dlq], [], ids)
 
     async def group_stats(self, group: str) -> dict[str, int]:
-        """Return counters for one group: pending, dead letters, lag, and entries lost.
+        """Return counters for one group, like :meth:`MemoryBusBackend.group_stats`.
 
-        ``pending`` counts deliveries not acked yet (in flight or waiting for a retry);
-        ``lag`` entries of the log the group has not received yet; ``lost`` pending
-        entries that retention trimmed from the log before they were acked (raise
-        ``max_entries`` if it is ever above zero).
+        * ``pending``: deliveries not acked yet (in flight or waiting for a retry);
+        * ``dead_letters``: entries in the group's dead-letter stream;
+        * ``lag``: entries of the log the group has not received yet;
+        * ``trimmed_unread``: entries retention trimmed before the group read them;
+        * ``lost``: pending entries retention trimmed before they were acked.
+
+        Nonzero ``trimmed_unread`` or ``lost`` mean ``max_entries`` is too small for
+        how far the group falls behind.
 
         Raises:
             GroupNotFound: The group does not exist.
@@ -495,20 +501,22 @@ class RedisBusBackend:
         log, groups, _, _, held, dlq = self._group_keys(group)
         with self._mapped():
             async with self._client.pipeline(transaction=True) as pipe:
-                pipe.hexists(groups, group)
+                pipe.hmget(
+                    groups,
+                    [group, f"{group}:base", f"{group}:read", f"{group}:skipped", f"{group}:lost"],
+                )
+                pipe.hget(self._meta, "added")
                 pipe.xlen(dlq)
-                pipe.hget(groups, f"{group}:lost")
                 pipe.hlen(held)
-                exists, dead, lost, redriven = await pipe.execute()
-            if not exists:
+                (created, base, read, skipped, lost), added, dead, redriven = await pipe.execute()
+            if created is None:
                 raise GroupNotFound(group)
             pending = await self._client.xpending(log, group)
-            infos = await self._client.xinfo_groups(log)
-        lag = next((i.get("lag") for i in infos if _text(i["name"]) == group), None)
         return {
             "pending": int(pending["pending"]) + int(redriven),
             "dead_letters": int(dead),
-            "lag": int(lag or 0),
+            "lag": max(int(added or 0) - int(base or 0) - int(read or 0), 0),
+            "trimmed_unread": int(skipped or 0),
             "lost": int(lost or 0),
         }
 

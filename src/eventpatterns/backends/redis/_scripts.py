@@ -4,9 +4,15 @@ Key layout (``{p}`` is the hash-tagged prefix, so every key of one bus lives in 
 Redis Cluster slot)::
 
     {p}:log            stream   the log; fields ``i`` (event id) and ``e`` (event JSON)
-    {p}:meta           hash     ``trimmed``: id of the newest entry removed by retention
+    {p}:meta           hash     ``trimmed``: id of the newest entry removed by retention;
+                                ``added`` / ``dropped``: entries appended / trimmed so far
     {p}:dd:<event id>  string   dedupe record ``<position>|<expiry>``, with a real TTL
-    {p}:groups         hash     group name -> creation time (our registry of groups)
+    {p}:groups         hash     group name -> creation time (our registry of groups);
+                                ``<group>:base`` entries appended before its start,
+                                ``<group>:read`` entries it received since (so
+                                ``lag = added - base - read``), ``<group>:skipped``
+                                entries trimmed before it read them, ``<group>:lost``
+                                pending entries trimmed before they were acked
     {p}:g:<group>:due  zset     pending stream ids scored by the bus-clock time at which
                                 they become receivable (visibility deadline or retry due)
     {p}:g:<group>:att  hash     ``<id>`` -> attempts so far (absent: 1), ``<id>:e`` -> last
@@ -60,6 +66,7 @@ local window = tonumber(ARGV[2])
 local maxlen = tonumber(ARGV[3])
 local ttl = ARGV[4]
 local out = {}
+local added = 0
 for i = 1, #KEYS - 2 do
   local dk = KEYS[i + 2]
   local pos = false
@@ -74,12 +81,14 @@ for i = 1, #KEYS - 2 do
   end
   if not pos then
     pos = redis.call('XADD', KEYS[1], '*', 'i', ARGV[3 + 2 * i], 'e', ARGV[4 + 2 * i])
+    added = added + 1
     if window > 0 then
       redis.call('SET', dk, pos .. '|' .. string.format('%.6f', now + window), 'PX', ttl)
     end
   end
   out[i] = pos
 end
+if added > 0 then redis.call('HINCRBY', KEYS[2], 'added', added) end
 local len = redis.call('XLEN', KEYS[1])
 if len > maxlen then
   -- Exact trimming, remembering the newest trimmed id so that readers can tell
@@ -87,19 +96,23 @@ if len > maxlen then
   local old = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', len - maxlen)
   redis.call('XTRIM', KEYS[1], 'MAXLEN', maxlen)
   redis.call('HSET', KEYS[2], 'trimmed', old[#old][1])
+  redis.call('HINCRBY', KEYS[2], 'dropped', #old)
 end
 return out
 """
 
-# KEYS: log, groups.  ARGV: group, start id ('0' or '$'), now
+# KEYS: log, groups, meta.  ARGV: group, start id ('0' or '$'), now
 CREATE_GROUP = """
 if redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[3]) == 0 then return 0 end
+-- 'latest' starts after every entry appended so far, 'earliest' after the trimmed ones.
+local base = redis.call('HGET', KEYS[3], ARGV[2] == '$' and 'added' or 'dropped') or 0
+redis.call('HSET', KEYS[2], ARGV[1] .. ':base', base, ARGV[1] .. ':read', 0)
 -- An existing Redis group of that name (BUSYGROUP) is adopted as it is.
 pcall(redis.call, 'XGROUP', 'CREATE', KEYS[1], ARGV[1], ARGV[2], 'MKSTREAM')
 return 1
 """
 
-# KEYS: log, groups, due, att, held.  ARGV: group, consumer, now, deadline, max_count
+# KEYS: log, groups, due, att, held, meta.  ARGV: group, consumer, now, deadline, max_count
 # Returns {next_due, last_id, (id, json, attempt, error)*}
 RECEIVE = (
     _HELPERS
@@ -154,10 +167,20 @@ for i = 1, #ready, 2 do
   end
 end
 if n < maxc then
+  -- XREADGROUP skips entries trimmed before the group read them: count them, as the
+  -- memory backend does (entries are numbered in append order: base, read, dropped).
+  local counts = redis.call('HMGET', groups, group .. ':base', group .. ':read')
+  local read = tonumber(counts[1] or 0) + tonumber(counts[2] or 0)
+  local skipped = tonumber(redis.call('HGET', KEYS[6], 'dropped') or 0) - read
+  if skipped > 0 then
+    redis.call('HINCRBY', groups, group .. ':skipped', skipped)
+    redis.call('HINCRBY', groups, group .. ':read', skipped)
+  end
   local got = redis.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', maxc - n,
                          'STREAMS', log, '>')
   if got then
     local entries = got[1][2]
+    redis.call('HINCRBY', groups, group .. ':read', #entries)
     for _, entry in ipairs(entries) do
       n = n + 1
       out[#out + 1] = entry[1]; out[#out + 1] = field(entry[2], 'e') or ''
