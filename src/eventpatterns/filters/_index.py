@@ -19,10 +19,11 @@ either entirely or not at all.
 from __future__ import annotations
 
 import itertools
+import math
 import threading
 from collections import Counter
 from collections.abc import Hashable, Iterator, Mapping
-from typing import Any, Final, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from ._matcher import Matcher, as_event_dict
 from ._matcher import compile as compile_pattern
@@ -99,37 +100,6 @@ class _PathIndex:
         # Write side: how many keys of each length each table holds.
         self.counts: dict[str, Counter[object]] = {}
 
-    def cost(self, reg: _Reg) -> float:
-        """Estimate the chance that an event hits a branch filed at ``reg``.
-
-        What a branch costs is how often it becomes a candidate to verify, so this
-        is per branch: for a value, how often it occurs among the values filed at
-        this path (Laplace-smoothed; patterns are taken as a sample of events, so
-        ``source`` with six values shared by thousands of rules scores high and a
-        customer id low); an affix or a network competes with the others of its
-        length, and a longer one is taken to be rarer; a range, its width over the
-        spread of ranges; presence, always.
-        """
-        table, key = reg
-        if table in ("strings", "present"):
-            return 1.0
-        if table == "range":
-            assert isinstance(key, Numeric)
-            return self.ranges.cost(key)
-        mapping: dict[object, tuple[int, ...]] = getattr(self, table)
-        share = len(mapping.get(key, ())) + 1
-        counts = self.counts.get(table, _NO_COUNTS)
-        if table in _AFFIX:
-            assert isinstance(key, str)
-            rarity = 0.5 ** min(len(key) // 2, 60)
-            chance = min(share / (counts[len(key)] + 2), rarity)
-        elif table == "cidr":
-            assert isinstance(key, tuple)
-            chance = min(share / (counts[key[:2]] + 2), 0.5 ** (key[1] // 4))
-        else:
-            chance = share / (counts[None] + 2)
-        return _FACTOR[table] * chance
-
     def members(self, reg: _Reg) -> tuple[int, ...]:
         """The branch ids sharing a bucket (for ranges: the same scan list)."""
         table, key = reg
@@ -176,7 +146,6 @@ class _PathIndex:
             self._count(table, key, -1)
 
     def _count(self, table: str, key: object, delta: int) -> None:
-        self.counts.setdefault(table, Counter())[None] += delta
         if table in _AFFIX:
             assert isinstance(key, str)
             counts = self.counts.setdefault(table, Counter())
@@ -296,8 +265,15 @@ def _registrations(leaf: Leaf) -> tuple[_Reg, ...] | None:
     return tuple(dict.fromkeys(regs))
 
 
-_EMPTY_PATH: Final = _PathIndex()
-_NO_COUNTS: Final[Counter[object]] = Counter()
+def _group(table: str, key: object) -> object:
+    """The keys a key competes with: same table, and same length or prefix length."""
+    if table in _AFFIX:
+        assert isinstance(key, str)
+        return len(key)
+    if table == "cidr":
+        assert isinstance(key, tuple)
+        return key[:2]
+    return None
 
 
 class PatternIndex(Generic[K]):
@@ -329,6 +305,8 @@ class PatternIndex(Generic[K]):
         self._anchors: dict[int, tuple[str | None, tuple[_Reg, ...]]] = {}
         self._rebalance_at: dict[tuple[str, _Reg], int] = {}
         self._rebalance_all_at = _REBALANCE_FROM
+        self._seen: dict[tuple[str, str, object], Counter[object]] = {}
+        self._seen_total: dict[tuple[str, str, object], int] = {}
         self._matchers: dict[K, Matcher] = {}
 
     def __len__(self) -> int:
@@ -419,20 +397,61 @@ class PatternIndex(Generic[K]):
     # ------------------------------------------------------------------ filing
 
     def _best(self, branch: Conjunction) -> tuple[float, str, tuple[_Reg, ...]] | None:
-        """Find the cheapest anchor of a branch: (estimated candidates, path, regs)."""
+        """Find the cheapest anchor of a branch: (estimated hit chance, path, regs)."""
         best: tuple[float, str, tuple[_Reg, ...]] | None = None
         for leaf in branch.leaves:
             regs = _registrations(leaf)
             if regs is None:
                 continue
             path = ".".join(leaf.path)
-            pindex = self._paths.get(path) or _EMPTY_PATH
-            cost = sum(pindex.cost(r) for r in regs)
+            cost = sum(self._chance(path, r) for r in regs)
             if best is None or cost < best[0]:
                 best = (cost, path, regs)
         return best
 
+    def _chance(self, path: str, reg: _Reg) -> float:
+        """Estimate the chance that an event hits a branch filed at ``reg``.
+
+        What a branch costs is how often it becomes a candidate to verify, so this
+        is per branch. The values that every held pattern names at a path are
+        taken as a sample of what events carry there: a value's chance is how
+        often it occurs in that sample (Laplace-smoothed), so ``source``, with six
+        values shared by thousands of rules, scores high and a customer id low.
+        An affix or a network is compared with those of its length, tempered by a
+        prior that longer ones are rarer; a range, by its width over the spread of
+        ranges; presence always hits.
+        """
+        table, key = reg
+        if table in ("strings", "present"):
+            return 1.0
+        if table == "range":
+            assert isinstance(key, Numeric)
+            pindex = self._paths.get(path)
+            return pindex.ranges.cost(key) if pindex else 0.5
+        group = _group(table, key)
+        seen = self._seen.get((path, table, group))
+        share = (seen[key] if seen else 0) + 1
+        chance = share / (self._seen_total.get((path, table, group), 0) + 2)
+        if table in _AFFIX:
+            assert isinstance(key, str)
+            chance = math.sqrt(chance * 0.5 ** min(len(key) // 2, 60))
+        elif table == "cidr":
+            assert isinstance(key, tuple)
+            chance = math.sqrt(chance * 0.5 ** (key[1] // 4))
+        return _FACTOR[table] * chance
+
+    def _observe(self, branch: Conjunction, delta: int) -> None:
+        """Count (or uncount) the values a branch names, for :meth:`_chance`."""
+        for leaf in branch.leaves:
+            path = ".".join(leaf.path)
+            for table, key in _registrations(leaf) or ():
+                if table in _FACTOR:
+                    slot = (path, table, _group(table, key))
+                    self._seen.setdefault(slot, Counter())[key] += delta
+                    self._seen_total[slot] = self._seen_total.get(slot, 0) + delta
+
     def _file(self, cid: int, branch: Conjunction) -> None:
+        self._observe(branch, +1)
         best = self._best(branch)
         if best is None:
             self._unanchored = (*self._unanchored, cid)
@@ -467,7 +486,8 @@ class PatternIndex(Generic[K]):
         else:
             for reg in regs:
                 self._paths[path].remove(reg, cid)
-        self._branches.pop(cid, None)
+        _, _, branch = self._branches.pop(cid)
+        self._observe(branch, -1)
         # Empty path structures stay: readers may hold them, and they cost little.
 
     def _maybe_rebalance(self, path: str, reg: _Reg) -> None:
@@ -496,7 +516,7 @@ class PatternIndex(Generic[K]):
                 continue
             best = self._best(self._branches[cid][2])
             assert best is not None
-            current = sum(self._paths[here].cost(r) for r in regs)
+            current = sum(self._chance(here, r) for r in regs)
             if (best[1], best[2]) != (here, regs) and 2 * best[0] < current:
                 self._place(cid, best[1], best[2])
                 for old in regs:

@@ -43,10 +43,11 @@ def _insert(
 
 
 def _delete(
-    keys: tuple[float, ...], entries: _Entries, cid: int
+    keys: tuple[float, ...], entries: _Entries, entry: tuple[int, Numeric]
 ) -> tuple[tuple[float, ...], _Entries]:
-    keep = [i for i, (c, _) in enumerate(entries) if c != cid]
-    return tuple(keys[i] for i in keep), tuple(entries[i] for i in keep)
+    # One branch may file several ranges here: remove just this one.
+    at = entries.index(entry)
+    return (*keys[:at], *keys[at + 1 :]), (*entries[:at], *entries[at + 1 :])
 
 
 class RangeIndex:
@@ -102,12 +103,12 @@ class RangeIndex:
         """Unfile a range."""
         self.size -= 1
         if rng.high is None:
-            self.lower = _delete(*self.lower, cid)
+            self.lower = _delete(*self.lower, (cid, rng))
         elif rng.low is None:
-            self.upper = _delete(*self.upper, cid)
+            self.upper = _delete(*self.upper, (cid, rng))
         else:
             cls, window = _width_class(rng)
-            keys, entries = _delete(*self._classes[cls][1:], cid)
+            keys, entries = _delete(*self._classes[cls][1:], (cid, rng))
             if keys:
                 self._classes[cls] = (window, keys, entries)
             else:
