@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import re
 import shutil
 import signal
@@ -113,6 +114,126 @@ async def wait_for(check: Callable[[], Awaitable[bool]], *, within: float, what:
 
 def tagged(prefix: str, suffix: str) -> str:
     return "{" + prefix + "}:" + suffix
+
+
+class LocalCluster:
+    """Three redis-server primaries in cluster mode, made by the test, thrown away after."""
+
+    def __init__(self, directory: Path) -> None:
+        self.ports = [free_cluster_port() for _ in range(3)]
+        self.directory = directory
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self) -> None:
+        for port in self.ports:
+            command = [
+                "redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                "--cluster-enabled", "yes", "--cluster-config-file", f"nodes-{port}.conf",
+                "--save", "", "--appendonly", "no", "--dir", str(self.directory),
+            ]  # fmt: skip
+            self.procs.append(subprocess.Popen(command, stdout=subprocess.DEVNULL))
+        for port in self.ports:
+            wait_until_up(f"redis://127.0.0.1:{port}/0")
+        nodes = [f"127.0.0.1:{port}" for port in self.ports]
+        subprocess.run(
+            [
+                "redis-cli",
+                "--cluster",
+                "create",
+                *nodes,
+                "--cluster-replicas",
+                "0",
+                "--cluster-yes",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=30,
+        )
+        import redis as sync_redis
+
+        deadline = time.monotonic() + 20
+        for port in self.ports:
+            client = sync_redis.Redis(port=port)
+            try:
+                while client.execute_command("CLUSTER INFO").get("cluster_state") != "ok":
+                    if time.monotonic() > deadline:
+                        raise RuntimeError("the test cluster did not come up")
+                    time.sleep(0.05)
+            finally:
+                client.close()
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            proc.kill()
+            proc.wait(timeout=10)
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.ports[0]}/0"
+
+
+_TAKEN: set[int] = set()
+
+
+def free_cluster_port() -> int:
+    """A free port whose cluster bus port (port + 10000) is free and valid too."""
+    for port in range(random.randrange(21000, 50000), 55000):
+        if port in _TAKEN:
+            continue
+        try:
+            for candidate in (port, port + 10000):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", candidate))
+        except OSError:
+            continue
+        _TAKEN.add(port)
+        return port
+    raise RuntimeError("no free port pair for a cluster node")
+
+
+def wait_until_up(url: str) -> None:
+    deadline = time.monotonic() + 10
+    while redis_available(url) is not None:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"redis-server at {url} did not start")
+        time.sleep(0.02)
+
+
+@pytest.fixture(scope="module")
+def local_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    if shutil.which("redis-server") is None or shutil.which("redis-cli") is None:
+        require_redis("redis://127.0.0.1:1/0")  # no binaries: fails in CI, skips elsewhere
+    cluster = LocalCluster(tmp_path_factory.mktemp("cluster"))
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+class TestRedisClusterBus(BusBackendSuite):
+    """The same suite on a three-shard Redis Cluster (``?cluster=true``)."""
+
+    anyio_backends = ("asyncio",)
+
+    @pytest.fixture(autouse=True)
+    def _cluster(self, local_cluster: LocalCluster) -> None:
+        self.cluster_url = local_cluster.url
+
+    async def make_backend(
+        self,
+        clock: ManualClock,
+        *,
+        retention: int | None = None,
+        max_message_size: int | None = None,
+    ) -> BusBackend:
+        return RedisBusBackend.from_url(
+            f"{self.cluster_url}?cluster=true",
+            prefix=new_prefix("cluster"),
+            clock=clock,
+            max_entries=retention or 100_000,
+            max_message_size=max_message_size,
+        )
 
 
 # -- backend specifics ---------------------------------------------------------------------
@@ -368,11 +489,7 @@ class RedisServer:
              "--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.directory)],
             stdout=subprocess.DEVNULL,
         )  # fmt: skip
-        deadline = time.monotonic() + 10
-        while redis_available(self.url) is not None:
-            if time.monotonic() > deadline:
-                raise RuntimeError("redis-server did not start")
-            time.sleep(0.02)
+        wait_until_up(self.url)
 
     def kill(self) -> None:
         if self.proc is not None:

@@ -32,7 +32,7 @@ from . import _scripts
 from ._codec import decode_event
 
 if TYPE_CHECKING:
-    from redis.asyncio import ConnectionPool, Redis
+    from redis.asyncio import ConnectionPool, Redis, RedisCluster
 
 __all__ = ["RedisBusBackend"]
 
@@ -104,6 +104,7 @@ class RedisBusBackend:
         dedupe_window: float = 300.0,
         max_message_size: int | None = 1024 * 1024,
         clock: Clock | None = None,
+        cluster: bool = False,
         **redis_options: Any,
     ) -> None:
         redis = _redis()
@@ -134,13 +135,26 @@ class RedisBusBackend:
             # restart), then fail fast: the façade retries with backoff on its own.
             backoff = redis.backoff.ExponentialBackoff(cap=0.2, base=0.02)
             redis_options["retry"] = redis.asyncio.retry.Retry(backoff, 2)
-        self._client: Redis = redis.asyncio.Redis.from_url(url, **redis_options)
+        self._cluster = cluster
+        self._client: Redis | RedisCluster
         # Blocking reads get connections of their own: a BLOCK cancelled half-way
         # leaves a reply in flight, so such a connection is dropped, never pooled.
-        self._blocking_pool: ConnectionPool = redis.asyncio.ConnectionPool.from_url(url)
+        self._blocking_pool: ConnectionPool | None = None
+        if cluster:
+            # Every key of the bus is in one slot: scripts go to the primary serving
+            # it, and so do blocking reads (that pool is resolved on first use).
+            self._client = redis.asyncio.RedisCluster.from_url(url, **redis_options)
+        else:
+            self._client = redis.asyncio.Redis.from_url(url, **redis_options)
+            self._blocking_pool = redis.asyncio.ConnectionPool.from_url(url)
+        self._pool_class: type[ConnectionPool] = redis.asyncio.ConnectionPool
         self._unavailable: tuple[type[BaseException], ...] = (
             redis.exceptions.ConnectionError,
             redis.exceptions.TimeoutError,
+            redis.exceptions.ClusterError,  # cluster down, slot moving: try again later
+            redis.exceptions.MovedError,
+            redis.exceptions.AskError,
+            redis.exceptions.TryAgainError,
             OSError,
         )
         self._response_error: type[BaseException] = redis.exceptions.ResponseError
@@ -169,6 +183,8 @@ class RedisBusBackend:
                 options.setdefault(key, _number(key, value, int))
             elif key == "dedupe_window":
                 options.setdefault(key, _number(key, value, float))
+            elif key == "cluster":
+                options.setdefault(key, value.lower() in ("1", "true", "yes", "on"))
             else:
                 rest.append((key, value))
         return cls(urlunsplit(parts._replace(query=urlencode(rest))), **options)
@@ -203,16 +219,31 @@ class RedisBusBackend:
     async def _blocking(self, *command: Any, block: float) -> Any:
         """Run a blocking command on a connection of its own; drop it if interrupted."""
         with self._mapped():
-            conn = await self._blocking_pool.get_connection()  # type: ignore[no-untyped-call]
+            pool = await self._pool()
+            conn = await pool.get_connection()  # type: ignore[no-untyped-call]
             try:
                 await conn.send_command(*command)
                 return await conn.read_response(timeout=block + _BLOCK_SLACK)
-            except BaseException:
+            except BaseException as exc:
                 with anyio.CancelScope(shield=True):
                     await conn.disconnect(nowait=True)
+                    if self._cluster and isinstance(exc, Exception):
+                        # The slot may have moved: resolve its primary again next time.
+                        self._blocking_pool = None
+                        await pool.disconnect()
                 raise
             finally:
-                await self._blocking_pool.release(conn)
+                await pool.release(conn)
+
+    async def _pool(self) -> ConnectionPool:
+        if self._blocking_pool is None:
+            cluster: Any = self._client
+            await cluster.initialize()
+            node = cluster.get_node_from_key(self._log)
+            self._blocking_pool = self._pool_class(
+                connection_class=node.connection_class, **node.connection_kwargs
+            )
+        return self._blocking_pool
 
     def _group_keys(self, group: str) -> list[str]:
         """Return the keys of one group's scripts: log, groups, due, att, held, dlq."""
@@ -271,13 +302,16 @@ class RedisBusBackend:
         """Read entries after ``after``; see :meth:`BusBackend.read`."""
         key = None if after is None else self.sort_key(after)
         self._check_open()
-        with self._mapped():
-            async with self._client.pipeline(transaction=True) as pipe:
-                pipe.hget(self._meta, "trimmed")
-                pipe.xrange(self._log, "-" if after is None else f"({after}", "+", count=limit)
-                trimmed, raw = await pipe.execute()
-        await self._check_retained(after, key, trimmed)
-        if not raw and wait > 0:
+        page = await self._script(
+            "READ", [self._log, self._meta], ["-" if after is None else f"({after}", limit]
+        )
+        await self._check_retained(after, key, page[0] or None)
+        if len(page) > 1:
+            return [
+                LogEntry(_text(page[i]), decode_event(page[i + 1])) for i in range(1, len(page), 2)
+            ]
+        raw: list[Any] = []
+        if wait > 0:
             reply = await self._blocking(
                 "XREAD", "COUNT", limit, "BLOCK", max(int(wait * 1000), 1),
                 "STREAMS", self._log, after or "0-0",
@@ -431,12 +465,9 @@ class RedisBusBackend:
         """List dead letters; see :meth:`BusBackend.dead_letters`."""
         dlq = self._group_keys(group)[5]
         with self._mapped():
-            async with self._client.pipeline(transaction=False) as pipe:
-                pipe.hexists(self._groups, group)
-                pipe.xrange(dlq, "-", "+", count=limit)
-                exists, raw = await pipe.execute()
-        if not exists:
-            raise GroupNotFound(group)
+            if not await self._client.hexists(self._groups, group):
+                raise GroupNotFound(group)
+            raw: Any = await self._client.xrange(dlq, "-", "+", count=limit)
         return [
             DeadLetter(
                 id=_text(dead_id),
@@ -499,25 +530,15 @@ class RedisBusBackend:
             GroupNotFound: The group does not exist.
         """
         log, groups, _, _, held, dlq = self._group_keys(group)
-        with self._mapped():
-            async with self._client.pipeline(transaction=True) as pipe:
-                pipe.hmget(
-                    groups,
-                    [group, f"{group}:base", f"{group}:read", f"{group}:skipped", f"{group}:lost"],
-                )
-                pipe.hget(self._meta, "added")
-                pipe.xlen(dlq)
-                pipe.hlen(held)
-                (created, base, read, skipped, lost), added, dead, redriven = await pipe.execute()
-            if created is None:
-                raise GroupNotFound(group)
-            pending = await self._client.xpending(log, group)
+        base, read, skipped, lost, added, dead, redriven, pending = await self._script(
+            "STATS", [log, groups, held, dlq, self._meta], [group]
+        )
         return {
-            "pending": int(pending["pending"]) + int(redriven),
+            "pending": int(pending) + int(redriven),
             "dead_letters": int(dead),
-            "lag": max(int(added or 0) - int(base or 0) - int(read or 0), 0),
-            "trimmed_unread": int(skipped or 0),
-            "lost": int(lost or 0),
+            "lag": max(int(added) - int(base) - int(read), 0),
+            "trimmed_unread": int(skipped),
+            "lost": int(lost),
         }
 
     async def aclose(self) -> None:
@@ -528,7 +549,8 @@ class RedisBusBackend:
         for group in list(self._wakeups):
             self._wake(group)
         with anyio.CancelScope(shield=True):
-            await self._blocking_pool.disconnect()
+            if self._blocking_pool is not None:
+                await self._blocking_pool.disconnect()
             await self._client.aclose()
 
 

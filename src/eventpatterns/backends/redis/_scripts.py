@@ -36,9 +36,11 @@ __all__ = [
     "CREATE_GROUP",
     "DEAD_LETTER",
     "DISCARD",
+    "READ",
     "RECEIVE",
     "REDRIVE",
     "RELEASE",
+    "STATS",
 ]
 
 # Shared helpers: a field of a stream entry; whether an id is in the group's PEL; the
@@ -99,6 +101,31 @@ if len > maxlen then
   redis.call('HINCRBY', KEYS[2], 'dropped', #old)
 end
 return out
+"""
+
+# KEYS: log, meta.  ARGV: start ('-' or '(<id>'), count
+# Returns {newest trimmed id or '', (id, json)*}: the check and the page in one step.
+READ = (
+    _HELPERS
+    + """
+local out = {redis.call('HGET', KEYS[2], 'trimmed') or ''}
+for _, entry in ipairs(redis.call('XRANGE', KEYS[1], ARGV[1], '+', 'COUNT', ARGV[2])) do
+  out[#out + 1] = entry[1]; out[#out + 1] = field(entry[2], 'e') or ''
+end
+return out
+"""
+)
+
+# KEYS: log, groups, held, dlq, meta.  ARGV: group
+# Returns {base, read, skipped, lost, added, dead letters, redriven, pending}
+STATS = """
+local g = ARGV[1]
+local c = redis.call('HMGET', KEYS[2], g, g .. ':base', g .. ':read', g .. ':skipped', g .. ':lost')
+if not c[1] then return redis.error_reply('EPNOGROUP ' .. g) end
+local added = redis.call('HGET', KEYS[5], 'added')
+return {tonumber(c[2] or 0), tonumber(c[3] or 0), tonumber(c[4] or 0), tonumber(c[5] or 0),
+        tonumber(added or 0), redis.call('XLEN', KEYS[4]), redis.call('HLEN', KEYS[3]),
+        redis.call('XPENDING', KEYS[1], g)[1]}
 """
 
 # KEYS: log, groups, meta.  ARGV: group, start id ('0' or '$'), now
