@@ -523,6 +523,9 @@ class PatternIndex(Generic[K]):
                     self._paths[here].remove(old, cid)
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def _flatten(
     doc: Mapping[str, Any], paths: dict[str, _PathIndex], prefixes: frozenset[str]
 ) -> Iterator[tuple[str, list[Any]]]:
@@ -537,7 +540,8 @@ def _flatten(
             if t is dict:
                 if path + "." in prefixes:
                     stack.append((path + ".", value))
-            elif t is list or t is tuple or isinstance(value, (list, tuple, Mapping)):
+                continue
+            if t is list or (t not in _SCALARS and isinstance(value, (list, tuple, Mapping))):
                 _flatten_value(value, path, paths, prefixes, found, stack)
             elif path in paths:
                 bucket = found.get(path)
