@@ -388,12 +388,33 @@ class Node:
 
     leaves: tuple[tuple[str, Leaf], ...]
     children: tuple[tuple[str, Node], ...]
+    # (key, the exact values when a leaf has only those, leaf): lets the common case,
+    # a string tested against exact values, skip every call.
+    fast: tuple[tuple[str, frozenset[object] | None, Leaf], ...] = field(
+        init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        fast = tuple(
+            (
+                key,
+                leaf.exact if not (leaf.others or leaf.present_ok or leaf.absent_ok) else None,
+                leaf,
+            )
+            for key, leaf in self.leaves
+        )
+        object.__setattr__(self, "fast", fast)
 
     def match(self, obj: Mapping[str, Any], root: object) -> bool:
         """Tell whether the object satisfies every condition at and below this node."""
         get = obj.get
-        for key, leaf in self.leaves:
-            if not leaf.check(get(key, MISSING), root):
+        for key, exact, leaf in self.fast:
+            value = get(key, MISSING)
+            if exact is not None and type(value) is str:
+                if value in exact:
+                    continue
+                return False
+            if not leaf.check(value, root):
                 return False
         for key, child in self.children:
             value = get(key, MISSING)
