@@ -242,7 +242,7 @@ class TestRedisClusterBus(BusBackendSuite):
 def test_from_url_reads_options_and_keeps_redis_ones() -> None:
     backend = RedisBusBackend.from_url(
         f"{REDIS_URL}?prefix=myapp&max_entries=5&dedupe_window=1.5&max_message_size=4096"
-        "&socket_timeout=3"
+        "&socket_timeout=3&reclaim_after=600&cluster=false"
     )
     assert backend.prefix == "myapp"
     assert backend.capabilities.dedupe_window == 1.5
@@ -409,6 +409,26 @@ class TestRedisGroupState:
             ours, spec = await backend.group_stats(group), memory.group_stats(group)
             assert (ours["lag"], ours["trimmed_unread"]) == (spec["lag"], spec["trimmed_unread"])
         assert (await backend.group_stats("early"))["trimmed_unread"] == 5
+
+    @pytest.mark.anyio
+    async def test_pending_entries_without_bookkeeping_are_reclaimed(
+        self, prefix: str, clock: ManualClock
+    ) -> None:
+        backend = RedisBusBackend(REDIS_URL, prefix=prefix, clock=clock, reclaim_after=0.2)
+        try:
+            await backend.create_group("g", start="latest")
+            await backend.append(make_events(3))
+            taken = await backend.receive("g", "c1", max_count=10, visibility_timeout=30, wait=0)
+            client = redis.asyncio.Redis.from_url(REDIS_URL)
+            await client.delete(tagged(prefix, "g:g:due"))  # as if evicted under memory pressure
+            await client.aclose()
+            await anyio.sleep(0.3)  # idle on Redis's clock; the bus clock stands still
+            got = await backend.receive("g", "c2", max_count=10, visibility_timeout=30, wait=0)
+            assert [(d.event, d.attempt) for d in got] == [(d.event, 2) for d in taken]
+            stats = await backend.group_stats("g")
+            assert (stats["reclaimed"], stats["pending"]) == (3, 3)
+        finally:
+            await backend.aclose()
 
     @pytest.mark.anyio
     async def test_redrive_survives_trimming_of_the_log_entry(

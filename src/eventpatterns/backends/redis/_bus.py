@@ -7,7 +7,9 @@ their own, which are dropped, never reused, when a read is cancelled mid-command
 
 from __future__ import annotations
 
+import math
 import re
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Literal
@@ -74,6 +76,12 @@ class RedisBusBackend:
         max_message_size: Reject events whose JSON form is larger (bytes).
         clock: Time source for visibility timeouts, retry delays and the dedupe
             window; processes sharing a bus must have roughly synchronised clocks.
+        cluster: Talk to a Redis Cluster (redis-py's ``RedisCluster``); every key of
+            the bus is in the slot of ``{prefix}``.
+        reclaim_after: Safety net: a pending entry idle this long (Redis's clock)
+            without a deadline of ours, e.g. because its bookkeeping was evicted,
+            is taken over with ``XAUTOCLAIM`` and redelivered. Keep it above every
+            visibility timeout.
         **redis_options: Passed to :meth:`redis.asyncio.Redis.from_url`.
 
     Raises:
@@ -105,6 +113,7 @@ class RedisBusBackend:
         max_message_size: int | None = 1024 * 1024,
         clock: Clock | None = None,
         cluster: bool = False,
+        reclaim_after: float = 3600.0,
         **redis_options: Any,
     ) -> None:
         redis = _redis()
@@ -114,6 +123,8 @@ class RedisBusBackend:
             raise ConfigurationError(f"dedupe_window must be >= 0, got {dedupe_window}")
         if max_message_size is not None and not 0 < max_message_size <= 512 * 1024 * 1024:
             raise ConfigurationError("max_message_size must be within 1 byte .. 512 MiB (Redis)")
+        if reclaim_after <= 0:
+            raise ConfigurationError(f"reclaim_after must be > 0, got {reclaim_after}")
         if not prefix or "{" in prefix or "}" in prefix:
             raise ConfigurationError(f"prefix must be non-empty without braces, got {prefix!r}")
         self.clock: Clock = clock or SystemClock()
@@ -162,6 +173,9 @@ class RedisBusBackend:
             name: self._client.register_script(getattr(_scripts, name)) for name in _scripts.__all__
         }
         self._wakeups: dict[str, anyio.Event] = {}
+        self._reclaim_ms = max(int(reclaim_after * 1000), 1)
+        self._sweep_every = min(reclaim_after, 60.0)
+        self._swept: dict[str, float] = {}  # group -> time.monotonic() of its last sweep
         self._closed = False
 
     @classmethod
@@ -181,7 +195,7 @@ class RedisBusBackend:
                 options.setdefault("prefix", value)
             elif key in ("max_entries", "max_message_size"):
                 options.setdefault(key, _number(key, value, int))
-            elif key == "dedupe_window":
+            elif key in ("dedupe_window", "reclaim_after"):
                 options.setdefault(key, _number(key, value, float))
             elif key == "cluster":
                 options.setdefault(key, value.lower() in ("1", "true", "yes", "on"))
@@ -233,7 +247,8 @@ class RedisBusBackend:
                         await pool.disconnect()
                 raise
             finally:
-                await pool.release(conn)
+                with anyio.CancelScope(shield=True):
+                    await pool.release(conn)
 
     async def _pool(self) -> ConnectionPool:
         if self._blocking_pool is None:
@@ -403,11 +418,23 @@ class RedisBusBackend:
         self, group: str, consumer: str, max_count: int, visibility_timeout: float
     ) -> tuple[list[Delivery], float | None, str]:
         now = self.clock.time()
+        # The XAUTOCLAIM sweep runs on real time, as idle times are the server's.
+        tick = time.monotonic()
+        sweep = tick - self._swept.get(group, -math.inf) >= self._sweep_every
         reply = await self._script(
             "RECEIVE",
             [*self._group_keys(group)[:5], self._meta],
-            [group, consumer, repr(now), repr(now + visibility_timeout), max_count],
+            [
+                group,
+                consumer,
+                repr(now),
+                repr(now + visibility_timeout),
+                max_count,
+                self._reclaim_ms if sweep else "",
+            ],
         )
+        if sweep:
+            self._swept[group] = tick
         out = [
             Delivery(
                 receipt=(pos := _text(reply[i])),
@@ -521,7 +548,8 @@ class RedisBusBackend:
         * ``dead_letters``: entries in the group's dead-letter stream;
         * ``lag``: entries of the log the group has not received yet;
         * ``trimmed_unread``: entries retention trimmed before the group read them;
-        * ``lost``: pending entries retention trimmed before they were acked.
+        * ``lost``: pending entries retention trimmed before they were acked;
+        * ``reclaimed``: pending entries the ``XAUTOCLAIM`` safety net took over.
 
         Nonzero ``trimmed_unread`` or ``lost`` mean ``max_entries`` is too small for
         how far the group falls behind.
@@ -530,7 +558,7 @@ class RedisBusBackend:
             GroupNotFound: The group does not exist.
         """
         log, groups, _, _, held, dlq = self._group_keys(group)
-        base, read, skipped, lost, added, dead, redriven, pending = await self._script(
+        base, read, skipped, lost, reclaimed, added, dead, redriven, pending = await self._script(
             "STATS", [log, groups, held, dlq, self._meta], [group]
         )
         return {
@@ -539,6 +567,7 @@ class RedisBusBackend:
             "lag": max(int(added) - int(base) - int(read), 0),
             "trimmed_unread": int(skipped),
             "lost": int(lost),
+            "reclaimed": int(reclaimed),
         }
 
     async def aclose(self) -> None:

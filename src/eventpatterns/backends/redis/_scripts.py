@@ -12,7 +12,9 @@ Redis Cluster slot)::
                                 ``<group>:read`` entries it received since (so
                                 ``lag = added - base - read``), ``<group>:skipped``
                                 entries trimmed before it read them, ``<group>:lost``
-                                pending entries trimmed before they were acked
+                                pending entries trimmed before they were acked,
+                                ``<group>:sweep`` / ``:reclaimed`` the XAUTOCLAIM
+                                safety net's cursor and count
     {p}:g:<group>:due  zset     pending stream ids scored by the bus-clock time at which
                                 they become receivable (visibility deadline or retry due)
     {p}:g:<group>:att  hash     ``<id>`` -> attempts so far (absent: 1), ``<id>:e`` -> last
@@ -117,15 +119,16 @@ return out
 )
 
 # KEYS: log, groups, held, dlq, meta.  ARGV: group
-# Returns {base, read, skipped, lost, added, dead letters, redriven, pending}
+# Returns {base, read, skipped, lost, reclaimed, added, dead letters, redriven, pending}
 STATS = """
 local g = ARGV[1]
-local c = redis.call('HMGET', KEYS[2], g, g .. ':base', g .. ':read', g .. ':skipped', g .. ':lost')
+local c = redis.call('HMGET', KEYS[2], g, g .. ':base', g .. ':read', g .. ':skipped',
+                     g .. ':lost', g .. ':reclaimed')
 if not c[1] then return redis.error_reply('EPNOGROUP ' .. g) end
 local added = redis.call('HGET', KEYS[5], 'added')
 return {tonumber(c[2] or 0), tonumber(c[3] or 0), tonumber(c[4] or 0), tonumber(c[5] or 0),
-        tonumber(added or 0), redis.call('XLEN', KEYS[4]), redis.call('HLEN', KEYS[3]),
-        redis.call('XPENDING', KEYS[1], g)[1]}
+        tonumber(c[6] or 0), tonumber(added or 0), redis.call('XLEN', KEYS[4]),
+        redis.call('HLEN', KEYS[3]), redis.call('XPENDING', KEYS[1], g)[1]}
 """
 
 # KEYS: log, groups, meta.  ARGV: group, start id ('0' or '$'), now
@@ -139,7 +142,8 @@ pcall(redis.call, 'XGROUP', 'CREATE', KEYS[1], ARGV[1], ARGV[2], 'MKSTREAM')
 return 1
 """
 
-# KEYS: log, groups, due, att, held, meta.  ARGV: group, consumer, now, deadline, max_count
+# KEYS: log, groups, due, att, held, meta.
+# ARGV: group, consumer, now, deadline, max_count, reclaim idle ms ('' = no sweep this time)
 # Returns {next_due, last_id, (id, json, attempt, error)*}
 RECEIVE = (
     _HELPERS
@@ -149,6 +153,24 @@ local group, consumer = ARGV[1], ARGV[2]
 local now, deadline, maxc = ARGV[3], ARGV[4], tonumber(ARGV[5])
 if redis.call('HEXISTS', groups, group) == 0 then
   return redis.error_reply('EPNOGROUP ' .. group)
+end
+if ARGV[6] ~= '' then
+  -- Safety net: pending entries idle for long with no deadline of ours (bookkeeping
+  -- evicted, or the group used by another client) become due now. XAUTOCLAIM walks
+  -- the PEL a page per sweep and drops entries retention already trimmed.
+  local cursor = redis.call('HGET', groups, group .. ':sweep') or '0-0'
+  local res = redis.call('XAUTOCLAIM', log, group, consumer, ARGV[6], cursor,
+                         'COUNT', 100, 'JUSTID')
+  redis.call('HSET', groups, group .. ':sweep', res[1])
+  for _, id in ipairs(res[2]) do
+    if not redis.call('ZSCORE', due, id) then
+      redis.call('ZADD', due, now, id)
+      redis.call('HINCRBY', groups, group .. ':reclaimed', 1)
+    end
+  end
+  if res[3] and #res[3] > 0 then
+    redis.call('HINCRBY', groups, group .. ':lost', #res[3])
+  end
 end
 -- A first delivery is covered by its batch's member 'b|first|last|count'. When that
 -- deadline passes, the entries of the batch still pending become members of their own.
