@@ -265,6 +265,27 @@ def test_missing_redis_py_raises_install_hint(monkeypatch: pytest.MonkeyPatch) -
         EventBus.from_url("redis://127.0.0.1:6379/0")
 
 
+def test_package_imports_without_redis_py_and_exports_its_names() -> None:
+    code = (
+        "import sys; sys.modules['redis'] = None\n"
+        "import eventpatterns.backends.redis as pkg\n"
+        "assert pkg.__all__ == ['RedisBusBackend']\n"
+        "try:\n    pkg.RedisBusBackend()\n"
+        "except ImportError as exc:\n    print(exc)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "pip install 'eventpatterns[redis]'" in out.stdout
+
+
+def test_trio_is_refused_with_a_clear_error() -> None:
+    async def main() -> None:
+        backend = RedisBusBackend(REDIS_URL, prefix="unused")
+        with pytest.raises(ConfigurationError, match="asyncio only"):
+            await backend.last_position()
+
+    anyio.run(main, backend="trio")
+
+
 def test_sort_key_reads_stream_ids() -> None:
     backend = RedisBusBackend(REDIS_URL, prefix="unused")
     assert backend.sort_key("1700000000000-0") < backend.sort_key("1700000000000-1")

@@ -7,6 +7,8 @@ their own, which are dropped, never reused, when a read is cancelled mid-command
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import math
 import re
 import time
@@ -159,6 +161,10 @@ class RedisBusBackend:
             self._client = redis.asyncio.Redis.from_url(url, **redis_options)
             self._blocking_pool = redis.asyncio.ConnectionPool.from_url(url)
         self._pool_class: type[ConnectionPool] = redis.asyncio.ConnectionPool
+        wants_name = inspect.signature(self._pool_class.get_connection).parameters
+        self._command_name: tuple[str, ...] = (
+            ("XREAD",) if wants_name["command_name"].default is inspect.Parameter.empty else ()
+        )
         self._unavailable: tuple[type[BaseException], ...] = (
             redis.exceptions.ConnectionError,
             redis.exceptions.TimeoutError,
@@ -176,6 +182,7 @@ class RedisBusBackend:
         self._reclaim_ms = max(int(reclaim_after * 1000), 1)
         self._sweep_every = min(reclaim_after, 60.0)
         self._swept: dict[str, float] = {}  # group -> time.monotonic() of its last sweep
+        self._on_asyncio = False
         self._closed = False
 
     @classmethod
@@ -208,6 +215,15 @@ class RedisBusBackend:
     def _check_open(self) -> None:
         if self._closed:
             raise BusClosed("the Redis bus backend is closed")
+        if not self._on_asyncio:
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:
+                raise ConfigurationError(
+                    "the Redis backend runs on asyncio only (redis-py's client); use"
+                    " anyio.run(..., backend='asyncio')"
+                ) from None
+            self._on_asyncio = True
 
     @contextmanager
     def _mapped(self) -> Iterator[None]:
@@ -234,7 +250,8 @@ class RedisBusBackend:
         """Run a blocking command on a connection of its own; drop it if interrupted."""
         with self._mapped():
             pool = await self._pool()
-            conn = await pool.get_connection()  # type: ignore[no-untyped-call]
+            # redis-py < 5.3 wants a command name here; later versions warn about one.
+            conn = await pool.get_connection(*self._command_name)  # type: ignore[no-untyped-call]
             try:
                 await conn.send_command(*command)
                 return await conn.read_response(timeout=block + _BLOCK_SLACK)
