@@ -22,258 +22,20 @@ import itertools
 import math
 import threading
 from collections import Counter
-from collections.abc import Hashable, Iterator, Mapping
-from typing import Any, Generic, TypeVar
+from collections.abc import Hashable, Iterator
+from typing import Generic, TypeVar
 
 from ._matcher import Matcher, as_event_dict
 from ._matcher import compile as compile_pattern
-from ._model import (
-    AnythingBut,
-    Cidr,
-    Conjunction,
-    EqualsIgnoreCase,
-    Exact,
-    Exists,
-    Leaf,
-    Numeric,
-    Prefix,
-    Suffix,
-    Wildcard,
-    canon,
-    is_number,
-    parse_ip,
-)
+from ._model import Conjunction, Numeric
 from ._parse import DEFAULT_LIMITS, Limits
-from ._ranges import RangeIndex
+from ._paths import AFFIX, FACTOR, PathIndex, Reg, flatten, registrations
+from ._paths import group as key_group
 
 __all__ = ["PatternIndex"]
 
 K = TypeVar("K", bound=Hashable)
-_Reg = tuple[str, object]  # (table, key) where a branch id is filed
-# Relative price of a lookup per table, for choosing anchors (see ``_PathIndex.cost``).
-_FACTOR = {
-    "exact": 1.0,
-    "eic": 1.2,
-    "prefix": 1.5,
-    "suffix": 1.5,
-    "prefix_ic": 1.8,
-    "suffix_ic": 1.8,
-    "cidr": 1.5,
-}
-_AFFIX = ("prefix", "suffix", "prefix_ic", "suffix_ic")
 _REBALANCE_FROM = 8
-
-
-class _PathIndex:
-    """The structures for one field path."""
-
-    __slots__ = (
-        "cidr",
-        "cidr_lens",
-        "counts",
-        "eic",
-        "exact",
-        "lens",
-        "prefix",
-        "prefix_ic",
-        "present",
-        "ranges",
-        "strings",
-        "suffix",
-        "suffix_ic",
-    )
-
-    def __init__(self) -> None:
-        self.exact: dict[object, tuple[int, ...]] = {}
-        self.eic: dict[object, tuple[int, ...]] = {}
-        self.prefix: dict[object, tuple[int, ...]] = {}
-        self.suffix: dict[object, tuple[int, ...]] = {}
-        self.prefix_ic: dict[object, tuple[int, ...]] = {}
-        self.suffix_ic: dict[object, tuple[int, ...]] = {}
-        self.cidr: dict[object, tuple[int, ...]] = {}
-        # Read side: the distinct key lengths of each affix table, ascending.
-        self.lens: dict[str, tuple[int, ...]] = dict.fromkeys(_AFFIX, ())
-        self.cidr_lens: tuple[tuple[int, int], ...] = ()
-        self.strings: tuple[int, ...] = ()
-        self.present: tuple[int, ...] = ()
-        self.ranges = RangeIndex()
-        # Write side: how many keys of each length each table holds.
-        self.counts: dict[str, Counter[object]] = {}
-
-    def members(self, reg: _Reg) -> tuple[int, ...]:
-        """The branch ids sharing a bucket (for ranges: the same scan list)."""
-        table, key = reg
-        if table == "strings":
-            return self.strings
-        if table == "present":
-            return self.present
-        if table == "range":
-            assert isinstance(key, Numeric)
-            return self.ranges.members(key)
-        mapping: dict[object, tuple[int, ...]] = getattr(self, table)
-        return mapping.get(key, ())
-
-    def add(self, reg: _Reg, cid: int) -> None:
-        table, key = reg
-        if table == "strings":
-            self.strings = (*self.strings, cid)
-        elif table == "present":
-            self.present = (*self.present, cid)
-        elif table == "range":
-            assert isinstance(key, Numeric)
-            self.ranges.add(cid, key)
-        else:
-            mapping: dict[object, tuple[int, ...]] = getattr(self, table)
-            mapping[key] = (*mapping.get(key, ()), cid)
-            self._count(table, key, +1)
-
-    def remove(self, reg: _Reg, cid: int) -> None:
-        table, key = reg
-        if table == "strings":
-            self.strings = tuple(c for c in self.strings if c != cid)
-        elif table == "present":
-            self.present = tuple(c for c in self.present if c != cid)
-        elif table == "range":
-            assert isinstance(key, Numeric)
-            self.ranges.remove(cid, key)
-        else:
-            mapping: dict[object, tuple[int, ...]] = getattr(self, table)
-            rest = tuple(c for c in mapping[key] if c != cid)
-            if rest:
-                mapping[key] = rest
-            else:
-                del mapping[key]
-            self._count(table, key, -1)
-
-    def _count(self, table: str, key: object, delta: int) -> None:
-        if table in _AFFIX:
-            assert isinstance(key, str)
-            counts = self.counts.setdefault(table, Counter())
-            counts[len(key)] += delta
-            self.lens[table] = tuple(
-                sorted(n for n, c in counts.items() if c > 0 and isinstance(n, int))
-            )
-        elif table == "cidr":
-            assert isinstance(key, tuple)
-            counts = self.counts.setdefault(table, Counter())
-            counts[key[:2]] += delta
-            self.cidr_lens = tuple(
-                sorted(n for n, c in counts.items() if c > 0 and isinstance(n, tuple))
-            )
-
-    def collect(self, values: list[Any], out: set[int]) -> None:
-        """Add the ids of every branch whose anchor one of ``values`` satisfies."""
-        exact = self.exact
-        lens = self.lens
-        for value in values:
-            if type(value) is str:
-                hit = exact.get(value)
-                if hit:
-                    out.update(hit)
-                self._strings(value, lens, out)
-                continue
-            hit = exact.get(canon(value))
-            if hit:
-                out.update(hit)
-            if self.ranges.size and is_number(value) and value == value:
-                self.ranges.collect(value, out)
-            if isinstance(value, str):  # a str subclass
-                self._strings(str(value), lens, out)
-        if values and self.present:
-            out.update(self.present)
-
-    def _strings(self, value: str, lens: dict[str, tuple[int, ...]], out: set[int]) -> None:
-        if self.strings:
-            out.update(self.strings)
-        size = len(value)
-        for n in lens["prefix"]:
-            if n > size:
-                break
-            hit = self.prefix.get(value[:n])
-            if hit:
-                out.update(hit)
-        for n in lens["suffix"]:
-            if n > size:
-                break
-            hit = self.suffix.get(value[size - n :])
-            if hit:
-                out.update(hit)
-        if self.eic or self.prefix_ic or self.suffix_ic:
-            lower = value.lower()
-            hit = self.eic.get(lower)
-            if hit:
-                out.update(hit)
-            size = len(lower)
-            for n in lens["prefix_ic"]:
-                if n > size:
-                    break
-                hit = self.prefix_ic.get(lower[:n])
-                if hit:
-                    out.update(hit)
-            for n in lens["suffix_ic"]:
-                if n > size:
-                    break
-                hit = self.suffix_ic.get(lower[size - n :])
-                if hit:
-                    out.update(hit)
-        if self.cidr_lens:
-            address = parse_ip(value)
-            if address is not None:
-                number, bits = int(address), address.max_prefixlen
-                for version, length in self.cidr_lens:
-                    if version == address.version:
-                        hit = self.cidr.get((version, length, number >> (bits - length)))
-                        if hit:
-                            out.update(hit)
-
-
-def _registrations(leaf: Leaf) -> tuple[_Reg, ...] | None:
-    """Where a leaf can be filed, or ``None`` if it can hold with the field absent."""
-    if leaf.absent_ok:
-        return None
-    regs: list[_Reg] = []
-    for alt in leaf.alternatives:
-        if isinstance(alt, (AnythingBut, Exists)):
-            # Both need the field present (exists: false was ruled out above).
-            return (("present", None),)
-        if isinstance(alt, Exact):
-            regs.append(("exact", alt.key))
-        elif isinstance(alt, EqualsIgnoreCase):
-            regs.append(("eic", alt.text))
-        elif isinstance(alt, (Prefix, Suffix)):
-            kind = "prefix" if isinstance(alt, Prefix) else "suffix"
-            regs.append((kind + "_ic" if alt.ignore_case else kind, alt.text))
-        elif isinstance(alt, Wildcard):
-            # The longer literal end is likely the more selective one.
-            if alt.head and len(alt.head) >= len(alt.tail):
-                regs.append(("prefix", alt.head))
-            elif alt.tail:
-                regs.append(("suffix", alt.tail))
-            else:
-                regs.append(("strings", None))
-        elif isinstance(alt, Numeric):
-            regs.append(("range", alt))
-        else:
-            assert isinstance(alt, Cidr)
-            net = alt.network
-            key = (
-                net.version,
-                net.prefixlen,
-                int(net.network_address) >> (net.max_prefixlen - net.prefixlen),
-            )
-            regs.append(("cidr", key))
-    return tuple(dict.fromkeys(regs))
-
-
-def _group(table: str, key: object) -> object:
-    """The keys a key competes with: same table, and same length or prefix length."""
-    if table in _AFFIX:
-        assert isinstance(key, str)
-        return len(key)
-    if table == "cidr":
-        assert isinstance(key, tuple)
-        return key[:2]
-    return None
 
 
 class PatternIndex(Generic[K]):
@@ -296,14 +58,14 @@ class PatternIndex(Generic[K]):
         self._limits = limits
         self._lock = threading.Lock()
         self._ids = itertools.count()
-        self._paths: dict[str, _PathIndex] = {}
+        self._paths: dict[str, PathIndex] = {}
         self._prefixes: frozenset[str] = frozenset()
         self._branches: dict[int, tuple[K, int, Conjunction]] = {}
         self._unanchored: tuple[int, ...] = ()
         self._current: dict[K, int] = {}
         self._filed: dict[K, list[int]] = {}
-        self._anchors: dict[int, tuple[str | None, tuple[_Reg, ...]]] = {}
-        self._rebalance_at: dict[tuple[str, _Reg], int] = {}
+        self._anchors: dict[int, tuple[str | None, tuple[Reg, ...]]] = {}
+        self._rebalance_at: dict[tuple[str, Reg], int] = {}
         self._rebalance_all_at = _REBALANCE_FROM
         self._seen: dict[tuple[str, str, object], Counter[object]] = {}
         self._seen_total: dict[tuple[str, str, object], int] = {}
@@ -379,7 +141,7 @@ class PatternIndex(Generic[K]):
         doc = event if type(event) is dict else as_event_dict(event)
         paths = self._paths
         candidates = set(self._unanchored)
-        for path, values in _flatten(doc, paths, self._prefixes):
+        for path, values in flatten(doc, paths, self._prefixes):
             paths[path].collect(values, candidates)
         found: set[K] = set()
         branches, current = self._branches, self._current
@@ -396,11 +158,11 @@ class PatternIndex(Generic[K]):
 
     # ------------------------------------------------------------------ filing
 
-    def _best(self, branch: Conjunction) -> tuple[float, str, tuple[_Reg, ...]] | None:
+    def _best(self, branch: Conjunction) -> tuple[float, str, tuple[Reg, ...]] | None:
         """Find the cheapest anchor of a branch: (estimated hit chance, path, regs)."""
-        best: tuple[float, str, tuple[_Reg, ...]] | None = None
+        best: tuple[float, str, tuple[Reg, ...]] | None = None
         for leaf in branch.leaves:
-            regs = _registrations(leaf)
+            regs = registrations(leaf)
             if regs is None:
                 continue
             path = ".".join(leaf.path)
@@ -409,7 +171,7 @@ class PatternIndex(Generic[K]):
                 best = (cost, path, regs)
         return best
 
-    def _chance(self, path: str, reg: _Reg) -> float:
+    def _chance(self, path: str, reg: Reg) -> float:
         """Estimate the chance that an event hits a branch filed at ``reg``.
 
         What a branch costs is how often it becomes a candidate to verify, so this
@@ -428,25 +190,25 @@ class PatternIndex(Generic[K]):
             assert isinstance(key, Numeric)
             pindex = self._paths.get(path)
             return pindex.ranges.cost(key) if pindex else 0.5
-        group = _group(table, key)
+        group = key_group(table, key)
         seen = self._seen.get((path, table, group))
         share = (seen[key] if seen else 0) + 1
         chance = share / (self._seen_total.get((path, table, group), 0) + 2)
-        if table in _AFFIX:
+        if table in AFFIX:
             assert isinstance(key, str)
             chance = math.sqrt(chance * 0.5 ** min(len(key) // 2, 60))
         elif table == "cidr":
             assert isinstance(key, tuple)
             chance = math.sqrt(chance * 0.5 ** (key[1] // 4))
-        return _FACTOR[table] * chance
+        return FACTOR[table] * chance
 
     def _observe(self, branch: Conjunction, delta: int) -> None:
         """Count (or uncount) the values a branch names, for :meth:`_chance`."""
         for leaf in branch.leaves:
             path = ".".join(leaf.path)
-            for table, key in _registrations(leaf) or ():
-                if table in _FACTOR:
-                    slot = (path, table, _group(table, key))
+            for table, key in registrations(leaf) or ():
+                if table in FACTOR:
+                    slot = (path, table, key_group(table, key))
                     self._seen.setdefault(slot, Counter())[key] += delta
                     self._seen_total[slot] = self._seen_total.get(slot, 0) + delta
 
@@ -466,10 +228,10 @@ class PatternIndex(Generic[K]):
             for reg in regs:
                 self._maybe_rebalance(path, reg)
 
-    def _place(self, cid: int, path: str, regs: tuple[_Reg, ...]) -> None:
+    def _place(self, cid: int, path: str, regs: tuple[Reg, ...]) -> None:
         pindex = self._paths.get(path)
         if pindex is None:
-            pindex = _PathIndex()
+            pindex = PathIndex()
             self._paths[path] = pindex
             parts = path.split(".")
             self._prefixes = self._prefixes | {
@@ -490,7 +252,7 @@ class PatternIndex(Generic[K]):
         self._observe(branch, -1)
         # Empty path structures stay: readers may hold them, and they cost little.
 
-    def _maybe_rebalance(self, path: str, reg: _Reg) -> None:
+    def _maybe_rebalance(self, path: str, reg: Reg) -> None:
         """Move branches out of a crowded bucket to better anchors.
 
         A branch is filed where it is cheapest *when added*; early on every bucket
@@ -521,53 +283,3 @@ class PatternIndex(Generic[K]):
                 self._place(cid, best[1], best[2])
                 for old in regs:
                     self._paths[here].remove(old, cid)
-
-
-_SCALARS = frozenset({str, int, float, bool, type(None)})
-
-
-def _flatten(
-    doc: Mapping[str, Any], paths: dict[str, _PathIndex], prefixes: frozenset[str]
-) -> Iterator[tuple[str, list[Any]]]:
-    """Yield ``(dotted path, leaf values)`` for the indexed paths of an event."""
-    found: dict[str, list[Any]] = {}
-    stack: list[tuple[str, Mapping[str, Any]]] = [("", doc)]
-    while stack:
-        prefix, obj = stack.pop()
-        for key, value in obj.items():
-            path = prefix + key if type(key) is str else prefix + str(key)
-            t = type(value)
-            if t is dict:
-                if path + "." in prefixes:
-                    stack.append((path + ".", value))
-                continue
-            if t is list or (t not in _SCALARS and isinstance(value, (list, tuple, Mapping))):
-                _flatten_value(value, path, paths, prefixes, found, stack)
-            elif path in paths:
-                bucket = found.get(path)
-                if bucket is None:
-                    found[path] = [value]
-                else:
-                    bucket.append(value)
-    return iter(found.items())
-
-
-def _flatten_value(
-    value: object,
-    path: str,
-    paths: dict[str, _PathIndex],
-    prefixes: frozenset[str],
-    found: dict[str, list[Any]],
-    stack: list[tuple[str, Mapping[str, Any]]],
-) -> None:
-    deeper = path + "." in prefixes
-    arrays = [value]
-    while arrays:
-        item = arrays.pop()
-        if isinstance(item, Mapping):
-            if deeper:
-                stack.append((path + ".", item))
-        elif isinstance(item, (list, tuple)):
-            arrays.extend(item)
-        elif path in paths:
-            found.setdefault(path, []).append(item)

@@ -1,0 +1,268 @@
+"""Predicates: the tests one pattern alternative makes on one leaf value.
+
+Follows the EventBridge comparison operators ("Comparison operators for use in
+event patterns"): exact values (numbers compared as numbers, booleans apart from
+numbers), prefix, suffix, equals-ignore-case, wildcard, numeric ranges, CIDR
+blocks, exists and anything-but.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+__all__ = [
+    "MISSING",
+    "AnythingBut",
+    "Cidr",
+    "EqualsIgnoreCase",
+    "Exact",
+    "Exists",
+    "Numeric",
+    "Predicate",
+    "Prefix",
+    "Suffix",
+    "Wildcard",
+    "canon",
+    "is_number",
+    "parse_ip",
+]
+
+
+class _Sentinel:
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+#: A field the event does not have.
+MISSING: Final = _Sentinel("MISSING")
+# Keys for JSON literals in exact-value sets: ``True == 1`` in Python, but
+# EventBridge keeps booleans and numbers apart ("true is not 1").
+_TRUE: Final = _Sentinel("true")
+_FALSE: Final = _Sentinel("false")
+_NULL: Final = _Sentinel("null")
+_UNMATCHABLE: Final = _Sentinel("unmatchable")
+_EXACT_INT = 2**53
+
+
+def canon(value: object) -> object:
+    """Return the hash key of a leaf value for exact matching.
+
+    Strings are themselves; numbers compare as numbers (``5 == 5.0``) when a double
+    holds them exactly and by their text otherwise; booleans and ``null`` get keys of
+    their own so that ``true`` never equals ``1``.
+    """
+    t = type(value)
+    if t is str:
+        return value
+    if t is bool:
+        return _TRUE if value else _FALSE
+    if value is None:
+        return _NULL
+    if t is float:
+        return value
+    if isinstance(value, int):
+        number = int(value)
+        if -_EXACT_INT <= number <= _EXACT_INT:
+            return number
+        try:
+            exact = float(number) == number
+        except OverflowError:  # beyond any double: compare as text
+            exact = False
+        return number if exact else ("#", str(number))
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, str):
+        return str(value)
+    return _UNMATCHABLE
+
+
+def is_number(value: object) -> bool:
+    """Tell whether a leaf value is a JSON number (booleans are not)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+# --------------------------------------------------------------------------- predicates
+
+
+@dataclass(frozen=True, slots=True)
+class Predicate:
+    """One alternative of a leaf: a test on a single leaf value.
+
+    Attributes:
+        op: The operator name as written in patterns (``"equals"`` for a bare value).
+        spec: The alternative as it appeared in the pattern (for explanations).
+    """
+
+    op: str
+    spec: Any = field(compare=False)
+
+    def test(self, value: object) -> bool:  # pragma: no cover - overridden
+        """Tell whether ``value`` satisfies this alternative."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True, slots=True)
+class Exact(Predicate):
+    """Exact value: a string, number, boolean or ``null``."""
+
+    key: object = None
+
+    def test(self, value: object) -> bool:
+        """See :meth:`Predicate.test`."""
+        return canon(value) == self.key
+
+
+@dataclass(frozen=True, slots=True)
+class Prefix(Predicate):
+    """String starts with ``text`` (case-folded with ``ignore_case``)."""
+
+    text: str = ""
+    ignore_case: bool = False
+
+    def test(self, value: object) -> bool:
+        """See :meth:`Predicate.test`."""
+        if not isinstance(value, str):
+            return False
+        return (value.lower() if self.ignore_case else value).startswith(self.text)
+
+
+@dataclass(frozen=True, slots=True)
+class Suffix(Predicate):
+    """String ends with ``text`` (case-folded with ``ignore_case``)."""
+
+    text: str = ""
+    ignore_case: bool = False
+
+    def test(self, value: object) -> bool:
+        """See :meth:`Predicate.test`."""
+        if not isinstance(value, str):
+            return False
+        return (value.lower() if self.ignore_case else value).endswith(self.text)
+
+
+@dataclass(frozen=True, slots=True)
+class EqualsIgnoreCase(Predicate):
+    """String equal to ``text`` regardless of case (``text`` is lower-cased)."""
+
+    text: str = ""
+
+    def test(self, value: object) -> bool:
+        """See :meth:`Predicate.test`."""
+        return isinstance(value, str) and value.lower() == self.text
+
+
+@dataclass(frozen=True, slots=True)
+class Wildcard(Predicate):
+    """String matching a glob where ``*`` is any run of characters.
+
+    Matching is greedy and linear (``str.find`` per literal piece), never a
+    backtracking regular expression, so no pattern can make matching explode.
+
+    Attributes:
+        pieces: The literal texts between the stars (at least two).
+    """
+
+    pieces: tuple[str, ...] = ("", "")
+
+    @property
+    def head(self) -> str:
+        """The literal text before the first ``*`` (used by the index)."""
+        return self.pieces[0]
+
+    @property
+    def tail(self) -> str:
+        """The literal text after the last ``*`` (used by the index)."""
+        return self.pieces[-1]
+
+    def test(self, value: object) -> bool:
+        """See :meth:`Predicate.test`."""
+        if not isinstance(value, str):
+            return False
+        pieces = self.pieces
+        first, last = pieces[0], pieces[-1]
+        end = len(value) - len(last)
+        if end < len(first) or not value.startswith(first) or not value.endswith(last):
+            return False
+        pos = len(first)
+        for piece in pieces[1:-1]:
+            found = value.find(piece, pos, end)
+            if found < 0:
+                return False
+            pos = found + len(piece)
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class Numeric(Predicate):
+    """Number inside a range; a ``None`` bound is unbounded."""
+
+    low: float | int | None = None
+    low_inclusive: bool = False
+    high: float | int | None = None
+    high_inclusive: bool = False
+
+    def test(self, value: object) -> bool:
+        """See :meth:`Predicate.test`."""
+        if not is_number(value):
+            return False
+        number: float = value  # type: ignore[assignment]
+        if number != number:  # NaN is in no range
+            return False
+        low, high = self.low, self.high
+        if low is not None and (number < low or (number == low and not self.low_inclusive)):
+            return False
+        return high is None or not (number > high or (number == high and not self.high_inclusive))
+
+
+_ANY_NETWORK: Final = ipaddress.ip_network("0.0.0.0/0")
+
+
+@dataclass(frozen=True, slots=True)
+class Cidr(Predicate):
+    """IP address (a string) inside an IPv4 or IPv6 network."""
+
+    network: ipaddress.IPv4Network | ipaddress.IPv6Network = _ANY_NETWORK
+
+    def test(self, value: object) -> bool:
+        """See :meth:`Predicate.test`."""
+        address = parse_ip(value)
+        return (
+            address is not None
+            and address.version == self.network.version
+            and address in self.network
+        )
+
+
+def parse_ip(value: object) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """Parse a string as an IP address, or return ``None``."""
+    if not isinstance(value, str) or len(value) > 64:
+        return None
+    try:
+        return ipaddress.ip_address(value)
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Exists(Predicate):
+    """Field present (``True``) or absent (``False``); handled by :class:`Leaf`."""
+
+    present: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class AnythingBut(Predicate):
+    """Any leaf value (``null`` included) that none of ``inner`` matches."""
+
+    inner: tuple[Predicate, ...] = ()
+
+    def test(self, value: object) -> bool:
+        """See :meth:`Predicate.test`."""
+        return not any(p.test(value) for p in self.inner)
