@@ -1,21 +1,17 @@
 """The Redis bus backend: a Redis Stream as the log, consumer groups for durable delivery.
 
 See :mod:`._scripts` for the data layout. Every operation is one round trip (a Lua
-script or a transaction); blocking reads (``XREAD BLOCK``) run on connections of
-their own, which are dropped, never reused, when a read is cancelled mid-command.
+script); blocking reads (``XREAD BLOCK``) run on connections of their own, which are
+dropped, never reused, when a read is cancelled mid-command (:mod:`._connection`).
 """
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 import math
 import re
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from collections.abc import Sequence
+from typing import Any, Literal
 
 import anyio
 
@@ -29,31 +25,15 @@ from ...errors import (
     EventTooLarge,
     GroupNotFound,
     InvalidPosition,
-    MissingDependency,
     PositionExpired,
 )
-from . import _scripts
 from ._codec import decode_event
-
-if TYPE_CHECKING:
-    from redis.asyncio import ConnectionPool, Redis, RedisCluster
+from ._connection import RedisConnection, split_url
 
 __all__ = ["RedisBusBackend"]
 
 _STREAM_ID = re.compile(r"\A(0|[1-9][0-9]{0,19})-(0|[1-9][0-9]{0,19})\Z")
-_BLOCK_SLACK = 10.0  # seconds a blocking read may exceed its BLOCK before we give up on it
 _CHUNK = 1000  # most ids per ack script call (Lua unpack() limits)
-
-
-def _redis() -> Any:
-    try:
-        import redis.asyncio
-        import redis.asyncio.retry
-        import redis.backoff
-        import redis.exceptions
-    except ImportError as exc:
-        raise MissingDependency("redis", extra="redis") from exc
-    return redis
 
 
 def _text(value: bytes | str | Any) -> str:
@@ -118,7 +98,6 @@ class RedisBusBackend:
         reclaim_after: float = 3600.0,
         **redis_options: Any,
     ) -> None:
-        redis = _redis()
         if max_entries < 1:
             raise ConfigurationError(f"max_entries must be at least 1, got {max_entries}")
         if dedupe_window < 0:
@@ -143,47 +122,13 @@ class RedisBusBackend:
         self._log = f"{self._tag}:log"
         self._meta = f"{self._tag}:meta"
         self._groups = f"{self._tag}:groups"
-        if "retry" not in redis_options:
-            # Reconnect quickly once (a pooled connection may be stale after a Redis
-            # restart), then fail fast: the façade retries with backoff on its own.
-            backoff = redis.backoff.ExponentialBackoff(cap=0.2, base=0.02)
-            redis_options["retry"] = redis.asyncio.retry.Retry(backoff, 2)
-        self._cluster = cluster
-        self._client: Redis | RedisCluster
-        # Blocking reads get connections of their own: a BLOCK cancelled half-way
-        # leaves a reply in flight, so such a connection is dropped, never pooled.
-        self._blocking_pool: ConnectionPool | None = None
-        if cluster:
-            # Every key of the bus is in one slot: scripts go to the primary serving
-            # it, and so do blocking reads (that pool is resolved on first use).
-            self._client = redis.asyncio.RedisCluster.from_url(url, **redis_options)
-        else:
-            self._client = redis.asyncio.Redis.from_url(url, **redis_options)
-            self._blocking_pool = redis.asyncio.ConnectionPool.from_url(url)
-        self._pool_class: type[ConnectionPool] = redis.asyncio.ConnectionPool
-        wants_name = inspect.signature(self._pool_class.get_connection).parameters
-        self._command_name: tuple[str, ...] = (
-            ("XREAD",) if wants_name["command_name"].default is inspect.Parameter.empty else ()
+        self._conn = RedisConnection(
+            url, cluster=cluster, route_key=self._log, redis_options=redis_options
         )
-        self._unavailable: tuple[type[BaseException], ...] = (
-            redis.exceptions.ConnectionError,
-            redis.exceptions.TimeoutError,
-            redis.exceptions.ClusterError,  # cluster down, slot moving: try again later
-            redis.exceptions.MovedError,
-            redis.exceptions.AskError,
-            redis.exceptions.TryAgainError,
-            OSError,
-        )
-        self._response_error: type[BaseException] = redis.exceptions.ResponseError
-        self._scripts = {
-            name: self._client.register_script(getattr(_scripts, name)) for name in _scripts.__all__
-        }
         self._wakeups: dict[str, anyio.Event] = {}
         self._reclaim_ms = max(int(reclaim_after * 1000), 1)
         self._sweep_every = min(reclaim_after, 60.0)
         self._swept: dict[str, float] = {}  # group -> time.monotonic() of its last sweep
-        self._on_asyncio = False
-        self._closed = False
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> RedisBusBackend:
@@ -193,89 +138,9 @@ class RedisBusBackend:
         ``max_message_size`` are read from the query string; the others are
         redis-py's. Keyword ``options`` win over the query string.
         """
-        parts = urlsplit(url)
-        if parts.scheme not in ("redis", "rediss", "unix"):
-            raise ConfigurationError(f"not a redis://, rediss:// or unix:// URL: {url!r}")
-        rest: list[tuple[str, str]] = []
-        for key, value in parse_qsl(parts.query, keep_blank_values=True):
-            if key == "prefix":
-                options.setdefault("prefix", value)
-            elif key in ("max_entries", "max_message_size"):
-                options.setdefault(key, _number(key, value, int))
-            elif key in ("dedupe_window", "reclaim_after"):
-                options.setdefault(key, _number(key, value, float))
-            elif key == "cluster":
-                options.setdefault(key, value.lower() in ("1", "true", "yes", "on"))
-            else:
-                rest.append((key, value))
-        return cls(urlunsplit(parts._replace(query=urlencode(rest))), **options)
+        return cls(split_url(url, options), **options)
 
     # -- plumbing ---------------------------------------------------------------------
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise BusClosed("the Redis bus backend is closed")
-        if not self._on_asyncio:
-            try:
-                asyncio.get_running_loop()
-            except RuntimeError:
-                raise ConfigurationError(
-                    "the Redis backend runs on asyncio only (redis-py's client); use"
-                    " anyio.run(..., backend='asyncio')"
-                ) from None
-            self._on_asyncio = True
-
-    @contextmanager
-    def _mapped(self) -> Iterator[None]:
-        """Map redis-py errors to ours at the boundary."""
-        self._check_open()
-        try:
-            yield
-        except self._unavailable as exc:
-            if self._closed:
-                raise BusClosed("the Redis bus backend is closed") from exc
-            raise BackendUnavailable(f"Redis is unavailable: {exc}") from exc
-        except self._response_error as exc:
-            message = str(exc)
-            code, _, arg = message.partition(" ")
-            if code == "EPNOGROUP":
-                raise GroupNotFound(arg) from None
-            raise
-
-    async def _script(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
-        with self._mapped():
-            return await self._scripts[name](keys=keys, args=args)
-
-    async def _blocking(self, *command: Any, block: float) -> Any:
-        """Run a blocking command on a connection of its own; drop it if interrupted."""
-        with self._mapped():
-            pool = await self._pool()
-            # redis-py < 5.3 wants a command name here; later versions warn about one.
-            conn = await pool.get_connection(*self._command_name)  # type: ignore[no-untyped-call]
-            try:
-                await conn.send_command(*command)
-                return await conn.read_response(timeout=block + _BLOCK_SLACK)
-            except BaseException as exc:
-                with anyio.CancelScope(shield=True):
-                    await conn.disconnect(nowait=True)
-                    if self._cluster and isinstance(exc, Exception):
-                        # The slot may have moved: resolve its primary again next time.
-                        self._blocking_pool = None
-                        await pool.disconnect()
-                raise
-            finally:
-                with anyio.CancelScope(shield=True):
-                    await pool.release(conn)
-
-    async def _pool(self) -> ConnectionPool:
-        if self._blocking_pool is None:
-            cluster: Any = self._client
-            await cluster.initialize()
-            node = cluster.get_node_from_key(self._log)
-            self._blocking_pool = self._pool_class(
-                connection_class=node.connection_class, **node.connection_kwargs
-            )
-        return self._blocking_pool
 
     def _group_keys(self, group: str) -> list[str]:
         """Return the keys of one group's scripts: log, groups, due, att, held, dlq."""
@@ -298,7 +163,7 @@ class RedisBusBackend:
 
     async def append(self, events: Sequence[Event]) -> list[Position]:
         """Append events in one round trip; see :meth:`BusBackend.append`."""
-        self._check_open()
+        self._conn.check_open()
         if not events:
             return []
         limit = self.capabilities.max_message_size
@@ -318,7 +183,7 @@ class RedisBusBackend:
             keys.append(dedupe + event.id)
             args.append(event.id)
             args.append(data)
-        positions = await self._script("APPEND", keys, args)
+        positions = await self._conn.script("APPEND", keys, args)
         return [_text(p) for p in positions]
 
     def sort_key(self, position: Position) -> tuple[int, ...]:
@@ -333,8 +198,8 @@ class RedisBusBackend:
     ) -> list[LogEntry]:
         """Read entries after ``after``; see :meth:`BusBackend.read`."""
         key = None if after is None else self.sort_key(after)
-        self._check_open()
-        page = await self._script(
+        self._conn.check_open()
+        page = await self._conn.script(
             "READ", [self._log, self._meta], ["-" if after is None else f"({after}", limit]
         )
         await self._check_retained(after, key, page[0] or None)
@@ -344,15 +209,15 @@ class RedisBusBackend:
             ]
         raw: list[Any] = []
         if wait > 0:
-            reply = await self._blocking(
+            reply = await self._conn.blocking(
                 "XREAD", "COUNT", limit, "BLOCK", max(int(wait * 1000), 1),
                 "STREAMS", self._log, after or "0-0",
                 block=wait,
             )  # fmt: skip
             raw = _stream_reply(reply)
             if raw and key is not None:
-                with self._mapped():
-                    trimmed = await self._client.hget(self._meta, "trimmed")
+                with self._conn.mapped():
+                    trimmed = await self._conn.client.hget(self._meta, "trimmed")
                 await self._check_retained(after, key, trimmed)
         return [LogEntry(_text(pos), decode_event(_field(fields, b"e"))) for pos, fields in raw]
 
@@ -362,14 +227,14 @@ class RedisBusBackend:
         if after is None or key is None or trimmed is None:
             return
         if key < self.sort_key(_text(trimmed)):
-            with self._mapped():
-                first = await self._client.xrange(self._log, "-", "+", count=1)
+            with self._conn.mapped():
+                first = await self._conn.client.xrange(self._log, "-", "+", count=1)
             raise PositionExpired(after, oldest=_text(first[0][0]) if first else None)
 
     async def last_position(self) -> Position | None:
         """Return the newest position, or ``None`` for an empty log."""
-        with self._mapped():
-            last = await self._client.xrevrange(self._log, "+", "-", count=1)
+        with self._conn.mapped():
+            last = await self._conn.client.xrevrange(self._log, "+", "-", count=1)
         return _text(last[0][0]) if last else None
 
     # -- consumer groups --------------------------------------------------------------
@@ -379,7 +244,7 @@ class RedisBusBackend:
         if start not in ("earliest", "latest"):
             raise ConfigurationError(f"start must be 'earliest' or 'latest', got {start!r}")
         first = "0" if start == "earliest" else "$"
-        created = await self._script(
+        created = await self._conn.script(
             "CREATE_GROUP",
             [self._log, self._groups, self._meta],
             [group, first, repr(self.clock.time())],
@@ -418,7 +283,7 @@ class RedisBusBackend:
                 tg.start_soon(_timer)
                 tg.start_soon(_local)
                 try:
-                    await self._blocking(
+                    await self._conn.blocking(
                         "XREAD", "COUNT", 1, "BLOCK", max(int(wait * 1000), 1),
                         "STREAMS", self._log, last_id,
                         block=wait,
@@ -438,7 +303,7 @@ class RedisBusBackend:
         # The XAUTOCLAIM sweep runs on real time, as idle times are the server's.
         tick = time.monotonic()
         sweep = tick - self._swept.get(group, -math.inf) >= self._sweep_every
-        reply = await self._script(
+        reply = await self._conn.script(
             "RECEIVE",
             [*self._group_keys(group)[:5], self._meta],
             [
@@ -470,14 +335,14 @@ class RedisBusBackend:
         keys = self._group_keys(group)[:5]
         ids = [r for r in receipts if _STREAM_ID.match(r)]
         if not ids:
-            await self._script("ACK", keys, [group])  # still checks the group exists
+            await self._conn.script("ACK", keys, [group])  # still checks the group exists
         for start in range(0, len(ids), _CHUNK):
-            await self._script("ACK", keys, [group, *ids[start : start + _CHUNK]])
+            await self._conn.script("ACK", keys, [group, *ids[start : start + _CHUNK]])
 
     async def release(self, group: str, receipt: str, *, delay: float, error: str) -> None:
         """Redeliver later; see :meth:`BusBackend.release`."""
         due_at = self.clock.time() + max(delay, 0.0)
-        await self._script(
+        await self._conn.script(
             "RELEASE", self._group_keys(group)[:4], [group, receipt, repr(due_at), error]
         )
         self._wake(group)
@@ -486,12 +351,12 @@ class RedisBusBackend:
         """Dead-letter a delivery; see :meth:`BusBackend.dead_letter`."""
         failed_at = self.clock.time()
         try:
-            dead_id, data, attempts = await self._script(
+            dead_id, data, attempts = await self._conn.script(
                 "DEAD_LETTER",
                 self._group_keys(group),
                 [group, receipt, error, repr(failed_at)],
             )
-        except self._response_error as exc:
+        except self._conn.response_error as exc:
             raise LookupError(
                 f"no delivery {receipt!r} is pending in group {group!r}: {exc}"
             ) from None
@@ -508,10 +373,10 @@ class RedisBusBackend:
     async def dead_letters(self, group: str, *, limit: int) -> list[DeadLetter]:
         """List dead letters; see :meth:`BusBackend.dead_letters`."""
         dlq = self._group_keys(group)[5]
-        with self._mapped():
-            if not await self._client.hexists(self._groups, group):
+        with self._conn.mapped():
+            if not await self._conn.client.hexists(self._groups, group):
                 raise GroupNotFound(group)
-            raw: Any = await self._client.xrange(dlq, "-", "+", count=limit)
+            raw: Any = await self._conn.client.xrange(dlq, "-", "+", count=limit)
         return [
             DeadLetter(
                 id=_text(dead_id),
@@ -533,12 +398,12 @@ class RedisBusBackend:
         else:
             for dead_id in ids:
                 if not _STREAM_ID.match(dead_id):
-                    self._check_open()
+                    self._conn.check_open()
                     raise DeadLetterNotFound(group, dead_id)
             args = [group, *extra, "ids", *ids]
         try:
-            return int(await self._script(name, keys, args))
-        except self._response_error as exc:
+            return int(await self._conn.script(name, keys, args))
+        except self._conn.response_error as exc:
             code, _, arg = str(exc).partition(" ")
             if code == "EPNODEAD":
                 raise DeadLetterNotFound(group, arg) from None
@@ -575,9 +440,17 @@ class RedisBusBackend:
             GroupNotFound: The group does not exist.
         """
         log, groups, _, _, held, dlq = self._group_keys(group)
-        base, read, skipped, lost, reclaimed, added, dead, redriven, pending = await self._script(
-            "STATS", [log, groups, held, dlq, self._meta], [group]
-        )
+        (
+            base,
+            read,
+            skipped,
+            lost,
+            reclaimed,
+            added,
+            dead,
+            redriven,
+            pending,
+        ) = await self._conn.script("STATS", [log, groups, held, dlq, self._meta], [group])
         return {
             "pending": int(pending) + int(redriven),
             "dead_letters": int(dead),
@@ -589,15 +462,9 @@ class RedisBusBackend:
 
     async def aclose(self) -> None:
         """Close connections: later calls raise ``BusClosed``. Idempotent."""
-        if self._closed:
-            return
-        self._closed = True
         for group in list(self._wakeups):
             self._wake(group)
-        with anyio.CancelScope(shield=True):
-            if self._blocking_pool is not None:
-                await self._blocking_pool.disconnect()
-            await self._client.aclose()
+        await self._conn.aclose()
 
 
 def _stream_reply(reply: Any) -> list[Any]:
@@ -617,12 +484,3 @@ def _field(fields: Any, name: bytes) -> Any:
         if fields[i] == name:
             return fields[i + 1]
     raise KeyError(name)
-
-
-def _number(name: str, value: str, kind: type[int] | type[float]) -> int | float:
-    try:
-        return kind(value)
-    except ValueError:
-        raise ConfigurationError(
-            f"redis:// option {name} must be a number, got {value!r}"
-        ) from None

@@ -1,0 +1,209 @@
+"""The connection side of the Redis backend: clients, blocking reads, error mapping.
+
+redis-py is imported here, on first use, so that importing eventpatterns never needs
+it. Vendor errors become eventpatterns errors at this boundary, raised ``from`` the
+original (``BackendUnavailable`` for anything that means "try again later").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import anyio
+
+from ...errors import (
+    BackendUnavailable,
+    BusClosed,
+    ConfigurationError,
+    GroupNotFound,
+    MissingDependency,
+)
+from . import _scripts
+
+if TYPE_CHECKING:
+    from redis.asyncio import ConnectionPool, Redis, RedisCluster
+
+__all__ = ["RedisConnection", "split_url"]
+
+_BLOCK_SLACK = 10.0  # seconds a blocking read may exceed its BLOCK before we give up on it
+
+
+def _import_redis() -> Any:
+    try:
+        import redis.asyncio
+        import redis.asyncio.retry
+        import redis.backoff
+        import redis.exceptions
+    except ImportError as exc:
+        raise MissingDependency("redis", extra="redis") from exc
+    return redis
+
+
+def split_url(url: str, options: dict[str, Any]) -> str:
+    """Move the bus's options from ``url``'s query into ``options``; return the rest.
+
+    Keyword options win over the query string; unknown query parameters stay in the
+    URL for redis-py (``socket_timeout``, ``ssl_cert_reqs``...).
+
+    Raises:
+        ConfigurationError: Not a Redis URL, or a bad option value.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss", "unix"):
+        raise ConfigurationError(f"not a redis://, rediss:// or unix:// URL: {url!r}")
+    rest: list[tuple[str, str]] = []
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key == "prefix":
+            options.setdefault("prefix", value)
+        elif key in ("max_entries", "max_message_size"):
+            options.setdefault(key, _number(key, value, int))
+        elif key in ("dedupe_window", "reclaim_after"):
+            options.setdefault(key, _number(key, value, float))
+        elif key == "cluster":
+            options.setdefault(key, value.lower() in ("1", "true", "yes", "on"))
+        else:
+            rest.append((key, value))
+    return urlunsplit(parts._replace(query=urlencode(rest)))
+
+
+def _number(name: str, value: str, kind: type[int] | type[float]) -> int | float:
+    try:
+        return kind(value)
+    except ValueError:
+        raise ConfigurationError(
+            f"redis:// option {name} must be a number, got {value!r}"
+        ) from None
+
+
+class RedisConnection:
+    """A client for commands and scripts, plus connections of their own for blocking reads.
+
+    Args:
+        url: A redis-py URL (without the bus's own options).
+        cluster: Use redis-py's ``RedisCluster``.
+        route_key: A key of the bus; in cluster mode, blocking reads go to its primary.
+        redis_options: Passed to the client's ``from_url``.
+    """
+
+    def __init__(
+        self, url: str, *, cluster: bool, route_key: str, redis_options: dict[str, Any]
+    ) -> None:
+        redis = _import_redis()
+        if "retry" not in redis_options:
+            # Reconnect quickly once (a pooled connection may be stale after a Redis
+            # restart), then fail fast: the façade retries with backoff on its own.
+            backoff = redis.backoff.ExponentialBackoff(cap=0.2, base=0.02)
+            redis_options["retry"] = redis.asyncio.retry.Retry(backoff, 2)
+        self.cluster = cluster
+        self.client: Redis | RedisCluster
+        # Blocking reads get connections of their own: a BLOCK cancelled half-way
+        # leaves a reply in flight, so such a connection is dropped, never pooled.
+        self._blocking_pool: ConnectionPool | None = None
+        if cluster:
+            # Every key of the bus is in one slot: scripts go to the primary serving
+            # it, and so do blocking reads (that pool is resolved on first use).
+            self.client = redis.asyncio.RedisCluster.from_url(url, **redis_options)
+        else:
+            self.client = redis.asyncio.Redis.from_url(url, **redis_options)
+            self._blocking_pool = redis.asyncio.ConnectionPool.from_url(url)
+        self._route_key = route_key
+        self._pool_class: type[ConnectionPool] = redis.asyncio.ConnectionPool
+        wants = inspect.signature(self._pool_class.get_connection).parameters["command_name"]
+        # redis-py < 5.3 wants a command name for get_connection(); later ones warn.
+        self._command_name = ("XREAD",) if wants.default is inspect.Parameter.empty else ()
+        self._unavailable: tuple[type[BaseException], ...] = (
+            redis.exceptions.ConnectionError,
+            redis.exceptions.TimeoutError,
+            redis.exceptions.ClusterError,  # cluster down, slot moving: try again later
+            redis.exceptions.MovedError,
+            redis.exceptions.AskError,
+            redis.exceptions.TryAgainError,
+            OSError,
+        )
+        #: redis-py's ``ResponseError``: an error reply (our scripts' ``EP...`` codes).
+        self.response_error: type[Exception] = redis.exceptions.ResponseError
+        self._scripts = {
+            name: self.client.register_script(getattr(_scripts, name)) for name in _scripts.__all__
+        }
+        self._on_asyncio = False
+        self.closed = False
+
+    def check_open(self) -> None:
+        """Raise ``BusClosed`` after :meth:`aclose`, ``ConfigurationError`` off asyncio."""
+        if self.closed:
+            raise BusClosed("the Redis bus backend is closed")
+        if not self._on_asyncio:
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:
+                raise ConfigurationError(
+                    "the Redis backend runs on asyncio only (redis-py's client); use"
+                    " anyio.run(..., backend='asyncio')"
+                ) from None
+            self._on_asyncio = True
+
+    @contextmanager
+    def mapped(self) -> Iterator[None]:
+        """Map redis-py errors to ours: unavailable, closed, unknown group."""
+        self.check_open()
+        try:
+            yield
+        except self._unavailable as exc:
+            if self.closed:
+                raise BusClosed("the Redis bus backend is closed") from exc
+            raise BackendUnavailable(f"Redis is unavailable: {exc}") from exc
+        except self.response_error as exc:
+            code, _, arg = str(exc).partition(" ")
+            if code == "EPNOGROUP":
+                raise GroupNotFound(arg) from None
+            raise
+
+    async def script(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        """Run one of :mod:`._scripts` (``EVALSHA``, loading it again after a restart)."""
+        with self.mapped():
+            return await self._scripts[name](keys=keys, args=args)
+
+    async def blocking(self, *command: Any, block: float) -> Any:
+        """Run a blocking command on a connection of its own; drop it if interrupted."""
+        with self.mapped():
+            pool = await self._pool()
+            conn = await pool.get_connection(*self._command_name)  # type: ignore[no-untyped-call]
+            try:
+                await conn.send_command(*command)
+                return await conn.read_response(timeout=block + _BLOCK_SLACK)
+            except BaseException as exc:
+                with anyio.CancelScope(shield=True):
+                    await conn.disconnect(nowait=True)
+                    if self.cluster and isinstance(exc, Exception):
+                        # The slot may have moved: resolve its primary again next time.
+                        self._blocking_pool = None
+                        await pool.disconnect()
+                raise
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await pool.release(conn)
+
+    async def _pool(self) -> ConnectionPool:
+        if self._blocking_pool is None:
+            cluster: Any = self.client
+            await cluster.initialize()
+            node = cluster.get_node_from_key(self._route_key)
+            self._blocking_pool = self._pool_class(
+                connection_class=node.connection_class, **node.connection_kwargs
+            )
+        return self._blocking_pool
+
+    async def aclose(self) -> None:
+        """Close every connection; blocked reads end with ``BusClosed``. Idempotent."""
+        if self.closed:
+            return
+        self.closed = True
+        with anyio.CancelScope(shield=True):
+            if self._blocking_pool is not None:
+                await self._blocking_pool.disconnect()
+            await self.client.aclose()
