@@ -134,9 +134,14 @@ class RedisBusBackend:
     def from_url(cls, url: str, **options: Any) -> RedisBusBackend:
         """Build from ``redis://host:port/db?prefix=myapp&max_entries=100000``.
 
-        The options ``prefix``, ``max_entries``, ``dedupe_window`` and
-        ``max_message_size`` are read from the query string; the others are
-        redis-py's. Keyword ``options`` win over the query string.
+        The options ``prefix``, ``max_entries``, ``dedupe_window``,
+        ``max_message_size``, ``reclaim_after`` and ``cluster`` are read from the
+        query string; the others are redis-py's. Keyword ``options`` win over the
+        query string.
+
+        Raises:
+            ConfigurationError: Not a Redis URL, or a bad option.
+            MissingDependency: redis-py is not installed.
         """
         return cls(split_url(url, options), **options)
 
