@@ -203,3 +203,12 @@ def test_anchors_move_off_crowded_routing_fields() -> None:
     assert index.match({"source": "shop", "detail": {"id": "o-0"}}) == {0}
     assert index.match({"source": "shop", "detail": {"id": "o-63"}}) == {63}
     assert index.match({"source": "other", "detail": {"id": "o-0"}}) == set()
+
+
+def test_crowded_range_list_is_reconsidered() -> None:
+    index: PatternIndex[int] = PatternIndex()
+    for i in range(16):
+        index.add(i, {"n": [{"numeric": [">=", 10 * i, "<", 10 * i + 1]}], "s": ["x"]})
+    assert any(regs[0][0] == "range" for _, regs in index._anchors.values())
+    assert index.match({"n": 30.5, "s": "x"}) == {3}
+    assert index.match({"n": 30.5, "s": "y"}) == set()

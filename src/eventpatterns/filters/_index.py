@@ -65,10 +65,11 @@ class PatternIndex(Generic[K]):
         self._current: dict[K, int] = {}
         self._filed: dict[K, list[int]] = {}
         self._anchors: dict[int, tuple[str | None, tuple[Reg, ...]]] = {}
-        self._rebalance_at: dict[tuple[str, Reg], int] = {}
+        self._rebalance_at: dict[tuple[str, object], int] = {}
         self._rebalance_all_at = _REBALANCE_FROM
         self._seen: dict[tuple[str, str, object], Counter[object]] = {}
         self._seen_total: dict[tuple[str, str, object], int] = {}
+        self._options: dict[int, tuple[tuple[str, tuple[Reg, ...]], ...]] = {}
         self._matchers: dict[K, Matcher] = {}
 
     def __len__(self) -> int:
@@ -158,14 +159,10 @@ class PatternIndex(Generic[K]):
 
     # ------------------------------------------------------------------ filing
 
-    def _best(self, branch: Conjunction) -> tuple[float, str, tuple[Reg, ...]] | None:
+    def _best(self, cid: int) -> tuple[float, str, tuple[Reg, ...]] | None:
         """Find the cheapest anchor of a branch: (estimated hit chance, path, regs)."""
         best: tuple[float, str, tuple[Reg, ...]] | None = None
-        for leaf in branch.leaves:
-            regs = registrations(leaf)
-            if regs is None:
-                continue
-            path = ".".join(leaf.path)
+        for path, regs in self._options[cid]:
             cost = sum(self._chance(path, r) for r in regs)
             if best is None or cost < best[0]:
                 best = (cost, path, regs)
@@ -202,19 +199,24 @@ class PatternIndex(Generic[K]):
             chance = math.sqrt(chance * 0.5 ** (key[1] // 4))
         return FACTOR[table] * chance
 
-    def _observe(self, branch: Conjunction, delta: int) -> None:
+    def _observe(self, cid: int, delta: int) -> None:
         """Count (or uncount) the values a branch names, for :meth:`_chance`."""
-        for leaf in branch.leaves:
-            path = ".".join(leaf.path)
-            for table, key in registrations(leaf) or ():
+        for path, regs in self._options[cid]:
+            for table, key in regs:
                 if table in FACTOR:
                     slot = (path, table, key_group(table, key))
                     self._seen.setdefault(slot, Counter())[key] += delta
                     self._seen_total[slot] = self._seen_total.get(slot, 0) + delta
 
     def _file(self, cid: int, branch: Conjunction) -> None:
-        self._observe(branch, +1)
-        best = self._best(branch)
+        options = []
+        for leaf in branch.leaves:
+            regs = registrations(leaf)
+            if regs is not None:
+                options.append((".".join(leaf.path), regs))
+        self._options[cid] = tuple(options)
+        self._observe(cid, +1)
+        best = self._best(cid)
         if best is None:
             self._unanchored = (*self._unanchored, cid)
             self._anchors[cid] = (None, ())
@@ -248,8 +250,9 @@ class PatternIndex(Generic[K]):
         else:
             for reg in regs:
                 self._paths[path].remove(reg, cid)
-        _, _, branch = self._branches.pop(cid)
-        self._observe(branch, -1)
+        del self._branches[cid]
+        self._observe(cid, -1)
+        del self._options[cid]
         # Empty path structures stay: readers may hold them, and they cost little.
 
     def _maybe_rebalance(self, path: str, reg: Reg) -> None:
@@ -263,12 +266,12 @@ class PatternIndex(Generic[K]):
         place before it leaves the old one, so a concurrent match never misses it.
         """
         pindex = self._paths[path]
-        members = pindex.members(reg)
-        slot = (path, reg)
-        if len(members) < self._rebalance_at.get(slot, _REBALANCE_FROM):
+        slot = (path, pindex.bucket(reg))
+        size = pindex.size(reg)
+        if size < self._rebalance_at.get(slot, _REBALANCE_FROM):
             return
-        self._rebalance_at[slot] = 2 * len(members)
-        self._reconsider(members)
+        self._rebalance_at[slot] = 2 * size
+        self._reconsider(pindex.members(reg))
 
     def _reconsider(self, cids: list[int] | tuple[int, ...]) -> None:
         """Move each branch whose anchor costs more than twice the best one."""
@@ -276,7 +279,7 @@ class PatternIndex(Generic[K]):
             here, regs = self._anchors[cid]
             if here is None:
                 continue
-            best = self._best(self._branches[cid][2])
+            best = self._best(cid)
             assert best is not None
             current = sum(self._chance(here, r) for r in regs)
             if (best[1], best[2]) != (here, regs) and 2 * best[0] < current:

@@ -82,6 +82,22 @@ class PathIndex:
         # Write side: how many keys of each length each table holds.
         self.counts: dict[str, Counter[object]] = {}
 
+    def bucket(self, reg: Reg) -> object:
+        """Name the list a registration shares with others (for ranges, a scan list)."""
+        table, key = reg
+        if table == "range":
+            assert isinstance(key, Numeric)
+            return ("range", self.ranges.bucket(key))
+        return reg
+
+    def size(self, reg: Reg) -> int:
+        """How many branches share the registration's list."""
+        table, key = reg
+        if table == "range":
+            assert isinstance(key, Numeric)
+            return self.ranges.bucket_size(key)
+        return len(self.members(reg))
+
     def members(self, reg: Reg) -> tuple[int, ...]:
         """The branch ids sharing a bucket (for ranges: the same scan list)."""
         table, key = reg

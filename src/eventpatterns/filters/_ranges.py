@@ -75,15 +75,28 @@ class RangeIndex:
         spread = float(keys[-1] - keys[0])
         return 0.5 if window >= spread else 0.75 * window / spread
 
+    def bucket(self, rng: Numeric) -> object:
+        """Name the list ``rng`` is scanned in: lower, upper, or its width class."""
+        if rng.high is None:
+            return "lower"
+        if rng.low is None:
+            return "upper"
+        return _width_class(rng)[0]
+
+    def _entries(self, rng: Numeric) -> _Entries:
+        if rng.high is None:
+            return self.lower[1]
+        if rng.low is None:
+            return self.upper[1]
+        return self._classes.get(_width_class(rng)[0], (0.0, (), ()))[2]
+
+    def bucket_size(self, rng: Numeric) -> int:
+        """How many ranges are scanned together with ``rng``."""
+        return len(self._entries(rng))
+
     def members(self, rng: Numeric) -> tuple[int, ...]:
         """The ids of the ranges scanned together with ``rng``."""
-        if rng.high is None:
-            entries = self.lower[1]
-        elif rng.low is None:
-            entries = self.upper[1]
-        else:
-            entries = self._classes.get(_width_class(rng)[0], (0.0, (), ()))[2]
-        return tuple(cid for cid, _ in entries)
+        return tuple(cid for cid, _ in self._entries(rng))
 
     def add(self, cid: int, rng: Numeric) -> None:
         """File a range."""
