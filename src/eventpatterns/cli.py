@@ -3,7 +3,8 @@
 Subcommands:
 
 * ``test-pattern PATTERN EVENT``: like EventBridge's ``TestEventPattern``; prints
-  ``true`` or ``false`` (and, with ``--explain``, why). PATTERN and EVENT are JSON
+  ``true`` or ``false`` (and, with ``--explain``, why; ``--json`` prints both as
+  JSON). PATTERN and EVENT are JSON
   text or ``@file`` (``@-`` reads standard input). Exit status: 0 when it ran,
   2 for an invalid pattern, event or usage.
 """
@@ -56,13 +57,12 @@ def _test_pattern(args: argparse.Namespace) -> int:
         raise _UsageError(f"invalid event: not valid JSON ({exc})") from exc
     if not isinstance(event, dict):
         raise _UsageError("invalid event: an event must be a JSON object")
-    if args.explain:
+    if args.json:
+        print(json.dumps(explain(matcher, event).to_dict(), indent=2, ensure_ascii=False))
+    elif args.explain:
         explanation = explain(matcher, event)
-        if args.json:
-            print(json.dumps(explanation.to_dict(), indent=2, ensure_ascii=False))
-        else:
-            print("true" if explanation.matched else "false")
-            print(explanation)
+        print("true" if explanation.matched else "false")
+        print(explanation)
     else:
         print("true" if matcher.matches(event) else "false")
     return EXIT_OK
@@ -81,7 +81,9 @@ def _parser() -> argparse.ArgumentParser:
     test.add_argument("pattern", metavar="PATTERN", help="the pattern: JSON text or @file")
     test.add_argument("event", metavar="EVENT", help="the event: JSON text or @file")
     test.add_argument("--explain", action="store_true", help="say which condition failed and why")
-    test.add_argument("--json", action="store_true", help="with --explain: print it as JSON")
+    test.add_argument(
+        "--json", action="store_true", help="print the verdict and explanation as JSON"
+    )
     test.set_defaults(handler=_test_pattern)
     return parser
 

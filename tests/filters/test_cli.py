@@ -37,6 +37,10 @@ def test_explain_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["test-pattern", PATTERN, YES, "--explain", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["matched"] is True
+    assert main(["test-pattern", PATTERN, NO, "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["matched"] is False
+    assert data["branches"][0]["checks"][0]["path"] == "$.detail.total"
 
 
 def test_files_and_stdin(
