@@ -254,6 +254,8 @@ def test_from_url_reads_options_and_keeps_redis_ones() -> None:
         RedisBusBackend(REDIS_URL, prefix="a{b}")
     with pytest.raises(ConfigurationError, match="not a redis"):
         RedisBusBackend.from_url("memory://")
+    with pytest.raises(ConfigurationError, match="decode_responses"):
+        RedisBusBackend.from_url(f"{REDIS_URL}?decode_responses=true")
 
 
 def test_missing_redis_py_raises_install_hint(monkeypatch: pytest.MonkeyPatch) -> None:

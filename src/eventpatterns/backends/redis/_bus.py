@@ -324,11 +324,11 @@ class RedisBusBackend:
             self._swept[group] = tick
         out = [
             Delivery(
-                receipt=(pos := _text(reply[i])),
-                position=pos,
-                event=decode_event(reply[i + 1]),
-                attempt=int(reply[i + 2]),
-                last_error=_text(reply[i + 3]) or None,
+                (pos := reply[i].decode()),
+                pos,
+                decode_event(reply[i + 1]),
+                reply[i + 2],
+                reply[i + 3].decode() or None,
             )
             for i in range(2, len(reply), 4)
         ]

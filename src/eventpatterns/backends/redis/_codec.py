@@ -32,6 +32,7 @@ _MODEL = (*_FIELDS, "time", "data", "extensions")
 _parse_time: Callable[[str], datetime] = (
     datetime.fromisoformat if sys.version_info >= (3, 11) else parse_time
 )
+_raw_decode = json.JSONDecoder().raw_decode
 _new = object.__new__
 _set = object.__setattr__
 
@@ -48,7 +49,10 @@ def _build(values: dict[str, Any]) -> Event:
 
 def _trusted(raw: bytes | str) -> Event | None:
     try:
-        obj: dict[str, Any] = json.loads(raw)
+        text = raw.decode() if isinstance(raw, bytes) else raw
+        obj, end = _raw_decode(text)  # json.loads minus its whitespace handling
+        if end != len(text) or not isinstance(obj, dict):
+            return None
         if "data_base64" in obj or obj.get("specversion") != "1.0":
             return None
         time = obj.get("time")
@@ -66,7 +70,7 @@ def _trusted(raw: bytes | str) -> Event | None:
                 "extensions": {k: v for k, v in obj.items() if k not in _STANDARD},
             }
         )
-    except (ValueError, TypeError, KeyError, AttributeError):
+    except (ValueError, TypeError, KeyError, AttributeError, UnicodeDecodeError):
         return None
 
 

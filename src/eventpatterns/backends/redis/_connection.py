@@ -64,6 +64,8 @@ def split_url(url: str, options: dict[str, Any]) -> str:
             options.setdefault(key, _number(key, value, int))
         elif key in ("dedupe_window", "reclaim_after"):
             options.setdefault(key, _number(key, value, float))
+        elif key == "decode_responses":
+            options.setdefault(key, value.lower() in ("1", "true", "yes", "on"))
         elif key == "cluster":
             options.setdefault(key, value.lower() in ("1", "true", "yes", "on"))
         else:
@@ -94,6 +96,8 @@ class RedisConnection:
         self, url: str, *, cluster: bool, route_key: str, redis_options: dict[str, Any]
     ) -> None:
         redis = _import_redis()
+        if redis_options.pop("decode_responses", False):
+            raise ConfigurationError("the Redis bus backend reads raw bytes: drop decode_responses")
         if "retry" not in redis_options:
             # Reconnect quickly once (a pooled connection may be stale after a Redis
             # restart), then fail fast: the façade retries with backoff on its own.
