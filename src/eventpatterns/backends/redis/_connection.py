@@ -64,9 +64,7 @@ def split_url(url: str, options: dict[str, Any]) -> str:
             options.setdefault(key, _number(key, value, int))
         elif key in ("dedupe_window", "reclaim_after"):
             options.setdefault(key, _number(key, value, float))
-        elif key == "decode_responses":
-            options.setdefault(key, value.lower() in ("1", "true", "yes", "on"))
-        elif key == "cluster":
+        elif key in ("cluster", "decode_responses"):
             options.setdefault(key, value.lower() in ("1", "true", "yes", "on"))
         else:
             rest.append((key, value))
