@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import uuid
 
@@ -27,9 +28,14 @@ def redis_available(url: str = REDIS_URL) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=None)
+def _cached_reason(url: str) -> str | None:
+    return redis_available(url)
+
+
 def require_redis(url: str = REDIS_URL) -> None:
     """Skip without Redis, except in CI (``CI=true``), where a missing Redis fails."""
-    reason = redis_available(url)
+    reason = _cached_reason(url) if url == REDIS_URL else redis_available(url)
     if reason is None:
         return
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
