@@ -28,7 +28,7 @@ def redis_available(url: str = REDIS_URL) -> str | None:
     return None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cached_reason(url: str) -> str | None:
     return redis_available(url)
 
