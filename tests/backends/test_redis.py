@@ -26,6 +26,7 @@ from eventpatterns.bus import BusBackend
 from eventpatterns.errors import (
     BackendUnavailable,
     ConfigurationError,
+    DeadLetterNotFound,
     GroupNotFound,
     InvalidPosition,
     MissingDependency,
@@ -471,6 +472,13 @@ class TestRedisGroupState:
         assert d.event not in [r.event for r in rest]
         with pytest.raises(GroupNotFound):
             await backend.group_stats("nope")
+        for call in (backend.redrive, backend.discard):  # the group is checked first, as in memory
+            with pytest.raises(GroupNotFound):
+                await call("nope", ["not-an-id"])
+            for ids, missing in ((["1-1", "not-an-id"], "1-1"), (["not-an-id"], "not-an-id")):
+                with pytest.raises(DeadLetterNotFound) as info:
+                    await call("g", ids)
+                assert info.value.dead_letter_id == missing
 
 
 # -- faults ----------------------------------------------------------------------------------

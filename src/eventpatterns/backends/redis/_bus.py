@@ -398,20 +398,23 @@ class RedisBusBackend:
     async def _select(
         self, name: str, group: str, keys: list[str], extra: list[Any], ids: Sequence[str] | None
     ) -> int:
+        unknown = ""  # an id that cannot be a stream id stands in as "0-0", never one
         if ids is None:
             args = [group, *extra, "all"]
         else:
+            args = [group, *extra, "ids"]
             for dead_id in ids:
-                if not _STREAM_ID.match(dead_id):
-                    self._conn.check_open()
-                    raise DeadLetterNotFound(group, dead_id)
-            args = [group, *extra, "ids", *ids]
+                if _STREAM_ID.match(dead_id):
+                    args.append(dead_id)
+                else:
+                    unknown = unknown or dead_id
+                    args.append("0-0")
         try:
             return int(await self._conn.script(name, keys, args))
         except self._conn.response_error as exc:
             code, _, arg = str(exc).partition(" ")
             if code == "EPNODEAD":
-                raise DeadLetterNotFound(group, arg) from None
+                raise DeadLetterNotFound(group, unknown if arg == "0-0" else arg) from None
             raise
 
     async def redrive(self, group: str, ids: Sequence[str] | None) -> int:
