@@ -204,17 +204,30 @@ class Consumer:
     async def _handle_each(self, deliveries: Sequence[Delivery]) -> None:
         todo, done = await self._screen(deliveries)
         handler: Handler = self._handler  # type: ignore[assignment]
-        for delivery in todo:
-            try:
-                with anyio.fail_after(self._handler_timeout):
-                    await handler(delivery.event)
-            except Exception as exc:  # noqa: BLE001 - any handler error means "retry"
-                if isinstance(exc, TimeoutError):
-                    exc = TimeoutError(f"handler did not finish within {self._handler_timeout}s")
-                await self._fail(delivery, _describe(exc))
-            else:
-                self.stats.succeeded += 1
-                done.append(delivery.receipt)
+        timeout = self._handler_timeout
+        failed: list[tuple[Delivery, str]] = []
+        index = 0
+        while index < len(todo):
+            # One cancel scope serves a run of handlers (its deadline moves before each
+            # call): entering a scope per event would cost more than a small handler.
+            # Only handlers run inside it, so a timeout always belongs to todo[index].
+            with anyio.CancelScope() as scope:
+                while index < len(todo):
+                    delivery = todo[index]
+                    scope.deadline = anyio.current_time() + timeout
+                    try:
+                        await handler(delivery.event)
+                    except Exception as exc:  # noqa: BLE001 - any handler error means "retry"
+                        failed.append((delivery, _describe(exc)))
+                    else:
+                        self.stats.succeeded += 1
+                        done.append(delivery.receipt)
+                    index += 1
+            if scope.cancelled_caught and index < len(todo):
+                failed.append((todo[index], f"TimeoutError: handler did not finish within {timeout}s"))
+                index += 1
+        for delivery, error in failed:
+            await self._fail(delivery, error)
         if done:
             await self.backend.ack(self.group, done)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
 from collections import deque
 from collections.abc import Mapping
@@ -40,14 +42,42 @@ def as_matcher(pattern: SupportsMatch | Mapping[str, Any] | None) -> SupportsMat
     if pattern is None or isinstance(pattern, SupportsMatch):
         return pattern
     if isinstance(pattern, Mapping):
-        from ..filters import compile as compile_pattern  # noqa: PLC0415 - sans-I/O, loaded on use
-
-        matcher: SupportsMatch = compile_pattern(dict(pattern))
-        return matcher
+        return _compile_cached(json.dumps(pattern, sort_keys=True, default=str))
     raise ConfigurationError(
         f"pattern must be a dict (an EventBridge event pattern) or have a matches() method,"
         f" got {type(pattern).__name__}"
     )
+
+
+_PLAIN_ATTRIBUTES = frozenset(
+    {"specversion", "id", "source", "type", "subject", "datacontenttype", "dataschema"}
+)
+
+
+def event_view(event: Event, keys: frozenset[str]) -> dict[str, Any]:
+    """Return the part of ``event.to_dict()`` under ``keys`` (same values, less work)."""
+    out: dict[str, Any] = {}
+    for key in keys:
+        if key in _PLAIN_ATTRIBUTES:
+            value = getattr(event, key)
+            if value is not None:
+                out[key] = value
+        elif key in ("time", "data", "data_base64"):
+            full = event.to_dict()
+            if key in full:
+                out[key] = full[key]
+        elif key in event.extensions:
+            out[key] = event.extensions[key]
+    return out
+
+
+@functools.lru_cache(maxsize=4096)
+def _compile_cached(canonical: str) -> SupportsMatch:
+    # Equal patterns share one matcher, so the hub evaluates each distinct pattern once.
+    from ..filters import compile as compile_pattern  # noqa: PLC0415 - loaded on first use
+
+    matcher: SupportsMatch = compile_pattern(json.loads(canonical))
+    return matcher
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,19 +132,38 @@ class _Hub:
                 self.cursor = entries[-1].position
 
     def fan_out(self, entries: list[LogEntry]) -> None:
-        subs = self.subs
-        if not subs:
+        """Push a batch of new entries to every subscription whose filter wants them.
+
+        Subscriptions sharing a matcher (equal dict patterns compile to one matcher)
+        share its verdict, so the filter runs once per entry per distinct pattern.
+        """
+        if not self.subs:
             return
-        plain = [s for s in subs if s._matcher is None]
-        filtered = [s for s in subs if s._matcher is not None]
-        for entry in entries:
-            for sub in plain:
-                sub._push(entry)
-            if filtered:
-                as_json = entry.event.to_dict()
-                for sub in filtered:
-                    if sub._matcher.matches(as_json):  # type: ignore[union-attr]
-                        sub._push(entry)
+        groups: dict[int, tuple[SupportsMatch | None, list[Subscription]]] = {}
+        for sub in self.subs:
+            key = id(sub._matcher)
+            if key in groups:
+                groups[key][1].append(sub)
+            else:
+                groups[key] = (sub._matcher, [sub])
+        as_json: list[dict[str, Any]] | None = None
+        for matcher, subs in groups.values():
+            if matcher is None:
+                matched = entries
+            else:
+                matches = matcher.matches
+                keys = getattr(matcher, "top_level_keys", None)
+                if keys is not None and "time" not in keys and len(keys) <= 4:
+                    # Build only the fields the pattern reads (formatting ``time`` is
+                    # the costly part of the full JSON form).
+                    matched = [e for e in entries if matches(event_view(e.event, keys))]
+                else:
+                    if as_json is None:
+                        as_json = [entry.event.to_dict() for entry in entries]
+                    matched = [e for e, j in zip(entries, as_json) if matches(j)]
+            if matched:
+                for sub in subs:
+                    sub._push_many(matched)
 
 
 class Subscription:
@@ -161,6 +210,7 @@ class Subscription:
         self._entered = False
         self._replaying = since is not None
         self._replay_dropped = False
+        self._fast = since is None  # live, no gap to report, nothing to skip
         self._page: deque[LogEntry] = deque()
         self._skip_key: tuple[int, ...] | None = None
         start = None if since == EARLIEST else since
@@ -179,26 +229,34 @@ class Subscription:
             self._waiter = None
             waiter.set()
 
-    def _push(self, entry: LogEntry) -> None:
+    def _push_many(self, entries: list[LogEntry]) -> None:
         buf = self._buf
-        if len(buf) >= self._maxlen:
-            if self._replaying:
-                buf.popleft()  # still in the log: the replay reads it again
-                self._replay_dropped = True
-            elif self._overflow == "drop_oldest":
-                buf.popleft()
-                self._missed += 1
-                self.dropped += 1
-            else:
-                self._overflowed = True
-                self._detach()
-                self._wake()
-                return
-        buf.append(entry)
-        self._wake()
+        if len(buf) + len(entries) <= self._maxlen:
+            buf.extend(entries)
+        else:
+            for entry in entries:
+                if len(buf) >= self._maxlen:
+                    if self._replaying:
+                        buf.popleft()  # still in the log: the replay reads it again
+                        self._replay_dropped = True
+                    elif self._overflow == "drop_oldest":
+                        buf.popleft()
+                        self._missed += 1
+                        self.dropped += 1
+                        self._fast = False
+                    else:
+                        self._overflowed = True
+                        self._detach()
+                        break
+                buf.append(entry)
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            waiter.set()
 
     def _gap(self, missed: int | None) -> None:
         self._unknown_gap = True
+        self._fast = False
         self._wake()
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -257,6 +315,14 @@ class Subscription:
         return True
 
     async def __anext__(self) -> Event | Gap:
+        buf = self._buf
+        if buf and self._fast:
+            entry = buf.popleft()
+            self.position = entry.position
+            return entry.event
+        return await self._next_slow()
+
+    async def _next_slow(self) -> Event | Gap:
         if not self._entered:
             raise RuntimeError("enter the subscription first: `async with bus.subscribe(...) as sub:`")
         while self._replaying:
@@ -273,6 +339,7 @@ class Subscription:
             self._replaying = False
             self._skip_key = self._backend.sort_key(self.position) if self.position else None
         while True:
+            self._fast = self._skip_key is None and not self._missed and not self._unknown_gap
             if self._unknown_gap:
                 self._unknown_gap = False
                 self._missed = 0
@@ -290,6 +357,7 @@ class Subscription:
                 self.position = entry.position
                 return entry.event
             if self._overflowed:
+                self._fast = False
                 raise SubscriberOverflow(buffer=self._maxlen, position=self.position)
             if self._closed:
                 raise StopAsyncIteration

@@ -57,6 +57,15 @@ class Matcher:
         return self._pattern
 
     @property
+    def top_level_keys(self) -> frozenset[str]:
+        """The event's top-level keys the pattern reads; no other key affects the verdict.
+
+        Callers holding an event in another form (the bus holds :class:`Event`
+        objects) may build a dict of just these keys instead of the whole JSON form.
+        """
+        return frozenset(leaf.path[0] for branch in self._branches for leaf in branch.leaves)
+
+    @property
     def branches(self) -> tuple[Conjunction, ...]:
         """The conjunctions (``$or`` expanded); the event matches if any does."""
         return self._branches

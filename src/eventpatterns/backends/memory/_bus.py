@@ -32,6 +32,8 @@ from ...errors import (
 
 __all__ = ["MemoryBusBackend"]
 
+_YIELD_EVERY = 256
+
 
 @dataclass(slots=True)
 class _Pending:
@@ -120,7 +122,7 @@ class MemoryBusBackend:
             dedupe_window=dedupe_window,
         )
         self._max_entries = max_entries
-        self._log: deque[Event] = deque()
+        self._log: deque[LogEntry] = deque()
         self._first_seq = 1  # sequence number of self._log[0]
         self._next_seq = 1
         self._seen: OrderedDict[str, tuple[int, float]] = OrderedDict()  # id -> (seq, expiry)
@@ -128,6 +130,8 @@ class MemoryBusBackend:
         self._log_changed = _Waiter()
         self._group_changed: dict[str, _Waiter] = {}
         self._order = 0
+        self._unyielded = 0
+        self._next_expiry = 0.0  # earliest expiry in the dedupe window
         self._closed = False
 
     @classmethod
@@ -163,12 +167,15 @@ class MemoryBusBackend:
                     raise EventTooLarge(event.id, size=size, limit=limit)
         now = self.clock.time()
         seen = self._seen
-        while seen:  # expire the dedupe window, oldest first
-            first = next(iter(seen.values()))
-            if first[1] > now:
-                break
-            seen.popitem(last=False)
+        if seen and self._next_expiry <= now:
+            while seen:  # expire the dedupe window, oldest first
+                first = next(iter(seen.values()))
+                if first[1] > now:
+                    self._next_expiry = first[1]
+                    break
+                seen.popitem(last=False)
         expiry = now + self.capabilities.dedupe_window
+        dedupe = self.capabilities.dedupe_window > 0
         positions: list[Position] = []
         log = self._log
         for event in events:
@@ -178,17 +185,24 @@ class MemoryBusBackend:
                 continue
             seq = self._next_seq
             self._next_seq = seq + 1
-            log.append(event)
-            if self.capabilities.dedupe_window > 0:
+            position = str(seq)
+            log.append(LogEntry(position, event))
+            if dedupe:
                 seen[event.id] = (seq, expiry)
-            positions.append(str(seq))
+            positions.append(position)
         overflow = len(log) - self._max_entries
         if overflow > 0:
             self._trim(overflow)
         self._log_changed.notify()
         for waiter in self._group_changed.values():
             waiter.notify()
-        await anyio.lowlevel.checkpoint()
+        # Like asyncio.Queue.put on a queue with room, appending does not yield to the
+        # event loop every time (readers then take whole batches), but it does yield
+        # every few hundred events so a publishing loop cannot starve its readers.
+        self._unyielded += len(events)
+        if self._unyielded >= _YIELD_EVERY:
+            self._unyielded = 0
+            await anyio.lowlevel.checkpoint()
         return positions
 
     def _trim(self, count: int) -> None:
@@ -227,7 +241,7 @@ class MemoryBusBackend:
         begin = start - self._first_seq
         end = min(begin + limit, len(self._log))
         log = self._log
-        return [LogEntry(str(self._first_seq + i), log[i]) for i in range(begin, end)]
+        return [log[i] for i in range(begin, end)]
 
     def _oldest(self) -> Position | None:
         return str(self._first_seq) if self._log else None
@@ -302,7 +316,7 @@ class MemoryBusBackend:
         while len(out) < max_count and g.cursor < self._next_seq:
             seq = g.cursor
             g.cursor += 1
-            state = _Pending(seq, log[seq - self._first_seq])
+            state = _Pending(seq, log[seq - self._first_seq].event)
             g.pending[seq] = state
             out.append(self._hand_out(g, state, deadline))
         return out
