@@ -17,7 +17,9 @@ def now() -> float:
     return time.perf_counter()
 
 
-def write_results(name: str, rows: list[dict[str, Any]], extra: dict[str, Any] | None = None) -> Path:
+def write_results(
+    name: str, rows: list[dict[str, Any]], extra: dict[str, Any] | None = None
+) -> Path:
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{name}.json"
     payload = {

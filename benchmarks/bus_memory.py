@@ -25,9 +25,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _common import now, print_table, write_results  # noqa: E402
+from _common import now, print_table, write_results
 
-from eventpatterns import Event, EventBus  # noqa: E402
+from eventpatterns import Event, EventBus
 
 PATTERN = {"type": ["bench.tick"]}
 
@@ -222,7 +222,9 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--skip-slow-peers", action="store_true", help="skip anyio streams and pyee")
+    parser.add_argument(
+        "--skip-slow-peers", action="store_true", help="skip anyio streams and pyee"
+    )
     args = parser.parse_args()
     n, repeat = args.events, args.repeat
     rows: list[dict[str, object]] = []
@@ -231,7 +233,9 @@ async def main() -> None:
             "raw asyncio.Queue": lambda subs=subs: raw_queue(n, subs),
             "broadcaster memory://": lambda subs=subs: broadcaster_memory(n, subs),
             "eventpatterns publish": lambda subs=subs: eventbus_fanout(n, subs),
-            "eventpatterns publish_batch(100)": lambda subs=subs: eventbus_fanout(n, subs, batch=True),
+            "eventpatterns publish_batch(100)": lambda subs=subs: eventbus_fanout(
+                n, subs, batch=True
+            ),
         }
         if not args.skip_slow_peers:
             contenders["pyee"] = lambda subs=subs: pyee_emitter(n, subs)
@@ -253,11 +257,23 @@ async def main() -> None:
             )
     raw = n / await best_of(repeat, lambda: raw_queue_consumer(n))
     ours = n / await best_of(repeat, lambda: eventbus_consumer(n))
-    rows.append({"scenario": "consumer group", "contender": "raw asyncio.Queue", "deliveries/s": raw, "vs raw queue": 1.0})
     rows.append(
-        {"scenario": "consumer group", "contender": "eventpatterns consume", "deliveries/s": ours, "vs raw queue": ours / raw}
+        {
+            "scenario": "consumer group",
+            "contender": "raw asyncio.Queue",
+            "deliveries/s": raw,
+            "vs raw queue": 1.0,
+        }
     )
-    print(f"{n:,} events, best of {repeat}; eventpatterns runs with its log and a filter in the path\n")
+    rows.append(
+        {
+            "scenario": "consumer group",
+            "contender": "eventpatterns consume",
+            "deliveries/s": ours,
+            "vs raw queue": ours / raw,
+        }
+    )
+    print(f"{n:,} events, best of {repeat}; eventpatterns runs with its log and a filter\n")
     print_table(rows, ["scenario", "contender", "deliveries/s", "vs raw queue", "vs broadcaster"])
     path = write_results("bus_memory", rows, {"events": n, "repeat": repeat})
     print(f"\nwrote {path}")

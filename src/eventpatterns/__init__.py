@@ -9,4 +9,12 @@ from .bus import Backoff, BatchFailure, EventBus, Gap
 from .core import Event
 from .errors import EventPatternsError
 
-__all__ = ["Backoff", "BatchFailure", "Event", "EventBus", "EventPatternsError", "Gap", "__version__"]
+__all__ = [
+    "Backoff",
+    "BatchFailure",
+    "Event",
+    "EventBus",
+    "EventPatternsError",
+    "Gap",
+    "__version__",
+]

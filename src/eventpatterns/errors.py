@@ -13,7 +13,7 @@ Each error also inherits the builtin exception a caller would already catch, so
     ├── GroupNotFound             (LookupError)    a consumer group that was never created
     ├── DeadLetterNotFound        (LookupError)    an unknown dead-letter id
     ├── EventTooLarge             (ValueError)     over the backend's ``max_message_size``
-    ├── SubscriberOverflow                         a subscriber fell behind (``overflow="disconnect"``)
+    ├── SubscriberOverflow                         a subscriber fell behind its buffer
     ├── BusClosed                 (RuntimeError)   the bus or subscription was closed
     └── BackendUnavailable        (ConnectionError) the backend cannot be reached
 """
@@ -53,7 +53,9 @@ class InvalidEvent(EventPatternsError, ValueError):
     def __init__(self, reason: str, *, attribute: str | None = None) -> None:
         self.attribute = attribute
         self.reason = reason
-        prefix = f"invalid CloudEvent attribute {attribute!r}: " if attribute else "invalid CloudEvent: "
+        prefix = (
+            f"invalid CloudEvent attribute {attribute!r}: " if attribute else "invalid CloudEvent: "
+        )
         super().__init__(prefix + reason)
 
 

@@ -12,7 +12,11 @@ from eventpatterns.testing import BusBackendSuite, ManualClock
 
 class TestMemoryBus(BusBackendSuite):
     async def make_backend(
-        self, clock: ManualClock, *, retention: int | None = None, max_message_size: int | None = None
+        self,
+        clock: ManualClock,
+        *,
+        retention: int | None = None,
+        max_message_size: int | None = None,
     ) -> BusBackend:
         return MemoryBusBackend(
             clock=clock, max_entries=retention or 100_000, max_message_size=max_message_size

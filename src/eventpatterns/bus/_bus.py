@@ -128,7 +128,9 @@ class EventBus:
         if self._closed:
             raise BusClosed("the event bus is closed")
         if self._tg is None:
-            raise RuntimeError("use the bus as an async context manager: `async with EventBus(...) as bus:`")
+            raise RuntimeError(
+                "use the bus as an async context manager: `async with EventBus(...) as bus:`"
+            )
         return self._tg
 
     async def _ensure_hub(self) -> _Hub:
@@ -163,7 +165,9 @@ class EventBus:
         batch = list(events)
         for index, event in enumerate(batch):
             if not isinstance(event, Event):
-                raise TypeError(f"publish_batch() takes Events; item {index} is {type(event).__name__}")
+                raise TypeError(
+                    f"publish_batch() takes Events; item {index} is {type(event).__name__}"
+                )
         self._running()
         if not batch:
             return []
@@ -202,7 +206,9 @@ class EventBus:
 
     # -- consumer groups ------------------------------------------------------------------
 
-    async def create_group(self, group: str, *, start: Literal["earliest", "latest"] = "latest") -> bool:
+    async def create_group(
+        self, group: str, *, start: Literal["earliest", "latest"] = "latest"
+    ) -> bool:
         """Create a consumer group if missing; return whether it was created.
 
         A new group receives events published from now on (``"latest"``) or also the
@@ -220,7 +226,14 @@ class EventBus:
         pattern: Pattern = None,
         *,
         batch_size: None = None,
-        **options: Any,
+        max_attempts: int = ...,
+        visibility_timeout: float = ...,
+        handler_timeout: float | None = ...,
+        backoff: Backoff | None = ...,
+        prefetch: int = ...,
+        start: Literal["earliest", "latest"] = ...,
+        name: str | None = ...,
+        poll: float = ...,
     ) -> Consumer: ...
 
     @overload
@@ -231,7 +244,14 @@ class EventBus:
         pattern: Pattern = None,
         *,
         batch_size: int,
-        **options: Any,
+        max_attempts: int = ...,
+        visibility_timeout: float = ...,
+        handler_timeout: float | None = ...,
+        backoff: Backoff | None = ...,
+        prefetch: int = ...,
+        start: Literal["earliest", "latest"] = ...,
+        name: str | None = ...,
+        poll: float = ...,
     ) -> Consumer: ...
 
     async def consume(
@@ -309,7 +329,7 @@ class EventBus:
         Raises:
             DeadLetterNotFound: No such id in the group.
         """
-        from ..errors import DeadLetterNotFound  # noqa: PLC0415
+        from ..errors import DeadLetterNotFound
 
         for letter in await self.dead_letters(group, limit=1_000_000):
             if letter.id == dead_letter_id:
@@ -329,4 +349,6 @@ class EventBus:
 
 def _check_name(group: str) -> None:
     if not isinstance(group, str) or not group or len(group) > 200:
-        raise ConfigurationError(f"group name must be a non-empty string of at most 200 characters, got {group!r}")
+        raise ConfigurationError(
+            f"group name must be a non-empty string of at most 200 characters, got {group!r}"
+        )

@@ -55,7 +55,7 @@ class Backoff:
         base = min(self.maximum, self.initial * self.multiplier ** max(attempt - 1, 0))
         if not self.jitter:
             return float(base)
-        factor = 1.0 - self.jitter * (rng or random).random()  # noqa: S311 - not crypto
+        factor = 1.0 - self.jitter * (rng or random).random()
         return float(base * factor)
 
 
@@ -176,7 +176,9 @@ class Consumer:
             except BackendUnavailable as exc:
                 failures += 1
                 delay = min(0.05 * 2**failures, 5.0)
-                logger.warning("consumer %s/%s: %s; retrying in %.2fs", self.group, self.name, exc, delay)
+                logger.warning(
+                    "consumer %s/%s: %s; retrying in %.2fs", self.group, self.name, exc, delay
+                )
                 await anyio.sleep(delay)
             except BusClosed:
                 return
@@ -195,8 +197,12 @@ class Consumer:
             elif delivery.attempt > self._max_attempts:
                 # Delivered again after its last allowed attempt: the consumer that held
                 # it crashed or hung. Do not run it once more.
-                reason = delivery.last_error or "consumer stopped acknowledging (visibility timeout)"
-                await self._dead_letter(delivery, f"{reason}; exceeded max_attempts={self._max_attempts}")
+                reason = (
+                    delivery.last_error or "consumer stopped acknowledging (visibility timeout)"
+                )
+                await self._dead_letter(
+                    delivery, f"{reason}; exceeded max_attempts={self._max_attempts}"
+                )
             else:
                 todo.append(delivery)
         return todo, skip
@@ -217,14 +223,16 @@ class Consumer:
                     scope.deadline = anyio.current_time() + timeout
                     try:
                         await handler(delivery.event)
-                    except Exception as exc:  # noqa: BLE001 - any handler error means "retry"
+                    except Exception as exc:
                         failed.append((delivery, _describe(exc)))
                     else:
                         self.stats.succeeded += 1
                         done.append(delivery.receipt)
                     index += 1
             if scope.cancelled_caught and index < len(todo):
-                failed.append((todo[index], f"TimeoutError: handler did not finish within {timeout}s"))
+                failed.append(
+                    (todo[index], f"TimeoutError: handler did not finish within {timeout}s")
+                )
                 index += 1
         for delivery, error in failed:
             await self._fail(delivery, error)
@@ -244,11 +252,13 @@ class Consumer:
                 failed = set() if result is None else set(result)
             except BatchFailure as exc:
                 failed, error = set(exc.failed_ids), exc.cause or error
-            except Exception as exc:  # noqa: BLE001 - the whole batch failed
+            except Exception as exc:
                 failed, error = set(by_id), _describe(exc)
             unknown = failed - by_id.keys()
             if unknown:
-                logger.warning("batch handler reported unknown event ids %s; ignored", sorted(unknown))
+                logger.warning(
+                    "batch handler reported unknown event ids %s; ignored", sorted(unknown)
+                )
             for event_id, delivery in by_id.items():
                 if event_id in failed:
                     await self._fail(delivery, error)
@@ -267,7 +277,12 @@ class Consumer:
         delay = self._backoff.delay(delivery.attempt)
         logger.info(
             "event %s failed in %s (attempt %d/%d): %s; retrying in %.2fs",
-            delivery.event.id, self.group, delivery.attempt, self._max_attempts, error, delay,
+            delivery.event.id,
+            self.group,
+            delivery.attempt,
+            self._max_attempts,
+            error,
+            delay,
         )
         self.stats.retried += 1
         await self.backend.release(self.group, delivery.receipt, delay=delay, error=error)
@@ -276,6 +291,9 @@ class Consumer:
         self.stats.dead_lettered += 1
         logger.warning(
             "event %s dead-lettered in %s after %d attempt(s): %s",
-            delivery.event.id, self.group, delivery.attempt, error,
+            delivery.event.id,
+            self.group,
+            delivery.attempt,
+            error,
         )
         await self.backend.dead_letter(self.group, delivery.receipt, error=error)

@@ -14,7 +14,13 @@ import anyio
 from anyio.abc import TaskStatus
 
 from ..core import Event
-from ..errors import BackendUnavailable, BusClosed, ConfigurationError, PositionExpired, SubscriberOverflow
+from ..errors import (
+    BackendUnavailable,
+    BusClosed,
+    ConfigurationError,
+    PositionExpired,
+    SubscriberOverflow,
+)
 from ._contract import BusBackend, LogEntry, Position
 
 __all__ = ["EARLIEST", "Gap", "Overflow", "SupportsMatch", "Subscription", "as_matcher"]
@@ -74,7 +80,7 @@ def event_view(event: Event, keys: frozenset[str]) -> dict[str, Any]:
 @functools.lru_cache(maxsize=4096)
 def _compile_cached(canonical: str) -> SupportsMatch:
     # Equal patterns share one matcher, so the hub evaluates each distinct pattern once.
-    from ..filters import compile as compile_pattern  # noqa: PLC0415 - loaded on first use
+    from ..filters import compile as compile_pattern
 
     matcher: SupportsMatch = compile_pattern(json.loads(canonical))
     return matcher
@@ -121,7 +127,9 @@ class _Hub:
             except BackendUnavailable as exc:
                 failures += 1
                 delay = min(0.05 * 2**failures, 5.0)
-                logger.warning("bus reader: backend unavailable (%s); retrying in %.2fs", exc, delay)
+                logger.warning(
+                    "bus reader: backend unavailable (%s); retrying in %.2fs", exc, delay
+                )
                 await anyio.sleep(delay)
                 continue
             except BusClosed:
@@ -160,7 +168,7 @@ class _Hub:
                 else:
                     if as_json is None:
                         as_json = [entry.event.to_dict() for entry in entries]
-                    matched = [e for e, j in zip(entries, as_json) if matches(j)]
+                    matched = [e for e, j in zip(entries, as_json, strict=False) if matches(j)]
             if matched:
                 for sub in subs:
                     sub._push_many(matched)
@@ -193,7 +201,9 @@ class Subscription:
         if buffer < 1:
             raise ConfigurationError(f"buffer must be at least 1, got {buffer}")
         if overflow not in ("drop_oldest", "disconnect"):
-            raise ConfigurationError(f"overflow must be 'drop_oldest' or 'disconnect', got {overflow!r}")
+            raise ConfigurationError(
+                f"overflow must be 'drop_oldest' or 'disconnect', got {overflow!r}"
+            )
         self._bus = bus
         self._backend: BusBackend = bus.backend
         self._matcher = matcher
@@ -324,7 +334,9 @@ class Subscription:
 
     async def _next_slow(self) -> Event | Gap:
         if not self._entered:
-            raise RuntimeError("enter the subscription first: `async with bus.subscribe(...) as sub:`")
+            raise RuntimeError(
+                "enter the subscription first: `async with bus.subscribe(...) as sub:`"
+            )
         while self._replaying:
             if self._page:
                 entry = self._page.popleft()

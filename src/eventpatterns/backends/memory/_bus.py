@@ -47,7 +47,9 @@ class _Pending:
 @dataclass(slots=True)
 class _Group:
     cursor: int  # next log sequence number this group has not seen yet
-    ready: list[tuple[float, int, int, int]] = field(default_factory=list)  # (due, order, seq, token)
+    ready: list[tuple[float, int, int, int]] = field(
+        default_factory=list
+    )  # (due, order, seq, token)
     pending: dict[int, _Pending] = field(default_factory=dict)  # seq -> state, ready or in flight
     dead: OrderedDict[str, DeadLetter] = field(default_factory=OrderedDict)
     dead_counter: int = 0
@@ -67,17 +69,17 @@ class _Waiter:
             self._event.set()
             self._event = None
 
-    async def wait(self, clock: Clock, timeout: float) -> None:
+    async def wait(self, clock: Clock, seconds: float) -> None:
         if self._event is None:
             self._event = anyio.Event()
         event = self._event
-        if timeout <= 0:
+        if seconds <= 0:
             await anyio.lowlevel.checkpoint()
             return
         async with anyio.create_task_group() as tg:
 
             async def _timer() -> None:
-                await clock.sleep(timeout)
+                await clock.sleep(seconds)
                 tg.cancel_scope.cancel()
 
             tg.start_soon(_timer)
@@ -145,7 +147,9 @@ class MemoryBusBackend:
             if name in query:
                 options.setdefault(name, _int_option(name, query.pop(name)))
         if "dedupe_window" in query:
-            options.setdefault("dedupe_window", _float_option("dedupe_window", query.pop("dedupe_window")))
+            options.setdefault(
+                "dedupe_window", _float_option("dedupe_window", query.pop("dedupe_window"))
+            )
         if query:
             raise ConfigurationError(f"unknown memory:// option(s): {', '.join(sorted(query))}")
         return cls(**options)
@@ -225,7 +229,9 @@ class MemoryBusBackend:
             raise InvalidPosition(position, expected="a decimal sequence number")
         return (value,)
 
-    async def read(self, after: Position | None, *, limit: int, wait: float = 0.0) -> list[LogEntry]:
+    async def read(
+        self, after: Position | None, *, limit: int, wait: float = 0.0
+    ) -> list[LogEntry]:
         """Read entries after ``after``; see :meth:`BusBackend.read`."""
         self._check_open()
         start = self._first_seq if after is None else self.sort_key(after)[0] + 1
@@ -262,7 +268,9 @@ class MemoryBusBackend:
             return False
         if start not in ("earliest", "latest"):
             raise ConfigurationError(f"start must be 'earliest' or 'latest', got {start!r}")
-        self._groups[group] = _Group(cursor=self._first_seq if start == "earliest" else self._next_seq)
+        self._groups[group] = _Group(
+            cursor=self._first_seq if start == "earliest" else self._next_seq
+        )
         self._group_changed[group] = _Waiter()
         return True
 
@@ -324,7 +332,9 @@ class MemoryBusBackend:
     def _hand_out(self, g: _Group, state: _Pending, deadline: float) -> Delivery:
         state.attempt += 1
         self._schedule(g, state, deadline)  # redelivered at the deadline unless acked
-        return Delivery(f"{state.seq}.{state.token}", str(state.seq), state.event, state.attempt, state.error)
+        return Delivery(
+            f"{state.seq}.{state.token}", str(state.seq), state.event, state.attempt, state.error
+        )
 
     def _state(self, g: _Group, receipt: str) -> _Pending | None:
         seq_text, _, _ = receipt.partition(".")
@@ -436,11 +446,15 @@ def _int_option(name: str, value: str) -> int:
     try:
         return int(value)
     except ValueError:
-        raise ConfigurationError(f"memory:// option {name} must be an integer, got {value!r}") from None
+        raise ConfigurationError(
+            f"memory:// option {name} must be an integer, got {value!r}"
+        ) from None
 
 
 def _float_option(name: str, value: str) -> float:
     try:
         return float(value)
     except ValueError:
-        raise ConfigurationError(f"memory:// option {name} must be a number, got {value!r}") from None
+        raise ConfigurationError(
+            f"memory:// option {name} must be a number, got {value!r}"
+        ) from None

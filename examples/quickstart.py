@@ -1,0 +1,57 @@
+"""Quickstart: an event bus on the embedded in-memory backend.
+
+Run: python examples/quickstart.py
+
+Publishes orders, streams the large ones to a live subscriber (filtered on the
+server with an EventBridge pattern), and processes every order in a durable
+consumer group where a failing handler is retried and finally dead-lettered.
+"""
+
+from __future__ import annotations
+
+import anyio
+
+from eventpatterns import Backoff, Event, EventBus
+
+
+async def main() -> None:
+    async with EventBus.from_url("memory://") as bus:
+        processed: list[int] = []
+        all_done = anyio.Event()
+
+        async def fulfil(event: Event) -> None:
+            if event.data["total"] == 13:
+                raise ValueError("unlucky order")  # retried, then dead-lettered
+            processed.append(event.data["order"])
+            if len(processed) == 3:
+                all_done.set()
+
+        consumer = await bus.consume(
+            "fulfilment", fulfil, max_attempts=2, backoff=Backoff(initial=0.01), poll=0.05
+        )
+
+        big_orders = {"type": ["order.placed"], "data": {"total": [{"numeric": [">=", 100]}]}}
+        async with bus.subscribe(big_orders) as live:
+            for order, total in enumerate([20, 250, 13, 120]):
+                await bus.publish(
+                    Event(
+                        type="order.placed", source="/shop", data={"order": order, "total": total}
+                    )
+                )
+            for _ in range(2):
+                event = await live.__anext__()
+                print(f"live: big order {event.data['order']} ({event.data['total']})")
+
+        with anyio.fail_after(5):
+            await all_done.wait()
+            while not await bus.dead_letters("fulfilment"):  # noqa: ASYNC110 - polls the store
+                await anyio.sleep(0.01)
+        print(f"fulfilled orders: {sorted(processed)}")
+        for letter in await bus.dead_letters("fulfilment"):
+            order = letter.event.data["order"]
+            print(f"dead letter: order {order} after {letter.attempts} attempts: {letter.error}")
+        print(f"retried {consumer.stats.retried}, dead-lettered {consumer.stats.dead_lettered}")
+
+
+if __name__ == "__main__":
+    anyio.run(main)
