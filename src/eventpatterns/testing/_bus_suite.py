@@ -74,11 +74,11 @@ class BusBackendSuite:
     #: Subclasses narrow this to the async libraries their client supports.
     anyio_backends: tuple[str, ...] = ("asyncio", "trio")
 
-    @pytest.fixture(params=["asyncio", "trio"])
-    def anyio_backend(self, request: pytest.FixtureRequest) -> str:
-        if request.param not in self.anyio_backends:
-            pytest.skip(f"{type(self).__name__} runs on {', '.join(self.anyio_backends)} only")
-        return str(request.param)
+    @classmethod
+    def pytest_generate_tests(cls, metafunc: pytest.Metafunc) -> None:
+        """Run each test once per async library in :attr:`anyio_backends`."""
+        if "anyio_backend" in metafunc.fixturenames:
+            metafunc.parametrize("anyio_backend", cls.anyio_backends)
 
     async def make_backend(
         self,
