@@ -120,8 +120,8 @@ class _Hub:
             except PositionExpired as exc:
                 # The reader fell behind retention: every subscriber hears of the gap.
                 logger.warning("bus reader fell behind retention: %s", exc)
-                for sub in self.subs:
-                    sub._gap(None)
+                for sub in list(self.subs):
+                    sub._gap()
                 self.cursor = None
                 continue
             except BackendUnavailable as exc:
@@ -264,9 +264,16 @@ class Subscription:
             self._waiter = None
             waiter.set()
 
-    def _gap(self, missed: int | None) -> None:
-        self._unknown_gap = True
-        self._fast = False
+    def _gap(self) -> None:
+        """The bus's reader lost entries (it fell behind retention)."""
+        if self._replaying:
+            self._replay_dropped = True  # the replay re-reads the log (or hears it expired)
+        elif self._overflow == "disconnect":
+            self._overflowed = True
+            self._detach()
+        else:
+            self._unknown_gap = True
+            self._fast = False
         self._wake()
 
     # -- lifecycle ----------------------------------------------------------------------
