@@ -7,7 +7,7 @@ import pytest
 from eventpatterns.backends.memory import MemoryBusBackend
 from eventpatterns.bus import BusBackend
 from eventpatterns.errors import ConfigurationError
-from eventpatterns.testing import BusBackendSuite, ManualClock
+from eventpatterns.testing import BusBackendSuite, ManualClock, make_events
 
 
 class TestMemoryBus(BusBackendSuite):
@@ -30,3 +30,17 @@ def test_from_url_reads_options() -> None:
         MemoryBusBackend.from_url("memory://?colour=blue")
     with pytest.raises(ConfigurationError, match="max_entries must be an integer"):
         MemoryBusBackend.from_url("memory://?max_entries=lots")
+
+
+@pytest.mark.anyio
+async def test_acked_deliveries_do_not_accumulate_deadlines() -> None:
+    backend = MemoryBusBackend()
+    await backend.create_group("g", start="latest")
+    for _ in range(20):
+        await backend.append(make_events(500))
+        deliveries = await backend.receive("g", "c", max_count=500, visibility_timeout=30, wait=0)
+        await backend.ack("g", [d.receipt for d in deliveries])
+    group = backend._groups["g"]
+    assert group.pending == {}
+    assert len(group.ready) <= 1024 + 500  # compacted, not 10,000 stale deadlines
+    assert backend.group_stats("g") == {"pending": 0, "dead_letters": 0, "lag": 0, "trimmed_unread": 0}

@@ -350,6 +350,16 @@ class MemoryBusBackend:
             state = self._state(g, receipt)
             if state is not None:
                 del g.pending[state.seq]
+        # Acked deliveries leave their visibility deadline in the heap (removing from
+        # the middle of a heap is O(n)); compact once stale entries dominate, so the
+        # heap stays proportional to what is really pending.
+        if len(g.ready) > 2 * len(g.pending) + 1024:
+            g.ready = [
+                item
+                for item in g.ready
+                if (state := g.pending.get(item[2])) is not None and state.token == item[3]
+            ]
+            heapq.heapify(g.ready)
         await anyio.lowlevel.checkpoint()
 
     async def release(self, group: str, receipt: str, *, delay: float, error: str) -> None:
