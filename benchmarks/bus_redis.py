@@ -366,13 +366,15 @@ TARGETS = [
 ]
 
 
-async def run(url: str, n: int, repeat: int, only: str | None) -> list[dict[str, Any]]:
+async def run(
+    url: str, n: int, repeat: int, only: str | None, kinds: list[str] | None
+) -> list[dict[str, Any]]:
     client = aredis.Redis.from_url(url)
     keys = Keys(client)
     rows = []
     try:
         for kind, name, scenario in SCENARIOS:
-            if only and only not in name:
+            if (only and only not in name) or (kinds and kind not in kinds):
                 continue
             best = 0.0
             for _ in range(repeat):
@@ -395,8 +397,14 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--only", help="run only scenarios whose name contains this")
+    parser.add_argument(
+        "--kind",
+        action="append",
+        choices=sorted({kind for kind, _, _ in SCENARIOS}),
+        help="run only scenarios of this kind (repeatable), e.g. --kind consume",
+    )
     args = parser.parse_args()
-    rows = asyncio.run(run(args.url, args.events, args.repeat, args.only))
+    rows = asyncio.run(run(args.url, args.events, args.repeat, args.only, args.kind))
     by_name = {r["name"]: r["events_per_s"] for r in rows}
     width = max(len(r["name"]) for r in rows)
     print(f"{'scenario':<8}  {'name':<{width}}  {'events/s':>10}")

@@ -7,6 +7,7 @@ dropped, never reused, when a read is cancelled mid-command (:mod:`._connection`
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 import time
@@ -22,6 +23,7 @@ from ...errors import (
     BusClosed,
     ConfigurationError,
     DeadLetterNotFound,
+    EventPatternsError,
     EventTooLarge,
     GroupNotFound,
     InvalidPosition,
@@ -33,7 +35,7 @@ from ._connection import RedisConnection, split_url
 __all__ = ["RedisBusBackend"]
 
 _STREAM_ID = re.compile(r"\A(0|[1-9][0-9]{0,19})-(0|[1-9][0-9]{0,19})\Z")
-_CHUNK = 1000  # most ids per ack script call (Lua unpack() limits)
+_FLUSH_TIMEOUT = 2.0  # seconds a consumer being cancelled may spend sending its queued acks
 
 
 def _text(value: bytes | str | Any) -> str:
@@ -129,6 +131,9 @@ class RedisBusBackend:
         self._reclaim_ms = max(int(reclaim_after * 1000), 1)
         self._sweep_every = min(reclaim_after, 60.0)
         self._swept: dict[str, float] = {}  # group -> time.monotonic() of its last sweep
+        self._live: set[str] = set()  # groups known to exist: their acks may be queued
+        self._acks: dict[str, list[str]] = {}  # group -> receipts acked, not sent yet
+        self._keys: dict[str, list[str]] = {}
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> RedisBusBackend:
@@ -158,6 +163,12 @@ class RedisBusBackend:
             f"{base}:held",
             f"{base}:dlq",
         ]
+
+    def _receive_keys(self, group: str) -> list[str]:
+        keys = self._keys.get(group)
+        if keys is None:
+            keys = self._keys[group] = [*self._group_keys(group)[:5], self._meta]
+        return keys
 
     def _wake(self, group: str) -> None:
         event = self._wakeups.pop(group, None)
@@ -254,6 +265,7 @@ class RedisBusBackend:
             [self._log, self._groups, self._meta],
             [group, first, repr(self.clock.time())],
         )
+        self._live.add(group)
         return bool(created)
 
     async def receive(
@@ -308,44 +320,98 @@ class RedisBusBackend:
         # The XAUTOCLAIM sweep runs on real time, as idle times are the server's.
         tick = time.monotonic()
         sweep = tick - self._swept.get(group, -math.inf) >= self._sweep_every
-        reply = await self._conn.script(
-            "RECEIVE",
-            [*self._group_keys(group)[:5], self._meta],
-            [
-                group,
-                consumer,
-                repr(now),
-                repr(now + visibility_timeout),
-                max_count,
-                self._reclaim_ms if sweep else "",
-            ],
-        )
+        acks = self._acks.pop(group, None)
+        try:
+            reply = await self._conn.script(
+                "RECEIVE",
+                self._receive_keys(group),
+                [
+                    group,
+                    consumer,
+                    repr(now),
+                    repr(now + visibility_timeout),
+                    max_count,
+                    self._reclaim_ms if sweep else "",
+                    ",".join(acks) if acks else "",
+                ],
+            )
+        except BaseException as exc:
+            if acks:
+                self._unsent(group, acks, exc)
+                if isinstance(exc, anyio.get_cancelled_exc_class()):
+                    # A consumer stopping: no later call may come, so send them now.
+                    await self._flush_shielded(group)
+            raise
+        self._live.add(group)
         if sweep:
             self._swept[group] = tick
+        # k redeliveries (id, json, attempt, error), then first deliveries (id, json).
+        first = 3 + 4 * int(reply[2])
         out = [
             Delivery(
                 (pos := reply[i].decode()),
                 pos,
                 decode_event(reply[i + 1]),
-                reply[i + 2],
+                int(reply[i + 2]),
                 reply[i + 3].decode() or None,
             )
-            for i in range(2, len(reply), 4)
+            for i in range(3, first, 4)
+        ]
+        out += [
+            Delivery((pos := reply[i].decode()), pos, decode_event(reply[i + 1]), 1, None)
+            for i in range(first, len(reply), 2)
         ]
         next_due = float(reply[0]) if reply[0] else None
         return out, next_due, _text(reply[1]) or "0-0"
 
     async def ack(self, group: str, receipts: Sequence[str]) -> None:
-        """Acknowledge in one round trip per 1000 receipts; see :meth:`BusBackend.ack`."""
-        keys = self._group_keys(group)[:5]
+        """Acknowledge; see :meth:`BusBackend.ack`.
+
+        Acks of a group this backend has received from are queued and ride along with
+        the next call for that group (a consumer's next :meth:`receive` carries them in
+        its own round trip), or are sent by :meth:`aclose`. Nothing awaits in between,
+        so the façade's ``ack`` + ``receive`` is one round trip, and an ack that is
+        lost (a crash in between) only means a redelivery, as at-least-once allows.
+        """
+        self._conn.check_open()
         ids = [r for r in receipts if _STREAM_ID.match(r)]
-        if not ids:
-            await self._conn.script("ACK", keys, [group])  # still checks the group exists
-        for start in range(0, len(ids), _CHUNK):
-            await self._conn.script("ACK", keys, [group, *ids[start : start + _CHUNK]])
+        if group in self._live:
+            if ids:
+                self._acks.setdefault(group, []).extend(ids)
+            return
+        # Not seen yet: ack now, which also checks that the group exists.
+        await self._conn.script("ACK", self._group_keys(group)[:5], [group, ",".join(ids)])
+
+    async def _flush(self, group: str | None = None) -> None:
+        """Send the queued acks of ``group`` (of every group: ``None``) now."""
+        for name in list(self._acks) if group is None else [group]:
+            ids = self._acks.pop(name, None)
+            if ids:
+                try:
+                    await self._conn.script(
+                        "ACK", self._group_keys(name)[:5], [name, ",".join(ids)]
+                    )
+                except BaseException as exc:
+                    self._unsent(name, ids, exc)
+                    raise
+
+    async def _flush_shielded(self, group: str | None = None) -> None:
+        """Flush as clean-up: shielded, bounded; unsent acks only mean redeliveries."""
+        with (
+            anyio.CancelScope(shield=True),
+            anyio.move_on_after(_FLUSH_TIMEOUT),
+            contextlib.suppress(EventPatternsError),
+        ):
+            await self._flush(group)
+
+    def _unsent(self, group: str, ids: list[str], exc: BaseException) -> None:
+        """Queue acks again after the call carrying them failed (acking twice is harmless)."""
+        if not isinstance(exc, GroupNotFound):  # else the group is gone, and its entries
+            self._acks.setdefault(group, [])[:0] = ids
 
     async def release(self, group: str, receipt: str, *, delay: float, error: str) -> None:
         """Redeliver later; see :meth:`BusBackend.release`."""
+        await self._flush(group)
         due_at = self.clock.time() + max(delay, 0.0)
         await self._conn.script(
             "RELEASE", self._group_keys(group)[:4], [group, receipt, repr(due_at), error]
@@ -354,6 +420,7 @@ class RedisBusBackend:
 
     async def dead_letter(self, group: str, receipt: str, *, error: str) -> DeadLetter:
         """Dead-letter a delivery; see :meth:`BusBackend.dead_letter`."""
+        await self._flush(group)
         failed_at = self.clock.time()
         try:
             dead_id, data, attempts = await self._conn.script(
@@ -377,6 +444,7 @@ class RedisBusBackend:
 
     async def dead_letters(self, group: str, *, limit: int) -> list[DeadLetter]:
         """List dead letters; see :meth:`BusBackend.dead_letters`."""
+        await self._flush(group)
         dlq = self._group_keys(group)[5]
         with self._conn.mapped():
             if not await self._conn.client.hexists(self._groups, group):
@@ -419,6 +487,7 @@ class RedisBusBackend:
 
     async def redrive(self, group: str, ids: Sequence[str] | None) -> int:
         """Redeliver dead letters; see :meth:`BusBackend.redrive`."""
+        await self._flush(group)
         count = await self._select(
             "REDRIVE", group, self._group_keys(group), [repr(self.clock.time())], ids
         )
@@ -428,6 +497,7 @@ class RedisBusBackend:
 
     async def discard(self, group: str, ids: Sequence[str] | None) -> int:
         """Delete dead letters; see :meth:`BusBackend.discard`."""
+        await self._flush(group)
         dlq = self._group_keys(group)[5]
         return await self._select("DISCARD", group, [self._groups, dlq], [], ids)
 
@@ -447,6 +517,7 @@ class RedisBusBackend:
         Raises:
             GroupNotFound: The group does not exist.
         """
+        await self._flush(group)
         log, groups, _, _, held, dlq = self._group_keys(group)
         (
             base,
@@ -469,9 +540,15 @@ class RedisBusBackend:
         }
 
     async def aclose(self) -> None:
-        """Close connections: later calls raise ``BusClosed``. Idempotent."""
+        """Send queued acks, then close connections: later calls raise ``BusClosed``.
+
+        Idempotent.
+        """
         for group in list(self._wakeups):
             self._wake(group)
+        if self._acks and not self._conn.closed:
+            await self._flush_shielded()
+        self._acks.clear()
         await self._conn.aclose()
 
 

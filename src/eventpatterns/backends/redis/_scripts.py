@@ -63,6 +63,34 @@ local function payload(log, id)
 end
 """
 
+# Acknowledge ids given as one comma-separated argument: one bulk string costs far less
+# to send than one argument per id. Entries tracked one by one (retried, released,
+# redriven) have state to drop too; on the happy path there is none, and the ack is
+# just XACK.
+_ACK_IDS = """
+local function ack_ids(log, group, due, att, held, list)
+  if list == '' then return 0 end
+  local ids = {}
+  for id in string.gmatch(list, '[^,]+') do ids[#ids + 1] = id end
+  local tracked = redis.call('HLEN', att) > 0 or redis.call('HLEN', held) > 0
+  local acked = 0
+  for s = 1, #ids, 1000 do  -- unpack() has limits
+    local e = math.min(s + 999, #ids)
+    acked = acked + redis.call('XACK', log, group, unpack(ids, s, e))
+    if tracked then
+      local fields = {}
+      for i = s, e do
+        fields[#fields + 1] = ids[i]; fields[#fields + 1] = ids[i] .. ':e'
+      end
+      redis.call('ZREM', due, unpack(ids, s, e))
+      redis.call('HDEL', att, unpack(fields))
+      redis.call('HDEL', held, unpack(ids, s, e))
+    end
+  end
+  return acked
+end
+"""
+
 # KEYS: log, meta, dedupe key per event.  ARGV: now, window, maxlen, ttl_ms, (id, json)*
 APPEND = """
 local now = tonumber(ARGV[1])
@@ -143,10 +171,13 @@ return 1
 """
 
 # KEYS: log, groups, due, att, held, meta.
-# ARGV: group, consumer, now, deadline, max_count, reclaim idle ms ('' = no sweep this time)
-# Returns {next_due, last_id, (id, json, attempt, error)*}
+# ARGV: group, consumer, now, deadline, max_count, reclaim idle ms ('' = no sweep this time),
+#       ids to acknowledge first (comma-separated, may be '')
+# Returns {next_due, last_id, k, (id, json, attempt, error) * k, (id, json)*}: k
+# redeliveries, then first deliveries (attempt 1, no error).
 RECEIVE = (
     _HELPERS
+    + _ACK_IDS
     + """
 local log, groups, due, att, held = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local group, consumer = ARGV[1], ARGV[2]
@@ -154,6 +185,8 @@ local now, deadline, maxc = ARGV[3], ARGV[4], tonumber(ARGV[5])
 if redis.call('HEXISTS', groups, group) == 0 then
   return redis.error_reply('EPNOGROUP ' .. group)
 end
+-- Acks the client queued since its last call ride along (one round trip, not two).
+ack_ids(log, group, due, att, held, ARGV[7])
 if ARGV[6] ~= '' then
   -- Safety net: pending entries idle for long with no deadline of ours (bookkeeping
   -- evicted, or the group used by another client) become due now. XAUTOCLAIM walks
@@ -192,7 +225,7 @@ repeat
     end
   end
 until not exploded
-local out = {'', ''}
+local out = {'', '', 0}
 local n = 0
 for i = 1, #ready, 2 do
   local id = ready[i]
@@ -215,6 +248,7 @@ for i = 1, #ready, 2 do
     redis.call('XACK', log, group, id)
   end
 end
+out[3] = n
 if n < maxc then
   -- XREADGROUP skips entries trimmed before the group read them: count them, as the
   -- memory backend does (entries are numbered in append order: base, read, dropped).
@@ -230,11 +264,15 @@ if n < maxc then
   if got then
     local entries = got[1][2]
     redis.call('HINCRBY', groups, group .. ':read', #entries)
+    local k = #out
     for _, entry in ipairs(entries) do
-      n = n + 1
-      out[#out + 1] = entry[1]; out[#out + 1] = field(entry[2], 'e') or ''
-      out[#out + 1] = 1; out[#out + 1] = ''
+      -- APPEND writes the fields as i <id> e <json>; look further only if they are not.
+      local f = entry[2]
+      out[k + 1] = entry[1]
+      out[k + 2] = f[3] == 'e' and f[4] or field(f, 'e') or ''
+      k = k + 2
     end
+    n = n + #entries
     if #entries > 0 then
       local member = 'b|' .. entries[1][1] .. '|' .. entries[#entries][1] .. '|' .. #entries
       redis.call('ZADD', due, deadline, member)
@@ -251,29 +289,16 @@ return out
 """
 )
 
-# KEYS: log, groups, due, att, held.  ARGV: group, id*
-ACK = """
-local group = ARGV[1]
-if redis.call('HEXISTS', KEYS[2], group) == 0 then
-  return redis.error_reply('EPNOGROUP ' .. group)
+# KEYS: log, groups, due, att, held.  ARGV: group, ids (comma-separated, may be '')
+ACK = (
+    _ACK_IDS
+    + """
+if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then
+  return redis.error_reply('EPNOGROUP ' .. ARGV[1])
 end
-if #ARGV < 2 then return 0 end
-local ids = {}
-for i = 2, #ARGV do ids[#ids + 1] = ARGV[i] end
-local acked = redis.call('XACK', KEYS[1], group, unpack(ids))
--- Entries tracked one by one (retried, released, redriven) have state to drop too;
--- on the happy path there is none, and the ack is just XACK.
-if redis.call('HLEN', KEYS[4]) > 0 or redis.call('HLEN', KEYS[5]) > 0 then
-  local fields = {}
-  for _, id in ipairs(ids) do
-    fields[#fields + 1] = id; fields[#fields + 1] = id .. ':e'
-  end
-  redis.call('ZREM', KEYS[3], unpack(ids))
-  redis.call('HDEL', KEYS[4], unpack(fields))
-  redis.call('HDEL', KEYS[5], unpack(ids))
-end
-return acked
+return ack_ids(KEYS[1], ARGV[1], KEYS[3], KEYS[4], KEYS[5], ARGV[2])
 """
+)
 
 # KEYS: log, groups, due, att.  ARGV: group, id, due_at, error
 RELEASE = (
