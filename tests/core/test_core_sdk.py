@@ -180,8 +180,10 @@ def test_sdk_legacy_structured_is_read_by_us(event: Event) -> None:
     events().filter(
         # The 1.x SDK parses base64 data as JSON when the content type is JSON, and
         # turns empty bytes and the empty string into no data.
-        lambda e: e.data != ""
-        and (not isinstance(e.data, bytes) or (e.datacontenttype is None and e.data != b""))
+        lambda e: (
+            e.data != ""
+            and (not isinstance(e.data, bytes) or (e.datacontenttype is None and e.data != b""))
+        )
     )
 )
 def test_our_structured_is_read_by_sdk_legacy(event: Event) -> None:
