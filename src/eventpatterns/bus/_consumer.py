@@ -75,7 +75,11 @@ class BatchFailure(EventPatternsError):
 
 @dataclass(slots=True)
 class ConsumerStats:
-    """Counters of one consumer since it started."""
+    """Counters of one consumer since it started.
+
+    ``retried`` and ``dead_lettered`` count actions the backend has completed, so a
+    test (or a health check) that sees them can rely on the backend's state.
+    """
 
     received: int = 0
     succeeded: int = 0
@@ -284,10 +288,11 @@ class Consumer:
             error,
             delay,
         )
-        self.stats.retried += 1
         await self.backend.release(self.group, delivery.receipt, delay=delay, error=error)
+        self.stats.retried += 1  # counted once the backend has it, so stats never run ahead
 
     async def _dead_letter(self, delivery: Delivery, error: str) -> None:
+        await self.backend.dead_letter(self.group, delivery.receipt, error=error)
         self.stats.dead_lettered += 1
         logger.warning(
             "event %s dead-lettered in %s after %d attempt(s): %s",
@@ -296,4 +301,3 @@ class Consumer:
             delivery.attempt,
             error,
         )
-        await self.backend.dead_letter(self.group, delivery.receipt, error=error)
