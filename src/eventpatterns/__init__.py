@@ -4,6 +4,8 @@ The names most applications need are re-exported here; each pattern's package
 (``eventpatterns.bus``, ``eventpatterns.filters``...) has the rest.
 """
 
+import logging as _logging
+
 from ._version import __version__
 from .bus import Backoff, BatchFailure, EventBus, Gap
 from .core import Event
@@ -18,3 +20,6 @@ __all__ = [
     "Gap",
     "__version__",
 ]
+
+# A library logs, the application decides where it goes (no "No handler" output).
+_logging.getLogger("eventpatterns").addHandler(_logging.NullHandler())
