@@ -11,23 +11,29 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from datetime import timedelta, timezone
 from pathlib import Path
 from typing import cast
 
 import anyio
 import pytest
 import redis.asyncio
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from redis_helpers import REDIS_URL, delete_prefix, new_prefix, redis_available, require_redis
 
 from eventpatterns import Backoff, Event, EventBus
 from eventpatterns.backends.memory import MemoryBusBackend
 from eventpatterns.backends.redis import RedisBusBackend
-from eventpatterns.bus import BusBackend
+from eventpatterns.backends.redis._codec import decode_event
+from eventpatterns.bus import BusBackend, Delivery
 from eventpatterns.errors import (
     BackendUnavailable,
+    BusClosed,
     ConfigurationError,
     DeadLetterNotFound,
     GroupNotFound,
+    InvalidEvent,
     InvalidPosition,
     MissingDependency,
     PositionExpired,
@@ -337,6 +343,155 @@ async def test_cancelled_blocking_read_does_not_poison_connections(prefix: str) 
         got = await backend.read(last, limit=10, wait=1)
         assert [e.position for e in got] == [newer]
         assert [e.event.data["n"] for e in got] == [1]
+
+
+_RESERVED = {"id", "source", "specversion", "type", "datacontenttype", "dataschema", "subject"}
+_RESERVED |= {"time", "data", "data_base64"}
+_texts = st.text(st.characters(blacklist_categories=("Cc", "Cs", "Cn")), min_size=1, max_size=12)
+_json = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+_payloads = st.tuples(st.sampled_from([None, "application/json"]), _json) | st.tuples(
+    st.just("application/octet-stream"), _json | st.binary(max_size=8)
+)
+
+
+@st.composite
+def _events(draw: st.DrawFn) -> Event:
+    content_type, data = draw(_payloads)
+    return Event(
+        type=draw(_texts),
+        source=draw(_texts),
+        id=draw(_texts),
+        subject=draw(st.none() | _texts),
+        time=draw(
+            st.datetimes(timezones=st.sampled_from([timezone.utc, timezone(timedelta(hours=-3))]))
+        ),
+        datacontenttype=content_type,
+        dataschema=draw(st.none() | st.just("https://example.com/s.json")),
+        extensions=draw(
+            st.dictionaries(
+                st.from_regex(r"[a-z0-9]{1,20}", fullmatch=True).filter(
+                    lambda k: k not in _RESERVED
+                ),
+                _texts | st.integers(-(2**31), 2**31 - 1) | st.booleans(),
+                max_size=3,
+            )
+        ),
+        data=data,
+    )
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(_events())
+def test_trusted_decoding_builds_the_validated_event(event: Event) -> None:
+    raw = event.to_json()
+    decoded, validated = decode_event(raw), Event.from_json(raw)
+    assert decoded == validated == event
+    assert decoded.to_json() == raw
+    assert repr(decoded) == repr(validated)
+    assert decoded.model_fields_set == validated.model_fields_set
+
+
+_HEAD = b'{"specversion":"1.0","id":"1","source":"/s","type":"t"'
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"", b"[1]", b'{"specversion":"1.0"}', _HEAD.replace(b"1.0", b"0.3") + b"}",
+     _HEAD + b"} x", b"\xff", _HEAD + b',"a":NaN}', _HEAD + b',"UPPER":1}'],
+)  # fmt: skip
+def test_untrusted_entries_are_validated(raw: bytes) -> None:
+    with pytest.raises(InvalidEvent):
+        decode_event(raw)
+
+
+@pytest.mark.anyio
+class TestRedisQueuedAcks:
+    """Acks ride along with the next call for their group; nothing else may tell."""
+
+    @pytest.fixture
+    def clock(self) -> ManualClock:
+        return ManualClock()
+
+    @pytest.fixture
+    async def backends(
+        self, prefix: str, clock: ManualClock
+    ) -> AsyncIterator[tuple[RedisBusBackend, RedisBusBackend]]:
+        one = RedisBusBackend(REDIS_URL, prefix=prefix, clock=clock)
+        other = RedisBusBackend(REDIS_URL, prefix=prefix, clock=clock)
+        await one.create_group("g", start="latest")
+        await one.append(make_events(3))
+        yield one, other
+        await one.aclose()
+        await other.aclose()
+
+    async def test_ack_is_queued_then_carried_by_the_next_receive(
+        self, backends: tuple[RedisBusBackend, RedisBusBackend]
+    ) -> None:
+        one, other = backends
+        got = await one.receive("g", "c1", max_count=2, visibility_timeout=30, wait=0)
+        assert got[0] == Delivery(got[0].position, got[0].position, got[0].event, 1, None)
+        await one.ack("g", [d.receipt for d in got])
+        assert (await other.group_stats("g"))["pending"] == 2  # not sent yet
+        (last,) = await one.receive("g", "c1", max_count=5, visibility_timeout=30, wait=0)
+        assert last.event.data["n"] == 2
+        assert (await other.group_stats("g"))["pending"] == 1  # sent with that receive
+
+    async def test_every_other_call_for_the_group_sends_queued_acks_first(
+        self, backends: tuple[RedisBusBackend, RedisBusBackend], clock: ManualClock
+    ) -> None:
+        one, other = backends
+        a, b, c = await one.receive("g", "c1", max_count=5, visibility_timeout=30, wait=0)
+        await one.ack("g", [a.receipt])
+        assert (await one.group_stats("g"))["pending"] == 2
+        await one.ack("g", [b.receipt])
+        await one.release("g", b.receipt, delay=0, error="late")  # acked: nothing to release
+        await one.ack("g", [c.receipt])
+        with pytest.raises(LookupError):
+            await one.dead_letter("g", c.receipt, error="acked already")
+        clock.advance(31)
+        assert await other.receive("g", "c2", max_count=5, visibility_timeout=30, wait=0) == []
+
+    async def test_aclose_sends_queued_acks(
+        self, backends: tuple[RedisBusBackend, RedisBusBackend]
+    ) -> None:
+        one, other = backends
+        got = await one.receive("g", "c1", max_count=5, visibility_timeout=30, wait=0)
+        await one.ack("g", [d.receipt for d in got])
+        await one.aclose()
+        assert (await other.group_stats("g"))["pending"] == 0
+        with pytest.raises(BusClosed):
+            await one.ack("g", [got[0].receipt])
+
+    async def test_cancelled_receive_still_sends_the_acks_it_carried(
+        self, backends: tuple[RedisBusBackend, RedisBusBackend]
+    ) -> None:
+        one, other = backends
+        got = await one.receive("g", "c1", max_count=5, visibility_timeout=30, wait=0)
+        await one.ack("g", [d.receipt for d in got])
+        with anyio.CancelScope() as scope:
+            scope.cancel()  # cancelled at its first await: before or after sending
+            await one.receive("g", "c1", max_count=5, visibility_timeout=30, wait=0)
+        assert (await other.group_stats("g"))["pending"] == 0
+
+    async def test_first_ack_for_a_group_is_sent_at_once_and_checks_it(
+        self, backends: tuple[RedisBusBackend, RedisBusBackend]
+    ) -> None:
+        one, other = backends
+        (d,) = await one.receive("g", "c1", max_count=1, visibility_timeout=30, wait=0)
+        await other.ack("g", [d.receipt, "not-an-id"])  # other never saw "g": no queue
+        assert (await one.group_stats("g"))["pending"] == 0
+        with pytest.raises(GroupNotFound):
+            await other.ack("nope", [d.receipt])
 
 
 class TestRedisGroupState:

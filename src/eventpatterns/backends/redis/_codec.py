@@ -5,9 +5,11 @@ Every entry in a bus stream was written by :meth:`RedisBusBackend.append` from a
 encoded it. Decoding with the full validation of :meth:`Event.from_json` costs about
 twice as much as parsing the JSON, and a consumer decodes every entry it receives, so
 trusted entries skip re-validation: the event is built the way the core builds one
-after validating it. Anything unexpected (binary data, malformed JSON, a model this
-module was not written for) falls back to :meth:`Event.from_json`, which validates
-and raises ``InvalidEvent``.
+after validating it. The stream is the trust boundary (a process writing other JSON
+into it could hand out events the constructor would refuse); still, anything
+unexpected (binary data, malformed JSON or ``NaN``, extensions that break the rules,
+a model this module was not written for) falls back to :meth:`Event.from_json`, which
+validates and raises ``InvalidEvent``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from ...core import Event, parse_time
+from ...core._event import _check_extensions
 
 __all__ = ["decode_event"]
 
@@ -32,46 +35,84 @@ _MODEL = (*_FIELDS, "time", "data", "extensions")
 _parse_time: Callable[[str], datetime] = (
     datetime.fromisoformat if sys.version_info >= (3, 11) else parse_time
 )
-_raw_decode = json.JSONDecoder().raw_decode
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # Event.to_json() never writes NaN/Infinity
+
+
+# The C scanner behind json.loads, minus its str/bytes and whitespace handling: log
+# entries are Event.to_json() output, a bare object. It raises StopIteration on junk.
+_scan: Callable[[str, int], tuple[Any, int]] = vars(json.JSONDecoder(parse_constant=_no_constant))[
+    "scan_once"
+]
 _new = object.__new__
-_set = object.__setattr__
+
+
+def _slot(name: str) -> Callable[[Event, Any], None]:
+    # Setting through the descriptors pydantic's BaseModel declares skips the attribute
+    # lookup of object.__setattr__: this runs once per received event.
+    for klass in Event.__mro__:
+        if name in vars(klass):
+            setter: Callable[[Event, Any], None] = vars(klass)[name].__set__
+            return setter
+
+    def missing(event: Event, value: Any) -> None:  # another pydantic: _self_check() says no
+        raise TypeError(f"pydantic models have no {name} here")
+
+    return missing
+
+
+_set_dict, _set_fields_set, _set_extra, _set_private = map(
+    _slot, ("__dict__", "__pydantic_fields_set__", "__pydantic_extra__", "__pydantic_private__")
+)
+_ALL_SET = set(_MODEL)
 
 
 def _build(values: dict[str, Any]) -> Event:
     # The same steps as Event._validate_into, minus the validation already done.
     event: Event = _new(Event)
-    _set(event, "__dict__", values)
-    _set(event, "__pydantic_fields_set__", set(values))
-    _set(event, "__pydantic_extra__", None)
-    _set(event, "__pydantic_private__", None)
+    _set_dict(event, values)
+    _set_fields_set(event, _ALL_SET.copy())
+    _set_extra(event, None)
+    _set_private(event, None)
     return event
 
 
 def _trusted(raw: bytes | str) -> Event | None:
     try:
         text = raw.decode() if isinstance(raw, bytes) else raw
-        obj, end = _raw_decode(text)  # json.loads minus its whitespace handling
-        if end != len(text) or not isinstance(obj, dict):
+        obj, end = _scan(text, 0)
+        if end != len(text) or type(obj) is not dict:
             return None
-        if "data_base64" in obj or obj.get("specversion") != "1.0":
+        get = obj.get
+        if get("specversion") != "1.0" or "data_base64" in obj:
             return None
-        time = obj.get("time")
+        subject, time, content_type, schema, data = (
+            get("subject"), get("time"), get("datacontenttype"), get("dataschema"), get("data")
+        )  # fmt: skip
+        # Extensions are the other members; count instead of looking for them, as most
+        # events have none (an explicit null also sends us the long way, still right).
+        standard = 4 + (subject is not None) + (time is not None) + (content_type is not None)
+        standard += (schema is not None) + (data is not None)
         return _build(
             {
                 "id": obj["id"],
                 "source": obj["source"],
                 "specversion": "1.0",
                 "type": obj["type"],
-                "datacontenttype": obj.get("datacontenttype"),
-                "dataschema": obj.get("dataschema"),
-                "subject": obj.get("subject"),
+                "datacontenttype": content_type,
+                "dataschema": schema,
+                "subject": subject,
                 "time": None if time is None else _parse_time(time),
-                "data": obj.get("data"),
-                "extensions": {k: v for k, v in obj.items() if k not in _STANDARD},
+                "data": data,
+                "extensions": {}
+                if len(obj) == standard
+                else _check_extensions({k: v for k, v in obj.items() if k not in _STANDARD}),
             }
         )
-    except (ValueError, TypeError, KeyError, AttributeError, UnicodeDecodeError):
-        return None
+    except (ValueError, TypeError, KeyError, AttributeError, StopIteration):
+        return None  # InvalidEvent is a ValueError
 
 
 def _self_check() -> bool:
