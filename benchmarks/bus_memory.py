@@ -210,6 +210,39 @@ async def eventbus_consumer(n: int) -> float:
         return now() - t0
 
 
+async def eventbus_distinct_patterns(n: int, subs: int, *, index: bool) -> float:
+    """``subs`` subscribers, each with its own pattern; each event matches one of them."""
+    from eventpatterns.bus import _subscription
+
+    saved = _subscription.INDEX_THRESHOLD
+    _subscription.INDEX_THRESHOLD = 64 if index else 10**9
+    events = [
+        Event(type="bench.tick", source="/bench", data={"user": f"u{i % subs}", "n": i})
+        for i in range(n)
+    ]
+    try:
+        async with EventBus.from_url("memory://", max_entries=n + 1) as bus:
+            subscriptions = []
+            for i in range(subs):
+                sub = bus.subscribe({"data": {"user": [f"u{i}"]}}, buffer=n)
+                await sub.__aenter__()
+                subscriptions.append(sub)
+            per_sub = n // subs
+
+            async def reader(sub: object) -> None:
+                for _ in range(per_sub):
+                    await sub.__anext__()  # type: ignore[attr-defined]
+
+            tasks = [asyncio.create_task(reader(s)) for s in subscriptions]
+            t0 = now()
+            for i in range(0, n, 100):
+                await bus.publish_batch(events[i : i + 100])
+            await asyncio.gather(*tasks)
+            return now() - t0
+    finally:
+        _subscription.INDEX_THRESHOLD = saved
+
+
 async def best_of(repeat: int, fn: Callable[[], Awaitable[float]]) -> float:
     times = []
     for _ in range(repeat):
@@ -273,8 +306,30 @@ async def main() -> None:
             "vs raw queue": ours / raw,
         }
     )
+    for subs in (100, 1000):
+        m = max(n // 10, subs * 10)
+        looped = m / await best_of(
+            repeat, lambda subs=subs, m=m: eventbus_distinct_patterns(m, subs, index=False)
+        )
+        indexed = m / await best_of(
+            repeat, lambda subs=subs, m=m: eventbus_distinct_patterns(m, subs, index=True)
+        )
+        for name, rate in (("one matcher per pattern", looped), ("PatternIndex", indexed)):
+            rows.append(
+                {
+                    "scenario": f"{subs} distinct patterns",
+                    "contender": f"eventpatterns, {name}",
+                    "deliveries/s": rate,
+                    "vs raw queue": "",
+                    "vs broadcaster": "",
+                    "index / loop": indexed / looped if name == "PatternIndex" else 1.0,
+                }
+            )
     print(f"{n:,} events, best of {repeat}; eventpatterns runs with its log and a filter\n")
-    print_table(rows, ["scenario", "contender", "deliveries/s", "vs raw queue", "vs broadcaster"])
+    print_table(
+        rows,
+        ["scenario", "contender", "deliveries/s", "vs raw queue", "vs broadcaster", "index / loop"],
+    )
     path = write_results("bus_memory", rows, {"events": n, "repeat": repeat})
     print(f"\nwrote {path}")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections import deque
 from collections.abc import Sequence
 
 import anyio
@@ -289,3 +290,33 @@ def test_manual_clock_rules() -> None:
 def test_event_view_is_the_json_form_restricted_to_keys(event: Event, keys: set[str]) -> None:
     full = event.to_dict()
     assert event_view(event, frozenset(keys)) == {k: v for k, v in full.items() if k in keys}
+
+
+async def test_many_distinct_patterns_use_the_shared_index() -> None:
+    from eventpatterns.bus._subscription import INDEX_THRESHOLD
+
+    count = INDEX_THRESHOLD + 36
+    async with EventBus.from_url("memory://") as bus:
+        subs = [bus.subscribe({"data": {"n": [i]}}) for i in range(count)]
+        everything = bus.subscribe()
+        prefix = bus.subscribe(
+            {"type": [{"prefix": "test."}], "data": {"n": [{"numeric": ["<", 3]}]}}
+        )
+        for sub in [*subs, everything, prefix]:
+            await sub.__aenter__()
+        events = make_events(count)
+        await bus.publish_batch(events)
+        for i, sub in enumerate(subs):
+            assert await sub.__anext__() == events[i]
+            assert sub._buf == deque()  # exactly one event each
+        assert [await everything.__anext__() for _ in range(count)] == events
+        assert [await prefix.__anext__() for _ in range(3)] == events[:3]
+        hub = bus._hub
+        assert hub is not None
+        assert len(hub._indexed) == count + 1
+        for sub in subs[:50]:  # unsubscribing removes their patterns from the index
+            await sub.aclose()
+        await bus.publish(make_events(1, start=99)[0])
+        await eventually(lambda: len(everything._buf) == 1)
+        assert hub._indexed == {}  # below the threshold again: matched one by one
+        assert await subs[99].__anext__() == (await everything.__anext__())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import functools
 import json
 import logging
@@ -13,7 +14,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 import anyio
 from anyio.abc import TaskStatus
 
-from ..core import Event
+from ..core import Event, format_time
 from ..errors import (
     BackendUnavailable,
     BusClosed,
@@ -27,6 +28,11 @@ __all__ = ["EARLIEST", "Gap", "Overflow", "SupportsMatch", "Subscription", "as_m
 
 #: ``subscribe(since=EARLIEST)`` replays the whole retained history first.
 EARLIEST = "earliest"
+
+#: From this many distinct filter patterns on, the bus's reader matches each entry
+#: once against a shared :class:`~eventpatterns.filters.PatternIndex` instead of once
+#: per pattern (the index costs about as much as ~40 single matchers per entry).
+INDEX_THRESHOLD = 64
 
 logger = logging.getLogger("eventpatterns.bus")
 
@@ -68,10 +74,15 @@ def event_view(event: Event, keys: frozenset[str]) -> dict[str, Any]:
             value = getattr(event, key)
             if value is not None:
                 out[key] = value
-        elif key in ("time", "data", "data_base64"):
-            full = event.to_dict()
-            if key in full:
-                out[key] = full[key]
+        elif key == "data":
+            if event.data is not None and not isinstance(event.data, bytes):
+                out[key] = event.data
+        elif key == "data_base64":
+            if isinstance(event.data, bytes):
+                out[key] = base64.b64encode(event.data).decode("ascii")
+        elif key == "time":
+            if event.time is not None:
+                out[key] = format_time(event.time)
         elif key in event.extensions:
             out[key] = event.extensions[key]
     return out
@@ -109,6 +120,8 @@ class _Hub:
         self.batch = batch
         self.subs: list[Subscription] = []
         self.cursor: Position | None = None
+        self._index: Any = None  # a PatternIndex, once there are many distinct patterns
+        self._indexed: dict[int, SupportsMatch] = {}
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         self.cursor = await self.backend.last_position()
@@ -143,7 +156,10 @@ class _Hub:
         """Push a batch of new entries to every subscription whose filter wants them.
 
         Subscriptions sharing a matcher (equal dict patterns compile to one matcher)
-        share its verdict, so the filter runs once per entry per distinct pattern.
+        share its verdict, so the filter runs once per entry per distinct pattern;
+        from :data:`INDEX_THRESHOLD` distinct compiled patterns on, they are held in a
+        :class:`~eventpatterns.filters.PatternIndex`, whose cost per entry does not
+        grow with their number.
         """
         if not self.subs:
             return
@@ -154,24 +170,60 @@ class _Hub:
                 groups[key][1].append(sub)
             else:
                 groups[key] = (sub._matcher, [sub])
+        indexed = self._sync_index(groups)
+        by_group: dict[int, list[LogEntry]] = {}
+        if indexed:
+            match = self._index.match
+            for entry in entries:
+                for key in match(entry.event.to_dict()):
+                    by_group.setdefault(key, []).append(entry)
         as_json: list[dict[str, Any]] | None = None
-        for matcher, subs in groups.values():
+        # With one or two patterns, building just the fields each reads is cheapest;
+        # with more, one full JSON form per entry is shared by all of them.
+        views = len(groups) - len(indexed) <= 3
+        for key, (matcher, subs) in groups.items():
             if matcher is None:
                 matched = entries
+            elif key in indexed:
+                matched = by_group.get(key, [])
             else:
                 matches = matcher.matches
                 keys = getattr(matcher, "top_level_keys", None)
-                if keys is not None and "time" not in keys and len(keys) <= 4:
+                if views and keys is not None and "time" not in keys and len(keys) <= 4:
                     # Build only the fields the pattern reads (formatting ``time`` is
                     # the costly part of the full JSON form).
                     matched = [e for e in entries if matches(event_view(e.event, keys))]
                 else:
                     if as_json is None:
                         as_json = [entry.event.to_dict() for entry in entries]
-                    matched = [e for e, j in zip(entries, as_json, strict=False) if matches(j)]
+                    matched = [e for e, j in zip(entries, as_json, strict=True) if matches(j)]
             if matched:
                 for sub in subs:
                     sub._push_many(matched)
+
+    def _sync_index(
+        self, groups: dict[int, tuple[SupportsMatch | None, list[Subscription]]]
+    ) -> set[int]:
+        """Hold the compiled patterns in the shared index when there are many of them."""
+        if len(groups) < INDEX_THRESHOLD:
+            if self._indexed:  # few patterns again: matching one by one is cheaper
+                self._index, self._indexed = None, {}
+            return set()
+        from ..filters import Matcher, PatternIndex  # the bus loads filters on first use
+
+        compiled = {k: m for k, (m, _) in groups.items() if isinstance(m, Matcher)}
+        if len(compiled) < INDEX_THRESHOLD:
+            return set()
+        if self._index is None:
+            self._index = PatternIndex()
+        held = self._indexed
+        for key in held.keys() - compiled.keys():
+            self._index.remove(key)
+            del held[key]
+        for key in compiled.keys() - held.keys():
+            self._index.add(key, compiled[key])
+            held[key] = compiled[key]  # a strong reference: the id cannot be reused
+        return set(compiled)
 
 
 class Subscription:
