@@ -320,3 +320,18 @@ async def test_many_distinct_patterns_use_the_shared_index() -> None:
         await eventually(lambda: len(everything._buf) == 1)
         assert hub._indexed == {}  # below the threshold again: matched one by one
         assert await subs[99].__anext__() == (await everything.__anext__())
+
+
+async def test_handler_timeout_is_per_handler_not_per_batch() -> None:
+    done: list[int] = []
+
+    async def slowish(event: Event) -> None:
+        await anyio.sleep(0.06)  # under the timeout alone; five of them are not
+        done.append(event.data["n"])
+
+    async with EventBus.from_url("memory://") as bus:
+        consumer = await bus.consume("slow", slowish, prefetch=5, handler_timeout=0.1, poll=0.05)
+        await bus.publish_batch(make_events(5))
+        await eventually(lambda: len(done) == 5)
+        assert consumer.stats.failed == 0
+        assert done == [0, 1, 2, 3, 4]

@@ -215,16 +215,22 @@ class Consumer:
         todo, done = await self._screen(deliveries)
         handler: Handler = self._handler  # type: ignore[assignment]
         timeout = self._handler_timeout
+        slack = min(timeout * 0.05, 1.0)
         failed: list[tuple[Delivery, str]] = []
         index = 0
         while index < len(todo):
-            # One cancel scope serves a run of handlers (its deadline moves before each
-            # call): entering a scope per event would cost more than a small handler.
-            # Only handlers run inside it, so a timeout always belongs to todo[index].
-            with anyio.CancelScope() as scope:
+            # One cancel scope serves a run of handlers: entering a scope, or moving its
+            # deadline (a timer), per event would cost more than a small handler. So
+            # the deadline moves only when less than ``timeout`` is left, and then by
+            # ``timeout + slack``: each handler gets at least ``timeout`` and at most
+            # ``timeout + slack``. Only handlers run inside the scope, so a timeout
+            # always belongs to todo[index].
+            with anyio.CancelScope(deadline=anyio.current_time() + timeout + slack) as scope:
                 while index < len(todo):
                     delivery = todo[index]
-                    scope.deadline = anyio.current_time() + timeout
+                    now = anyio.current_time()
+                    if scope.deadline < now + timeout:
+                        scope.deadline = now + timeout + slack
                     try:
                         await handler(delivery.event)
                     except Exception as exc:
