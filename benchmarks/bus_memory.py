@@ -212,10 +212,10 @@ async def eventbus_consumer(n: int) -> float:
 
 async def eventbus_distinct_patterns(n: int, subs: int, *, index: bool) -> float:
     """``subs`` subscribers, each with its own pattern; each event matches one of them."""
-    from eventpatterns.bus import _subscription
+    from eventpatterns.bus import _hub
 
-    saved = _subscription.INDEX_THRESHOLD
-    _subscription.INDEX_THRESHOLD = 64 if index else 10**9
+    saved = _hub.INDEX_THRESHOLD
+    _hub.INDEX_THRESHOLD = 64 if index else 10**9
     events = [
         Event(type="bench.tick", source="/bench", data={"user": f"u{i % subs}", "n": i})
         for i in range(n)
@@ -240,7 +240,7 @@ async def eventbus_distinct_patterns(n: int, subs: int, *, index: bool) -> float
             await asyncio.gather(*tasks)
             return now() - t0
     finally:
-        _subscription.INDEX_THRESHOLD = saved
+        _hub.INDEX_THRESHOLD = saved
 
 
 async def best_of(repeat: int, fn: Callable[[], Awaitable[float]]) -> float:

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from eventpatterns import Backoff, Event, EventBus, Gap
 from eventpatterns.backends.memory import MemoryBusBackend
 from eventpatterns.bus import EARLIEST, LogEntry, Position
-from eventpatterns.bus._subscription import event_view
+from eventpatterns.bus._matching import event_view
 from eventpatterns.errors import (
     BackendUnavailable,
     BusClosed,
@@ -293,7 +293,7 @@ def test_event_view_is_the_json_form_restricted_to_keys(event: Event, keys: set[
 
 
 async def test_many_distinct_patterns_use_the_shared_index() -> None:
-    from eventpatterns.bus._subscription import INDEX_THRESHOLD
+    from eventpatterns.bus._hub import INDEX_THRESHOLD
 
     count = INDEX_THRESHOLD + 36
     async with EventBus.from_url("memory://") as bus:

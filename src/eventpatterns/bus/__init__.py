@@ -3,7 +3,8 @@
 from ._bus import BACKENDS, EventBus
 from ._consumer import Backoff, BatchFailure, Consumer, ConsumerStats
 from ._contract import BusBackend, Capabilities, DeadLetter, Delivery, LogEntry, Position
-from ._subscription import EARLIEST, Gap, Overflow, Subscription, SupportsMatch
+from ._matching import SupportsMatch
+from ._subscription import EARLIEST, Gap, Overflow, Subscription
 
 __all__ = [
     "BACKENDS",

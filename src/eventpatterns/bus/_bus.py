@@ -16,7 +16,9 @@ from ..core import Event
 from ..errors import BusClosed, ConfigurationError
 from ._consumer import Backoff, BatchHandler, Consumer, Handler
 from ._contract import BusBackend, DeadLetter, Position
-from ._subscription import Overflow, Subscription, SupportsMatch, _Hub, as_matcher
+from ._hub import _Hub
+from ._matching import SupportsMatch, as_matcher
+from ._subscription import Overflow, Subscription
 
 __all__ = ["EventBus"]
 

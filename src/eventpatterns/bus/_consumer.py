@@ -14,7 +14,7 @@ from anyio.abc import TaskStatus
 from ..core import Event
 from ..errors import BackendUnavailable, BusClosed, ConfigurationError, EventPatternsError
 from ._contract import BusBackend, Delivery
-from ._subscription import SupportsMatch
+from ._matching import SupportsMatch
 
 __all__ = ["Backoff", "BatchFailure", "Consumer", "ConsumerStats"]
 

@@ -1,100 +1,25 @@
-"""Live subscriptions: one reader per bus fans the log out to bounded local buffers."""
+"""Live subscriptions: bounded local buffers fed by the bus's shared reader."""
 
 from __future__ import annotations
 
-import base64
-import functools
-import json
-import logging
 from collections import deque
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal
 
 import anyio
-from anyio.abc import TaskStatus
 
-from ..core import Event, format_time
-from ..errors import (
-    BackendUnavailable,
-    BusClosed,
-    ConfigurationError,
-    PositionExpired,
-    SubscriberOverflow,
-)
+from ..core import Event
+from ..errors import ConfigurationError, SubscriberOverflow
 from ._contract import BusBackend, LogEntry, Position
+from ._matching import SupportsMatch
 
-__all__ = ["EARLIEST", "Gap", "Overflow", "SupportsMatch", "Subscription", "as_matcher"]
+__all__ = ["EARLIEST", "Gap", "Overflow", "Subscription"]
 
 #: ``subscribe(since=EARLIEST)`` replays the whole retained history first.
 EARLIEST = "earliest"
 
-#: From this many distinct filter patterns on, the bus's reader matches each entry
-#: once against a shared :class:`~eventpatterns.filters.PatternIndex` instead of once
-#: per pattern (the index costs about as much as ~40 single matchers per entry).
-INDEX_THRESHOLD = 64
-
-logger = logging.getLogger("eventpatterns.bus")
-
 #: What a subscriber that falls ``buffer`` events behind gets.
 Overflow = Literal["drop_oldest", "disconnect"]
-
-
-@runtime_checkable
-class SupportsMatch(Protocol):
-    """Anything with ``matches(event_json) -> bool``, e.g. a compiled filter."""
-
-    def matches(self, event: dict[str, Any], /) -> bool:
-        """Tell whether the event (CloudEvents JSON form) is wanted."""
-        ...
-
-
-def as_matcher(pattern: SupportsMatch | Mapping[str, Any] | None) -> SupportsMatch | None:
-    """Compile an EventBridge-style pattern dict, or pass a matcher through."""
-    if pattern is None or isinstance(pattern, SupportsMatch):
-        return pattern
-    if isinstance(pattern, Mapping):
-        return _compile_cached(json.dumps(pattern, sort_keys=True, default=str))
-    raise ConfigurationError(
-        f"pattern must be a dict (an EventBridge event pattern) or have a matches() method,"
-        f" got {type(pattern).__name__}"
-    )
-
-
-_PLAIN_ATTRIBUTES = frozenset(
-    {"specversion", "id", "source", "type", "subject", "datacontenttype", "dataschema"}
-)
-
-
-def event_view(event: Event, keys: frozenset[str]) -> dict[str, Any]:
-    """Return the part of ``event.to_dict()`` under ``keys`` (same values, less work)."""
-    out: dict[str, Any] = {}
-    for key in keys:
-        if key in _PLAIN_ATTRIBUTES:
-            value = getattr(event, key)
-            if value is not None:
-                out[key] = value
-        elif key == "data":
-            if event.data is not None and not isinstance(event.data, bytes):
-                out[key] = event.data
-        elif key == "data_base64":
-            if isinstance(event.data, bytes):
-                out[key] = base64.b64encode(event.data).decode("ascii")
-        elif key == "time":
-            if event.time is not None:
-                out[key] = format_time(event.time)
-        elif key in event.extensions:
-            out[key] = event.extensions[key]
-    return out
-
-
-@functools.lru_cache(maxsize=4096)
-def _compile_cached(canonical: str) -> SupportsMatch:
-    # Equal patterns share one matcher, so the hub evaluates each distinct pattern once.
-    from ..filters import compile as compile_pattern
-
-    matcher: SupportsMatch = compile_pattern(json.loads(canonical))
-    return matcher
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,120 +35,6 @@ class Gap:
 
     missed: int | None
     after: Position | None
-
-
-class _Hub:
-    """One reader of the log per bus; pushes every new entry to each subscription."""
-
-    def __init__(self, backend: BusBackend, *, batch: int = 1000) -> None:
-        self.backend = backend
-        self.batch = batch
-        self.subs: list[Subscription] = []
-        self.cursor: Position | None = None
-        self._index: Any = None  # a PatternIndex, once there are many distinct patterns
-        self._indexed: dict[int, SupportsMatch] = {}
-
-    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        self.cursor = await self.backend.last_position()
-        task_status.started()
-        failures = 0
-        while True:
-            try:
-                entries = await self.backend.read(self.cursor, limit=self.batch, wait=5.0)
-            except PositionExpired as exc:
-                # The reader fell behind retention: every subscriber hears of the gap.
-                logger.warning("bus reader fell behind retention: %s", exc)
-                for sub in list(self.subs):
-                    sub._gap()
-                self.cursor = None
-                continue
-            except BackendUnavailable as exc:
-                failures += 1
-                delay = min(0.05 * 2**failures, 5.0)
-                logger.warning(
-                    "bus reader: backend unavailable (%s); retrying in %.2fs", exc, delay
-                )
-                await anyio.sleep(delay)
-                continue
-            except BusClosed:
-                return
-            failures = 0
-            if entries:
-                self.fan_out(entries)
-                self.cursor = entries[-1].position
-
-    def fan_out(self, entries: list[LogEntry]) -> None:
-        """Push a batch of new entries to every subscription whose filter wants them.
-
-        Subscriptions sharing a matcher (equal dict patterns compile to one matcher)
-        share its verdict, so the filter runs once per entry per distinct pattern;
-        from :data:`INDEX_THRESHOLD` distinct compiled patterns on, they are held in a
-        :class:`~eventpatterns.filters.PatternIndex`, whose cost per entry does not
-        grow with their number.
-        """
-        if not self.subs:
-            return
-        groups: dict[int, tuple[SupportsMatch | None, list[Subscription]]] = {}
-        for sub in self.subs:
-            key = id(sub._matcher)
-            if key in groups:
-                groups[key][1].append(sub)
-            else:
-                groups[key] = (sub._matcher, [sub])
-        indexed = self._sync_index(groups)
-        by_group: dict[int, list[LogEntry]] = {}
-        if indexed:
-            match = self._index.match
-            for entry in entries:
-                for key in match(entry.event.to_dict()):
-                    by_group.setdefault(key, []).append(entry)
-        as_json: list[dict[str, Any]] | None = None
-        # With one or two patterns, building just the fields each reads is cheapest;
-        # with more, one full JSON form per entry is shared by all of them.
-        views = len(groups) - len(indexed) <= 3
-        for key, (matcher, subs) in groups.items():
-            if matcher is None:
-                matched = entries
-            elif key in indexed:
-                matched = by_group.get(key, [])
-            else:
-                matches = matcher.matches
-                keys = getattr(matcher, "top_level_keys", None)
-                if views and keys is not None and "time" not in keys and len(keys) <= 4:
-                    # Build only the fields the pattern reads (formatting ``time`` is
-                    # the costly part of the full JSON form).
-                    matched = [e for e in entries if matches(event_view(e.event, keys))]
-                else:
-                    if as_json is None:
-                        as_json = [entry.event.to_dict() for entry in entries]
-                    matched = [e for e, j in zip(entries, as_json, strict=True) if matches(j)]
-            if matched:
-                for sub in subs:
-                    sub._push_many(matched)
-
-    def _sync_index(
-        self, groups: dict[int, tuple[SupportsMatch | None, list[Subscription]]]
-    ) -> set[int]:
-        """Hold the compiled patterns in the shared index when there are many of them."""
-        if len(groups) < INDEX_THRESHOLD:
-            if self._indexed:  # few patterns again: matching one by one is cheaper
-                self._index, self._indexed = None, {}
-            return set()
-        from ..filters import Matcher, PatternIndex  # the bus loads filters on first use
-
-        compiled = {k: m for k, (m, _) in groups.items() if isinstance(m, Matcher)}
-        if len(compiled) < INDEX_THRESHOLD:
-            return set()
-        if self._index is None:
-            self._index = PatternIndex()
-        held = self._indexed
-        for key in held.keys() - compiled.keys():
-            self._index.remove(key)
-            del held[key]
-        for key in compiled.keys() - held.keys():
-            self._index.add(key, compiled[key])
-            held[key] = compiled[key]  # a strong reference: the id cannot be reused
-        return set(compiled)
 
 
 class Subscription:

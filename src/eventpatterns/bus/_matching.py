@@ -1,0 +1,71 @@
+"""Filters as the bus uses them: compiled once per distinct pattern, fed field views."""
+
+from __future__ import annotations
+
+import base64
+import functools
+import json
+from collections.abc import Mapping
+from typing import Any, Protocol, runtime_checkable
+
+from ..core import Event, format_time
+from ..errors import ConfigurationError
+
+__all__ = ["SupportsMatch", "as_matcher", "event_view"]
+
+
+@runtime_checkable
+class SupportsMatch(Protocol):
+    """Anything with ``matches(event_json) -> bool``, e.g. a compiled filter."""
+
+    def matches(self, event: dict[str, Any], /) -> bool:
+        """Tell whether the event (CloudEvents JSON form) is wanted."""
+        ...
+
+
+def as_matcher(pattern: SupportsMatch | Mapping[str, Any] | None) -> SupportsMatch | None:
+    """Compile an EventBridge-style pattern dict, or pass a matcher through."""
+    if pattern is None or isinstance(pattern, SupportsMatch):
+        return pattern
+    if isinstance(pattern, Mapping):
+        return _compile_cached(json.dumps(pattern, sort_keys=True, default=str))
+    raise ConfigurationError(
+        f"pattern must be a dict (an EventBridge event pattern) or have a matches() method,"
+        f" got {type(pattern).__name__}"
+    )
+
+
+_PLAIN_ATTRIBUTES = frozenset(
+    {"specversion", "id", "source", "type", "subject", "datacontenttype", "dataschema"}
+)
+
+
+def event_view(event: Event, keys: frozenset[str]) -> dict[str, Any]:
+    """Return the part of ``event.to_dict()`` under ``keys`` (same values, less work)."""
+    out: dict[str, Any] = {}
+    for key in keys:
+        if key in _PLAIN_ATTRIBUTES:
+            value = getattr(event, key)
+            if value is not None:
+                out[key] = value
+        elif key == "data":
+            if event.data is not None and not isinstance(event.data, bytes):
+                out[key] = event.data
+        elif key == "data_base64":
+            if isinstance(event.data, bytes):
+                out[key] = base64.b64encode(event.data).decode("ascii")
+        elif key == "time":
+            if event.time is not None:
+                out[key] = format_time(event.time)
+        elif key in event.extensions:
+            out[key] = event.extensions[key]
+    return out
+
+
+@functools.lru_cache(maxsize=4096)
+def _compile_cached(canonical: str) -> SupportsMatch:
+    # Equal patterns share one matcher, so the hub evaluates each distinct pattern once.
+    from ..filters import compile as compile_pattern
+
+    matcher: SupportsMatch = compile_pattern(json.loads(canonical))
+    return matcher
