@@ -1,8 +1,10 @@
 """The Redis bus backend: a Redis Stream as the log, consumer groups for durable delivery.
 
 See :mod:`._scripts` for the data layout. Every operation is one round trip (a Lua
-script); blocking reads (``XREAD BLOCK``) run on connections of their own, which are
-dropped, never reused, when a read is cancelled mid-command (:mod:`._connection`).
+script), except ``ack``, which usually takes none: its receipts ride along with the
+next call for the group (see :meth:`RedisBusBackend.ack`). Blocking reads
+(``XREAD BLOCK``) run on connections of their own, which are dropped, never reused,
+when a read is cancelled mid-command (:mod:`._connection`).
 """
 
 from __future__ import annotations
