@@ -201,7 +201,15 @@ class BusBackend(Protocol):
         ...
 
     async def ack(self, group: str, receipts: Sequence[str]) -> None:
-        """Acknowledge deliveries: they are done for ``group``. Unknown receipts are ignored."""
+        """Acknowledge deliveries: they are done for ``group``. Unknown receipts are ignored.
+
+        A backend may queue acknowledgements and send them with its next call for the
+        group (the Redis backend sends them with the next ``receive``, saving a round
+        trip per batch) and on :meth:`aclose`. Until sent, another process may still
+        see the delivery as pending; a crash in between only causes a redelivery, so
+        delivery stays at-least-once. A later call on the same backend object never
+        sees an acked delivery again.
+        """
         ...
 
     async def release(self, group: str, receipt: str, *, delay: float, error: str) -> None:
