@@ -159,7 +159,8 @@ class EventBus:
         """
         if not isinstance(event, Event):
             raise TypeError(f"publish() takes an Event, got {type(event).__name__}")
-        self._running()
+        if self._tg is None or self._closed:
+            self._running()  # raises the right error
         return (await self.backend.append((event,)))[0]
 
     async def publish_batch(self, events: Iterable[Event]) -> list[Position]:

@@ -9,6 +9,7 @@ each call is atomic with respect to other tasks.
 from __future__ import annotations
 
 import heapq
+import math
 from collections import OrderedDict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -124,16 +125,23 @@ class MemoryBusBackend:
             dedupe_window=dedupe_window,
         )
         self._max_entries = max_entries
-        self._log: deque[LogEntry] = deque()
-        self._first_seq = 1  # sequence number of self._log[0]
+        # Events only (a LogEntry is built when read, so the retained log holds no
+        # extra objects for the garbage collector to scan), in a list for O(1) access
+        # by index; trimming moves ``_head`` and compacts now and then.
+        self._log: list[Event] = []
+        self._head = 0  # index in _log of the entry numbered _first_seq
+        self._first_seq = 1  # sequence number of the oldest retained entry
         self._next_seq = 1
-        self._seen: OrderedDict[str, tuple[int, float]] = OrderedDict()  # id -> (seq, expiry)
+        # Dedupe: id -> seq, expired by whole-second buckets of ids (cheaper than a
+        # deadline per id; an id is remembered at most one second beyond the window).
+        self._seen: dict[str, int] = {}
+        self._seen_buckets: deque[tuple[float, list[str]]] = deque()
+        self._bucket_until = -math.inf
         self._groups: dict[str, _Group] = {}
         self._log_changed = _Waiter()
         self._group_changed: dict[str, _Waiter] = {}
         self._order = 0
         self._unyielded = 0
-        self._next_expiry = 0.0  # earliest expiry in the dedupe window
         self._closed = False
 
     @classmethod
@@ -162,42 +170,35 @@ class MemoryBusBackend:
 
     async def append(self, events: Sequence[Event]) -> list[Position]:
         """Append events; see :meth:`BusBackend.append`."""
-        self._check_open()
+        if self._closed:
+            raise BusClosed("the memory bus backend is closed")
         limit = self.capabilities.max_message_size
         if limit is not None:
             for event in events:
                 size = len(event.to_json())
                 if size > limit:
                     raise EventTooLarge(event.id, size=size, limit=limit)
-        now = self.clock.time()
         seen = self._seen
-        if seen and self._next_expiry <= now:
-            while seen:  # expire the dedupe window, oldest first
-                first = next(iter(seen.values()))
-                if first[1] > now:
-                    self._next_expiry = first[1]
-                    break
-                seen.popitem(last=False)
-        expiry = now + self.capabilities.dedupe_window
-        dedupe = self.capabilities.dedupe_window > 0
+        bucket = self._dedupe_bucket()
         positions: list[Position] = []
         log = self._log
         for event in events:
             known = seen.get(event.id)
             if known is not None:
-                positions.append(str(known[0]))
+                positions.append(str(known))
                 continue
             seq = self._next_seq
             self._next_seq = seq + 1
-            position = str(seq)
-            log.append(LogEntry(position, event))
-            if dedupe:
-                seen[event.id] = (seq, expiry)
-            positions.append(position)
-        overflow = len(log) - self._max_entries
+            log.append(event)
+            if bucket is not None:
+                seen[event.id] = seq
+                bucket.append(event.id)
+            positions.append(str(seq))
+        overflow = self._next_seq - self._first_seq - self._max_entries
         if overflow > 0:
             self._trim(overflow)
-        self._log_changed.notify()
+        if self._log_changed._event is not None:
+            self._log_changed.notify()
         for waiter in self._group_changed.values():
             waiter.notify()
         # Like asyncio.Queue.put on a queue with room, appending does not yield to the
@@ -209,10 +210,32 @@ class MemoryBusBackend:
             await anyio.lowlevel.checkpoint()
         return positions
 
+    def _dedupe_bucket(self) -> list[str] | None:
+        """Forget ids whose window has passed; return the list new ids go to."""
+        window = self.capabilities.dedupe_window
+        if window <= 0:
+            return None
+        now = self.clock.time()
+        if now < self._bucket_until:  # the common case: nothing expires, same bucket
+            return self._seen_buckets[-1][1]
+        buckets = self._seen_buckets
+        seen = self._seen
+        while buckets and buckets[0][0] <= now:
+            for event_id in buckets.popleft()[1]:
+                del seen[event_id]
+        expiry = float(math.ceil(now + window))
+        if not buckets or buckets[-1][0] != expiry:
+            buckets.append((expiry, []))
+        # Until then, ``now + window`` still rounds up to ``expiry`` and no bucket is due.
+        self._bucket_until = min(buckets[0][0], expiry - window)
+        return buckets[-1][1]
+
     def _trim(self, count: int) -> None:
-        for _ in range(count):
-            self._log.popleft()
+        self._head += count
         self._first_seq += count
+        if self._head > 1024 and 2 * self._head > len(self._log):
+            del self._log[: self._head]  # amortised O(1) per trimmed entry
+            self._head = 0
         for group in self._groups.values():
             if group.cursor < self._first_seq:
                 # Counted, never silent: the group fell further behind than retention.
@@ -244,13 +267,12 @@ class MemoryBusBackend:
                 raise PositionExpired(str(after), oldest=self._oldest())
         else:
             await anyio.lowlevel.checkpoint()
-        begin = start - self._first_seq
-        end = min(begin + limit, len(self._log))
-        log = self._log
-        return [log[i] for i in range(begin, end)]
+        begin = self._head + start - self._first_seq
+        page = self._log[begin : begin + limit]
+        return [LogEntry(str(start + i), event) for i, event in enumerate(page)]
 
     def _oldest(self) -> Position | None:
-        return str(self._first_seq) if self._log else None
+        return str(self._first_seq) if self._next_seq > self._first_seq else None
 
     async def last_position(self) -> Position | None:
         """Return the newest position, or ``None``."""
@@ -324,7 +346,7 @@ class MemoryBusBackend:
         while len(out) < max_count and g.cursor < self._next_seq:
             seq = g.cursor
             g.cursor += 1
-            state = _Pending(seq, log[seq - self._first_seq].event)
+            state = _Pending(seq, log[self._head + seq - self._first_seq])
             g.pending[seq] = state
             out.append(self._hand_out(g, state, deadline))
         return out
