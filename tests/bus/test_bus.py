@@ -335,3 +335,27 @@ async def test_handler_timeout_is_per_handler_not_per_batch() -> None:
         await eventually(lambda: len(done) == 5)
         assert consumer.stats.failed == 0
         assert done == [0, 1, 2, 3, 4]
+
+
+async def test_concurrency_runs_handlers_side_by_side() -> None:
+    running = 0
+    peak = 0
+    done: list[int] = []
+
+    async def handler(event: Event) -> None:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await anyio.sleep(0.02)
+        running -= 1
+        done.append(event.data["n"])
+
+    async with EventBus.from_url("memory://") as bus:
+        consumer = await bus.consume("pool", handler, concurrency=4, prefetch=1, poll=0.05)
+        await bus.publish_batch(make_events(12))
+        await eventually(lambda: len(done) == 12)
+        assert sorted(done) == list(range(12))
+        assert peak == 4
+        assert consumer.stats.succeeded == 12
+        with pytest.raises(ConfigurationError, match="concurrency must be at least 1"):
+            await bus.consume("pool", handler, concurrency=0)

@@ -28,7 +28,6 @@ BACKENDS: dict[str, str] = {
     "redis": "eventpatterns.backends.redis:RedisBusBackend",
     "rediss": "eventpatterns.backends.redis:RedisBusBackend",
     "unix": "eventpatterns.backends.redis:RedisBusBackend",
-    "aws": "eventpatterns.backends.aws:AwsBusBackend",
 }
 
 Pattern = SupportsMatch | Mapping[str, Any] | None
@@ -72,7 +71,7 @@ class EventBus:
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> EventBus:
-        """Create a bus from a URL: ``memory://``, ``redis://host:6379/0``, ``aws://...``.
+        """Create a bus from a URL: ``memory://`` or ``redis://host:6379/0``.
 
         Keyword options go to the backend's constructor.
 
@@ -237,6 +236,7 @@ class EventBus:
         start: Literal["earliest", "latest"] = ...,
         name: str | None = ...,
         poll: float = ...,
+        concurrency: int = ...,
     ) -> Consumer: ...
 
     @overload
@@ -255,6 +255,7 @@ class EventBus:
         start: Literal["earliest", "latest"] = ...,
         name: str | None = ...,
         poll: float = ...,
+        concurrency: int = ...,
     ) -> Consumer: ...
 
     async def consume(
@@ -272,6 +273,7 @@ class EventBus:
         start: Literal["earliest", "latest"] = "latest",
         name: str | None = None,
         poll: float = 1.0,
+        concurrency: int = 1,
     ) -> Consumer:
         """Start a consumer in ``group``: at-least-once, with retries and dead letters.
 
@@ -296,6 +298,8 @@ class EventBus:
             start: Where a newly created group starts.
             name: Consumer name within the group (default: unique per process).
             poll: Longest blocking receive, in seconds.
+            concurrency: Handle up to this many deliveries at once (that many
+                workers, each a consumer of the group; order is then not kept).
 
         Returns:
             The running :class:`Consumer`; it stops with the bus or its ``aclose()``.
@@ -316,6 +320,7 @@ class EventBus:
             handler_timeout=handler_timeout,
             backoff=backoff or Backoff(),
             poll=poll,
+            concurrency=concurrency,
         )
         await tg.start(consumer.run)
         self._consumers.append(consumer)

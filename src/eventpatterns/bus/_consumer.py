@@ -116,7 +116,10 @@ class Consumer:
         handler_timeout: float | None,
         backoff: Backoff,
         poll: float,
+        concurrency: int = 1,
     ) -> None:
+        if concurrency < 1:
+            raise ConfigurationError(f"concurrency must be at least 1, got {concurrency}")
         if max_attempts < 1:
             raise ConfigurationError(f"max_attempts must be at least 1, got {max_attempts}")
         if visibility_timeout <= 0:
@@ -138,6 +141,7 @@ class Consumer:
         self._handler_timeout = visibility_timeout if handler_timeout is None else handler_timeout
         self._backoff = backoff
         self._poll = poll
+        self._concurrency = concurrency
         self._scope: anyio.CancelScope | None = None
         self._done = anyio.Event()
 
@@ -147,7 +151,12 @@ class Consumer:
             self._scope = scope
             task_status.started()
             try:
-                await self._loop()
+                if self._concurrency == 1:
+                    await self._loop(self.name)
+                else:  # independent workers, each a consumer of the group, sharing stats
+                    async with anyio.create_task_group() as tg:
+                        for worker in range(self._concurrency):
+                            tg.start_soon(self._loop, f"{self.name}.{worker}")
             finally:
                 self._done.set()
 
@@ -158,13 +167,13 @@ class Consumer:
             with anyio.CancelScope(shield=True):
                 await self._done.wait()
 
-    async def _loop(self) -> None:
+    async def _loop(self, name: str) -> None:
         failures = 0
         while True:
             try:
                 deliveries = await self.backend.receive(
                     self.group,
-                    self.name,
+                    name,
                     max_count=self._prefetch,
                     visibility_timeout=self._visibility,
                     wait=self._poll,
