@@ -45,3 +45,17 @@ async def test_acked_deliveries_do_not_accumulate_deadlines() -> None:
     assert len(group.ready) <= 1024 + 500  # compacted, not 10,000 stale deadlines
     stats = backend.group_stats("g")
     assert stats == {"pending": 0, "dead_letters": 0, "lag": 0, "trimmed_unread": 0}
+
+
+@pytest.mark.anyio
+async def test_group_behind_retention_is_counted_and_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    backend = MemoryBusBackend(max_entries=10)
+    await backend.create_group("slow", start="latest")
+    with caplog.at_level("WARNING", logger="eventpatterns.bus"):
+        await backend.append(make_events(25))
+    assert backend.group_stats("slow")["trimmed_unread"] == 15
+    assert "15 entries trimmed before group 'slow' read them" in caplog.text
+    deliveries = await backend.receive("slow", "c", max_count=100, visibility_timeout=30, wait=0)
+    assert [d.event.data["n"] for d in deliveries] == list(range(15, 25))

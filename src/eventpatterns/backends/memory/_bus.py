@@ -9,6 +9,7 @@ each call is atomic with respect to other tasks.
 from __future__ import annotations
 
 import heapq
+import logging
 import math
 from collections import OrderedDict, deque
 from collections.abc import Sequence
@@ -32,6 +33,8 @@ from ...errors import (
 )
 
 __all__ = ["MemoryBusBackend"]
+
+logger = logging.getLogger("eventpatterns.bus")
 
 _YIELD_EVERY = 256
 
@@ -236,11 +239,20 @@ class MemoryBusBackend:
         if self._head > 1024 and 2 * self._head > len(self._log):
             del self._log[: self._head]  # amortised O(1) per trimmed entry
             self._head = 0
-        for group in self._groups.values():
+        for name, group in self._groups.items():
             if group.cursor < self._first_seq:
-                # Counted, never silent: the group fell further behind than retention.
-                group.trimmed_unread += self._first_seq - group.cursor
+                # Counted and logged, never silent: the group fell further behind than
+                # retention (raise max_entries, or add consumers).
+                lost = self._first_seq - group.cursor
+                group.trimmed_unread += lost
                 group.cursor = self._first_seq
+                logger.warning(
+                    "memory bus: %d entries trimmed before group %r read them"
+                    " (max_entries=%d); see group_stats()",
+                    lost,
+                    name,
+                    self._max_entries,
+                )
 
     def sort_key(self, position: Position) -> tuple[int, ...]:
         """Order positions: they are decimal sequence numbers."""
