@@ -524,6 +524,45 @@ class TestRedisGroupState:
         assert (await backend.group_stats("g"))["pending"] == 5
 
     @pytest.mark.anyio
+    async def test_due_redeliveries_then_new_entries_keep_the_cursor(
+        self, backend: RedisBusBackend, clock: ManualClock
+    ) -> None:
+        # A receive with redeliveries due parks the group's cursor so that the
+        # XREADGROUP of its transaction reads nothing; it must come back unchanged.
+        await backend.create_group("g", start="latest")
+        await backend.append(make_events(3))
+        first = await backend.receive("g", "c1", max_count=2, visibility_timeout=5, wait=0)
+        clock.advance(6)
+        mixed = await backend.receive("g", "c2", max_count=10, visibility_timeout=5, wait=0)
+        assert [(d.event.data["n"], d.attempt) for d in mixed] == [(0, 2), (1, 2), (2, 1)]
+        await backend.append(make_events(2))
+        new = await backend.receive("g", "c2", max_count=10, visibility_timeout=5, wait=0)
+        assert [(d.event.data["n"], d.attempt) for d in new] == [(0, 1), (1, 1)]
+        assert new[0].position not in {d.position for d in first + mixed}
+        await backend.ack("g", [d.receipt for d in mixed + new])
+        stats = await backend.group_stats("g")
+        assert (stats["pending"], stats["lag"], stats["trimmed_unread"]) == (0, 0, 0)
+
+    @pytest.mark.anyio
+    async def test_receive_survives_a_flushed_script_cache(
+        self, backend: RedisBusBackend, clock: ManualClock
+    ) -> None:
+        await backend.create_group("g", start="latest")
+        await backend.append(make_events(4))
+        first = await backend.receive("g", "c1", max_count=2, visibility_timeout=5, wait=0)
+        client = redis.asyncio.Redis.from_url(REDIS_URL)
+        try:
+            await client.script_flush()  # as after a restart without persistence of scripts
+        finally:
+            await client.aclose()
+        await backend.ack("g", [d.receipt for d in first])
+        rest = await backend.receive("g", "c1", max_count=10, visibility_timeout=5, wait=0)
+        assert [d.event.data["n"] for d in rest] == [2, 3]
+        clock.advance(6)
+        again = await backend.receive("g", "c1", max_count=10, visibility_timeout=5, wait=0)
+        assert [(d.event.data["n"], d.attempt) for d in again] == [(2, 2), (3, 2)]
+
+    @pytest.mark.anyio
     async def test_late_ack_of_an_expired_batch_is_honoured(
         self, backend: RedisBusBackend, clock: ManualClock
     ) -> None:

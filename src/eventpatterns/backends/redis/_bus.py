@@ -1,8 +1,10 @@
 """The Redis bus backend: a Redis Stream as the log, consumer groups for durable delivery.
 
 See :mod:`._scripts` for the data layout. Every operation is one round trip (a Lua
-script), except ``ack``, which usually takes none: its receipts ride along with the
-next call for the group (see :meth:`RedisBusBackend.ack`). Blocking reads
+script; for ``receive`` a ``MULTI``/``EXEC`` around a plain ``XREADGROUP``, and a second
+round trip when redeliveries are due), except ``ack``, which usually takes none: its
+receipts ride along with the next call for the group (see
+:meth:`RedisBusBackend.ack`). Blocking reads
 (``XREAD BLOCK``) run on connections of their own, which are dropped, never reused,
 when a read is cancelled mid-command (:mod:`._connection`).
 """
@@ -33,6 +35,9 @@ from ...errors import (
 )
 from ._codec import decode_event
 from ._connection import RedisConnection, split_url
+from ._scripts import TAKE_AFTER, TAKE_BEFORE
+
+_TAKE_BEFORE, _TAKE_AFTER = TAKE_BEFORE.encode(), TAKE_AFTER.encode()
 
 __all__ = ["RedisBusBackend"]
 
@@ -323,7 +328,13 @@ class RedisBusBackend:
         tick = time.monotonic()
         sweep = tick - self._swept.get(group, -math.inf) >= self._sweep_every
         acks = self._acks.pop(group, None)
+        deadline = repr(now + visibility_timeout)
         try:
+            if not sweep:
+                fast = await self._take_new(group, consumer, max_count, now, deadline, acks)
+                if fast is not None:
+                    return fast
+                acks = None  # sent by the transaction; RECEIVE takes the due redeliveries
             reply = await self._conn.script(
                 "RECEIVE",
                 self._receive_keys(group),
@@ -331,7 +342,7 @@ class RedisBusBackend:
                     group,
                     consumer,
                     repr(now),
-                    repr(now + visibility_timeout),
+                    deadline,
                     max_count,
                     self._reclaim_ms if sweep else "",
                     ",".join(acks) if acks else "",
@@ -365,6 +376,49 @@ class RedisBusBackend:
         ]
         next_due = float(reply[0]) if reply[0] else None
         return out, next_due, _text(reply[1]) or "0-0"
+
+    async def _take_new(
+        self,
+        group: str,
+        consumer: str,
+        max_count: int,
+        now: float,
+        deadline: str,
+        acks: list[str] | None,
+    ) -> tuple[list[Delivery], float | None, str] | None:
+        """Take new entries in one transaction (see ``_scripts.TAKE_BEFORE``).
+
+        Return ``None``, having sent ``acks`` and read nothing, when redeliveries are
+        due: the caller runs RECEIVE, which serves them first.
+        """
+        keys = self._receive_keys(group)
+        before, got, after = await self._conn.transaction(
+            ("EVAL", _TAKE_BEFORE, 6, *keys, group, repr(now), ",".join(acks or ())),
+            ("XREADGROUP", "GROUP", group, consumer, "COUNT", max_count,
+             "STREAMS", self._log, ">"),
+            ("EVAL", _TAKE_AFTER, 3, *keys[:3], group, deadline),
+        )  # fmt: skip
+        for reply in (before, got, after):
+            if isinstance(reply, Exception):
+                with self._conn.mapped():  # EPNOGROUP -> GroupNotFound
+                    raise reply
+        if before:
+            return None
+        self._live.add(group)
+        if not got:
+            return [], float(after[0]) if after[0] else None, after[1].decode()
+        # APPEND writes the fields as i <id> e <json>; look further only if they are not.
+        return (
+            [
+                _first_delivery(
+                    pos.decode(),
+                    decode_event(fields[3] if fields[2] == b"e" else _field(fields, b"e")),
+                )
+                for pos, fields in _stream_reply(got)
+            ],
+            None,
+            "",
+        )
 
     async def ack(self, group: str, receipts: Sequence[str]) -> None:
         """Acknowledge; see :meth:`BusBackend.ack`.

@@ -71,6 +71,17 @@ def split_url(url: str, options: dict[str, Any]) -> str:
     return urlunsplit(parts._replace(query=urlencode(rest)))
 
 
+def _pack(commands: Sequence[Sequence[Any]]) -> bytes:
+    """Encode commands in RESP, as redis-py's ``pack_commands`` does, for less."""
+    out = []
+    for command in commands:
+        out.append(b"*%d\r\n" % len(command))
+        for arg in command:
+            value = arg if isinstance(arg, bytes) else str(arg).encode()
+            out.append(b"$%d\r\n%b\r\n" % (len(value), value))
+    return b"".join(out)
+
+
 def _number(name: str, value: str, kind: type[int] | type[float]) -> int | float:
     try:
         return kind(value)
@@ -103,8 +114,9 @@ class RedisConnection:
             redis_options["retry"] = redis.asyncio.retry.Retry(backoff, 2)
         self.cluster = cluster
         self.client: Redis | RedisCluster
-        # Blocking reads get connections of their own: a BLOCK cancelled half-way
-        # leaves a reply in flight, so such a connection is dropped, never pooled.
+        # Blocking reads and receive's transactions get connections of their own,
+        # used raw: one cancelled half-way leaves a reply in flight, so such a
+        # connection is dropped, never pooled.
         self._blocking_pool: ConnectionPool | None = None
         if cluster:
             # Every key of the bus is in one slot: scripts go to the primary serving
@@ -113,6 +125,7 @@ class RedisConnection:
         else:
             self.client = redis.asyncio.Redis.from_url(url, **redis_options)
             self._blocking_pool = redis.asyncio.ConnectionPool.from_url(url)
+        self._idle: list[Any] = []  # connections of the raw pool for transaction()
         self._route_key = route_key
         self._pool_class: type[ConnectionPool] = redis.asyncio.ConnectionPool
         wants = inspect.signature(self._pool_class.get_connection).parameters["command_name"]
@@ -179,16 +192,65 @@ class RedisConnection:
                 await conn.send_command(*command)
                 return await conn.read_response(timeout=block + _BLOCK_SLACK)
             except BaseException as exc:
-                with anyio.CancelScope(shield=True):
-                    await conn.disconnect(nowait=True)
-                    if self.cluster and isinstance(exc, Exception):
-                        # The slot may have moved: resolve its primary again next time.
-                        self._blocking_pool = None
-                        await pool.disconnect()
+                await self._drop(pool, conn, exc)
                 raise
             finally:
                 with anyio.CancelScope(shield=True):
                     await pool.release(conn)
+
+    async def transaction(self, *commands: Sequence[Any]) -> list[Any]:
+        """Run ``commands`` in one ``MULTI``/``EXEC`` round trip; return EXEC's replies.
+
+        The replies are raw (no redis-py response callbacks); a command that failed
+        inside the transaction has its ``ResponseError`` as its reply.
+        """
+        data = _pack([("MULTI",), *commands, ("EXEC",)])
+        try:
+            return await self._exchange(data, len(commands) + 2)
+        except BackendUnavailable:
+            # Once more on a new connection: pooled ones go stale when Redis restarts.
+            # Should the first EXEC have run after all, its entries are redelivered
+            # when their deadline passes (at least once) and acks are idempotent.
+            return await self._exchange(data, len(commands) + 2)
+
+    async def _exchange(self, data: bytes, replies: int) -> list[Any]:
+        """Send packed commands on a connection of the raw pool; return the last reply.
+
+        Idle connections are kept here, not handed back to the pool, which checks
+        each one it hands out (a read attempt per checkout); a stale one fails and
+        :meth:`transaction` tries again.
+        """
+        with self.mapped():
+            pool = await self._pool()
+            if self._idle:
+                conn = self._idle.pop()
+            else:
+                conn = await pool.get_connection(*self._command_name)  # type: ignore[no-untyped-call]
+            try:
+                await conn.send_packed_command(data, check_health=False)
+                for _ in range(replies - 1):
+                    await conn.read_response()
+                reply: list[Any] = await conn.read_response()
+            except BaseException as exc:
+                await self._drop(pool, conn, exc)
+                with anyio.CancelScope(shield=True):
+                    await pool.release(conn)
+                raise
+            if pool is self._blocking_pool:
+                self._idle.append(conn)
+            else:
+                await pool.release(conn)
+            return reply
+
+    async def _drop(self, pool: ConnectionPool, conn: Any, exc: BaseException) -> None:
+        """Disconnect a connection whose exchange was interrupted: a reply may be in flight."""
+        with anyio.CancelScope(shield=True):
+            await conn.disconnect(nowait=True)
+            if self.cluster and isinstance(exc, Exception):
+                # The slot may have moved: resolve its primary again next time.
+                self._blocking_pool = None
+                self._idle.clear()
+                await pool.disconnect()
 
     async def _pool(self) -> ConnectionPool:
         if self._blocking_pool is None:
