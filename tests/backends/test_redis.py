@@ -401,6 +401,18 @@ def test_trusted_decoding_builds_the_validated_event(event: Event) -> None:
     assert decoded.model_fields_set == validated.model_fields_set
 
 
+@pytest.mark.parametrize(
+    "data",
+    [2**63, -(2**63) - 1, 2**64 + 7, [1, {"deep": [10**30]}], 9.3e18, {"x": 1.5}],
+)
+def test_decoding_keeps_integers_beyond_64_bits_exact(data: object) -> None:
+    # orjson reads such integers as floats; the decoder must notice and keep them exact.
+    event = Event(type="t", source="/s", data=data)
+    decoded = decode_event(event.to_json())
+    assert decoded == event
+    assert decoded.to_json() == event.to_json()
+
+
 _HEAD = b'{"specversion":"1.0","id":"1","source":"/s","type":"t"'
 
 

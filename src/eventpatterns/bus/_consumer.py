@@ -201,21 +201,22 @@ class Consumer:
 
     async def _screen(self, deliveries: Sequence[Delivery]) -> tuple[list[Delivery], list[str]]:
         """Split deliveries into those to handle and receipts to ack unhandled."""
+        limit = self._max_attempts
+        if self._matcher is None and all(d.attempt <= limit for d in deliveries):
+            return list(deliveries), []  # the common case, without a loop in Python
         todo: list[Delivery] = []
         skip: list[str] = []
         for delivery in deliveries:
             if not self._wanted(delivery):
                 self.stats.filtered_out += 1
                 skip.append(delivery.receipt)
-            elif delivery.attempt > self._max_attempts:
+            elif delivery.attempt > limit:
                 # Delivered again after its last allowed attempt: the consumer that held
                 # it crashed or hung. Do not run it once more.
                 reason = (
                     delivery.last_error or "consumer stopped acknowledging (visibility timeout)"
                 )
-                await self._dead_letter(
-                    delivery, f"{reason}; exceeded max_attempts={self._max_attempts}"
-                )
+                await self._dead_letter(delivery, f"{reason}; exceeded max_attempts={limit}")
             else:
                 todo.append(delivery)
         return todo, skip
@@ -262,28 +263,31 @@ class Consumer:
         todo, done = await self._screen(deliveries)
         if todo:
             handler: BatchHandler = self._handler  # type: ignore[assignment]
-            by_id = {d.event.id: d for d in todo}
             failed: set[str]
             error = "reported failed by the batch handler"
             try:
                 with anyio.fail_after(self._handler_timeout):
                     result = await handler([d.event for d in todo])
-                failed = set() if result is None else set(result)
+                failed = set(result) if result else set()
             except BatchFailure as exc:
                 failed, error = set(exc.failed_ids), exc.cause or error
             except Exception as exc:
-                failed, error = set(by_id), _describe(exc)
-            unknown = failed - by_id.keys()
-            if unknown:
-                logger.warning(
-                    "batch handler reported unknown event ids %s; ignored", sorted(unknown)
-                )
-            for event_id, delivery in by_id.items():
-                if event_id in failed:
-                    await self._fail(delivery, error)
-                else:
-                    self.stats.succeeded += 1
-                    done.append(delivery.receipt)
+                failed, error = {d.event.id for d in todo}, _describe(exc)
+            if not failed:
+                self.stats.succeeded += len(todo)
+                done.extend(d.receipt for d in todo)
+            else:
+                unknown = failed - {d.event.id for d in todo}
+                if unknown:
+                    logger.warning(
+                        "batch handler reported unknown event ids %s; ignored", sorted(unknown)
+                    )
+                for delivery in todo:
+                    if delivery.event.id in failed:
+                        await self._fail(delivery, error)
+                    else:
+                        self.stats.succeeded += 1
+                        done.append(delivery.receipt)
         if done:
             await self.backend.ack(self.group, done)
 
