@@ -359,3 +359,18 @@ async def test_concurrency_runs_handlers_side_by_side() -> None:
         assert consumer.stats.succeeded == 12
         with pytest.raises(ConfigurationError, match="concurrency must be at least 1"):
             await bus.consume("pool", handler, concurrency=0)
+
+
+async def test_closed_subscriptions_are_not_kept_by_the_bus() -> None:
+    import gc
+
+    async with EventBus.from_url("memory://") as bus:
+        for _ in range(50):
+            async with bus.subscribe({"type": ["x"]}):
+                pass
+        bus.subscribe()  # created, never entered, dropped
+        gc.collect()
+        assert len(bus._subs) == 0
+        hub = bus._hub
+        assert hub is not None
+        assert hub.subs == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import itertools
 import os
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Literal, overload
@@ -64,8 +65,9 @@ class EventBus:
         self._tg: TaskGroup | None = None
         self._hub: _Hub | None = None
         self._hub_lock = anyio.Lock()
-        self._subs: list[Subscription] = []
-        self._consumers: list[Consumer] = []
+        # Weak: a subscription the application dropped (or closed) is not kept alive
+        # here; the bus only needs the live ones, to end them when it closes.
+        self._subs: weakref.WeakSet[Subscription] = weakref.WeakSet()
         self._names = itertools.count(1)
         self._closed = False
 
@@ -120,7 +122,7 @@ class EventBus:
         self._closed = True
         if self._tg is not None:
             self._tg.cancel_scope.cancel()
-        for sub in self._subs:
+        for sub in list(self._subs):
             sub._end()
         with anyio.CancelScope(shield=True), anyio.move_on_after(10):
             await self.backend.aclose()
@@ -203,7 +205,7 @@ class EventBus:
         """
         self._running()
         sub = Subscription(self, as_matcher(pattern), since=since, buffer=buffer, overflow=overflow)
-        self._subs.append(sub)
+        self._subs.add(sub)
         return sub
 
     # -- consumer groups ------------------------------------------------------------------
@@ -323,7 +325,6 @@ class EventBus:
             concurrency=concurrency,
         )
         await tg.start(consumer.run)
-        self._consumers.append(consumer)
         return consumer
 
     async def dead_letters(self, group: str, *, limit: int = 100) -> list[DeadLetter]:
