@@ -374,3 +374,28 @@ async def test_closed_subscriptions_are_not_kept_by_the_bus() -> None:
         hub = bus._hub
         assert hub is not None
         assert hub.subs == []
+
+
+async def test_aclose_inside_the_block_stops_the_bus_not_the_caller() -> None:
+    got: list[Event] = []
+
+    async def handler(event: Event) -> None:
+        got.append(event)
+
+    reached_end = False
+    async with EventBus.from_url("memory://") as bus:
+        consumer = await bus.consume("c", handler, poll=0.05)
+        sub = bus.subscribe()
+        await sub.__aenter__()
+        await bus.publish(make_events(1)[0])
+        await eventually(lambda: len(got) == 1)
+        await bus.aclose()
+        await anyio.sleep(0.05)  # a checkpoint: the caller must not be cancelled here
+        with pytest.raises(BusClosed):
+            await bus.publish(make_events(1)[0])
+        assert [await sub.__anext__()]  # what was buffered is still delivered
+        with pytest.raises(StopAsyncIteration):
+            await sub.__anext__()
+        await consumer.aclose()  # already stopped: returns at once
+        reached_end = True
+    assert reached_end

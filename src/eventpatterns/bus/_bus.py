@@ -14,7 +14,7 @@ import anyio
 from anyio.abc import TaskGroup
 
 from ..core import Event
-from ..errors import BusClosed, ConfigurationError
+from ..errors import BusClosed, ConfigurationError, DeadLetterNotFound
 from ._consumer import Backoff, BatchHandler, Consumer, Handler
 from ._contract import BusBackend, DeadLetter, Position
 from ._hub import _Hub
@@ -68,6 +68,7 @@ class EventBus:
         # Weak: a subscription the application dropped (or closed) is not kept alive
         # here; the bus only needs the live ones, to end them when it closes.
         self._subs: weakref.WeakSet[Subscription] = weakref.WeakSet()
+        self._consumers: weakref.WeakSet[Consumer] = weakref.WeakSet()
         self._names = itertools.count(1)
         self._closed = False
 
@@ -116,12 +117,18 @@ class EventBus:
             await self.aclose()
 
     async def aclose(self) -> None:
-        """Stop consumers and subscriptions and close the backend. Idempotent."""
+        """Stop consumers and subscriptions and close the backend. Idempotent.
+
+        Called inside the ``async with`` block, it stops the bus's own tasks (not the
+        code around the call); later calls on the bus raise ``BusClosed``.
+        """
         if self._closed:
             return
         self._closed = True
-        if self._tg is not None:
-            self._tg.cancel_scope.cancel()
+        if self._hub is not None:
+            self._hub.stop()
+        for consumer in list(self._consumers):
+            consumer.stop()
         for sub in list(self._subs):
             sub._end()
         with anyio.CancelScope(shield=True), anyio.move_on_after(10):
@@ -325,6 +332,7 @@ class EventBus:
             concurrency=concurrency,
         )
         await tg.start(consumer.run)
+        self._consumers.add(consumer)
         return consumer
 
     async def dead_letters(self, group: str, *, limit: int = 100) -> list[DeadLetter]:
@@ -338,8 +346,6 @@ class EventBus:
         Raises:
             DeadLetterNotFound: No such id in the group.
         """
-        from ..errors import DeadLetterNotFound
-
         for letter in await self.dead_letters(group, limit=1_000_000):
             if letter.id == dead_letter_id:
                 return letter

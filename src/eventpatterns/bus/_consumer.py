@@ -160,6 +160,11 @@ class Consumer:
             finally:
                 self._done.set()
 
+    def stop(self) -> None:
+        """Ask the consumer to stop, without waiting for it (see :meth:`aclose`)."""
+        if self._scope is not None:
+            self._scope.cancel()
+
     async def aclose(self) -> None:
         """Stop: unacknowledged deliveries are redelivered after their visibility timeout."""
         if self._scope is not None:

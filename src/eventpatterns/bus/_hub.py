@@ -33,37 +33,44 @@ class _Hub:
         self.batch = batch
         self.subs: list[Subscription] = []
         self.cursor: Position | None = None
+        self.scope = anyio.CancelScope()
         self._index: Any = None  # a PatternIndex, once there are many distinct patterns
         self._indexed: dict[int, SupportsMatch] = {}
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        self.cursor = await self.backend.last_position()
-        task_status.started()
-        failures = 0
-        while True:
-            try:
-                entries = await self.backend.read(self.cursor, limit=self.batch, wait=5.0)
-            except PositionExpired as exc:
-                # The reader fell behind retention: every subscriber hears of the gap.
-                logger.warning("bus reader fell behind retention: %s", exc)
-                for sub in list(self.subs):
-                    sub._gap()
-                self.cursor = None
-                continue
-            except BackendUnavailable as exc:
-                failures += 1
-                delay = min(0.05 * 2**failures, 5.0)
-                logger.warning(
-                    "bus reader: backend unavailable (%s); retrying in %.2fs", exc, delay
-                )
-                await anyio.sleep(delay)
-                continue
-            except BusClosed:
-                return
+        """Read the log and fan it out until :meth:`stop` (or cancellation)."""
+        with self.scope:
+            self.cursor = await self.backend.last_position()
+            task_status.started()
             failures = 0
-            if entries:
-                self.fan_out(entries)
-                self.cursor = entries[-1].position
+            while True:
+                try:
+                    entries = await self.backend.read(self.cursor, limit=self.batch, wait=5.0)
+                except PositionExpired as exc:
+                    # The reader fell behind retention: every subscriber hears of the gap.
+                    logger.warning("bus reader fell behind retention: %s", exc)
+                    for sub in list(self.subs):
+                        sub._gap()
+                    self.cursor = None
+                    continue
+                except BackendUnavailable as exc:
+                    failures += 1
+                    delay = min(0.05 * 2**failures, 5.0)
+                    logger.warning(
+                        "bus reader: backend unavailable (%s); retrying in %.2fs", exc, delay
+                    )
+                    await anyio.sleep(delay)
+                    continue
+                except BusClosed:
+                    return
+                failures = 0
+                if entries:
+                    self.fan_out(entries)
+                    self.cursor = entries[-1].position
+
+    def stop(self) -> None:
+        """Stop reading (the bus calls this when it closes)."""
+        self.scope.cancel()
 
     def fan_out(self, entries: list[LogEntry]) -> None:
         """Push a batch of new entries to every subscription whose filter wants them.
