@@ -68,6 +68,21 @@ end
 # to send than one argument per id. Entries tracked one by one (retried, released,
 # redriven) have state to drop too; on the happy path there is none, and the ack is
 # just XACK.
+_COUNT_SKIPPED = """
+-- XREADGROUP skips entries trimmed before the group read them: count them, as the
+-- memory backend does (entries are numbered in append order: base, read, dropped).
+local function count_skipped(groups, group, meta)
+  local counts = redis.call('HMGET', groups, group .. ':base', group .. ':read')
+  local read = tonumber(counts[1] or 0) + tonumber(counts[2] or 0)
+  local skipped = tonumber(redis.call('HGET', meta, 'dropped') or 0) - read
+  if skipped > 0 then
+    redis.call('HINCRBY', groups, group .. ':skipped', skipped)
+    redis.call('HINCRBY', groups, group .. ':read', skipped)
+  end
+end
+"""
+
+
 _ACK_IDS = """
 local function ack_ids(log, group, due, att, held, list)
   if list == '' then return 0 end
@@ -179,6 +194,7 @@ return 1
 RECEIVE = (
     _HELPERS
     + _ACK_IDS
+    + _COUNT_SKIPPED
     + """
 local log, groups, due, att, held = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local group, consumer = ARGV[1], ARGV[2]
@@ -251,15 +267,7 @@ for i = 1, #ready, 2 do
 end
 out[3] = n
 if n < maxc then
-  -- XREADGROUP skips entries trimmed before the group read them: count them, as the
-  -- memory backend does (entries are numbered in append order: base, read, dropped).
-  local counts = redis.call('HMGET', groups, group .. ':base', group .. ':read')
-  local read = tonumber(counts[1] or 0) + tonumber(counts[2] or 0)
-  local skipped = tonumber(redis.call('HGET', KEYS[6], 'dropped') or 0) - read
-  if skipped > 0 then
-    redis.call('HINCRBY', groups, group .. ':skipped', skipped)
-    redis.call('HINCRBY', groups, group .. ':read', skipped)
-  end
+  count_skipped(groups, group, KEYS[6])
   local got = redis.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', maxc - n,
                          'STREAMS', log, '>')
   if got then
@@ -301,6 +309,7 @@ return out
 # are due: the cursor is parked so that it reads nothing; the client runs RECEIVE).
 TAKE_BEFORE = (
     _ACK_IDS
+    + _COUNT_SKIPPED
     + """
 local log, groups, due = KEYS[1], KEYS[2], KEYS[3]
 local group = ARGV[1]
@@ -322,14 +331,7 @@ if #redis.call('ZRANGEBYSCORE', due, '-inf', ARGV[2], 'LIMIT', 0, 1) > 0 then
   end
   return 1
 end
--- XREADGROUP skips entries trimmed before the group read them: count them (as RECEIVE).
-local counts = redis.call('HMGET', groups, group .. ':base', group .. ':read')
-local read = tonumber(counts[1] or 0) + tonumber(counts[2] or 0)
-local skipped = tonumber(redis.call('HGET', KEYS[6], 'dropped') or 0) - read
-if skipped > 0 then
-  redis.call('HINCRBY', groups, group .. ':skipped', skipped)
-  redis.call('HINCRBY', groups, group .. ':read', skipped)
-end
+count_skipped(groups, group, KEYS[6])
 -- The entries the XREADGROUP delivers are new to the PEL and above all of it: the
 -- PEL's size and top now tell TAKE_AFTER which they were.
 local pel = redis.call('XPENDING', log, group)
