@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import anyio
 
@@ -12,6 +12,9 @@ from ..core import Event
 from ..errors import ConfigurationError, SubscriberOverflow
 from ._contract import BusBackend, LogEntry, Position
 from ._matching import SupportsMatch
+
+if TYPE_CHECKING:
+    from ._bus import EventBus
 
 __all__ = ["EARLIEST", "Gap", "Overflow", "Subscription"]
 
@@ -53,7 +56,7 @@ class Subscription:
 
     def __init__(
         self,
-        bus: Any,
+        bus: EventBus,
         matcher: SupportsMatch | None,
         *,
         since: Position | None,
