@@ -2,7 +2,15 @@
 
 from ._bus import BACKENDS, EventBus
 from ._consumer import Backoff, BatchFailure, Consumer, ConsumerStats
-from ._contract import BusBackend, Capabilities, DeadLetter, Delivery, LogEntry, Position
+from ._contract import (
+    BusBackend,
+    Capabilities,
+    DeadLetter,
+    Delivery,
+    LogEntry,
+    Position,
+    check_group_name,
+)
 from ._matching import SupportsMatch
 from ._subscription import EARLIEST, Gap, Overflow, Subscription
 
@@ -24,4 +32,5 @@ __all__ = [
     "Position",
     "Subscription",
     "SupportsMatch",
+    "check_group_name",
 ]

@@ -16,7 +16,7 @@ from anyio.abc import TaskGroup
 from ..core import Event
 from ..errors import BusClosed, ConfigurationError, DeadLetterNotFound
 from ._consumer import Backoff, BatchHandler, Consumer, Handler
-from ._contract import BusBackend, DeadLetter, Position
+from ._contract import BusBackend, DeadLetter, Position, check_group_name
 from ._hub import _Hub
 from ._matching import SupportsMatch, as_matcher
 from ._subscription import Overflow, Subscription
@@ -226,7 +226,7 @@ class EventBus:
         retained history (``"earliest"``).
         """
         self._running()
-        _check_name(group)
+        check_group_name(group)
         return await self.backend.create_group(group, start=start)
 
     @overload
@@ -314,7 +314,7 @@ class EventBus:
             The running :class:`Consumer`; it stops with the bus or its ``aclose()``.
         """
         tg = self._running()
-        _check_name(group)
+        check_group_name(group)
         await self.backend.create_group(group, start=start)
         consumer = Consumer(
             self.backend,
@@ -360,10 +360,3 @@ class EventBus:
         """Delete dead letters for good; return how many."""
         self._running()
         return await self.backend.discard(group, None if ids is None else list(ids))
-
-
-def _check_name(group: str) -> None:
-    if not isinstance(group, str) or not group or len(group) > 200:
-        raise ConfigurationError(
-            f"group name must be a non-empty string of at most 200 characters, got {group!r}"
-        )

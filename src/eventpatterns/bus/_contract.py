@@ -8,20 +8,42 @@ log and per-group delivery state. Every backend must pass
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
 from ..core import Event
+from ..errors import ConfigurationError
 
 __all__ = [
     "BusBackend",
+    "check_group_name",
     "Capabilities",
     "DeadLetter",
     "Delivery",
     "LogEntry",
     "Position",
 ]
+
+_GROUP_NAME = re.compile(r"[A-Za-z0-9._-]{1,128}")
+
+
+def check_group_name(group: object) -> str:
+    """Return ``group`` if it is a portable consumer-group name, else raise.
+
+    Names are 1-128 characters of ``A-Z a-z 0-9 . _ -``, so that every backend can use
+    them in keys, queue and rule names (Redis, SQS, EventBridge) without escaping.
+
+    Raises:
+        ConfigurationError: The name breaks that rule.
+    """
+    if not isinstance(group, str) or not _GROUP_NAME.fullmatch(group):
+        raise ConfigurationError(
+            f"group name must be 1-128 characters of A-Z, a-z, 0-9, '.', '_' or '-', got {group!r}"
+        )
+    return group
+
 
 #: An opaque, backend-specific place in the log (``"42"`` in memory, a stream id in Redis).
 #: Compare positions with :meth:`BusBackend.sort_key`, never as strings.
@@ -170,6 +192,10 @@ class BusBackend(Protocol):
 
         ``"latest"`` delivers entries appended from now on; ``"earliest"`` also the
         retained history. An existing group is left as it is.
+
+        Raises:
+            ConfigurationError: ``group`` is not a valid name (see
+                :func:`check_group_name`).
         """
         ...
 

@@ -23,6 +23,7 @@ from ..bus import EARLIEST, Backoff, BatchFailure, BusBackend, Consumer, EventBu
 from ..core import Event
 from ..errors import (
     BusClosed,
+    ConfigurationError,
     DeadLetterNotFound,
     EventTooLarge,
     GroupNotFound,
@@ -316,6 +317,14 @@ class BusBackendSuite:
             "new", "c1", max_count=10, visibility_timeout=30, wait=0
         )
         assert [d.event.data["n"] for d in deliveries] == [5, 6]
+
+    async def test_group_names_are_checked(self, bus: EventBus) -> None:
+        for bad in ("", "has space", "colon:inside", "x" * 129, "brace{", "ünïcode"):
+            with pytest.raises(ConfigurationError, match="group name"):
+                await bus.backend.create_group(bad, start="latest")
+            with pytest.raises(ConfigurationError, match="group name"):
+                await bus.create_group(bad)
+        assert await bus.backend.create_group("Orders.v2_fulfil-1", start="latest") is True
 
     async def test_unknown_group_raises(self, backend: BusBackend) -> None:
         with pytest.raises(GroupNotFound):

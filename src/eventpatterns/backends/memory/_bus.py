@@ -20,7 +20,14 @@ from urllib.parse import parse_qs, urlsplit
 import anyio
 import anyio.lowlevel
 
-from ...bus._contract import Capabilities, DeadLetter, Delivery, LogEntry, Position
+from ...bus._contract import (
+    Capabilities,
+    DeadLetter,
+    Delivery,
+    LogEntry,
+    Position,
+    check_group_name,
+)
 from ...core import Clock, Event, SystemClock
 from ...errors import (
     BusClosed,
@@ -297,6 +304,7 @@ class MemoryBusBackend:
     async def create_group(self, group: str, *, start: Literal["earliest", "latest"]) -> bool:
         """Create a group; see :meth:`BusBackend.create_group`."""
         self._check_open()
+        check_group_name(group)
         await anyio.lowlevel.checkpoint()
         if group in self._groups:
             return False

@@ -20,7 +20,14 @@ from typing import Any, Literal
 
 import anyio
 
-from ...bus._contract import Capabilities, DeadLetter, Delivery, LogEntry, Position
+from ...bus._contract import (
+    Capabilities,
+    DeadLetter,
+    Delivery,
+    LogEntry,
+    Position,
+    check_group_name,
+)
 from ...core import Clock, Event, SystemClock
 from ...errors import (
     BackendUnavailable,
@@ -264,6 +271,7 @@ class RedisBusBackend:
 
     async def create_group(self, group: str, *, start: Literal["earliest", "latest"]) -> bool:
         """Create a group; see :meth:`BusBackend.create_group`."""
+        check_group_name(group)  # also keeps ':' out of the group's keys and fields
         if start not in ("earliest", "latest"):
             raise ConfigurationError(f"start must be 'earliest' or 'latest', got {start!r}")
         first = "0" if start == "earliest" else "$"
