@@ -212,3 +212,28 @@ def test_crowded_range_list_is_reconsidered() -> None:
     assert any(regs[0][0] == "range" for _, regs in index._anchors.values())
     assert index.match({"n": 30.5, "s": "x"}) == {3}
     assert index.match({"n": 30.5, "s": "y"}) == set()
+
+
+class _List(list[Any]):
+    __slots__ = ()
+
+
+def test_walk_reads_only_indexed_fields_of_any_shape() -> None:
+    index = _index({"leaf": {"x": ["1"]}, "deep": {"y": {"z": ["1"]}}})
+    assert index.match({"x": _List(["1"]), "y": [{"z": ("0", ["1"])}]}) == {"leaf", "deep"}
+    # A mapping where only a leaf is indexed, an object where only a parent is.
+    assert index.match({"x": [MappingProxyType({"1": "1"})], "y": object()}) == set()
+    assert index.match({"x": ["0", object()], "y": [[object()]]}) == set()
+    # A dotted key and a nested object share a dotted name; each is read as spelled.
+    index.add("dotted", {"y.z": ["2"]})
+    assert index.match({"y.z": "2"}) == {"dotted"}
+    assert index.match({"y": {"z": "2"}}) == set()
+    assert index.match({"y": {"z": "1"}, "y.z": "1"}) == {"deep"}
+
+
+def test_networks_of_odd_text() -> None:
+    index = _index({"v4": {"ip": [{"cidr": "10.0.0.0/8"}]}, "v6": {"ip": [{"cidr": "::/0"}]}})
+    assert index.match({"ip": "10.0.0.1"}) == {"v4"}
+    assert index.match({"ip": "::1"}) == {"v6"}
+    for text in ("not:an:address", "10.0.0.x", "010.0.0.1", "10.0.0.256", "10.0.0", "10.0.0.1/8"):
+        assert index.match({"ip": text}) == set(), text

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from eventpatterns import filters
 from eventpatterns.errors import InvalidPattern
 from eventpatterns.filters import Limits, PatternIndex
-from eventpatterns.filters._model import MISSING, canon
+from eventpatterns.filters._model import MISSING, canon, ipv4_int
 
 
 class _Float(float):
@@ -59,3 +63,35 @@ def test_size_and_wildcard_limits_are_configurable() -> None:
     index: PatternIndex[str] = PatternIndex(limits=Limits(max_pattern_chars=10))
     with pytest.raises(InvalidPattern, match="limit is 10"):
         index.add("k", {"source": ["long-enough"]})
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["10.1.2.3", "0.0.0.0", "255.255.255.255", "01.2.3.4", "1.2.3.00", "256.0.0.1",
+     "1.2.3", "1.2.3.4.5", "1..2.3", "", "1234.1.1.1", "\u0661.2.3.4", " 1.2.3.4", "a.b.c.d",
+     "1.2.3.4/32", "::1", "1.2.3.-4", "+1.2.3.4"],
+)  # fmt: skip
+def test_ipv4_int_parses_as_ipaddress_does(text: str) -> None:
+    try:
+        expected: int | None = int(ipaddress.IPv4Address(text))
+    except ValueError:
+        expected = None
+    assert ipv4_int(text) == expected
+
+
+@given(st.text(alphabet="0123456789.\u0661x", max_size=16))
+def test_ipv4_int_agrees_with_ipaddress(text: str) -> None:
+    try:
+        expected: int | None = int(ipaddress.IPv4Address(text))
+    except ValueError:
+        expected = None
+    assert ipv4_int(text) == expected
+    network = filters.compile({"ip": [{"cidr": "10.0.0.0/8"}]})
+    assert network.matches({"ip": text}) == (expected is not None and expected >> 24 == 10)
+
+
+def test_top_level_keys() -> None:
+    matcher = filters.compile(
+        {"source": ["a"], "detail": {"x": [1]}, "$or": [{"y": [1]}, {"z": [1]}]}
+    )
+    assert matcher.top_level_keys == frozenset({"source", "detail", "y", "z"})

@@ -4,7 +4,8 @@ Each pattern branch is filed under one *anchor*: the leaf condition that is
 cheapest to look up and most selective at the moment it is added (an exact value
 whose bucket is smallest, then prefixes, suffixes, ranges...), the way AWS's
 event-ruler compiles rules into per-field hash maps and tries. Matching an event
-flattens it once, looks every value up in the per-path structures (hash maps on
+reads only the fields some anchor names (a precomputed walk of ``get`` calls, never
+iterating the event), looks each value up in that path's structures (hash maps on
 values, prefix/suffix maps by length, sorted numeric bounds, CIDR maps by prefix
 length), and only the branches found there are verified in full. The cost
 depends on the event and on how many patterns really are candidates, not on how
@@ -29,7 +30,7 @@ from ._matcher import Matcher, as_event_dict
 from ._matcher import compile as compile_pattern
 from ._model import Conjunction, Numeric
 from ._parse import DEFAULT_LIMITS, Limits
-from ._paths import AFFIX, FACTOR, PathIndex, Reg, flatten, registrations
+from ._paths import AFFIX, FACTOR, PathIndex, Plan, Reg, gather, plan, registrations
 from ._paths import group as key_group
 
 __all__ = ["PatternIndex"]
@@ -59,7 +60,11 @@ class PatternIndex(Generic[K]):
         self._lock = threading.Lock()
         self._ids = itertools.count()
         self._paths: dict[str, PathIndex] = {}
-        self._prefixes: frozenset[str] = frozenset()
+        # Each field path as patterns spell it: a key may itself hold a dot, so
+        # ``{"a.b": ...}`` and ``{"a": {"b": ...}}`` share one dotted name.
+        self._spellings: dict[str, set[tuple[str, ...]]] = {}
+        self._walked: dict[tuple[str, ...], PathIndex] = {}
+        self._plan: Plan = ()
         self._branches: dict[int, tuple[K, int, Conjunction]] = {}
         self._unanchored: tuple[int, ...] = ()
         self._current: dict[K, int] = {}
@@ -140,10 +145,8 @@ class PatternIndex(Generic[K]):
                 :class:`~eventpatterns.core.Event`.
         """
         doc = event if type(event) is dict else as_event_dict(event)
-        paths = self._paths
         candidates = set(self._unanchored)
-        for path, values in flatten(doc, paths, self._prefixes):
-            paths[path].collect(values, candidates)
+        gather(doc, self._plan, candidates)
         found: set[K] = set()
         branches, current = self._branches, self._current
         for cid in candidates:
@@ -213,7 +216,9 @@ class PatternIndex(Generic[K]):
         for leaf in branch.leaves:
             regs = registrations(leaf)
             if regs is not None:
-                options.append((".".join(leaf.path), regs))
+                dotted = ".".join(leaf.path)
+                self._spellings.setdefault(dotted, set()).add(leaf.path)
+                options.append((dotted, regs))
         self._options[cid] = tuple(options)
         self._observe(cid, +1)
         best = self._best(cid)
@@ -235,10 +240,10 @@ class PatternIndex(Generic[K]):
         if pindex is None:
             pindex = PathIndex()
             self._paths[path] = pindex
-            parts = path.split(".")
-            self._prefixes = self._prefixes | {
-                ".".join(parts[:i]) + "." for i in range(1, len(parts))
-            }
+        new = self._spellings[path].difference(self._walked)
+        if new:
+            self._walked.update(dict.fromkeys(new, pindex))
+            self._plan = plan(self._walked)  # replaced whole: readers see old or new
         for reg in regs:
             pindex.add(reg, cid)
         self._anchors[cid] = (path, regs)

@@ -34,6 +34,7 @@ from ._predicates import (
     Suffix,
     Wildcard,
     canon,
+    ipv4_int,
     is_number,
     parse_ip,
 )
@@ -56,6 +57,7 @@ __all__ = [
     "Wildcard",
     "build_tree",
     "canon",
+    "ipv4_int",
     "is_number",
     "leaf_values",
     "parse_ip",

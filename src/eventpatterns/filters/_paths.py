@@ -10,10 +10,11 @@ Readers only ``get`` from the maps and iterate tuples that writers replace whole
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from ._model import (
+    MISSING,
     AnythingBut,
     Cidr,
     EqualsIgnoreCase,
@@ -25,12 +26,23 @@ from ._model import (
     Suffix,
     Wildcard,
     canon,
+    ipv4_int,
     is_number,
     parse_ip,
 )
 from ._ranges import RangeIndex
 
-__all__ = ["AFFIX", "FACTOR", "PathIndex", "Reg", "flatten", "group", "registrations"]
+__all__ = [
+    "AFFIX",
+    "FACTOR",
+    "PathIndex",
+    "Plan",
+    "Reg",
+    "gather",
+    "group",
+    "plan",
+    "registrations",
+]
 
 Reg = tuple[str, object]  # (table, key) where a branch id is filed
 # Relative price of a lookup per table, for choosing anchors (see ``PathIndex.cost``).
@@ -55,6 +67,7 @@ class PathIndex:
         "counts",
         "eic",
         "exact",
+        "folded",
         "lens",
         "prefix",
         "prefix_ic",
@@ -63,6 +76,7 @@ class PathIndex:
         "strings",
         "suffix",
         "suffix_ic",
+        "textual",
     )
 
     def __init__(self) -> None:
@@ -79,6 +93,9 @@ class PathIndex:
         self.strings: tuple[int, ...] = ()
         self.present: tuple[int, ...] = ()
         self.ranges = RangeIndex()
+        # Whether a string can hit anything beyond exact values (else one dict lookup).
+        self.textual = False
+        self.folded = False  # whether a lower-cased lookup can hit
         # Write side: how many keys of each length each table holds.
         self.counts: dict[str, Counter[object]] = {}
 
@@ -124,6 +141,7 @@ class PathIndex:
             mapping: dict[object, tuple[int, ...]] = getattr(self, table)
             mapping[key] = (*mapping.get(key, ()), cid)
             self._count(table, key, +1)
+        self._retext()
 
     def remove(self, reg: Reg, cid: int) -> None:
         table, key = reg
@@ -142,6 +160,14 @@ class PathIndex:
             else:
                 del mapping[key]
             self._count(table, key, -1)
+        self._retext()
+
+    def _retext(self) -> None:
+        lens = self.lens
+        self.folded = bool(self.eic or lens["prefix_ic"] or lens["suffix_ic"])
+        self.textual = bool(
+            self.strings or self.folded or self.cidr_lens or lens["prefix"] or lens["suffix"]
+        )
 
     def _count(self, table: str, key: object, delta: int) -> None:
         if table in AFFIX:
@@ -159,30 +185,30 @@ class PathIndex:
                 sorted(n for n, c in counts.items() if c > 0 and isinstance(n, tuple))
             )
 
-    def collect(self, values: list[Any], out: set[int]) -> None:
-        """Add the ids of every branch whose anchor one of ``values`` satisfies."""
-        exact = self.exact
-        lens = self.lens
-        for value in values:
-            if type(value) is str:
-                hit = exact.get(value)
-                if hit:
-                    out.update(hit)
-                self._strings(value, lens, out)
-                continue
-            hit = exact.get(canon(value))
+    def collect(self, value: object, out: set[int]) -> None:
+        """Add the ids of every branch whose anchor the leaf value satisfies."""
+        if type(value) is str:
+            hit = self.exact.get(value)
+            if hit:
+                out.update(hit)
+            if self.textual:
+                self.strings_of(value, out)
+        else:
+            hit = self.exact.get(canon(value))
             if hit:
                 out.update(hit)
             if self.ranges.size and is_number(value) and value == value:
-                self.ranges.collect(value, out)
+                self.ranges.collect(value, out)  # type: ignore[arg-type]
             if isinstance(value, str):  # a str subclass
-                self._strings(str(value), lens, out)
-        if values and self.present:
+                self.strings_of(str(value), out)
+        if self.present:
             out.update(self.present)
 
-    def _strings(self, value: str, lens: dict[str, tuple[int, ...]], out: set[int]) -> None:
+    def strings_of(self, value: str, out: set[int]) -> None:
+        """Add the ids a string hits beyond exact values: affixes, cases, networks."""
         if self.strings:
             out.update(self.strings)
+        lens = self.lens
         size = len(value)
         for n in lens["prefix"]:
             if n > size:
@@ -196,7 +222,7 @@ class PathIndex:
             hit = self.suffix.get(value[size - n :])
             if hit:
                 out.update(hit)
-        if self.eic or self.prefix_ic or self.suffix_ic:
+        if self.folded:
             lower = value.lower()
             hit = self.eic.get(lower)
             if hit:
@@ -215,14 +241,24 @@ class PathIndex:
                 if hit:
                     out.update(hit)
         if self.cidr_lens:
+            self._networks(value, out)
+
+    def _networks(self, value: str, out: set[int]) -> None:
+        if ":" in value:  # only IPv6 addresses have colons, only they need ipaddress
             address = parse_ip(value)
-            if address is not None:
-                number, bits = int(address), address.max_prefixlen
-                for version, length in self.cidr_lens:
-                    if version == address.version:
-                        hit = self.cidr.get((version, length, number >> (bits - length)))
-                        if hit:
-                            out.update(hit)
+            if address is None:
+                return
+            version, number, bits = address.version, int(address), address.max_prefixlen
+        else:
+            found = ipv4_int(value)
+            if found is None:
+                return
+            version, number, bits = 4, found, 32
+        for kind, length in self.cidr_lens:
+            if kind == version:
+                hit = self.cidr.get((version, length, number >> (bits - length)))
+                if hit:
+                    out.update(hit)
 
 
 def registrations(leaf: Leaf) -> tuple[Reg, ...] | None:
@@ -274,51 +310,75 @@ def group(table: str, key: object) -> object:
     return None
 
 
-_SCALARS = frozenset({str, int, float, bool, type(None)})
+Plan = tuple[tuple[str, "PathIndex | None", "Plan"], ...]
+"""What to read from an event: per key, the path's structures (if any) and the keys below."""
 
 
-def flatten(
-    doc: Mapping[str, Any], paths: dict[str, PathIndex], prefixes: frozenset[str]
-) -> Iterator[tuple[str, list[Any]]]:
-    """Yield ``(dotted path, leaf values)`` for the indexed paths of an event."""
-    found: dict[str, list[Any]] = {}
-    stack: list[tuple[str, Mapping[str, Any]]] = [("", doc)]
-    while stack:
-        prefix, obj = stack.pop()
-        for key, value in obj.items():
-            path = prefix + key if type(key) is str else prefix + str(key)
-            t = type(value)
-            if t is dict:
-                if path + "." in prefixes:
-                    stack.append((path + ".", value))
-                continue
-            if t is list or (t not in _SCALARS and isinstance(value, (list, tuple, Mapping))):
-                _flatten_value(value, path, paths, prefixes, found, stack)
-            elif path in paths:
-                bucket = found.get(path)
-                if bucket is None:
-                    found[path] = [value]
-                else:
-                    bucket.append(value)
-    return iter(found.items())
+def plan(paths: Mapping[tuple[str, ...], PathIndex]) -> Plan:
+    """Build the walk that visits exactly the indexed field paths, as a key tree."""
+    below: dict[str, dict[tuple[str, ...], PathIndex]] = {}
+    here: dict[str, PathIndex] = {}
+    for path, pindex in paths.items():
+        if len(path) == 1:
+            here[path[0]] = pindex
+        else:
+            below.setdefault(path[0], {})[path[1:]] = pindex
+    keys = dict.fromkeys([*here, *below])
+    return tuple((key, here.get(key), plan(below.get(key, {}))) for key in keys)
 
 
-def _flatten_value(
-    value: object,
-    path: str,
-    paths: dict[str, PathIndex],
-    prefixes: frozenset[str],
-    found: dict[str, list[Any]],
-    stack: list[tuple[str, Mapping[str, Any]]],
-) -> None:
-    deeper = path + "." in prefixes
-    arrays = [value]
-    while arrays:
-        item = arrays.pop()
-        if isinstance(item, Mapping):
-            if deeper:
-                stack.append((path + ".", item))
+def gather(obj: Mapping[str, Any], walk: Plan, out: set[int]) -> None:
+    """Add the branch ids whose anchors the values of ``obj`` satisfy.
+
+    Only the keys the index holds are read (``get``, never iterating the event), so
+    the cost follows the patterns' fields, not the event's size. Plain strings and
+    dicts, the common case, are handled inline.
+    """
+    get = obj.get
+    for key, pindex, below in walk:
+        value = get(key, MISSING)
+        t = type(value)
+        if t is str:
+            if pindex is not None:
+                hit = pindex.exact.get(value)
+                if hit:
+                    out.update(hit)
+                if pindex.textual:
+                    pindex.strings_of(value, out)
+                if pindex.present:
+                    out.update(pindex.present)
+        elif t is dict:
+            if below:
+                gather(value, below, out)
+        elif t is float or t is int:
+            if pindex is not None:
+                pindex.collect(value, out)
+        elif value is not MISSING:
+            _gather_other(value, pindex, below, out)
+
+
+def _gather_other(value: object, pindex: PathIndex | None, below: Plan, out: set[int]) -> None:
+    # Arrays are transparent and any mapping is an object (as in ``Node.match``);
+    # exact types are tested first, the abstract ones only for unusual values.
+    items = [value]
+    while items:
+        item = items.pop()
+        t = type(item)
+        if t is dict:
+            if below:
+                gather(item, below, out)  # type: ignore[arg-type]
+        elif t is list or t is tuple:
+            items.extend(item)  # type: ignore[arg-type]
+        elif t in _SCALARS:
+            if pindex is not None:
+                pindex.collect(item, out)
+        elif isinstance(item, Mapping):
+            if below:
+                gather(item, below, out)
         elif isinstance(item, (list, tuple)):
-            arrays.extend(item)
-        elif path in paths:
-            found.setdefault(path, []).append(item)
+            items.extend(item)
+        elif pindex is not None:
+            pindex.collect(item, out)
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})

@@ -25,6 +25,7 @@ __all__ = [
     "Suffix",
     "Wildcard",
     "canon",
+    "ipv4_int",
     "is_number",
     "parse_ip",
 ]
@@ -229,15 +230,49 @@ class Cidr(Predicate):
     """IP address (a string) inside an IPv4 or IPv6 network."""
 
     network: ipaddress.IPv4Network | ipaddress.IPv6Network = _ANY_NETWORK
+    # (version, first address, last address) as integers, for the IPv4 fast path.
+    span: tuple[int, int, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        net = self.network
+        first = int(net.network_address)
+        object.__setattr__(self, "span", (net.version, first, first | int(net.hostmask)))
 
     def test(self, value: object) -> bool:
         """See :meth:`Predicate.test`."""
+        if type(value) is str and ":" not in value:
+            # Without a colon only IPv4 can parse; skip building an address object.
+            version, first, last = self.span
+            number = ipv4_int(value)
+            return number is not None and version == 4 and first <= number <= last
         address = parse_ip(value)
         return (
             address is not None
             and address.version == self.network.version
             and address in self.network
         )
+
+
+def ipv4_int(text: str) -> int | None:
+    """Parse dotted-quad IPv4 text as :func:`ipaddress.ip_address` does, to an integer.
+
+    Four decimal octets of ASCII digits, at most three digits each, no leading
+    zeros, none above 255; anything else is ``None``.
+    """
+    parts = text.split(".")
+    if len(parts) != 4:
+        return None
+    number = 0
+    for part in parts:
+        if not (part.isascii() and part.isdigit()) or len(part) > 3:
+            return None
+        if part[0] == "0" and part != "0":
+            return None
+        octet = int(part)
+        if octet > 255:
+            return None
+        number = number << 8 | octet
+    return number
 
 
 def parse_ip(value: object) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

@@ -130,19 +130,23 @@ class RangeIndex:
 
     def collect(self, value: float, out: set[int]) -> None:
         """Add the ids of the ranges holding ``value`` (a number, not NaN)."""
+        # Plain loops, not ``out.update(generator)``: no allocation per event.
         keys, entries = self.lower
         if keys:
-            stop = bisect.bisect_right(keys, value)
-            out.update(cid for cid, rng in entries[:stop] if rng.test(value))
+            for cid, rng in entries[: bisect.bisect_right(keys, value)]:
+                if rng.test(value):
+                    out.add(cid)
         keys, entries = self.upper
         if keys:
-            start = bisect.bisect_left(keys, value)
-            out.update(cid for cid, rng in entries[start:] if rng.test(value))
+            for cid, rng in entries[bisect.bisect_left(keys, value) :]:
+                if rng.test(value):
+                    out.add(cid)
         for window, keys, entries in self.bands:
             try:
                 first = value - window
             except OverflowError:  # an integer beyond any double
                 first = -_INF
             start = bisect.bisect_left(keys, first)
-            stop = bisect.bisect_right(keys, value)
-            out.update(cid for cid, rng in entries[start:stop] if rng.test(value))
+            for cid, rng in entries[start : bisect.bisect_right(keys, value, start)]:
+                if rng.test(value):
+                    out.add(cid)
