@@ -24,7 +24,7 @@ from redis_helpers import REDIS_URL, delete_prefix, new_prefix, redis_available,
 
 from eventpatterns import Backoff, Event, EventBus
 from eventpatterns.backends.memory import MemoryBusBackend
-from eventpatterns.backends.redis import RedisBusBackend
+from eventpatterns.backends.redis import RedisBusBackend, _scripts
 from eventpatterns.backends.redis._codec import decode_event
 from eventpatterns.bus import BusBackend, Delivery
 from eventpatterns.errors import (
@@ -506,6 +506,42 @@ class TestRedisQueuedAcks:
             await other.ack("nope", [d.receipt])
 
 
+async def scripts_only(*names: str) -> None:
+    """Flush Redis's script cache, then load the named scripts of the backend only."""
+    client = redis.asyncio.Redis.from_url(REDIS_URL)
+    try:
+        await client.script_flush()
+        for name in names:
+            await client.script_load(getattr(_scripts, name))
+    finally:
+        await client.aclose()
+
+
+async def take(backend: RedisBusBackend, count: int) -> list[Delivery]:
+    """Receive ``count`` entries of group g one by one (visibility timeout 5).
+
+    A backend's first receive for a group runs RECEIVE (its safety-net sweep is due);
+    the later ones run the transaction, on a connection that has the scripts loaded.
+    """
+    taken: list[Delivery] = []
+    for _ in range(count):
+        taken += await backend.receive("g", "c1", max_count=1, visibility_timeout=5, wait=0)
+    return taken
+
+
+async def raw_state(prefix: str) -> tuple[int, bool, bool]:
+    """Return group g's pending count and whether a receive left a mark or a park."""
+    client = redis.asyncio.Redis.from_url(REDIS_URL)
+    try:
+        tag = "{" + prefix + "}"
+        pending = await client.xpending(f"{tag}:log", "g")
+        mark = await client.hexists(f"{tag}:groups", "g:mark")
+        park = await client.hexists(f"{tag}:groups", "g:park")
+        return int(pending["pending"]), bool(mark), bool(park)
+    finally:
+        await client.aclose()
+
+
 class TestRedisGroupState:
     """Delivery bookkeeping specific to this backend (batch deadlines, trimming)."""
 
@@ -557,22 +593,104 @@ class TestRedisGroupState:
 
     @pytest.mark.anyio
     async def test_receive_survives_a_flushed_script_cache(
-        self, backend: RedisBusBackend, clock: ManualClock
+        self, backend: RedisBusBackend, clock: ManualClock, prefix: str
     ) -> None:
+        # Both scripts of the receive transaction fail with NOSCRIPT; its XREADGROUP runs.
         await backend.create_group("g", start="latest")
         await backend.append(make_events(4))
-        first = await backend.receive("g", "c1", max_count=2, visibility_timeout=5, wait=0)
-        client = redis.asyncio.Redis.from_url(REDIS_URL)
-        try:
-            await client.script_flush()  # as after a restart without persistence of scripts
-        finally:
-            await client.aclose()
+        first = await take(backend, 2)
+        await scripts_only()  # as after a restart without persistence of scripts
         await backend.ack("g", [d.receipt for d in first])
         rest = await backend.receive("g", "c1", max_count=10, visibility_timeout=5, wait=0)
         assert [d.event.data["n"] for d in rest] == [2, 3]
+        assert await raw_state(prefix) == (2, False, False)  # the acks were sent
         clock.advance(6)
         again = await backend.receive("g", "c1", max_count=10, visibility_timeout=5, wait=0)
         assert [(d.event.data["n"], d.attempt) for d in again] == [(2, 2), (3, 2)]
+        stats = await backend.group_stats("g")
+        assert (stats["pending"], stats["lag"]) == (2, 0)
+
+    @pytest.mark.anyio
+    async def test_receive_recovers_when_only_take_before_ran(
+        self, backend: RedisBusBackend, clock: ManualClock, prefix: str
+    ) -> None:
+        # TAKE_BEFORE sent the acks and marked the PEL; TAKE_AFTER (NOSCRIPT) did not
+        # give the batch its deadline.
+        await backend.create_group("g", start="latest")
+        await backend.append(make_events(4))
+        first = await take(backend, 2)
+        await scripts_only("TAKE_BEFORE")
+        await backend.ack("g", [d.receipt for d in first])
+        rest = await backend.receive("g", "c1", max_count=10, visibility_timeout=5, wait=0)
+        assert [d.event.data["n"] for d in rest] == [2, 3]
+        assert await raw_state(prefix) == (2, False, False)
+        clock.advance(6)
+        again = await backend.receive("g", "c1", max_count=10, visibility_timeout=5, wait=0)
+        assert [(d.event.data["n"], d.attempt) for d in again] == [(2, 2), (3, 2)]
+
+    @pytest.mark.anyio
+    async def test_receive_recovers_when_only_take_after_ran(
+        self, backend: RedisBusBackend, clock: ManualClock, prefix: str
+    ) -> None:
+        # TAKE_BEFORE (NOSCRIPT) neither sent the acks nor marked the PEL.
+        await backend.create_group("g", start="latest")
+        await backend.append(make_events(4))
+        first = await take(backend, 2)
+        await scripts_only("TAKE_AFTER")
+        await backend.ack("g", [d.receipt for d in first])
+        rest = await backend.receive("g", "c1", max_count=10, visibility_timeout=5, wait=0)
+        assert [d.event.data["n"] for d in rest] == [2, 3]
+        assert await raw_state(prefix) == (2, False, False)
+        clock.advance(6)
+        again = await backend.receive("g", "c1", max_count=10, visibility_timeout=5, wait=0)
+        assert [(d.event.data["n"], d.attempt) for d in again] == [(2, 2), (3, 2)]
+        assert await backend.receive("g", "c1", max_count=10, visibility_timeout=5, wait=0) == []
+
+    @pytest.mark.anyio
+    async def test_parked_cursor_is_restored_when_take_after_is_missing(
+        self, backend: RedisBusBackend, clock: ManualClock, prefix: str
+    ) -> None:
+        # Redeliveries are due: TAKE_BEFORE parks the cursor; TAKE_AFTER, which puts it
+        # back, fails with NOSCRIPT. A cursor left parked would skip the new entries.
+        await backend.create_group("g", start="latest")
+        await backend.append(make_events(2))
+        await take(backend, 2)
+        clock.advance(6)
+        await backend.append(make_events(2))
+        await scripts_only("TAKE_BEFORE")
+        mixed = await backend.receive("g", "c1", max_count=10, visibility_timeout=5, wait=0)
+        assert [(d.event.data["n"], d.attempt) for d in mixed] == [(0, 2), (1, 2), (0, 1), (1, 1)]
+        assert await raw_state(prefix) == (4, False, False)
+        await backend.append(make_events(1))
+        (last,) = await backend.receive("g", "c1", max_count=10, visibility_timeout=5, wait=0)
+        assert (last.event.data["n"], last.attempt) == (0, 1)
+        assert (await backend.group_stats("g"))["lag"] == 0
+
+    @pytest.mark.anyio
+    async def test_new_transaction_connection_loads_the_scripts(
+        self, backend: RedisBusBackend, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        async def no_recovery(*args: object) -> None:
+            raise AssertionError("the scripts should have been loaded")
+
+        await scripts_only()
+        monkeypatch.setattr(backend, "_recover", no_recovery)
+        await backend.create_group("g", start="latest")
+        await backend.append(make_events(2))
+        got = await take(backend, 2)
+        assert [d.event.data["n"] for d in got] == [0, 1]
+
+    @pytest.mark.anyio
+    async def test_ack_ignores_receipts_that_are_not_stream_ids(
+        self, backend: RedisBusBackend, clock: ManualClock
+    ) -> None:
+        await backend.create_group("g", start="latest")
+        await backend.append(make_events(3))
+        a, b, c = await backend.receive("g", "c1", max_count=10, visibility_timeout=5, wait=0)
+        await backend.ack("g", [a.receipt, "nope", f"{b.receipt},{c.receipt}"])
+        clock.advance(6)
+        again = await backend.receive("g", "c1", max_count=10, visibility_timeout=5, wait=0)
+        assert [(d.position, d.attempt) for d in again] == [(b.position, 2), (c.position, 2)]
 
     @pytest.mark.anyio
     async def test_late_ack_of_an_expired_batch_is_honoured(

@@ -41,14 +41,13 @@ from ...errors import (
     PositionExpired,
 )
 from ._codec import decode_event
-from ._connection import RedisConnection, split_url
-from ._scripts import TAKE_AFTER, TAKE_BEFORE
-
-_TAKE_BEFORE, _TAKE_AFTER = TAKE_BEFORE.encode(), TAKE_AFTER.encode()
+from ._connection import RedisConnection, pack, pack_args, pack_head, split_url
 
 __all__ = ["RedisBusBackend"]
 
 _STREAM_ID = re.compile(r"\A(0|[1-9][0-9]{0,19})-(0|[1-9][0-9]{0,19})\Z")
+_ID = r"(?:0|[1-9][0-9]{0,19})-(?:0|[1-9][0-9]{0,19})"
+_ID_LIST = re.compile(f"{_ID}(?:,{_ID})*")  # stream ids joined by commas (fullmatch)
 _FLUSH_TIMEOUT = 2.0  # seconds a consumer being cancelled may spend sending its queued acks
 
 
@@ -148,6 +147,9 @@ class RedisBusBackend:
         self._live: set[str] = set()  # groups known to exist: their acks may be queued
         self._acks: dict[str, list[str]] = {}  # group -> receipts acked, not sent yet
         self._keys: dict[str, list[str]] = {}
+        # group -> the fixed parts of its receive transaction, encoded once (RESP)
+        self._heads: dict[str, tuple[bytes, bytes]] = {}
+        self._reads: dict[str, tuple[str, int, bytes]] = {}  # group -> its last XREADGROUP
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> RedisBusBackend:
@@ -385,6 +387,25 @@ class RedisBusBackend:
         next_due = float(reply[0]) if reply[0] else None
         return out, next_due, _text(reply[1]) or "0-0"
 
+    def _commands(self, group: str, consumer: str, max_count: int) -> tuple[bytes, bytes, bytes]:
+        """Return the receive transaction's commands, but the arguments that change."""
+        heads = self._heads.get(group)
+        if heads is None:
+            keys = self._receive_keys(group)
+            heads = self._heads[group] = (
+                pack_head("EVALSHA", self._conn.sha("TAKE_BEFORE"), 6, *keys, group, more=2),
+                pack_head("EVALSHA", self._conn.sha("TAKE_AFTER"), 3, *keys[:3], group, more=1),
+            )
+        read = self._reads.get(group)
+        if read is None or read[0] != consumer or read[1] != max_count:
+            read = self._reads[group] = (
+                consumer,
+                max_count,
+                pack(("XREADGROUP", "GROUP", group, consumer, "COUNT", max_count,
+                      "STREAMS", self._log, ">")),
+            )  # fmt: skip
+        return heads[0], read[2], heads[1]
+
     async def _take_new(
         self,
         group: str,
@@ -399,34 +420,62 @@ class RedisBusBackend:
         Return ``None``, having sent ``acks`` and read nothing, when redeliveries are
         due: the caller runs RECEIVE, which serves them first.
         """
-        keys = self._receive_keys(group)
+        before_head, read, after_head = self._commands(group, consumer, max_count)
+        ack_list = ",".join(acks) if acks else ""
         before, got, after = await self._conn.transaction(
-            ("EVAL", _TAKE_BEFORE, 6, *keys, group, repr(now), ",".join(acks or ())),
-            ("XREADGROUP", "GROUP", group, consumer, "COUNT", max_count,
-             "STREAMS", self._log, ">"),
-            ("EVAL", _TAKE_AFTER, 3, *keys[:3], group, deadline),
-        )  # fmt: skip
+            before_head + pack_args(repr(now), ack_list) + read + after_head + pack_args(deadline),
+            3,
+        )
+        conn = self._conn
+        if conn.is_noscript(before) or conn.is_noscript(after):
+            return await self._recover(group, deadline, ack_list, before, got)
         for reply in (before, got, after):
             if isinstance(reply, Exception):
-                with self._conn.mapped():  # EPNOGROUP -> GroupNotFound
+                with conn.mapped():  # EPNOGROUP -> GroupNotFound
                     raise reply
         if before:
             return None
         self._live.add(group)
         if not got:
             return [], float(after[0]) if after[0] else None, after[1].decode()
-        # APPEND writes the fields as i <id> e <json>; look further only if they are not.
-        return (
+        return _first_deliveries(got), None, ""
+
+    async def _recover(
+        self, group: str, deadline: str, acks: str, before: Any, got: Any
+    ) -> tuple[list[Delivery], float | None, str] | None:
+        """Finish a receive transaction whose scripts were not loaded (NOSCRIPT).
+
+        The ``XREADGROUP`` ran regardless: RECOVER records the deadline of what it
+        read, and does what the missing scripts would have (acks, the parked cursor).
+        """
+        self._conn.reload_scripts()
+        ran = not self._conn.is_noscript(before)
+        if ran and isinstance(before, Exception):
+            with self._conn.mapped():  # EPNOGROUP -> GroupNotFound
+                raise before
+        entries = [] if isinstance(got, Exception) or not got else _stream_reply(got)
+        next_due, last = await self._conn.script(
+            "RECOVER",
+            self._receive_keys(group),
             [
-                _first_delivery(
-                    pos.decode(),
-                    decode_event(fields[3] if fields[2] == b"e" else _field(fields, b"e")),
-                )
-                for pos, fields in _stream_reply(got)
+                group,
+                deadline,
+                "" if ran else acks,
+                "1" if ran else "",
+                entries[0][0] if entries else "",
+                entries[-1][0] if entries else "",
+                len(entries),
             ],
-            None,
-            "",
         )
+        if isinstance(got, Exception):
+            with self._conn.mapped():
+                raise got
+        if ran and before:
+            return None  # redeliveries are due (the cursor was parked, and is back)
+        self._live.add(group)
+        if not entries:
+            return [], float(next_due) if next_due else None, _text(last)
+        return _first_deliveries(got), None, ""
 
     async def ack(self, group: str, receipts: Sequence[str]) -> None:
         """Acknowledge; see :meth:`BusBackend.ack`.
@@ -438,7 +487,13 @@ class RedisBusBackend:
         lost (a crash in between) only means a redelivery, as at-least-once allows.
         """
         self._conn.check_open()
-        ids = [r for r in receipts if _STREAM_ID.match(r)]
+        # Receipts are ours, stream ids: check them all at once (one regex over the
+        # joined list), and one by one only when some are not.
+        joined = ",".join(receipts)
+        if _ID_LIST.fullmatch(joined) and joined.count(",") == len(receipts) - 1:
+            ids = list(receipts)
+        else:
+            ids = [r for r in receipts if _STREAM_ID.match(r)]
         if group in self._live:
             if ids:
                 self._acks.setdefault(group, []).extend(ids)
@@ -635,6 +690,18 @@ def _first_delivery(position: str, event: Event) -> Delivery:
     _set_attempt(delivery, 1)
     _set_error(delivery, None)
     return delivery
+
+
+def _first_deliveries(reply: Any) -> list[Delivery]:
+    """Return the deliveries of a raw ``XREADGROUP`` reply (first deliveries: attempt 1)."""
+    # APPEND writes the fields as i <id> e <json>; look further only if they are not.
+    return [
+        _first_delivery(
+            pos.decode(),
+            decode_event(fields[3] if fields[2] == b"e" else _field(fields, b"e")),
+        )
+        for pos, fields in _stream_reply(reply)
+    ]
 
 
 def _stream_reply(reply: Any) -> list[Any]:

@@ -8,6 +8,7 @@ original (``BackendUnavailable`` for anything that means "try again later").
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import inspect
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -28,9 +29,11 @@ from . import _scripts
 if TYPE_CHECKING:
     from redis.asyncio import ConnectionPool, Redis, RedisCluster
 
-__all__ = ["RedisConnection", "split_url"]
+__all__ = ["RedisConnection", "pack", "pack_args", "pack_head", "split_url"]
 
 _BLOCK_SLACK = 10.0  # seconds a blocking read may exceed its BLOCK before we give up on it
+# The scripts transaction() runs with EVALSHA: loaded on each connection it opens.
+_TRANSACTION_SCRIPTS = ("TAKE_BEFORE", "TAKE_AFTER")
 
 
 def _import_redis() -> Any:
@@ -71,15 +74,26 @@ def split_url(url: str, options: dict[str, Any]) -> str:
     return urlunsplit(parts._replace(query=urlencode(rest)))
 
 
-def _pack(commands: Sequence[Sequence[Any]]) -> bytes:
-    """Encode commands in RESP, as redis-py's ``pack_commands`` does, for less."""
+def pack_args(*args: Any) -> bytes:
+    """Encode arguments as RESP bulk strings: the body of a command, without its header."""
     out = []
-    for command in commands:
-        out.append(b"*%d\r\n" % len(command))
-        for arg in command:
-            value = arg if isinstance(arg, bytes) else str(arg).encode()
-            out.append(b"$%d\r\n%b\r\n" % (len(value), value))
+    for arg in args:
+        value = arg if isinstance(arg, bytes) else str(arg).encode()
+        out.append(b"$%d\r\n%b\r\n" % (len(value), value))
     return b"".join(out)
+
+
+def pack(*commands: Sequence[Any]) -> bytes:
+    """Encode commands in RESP, as redis-py's ``pack_commands`` does, for less."""
+    return b"".join([b"*%d\r\n" % len(command) + pack_args(*command) for command in commands])
+
+
+_MULTI, _EXEC = b"*1\r\n$5\r\nMULTI\r\n", b"*1\r\n$4\r\nEXEC\r\n"
+
+
+def pack_head(*args: Any, more: int) -> bytes:
+    """Encode the fixed first ``args`` of a command that ``more`` arguments will end."""
+    return b"*%d\r\n" % (len(args) + more) + pack_args(*args)
 
 
 def _number(name: str, value: str, kind: type[int] | type[float]) -> int | float:
@@ -145,6 +159,14 @@ class RedisConnection:
         self._scripts = {
             name: self.client.register_script(getattr(_scripts, name)) for name in _scripts.__all__
         }
+        texts = {name: getattr(_scripts, name).encode() for name in _TRANSACTION_SCRIPTS}
+        self._shas = {
+            name: hashlib.sha1(text, usedforsecurity=False).hexdigest().encode()
+            for name, text in texts.items()
+        }
+        self._loads = pack(*[("SCRIPT", "LOAD", text) for text in texts.values()])
+        self._reload = False  # load them before the next transaction, on any connection
+        self._noscript: type[Exception] = redis.exceptions.NoScriptError
         self._on_asyncio = False
         self.closed = False
 
@@ -198,34 +220,55 @@ class RedisConnection:
                 with anyio.CancelScope(shield=True):
                     await pool.release(conn)
 
-    async def transaction(self, *commands: Sequence[Any]) -> list[Any]:
-        """Run ``commands`` in one ``MULTI``/``EXEC`` round trip; return EXEC's replies.
+    def sha(self, name: str) -> bytes:
+        """Return the SHA1 ``EVALSHA`` names one of the scripts :meth:`transaction` loads."""
+        return self._shas[name]
 
-        The replies are raw (no redis-py response callbacks); a command that failed
-        inside the transaction has its ``ResponseError`` as its reply.
+    def is_noscript(self, reply: Any) -> bool:
+        """Tell whether a reply of :meth:`transaction` is a NOSCRIPT error."""
+        return isinstance(reply, self._noscript)
+
+    def reload_scripts(self) -> None:
+        """Load the transaction's scripts again before the next transaction (NOSCRIPT seen)."""
+        self._reload = True
+
+    async def transaction(self, body: bytes, count: int) -> list[Any]:
+        """Run ``count`` commands packed in ``body`` in one ``MULTI``/``EXEC`` round trip.
+
+        Return EXEC's replies, raw (no redis-py response callbacks); a command that
+        failed inside the transaction has its ``ResponseError`` as its reply. Scripts
+        named by :meth:`sha` are loaded on every connection opened for this, but may
+        be flushed since (``SCRIPT FLUSH``): the caller checks :meth:`is_noscript`.
         """
-        data = _pack([("MULTI",), *commands, ("EXEC",)])
+        data = _MULTI + body + _EXEC
         try:
-            return await self._exchange(data, len(commands) + 2)
+            return await self._exchange(data, count + 2)
         except BackendUnavailable:
             # Once more on a new connection: pooled ones go stale when Redis restarts.
             # Should the first EXEC have run after all, its entries are redelivered
             # when their deadline passes (at least once) and acks are idempotent.
-            return await self._exchange(data, len(commands) + 2)
+            return await self._exchange(data, count + 2)
 
     async def _exchange(self, data: bytes, replies: int) -> list[Any]:
         """Send packed commands on a connection of the raw pool; return the last reply.
 
         Idle connections are kept here, not handed back to the pool, which checks
         each one it hands out (a read attempt per checkout); a stale one fails and
-        :meth:`transaction` tries again.
+        :meth:`transaction` tries again. A new connection may be to a new server (a
+        restart, a failover) without our scripts: they are loaded first, in the same
+        round trip.
         """
         with self.mapped():
             pool = await self._pool()
+            load = self._reload or not self._idle
             if self._idle:
                 conn = self._idle.pop()
             else:
                 conn = await pool.get_connection(*self._command_name)  # type: ignore[no-untyped-call]
+            if load:
+                self._reload = False
+                data = self._loads + data
+                replies += len(_TRANSACTION_SCRIPTS)
             try:
                 await conn.send_packed_command(data, check_health=False)
                 for _ in range(replies - 1):

@@ -41,6 +41,7 @@ __all__ = [
     "DISCARD",
     "READ",
     "RECEIVE",
+    "RECOVER",
     "REDRIVE",
     "RELEASE",
     "STATS",
@@ -301,8 +302,25 @@ return out
 # The fast path of a receive is one MULTI/EXEC: TAKE_BEFORE, a plain ``XREADGROUP``
 # (Redis writes its reply itself: about a third of the server time of reading the
 # same entries inside Lua and returning them), then TAKE_AFTER. They are sent with
-# EVAL: an EVALSHA that fails with NOSCRIPT (scripts lost in a restart) inside MULTI
-# does not stop the XREADGROUP queued after it.
+# EVALSHA (EVAL would have Redis hash their text on every call), loaded on each new
+# connection. An EVALSHA that fails with NOSCRIPT (``SCRIPT FLUSH``) inside MULTI
+# does not stop the XREADGROUP queued after it: the client then runs RECOVER, which
+# does what the missing script would have done for the entries that were read.
+
+# Put a cursor that TAKE_BEFORE parked back where it was.
+_UNPARK = """
+local function unpark(log, groups, group)
+  local park = redis.call('HGET', groups, group .. ':park')
+  if not park then return false end
+  redis.call('HDEL', groups, group .. ':park')
+  local id, read = string.match(park, '^([^|]+)|(.*)$')
+  if read == '' or not pcall(redis.call, 'XGROUP', 'SETID', log, group, id,
+                             'ENTRIESREAD', read) then
+    redis.call('XGROUP', 'SETID', log, group, id)  -- Redis 6.2: no ENTRIESREAD
+  end
+  return true
+end
+"""
 
 # KEYS: log, groups, due, att, held, meta.  ARGV: group, now, ids to acknowledge first
 # Returns 0 (go on: the XREADGROUP that follows reads new entries) or 1 (redeliveries
@@ -324,11 +342,14 @@ if #redis.call('ZRANGEBYSCORE', due, '-inf', ARGV[2], 'LIMIT', 0, 1) > 0 then
     for j = 1, #info, 2 do f[info[j]] = info[j + 1] end
     if f['name'] == group then
       local read = f['entries-read']
-      redis.call('HSET', groups, group .. ':park',
+      -- HSETNX: a park left by a transaction that failed half-way (see RECOVER)
+      -- holds the real cursor; the cursor now is the end of the log.
+      redis.call('HSETNX', groups, group .. ':park',
                  f['last-delivered-id'] .. '|' .. (read and tostring(read) or ''))
       redis.call('XGROUP', 'SETID', log, group, '$')
     end
   end
+  redis.call('HDEL', groups, group .. ':mark')  -- TAKE_AFTER: no batch to record
   return 1
 end
 count_skipped(groups, group, KEYS[6])
@@ -342,21 +363,14 @@ return 0
 
 # KEYS: log, groups, due.  ARGV: group, deadline
 # Returns {} after a batch, else {next_due or '', last id of the log} (for the wait).
-TAKE_AFTER = """
+TAKE_AFTER = (
+    _UNPARK
+    + """
 local log, groups, due = KEYS[1], KEYS[2], KEYS[3]
 local group = ARGV[1]
-local park = redis.call('HGET', groups, group .. ':park')
-if park then
-  redis.call('HDEL', groups, group .. ':park')
-  local id, read = string.match(park, '^([^|]+)|(.*)$')
-  if read == '' or not pcall(redis.call, 'XGROUP', 'SETID', log, group, id,
-                             'ENTRIESREAD', read) then
-    redis.call('XGROUP', 'SETID', log, group, id)  -- Redis 6.2: no ENTRIESREAD
-  end
-  return {}
-end
+unpark(log, groups, group)
 local mark = redis.call('HGET', groups, group .. ':mark')
-if not mark then return {} end  -- TAKE_BEFORE failed
+if not mark then return {} end  -- TAKE_BEFORE parked the cursor, or failed
 redis.call('HDEL', groups, group .. ':mark')
 local size, top = string.match(mark, '^(%d+)|(.*)$')
 local pel = redis.call('XPENDING', log, group)
@@ -372,6 +386,42 @@ local next_due = redis.call('ZRANGE', due, 0, 0, 'WITHSCORES')[2] or ''
 local last = redis.call('XREVRANGE', log, '+', '-', 'COUNT', 1)[1]
 return {next_due, last and last[1] or '0-0'}
 """
+)
+
+# After a receive transaction in which TAKE_BEFORE or TAKE_AFTER failed with NOSCRIPT:
+# whatever ran, leave the group as if both had. The cursor is never left parked; the
+# entries the XREADGROUP delivered (given as first id, last id, count) get their
+# deadline; the acks and the count of skipped entries are done if TAKE_BEFORE did not.
+# KEYS: log, groups, due, att, held, meta.
+# ARGV: group, deadline, ids to acknowledge, '1' if TAKE_BEFORE ran else '',
+#       first id, last id, count
+# Returns {next_due or '', last id of the log} (for the wait, when nothing was read).
+RECOVER = (
+    _ACK_IDS
+    + _COUNT_SKIPPED
+    + _UNPARK
+    + """
+local log, groups, due = KEYS[1], KEYS[2], KEYS[3]
+local group = ARGV[1]
+if redis.call('HEXISTS', groups, group) == 0 then
+  return redis.error_reply('EPNOGROUP ' .. group)
+end
+unpark(log, groups, group)
+redis.call('HDEL', groups, group .. ':mark')
+if ARGV[4] == '' then
+  ack_ids(log, group, due, KEYS[4], KEYS[5], ARGV[3])
+  count_skipped(groups, group, KEYS[6])  -- as before the read: it is not counted yet
+end
+local n = tonumber(ARGV[7])
+if n > 0 then
+  redis.call('ZADD', due, ARGV[2], 'b|' .. ARGV[5] .. '|' .. ARGV[6] .. '|' .. n)
+  redis.call('HINCRBY', groups, group .. ':read', n)
+end
+local next_due = redis.call('ZRANGE', due, 0, 0, 'WITHSCORES')[2] or ''
+local last = redis.call('XREVRANGE', log, '+', '-', 'COUNT', 1)[1]
+return {next_due, last and last[1] or '0-0'}
+"""
+)
 
 # KEYS: log, groups, due, att, held.  ARGV: group, ids (comma-separated, may be '')
 ACK = (
