@@ -210,12 +210,14 @@ async def eventbus_consumer(n: int) -> float:
         return now() - t0
 
 
-async def eventbus_distinct_patterns(n: int, subs: int, *, index: bool) -> float:
+async def eventbus_distinct_patterns(
+    n: int, subs: int, *, index: bool, threshold: int = 8
+) -> float:
     """``subs`` subscribers, each with its own pattern; each event matches one of them."""
     from eventpatterns.bus import _hub
 
     saved = _hub.INDEX_THRESHOLD
-    _hub.INDEX_THRESHOLD = 64 if index else 10**9
+    _hub.INDEX_THRESHOLD = threshold if index else 10**9
     events = [
         Event(type="bench.tick", source="/bench", data={"user": f"u{i % subs}", "n": i})
         for i in range(n)

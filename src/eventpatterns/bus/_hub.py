@@ -21,8 +21,9 @@ logger = logging.getLogger("eventpatterns.bus")
 
 #: From this many distinct filter patterns on, the bus's reader matches each entry
 #: once against a shared :class:`~eventpatterns.filters.PatternIndex` instead of once
-#: per pattern (the index costs about as much as ~40 single matchers per entry).
-INDEX_THRESHOLD = 64
+#: per pattern (measured: the index breaks even at about 4 patterns, is 1.3x faster at
+#: 8, 3x at 32; ``benchmarks/bus_memory.py``).
+INDEX_THRESHOLD = 8
 
 
 class _Hub:
