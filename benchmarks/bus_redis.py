@@ -127,9 +127,11 @@ async def ep_publish_single(url: str, keys: Keys, n: int) -> float:
 # -- durable consume ------------------------------------------------------------------------
 
 
-async def raw_group_consume(url: str, keys: Keys, n: int) -> float:
+async def raw_group_consume(url: str, keys: Keys, n: int, *, decode: bool = False) -> float:
+    """Raw ``XREADGROUP COUNT 100`` + batched ``XACK``; with ``decode``, plus what any
+    consumer must do: turn each entry into an Event."""
     client = aredis.Redis.from_url(url)
-    stream = keys.prefix() + ":rawg"
+    stream = keys.prefix() + (":rawgd" if decode else ":rawg")
     payloads = [(e.id, e.to_json()) for e in make_events(n)]
     for start in range(0, n, 1000):
         async with client.pipeline(transaction=False) as pipe:
@@ -142,6 +144,9 @@ async def raw_group_consume(url: str, keys: Keys, n: int) -> float:
     while done < n:
         reply = await client.xreadgroup("g", "c1", {stream: ">"}, count=BATCH)
         entries = reply[stream.encode()][0] if isinstance(reply, dict) else reply[0][1]
+        if decode:
+            for _, fields in entries:
+                Event.from_json(fields[b"e"])
         await client.xack(stream, "g", *[entry_id for entry_id, _ in entries])
         done += len(entries)
     elapsed = time.perf_counter() - t0
@@ -150,27 +155,7 @@ async def raw_group_consume(url: str, keys: Keys, n: int) -> float:
 
 
 async def raw_group_consume_decoded(url: str, keys: Keys, n: int) -> float:
-    """The raw loop, plus what any consumer must do: turn each entry into an Event."""
-    client = aredis.Redis.from_url(url)
-    stream = keys.prefix() + ":rawgd"
-    payloads = [(e.id, e.to_json()) for e in make_events(n)]
-    for start in range(0, n, 1000):
-        async with client.pipeline(transaction=False) as pipe:
-            for event_id, data in payloads[start : start + 1000]:
-                pipe.xadd(stream, {"i": event_id, "e": data})
-            await pipe.execute()
-    await client.xgroup_create(stream, "g", id="0")
-    done = 0
-    t0 = time.perf_counter()
-    while done < n:
-        reply = await client.xreadgroup("g", "c1", {stream: ">"}, count=BATCH)
-        entries = reply[stream.encode()][0] if isinstance(reply, dict) else reply[0][1]
-        events = [Event.from_json(fields[b"e"]) for _, fields in entries]
-        await client.xack(stream, "g", *[entry_id for entry_id, _ in entries])
-        done += len(events)
-    elapsed = time.perf_counter() - t0
-    await client.aclose()
-    return n / elapsed
+    return await raw_group_consume(url, keys, n, decode=True)
 
 
 async def _filled_bus(url: str, keys: Keys, n: int) -> RedisBusBackend:
