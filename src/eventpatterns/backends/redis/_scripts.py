@@ -308,6 +308,21 @@ return out
 # does what the missing script would have done for the entries that were read.
 
 # Put a cursor that TAKE_BEFORE parked back where it was.
+_BATCH = """
+-- A received batch's deadline member, as RECEIVE writes it, and its count of reads.
+local function record_batch(due, groups, group, deadline, first, last, n)
+  redis.call('ZADD', due, deadline, 'b|' .. first .. '|' .. last .. '|' .. n)
+  redis.call('HINCRBY', groups, group .. ':read', n)
+end
+-- What a receive that read nothing returns: {next due time or '', last id of the log}.
+local function wait_info(log, due)
+  local next_due = redis.call('ZRANGE', due, 0, 0, 'WITHSCORES')[2] or ''
+  local last = redis.call('XREVRANGE', log, '+', '-', 'COUNT', 1)[1]
+  return {next_due, last and last[1] or '0-0'}
+end
+"""
+
+
 _UNPARK = """
 local function unpark(log, groups, group)
   local park = redis.call('HGET', groups, group .. ':park')
@@ -365,6 +380,7 @@ return 0
 # Returns {} after a batch, else {next_due or '', last id of the log} (for the wait).
 TAKE_AFTER = (
     _UNPARK
+    + _BATCH
     + """
 local log, groups, due = KEYS[1], KEYS[2], KEYS[3]
 local group = ARGV[1]
@@ -376,15 +392,11 @@ local size, top = string.match(mark, '^(%d+)|(.*)$')
 local pel = redis.call('XPENDING', log, group)
 local n = pel[1] - tonumber(size)
 if n > 0 then
-  -- The batch's deadline member, as RECEIVE writes it ('(' excludes the old top).
-  local first = top == '' and '-' or '(' .. top
-  redis.call('ZADD', due, ARGV[2], 'b|' .. first .. '|' .. pel[3] .. '|' .. n)
-  redis.call('HINCRBY', groups, group .. ':read', n)
+  -- '(' excludes the old top: the batch is what lies above it.
+  record_batch(due, groups, group, ARGV[2], top == '' and '-' or '(' .. top, pel[3], n)
   return {}
 end
-local next_due = redis.call('ZRANGE', due, 0, 0, 'WITHSCORES')[2] or ''
-local last = redis.call('XREVRANGE', log, '+', '-', 'COUNT', 1)[1]
-return {next_due, last and last[1] or '0-0'}
+return wait_info(log, due)
 """
 )
 
@@ -400,6 +412,7 @@ RECOVER = (
     _ACK_IDS
     + _COUNT_SKIPPED
     + _UNPARK
+    + _BATCH
     + """
 local log, groups, due = KEYS[1], KEYS[2], KEYS[3]
 local group = ARGV[1]
@@ -414,12 +427,9 @@ if ARGV[4] == '' then
 end
 local n = tonumber(ARGV[7])
 if n > 0 then
-  redis.call('ZADD', due, ARGV[2], 'b|' .. ARGV[5] .. '|' .. ARGV[6] .. '|' .. n)
-  redis.call('HINCRBY', groups, group .. ':read', n)
+  record_batch(due, groups, group, ARGV[2], ARGV[5], ARGV[6], n)
 end
-local next_due = redis.call('ZRANGE', due, 0, 0, 'WITHSCORES')[2] or ''
-local last = redis.call('XREVRANGE', log, '+', '-', 'COUNT', 1)[1]
-return {next_due, last and last[1] or '0-0'}
+return wait_info(log, due)
 """
 )
 
