@@ -8,12 +8,16 @@ Each error also inherits the builtin exception a caller would already catch, so
     ├── InvalidPattern            (ValueError)     a filter pattern that cannot be compiled
     ├── ConfigurationError        (ValueError)     a bad URL, option or missing extra
     │   └── MissingDependency     (ImportError)    ``pip install 'eventpatterns[<extra>]'``
+    ├── ArgumentTypeError         (TypeError)      an argument of the wrong type
     ├── InvalidPosition           (ValueError)     not a position of this backend
-    ├── PositionExpired           (LookupError)    ``since=`` is older than retained history
+    ├── ResyncRequired            (LookupError)    a position that cannot be resumed from
+    │   ├── PositionExpired                        ``since=`` is older than retained history
+    │   └── StalePosition                          from another incarnation (epoch) of the log
     ├── GroupNotFound             (LookupError)    a consumer group that was never created
     ├── DeadLetterNotFound        (LookupError)    an unknown dead-letter id
     ├── EventTooLarge             (ValueError)     over the backend's ``max_message_size``
     ├── SubscriberOverflow                         a subscriber fell behind its buffer
+    ├── EventsMissed                               a subscriber's events were dropped (a gap)
     ├── BusClosed                 (RuntimeError)   the bus or subscription was closed
     └── BackendUnavailable        (ConnectionError) the backend cannot be reached
 """
@@ -21,18 +25,22 @@ Each error also inherits the builtin exception a caller would already catch, so
 from __future__ import annotations
 
 __all__ = [
+    "ArgumentTypeError",
     "BackendUnavailable",
     "BusClosed",
     "ConfigurationError",
     "DeadLetterNotFound",
     "EventPatternsError",
     "EventTooLarge",
+    "EventsMissed",
     "GroupNotFound",
     "InvalidEvent",
     "InvalidPattern",
     "InvalidPosition",
     "MissingDependency",
     "PositionExpired",
+    "ResyncRequired",
+    "StalePosition",
     "SubscriberOverflow",
 ]
 
@@ -73,6 +81,22 @@ class InvalidPattern(EventPatternsError, ValueError):
         super().__init__(f"invalid pattern at {path}: {reason}")
 
 
+class ArgumentTypeError(EventPatternsError, TypeError):
+    """An argument has the wrong type (``publish()`` given something not an ``Event``).
+
+    Attributes:
+        argument: The parameter's name.
+        expected: What it takes, in words.
+        got: The type name that was passed.
+    """
+
+    def __init__(self, function: str, argument: str, *, expected: str, got: object) -> None:
+        self.argument = argument
+        self.expected = expected
+        self.got = type(got).__name__
+        super().__init__(f"{function}() argument {argument!r} takes {expected}, got {self.got}")
+
+
 class ConfigurationError(EventPatternsError, ValueError):
     """A URL, option or setting is invalid."""
 
@@ -107,11 +131,24 @@ class GroupNotFound(EventPatternsError, LookupError):
         super().__init__(f"consumer group {group!r} does not exist")
 
 
-class PositionExpired(EventPatternsError, LookupError):
-    """A replay position is older than the history the backend still retains.
+class ResyncRequired(EventPatternsError, LookupError):
+    """A position cannot be resumed from: the subscriber must resynchronise.
 
-    The subscriber must resynchronise (reload its state, then subscribe from
-    ``oldest`` or from now); continuing would silently skip events.
+    Reload the state the events feed (or accept the gap), then subscribe from
+    ``EARLIEST`` or from now; continuing would silently skip events. Catch this to
+    handle both :class:`PositionExpired` and :class:`StalePosition`.
+
+    Attributes:
+        position: The position that was asked for.
+    """
+
+    def __init__(self, message: str, *, position: str) -> None:
+        self.position = position
+        super().__init__(message)
+
+
+class PositionExpired(ResyncRequired):
+    """A replay position is older than the history the backend still retains.
 
     Attributes:
         position: The position that was asked for.
@@ -119,11 +156,32 @@ class PositionExpired(EventPatternsError, LookupError):
     """
 
     def __init__(self, position: str, *, oldest: str | None) -> None:
-        self.position = position
         self.oldest = oldest
         super().__init__(
             f"resync required: position {position!r} is older than the retained history"
-            f" (oldest retained: {oldest!r})"
+            f" (oldest retained: {oldest!r})",
+            position=position,
+        )
+
+
+class StalePosition(ResyncRequired):
+    """A position from another incarnation of the log (its epoch differs).
+
+    Positions carry the epoch of the log that made them (Centrifugo's offset + epoch):
+    a position remembered from before a memory bus restarted, or from before a Redis
+    log was deleted, names events that this log never had.
+
+    Attributes:
+        position: The position that was asked for.
+        epoch: The epoch of the log as it is now.
+    """
+
+    def __init__(self, position: str, *, epoch: str) -> None:
+        self.epoch = epoch
+        super().__init__(
+            f"resync required: position {position!r} belongs to another incarnation of"
+            f" the log (its epoch is now {epoch!r})",
+            position=position,
         )
 
 
@@ -165,6 +223,30 @@ class SubscriberOverflow(EventPatternsError):
         super().__init__(
             f"subscriber fell more than {buffer} events behind and was disconnected;"
             f" resume with since={position!r}"
+        )
+
+
+class EventsMissed(EventPatternsError):
+    """Events a subscriber should have received were dropped (a gap in its stream).
+
+    Raised by :meth:`~eventpatterns.bus.Subscription.receive` (and so by ``async for``)
+    when the subscriber fell behind its buffer under ``overflow="drop_oldest"``, or the
+    bus's reader fell behind the backend's retention. The subscription stays usable:
+    the next ``receive()`` returns the first event after the gap.
+
+    Attributes:
+        missed: How many matching events were dropped, or ``None`` when unknown.
+        after: Position of the last event delivered before the gap; resubscribe with
+            ``since=after`` to fetch what was missed, while history lasts.
+    """
+
+    def __init__(self, *, missed: int | None, after: str | None) -> None:
+        self.missed = missed
+        self.after = after
+        count = "an unknown number of" if missed is None else str(missed)
+        super().__init__(
+            f"{count} event(s) were dropped after position {after!r};"
+            f" resubscribe with since={after!r} to fetch them while history lasts"
         )
 
 

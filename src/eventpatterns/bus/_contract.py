@@ -22,6 +22,7 @@ __all__ = [
     "Capabilities",
     "DeadLetter",
     "Delivery",
+    "GroupStats",
     "LogEntry",
     "Position",
 ]
@@ -117,6 +118,31 @@ class DeadLetter:
     error: str
     attempts: int
     failed_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class GroupStats:
+    """Counters of one consumer group, as the backend sees it now.
+
+    Attributes:
+        pending: Deliveries not acked yet (in flight, or waiting for a retry).
+        dead_letters: Entries in the group's dead letters.
+        lag: Entries of the log the group has not received yet.
+        trimmed_unread: Entries retention trimmed before the group read them.
+        lost: Pending entries retention trimmed before they were acked.
+        reclaimed: Pending entries taken over from a consumer that stopped
+            answering (``0`` where the backend has no such mechanism).
+
+    Nonzero ``trimmed_unread`` or ``lost`` mean ``max_entries`` is too small for how
+    far the group falls behind.
+    """
+
+    pending: int = 0
+    dead_letters: int = 0
+    lag: int = 0
+    trimmed_unread: int = 0
+    lost: int = 0
+    reclaimed: int = 0
 
 
 @runtime_checkable
