@@ -244,6 +244,10 @@ class ReplayMerge:
     def page_after(self) -> Position | None:
         """Return the position to read the next page of history after (``None``: oldest)."""
         self._guard("read a page", State.REPLAYING)
+        if self._page:
+            raise InvalidState(
+                "cannot read a page: hand out the last one first", state=self.state.name.lower()
+            )
         self._reread = False
         return self._cursor
 
