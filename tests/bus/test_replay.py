@@ -279,6 +279,7 @@ class MergeMachine(RuleBasedStateMachine):
         self.read: tuple[int, list[LogEntry], int | None] | None = None  # a page in flight
         self.gaps: list[int | None] = []  # gaps reported since the last delivery
         self.ended = False  # SubscriptionClosed or SubscriberOverflow was raised
+        self.need_page = False  # next() asked for a page (and none is in flight)
 
     def _page(self, after: int) -> tuple[list[LogEntry], int | None]:
         numbers = range(after + 1, min(after + self.page_size, len(self.matches)) + 1)
@@ -301,9 +302,10 @@ class MergeMachine(RuleBasedStateMachine):
         self.reader = min(self.reader + count, len(self.matches))
         self.merge.lost()
 
-    @precondition(lambda self: self.read is None and self.merge.state is State.REPLAYING)
+    @precondition(lambda self: self.need_page and self.merge.state is State.REPLAYING)
     @rule(snapshot_now=st.booleans())
     def begin_read(self, snapshot_now: bool) -> None:
+        self.need_page = False
         after_position = self.merge.page_after()
         after = 0 if after_position is None else key(after_position)[0]
         page = self._page(after) if snapshot_now else None
@@ -331,6 +333,7 @@ class MergeMachine(RuleBasedStateMachine):
             self.ended = True
             return None
         if isinstance(item, Need):
+            self.need_page = item is Need.PAGE and self.read is None
             return item
         assert not self.ended, "something was handed out after the end"
         if isinstance(item, Gap):
@@ -376,7 +379,7 @@ class MergeMachine(RuleBasedStateMachine):
         for _ in range(500):
             self.push(5)
             item = self._receive_one()
-            if item is Need.PAGE:
+            if item is Need.PAGE and self.need_page:
                 self.begin_read(snapshot_now=True)
                 self.finish_read()
             elif item is None or (item is Need.WAIT and self.reader == len(self.matches)):

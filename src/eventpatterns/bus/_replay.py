@@ -20,7 +20,7 @@ States (:class:`State`)::
 
     NEW ──start_replay()──> REPLAYING ──an empty page, nothing lost meanwhile──> LIVE
      └───────start_live()─────────────────────────────────────────────────────────┘
-    REPLAYING, LIVE ──end()──> ENDING      deliver what is held, then SubscriptionClosed
+    REPLAYING, LIVE ──end()──> ENDING      deliver what is held, then SubscriptionClosed (-> CLOSED)
     LIVE ──overflow="disconnect" and full──> OVERFLOWED   ...then SubscriberOverflow
     any ──close()──> CLOSED                SubscriptionClosed at once
 
@@ -123,6 +123,7 @@ class ReplayMerge:
         "_overflow",
         "_page",
         "_pending",
+        "_reason",
         "_reread",
         "_skip",
         "buffer",
@@ -155,6 +156,7 @@ class ReplayMerge:
         self._pending = 0  # entries dropped at the front, not reported yet
         self._front_unknown = False  # ...and an unknown number lost there too
         self._markers = 0  # _LOST markers in the buffer
+        self._reason = "the subscription is closed"
 
     def _guard(self, action: str, *allowed: State) -> None:
         if self.state not in allowed:
@@ -336,7 +338,7 @@ class ReplayMerge:
             if state is State.REPLAYING:
                 return Need.PAGE
         elif state is State.CLOSED:
-            raise SubscriptionClosed("the subscription is closed", position=self.position)
+            raise SubscriptionClosed(self._reason, position=self.position)
         elif state is State.NEW:
             self._guard("receive", State.LIVE)
         item = self._next_held()
@@ -346,7 +348,10 @@ class ReplayMerge:
             return Need.WAIT
         if state is State.OVERFLOWED:
             raise SubscriberOverflow(buffer=self._maxlen, position=self.position)
-        raise SubscriptionClosed("the subscription's bus closed", position=self.position)
+        # ENDING, and everything was handed out: the end is final.
+        self.close()
+        self._reason = "the subscription's bus closed"
+        raise SubscriptionClosed(self._reason, position=self.position)
 
     def _next_held(self) -> LogEntry | Gap | None:
         if self._pending or self._front_unknown:
