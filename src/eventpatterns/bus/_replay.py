@@ -297,7 +297,7 @@ class ReplayMerge:
     def _overfill(self, entries: list[LogEntry]) -> None:
         buf = self.buffer
         for entry in entries:
-            if len(buf) >= self._maxlen:
+            while len(buf) >= self._maxlen:  # a loss marker may hold a place too
                 if self._overflow == "disconnect":
                     self._overflowed()
                     return
