@@ -163,6 +163,16 @@ def test_a_dropped_loss_marker_makes_the_front_gap_unknown() -> None:
     assert drain(m) == [Gap(None, None), "e:6", "e:7"]
 
 
+def test_a_loss_marker_does_not_let_the_buffer_grow() -> None:
+    m = merge(buffer=1)
+    m.start_live()
+    m.push(entries(1, 1))
+    m.lost()
+    m.push(entries(2, 2))
+    assert len(m.buffer) == 1
+    assert drain(m) == [Gap(None, None), "e:3"]
+
+
 def test_disconnect_hands_out_what_it_held_then_overflows_for_good() -> None:
     m = merge(buffer=2, overflow="disconnect")
     m.start_live()
