@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import anyio
@@ -42,7 +43,7 @@ class _Tap:
         merge.push(entries)
         if merge.state is State.OVERFLOWED:
             self.reader.detach(self)
-        waiter = self.waiter
+        waiter = self.waiter  # wake(), inlined: this runs once per batch per subscriber
         if waiter is not None:
             self.waiter = None
             waiter.set()
@@ -106,7 +107,7 @@ class Subscription:
     def __init__(
         self,
         reader: LogReader,
-        pattern: SupportsMatch | dict[str, Any] | None = None,
+        pattern: SupportsMatch | Mapping[str, Any] | None = None,
         *,
         since: Position | None = None,
         buffer: int = 1000,
