@@ -27,7 +27,10 @@ from eventpatterns.errors import (
     EventPatternsError,
     EventsMissed,
     InvalidPattern,
+    InvalidPosition,
     InvalidState,
+    ResyncRequired,
+    StalePosition,
     SubscriberOverflow,
     SubscriptionClosed,
 )
@@ -471,3 +474,30 @@ KEYS = [
 def test_event_view_is_the_json_form_restricted_to_keys(event: Event, keys: set[str]) -> None:
     full = event.to_dict()
     assert event_view(event, frozenset(keys)) == {k: v for k, v in full.items() if k in keys}
+
+
+# -- positions carry the epoch (the memory backend's part; the suite has the rest) ----------
+
+
+async def test_memory_positions_carry_the_epoch_of_the_backend() -> None:
+    backend = MemoryBusBackend(epoch="test")
+    assert await backend.append(make_events(2)) == ["test:1", "test:2"]
+    assert await backend.last_position() == "test:2"
+    assert MemoryBusBackend().epoch != MemoryBusBackend().epoch  # random per instance
+    with pytest.raises(StalePosition, match="its epoch is now 'test'"):
+        backend.sort_key("other:1")
+    with pytest.raises(InvalidPosition, match="not beyond the end"):
+        await backend.read("test:3", limit=1)
+    for bad in ("x:y", "", "a:b:c"):
+        with pytest.raises(ConfigurationError, match="epoch must be"):
+            MemoryBusBackend(epoch=bad)
+
+
+async def test_a_subscription_from_before_a_restart_must_resync() -> None:
+    async with EventBus(MemoryBusBackend()) as before:
+        remembered = (await before.publish_batch(make_events(50)))[-1]
+    async with EventBus(MemoryBusBackend()) as after:  # positions start again at 1
+        await after.publish_batch(make_events(60))
+        with pytest.raises(ResyncRequired):
+            async with after.subscribe(since=remembered):
+                pass  # pragma: no cover - entering raises
