@@ -501,3 +501,29 @@ async def test_a_subscription_from_before_a_restart_must_resync() -> None:
         with pytest.raises(ResyncRequired):
             async with after.subscribe(since=remembered):
                 pass  # pragma: no cover - entering raises
+
+
+async def test_a_closed_reader_refuses_new_subscriptions() -> None:
+    async with anyio.create_task_group() as tg:
+        reader = LogReader(MemoryBusBackend(), tg)
+        reader.close()
+        sub = Subscription(reader)
+        with pytest.raises(BusClosed):
+            await sub.__aenter__()
+        with pytest.raises(SubscriptionClosed):  # and it is closed, not half-entered
+            await sub.receive()
+
+
+async def test_closing_the_backend_under_the_bus_ends_its_subscriptions() -> None:
+    backend = MemoryBusBackend()
+    events = make_events(3)
+    await backend.append(events)
+    async with EventBus(backend) as bus, bus.subscribe() as live:
+        assert bus._reader is not None
+        async with Subscription(bus._reader, since=EARLIEST, replay_page=2) as replaying:
+            assert await replaying.receive() == events[0]
+            await backend.aclose()  # the reader and the replay both hear BusClosed
+            assert [e async for e in live] == []
+            assert await replaying.receive() == events[1]  # the page it had read
+            assert [e async for e in replaying] == []  # event 2 was never read
+            assert [i async for i in live.items()] == []
