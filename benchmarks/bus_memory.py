@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import now, print_table, write_results
 
 from eventpatterns import Event, EventBus
+from eventpatterns.bus import Subscription
 
 PATTERN = {"type": ["bench.tick"]}
 
@@ -171,9 +172,9 @@ async def eventbus_fanout(n: int, subs: int, *, batch: bool = False) -> float:
             await sub.__aenter__()
             subscriptions.append(sub)
 
-        async def reader(sub: object) -> None:
+        async def reader(sub: Subscription) -> None:
             received = 0
-            async for _ in sub:  # type: ignore[attr-defined]
+            async for _ in sub:
                 received += 1
                 if received == n:
                     return
@@ -214,10 +215,10 @@ async def eventbus_distinct_patterns(
     n: int, subs: int, *, index: bool, threshold: int = 8
 ) -> float:
     """``subs`` subscribers, each with its own pattern; each event matches one of them."""
-    from eventpatterns.bus import _hub
+    from eventpatterns.bus import _reader
 
-    saved = _hub.INDEX_THRESHOLD
-    _hub.INDEX_THRESHOLD = threshold if index else 10**9
+    saved = _reader.INDEX_THRESHOLD
+    _reader.INDEX_THRESHOLD = threshold if index else 10**9
     events = [
         Event(type="bench.tick", source="/bench", data={"user": f"u{i % subs}", "n": i})
         for i in range(n)
@@ -231,9 +232,9 @@ async def eventbus_distinct_patterns(
                 subscriptions.append(sub)
             per_sub = n // subs
 
-            async def reader(sub: object) -> None:
+            async def reader(sub: Subscription) -> None:
                 for _ in range(per_sub):
-                    await sub.__anext__()  # type: ignore[attr-defined]
+                    await sub.receive()
 
             tasks = [asyncio.create_task(reader(s)) for s in subscriptions]
             t0 = now()
@@ -242,7 +243,7 @@ async def eventbus_distinct_patterns(
             await asyncio.gather(*tasks)
             return now() - t0
     finally:
-        _hub.INDEX_THRESHOLD = saved
+        _reader.INDEX_THRESHOLD = saved
 
 
 async def best_of(repeat: int, fn: Callable[[], Awaitable[float]]) -> float:

@@ -38,9 +38,10 @@ async def main() -> None:
                         type="order.placed", source="/shop", data={"order": order, "total": total}
                     )
                 )
-            for _ in range(2):
-                event = await live.__anext__()
+            async for event in live:  # typed Event; a gap would raise EventsMissed
                 print(f"live: big order {event.data['order']} ({event.data['total']})")
+                if event.data["order"] == 3:  # the last big order
+                    break
 
         with anyio.fail_after(5):
             await all_done.wait()

@@ -1,10 +1,15 @@
 """Every Python code block in README.md and docs/, and every example, runs as written.
 
-``docs/backends.md`` needs Redis and runs in ``tests/backends/test_redis.py``.
+``docs/backends.md`` needs Redis and runs in ``tests/backends/test_redis.py``. All of
+them, backends.md included, also pass ``mypy --strict`` as written (one mypy run over
+a directory of extracted blocks). A block that cannot be type-checked on its own is
+marked with ``<!-- mypy: skip -->`` on the line before its opening fence.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import re
 import runpy
 import subprocess
@@ -17,6 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 RUN_ELSEWHERE = {"backends.md"}
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.M | re.S)
+#: The marker for a block that mypy cannot check alone (use sparingly, say why).
+MYPY_SKIP = re.compile(r"^<!-- mypy: skip[^>]*-->\n```python\n(.*?)^```", re.M | re.S)
 
 
 def _blocks() -> list[tuple[Path, int, str]]:
@@ -78,3 +85,56 @@ def test_quickstart_example_output() -> None:
     assert "live: big order 1 (250)" in result.stdout
     assert "fulfilled orders: [0, 1, 3]" in result.stdout
     assert "dead letter: order 2 after 2 attempts: ValueError: unlucky order" in result.stdout
+
+
+def _typed_sources() -> dict[str, str]:
+    """File name -> source of every block and example that mypy must accept."""
+    sources: dict[str, str] = {}
+    for page in PAGES:
+        text = page.read_text(encoding="utf-8")
+        skipped = set(MYPY_SKIP.findall(text))
+        stem = re.sub(r"\W", "_", page.stem.lower())
+        for index, code in enumerate(BLOCK.findall(text)):
+            if code not in skipped:
+                sources[f"{stem}_block{index}.py"] = code
+    for example in sorted((ROOT / "examples").glob("*.py")):
+        sources[f"example_{example.stem}.py"] = example.read_text(encoding="utf-8")
+    return sources
+
+
+def test_docs_and_examples_pass_mypy_strict(tmp_path: Path) -> None:
+    if importlib.util.find_spec("mypy") is None:  # pragma: no cover - the dev extra has it
+        pytest.skip("mypy is not installed")
+    sources = _typed_sources()
+    assert len(sources) > 20, "the extraction found (almost) no blocks"
+    for name, code in sources.items():
+        (tmp_path / name).write_text(code, encoding="utf-8")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--strict",
+            "--config-file",
+            str(ROOT / "pyproject.toml"),
+            "--cache-dir",
+            str(ROOT / ".mypy_cache"),
+            *sorted(str(tmp_path / name) for name in sources),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+        # This checkout's sources, whatever the environment's install points at.
+        env={**os.environ, "MYPYPATH": str(ROOT / "src")},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy_skips_are_few_and_listed() -> None:
+    skips = {page.name: len(MYPY_SKIP.findall(page.read_text(encoding="utf-8"))) for page in PAGES}
+    assert {name: n for name, n in skips.items() if n} == MYPY_SKIPPED
+
+
+#: Pages with blocks mypy does not check alone, and how many (see each marker's reason).
+MYPY_SKIPPED: dict[str, int] = {}

@@ -18,7 +18,9 @@ Each error also inherits the builtin exception a caller would already catch, so
     ├── EventTooLarge             (ValueError)     over the backend's ``max_message_size``
     ├── SubscriberOverflow                         a subscriber fell behind its buffer
     ├── EventsMissed                               a subscriber's events were dropped (a gap)
-    ├── BusClosed                 (RuntimeError)   the bus or subscription was closed
+    ├── InvalidState              (RuntimeError)   a call its object's state does not allow
+    ├── BusClosed                 (RuntimeError)   the bus or consumer was closed
+    │   └── SubscriptionClosed                     a subscription's stream ended
     └── BackendUnavailable        (ConnectionError) the backend cannot be reached
 """
 
@@ -37,11 +39,13 @@ __all__ = [
     "InvalidEvent",
     "InvalidPattern",
     "InvalidPosition",
+    "InvalidState",
     "MissingDependency",
     "PositionExpired",
     "ResyncRequired",
     "StalePosition",
     "SubscriberOverflow",
+    "SubscriptionClosed",
 ]
 
 
@@ -250,8 +254,41 @@ class EventsMissed(EventPatternsError):
         )
 
 
+class InvalidState(EventPatternsError, RuntimeError):
+    """A call that the object's current state does not allow.
+
+    For example ``receive()`` on a subscription that was not entered yet, or entering
+    an :class:`~eventpatterns.bus.EventBus` a second time (websockets' ``InvalidState``).
+
+    Attributes:
+        state: The state the object was in, in lower case (``"new"``, ``"live"``...).
+    """
+
+    def __init__(self, message: str, *, state: str) -> None:
+        self.state = state
+        super().__init__(message)
+
+
 class BusClosed(EventPatternsError, RuntimeError):
     """The bus, consumer or subscription is closed."""
+
+
+class SubscriptionClosed(BusClosed):
+    """A subscription's stream ended: it was closed, or its bus was.
+
+    :meth:`~eventpatterns.bus.Subscription.receive` raises it once everything the
+    subscription still held was delivered (at once after the subscription's own
+    ``aclose()``); ``async for`` turns it into the end of the loop. It plays the part of
+    anyio's ``EndOfStream`` and ``ClosedResourceError``, inside this library's tree.
+
+    Attributes:
+        position: The last position delivered; resubscribe with ``since=position`` on a
+            new bus to continue (while history lasts).
+    """
+
+    def __init__(self, message: str, *, position: str | None) -> None:
+        self.position = position
+        super().__init__(message)
 
 
 class BackendUnavailable(EventPatternsError, ConnectionError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import itertools
 import os
+import sys
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
@@ -14,12 +15,21 @@ import anyio
 from anyio.abc import TaskGroup
 
 from ..core import Event
-from ..errors import BusClosed, ConfigurationError, DeadLetterNotFound
+from ..errors import (
+    ArgumentTypeError,
+    BusClosed,
+    ConfigurationError,
+    DeadLetterNotFound,
+    InvalidState,
+)
 from ._consumer import Backoff, BatchHandler, Consumer, Handler
 from ._contract import BusBackend, DeadLetter, Position, check_group_name
-from ._hub import _Hub
 from ._matching import SupportsMatch, as_matcher
+from ._reader import LogReader
 from ._subscription import Overflow, Subscription
+
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found,unused-ignore]
 
 __all__ = ["EventBus"]
 
@@ -40,6 +50,12 @@ class EventBus:
     Use it as an async context manager; it owns a task group in which the shared log
     reader and the consumers run.
 
+    An exception raised inside the ``async with`` block (by your code or by a bus
+    call) comes out of it as itself, not wrapped in an ``ExceptionGroup``; so does a
+    failure of one of the bus's own tasks, when it is the only error. Only when
+    several errors happened at once (your block raised while a bus task failed)
+    does a ``BaseExceptionGroup`` holding all of them come out.
+
     Args:
         backend: Any :class:`~eventpatterns.bus.BusBackend`; the bus closes it on exit.
 
@@ -52,7 +68,7 @@ class EventBus:
             async with EventBus.from_url("memory://") as bus:
                 async with bus.subscribe({"type": ["greeting"]}) as sub:
                     await bus.publish(Event(type="greeting", source="/docs", data="hi"))
-                    async for event in sub:
+                    async for event in sub:  # an Event; a gap raises EventsMissed
                         print(event.data)
                         break
 
@@ -63,11 +79,7 @@ class EventBus:
     def __init__(self, backend: BusBackend) -> None:
         self.backend = backend
         self._tg: TaskGroup | None = None
-        self._hub: _Hub | None = None
-        self._hub_lock = anyio.Lock()
-        # Weak: a subscription the application dropped (or closed) is not kept alive
-        # here; the bus only needs the live ones, to end them when it closes.
-        self._subs: weakref.WeakSet[Subscription] = weakref.WeakSet()
+        self._reader: LogReader | None = None
         self._consumers: weakref.WeakSet[Consumer] = weakref.WeakSet()
         self._names = itertools.count(1)
         self._closed = False
@@ -96,10 +108,14 @@ class EventBus:
 
     async def __aenter__(self) -> EventBus:
         if self._tg is not None or self._closed:
-            raise RuntimeError("an EventBus can be entered only once")
+            raise InvalidState(
+                "an EventBus can be entered only once",
+                state="closed" if self._closed else "running",
+            )
         tg = anyio.create_task_group()
         await tg.__aenter__()
         self._tg = tg
+        self._reader = LogReader(self.backend, tg)
         return self
 
     async def __aexit__(
@@ -109,10 +125,21 @@ class EventBus:
         tb: TracebackType | None,
     ) -> bool | None:
         try:
-            if self._tg is not None:
-                self._tg.cancel_scope.cancel()
+            if self._tg is None:
+                return None
+            self._tg.cancel_scope.cancel()
+            try:
                 return await self._tg.__aexit__(exc_type, exc, tb)
-            return None
+            except BaseExceptionGroup as group:
+                # The task group wraps whatever it saw, also the block's own exception
+                # (anyio/trio always group). One error comes out as itself, so that
+                # `except BackendUnavailable:` around the block works.
+                if len(group.exceptions) == 1:
+                    only = group.exceptions[0]
+                    if only is exc:
+                        return False  # re-raise the block's exception, traceback intact
+                    raise only from None
+                raise
         finally:
             await self.aclose()
 
@@ -125,12 +152,10 @@ class EventBus:
         if self._closed:
             return
         self._closed = True
-        if self._hub is not None:
-            self._hub.stop()
+        if self._reader is not None:
+            self._reader.close()  # open subscriptions end after what they hold
         for consumer in list(self._consumers):
             consumer.stop()
-        for sub in list(self._subs):
-            sub._end()
         with anyio.CancelScope(shield=True), anyio.move_on_after(10):
             await self.backend.aclose()
 
@@ -138,19 +163,11 @@ class EventBus:
         if self._closed:
             raise BusClosed("the event bus is closed")
         if self._tg is None:
-            raise RuntimeError(
-                "use the bus as an async context manager: `async with EventBus(...) as bus:`"
+            raise InvalidState(
+                "use the bus as an async context manager: `async with EventBus(...) as bus:`",
+                state="new",
             )
         return self._tg
-
-    async def _ensure_hub(self) -> _Hub:
-        tg = self._running()
-        async with self._hub_lock:
-            if self._hub is None:
-                hub = _Hub(self.backend)
-                await tg.start(hub.run)
-                self._hub = hub
-        return self._hub
 
     # -- publishing -----------------------------------------------------------------------
 
@@ -161,23 +178,35 @@ class EventBus:
         returns the original position, so a publish can be retried safely.
 
         Raises:
-            TypeError: ``event`` is not an :class:`Event`.
+            ArgumentTypeError: ``event`` is not an :class:`Event` (also a ``TypeError``).
             EventTooLarge: Over the backend's ``max_message_size``.
+            BusClosed: The bus is closed.
+            InvalidState: The bus was not entered (``async with``).
             BackendUnavailable: The backend could not be reached.
         """
         if not isinstance(event, Event):
-            raise TypeError(f"publish() takes an Event, got {type(event).__name__}")
+            raise ArgumentTypeError("publish", "event", expected="an Event", got=event)
         if self._tg is None or self._closed:
             self._running()  # raises the right error
         return (await self.backend.append((event,)))[0]
 
     async def publish_batch(self, events: Iterable[Event]) -> list[Position]:
-        """Append events in order, in as few round trips as the backend allows."""
+        """Append events in order, in as few round trips as the backend allows.
+
+        Nothing is appended when one item is not an :class:`Event`.
+
+        Raises:
+            ArgumentTypeError: An item is not an :class:`Event` (also a ``TypeError``).
+            EventTooLarge: An event is over ``max_message_size``; none is appended.
+            BusClosed: The bus is closed.
+            InvalidState: The bus was not entered (``async with``).
+            BackendUnavailable: The backend could not be reached.
+        """
         batch = list(events)
         for index, event in enumerate(batch):
             if not isinstance(event, Event):
-                raise TypeError(
-                    f"publish_batch() takes Events; item {index} is {type(event).__name__}"
+                raise ArgumentTypeError(
+                    "publish_batch", f"events[{index}]", expected="an Event", got=event
                 )
         self._running()
         if not batch:
@@ -196,24 +225,40 @@ class EventBus:
     ) -> Subscription:
         """Open a live stream of matching events (enter it with ``async with``).
 
+        Then ``await sub.receive()`` or ``async for event in sub`` (typed
+        :class:`Event`); a gap raises :class:`~eventpatterns.errors.EventsMissed`, or
+        comes in-band as a :class:`Gap` from ``sub.items()``.
+
         Args:
             pattern: An EventBridge event pattern (``dict``), any object with
                 ``matches(event_json)``, or ``None`` for every event.
             since: Replay events after this position first, then go live with no gap
                 and no duplicate; :data:`EARLIEST` replays all retained history.
             buffer: Most undelivered events held for this subscriber.
-            overflow: When the buffer is full: ``"drop_oldest"`` (and yield a
-                :class:`Gap` saying how many were dropped) or ``"disconnect"`` (raise
+            overflow: When the buffer is full: ``"drop_oldest"`` (the subscriber gets
+                :class:`~eventpatterns.errors.EventsMissed` saying how many were
+                dropped) or ``"disconnect"`` (it gets
                 :class:`~eventpatterns.errors.SubscriberOverflow`).
 
         Raises:
-            PositionExpired: On entering, when ``since`` is older than the history the
-                backend retains (a resync is required).
+            ConfigurationError: A bad ``pattern`` type, ``buffer`` or ``overflow``.
+            InvalidPattern: The pattern cannot be compiled (the message names the path).
+            BusClosed: The bus is closed.
+
+        On entering, a bad ``since`` raises :class:`~eventpatterns.errors.InvalidPosition`
+        (malformed, or beyond the end of the log), or a
+        :class:`~eventpatterns.errors.ResyncRequired`:
+        :class:`~eventpatterns.errors.StalePosition` (from another incarnation of the
+        log, e.g. before a memory bus restarted) or
+        :class:`~eventpatterns.errors.PositionExpired` (older than the history kept).
         """
         self._running()
-        sub = Subscription(self, as_matcher(pattern), since=since, buffer=buffer, overflow=overflow)
-        self._subs.add(sub)
-        return sub
+        reader = self._reader
+        if reader is None:  # pragma: no cover - set together with the task group
+            raise InvalidState("the bus has no reader", state="new")
+        return Subscription(
+            reader, as_matcher(pattern), since=since, buffer=buffer, overflow=overflow
+        )
 
     # -- consumer groups ------------------------------------------------------------------
 

@@ -28,11 +28,28 @@ def as_matcher(pattern: SupportsMatch | Mapping[str, Any] | None) -> SupportsMat
     if pattern is None or isinstance(pattern, SupportsMatch):
         return pattern
     if isinstance(pattern, Mapping):
-        return _compile_cached(json.dumps(pattern, sort_keys=True, default=str))
+        if _string_keys(pattern):
+            return _compile_cached(json.dumps(pattern, sort_keys=True, default=str))
+        # A key that is not a string has no canonical JSON form (json.dumps would coerce
+        # it, or fail sorting mixed keys with a bare TypeError): the compiler rejects it
+        # with InvalidPattern naming its path.
+        from ..filters import compile as compile_pattern
+
+        matcher: SupportsMatch = compile_pattern(pattern)
+        return matcher
     raise ConfigurationError(
         f"pattern must be a dict (an EventBridge event pattern) or have a matches() method,"
         f" got {type(pattern).__name__}"
     )
+
+
+def _string_keys(value: object) -> bool:
+    """Tell whether every object key in a JSON-like value is a string."""
+    if isinstance(value, Mapping):
+        return all(isinstance(k, str) and _string_keys(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return all(_string_keys(v) for v in value)
+    return True
 
 
 _PLAIN_ATTRIBUTES = frozenset(

@@ -1,250 +1,322 @@
-"""Live subscriptions: bounded local buffers fed by the bus's shared reader."""
+"""Live subscriptions: the I/O around a :class:`~eventpatterns.bus._replay.ReplayMerge`."""
 
 from __future__ import annotations
 
-from collections import deque
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from collections.abc import Mapping
+from typing import Any
 
 import anyio
+import anyio.lowlevel
 
 from ..core import Event
-from ..errors import ConfigurationError, SubscriberOverflow
-from ._contract import BusBackend, LogEntry, Position
-from ._matching import SupportsMatch
-
-if TYPE_CHECKING:
-    from ._bus import EventBus
+from ..errors import BusClosed, ConfigurationError, EventsMissed, InvalidState, SubscriptionClosed
+from ._contract import LogEntry, Position
+from ._matching import SupportsMatch, as_matcher
+from ._reader import LogReader
+from ._replay import Gap, Need, Overflow, ReplayMerge, State
 
 __all__ = ["EARLIEST", "Gap", "Overflow", "Subscription"]
 
 #: ``subscribe(since=EARLIEST)`` replays the whole retained history first.
 EARLIEST = "earliest"
 
-#: What a subscriber that falls ``buffer`` events behind gets.
-Overflow = Literal["drop_oldest", "disconnect"]
 
+class _Tap:
+    """The :class:`~eventpatterns.bus._reader.Sink` a subscription attaches to the reader."""
 
-@dataclass(frozen=True, slots=True)
-class Gap:
-    """In-band signal that a slow subscriber missed events (``overflow="drop_oldest"``).
+    __slots__ = ("matcher", "merge", "reader", "waiter")
 
-    Attributes:
-        missed: How many matching events were dropped, or ``None`` when unknown
-            (the bus's own reader fell behind the backend's retention).
-        after: Position of the last event delivered before the gap; resubscribe with
-            ``since=after`` to fetch what was missed, while history lasts.
-    """
+    def __init__(self, matcher: SupportsMatch | None, merge: ReplayMerge, reader: LogReader):
+        self.matcher = matcher
+        self.merge = merge
+        self.reader = reader
+        self.waiter: anyio.Event | None = None
 
-    missed: int | None
-    after: Position | None
+    def wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None:
+            self.waiter = None
+            waiter.set()
+
+    def push(self, entries: list[LogEntry], /) -> None:
+        merge = self.merge
+        merge.push(entries)
+        if merge.state is State.OVERFLOWED:
+            self.reader.detach(self)
+        waiter = self.waiter  # wake(), inlined: this runs once per batch per subscriber
+        if waiter is not None:
+            self.waiter = None
+            waiter.set()
+
+    def lost(self) -> None:
+        self.merge.lost()
+        if self.merge.state is State.OVERFLOWED:
+            self.reader.detach(self)
+        self.wake()
+
+    def end(self) -> None:
+        self.merge.end()
+        self.wake()
 
 
 class Subscription:
     """A live stream of matching events, optionally replaying history first.
 
-    Use it as an async context manager, then iterate. Items are :class:`Event`, or a
-    :class:`Gap` when the subscriber fell behind and events were dropped.
+    Enter it with ``async with``, then call :meth:`receive` or iterate: ``async for
+    event in sub`` yields :class:`~eventpatterns.Event` and ends when the subscription
+    or its bus closes. A gap (events dropped for a slow subscriber) is never silent:
+    it raises :class:`~eventpatterns.errors.EventsMissed` out of ``receive()`` and out
+    of the loop; the subscription stays usable, so catch it and iterate again. Code
+    that prefers gaps in-band iterates :meth:`items` instead, which yields
+    :class:`Gap` objects where events were missed.
+
+    One task receives at a time. A subscription can be driven without a bus, by a
+    :class:`~eventpatterns.bus._reader.LogReader` of any backend.
+
+    Args:
+        reader: The bus's shared log reader.
+        pattern: An EventBridge pattern (``dict``), a matcher, or ``None`` for all.
+        since: Replay events after this position first (:data:`EARLIEST`: all
+            retained history), then go live with no gap and no duplicate.
+        buffer: Most undelivered live events held.
+        overflow: When the buffer is full: ``"drop_oldest"`` or ``"disconnect"``.
+        replay_page: Entries read from the log per replay call.
+
+    Raises:
+        ConfigurationError: A bad ``buffer``, ``overflow`` or pattern type.
+        InvalidPattern: The pattern cannot be compiled.
 
     Example:
-        >>> async def main():  # doctest: +SKIP
-        ...     async with EventBus.from_url("memory://") as bus:
-        ...         async with bus.subscribe({"type": ["order.created"]}) as sub:
-        ...             async for item in sub:
-        ...                 print(item)
+        ```python
+        import anyio
+        from eventpatterns import Event, EventBus
+
+
+        async def main() -> None:
+            async with EventBus.from_url("memory://") as bus:
+                async with bus.subscribe({"type": ["order.created"]}) as sub:
+                    await bus.publish(Event(type="order.created", source="/shop", data=1))
+                    event = await sub.receive()
+                    print(event.data)
+
+
+        anyio.run(main)
+        ```
     """
 
     def __init__(
         self,
-        bus: EventBus,
-        matcher: SupportsMatch | None,
+        reader: LogReader,
+        pattern: SupportsMatch | Mapping[str, Any] | None = None,
         *,
-        since: Position | None,
-        buffer: int,
-        overflow: Overflow,
+        since: Position | None = None,
+        buffer: int = 1000,
+        overflow: Overflow = "drop_oldest",
         replay_page: int = 500,
     ) -> None:
-        if buffer < 1:
-            raise ConfigurationError(f"buffer must be at least 1, got {buffer}")
+        if not isinstance(buffer, int) or buffer < 1:
+            raise ConfigurationError(f"buffer must be at least 1, got {buffer!r}")
         if overflow not in ("drop_oldest", "disconnect"):
             raise ConfigurationError(
                 f"overflow must be 'drop_oldest' or 'disconnect', got {overflow!r}"
             )
-        self._bus = bus
-        self._backend: BusBackend = bus.backend
-        self._matcher = matcher
+        self._reader = reader
         self._since = since
-        self._maxlen = buffer
-        self._overflow = overflow
         self._page_size = replay_page
-        self._buf: deque[LogEntry] = deque()
-        self._waiter: anyio.Event | None = None
-        self._missed = 0
-        self._unknown_gap = False
-        self._overflowed = False
-        self._closed = False
-        self._entered = False
-        self._replaying = since is not None
-        self._replay_dropped = False
-        self._fast = since is None  # live, no gap to report, nothing to skip
-        self._page: deque[LogEntry] = deque()
-        self._skip_key: tuple[int, ...] | None = None
-        start = None if since == EARLIEST else since
-        self._replay_cursor: Position | None = start
-        #: The log position this subscription has reached: resubscribe with
-        #: ``since=sub.position`` to resume without a gap or a duplicate.
-        self.position: Position | None = start
-        #: How many events were dropped for this subscriber in total.
-        self.dropped = 0
+        self._merge = ReplayMerge(reader.backend.sort_key, buffer=buffer, overflow=overflow)
+        self._tap = _Tap(as_matcher(pattern), self._merge, reader)
+        self._receiving = False
 
-    # -- called by the hub ------------------------------------------------------------
+    @property
+    def position(self) -> Position | None:
+        """The log position this subscription has reached.
 
-    def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None:
-            self._waiter = None
-            waiter.set()
+        Resubscribe with ``since=sub.position`` to resume without a gap or a duplicate.
+        """
+        return self._merge.position
 
-    def _push_many(self, entries: list[LogEntry]) -> None:
-        buf = self._buf
-        if len(buf) + len(entries) <= self._maxlen:
-            buf.extend(entries)
-        else:
-            for entry in entries:
-                if len(buf) >= self._maxlen:
-                    if self._replaying:
-                        buf.popleft()  # still in the log: the replay reads it again
-                        self._replay_dropped = True
-                    elif self._overflow == "drop_oldest":
-                        buf.popleft()
-                        self._missed += 1
-                        self.dropped += 1
-                        self._fast = False
-                    else:
-                        self._overflowed = True
-                        self._detach()
-                        break
-                buf.append(entry)
-        waiter = self._waiter
-        if waiter is not None:
-            self._waiter = None
-            waiter.set()
-
-    def _gap(self) -> None:
-        """The bus's reader lost entries (it fell behind retention)."""
-        if self._replaying:
-            self._replay_dropped = True  # the replay re-reads the log (or hears it expired)
-        elif self._overflow == "disconnect":
-            self._overflowed = True
-            self._detach()
-        else:
-            self._unknown_gap = True
-            self._fast = False
-        self._wake()
+    @property
+    def missed(self) -> int:
+        """How many events were dropped for this subscriber in total (known counts)."""
+        return self._merge.missed
 
     # -- lifecycle ----------------------------------------------------------------------
 
     async def __aenter__(self) -> Subscription:
-        if self._entered:
-            raise RuntimeError("a Subscription can be entered only once")
-        self._entered = True
-        hub = await self._bus._ensure_hub()
-        hub.subs.append(self)  # buffer live entries from now on, before replay starts
-        if self._since is not None:
-            try:
-                if self.position is not None:
-                    self._skip_key = self._backend.sort_key(self.position)
-                await self._fill_page()  # raises PositionExpired now, not at first read
-            except BaseException:
-                self._detach()
-                raise
+        """Start delivering: from now on every matching event published reaches it.
+
+        Raises:
+            InvalidState: Entered a second time.
+            BusClosed: The bus is closed.
+            InvalidPosition: ``since`` is malformed or beyond the end of the log.
+            StalePosition: ``since`` is from another incarnation of the log.
+            PositionExpired: ``since`` is older than the retained history.
+            BackendUnavailable: The backend could not be reached.
+        """
+        merge = self._merge
+        if merge.state is not State.NEW:
+            raise InvalidState(
+                "a Subscription can be entered only once", state=merge.state.name.lower()
+            )
+        since = self._since
+        if since is None:
+            merge.start_live()
+        else:
+            merge.start_replay(None if since == EARLIEST else since)
+        try:
+            await self._reader.attach(self._tap)  # live entries are held from here on
+            if since is not None:
+                await self._read_page()  # a bad `since` raises now, not at first receive
+        except BaseException:
+            self._reader.detach(self._tap)
+            merge.close()
+            raise
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Stop receiving; iteration ends. Idempotent."""
-        self._closed = True
-        self._detach()
-        self._wake()
+        """Stop receiving: ``receive()`` then raises ``SubscriptionClosed``. Idempotent."""
+        self._merge.close()
+        self._reader.detach(self._tap)
+        self._tap.wake()
         await anyio.lowlevel.checkpoint()
 
-    def _detach(self) -> None:
-        hub = self._bus._hub
-        if hub is not None and self in hub.subs:
-            hub.subs.remove(self)
+    # -- receiving ----------------------------------------------------------------------
 
-    def _end(self) -> None:
-        """Called by the bus when it closes."""
-        self._closed = True
-        self._wake()
+    async def receive(self) -> Event:
+        """Return the next matching event, waiting for one if needed.
 
-    # -- iteration ----------------------------------------------------------------------
+        Raises:
+            EventsMissed: Events were dropped here (``overflow="drop_oldest"``, or
+                the bus's reader fell behind the backend's retention); the next call
+                returns the first event after the gap.
+            SubscriberOverflow: With ``overflow="disconnect"``, the subscriber fell
+                behind its buffer; raised once the events held were delivered, and
+                again on every later call.
+            SubscriptionClosed: The subscription was closed (at once), or its bus was
+                (once the events held were delivered).
+            PositionExpired: While replaying, the log was trimmed past the replay.
+            BackendUnavailable: While replaying, the backend could not be reached;
+                calling again retries.
+            InvalidState: Not entered yet, or another task is receiving already.
+        """
+        merge = self._merge
+        buffer = merge.buffer
+        if buffer and merge.clean:  # the hot path: live, nothing to report
+            entry = buffer.popleft()
+            merge.position = entry.position
+            return entry.event
+        return await self._receive_slow()
+
+    async def _receive_slow(self) -> Event:
+        merge = self._merge
+        if merge.state is State.NEW:
+            raise InvalidState(
+                "enter the subscription first: `async with bus.subscribe(...) as sub:`",
+                state="new",
+            )
+        if self._receiving:
+            raise InvalidState(
+                "another task is already receiving from this subscription",
+                state=merge.state.name.lower(),
+            )
+        self._receiving = True
+        try:
+            while True:
+                item = merge.next()
+                if isinstance(item, LogEntry):
+                    return item.event
+                if isinstance(item, Gap):
+                    raise EventsMissed(missed=item.missed, after=item.after)
+                if item is Need.PAGE:
+                    await self._read_page()
+                else:
+                    waiter = self._tap.waiter = anyio.Event()
+                    await waiter.wait()
+        finally:
+            self._receiving = False
+
+    async def _read_page(self) -> None:
+        merge = self._merge
+        after = merge.page_after()
+        try:
+            page = await self._reader.backend.read(after, limit=self._page_size)
+        except BusClosed:
+            merge.end()  # the bus closed under the replay: hand out what is held
+            return
+        matcher = self._tap.matcher
+        if matcher is None:
+            matched = page
+        else:
+            matches = matcher.matches
+            matched = [entry for entry in page if matches(entry.event.to_dict())]
+        merge.replayed(matched, page[-1].position if page else None)
 
     def __aiter__(self) -> Subscription:
         return self
 
-    async def _fill_page(self) -> bool:
-        self._replay_dropped = False
-        page = await self._backend.read(self.position, limit=self._page_size)
-        if not page:
-            return False
-        matcher = self._matcher
-        for entry in page:
-            if matcher is None or matcher.matches(entry.event.to_dict()):
-                self._page.append(entry)
-        self._replay_cursor = page[-1].position
-        return True
+    async def __anext__(self) -> Event:
+        """Return :meth:`receive`'s next event; end the loop on ``SubscriptionClosed``."""
+        merge = self._merge
+        buffer = merge.buffer
+        if buffer and merge.clean:  # receive()'s hot path, inlined: one frame less per event
+            entry = buffer.popleft()
+            merge.position = entry.position
+            return entry.event
+        try:
+            return await self._receive_slow()
+        except SubscriptionClosed:
+            raise StopAsyncIteration from None
+
+    def items(self) -> _Items:
+        """Iterate events and gaps in-band: yields :class:`Event` or :class:`Gap`.
+
+        Derived from :meth:`receive`: an ``EventsMissed`` becomes a ``Gap`` in the
+        stream, ``SubscriptionClosed`` ends it; any other error is raised.
+
+        Example:
+            ```python
+            import anyio
+            from eventpatterns import Event, EventBus, Gap
+
+
+            async def main() -> None:
+                async with EventBus.from_url("memory://") as bus:
+                    async with bus.subscribe(buffer=2) as sub:
+                        events = [Event(type="t", source="/s", data=n) for n in range(5)]
+                        await bus.publish_batch(events)
+                        async for item in sub.items():
+                            if isinstance(item, Gap):
+                                print("missed", item.missed)
+                            else:
+                                print(item.data)
+                            if isinstance(item, Event) and item.data == 4:
+                                break
+
+
+            anyio.run(main)
+            ```
+        """
+        return _Items(self)
+
+
+class _Items:
+    """:meth:`Subscription.items`: ``receive()`` with gaps turned into values."""
+
+    __slots__ = ("_sub",)
+
+    def __init__(self, sub: Subscription) -> None:
+        self._sub = sub
+
+    def __aiter__(self) -> _Items:
+        return self
 
     async def __anext__(self) -> Event | Gap:
-        buf = self._buf
-        if buf and self._fast:
-            entry = buf.popleft()
-            self.position = entry.position
-            return entry.event
-        return await self._next_slow()
-
-    async def _next_slow(self) -> Event | Gap:
-        if not self._entered:
-            raise RuntimeError(
-                "enter the subscription first: `async with bus.subscribe(...) as sub:`"
-            )
-        while self._replaying:
-            if self._page:
-                entry = self._page.popleft()
-                self.position = entry.position
-                return entry.event
-            if self._closed:
-                raise StopAsyncIteration
-            self.position = self._replay_cursor
-            if await self._fill_page() or self._replay_dropped:
-                continue
-            # Caught up: go live, skipping buffered entries the replay already covered.
-            self._replaying = False
-            self._skip_key = self._backend.sort_key(self.position) if self.position else None
-        while True:
-            self._fast = self._skip_key is None and not self._missed and not self._unknown_gap
-            if self._unknown_gap:
-                self._unknown_gap = False
-                self._missed = 0
-                return Gap(None, self.position)
-            if self._missed:
-                missed, self._missed = self._missed, 0
-                return Gap(missed, self.position)
-            buf = self._buf
-            if buf:
-                entry = buf.popleft()
-                if self._skip_key is not None:
-                    if self._backend.sort_key(entry.position) <= self._skip_key:
-                        continue
-                    self._skip_key = None
-                self.position = entry.position
-                return entry.event
-            if self._overflowed:
-                self._fast = False
-                raise SubscriberOverflow(buffer=self._maxlen, position=self.position)
-            if self._closed:
-                raise StopAsyncIteration
-            waiter = self._waiter = anyio.Event()
-            await waiter.wait()
+        try:
+            return await self._sub.receive()
+        except EventsMissed as gap:
+            return Gap(gap.missed, gap.after)
+        except SubscriptionClosed:
+            raise StopAsyncIteration from None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import heapq
 import logging
 import math
+import secrets
 from collections import OrderedDict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ from ...errors import (
     GroupNotFound,
     InvalidPosition,
     PositionExpired,
+    StalePosition,
 )
 
 __all__ = ["MemoryBusBackend"]
@@ -107,6 +109,10 @@ class MemoryBusBackend:
         dedupe_window: Seconds during which a repeated event id is ignored.
         max_message_size: Reject events whose JSON form is larger (``None``: no limit;
             set it to rehearse a real backend's limit).
+        epoch: This log's incarnation, the part of every position before the ``:``
+            (default: 8 random hex digits, new for every backend object; pass one in
+            tests that need stable positions). A position from another epoch, i.e.
+            from before a restart, raises :class:`~eventpatterns.errors.StalePosition`.
 
     Example:
         >>> backend = MemoryBusBackend(max_entries=10_000)
@@ -121,7 +127,10 @@ class MemoryBusBackend:
         max_entries: int = 100_000,
         dedupe_window: float = 300.0,
         max_message_size: int | None = None,
+        epoch: str | None = None,
     ) -> None:
+        if epoch is not None and (not isinstance(epoch, str) or not epoch or ":" in epoch):
+            raise ConfigurationError(f"epoch must be a non-empty string without ':', got {epoch!r}")
         if max_entries < 1:
             raise ConfigurationError(f"max_entries must be at least 1, got {max_entries}")
         if dedupe_window < 0:
@@ -135,6 +144,9 @@ class MemoryBusBackend:
             dedupe_window=dedupe_window,
         )
         self._max_entries = max_entries
+        #: This log's incarnation; every position is ``f"{epoch}:{sequence number}"``.
+        self.epoch: str = epoch or secrets.token_hex(4)
+        self._prefix = self.epoch + ":"
         # Events only (a LogEntry is built when read, so the retained log holds no
         # extra objects for the garbage collector to scan), in a list for O(1) access
         # by index; trimming moves ``_head`` and compacts now and then.
@@ -195,7 +207,7 @@ class MemoryBusBackend:
         for event in events:
             known = seen.get(event.id)
             if known is not None:
-                positions.append(str(known))
+                positions.append(self._prefix + str(known))
                 continue
             seq = self._next_seq
             self._next_seq = seq + 1
@@ -203,7 +215,7 @@ class MemoryBusBackend:
             if bucket is not None:
                 seen[event.id] = seq
                 bucket.append(event.id)
-            positions.append(str(seq))
+            positions.append(self._prefix + str(seq))
         overflow = self._next_seq - self._first_seq - self._max_entries
         if overflow > 0:
             self._trim(overflow)
@@ -261,22 +273,33 @@ class MemoryBusBackend:
                     self._max_entries,
                 )
 
+    def _seq(self, position: Position) -> int:
+        """Return the sequence number of a position of this log, or raise (SPEC-7)."""
+        epoch, colon, local = position.partition(":") if isinstance(position, str) else ("", "", "")
+        value = int(local) if colon and local.isdecimal() and local.isascii() else 0
+        if not epoch or value < 1 or str(value) != local:
+            raise InvalidPosition(position, expected="'<epoch>:<sequence number>'")
+        if epoch != self.epoch:
+            raise StalePosition(position, epoch=self.epoch)
+        if value >= self._next_seq:
+            raise InvalidPosition(position, expected="a position not beyond the end of the log")
+        return value
+
     def sort_key(self, position: Position) -> tuple[int, ...]:
-        """Order positions: they are decimal sequence numbers."""
-        try:
-            value = int(position)
-        except (TypeError, ValueError):
-            raise InvalidPosition(position, expected="a decimal sequence number") from None
-        if value < 0 or str(value) != position:
-            raise InvalidPosition(position, expected="a decimal sequence number")
-        return (value,)
+        """Order positions of this log; see :meth:`BusBackend.sort_key`.
+
+        Raises:
+            InvalidPosition: Malformed, or beyond the newest position of this log.
+            StalePosition: From another epoch (another incarnation of the log).
+        """
+        return (self._seq(position),)
 
     async def read(
         self, after: Position | None, *, limit: int, wait: float = 0.0
     ) -> list[LogEntry]:
         """Read entries after ``after``; see :meth:`BusBackend.read`."""
         self._check_open()
-        start = self._first_seq if after is None else self.sort_key(after)[0] + 1
+        start = self._first_seq if after is None else self._seq(after) + 1
         if start < self._first_seq:
             raise PositionExpired(str(after), oldest=self._oldest())
         if start >= self._next_seq and wait > 0:
@@ -288,16 +311,17 @@ class MemoryBusBackend:
             await anyio.lowlevel.checkpoint()
         begin = self._head + start - self._first_seq
         page = self._log[begin : begin + limit]
-        return [LogEntry(str(start + i), event) for i, event in enumerate(page)]
+        prefix = self._prefix
+        return [LogEntry(prefix + str(start + i), event) for i, event in enumerate(page)]
 
     def _oldest(self) -> Position | None:
-        return str(self._first_seq) if self._next_seq > self._first_seq else None
+        return self._prefix + str(self._first_seq) if self._next_seq > self._first_seq else None
 
     async def last_position(self) -> Position | None:
         """Return the newest position, or ``None``."""
         self._check_open()
         await anyio.lowlevel.checkpoint()
-        return str(self._next_seq - 1) if self._next_seq > 1 else None
+        return self._prefix + str(self._next_seq - 1) if self._next_seq > 1 else None
 
     # -- groups -----------------------------------------------------------------------
 
@@ -375,7 +399,11 @@ class MemoryBusBackend:
         state.attempt += 1
         self._schedule(g, state, deadline)  # redelivered at the deadline unless acked
         return Delivery(
-            f"{state.seq}.{state.token}", str(state.seq), state.event, state.attempt, state.error
+            f"{state.seq}.{state.token}",
+            self._prefix + str(state.seq),
+            state.event,
+            state.attempt,
+            state.error,
         )
 
     def _state(self, g: _Group, receipt: str) -> _Pending | None:
@@ -425,7 +453,7 @@ class MemoryBusBackend:
         letter = DeadLetter(
             id=f"{state.seq}-{g.dead_counter}",
             group=group,
-            position=str(state.seq),
+            position=self._prefix + str(state.seq),
             event=state.event,
             error=error,
             attempts=state.attempt,
@@ -456,7 +484,7 @@ class MemoryBusBackend:
         now = self.clock.time()
         for dead_id in chosen:
             letter = g.dead.pop(dead_id)
-            seq = int(letter.position)
+            seq = int(letter.position.rpartition(":")[2])
             state = g.pending.get(seq)
             if state is None:
                 state = g.pending[seq] = _Pending(seq, letter.event)

@@ -1,21 +1,24 @@
-"""The bus's one reader of the log per process, fanning entries out to subscriptions."""
+"""The bus's one reader of the log per process, fanning entries out to subscribers.
+
+:class:`LogReader` is the state the bus's parts share: the bus creates one, each
+:class:`~eventpatterns.bus.Subscription` attaches a :class:`Sink` to it, and the
+reader pushes every new matching entry to the sinks. None of them reaches into the
+others' privates, so a subscription can be driven with a reader and a backend alone.
+"""
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import anyio
-from anyio.abc import TaskStatus
+from anyio.abc import TaskGroup, TaskStatus
 
-from ..errors import BackendUnavailable, BusClosed, PositionExpired
+from ..errors import BackendUnavailable, BusClosed, InvalidPosition, ResyncRequired
 from ._contract import BusBackend, LogEntry, Position
 from ._matching import SupportsMatch, event_view
 
-if TYPE_CHECKING:
-    from ._subscription import Subscription
-
-__all__ = ["INDEX_THRESHOLD"]
+__all__ = ["INDEX_THRESHOLD", "LogReader", "Sink"]
 
 logger = logging.getLogger("eventpatterns.bus")
 
@@ -26,32 +29,98 @@ logger = logging.getLogger("eventpatterns.bus")
 INDEX_THRESHOLD = 8
 
 
-class _Hub:
-    """One reader of the log per bus; pushes every new entry to each subscription."""
+class Sink(Protocol):
+    """What the reader pushes to: one per subscriber.
 
-    def __init__(self, backend: BusBackend, *, batch: int = 1000) -> None:
+    The reader calls these from its own task, never concurrently, and does not await
+    them: they must return at once.
+    """
+
+    #: Only entries this accepts are pushed (``None``: all). Sinks holding the same
+    #: matcher object share one evaluation per entry.
+    matcher: SupportsMatch | None
+
+    def push(self, entries: list[LogEntry], /) -> None:
+        """Take new matching entries, in log order (the list is shared: do not mutate)."""
+        ...
+
+    def lost(self) -> None:
+        """Entries after the last push were lost (the reader fell behind retention)."""
+        ...
+
+    def end(self) -> None:
+        """The reader stopped for good (its bus closed); nothing more will be pushed."""
+        ...
+
+
+class LogReader:
+    """One reader of the log per bus; pushes every new entry to the attached sinks.
+
+    Args:
+        backend: The log to read.
+        task_group: Where the reading task runs; it starts with the first
+            :meth:`attach`.
+        batch: Most entries read per call.
+    """
+
+    def __init__(self, backend: BusBackend, task_group: TaskGroup, *, batch: int = 1000) -> None:
         self.backend = backend
         self.batch = batch
-        self.subs: list[Subscription] = []
+        self.sinks: list[Sink] = []
         self.cursor: Position | None = None
-        self.scope = anyio.CancelScope()
+        self._task_group = task_group
+        self._started = False
+        self._closed = False
+        self._lock = anyio.Lock()
+        self._scope = anyio.CancelScope()
         self._index: Any = None  # a PatternIndex, once there are many distinct patterns
         self._indexed: dict[int, SupportsMatch] = {}
 
-    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        """Read the log and fan it out until :meth:`stop` (or cancellation)."""
-        with self.scope:
+    async def attach(self, sink: Sink) -> None:
+        """Push entries appended from now on to ``sink`` (start reading if needed).
+
+        Raises:
+            BusClosed: The reader was closed.
+            BackendUnavailable: Starting: the log's end could not be read.
+        """
+        if not self._started:
+            async with self._lock:
+                if not self._started and not self._closed:
+                    await self._task_group.start(self._run)
+                    self._started = True
+        if self._closed:
+            raise BusClosed("the event bus is closed")
+        self.sinks.append(sink)
+
+    def detach(self, sink: Sink) -> None:
+        """Stop pushing to ``sink`` (no error if it is not attached)."""
+        if sink in self.sinks:
+            self.sinks.remove(sink)
+
+    def close(self) -> None:
+        """Stop reading and tell every sink it ended. Idempotent."""
+        self._closed = True
+        self._scope.cancel()
+        sinks, self.sinks = self.sinks, []
+        for sink in sinks:
+            sink.end()
+
+    async def _run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        # Expected failures are handled here (retried, or told to the sinks), so they
+        # never reach the bus's task group; anything else is a bug and does.
+        with self._scope:
             self.cursor = await self.backend.last_position()
             task_status.started()
             failures = 0
             while True:
                 try:
                     entries = await self.backend.read(self.cursor, limit=self.batch, wait=5.0)
-                except PositionExpired as exc:
-                    # The reader fell behind retention: every subscriber hears of the gap.
-                    logger.warning("bus reader fell behind retention: %s", exc)
-                    for sub in list(self.subs):
-                        sub._gap()
+                except (ResyncRequired, InvalidPosition) as exc:
+                    # Fell behind retention, or the log was recreated (another epoch):
+                    # every subscriber hears of the gap; read on from the oldest entry.
+                    logger.warning("bus reader lost its place in the log: %s", exc)
+                    for sink in list(self.sinks):
+                        sink.lost()
                     self.cursor = None
                     continue
                 except BackendUnavailable as exc:
@@ -63,15 +132,12 @@ class _Hub:
                     await anyio.sleep(delay)
                     continue
                 except BusClosed:
+                    self.close()
                     return
                 failures = 0
                 if entries:
                     self.fan_out(entries)
                     self.cursor = entries[-1].position
-
-    def stop(self) -> None:
-        """Stop reading (the bus calls this when it closes)."""
-        self.scope.cancel()
 
     def fan_out(self, entries: list[LogEntry]) -> None:
         """Push a batch of new entries to every subscription whose filter wants them.
@@ -82,15 +148,16 @@ class _Hub:
         :class:`~eventpatterns.filters.PatternIndex`, whose cost per entry does not
         grow with their number.
         """
-        if not self.subs:
+        if not self.sinks:
             return
-        groups: dict[int, tuple[SupportsMatch | None, list[Subscription]]] = {}
-        for sub in self.subs:
-            key = id(sub._matcher)
+        groups: dict[int, tuple[SupportsMatch | None, list[Sink]]] = {}
+        for sink in self.sinks:
+            matcher = sink.matcher
+            key = id(matcher)
             if key in groups:
-                groups[key][1].append(sub)
+                groups[key][1].append(sink)
             else:
-                groups[key] = (sub._matcher, [sub])
+                groups[key] = (matcher, [sink])
         indexed = self._sync_index(groups)
         by_group: dict[int, list[LogEntry]] = {}
         if indexed:
@@ -102,7 +169,7 @@ class _Hub:
         # With one or two patterns, building just the fields each reads is cheapest;
         # with more, one full JSON form per entry is shared by all of them.
         views = len(groups) - len(indexed) <= 3
-        for key, (matcher, subs) in groups.items():
+        for key, (matcher, sinks) in groups.items():
             if matcher is None:
                 matched = entries
             elif key in indexed:
@@ -119,12 +186,10 @@ class _Hub:
                         as_json = [entry.event.to_dict() for entry in entries]
                     matched = [e for e, j in zip(entries, as_json, strict=True) if matches(j)]
             if matched:
-                for sub in subs:
-                    sub._push_many(matched)
+                for sink in sinks:
+                    sink.push(matched)
 
-    def _sync_index(
-        self, groups: dict[int, tuple[SupportsMatch | None, list[Subscription]]]
-    ) -> set[int]:
+    def _sync_index(self, groups: dict[int, tuple[SupportsMatch | None, list[Sink]]]) -> set[int]:
         """Hold the compiled patterns in the shared index when there are many of them."""
         if len(groups) < INDEX_THRESHOLD:
             if self._indexed:  # few patterns again: matching one by one is cheaper
