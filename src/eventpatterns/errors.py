@@ -19,6 +19,7 @@ Each error also inherits the builtin exception a caller would already catch, so
     ├── SubscriberOverflow                         a subscriber fell behind its buffer
     ├── EventsMissed                               a subscriber's events were dropped (a gap)
     ├── BusClosed                 (RuntimeError)   the bus or subscription was closed
+    ├── InvalidState              (RuntimeError)   a state machine driven out of order
     └── BackendUnavailable        (ConnectionError) the backend cannot be reached
 """
 
@@ -37,6 +38,7 @@ __all__ = [
     "InvalidEvent",
     "InvalidPattern",
     "InvalidPosition",
+    "InvalidState",
     "MissingDependency",
     "PositionExpired",
     "ResyncRequired",
@@ -252,6 +254,18 @@ class EventsMissed(EventPatternsError):
 
 class BusClosed(EventPatternsError, RuntimeError):
     """The bus, consumer or subscription is closed."""
+
+
+class InvalidState(EventPatternsError, RuntimeError):
+    """A state machine was asked for a transition its current state does not allow.
+
+    Attributes:
+        state: The current state's name (``"acked"``, ``"dead_lettered"``...).
+    """
+
+    def __init__(self, message: str, *, state: str) -> None:
+        self.state = state
+        super().__init__(message)
 
 
 class BackendUnavailable(EventPatternsError, ConnectionError):
