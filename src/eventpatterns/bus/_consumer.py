@@ -2,9 +2,10 @@
 
 The consumer is the I/O half: it receives deliveries, runs the handler, and carries out
 what :class:`~eventpatterns.bus.DeliveryAttempt` (the sans-I/O half, in ``_retry``)
-decides for each delivery that leaves the straight path. A delivery that is received,
-handled and acknowledged involves no decision, so the hot path acks it in the batch
-without building a state machine for it.
+decides for each delivery that leaves the straight path: a failure, or a delivery past
+its last attempt. A delivery that is received, handled and acknowledged, or filtered out,
+involves no decision (its only outcome is ``Ack``), so the hot path acks it with its
+batch without building a state machine for it.
 """
 
 from __future__ import annotations
@@ -306,7 +307,13 @@ class Consumer:
                 return
 
     async def _screen(self, deliveries: Sequence[Delivery]) -> tuple[list[Delivery], list[str]]:
-        """Split deliveries into those to handle and receipts to ack unhandled."""
+        """Split deliveries into those to handle and receipts to ack unhandled.
+
+        Only a delivery past its last attempt needs a decision here, so only it gets a
+        :class:`DeliveryAttempt` (``attempt > max_attempts`` is the machine's
+        ``exhausted`` rule, checked first as a plain comparison to keep this loop cheap);
+        a filtered-out delivery is always acked.
+        """
         limit = self._max_attempts
         if self._matcher is None and all(d.attempt <= limit for d in deliveries):
             return list(deliveries), []  # the common case, without a loop in Python
@@ -314,17 +321,18 @@ class Consumer:
         skip: list[str] = []
         matcher = self._matcher
         for delivery in deliveries:
-            machine = DeliveryAttempt(delivery.attempt, self.retry, last_error=delivery.last_error)
             if matcher is not None and not matcher.matches(delivery.event.to_dict()):
-                machine.filter_out()
                 self.stats.filtered_out += 1
                 skip.append(delivery.receipt)
-                continue
-            give_up = machine.start()
-            if give_up is not None:
+            elif delivery.attempt > limit:
                 # Delivered again after its last allowed attempt: the consumer that held
                 # it crashed or hung. It is not run once more.
-                await self._dead_letter(delivery, give_up.reason)
+                machine = DeliveryAttempt(
+                    delivery.attempt, self.retry, last_error=delivery.last_error
+                )
+                give_up = machine.start()
+                if give_up is not None:  # always, as it is exhausted
+                    await self._dead_letter(delivery, give_up.reason)
             else:
                 todo.append(delivery)
         return todo, skip

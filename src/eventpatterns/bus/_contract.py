@@ -14,10 +14,14 @@ Rules that hold for every method of every role:
 * **Concurrency.** Methods may be called concurrently from several tasks of one event
   loop (the bus's reader, each consumer worker, the application); each call must be
   atomic with respect to the others. One backend object is used from one event loop.
-* **Clock.** Visibility timeouts, retry delays, ``wait=`` and the dedupe window follow
-  the backend's injected clock (a ``clock`` with ``time()`` and ``async sleep()``, the
+* **Clock.** Visibility timeouts, retry delays and the dedupe window follow the
+  backend's injected clock (a ``clock`` with ``time()`` and ``async sleep()``, the
   :class:`~eventpatterns.core.Clock` protocol), never the wall clock directly, so tests
-  drive them with :class:`~eventpatterns.testing.ManualClock`.
+  drive them with :class:`~eventpatterns.testing.ManualClock`. ``wait=`` only bounds
+  how long a call may block when it has nothing to return (memory measures it on the
+  injected clock, Redis's ``BLOCK`` in real time); a call returns as soon as it has
+  something, and a waiting ``receive`` must also wake when a redelivery comes due on
+  the injected clock.
 * **Cancellation.** A call cancelled while it waits (``read(wait=...)``,
   ``receive(wait=...)``) leaves nothing behind: no entry is taken, no delivery is made
   invisible, and the backend stays usable. A call cancelled after it took deliveries
@@ -211,8 +215,8 @@ class EventLog(Protocol):
         Args:
             after: A position; ``None`` reads from the oldest retained entry.
             limit: Most entries to return (>= 1).
-            wait: When nothing is there yet, wait up to this many seconds (on the
-                backend's clock) for new entries before returning an empty list.
+            wait: When nothing is there yet, wait up to about this many seconds for
+                new entries before returning an empty list (see "Clock" above).
 
         Raises:
             PositionExpired: Entries after ``after`` were already trimmed.
@@ -286,9 +290,9 @@ class ConsumerGroups(Protocol):
             consumer: A name for this consumer (for diagnostics and ownership).
             max_count: Most deliveries to return (>= 1).
             visibility_timeout: Seconds before an unacked delivery is redelivered.
-            wait: When nothing is ready, wait up to this many seconds (on the
-                backend's clock) for a new entry, a release or a redelivery that
-                comes due; ``0`` returns at once. Cancelled while waiting, it takes
+            wait: When nothing is ready, wait up to about this many seconds for a
+                new entry, a release or a redelivery that comes due (on the injected
+                clock); ``0`` returns at once. Cancelled while waiting, it takes
                 nothing.
 
         Raises:
