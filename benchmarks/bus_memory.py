@@ -203,7 +203,7 @@ async def eventbus_consumer(n: int) -> float:
             done.set()
 
     async with EventBus.from_url("memory://", max_entries=n + 1) as bus:
-        await bus.consume("bench", handler, PATTERN, prefetch=100)
+        await bus.consume("bench", handler, pattern=PATTERN, prefetch=100)
         t0 = now()
         for event in events:
             await bus.publish(event)

@@ -10,7 +10,7 @@ Every scenario runs against the same Redis, on its own keys (deleted afterwards)
 * **durable consume** — a raw ``XREADGROUP COUNT 100`` + batched ``XACK`` loop (the
   ceiling; it decodes nothing), the same loop turning entries into ``Event`` objects
   (what any consumer has to do), against the backend's ``receive`` + ``ack`` and
-  against a façade consumer (``bus.consume(..., batch_size=100)``), each draining a
+  against a façade consumer (``bus.consume_batches(..., batch_size=100)``), each draining a
   pre-filled stream;
 * **end to end** — events published and delivered to one live subscriber, for
   encode/broadcaster (``redis://`` pub/sub, re-armed: 0.3.1's listener starts before
@@ -193,7 +193,7 @@ async def ep_consumer(url: str, keys: Keys, n: int) -> float:
 
     async with EventBus(backend) as bus:
         t0 = time.perf_counter()
-        await bus.consume("g", handler, batch_size=BATCH, poll=0.5)
+        await bus.consume_batches("g", handler, batch_size=BATCH)
         await finished.wait()
         return n / (time.perf_counter() - t0)
 
@@ -300,7 +300,7 @@ async def ep_e2e_group(url: str, keys: Keys, n: int) -> float:
             finished.set()
 
     async with EventBus(RedisBusBackend(url, prefix=keys.prefix())) as bus:
-        await bus.consume("g", handler, batch_size=BATCH, poll=0.5)
+        await bus.consume_batches("g", handler, batch_size=BATCH)
         t0 = time.perf_counter()
         for start in range(0, n, BATCH):
             await bus.publish_batch(events[start : start + BATCH])

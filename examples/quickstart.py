@@ -11,23 +11,20 @@ from __future__ import annotations
 
 import anyio
 
-from eventpatterns import Backoff, Event, EventBus
+from eventpatterns import Backoff, Event, EventBus, Retry
 
 
 async def main() -> None:
     async with EventBus.from_url("memory://") as bus:
         processed: list[int] = []
-        all_done = anyio.Event()
 
         async def fulfil(event: Event) -> None:
             if event.data["total"] == 13:
                 raise ValueError("unlucky order")  # retried, then dead-lettered
             processed.append(event.data["order"])
-            if len(processed) == 3:
-                all_done.set()
 
         consumer = await bus.consume(
-            "fulfilment", fulfil, max_attempts=2, backoff=Backoff(initial=0.01), poll=0.05
+            "fulfilment", fulfil, retry=Retry(max_attempts=2, backoff=Backoff(initial=0.01))
         )
 
         big_orders = {"type": ["order.placed"], "data": {"total": [{"numeric": [">=", 100]}]}}
@@ -44,9 +41,7 @@ async def main() -> None:
                     break
 
         with anyio.fail_after(5):
-            await all_done.wait()
-            while not await bus.dead_letters("fulfilment"):  # noqa: ASYNC110 - polls the store
-                await anyio.sleep(0.01)
+            await consumer.drain()  # handled or dead-lettered, retries included
         print(f"fulfilled orders: {sorted(processed)}")
         for letter in await bus.dead_letters("fulfilment"):
             order = letter.event.data["order"]

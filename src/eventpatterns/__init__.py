@@ -7,7 +7,7 @@ The names most applications need are re-exported here; each pattern's package
 import logging as _logging
 
 from ._version import __version__
-from .bus import Backoff, BatchFailure, EventBus, Gap
+from .bus import Backoff, BatchFailure, EventBus, Gap, Retry, Timeouts
 from .core import Event
 from .errors import EventPatternsError
 
@@ -18,6 +18,8 @@ __all__ = [
     "EventBus",
     "EventPatternsError",
     "Gap",
+    "Retry",
+    "Timeouts",
     "__version__",
 ]
 

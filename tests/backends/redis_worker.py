@@ -20,7 +20,7 @@ import argparse
 import anyio
 import redis.asyncio
 
-from eventpatterns import Event, EventBus
+from eventpatterns import Event, EventBus, Timeouts
 from eventpatterns.errors import BackendUnavailable
 
 
@@ -38,14 +38,13 @@ async def consume(url: str, prefix: str, name: str, delay: float, visibility: fl
             await anyio.sleep(delay)
 
     async with EventBus.from_url(url) as bus:
-        await bus.consume(
+        await bus.consume_batches(
             "g",
             handler,
             batch_size=100,
             start="earliest",
             name=name,
-            visibility_timeout=visibility,
-            poll=0.2,
+            timeouts=Timeouts(visibility=visibility),
         )
         await client.rpush(f"{tag}:ready", name)
         await anyio.sleep_forever()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from eventpatterns.backends.memory import MemoryBusBackend
-from eventpatterns.bus import BusBackend
+from eventpatterns.bus import BusBackend, GroupStats
 from eventpatterns.errors import ConfigurationError
 from eventpatterns.testing import BusBackendSuite, ManualClock, make_events
 
@@ -15,11 +15,11 @@ class TestMemoryBus(BusBackendSuite):
         self,
         clock: ManualClock,
         *,
-        retention: int | None = None,
+        max_entries: int | None = None,
         max_message_size: int | None = None,
     ) -> BusBackend:
         return MemoryBusBackend(
-            clock=clock, max_entries=retention or 100_000, max_message_size=max_message_size
+            clock=clock, max_entries=max_entries or 100_000, max_message_size=max_message_size
         )
 
 
@@ -43,8 +43,7 @@ async def test_acked_deliveries_do_not_accumulate_deadlines() -> None:
     group = backend._groups["g"]
     assert group.pending == {}
     assert len(group.ready) <= 1024 + 500  # compacted, not 10,000 stale deadlines
-    stats = backend.group_stats("g")
-    assert stats == {"pending": 0, "dead_letters": 0, "lag": 0, "trimmed_unread": 0}
+    assert await backend.group_stats("g") == GroupStats()
 
 
 @pytest.mark.anyio
@@ -55,7 +54,7 @@ async def test_group_behind_retention_is_counted_and_logged(
     await backend.create_group("slow", start="latest")
     with caplog.at_level("WARNING", logger="eventpatterns.bus"):
         await backend.append(make_events(25))
-    assert backend.group_stats("slow")["trimmed_unread"] == 15
+    assert (await backend.group_stats("slow")).trimmed_unread == 15
     assert "15 entries trimmed before group 'slow' read them" in caplog.text
     deliveries = await backend.receive("slow", "c", max_count=100, visibility_timeout=30, wait=0)
     assert [d.event.data["n"] for d in deliveries] == list(range(15, 25))

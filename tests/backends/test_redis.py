@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from redis_helpers import REDIS_URL, delete_prefix, new_prefix, redis_available, require_redis
 
-from eventpatterns import Backoff, Event, EventBus
+from eventpatterns import Backoff, Event, EventBus, Retry, Timeouts
 from eventpatterns.backends.memory import MemoryBusBackend
 from eventpatterns.backends.redis import RedisBusBackend, _scripts
 from eventpatterns.backends.redis._codec import decode_event
@@ -62,7 +62,7 @@ class TestRedisBus(BusBackendSuite):
         self,
         clock: ManualClock,
         *,
-        retention: int | None = None,
+        max_entries: int | None = None,
         max_message_size: int | None = None,
     ) -> BusBackend:
         prefix = new_prefix("suite")
@@ -71,7 +71,7 @@ class TestRedisBus(BusBackendSuite):
             REDIS_URL,
             prefix=prefix,
             clock=clock,
-            max_entries=retention or 100_000,
+            max_entries=max_entries or 100_000,
             max_message_size=max_message_size,
         )
 
@@ -231,14 +231,14 @@ class TestRedisClusterBus(BusBackendSuite):
         self,
         clock: ManualClock,
         *,
-        retention: int | None = None,
+        max_entries: int | None = None,
         max_message_size: int | None = None,
     ) -> BusBackend:
         return RedisBusBackend.from_url(
             f"{self.cluster_url}?cluster=true",
             prefix=new_prefix("cluster"),
             clock=clock,
-            max_entries=retention or 100_000,
+            max_entries=max_entries or 100_000,
             max_message_size=max_message_size,
         )
 
@@ -254,7 +254,6 @@ def test_from_url_reads_options_and_keeps_redis_ones() -> None:
     assert backend.prefix == "myapp"
     assert backend.capabilities.dedupe_window == 1.5
     assert backend.capabilities.max_message_size == 4096
-    assert backend.capabilities.durable_groups is True
     with pytest.raises(ConfigurationError, match="max_entries must be a number"):
         RedisBusBackend.from_url(f"{REDIS_URL}?max_entries=lots")
     with pytest.raises(ConfigurationError, match="prefix"):
@@ -453,10 +452,10 @@ class TestRedisQueuedAcks:
         got = await one.receive("g", "c1", max_count=2, visibility_timeout=30, wait=0)
         assert got[0] == Delivery(got[0].position, got[0].position, got[0].event, 1, None)
         await one.ack("g", [d.receipt for d in got])
-        assert (await other.group_stats("g"))["pending"] == 2  # not sent yet
+        assert (await other.group_stats("g")).pending == 2  # not sent yet
         (last,) = await one.receive("g", "c1", max_count=5, visibility_timeout=30, wait=0)
         assert last.event.data["n"] == 2
-        assert (await other.group_stats("g"))["pending"] == 1  # sent with that receive
+        assert (await other.group_stats("g")).pending == 1  # sent with that receive
 
     async def test_every_other_call_for_the_group_sends_queued_acks_first(
         self, backends: tuple[RedisBusBackend, RedisBusBackend], clock: ManualClock
@@ -464,7 +463,7 @@ class TestRedisQueuedAcks:
         one, other = backends
         a, b, c = await one.receive("g", "c1", max_count=5, visibility_timeout=30, wait=0)
         await one.ack("g", [a.receipt])
-        assert (await one.group_stats("g"))["pending"] == 2
+        assert (await one.group_stats("g")).pending == 2
         await one.ack("g", [b.receipt])
         await one.release("g", b.receipt, delay=0, error="late")  # acked: nothing to release
         await one.ack("g", [c.receipt])
@@ -480,7 +479,7 @@ class TestRedisQueuedAcks:
         got = await one.receive("g", "c1", max_count=5, visibility_timeout=30, wait=0)
         await one.ack("g", [d.receipt for d in got])
         await one.aclose()
-        assert (await other.group_stats("g"))["pending"] == 0
+        assert (await other.group_stats("g")).pending == 0
         with pytest.raises(BusClosed):
             await one.ack("g", [got[0].receipt])
 
@@ -493,7 +492,7 @@ class TestRedisQueuedAcks:
         with anyio.CancelScope() as scope:
             scope.cancel()  # cancelled at its first await: before or after sending
             await one.receive("g", "c1", max_count=5, visibility_timeout=30, wait=0)
-        assert (await other.group_stats("g"))["pending"] == 0
+        assert (await other.group_stats("g")).pending == 0
 
     async def test_first_ack_for_a_group_is_sent_at_once_and_checks_it(
         self, backends: tuple[RedisBusBackend, RedisBusBackend]
@@ -501,7 +500,7 @@ class TestRedisQueuedAcks:
         one, other = backends
         (d,) = await one.receive("g", "c1", max_count=1, visibility_timeout=30, wait=0)
         await other.ack("g", [d.receipt, "not-an-id"])  # other never saw "g": no queue
-        assert (await one.group_stats("g"))["pending"] == 0
+        assert (await one.group_stats("g")).pending == 0
         with pytest.raises(GroupNotFound):
             await other.ack("nope", [d.receipt])
 
@@ -569,7 +568,7 @@ class TestRedisGroupState:
         assert [d.event.data["n"] for d in again + rest] == [2, 3, 4, 5, 6]
         assert {d.attempt for d in again + rest} == {2}
         assert await backend.receive("g", "c2", max_count=10, visibility_timeout=30, wait=0) == []
-        assert (await backend.group_stats("g"))["pending"] == 5
+        assert (await backend.group_stats("g")).pending == 5
 
     @pytest.mark.anyio
     async def test_due_redeliveries_then_new_entries_keep_the_cursor(
@@ -589,7 +588,7 @@ class TestRedisGroupState:
         assert new[0].position not in {d.position for d in first + mixed}
         await backend.ack("g", [d.receipt for d in mixed + new])
         stats = await backend.group_stats("g")
-        assert (stats["pending"], stats["lag"], stats["trimmed_unread"]) == (0, 0, 0)
+        assert (stats.pending, stats.lag, stats.trimmed_unread) == (0, 0, 0)
 
     @pytest.mark.anyio
     async def test_receive_survives_a_flushed_script_cache(
@@ -608,7 +607,7 @@ class TestRedisGroupState:
         again = await backend.receive("g", "c1", max_count=10, visibility_timeout=5, wait=0)
         assert [(d.event.data["n"], d.attempt) for d in again] == [(2, 2), (3, 2)]
         stats = await backend.group_stats("g")
-        assert (stats["pending"], stats["lag"]) == (2, 0)
+        assert (stats.pending, stats.lag) == (2, 0)
 
     @pytest.mark.anyio
     async def test_receive_recovers_when_only_take_before_ran(
@@ -664,7 +663,7 @@ class TestRedisGroupState:
         await backend.append(make_events(1))
         (last,) = await backend.receive("g", "c1", max_count=10, visibility_timeout=5, wait=0)
         assert (last.event.data["n"], last.attempt) == (0, 1)
-        assert (await backend.group_stats("g"))["lag"] == 0
+        assert (await backend.group_stats("g")).lag == 0
 
     @pytest.mark.anyio
     async def test_new_transaction_connection_loads_the_scripts(
@@ -703,7 +702,7 @@ class TestRedisGroupState:
         (taken,) = await backend.receive("g", "c2", max_count=1, visibility_timeout=5, wait=0)
         await backend.ack("g", [d.receipt for d in slow])  # the slow consumer finishes after all
         assert await backend.receive("g", "c2", max_count=10, visibility_timeout=5, wait=0) == []
-        assert (await backend.group_stats("g"))["pending"] == 0
+        assert (await backend.group_stats("g")).pending == 0
         assert taken.event == slow[0].event
 
     @pytest.mark.anyio
@@ -733,7 +732,7 @@ class TestRedisGroupState:
         got = await backend.receive("g", "c1", max_count=20, visibility_timeout=5, wait=0)
         assert [d.event.data["n"] for d in got] == list(range(3, 11))
         stats = await backend.group_stats("g")
-        assert (stats["lost"], stats["pending"], stats["trimmed_unread"]) == (3, 8, 0)
+        assert (stats.lost, stats.pending, stats.trimmed_unread) == (3, 8, 0)
 
     @pytest.mark.anyio
     async def test_lag_and_entries_trimmed_unread_match_memory(
@@ -746,17 +745,17 @@ class TestRedisGroupState:
             await b.create_group("early", start="earliest")
             await b.append(make_events(3, start=2))
         stats = await backend.group_stats("g")
-        assert (stats["lag"], stats["trimmed_unread"]) == (3, 0)
-        assert (await backend.group_stats("early"))["lag"] == 5
+        assert (stats.lag, stats.trimmed_unread) == (3, 0)
+        assert (await backend.group_stats("early")).lag == 5
         for b in (backend, memory):
             await b.append(make_events(8, start=5))  # trims entries neither group read
             got = await b.receive("g", "c", max_count=20, visibility_timeout=5, wait=0)
             assert [d.event.data["n"] for d in got] == list(range(5, 13))
             await b.receive("early", "c", max_count=20, visibility_timeout=5, wait=0)
         for group in ("g", "early"):
-            ours, spec = await backend.group_stats(group), memory.group_stats(group)
-            assert (ours["lag"], ours["trimmed_unread"]) == (spec["lag"], spec["trimmed_unread"])
-        assert (await backend.group_stats("early"))["trimmed_unread"] == 5
+            ours, spec = await backend.group_stats(group), await memory.group_stats(group)
+            assert (ours.lag, ours.trimmed_unread) == (spec.lag, spec.trimmed_unread)
+        assert (await backend.group_stats("early")).trimmed_unread == 5
 
     @pytest.mark.anyio
     async def test_pending_entries_without_bookkeeping_are_reclaimed(
@@ -774,7 +773,7 @@ class TestRedisGroupState:
             got = await backend.receive("g", "c2", max_count=10, visibility_timeout=30, wait=0)
             assert [(d.event, d.attempt) for d in got] == [(d.event, 2) for d in taken]
             stats = await backend.group_stats("g")
-            assert (stats["reclaimed"], stats["pending"]) == (3, 3)
+            assert (stats.reclaimed, stats.pending) == (3, 3)
         finally:
             await backend.aclose()
 
@@ -796,7 +795,10 @@ class TestRedisGroupState:
         assert d.event not in [r.event for r in rest]
         with pytest.raises(GroupNotFound):
             await backend.group_stats("nope")
-        for call in (backend.redrive, backend.discard):  # the group is checked first, as in memory
+        for call in (
+            backend.redrive,
+            backend.discard_dead_letters,
+        ):  # the group is checked first, as in memory
             with pytest.raises(GroupNotFound):
                 await call("nope", ["not-an-id"])
             for ids, missing in ((["1-1", "not-an-id"], "1-1"), (["not-an-id"], "not-an-id")):
@@ -826,7 +828,7 @@ async def test_consumer_killed_mid_batch_loses_nothing(prefix: str) -> None:
 
             async def mid_batch() -> bool:
                 stats = await backend.group_stats("g")
-                return await client.hlen(results) >= 200 and stats["pending"] > 0
+                return await client.hlen(results) >= 200 and stats.pending > 0
 
             await wait_for(mid_batch, within=30, what="the victim to be mid-batch")
             victim.send_signal(signal.SIGKILL)
@@ -836,7 +838,7 @@ async def test_consumer_killed_mid_batch_loses_nothing(prefix: str) -> None:
 
             async def all_acked() -> bool:
                 stats = await backend.group_stats("g")
-                return await client.hlen(results) == 600 and stats["pending"] == 0
+                return await client.hlen(results) == 600 and stats.pending == 0
 
             await wait_for(all_acked, within=60, what="every event to be processed and acked")
         finally:
@@ -846,7 +848,7 @@ async def test_consumer_killed_mid_batch_loses_nothing(prefix: str) -> None:
         assert max(counts.values()) >= 2  # the killed batch was processed again
         assert (await client.xpending(tagged(prefix, "log"), "g"))["pending"] == 0
         stats = await backend.group_stats("g")
-        assert (stats["pending"], stats["dead_letters"], stats["lost"]) == (0, 0, 0)
+        assert (stats.pending, stats.dead_letters, stats.lost) == (0, 0, 0)
     await client.aclose()
 
 
@@ -893,7 +895,7 @@ async def test_redis_restart_delivers_every_returned_publish(tmp_path: Path) -> 
                 handled.append(event.data["n"])
 
             await bus.create_group("g")
-            await bus.consume("g", handler, poll=0.2, visibility_timeout=2, prefetch=20)
+            await bus.consume("g", handler, timeouts=Timeouts(visibility=2), prefetch=20)
             live: list[int] = []
             returned: list[int] = []
             failures = 0
@@ -948,7 +950,7 @@ async def test_always_failing_handler_dead_letters_after_max_attempts(prefix: st
 
     async with EventBus.from_url(f"{REDIS_URL}?prefix={prefix}") as bus:
         consumer = await bus.consume(
-            "dlq", handler, poll=0.1, max_attempts=4, backoff=Backoff(initial=0.02, jitter=0)
+            "dlq", handler, retry=Retry(max_attempts=4, backoff=Backoff(initial=0.02, jitter=0))
         )
         event = make_events(1)[0]
         await bus.publish(event)
@@ -979,8 +981,8 @@ async def test_two_groups_in_two_processes_each_get_every_event(prefix: str) -> 
             async def handler(event: Event, name: str = name) -> None:
                 seen[name].append(event.data["n"])
 
-            await bus.consume(name, handler, poll=0.1)
-            await bus.consume(name, handler, poll=0.1)  # two members per group
+            await bus.consume(name, handler)
+            await bus.consume(name, handler)  # two members per group
         await one.publish_batch(make_events(100))
         await eventually(lambda: len(seen["a"]) >= 100 and len(seen["b"]) >= 100)
         await anyio.sleep(0.1)
@@ -1008,7 +1010,7 @@ async def test_many_processes_ack_each_event_exactly_once_in_order(prefix: str) 
 
             async def done() -> bool:
                 stats = await backend.group_stats("g")
-                return await client.hlen(results) == total and stats["pending"] == 0
+                return await client.hlen(results) == total and stats.pending == 0
 
             await wait_for(done, within=90, what=f"{total} events to be acked")
             assert all(p.wait(timeout=30) == 0 for p in procs[consumers:])  # publishers
@@ -1036,7 +1038,7 @@ async def test_many_processes_ack_each_event_exactly_once_in_order(prefix: str) 
                 last[key] = int(seq_text)
         assert busy >= 2  # the work really was shared
         stats = await backend.group_stats("g")
-        assert (stats["pending"], stats["dead_letters"], stats["lost"]) == (0, 0, 0)
+        assert (stats.pending, stats.dead_letters, stats.lost) == (0, 0, 0)
     await client.aclose()
 
 

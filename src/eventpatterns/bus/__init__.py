@@ -1,38 +1,64 @@
 """The event backbone: publish/subscribe, replay, durable consumer groups, dead letters."""
 
 from ._bus import BACKENDS, EventBus
-from ._consumer import Backoff, BatchFailure, Consumer, ConsumerStats
+from ._consumer import BatchFailure, Consumer, ConsumerStats, Timeouts
 from ._contract import (
     BusBackend,
     Capabilities,
+    ConsumerGroups,
     DeadLetter,
+    DeadLetters,
     Delivery,
+    EventLog,
     GroupStats,
     LogEntry,
     Position,
     check_group_name,
 )
 from ._matching import SupportsMatch
+from ._retry import (
+    Ack,
+    Backoff,
+    Decision,
+    DeliveryAttempt,
+    DeliveryState,
+    GiveUp,
+    Retry,
+    RetryAfter,
+    decide,
+)
 from ._subscription import EARLIEST, Gap, Overflow, Subscription
 
 __all__ = [
     "BACKENDS",
     "EARLIEST",
+    "Ack",
     "Backoff",
     "BatchFailure",
     "BusBackend",
     "Capabilities",
     "Consumer",
+    "ConsumerGroups",
     "ConsumerStats",
     "DeadLetter",
+    "DeadLetters",
+    "Decision",
     "Delivery",
+    "DeliveryAttempt",
+    "DeliveryState",
     "EventBus",
+    "EventLog",
     "Gap",
+    "GiveUp",
     "GroupStats",
     "LogEntry",
     "Overflow",
     "Position",
+    "Retry",
+    "RetryAfter",
     "Subscription",
     "SupportsMatch",
+    "Timeouts",
     "check_group_name",
+    "decide",
 ]

@@ -9,7 +9,7 @@ import sys
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Literal, overload
+from typing import Any, Literal
 
 import anyio
 from anyio.abc import TaskGroup
@@ -22,10 +22,11 @@ from ..errors import (
     DeadLetterNotFound,
     InvalidState,
 )
-from ._consumer import Backoff, BatchHandler, Consumer, Handler
-from ._contract import BusBackend, DeadLetter, Position, check_group_name
+from ._consumer import BatchHandler, Consumer, Handler, Timeouts
+from ._contract import BusBackend, DeadLetter, GroupStats, Position, check_group_name
 from ._matching import SupportsMatch, as_matcher
 from ._reader import LogReader
+from ._retry import Retry
 from ._subscription import Overflow, Subscription
 
 if sys.version_info < (3, 11):  # pragma: no cover
@@ -42,6 +43,11 @@ BACKENDS: dict[str, str] = {
 }
 
 Pattern = SupportsMatch | Mapping[str, Any] | None
+
+# Immutable value objects, so one instance can be every call's default (httpx does the
+# same with its ``DEFAULT_TIMEOUT_CONFIG``).
+DEFAULT_RETRY = Retry()
+DEFAULT_TIMEOUTS = Timeouts()
 
 
 class EventBus:
@@ -274,93 +280,124 @@ class EventBus:
         check_group_name(group)
         return await self.backend.create_group(group, start=start)
 
-    @overload
     async def consume(
         self,
         group: str,
         handler: Handler,
-        pattern: Pattern = None,
         *,
-        batch_size: None = None,
-        max_attempts: int = ...,
-        visibility_timeout: float = ...,
-        handler_timeout: float | None = ...,
-        backoff: Backoff | None = ...,
-        prefetch: int = ...,
-        start: Literal["earliest", "latest"] = ...,
-        name: str | None = ...,
-        poll: float = ...,
-        concurrency: int = ...,
-    ) -> Consumer: ...
-
-    @overload
-    async def consume(
-        self,
-        group: str,
-        handler: BatchHandler,
         pattern: Pattern = None,
-        *,
-        batch_size: int,
-        max_attempts: int = ...,
-        visibility_timeout: float = ...,
-        handler_timeout: float | None = ...,
-        backoff: Backoff | None = ...,
-        prefetch: int = ...,
-        start: Literal["earliest", "latest"] = ...,
-        name: str | None = ...,
-        poll: float = ...,
-        concurrency: int = ...,
-    ) -> Consumer: ...
-
-    async def consume(
-        self,
-        group: str,
-        handler: Handler | BatchHandler,
-        pattern: Pattern = None,
-        *,
-        batch_size: int | None = None,
-        max_attempts: int = 5,
-        visibility_timeout: float = 30.0,
-        handler_timeout: float | None = None,
-        backoff: Backoff | None = None,
+        retry: Retry = DEFAULT_RETRY,
+        timeouts: Timeouts = DEFAULT_TIMEOUTS,
         prefetch: int = 10,
+        concurrency: int = 1,
         start: Literal["earliest", "latest"] = "latest",
         name: str | None = None,
-        poll: float = 1.0,
-        concurrency: int = 1,
     ) -> Consumer:
         """Start a consumer in ``group``: at-least-once, with retries and dead letters.
 
         Each event published to the log (and matching ``pattern``) is handled by one
         consumer of the group. A handler that returns acknowledges the event; one that
-        raises gets it again after a backoff; after ``max_attempts`` the event goes
-        to the group's dead letters with the last error. An event whose consumer
-        crashed or hung is redelivered after ``visibility_timeout``.
+        raises gets it again after ``retry.backoff``; after ``retry.max_attempts``
+        the event goes to the group's dead letters with the last error. An event whose
+        consumer crashed or hung is redelivered after ``timeouts.visibility``.
 
         Args:
             group: Consumer group name (created with ``start`` if missing).
-            handler: ``async def handler(event)``; with ``batch_size``,
-                ``async def handler(events) -> failed_ids | None`` (or raise
-                :class:`BatchFailure`) so only failed events are retried.
-            pattern: Only events matching it are handled; the rest are acked.
-            batch_size: Deliver lists of up to this many events.
-            max_attempts: Deliveries before an event is dead-lettered.
-            visibility_timeout: Seconds an unacked delivery stays with this consumer.
-            handler_timeout: Seconds a handler may run (default: ``visibility_timeout``).
-            backoff: Delay policy between attempts (default :class:`Backoff()`).
-            prefetch: Deliveries taken per receive (single-event handlers).
-            start: Where a newly created group starts.
-            name: Consumer name within the group (default: unique per process).
-            poll: Longest blocking receive, in seconds.
+            handler: ``async def handler(event)``.
+            pattern: Only events matching it (an EventBridge pattern ``dict`` or an
+                object with ``matches(event_json)``) are handled; the rest are acked.
+            retry: Attempts and backoff (:class:`Retry`).
+            timeouts: Visibility and handler timeouts (:class:`Timeouts`).
+            prefetch: Deliveries taken per receive.
             concurrency: Handle up to this many deliveries at once (that many
                 workers, each a consumer of the group; order is then not kept).
+            start: Where a newly created group starts (``"earliest"``: the retained
+                history too).
+            name: Consumer name within the group (default: unique per process).
 
         Returns:
-            The running :class:`Consumer`; it stops with the bus or its ``aclose()``.
+            The running :class:`Consumer`; it stops with the bus, its ``aclose()``,
+            or the end of ``async with`` on it. ``await consumer.drain()`` waits
+            until what was published has been handled.
+
+        Raises:
+            ArgumentTypeError: ``handler`` is not callable, or ``retry`` /
+                ``timeouts`` are not a :class:`Retry` / :class:`Timeouts`.
+            ConfigurationError: A bad group name or option.
         """
+        return await self._start_consumer(
+            "consume", group, handler, pattern, retry, timeouts, prefetch, None, concurrency,
+            start, name,
+        )  # fmt: skip
+
+    async def consume_batches(
+        self,
+        group: str,
+        handler: BatchHandler,
+        *,
+        pattern: Pattern = None,
+        batch_size: int = 10,
+        retry: Retry = DEFAULT_RETRY,
+        timeouts: Timeouts = DEFAULT_TIMEOUTS,
+        concurrency: int = 1,
+        start: Literal["earliest", "latest"] = "latest",
+        name: str | None = None,
+    ) -> Consumer:
+        """Start a consumer whose handler takes lists of events, with partial failure.
+
+        The handler receives up to ``batch_size`` events (those matching ``pattern``)
+        and reports the ones that failed, by returning their ids or raising
+        :class:`BatchFailure`; only those are retried, the rest are acknowledged.
+        Raising anything else (or running past ``timeouts.handler``) fails the whole
+        batch. Otherwise as :meth:`consume`.
+
+        Args:
+            group: Consumer group name (created with ``start`` if missing).
+            handler: ``async def handler(events) -> failed_ids | None``.
+            pattern: Only matching events are handed to the handler.
+            batch_size: Most events per call (and per receive).
+            retry: Attempts and backoff, per event (:class:`Retry`).
+            timeouts: Visibility timeout, and the timeout of one handler call.
+            concurrency: That many workers, each handling its own batches.
+            start: Where a newly created group starts.
+            name: Consumer name within the group.
+
+        Returns:
+            The running :class:`Consumer`.
+
+        Raises:
+            ArgumentTypeError: ``handler`` is not callable, or a value object of the
+                wrong type.
+            ConfigurationError: A bad group name or option.
+        """
+        return await self._start_consumer(
+            "consume_batches", group, handler, pattern, retry, timeouts, batch_size,
+            batch_size, concurrency, start, name,
+        )  # fmt: skip
+
+    async def _start_consumer(
+        self,
+        function: str,
+        group: str,
+        handler: Handler | BatchHandler,
+        pattern: Pattern,
+        retry: Retry,
+        timeouts: Timeouts,
+        prefetch: int,
+        batch_size: int | None,
+        concurrency: int,
+        start: Literal["earliest", "latest"],
+        name: str | None,
+    ) -> Consumer:
         tg = self._running()
         check_group_name(group)
-        await self.backend.create_group(group, start=start)
+        if not callable(handler):
+            raise ArgumentTypeError(function, "handler", expected="an async callable", got=handler)
+        if not isinstance(retry, Retry):
+            raise ArgumentTypeError(function, "retry", expected="a Retry", got=retry)
+        if not isinstance(timeouts, Timeouts):
+            raise ArgumentTypeError(function, "timeouts", expected="a Timeouts", got=timeouts)
+        # Everything is checked before the group is created: a bad call changes nothing.
         consumer = Consumer(
             self.backend,
             group,
@@ -369,16 +406,24 @@ class EventBus:
             matcher=as_matcher(pattern),
             batch_size=batch_size,
             prefetch=prefetch,
-            max_attempts=max_attempts,
-            visibility_timeout=visibility_timeout,
-            handler_timeout=handler_timeout,
-            backoff=backoff or Backoff(),
-            poll=poll,
+            retry=retry,
+            timeouts=timeouts,
             concurrency=concurrency,
+            start=start,
         )
+        await self.backend.create_group(group, start=start)
         await tg.start(consumer.run)
         self._consumers.add(consumer)
         return consumer
+
+    async def group_stats(self, group: str) -> GroupStats:
+        """Return the counters of ``group`` as the backend sees them now.
+
+        Raises:
+            GroupNotFound: The group does not exist.
+        """
+        self._running()
+        return await self.backend.group_stats(group)
 
     async def dead_letters(self, group: str, *, limit: int = 100) -> list[DeadLetter]:
         """List up to ``limit`` dead letters of ``group``, oldest first."""
@@ -404,4 +449,4 @@ class EventBus:
     async def discard_dead_letters(self, group: str, ids: Sequence[str] | None = None) -> int:
         """Delete dead letters for good; return how many."""
         self._running()
-        return await self.backend.discard(group, None if ids is None else list(ids))
+        return await self.backend.discard_dead_letters(group, None if ids is None else list(ids))

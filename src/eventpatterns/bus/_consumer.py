@@ -1,12 +1,20 @@
-"""Durable competing consumers: retries with backoff, dead letters, partial batch failure."""
+"""Durable competing consumers: retries with backoff, dead letters, partial batch failure.
+
+The consumer is the I/O half: it receives deliveries, runs the handler, and carries out
+what :class:`~eventpatterns.bus.DeliveryAttempt` (the sans-I/O half, in ``_retry``)
+decides for each delivery that leaves the straight path: a failure, or a delivery past
+its last attempt. A delivery that is received, handled and acknowledged, or filtered out,
+involves no decision (its only outcome is ``Ack``), so the hot path acks it with its
+batch without building a state machine for it.
+"""
 
 from __future__ import annotations
 
 import logging
-import random
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from types import TracebackType
+from typing import Any, Literal
 
 import anyio
 from anyio.abc import TaskStatus
@@ -15,48 +23,56 @@ from ..core import Event
 from ..errors import BackendUnavailable, BusClosed, ConfigurationError, EventPatternsError
 from ._contract import BusBackend, Delivery
 from ._matching import SupportsMatch
+from ._retry import DeliveryAttempt, GiveUp, Retry
 
-__all__ = ["Backoff", "BatchFailure", "Consumer", "ConsumerStats"]
+__all__ = ["BatchFailure", "Consumer", "ConsumerStats", "Timeouts"]
 
 logger = logging.getLogger("eventpatterns.bus")
 
 Handler = Callable[[Event], Awaitable[Any]]
 BatchHandler = Callable[[list[Event]], Awaitable[Iterable[str] | None]]
 
+#: Longest blocking ``receive`` of a consumer, in seconds. A delivery made receivable
+#: by another process (a retry it released) is picked up within this time; within one
+#: process, releases, redrives and new entries wake the receive at once.
+RECEIVE_WAIT = 1.0
+#: How often (real seconds) ``drain()`` re-reads the group's counters when this
+#: consumer made no progress: other consumers of the group may have.
+DRAIN_RECHECK = 0.05
+
 
 @dataclass(frozen=True, slots=True)
-class Backoff:
-    """Exponential backoff with jitter between delivery attempts.
+class Timeouts:
+    """How long a delivery may stay with a consumer, and a handler may run.
 
-    The delay before attempt ``n + 1`` is ``min(maximum, initial * multiplier**(n-1))``,
-    scaled by a random factor in ``[1 - jitter, 1]`` so that failing consumers do not
-    retry in lock-step.
+    A value object like httpx's ``Timeout``: pass one to
+    :meth:`~eventpatterns.bus.EventBus.consume` as ``timeouts=Timeouts(...)``.
+
+    Attributes:
+        visibility: Seconds (on the backend's clock) an unacknowledged delivery stays
+            invisible to the group's other consumers; after that it is delivered again
+            (its consumer is presumed crashed or hung).
+        handler: Seconds a handler (or a batch handler, for its whole batch) may run
+            before it is cancelled and counted as a failure; ``None``: ``visibility``.
 
     Example:
-        >>> Backoff(initial=1, multiplier=2, jitter=0).delay(3)
-        4.0
+        >>> Timeouts(visibility=60).handler_seconds
+        60.0
     """
 
-    initial: float = 1.0
-    multiplier: float = 2.0
-    maximum: float = 300.0
-    jitter: float = 0.5
+    visibility: float = 30.0
+    handler: float | None = None
 
     def __post_init__(self) -> None:
-        if self.initial < 0 or self.maximum < 0:
-            raise ConfigurationError("backoff delays must be >= 0")
-        if self.multiplier < 1:
-            raise ConfigurationError(f"backoff multiplier must be >= 1, got {self.multiplier}")
-        if not 0 <= self.jitter <= 1:
-            raise ConfigurationError(f"backoff jitter must be within [0, 1], got {self.jitter}")
+        if not self.visibility > 0:
+            raise ConfigurationError(f"visibility timeout must be > 0, got {self.visibility}")
+        if self.handler is not None and not self.handler > 0:
+            raise ConfigurationError(f"handler timeout must be > 0, got {self.handler}")
 
-    def delay(self, attempt: int, rng: random.Random | None = None) -> float:
-        """Return the delay after failed attempt number ``attempt`` (1-based)."""
-        base = min(self.maximum, self.initial * self.multiplier ** max(attempt - 1, 0))
-        if not self.jitter:
-            return float(base)
-        factor = 1.0 - self.jitter * (rng or random).random()
-        return float(base * factor)
+    @property
+    def handler_seconds(self) -> float:
+        """The handler timeout in effect."""
+        return float(self.visibility if self.handler is None else self.handler)
 
 
 class BatchFailure(EventPatternsError):
@@ -95,10 +111,30 @@ def _describe(exc: BaseException) -> str:
 
 
 class Consumer:
-    """A running member of a consumer group; stop it with :meth:`aclose`.
+    """A running member of a consumer group.
 
-    Created by :meth:`EventBus.consume`; runs in the bus's task group until the bus
-    closes or :meth:`aclose` is awaited.
+    Created (and started) by :meth:`EventBus.consume` or :meth:`EventBus.consume_batches`;
+    runs in the bus's task group until :meth:`aclose`, the end of an ``async with``
+    block on it, or the bus closing, whichever comes first.
+
+    Example:
+        ```python
+        import anyio
+        from eventpatterns import Event, EventBus
+
+
+        async def main() -> None:
+            async with EventBus.from_url("memory://") as bus:
+                async def ship(event: Event) -> None:
+                    print("shipping", event.data)
+
+                async with await bus.consume("shipping", ship) as consumer:
+                    await bus.publish(Event(type="order.paid", source="/shop", data=1))
+                    await consumer.drain()   # handled, dead-lettered or filtered out
+
+
+        anyio.run(main)
+        ```
     """
 
     def __init__(
@@ -111,39 +147,41 @@ class Consumer:
         matcher: SupportsMatch | None,
         batch_size: int | None,
         prefetch: int,
-        max_attempts: int,
-        visibility_timeout: float,
-        handler_timeout: float | None,
-        backoff: Backoff,
-        poll: float,
-        concurrency: int = 1,
+        retry: Retry,
+        timeouts: Timeouts,
+        concurrency: int,
+        start: Literal["earliest", "latest"],
     ) -> None:
-        if concurrency < 1:
-            raise ConfigurationError(f"concurrency must be at least 1, got {concurrency}")
-        if max_attempts < 1:
-            raise ConfigurationError(f"max_attempts must be at least 1, got {max_attempts}")
-        if visibility_timeout <= 0:
-            raise ConfigurationError(f"visibility_timeout must be > 0, got {visibility_timeout}")
-        if batch_size is not None and batch_size < 1:
-            raise ConfigurationError(f"batch_size must be at least 1, got {batch_size}")
-        if prefetch < 1:
-            raise ConfigurationError(f"prefetch must be at least 1, got {prefetch}")
+        for option, value in (
+            ("batch_size", 1 if batch_size is None else batch_size),
+            ("prefetch", prefetch),
+            ("concurrency", concurrency),
+        ):
+            if value < 1:
+                raise ConfigurationError(f"{option} must be at least 1, got {value}")
+        if start not in ("earliest", "latest"):
+            raise ConfigurationError(f"start must be 'earliest' or 'latest', got {start!r}")
         self.backend = backend
         self.group = group
         self.name = name
         self.stats = ConsumerStats()
+        self.retry = retry
+        self.timeouts = timeouts
+        self.start = start
         self._handler = handler
         self._matcher = matcher
         self._batch_size = batch_size
         self._prefetch = batch_size or prefetch
-        self._max_attempts = max_attempts
-        self._visibility = visibility_timeout
-        self._handler_timeout = visibility_timeout if handler_timeout is None else handler_timeout
-        self._backoff = backoff
-        self._poll = poll
+        self._max_attempts = retry.max_attempts
+        self._visibility = timeouts.visibility
+        self._handler_timeout = timeouts.handler_seconds
         self._concurrency = concurrency
         self._scope: anyio.CancelScope | None = None
         self._done = anyio.Event()
+        self._progress: anyio.Event | None = None  # set after a batch, while drain() waits
+        self._busy = 0  # workers between receiving a batch and finishing it
+
+    # -- lifecycle ----------------------------------------------------------------------
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Receive and handle deliveries until cancelled (the bus runs this for you)."""
@@ -159,6 +197,12 @@ class Consumer:
                             tg.start_soon(self._loop, f"{self.name}.{worker}")
             finally:
                 self._done.set()
+                self._signal()
+
+    @property
+    def running(self) -> bool:
+        """Whether the consumer is still receiving."""
+        return self._scope is not None and not self._done.is_set()
 
     def stop(self) -> None:
         """Ask the consumer to stop, without waiting for it (see :meth:`aclose`)."""
@@ -166,11 +210,66 @@ class Consumer:
             self._scope.cancel()
 
     async def aclose(self) -> None:
-        """Stop: unacknowledged deliveries are redelivered after their visibility timeout."""
+        """Stop: unacknowledged deliveries are redelivered after their visibility timeout.
+
+        Idempotent; returns once the consumer's tasks have ended.
+        """
         if self._scope is not None:
             self._scope.cancel()
             with anyio.CancelScope(shield=True):
                 await self._done.wait()
+
+    async def __aenter__(self) -> Consumer:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def drain(self) -> None:
+        """Wait until the group has nothing left to do, then return.
+
+        Returns at the first moment the backend reports, for this consumer's group,
+        no entry left to receive and no delivery pending (``group_stats()``:
+        ``lag == 0`` and ``pending == 0``). Then every event appended to the log
+        before that moment — in particular before the call — was handled
+        successfully, dead-lettered, or filtered out, by this consumer or another
+        consumer of the group. Deliveries waiting out a retry delay or a visibility
+        timeout are pending, so ``drain()`` waits for them too (with a
+        :class:`~eventpatterns.testing.ManualClock`, advance it). This consumer has
+        also finished its batches by then, so its :attr:`stats` are up to date. It
+        checks after each batch this consumer finishes and every 50 ms otherwise.
+
+        It has no timeout of its own: while publishers keep the group busy it may not
+        return, so bound it with ``anyio.fail_after(...)``.
+
+        Raises:
+            BusClosed: The consumer stopped (or had stopped) before the group was idle.
+            GroupNotFound: The group was deleted.
+        """
+        while True:
+            if not self.running:
+                raise BusClosed(f"consumer {self.name!r} of group {self.group!r} is stopped")
+            progress = self._progress
+            if progress is None:
+                progress = self._progress = anyio.Event()
+            stats = await self.backend.group_stats(self.group)
+            if stats.lag == 0 and stats.pending == 0 and not self._busy:
+                return
+            with anyio.move_on_after(DRAIN_RECHECK):
+                await progress.wait()
+
+    def _signal(self) -> None:
+        progress = self._progress
+        if progress is not None:
+            self._progress = None
+            progress.set()
+
+    # -- the loop -----------------------------------------------------------------------
 
     async def _loop(self, name: str) -> None:
         failures = 0
@@ -181,15 +280,21 @@ class Consumer:
                     name,
                     max_count=self._prefetch,
                     visibility_timeout=self._visibility,
-                    wait=self._poll,
+                    wait=RECEIVE_WAIT,
                 )
                 if not deliveries:
                     continue
                 self.stats.received += len(deliveries)
-                if self._batch_size is None:
-                    await self._handle_each(deliveries)
-                else:
-                    await self._handle_batch(deliveries)
+                self._busy += 1
+                try:
+                    if self._batch_size is None:
+                        await self._handle_each(deliveries)
+                    else:
+                        await self._handle_batch(deliveries)
+                finally:
+                    self._busy -= 1
+                if self._progress is not None:
+                    self._signal()
                 failures = 0
             except BackendUnavailable as exc:
                 failures += 1
@@ -201,27 +306,33 @@ class Consumer:
             except BusClosed:
                 return
 
-    def _wanted(self, delivery: Delivery) -> bool:
-        return self._matcher is None or self._matcher.matches(delivery.event.to_dict())
-
     async def _screen(self, deliveries: Sequence[Delivery]) -> tuple[list[Delivery], list[str]]:
-        """Split deliveries into those to handle and receipts to ack unhandled."""
+        """Split deliveries into those to handle and receipts to ack unhandled.
+
+        Only a delivery past its last attempt needs a decision here, so only it gets a
+        :class:`DeliveryAttempt` (``attempt > max_attempts`` is the machine's
+        ``exhausted`` rule, checked first as a plain comparison to keep this loop cheap);
+        a filtered-out delivery is always acked.
+        """
         limit = self._max_attempts
         if self._matcher is None and all(d.attempt <= limit for d in deliveries):
             return list(deliveries), []  # the common case, without a loop in Python
         todo: list[Delivery] = []
         skip: list[str] = []
+        matcher = self._matcher
         for delivery in deliveries:
-            if not self._wanted(delivery):
+            if matcher is not None and not matcher.matches(delivery.event.to_dict()):
                 self.stats.filtered_out += 1
                 skip.append(delivery.receipt)
             elif delivery.attempt > limit:
                 # Delivered again after its last allowed attempt: the consumer that held
-                # it crashed or hung. Do not run it once more.
-                reason = (
-                    delivery.last_error or "consumer stopped acknowledging (visibility timeout)"
+                # it crashed or hung. It is not run once more.
+                machine = DeliveryAttempt(
+                    delivery.attempt, self.retry, last_error=delivery.last_error
                 )
-                await self._dead_letter(delivery, f"{reason}; exceeded max_attempts={limit}")
+                give_up = machine.start()
+                if give_up is not None:  # always, as it is exhausted
+                    await self._dead_letter(delivery, give_up.reason)
             else:
                 todo.append(delivery)
         return todo, skip
@@ -276,6 +387,11 @@ class Consumer:
                 failed = set(result) if result else set()
             except BatchFailure as exc:
                 failed, error = set(exc.failed_ids), exc.cause or error
+            except TimeoutError:
+                failed = {d.event.id for d in todo}
+                error = (
+                    f"TimeoutError: batch handler did not finish within {self._handler_timeout}s"
+                )
             except Exception as exc:
                 failed, error = {d.event.id for d in todo}, _describe(exc)
             if not failed:
@@ -299,10 +415,12 @@ class Consumer:
     async def _fail(self, delivery: Delivery, error: str) -> None:
         self.stats.failed += 1
         self.stats.last_error = error
-        if delivery.attempt >= self._max_attempts:
-            await self._dead_letter(delivery, error)
+        machine = DeliveryAttempt(delivery.attempt, self.retry, last_error=delivery.last_error)
+        machine.start()  # screened: not exhausted, so this is HANDLING
+        decision = machine.fail(error)
+        if isinstance(decision, GiveUp):
+            await self._dead_letter(delivery, decision.reason)
             return
-        delay = self._backoff.delay(delivery.attempt)
         logger.info(
             "event %s failed in %s (attempt %d/%d): %s; retrying in %.2fs",
             delivery.event.id,
@@ -310,9 +428,11 @@ class Consumer:
             delivery.attempt,
             self._max_attempts,
             error,
-            delay,
+            decision.delay,
         )
-        await self.backend.release(self.group, delivery.receipt, delay=delay, error=error)
+        await self.backend.release(
+            self.group, delivery.receipt, delay=decision.delay, error=decision.error
+        )
         self.stats.retried += 1  # counted once the backend has it, so stats never run ahead
 
     async def _dead_letter(self, delivery: Delivery, error: str) -> None:

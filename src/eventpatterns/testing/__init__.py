@@ -1,10 +1,27 @@
 """Test helpers for applications and backends: conformance suites, clocks, fakes.
 
+One suite per role protocol of the bus contract (:class:`EventLogSuite`,
+:class:`ConsumerGroupSuite`, :class:`DeadLetterSuite`) and :class:`BusBackendSuite`,
+which runs all three plus the tests that need a whole backend.
+
 Importing this package needs pytest (``pip install 'eventpatterns[dev]'`` or just
 ``pytest``); it is never imported by ``import eventpatterns``.
 """
 
-from ._bus_suite import BusBackendSuite, TypeIs, eventually, make_events
+from ._bus_suite import BusBackendSuite
 from ._clock import ManualClock
+from ._dead_letter_suite import DeadLetterSuite
+from ._group_suite import ConsumerGroupSuite
+from ._helpers import TypeMatcher, eventually, make_events
+from ._log_suite import EventLogSuite
 
-__all__ = ["BusBackendSuite", "ManualClock", "TypeIs", "eventually", "make_events"]
+__all__ = [
+    "BusBackendSuite",
+    "ConsumerGroupSuite",
+    "DeadLetterSuite",
+    "EventLogSuite",
+    "ManualClock",
+    "TypeMatcher",
+    "eventually",
+    "make_events",
+]

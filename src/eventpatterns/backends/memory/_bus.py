@@ -25,6 +25,7 @@ from ...bus._contract import (
     Capabilities,
     DeadLetter,
     Delivery,
+    GroupStats,
     LogEntry,
     Position,
     check_group_name,
@@ -89,10 +90,13 @@ class _Waiter:
         if seconds <= 0:
             await anyio.lowlevel.checkpoint()
             return
+        # The deadline is fixed now: the timer task starts later, and time that passes
+        # (a ManualClock advanced) before it runs must count.
+        deadline = clock.time() + seconds
         async with anyio.create_task_group() as tg:
 
             async def _timer() -> None:
-                await clock.sleep(seconds)
+                await clock.sleep(deadline - clock.time())
                 tg.cancel_scope.cancel()
 
             tg.start_soon(_timer)
@@ -140,7 +144,6 @@ class MemoryBusBackend:
             ordering="total",
             history=True,
             max_message_size=max_message_size,
-            durable_groups=False,
             dedupe_window=dedupe_window,
         )
         self._max_entries = max_entries
@@ -494,8 +497,8 @@ class MemoryBusBackend:
         await anyio.lowlevel.checkpoint()
         return len(chosen)
 
-    async def discard(self, group: str, ids: Sequence[str] | None) -> int:
-        """Delete dead letters; see :meth:`BusBackend.discard`."""
+    async def discard_dead_letters(self, group: str, ids: Sequence[str] | None) -> int:
+        """Delete dead letters; see :meth:`BusBackend.discard_dead_letters`."""
         g = self._group(group)
         chosen = self._select(group, g, ids)
         for dead_id in chosen:
@@ -503,15 +506,20 @@ class MemoryBusBackend:
         await anyio.lowlevel.checkpoint()
         return len(chosen)
 
-    def group_stats(self, group: str) -> dict[str, int]:
-        """Return counters for one group: pending, dead letters, and entries lost to trimming."""
+    async def group_stats(self, group: str) -> GroupStats:
+        """Return the group's counters; see :meth:`BusBackend.group_stats`.
+
+        Pending deliveries keep their event, so trimming never loses one here
+        (``lost`` is always 0), and there is no reclaiming (``reclaimed`` is 0).
+        """
         g = self._group(group)
-        return {
-            "pending": len(g.pending),
-            "dead_letters": len(g.dead),
-            "lag": self._next_seq - g.cursor,
-            "trimmed_unread": g.trimmed_unread,
-        }
+        await anyio.lowlevel.checkpoint()
+        return GroupStats(
+            pending=len(g.pending),
+            dead_letters=len(g.dead),
+            lag=self._next_seq - g.cursor,
+            trimmed_unread=g.trimmed_unread,
+        )
 
     async def aclose(self) -> None:
         """Close: later calls raise ``BusClosed``; blocked readers wake up."""

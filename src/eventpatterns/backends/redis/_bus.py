@@ -24,6 +24,7 @@ from ...bus._contract import (
     Capabilities,
     DeadLetter,
     Delivery,
+    GroupStats,
     LogEntry,
     Position,
     check_group_name,
@@ -128,7 +129,6 @@ class RedisBusBackend:
             ordering="total",
             history=True,
             max_message_size=max_message_size,
-            durable_groups=True,
             dedupe_window=dedupe_window,
         )
         self.prefix = prefix
@@ -531,6 +531,8 @@ class RedisBusBackend:
     async def release(self, group: str, receipt: str, *, delay: float, error: str) -> None:
         """Redeliver later; see :meth:`BusBackend.release`."""
         await self._flush(group)
+        if not _STREAM_ID.match(receipt):
+            return  # never one of ours: ignored, as the contract says (XPENDING would fail)
         due_at = self.clock.time() + max(delay, 0.0)
         await self._conn.script(
             "RELEASE", self._group_keys(group)[:4], [group, receipt, repr(due_at), error]
@@ -614,13 +616,13 @@ class RedisBusBackend:
             self._wake(group)
         return count
 
-    async def discard(self, group: str, ids: Sequence[str] | None) -> int:
-        """Delete dead letters; see :meth:`BusBackend.discard`."""
+    async def discard_dead_letters(self, group: str, ids: Sequence[str] | None) -> int:
+        """Delete dead letters; see :meth:`BusBackend.discard_dead_letters`."""
         await self._flush(group)
         dlq = self._group_keys(group)[5]
         return await self._select("DISCARD", group, [self._groups, dlq], [], ids)
 
-    async def group_stats(self, group: str) -> dict[str, int]:
+    async def group_stats(self, group: str) -> GroupStats:
         """Return counters for one group, like :meth:`MemoryBusBackend.group_stats`.
 
         * ``pending``: deliveries not acked yet (in flight or waiting for a retry);
@@ -649,14 +651,14 @@ class RedisBusBackend:
             redriven,
             pending,
         ) = await self._conn.script("STATS", [log, groups, held, dlq, self._meta], [group])
-        return {
-            "pending": int(pending) + int(redriven),
-            "dead_letters": int(dead),
-            "lag": max(int(added) - int(base) - int(read), 0),
-            "trimmed_unread": int(skipped),
-            "lost": int(lost),
-            "reclaimed": int(reclaimed),
-        }
+        return GroupStats(
+            pending=int(pending) + int(redriven),
+            dead_letters=int(dead),
+            lag=max(int(added) - int(base) - int(read), 0),
+            trimmed_unread=int(skipped),
+            lost=int(lost),
+            reclaimed=int(reclaimed),
+        )
 
     async def aclose(self) -> None:
         """Send queued acks, then close connections: later calls raise ``BusClosed``.
