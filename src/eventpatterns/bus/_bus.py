@@ -359,4 +359,4 @@ class EventBus:
     async def discard_dead_letters(self, group: str, ids: Sequence[str] | None = None) -> int:
         """Delete dead letters for good; return how many."""
         self._running()
-        return await self.backend.discard(group, None if ids is None else list(ids))
+        return await self.backend.discard_dead_letters(group, None if ids is None else list(ids))

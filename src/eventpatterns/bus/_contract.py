@@ -286,7 +286,7 @@ class BusBackend(Protocol):
         """
         ...
 
-    async def discard(self, group: str, ids: Sequence[str] | None) -> int:
+    async def discard_dead_letters(self, group: str, ids: Sequence[str] | None) -> int:
         """Delete dead letters for good; return how many. ``ids=None`` deletes all.
 
         Raises:

@@ -466,8 +466,8 @@ class MemoryBusBackend:
         await anyio.lowlevel.checkpoint()
         return len(chosen)
 
-    async def discard(self, group: str, ids: Sequence[str] | None) -> int:
-        """Delete dead letters; see :meth:`BusBackend.discard`."""
+    async def discard_dead_letters(self, group: str, ids: Sequence[str] | None) -> int:
+        """Delete dead letters; see :meth:`BusBackend.discard_dead_letters`."""
         g = self._group(group)
         chosen = self._select(group, g, ids)
         for dead_id in chosen:
