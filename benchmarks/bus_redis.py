@@ -193,7 +193,7 @@ async def ep_consumer(url: str, keys: Keys, n: int) -> float:
 
     async with EventBus(backend) as bus:
         t0 = time.perf_counter()
-        await bus.consume("g", handler, batch_size=BATCH, poll=0.5)
+        await bus.consume("g", handler, batch_size=BATCH)
         await finished.wait()
         return n / (time.perf_counter() - t0)
 
@@ -300,7 +300,7 @@ async def ep_e2e_group(url: str, keys: Keys, n: int) -> float:
             finished.set()
 
     async with EventBus(RedisBusBackend(url, prefix=keys.prefix())) as bus:
-        await bus.consume("g", handler, batch_size=BATCH, poll=0.5)
+        await bus.consume("g", handler, batch_size=BATCH)
         t0 = time.perf_counter()
         for start in range(0, n, BATCH):
             await bus.publish_batch(events[start : start + BATCH])

@@ -17,7 +17,9 @@ from redis_helpers import (
     require_redis,
 )
 
+from eventpatterns.backends.redis import RedisBusBackend
 from eventpatterns.testing import ManualClock
+
 
 @pytest.fixture
 def anyio_backend() -> str:
@@ -41,6 +43,14 @@ def prefix(redis_server: None) -> Iterator[str]:
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock()
+
+
+@pytest.fixture
+async def backend(prefix: str, clock: ManualClock) -> AsyncIterator[RedisBusBackend]:
+    """A backend on the shared Redis with a small log (``max_entries=8``)."""
+    backend = RedisBusBackend(REDIS_URL, prefix=prefix, clock=clock, max_entries=8)
+    yield backend
+    await backend.aclose()
 
 
 @pytest.fixture

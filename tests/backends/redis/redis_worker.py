@@ -45,7 +45,6 @@ async def consume(url: str, prefix: str, name: str, delay: float, visibility: fl
             start="earliest",
             name=name,
             visibility_timeout=visibility,
-            poll=0.2,
         )
         await client.rpush(f"{tag}:ready", name)
         await anyio.sleep_forever()

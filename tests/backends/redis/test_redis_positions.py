@@ -167,12 +167,12 @@ async def raw_clients() -> list[dict[str, str]]:
 @pytest.mark.anyio
 async def test_burst_on_a_fresh_log_reaches_subscribers_as_a_gap(prefix: str) -> None:
     events = make_events(25)
-    async with EventBus(RedisBusBackend(REDIS_URL, prefix=prefix, max_entries=10)) as bus:
-        async with bus.subscribe() as sub:
-            await bus.publish_batch(events)  # before the bus's reader read anything
-            with anyio.fail_after(10):
-                first = await sub.__anext__()
-                rest = [await sub.__anext__() for _ in range(10)]
+    backend = RedisBusBackend(REDIS_URL, prefix=prefix, max_entries=10)
+    async with EventBus(backend) as bus, bus.subscribe() as sub:
+        await bus.publish_batch(events)  # before the bus's reader read anything
+        with anyio.fail_after(10):
+            first = await sub.__anext__()
+            rest = [await sub.__anext__() for _ in range(10)]
     assert isinstance(first, Gap)
     assert rest == events[15:]
     assert all(isinstance(e, Event) for e in rest)
