@@ -15,7 +15,7 @@ import re
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from ...bus._contract import (
+from ...bus import (
     Capabilities,
     DeadLetter,
     Delivery,

@@ -15,7 +15,7 @@ import re
 import secrets
 from typing import Any
 
-from ...bus._contract import Position
+from ...bus import Position
 from ...errors import InvalidPosition, StalePosition
 
 __all__ = ["Positions", "id_key", "new_epoch"]

@@ -24,7 +24,7 @@ from typing import Any
 
 import anyio
 
-from ...bus._contract import Delivery
+from ...bus import Delivery
 from ...core import Clock, Event
 from ...errors import BackendUnavailable, BusClosed, EventPatternsError, GroupNotFound
 from ._codec import decode_event
