@@ -176,3 +176,24 @@ async def test_burst_on_a_fresh_log_reaches_subscribers_as_a_gap(prefix: str) ->
     assert isinstance(first, Gap)
     assert rest == events[15:]
     assert all(isinstance(e, Event) for e in rest)
+
+
+@pytest.mark.anyio
+async def test_deliveries_get_a_new_epoch_when_only_the_meta_hash_is_gone(
+    prefix: str, clock: ManualClock, raw: redis.asyncio.Redis
+) -> None:
+    backend = RedisBusBackend(REDIS_URL, prefix=prefix, clock=clock)
+    try:
+        await backend.create_group("g", start="latest")
+        (old,) = await backend.append(make_events(1))
+        await raw.delete(tagged(prefix, "meta"))  # as if evicted: the groups live on
+        await backend.append(make_events(1, start=1))  # sets a new epoch
+        await raw.hdel(tagged(prefix, "meta"), "epoch")  # and that one goes too
+        a, b = await backend.receive("g", "c", max_count=5, visibility_timeout=5, wait=0)
+        letter = await backend.dead_letter("g", a.receipt, error="manual")
+        epochs = {p.partition(":")[0] for p in (a.position, b.position, letter.position)}
+        assert len(epochs) == 1
+        assert all(POSITION.fullmatch(p) for p in (a.position, b.position, letter.position))
+        assert epochs != {old.partition(":")[0]}
+    finally:
+        await backend.aclose()

@@ -119,7 +119,10 @@ class RedisBusBackend:
             dedupe_window=dedupe_window,
         )
         self.prefix = prefix
+        # Our own settings, kept apart from the capabilities we declare to the façade.
         self._max_entries = max_entries
+        self._max_message_size = max_message_size
+        self._dedupe_window = dedupe_window
         self._keys = BusKeys.of(prefix)
         self._conn = RedisConnection(
             url, cluster=cluster, route_key=self._keys.log, redis_options=redis_options
@@ -155,9 +158,9 @@ class RedisBusBackend:
         self._conn.check_open()
         if not events:
             return []
-        limit = self.capabilities.max_message_size
+        limit = self._max_message_size
         keys = [self._keys.log, self._keys.meta]
-        window = self.capabilities.dedupe_window
+        window = self._dedupe_window
         args: list[Any] = [
             repr(self.clock.time()),
             repr(window),
@@ -330,7 +333,7 @@ class RedisBusBackend:
         return DeadLetter(
             id=dead_id.decode(),
             group=group,
-            position=self._positions.seen(epoch) + receipt,
+            position=await self._receiver.prefix(epoch) + receipt,
             event=decode_event(data),
             error=error,
             attempts=int(attempts),
@@ -344,7 +347,7 @@ class RedisBusBackend:
         epoch, raw = await self._conn.script(
             "DEAD_LETTERS", [k.groups, k.dlq, k.meta], [group, limit], group=group
         )
-        prefix = self._positions.seen(epoch)
+        prefix = await self._receiver.prefix(epoch)
         return [
             DeadLetter(
                 id=dead_id.decode(),

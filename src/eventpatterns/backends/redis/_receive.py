@@ -217,7 +217,7 @@ class Receiver:
         self._acks.live.add(group)
         if sweep:
             self._swept[group] = tick
-        prefix = await self._prefix(reply[3])
+        prefix = await self.prefix(reply[3])
         # k redeliveries (id, json, attempt, error), then first deliveries (id, json).
         first = 4 + 4 * int(reply[2])
         out = [
@@ -239,7 +239,7 @@ class Receiver:
         next_due = float(reply[0]) if reply[0] else None
         return out, next_due, _text(reply[1]) or "0-0"
 
-    async def _prefix(self, epoch: bytes) -> str:
+    async def prefix(self, epoch: bytes) -> str:
         """Return the position prefix for a script's epoch (set one if the log has none)."""
         if not epoch:  # the meta hash was deleted under live groups: the log starts over
             k = self._keys
@@ -298,7 +298,7 @@ class Receiver:
         self._acks.live.add(group)
         if not got:
             return [], float(after[0]) if after[0] else None, after[1].decode()
-        return _first_deliveries(got, await self._prefix(before)), None, ""
+        return _first_deliveries(got, await self.prefix(before)), None, ""
 
     async def _recover(
         self, group: str, deadline: str, acks: str, before: Any, got: Any
@@ -332,7 +332,7 @@ class Receiver:
         self._acks.live.add(group)
         if not entries:
             return [], float(next_due) if next_due else None, _text(last)
-        return _first_deliveries(got, await self._prefix(epoch)), None, ""
+        return _first_deliveries(got, await self.prefix(epoch)), None, ""
 
 
 def _text(value: bytes | str | Any) -> str:
