@@ -197,3 +197,42 @@ async def test_deliveries_get_a_new_epoch_when_only_the_meta_hash_is_gone(
         assert epochs != {old.partition(":")[0]}
     finally:
         await backend.aclose()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("from_none", [False, True])
+async def test_a_log_deleted_during_a_blocking_read_is_noticed(
+    prefix: str, raw: redis.asyncio.Redis, from_none: bool
+) -> None:
+    backend = RedisBusBackend(REDIS_URL, prefix=prefix)
+    outcome: list[object] = []
+    try:
+        last = (
+            await backend.last_position()
+            if from_none
+            else (await backend.append(make_events(1)))[0]
+        )
+        async with anyio.create_task_group() as tg:
+
+            async def reader() -> None:
+                try:
+                    outcome.append(await backend.read(last, limit=10, wait=30))
+                except (StalePosition, PositionExpired) as exc:
+                    outcome.append(exc)
+
+            before = len([c for c in await raw_clients() if c["cmd"] == "xread"])
+            tg.start_soon(reader)
+            await blocked_reads(before + 1)
+            await raw.delete(tagged(prefix, "log"), tagged(prefix, "meta"))
+            other = RedisBusBackend(REDIS_URL, prefix=prefix)  # another process
+            try:
+                (new,) = await other.append(make_events(1))
+            finally:
+                await other.aclose()
+        (error,) = outcome
+        expected = PositionExpired if from_none else StalePosition
+        assert type(error) is expected, error
+        if isinstance(error, StalePosition):
+            assert (error.position, error.epoch) == (last, new.partition(":")[0])
+    finally:
+        await backend.aclose()
