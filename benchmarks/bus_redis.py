@@ -355,7 +355,7 @@ TARGETS = [
 
 
 async def run(
-    url: str, n: int, repeat: int, only: str | None, kinds: list[str] | None
+    url: str, n: int, repeat: int, only: str | None, kinds: list[str] | None, targets: bool
 ) -> list[dict[str, Any]]:
     client = aredis.Redis.from_url(url)
     keys = Keys(client)
@@ -363,6 +363,8 @@ async def run(
     try:
         for kind, name, scenario in SCENARIOS:
             if (only and only not in name) or (kinds and kind not in kinds):
+                continue
+            if targets and not any(name in (m, b) for _, m, b, _ in TARGETS):
                 continue
             best = 0.0
             for _ in range(repeat):
@@ -387,13 +389,16 @@ def main() -> None:
     parser.add_argument("--only", help="run only scenarios whose name contains this")
     parser.add_argument("--out", type=Path, default=RESULTS / "bus_redis.json")
     parser.add_argument(
+        "--targets", action="store_true", help="run only the scenarios the targets compare"
+    )
+    parser.add_argument(
         "--kind",
         action="append",
         choices=sorted({kind for kind, _, _ in SCENARIOS}),
         help="run only scenarios of this kind (repeatable), e.g. --kind consume",
     )
     args = parser.parse_args()
-    rows = asyncio.run(run(args.url, args.events, args.repeat, args.only, args.kind))
+    rows = asyncio.run(run(args.url, args.events, args.repeat, args.only, args.kind, args.targets))
     by_name = {r["name"]: r["events_per_s"] for r in rows}
     width = max(len(r["name"]) for r in rows)
     print(f"{'scenario':<8}  {'name':<{width}}  {'events/s':>10}")
