@@ -145,8 +145,8 @@ async def raw_group_consume(url: str, keys: Keys, n: int, *, decode: bool = Fals
     done = 0
     t0 = time.perf_counter()
     while done < n:
-        reply = await client.xreadgroup("g", "c1", {stream: ">"}, count=BATCH)
-        entries = reply[stream.encode()][0] if isinstance(reply, dict) else reply[0][1]
+        reply: Any = await client.xreadgroup("g", "c1", {stream: ">"}, count=BATCH)
+        entries: Any = reply[stream.encode()][0] if isinstance(reply, dict) else reply[0][1]
         if decode:
             for _, fields in entries:
                 Event.from_json(fields[b"e"])
@@ -217,7 +217,7 @@ async def broadcaster_e2e(url: str, keys: Keys, n: int) -> float:
 
         async def receive() -> None:
             nonlocal got
-            async for _ in subscriber:  # type: ignore[attr-defined]
+            async for _ in subscriber:  # type: ignore[union-attr]
                 got += 1
                 if got == n:
                     return
@@ -234,7 +234,7 @@ async def faststream_e2e(url: str, keys: Keys, n: int) -> float:
     from faststream.redis import RedisBroker
 
     channel = keys.prefix() + ":fs"
-    broker = RedisBroker(url, logger=None)
+    broker = RedisBroker(url, logger=None)  # type: ignore[arg-type]
     finished = asyncio.Event()
     got = 0
 

@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -199,7 +200,7 @@ class LocalCluster:
 
         deadline = time.monotonic() + 20
         for port in self.ports:
-            client = redis.Redis(port=port)
+            client: Any = redis.Redis(port=port)
             try:
                 while client.execute_command("CLUSTER INFO").get("cluster_state") != "ok":
                     if time.monotonic() > deadline:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Callable
-from typing import cast
+from typing import Any, cast
 
 import anyio
 import pytest
@@ -52,7 +52,8 @@ async def test_consumer_killed_mid_batch_loses_nothing(prefix: str) -> None:
             await wait_for(all_acked, within=60, what="every event to be processed and acked")
         finally:
             stop(victim, *([survivor] if survivor else []))
-        counts = {k.decode(): int(v) for k, v in (await client.hgetall(results)).items()}
+        raw_counts: dict[bytes, bytes] = await client.hgetall(results)  # type: ignore[assignment]
+        counts = {k.decode(): int(v) for k, v in raw_counts.items()}
         assert set(counts) == {e.id for e in events}  # none lost
         assert max(counts.values()) >= 2  # the killed batch was processed again
         assert (await client.xpending(tagged(prefix, "log"), "g"))["pending"] == 0
@@ -141,7 +142,8 @@ async def test_always_failing_handler_dead_letters_after_max_attempts(prefix: st
         assert (letter.event, letter.attempts) == (event, 4)
         assert letter.error == "ValueError: cannot handle this"
         client = redis.asyncio.Redis.from_url(REDIS_URL, decode_responses=True)
-        ((dead_id, fields),) = await client.xrange(tagged(prefix, "g:dlq:dlq"))
+        dead: Any = await client.xrange(tagged(prefix, "g:dlq:dlq"))
+        ((dead_id, fields),) = dead
         await client.aclose()
         assert dead_id == letter.id
         assert (fields["a"], fields["r"]) == ("4", letter.error)

@@ -31,7 +31,7 @@ async def spec_stats(memory: MemoryBusBackend, group: str) -> GroupStats:
 async def idle_for(client: redis.asyncio.Redis, prefix: str, ms: int) -> bool:
     """Tell whether every pending entry of group g is idle for ``ms`` on Redis's clock."""
     entries = await client.xpending_range(tagged(prefix, "log"), "g", "-", "+", 100)
-    return bool(entries) and all(e["time_since_delivered"] >= ms for e in entries)
+    return bool(entries) and all(int(e["time_since_delivered"]) >= ms for e in entries)
 
 
 class TestRedisGroupState:

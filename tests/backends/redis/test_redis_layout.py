@@ -24,6 +24,10 @@ ENTRIES = {
 }
 
 
+def text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def fields_of(key: str) -> set[str]:
     """Return the hash fields the page names for ``key`` (each written ``field ->``)."""
     return set(re.findall(r"([<>\w:]+) ->", ENTRIES[key][1]))
@@ -76,14 +80,14 @@ async def test_a_real_bus_uses_the_documented_keys_and_fields(
         await backend.receive("g", "c", max_count=10, visibility_timeout=5, wait=0)
         stats = await backend.group_stats("g")
         assert (stats.trimmed_unread, stats.dead_letters, stats.lost) == (2, 1, 1)
-        keys = [k.decode() async for k in raw.scan_iter(match="{" + prefix + "}:*")]
+        keys = [text(k) async for k in raw.scan_iter(match="{" + prefix + "}:*")]
         assert {k: documented(k, prefix) for k in keys if documented(k, prefix) is None} == {}
         assert {documented(k, prefix) for k in keys} == set(ENTRIES)  # every one is used
         tag = "{" + prefix + "}"
-        meta = {f.decode() for f in await raw.hkeys(f"{tag}:meta")}
+        meta = {text(f) for f in await raw.hkeys(f"{tag}:meta")}
         assert meta == fields_of("{prefix}:meta")
         groups = {
-            re.sub(r"^g(?=:|$)", "<group>", f.decode()) for f in await raw.hkeys(f"{tag}:groups")
+            re.sub(r"^g(?=:|$)", "<group>", text(f)) for f in await raw.hkeys(f"{tag}:groups")
         }
         assert groups <= fields_of("{prefix}:groups")
         assert {"<group>", "<group>:base", "<group>:read", "<group>:skipped"} <= groups

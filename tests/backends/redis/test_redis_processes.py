@@ -77,7 +77,7 @@ async def test_many_processes_ack_each_event_exactly_once_in_order(prefix: str) 
             last[key] = seq
         busy = 0
         for i in range(consumers):
-            order = await client.lrange(tagged(prefix, f"order:c{i}"), 0, -1)
+            order: list[str] = await client.lrange(tagged(prefix, f"order:c{i}"), 0, -1)  # type: ignore[assignment]
             busy += bool(order)
             last = {}
             for item in order:

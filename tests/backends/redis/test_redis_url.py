@@ -32,7 +32,8 @@ def connection_kwargs(url: str, **options: Any) -> dict[str, Any]:
     """Return what every connection of a backend built from ``url`` is configured with."""
     backend = RedisBusBackend.from_url(url, **options)
     pool: Any = backend._conn._blocking_pool
-    return {**backend._conn.client.connection_pool.connection_kwargs, "blocking": pool}
+    client: Any = backend._conn.client
+    return {**client.connection_pool.connection_kwargs, "blocking": pool}
 
 
 def test_url_parts_and_query_reach_the_client_and_the_blocking_pool() -> None:
@@ -57,10 +58,12 @@ def test_keyword_options_win_and_reach_the_blocking_pool() -> None:
 
 def test_unix_and_rediss_urls() -> None:
     backend = RedisBusBackend.from_url("unix:///tmp/redis.sock?db=4&prefix=u")
-    kwargs = backend._conn.client.connection_pool.connection_kwargs
+    client: Any = backend._conn.client
+    kwargs = client.connection_pool.connection_kwargs
     assert (kwargs["path"], kwargs["db"]) == ("/tmp/redis.sock", 4)
     tls = RedisBusBackend.from_url("rediss://example.com?ssl_cert_reqs=none")
-    assert tls._conn.client.connection_pool.connection_class.__name__ == "SSLConnection"
+    tls_client: Any = tls._conn.client
+    assert tls_client.connection_pool.connection_class.__name__ == "SSLConnection"
     assert tls._conn._blocking_pool is not None
     assert tls._conn._blocking_pool.connection_class.__name__ == "SSLConnection"
 
