@@ -217,3 +217,21 @@ class LocalCluster:
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.ports[0]}/0"
+
+
+async def blocked_read(name: str, url: str = REDIS_URL) -> None:
+    """Wait until a connection named ``name`` (``client_name=``) is blocked in ``XREAD``."""
+    import redis.asyncio
+
+    client = redis.asyncio.Redis.from_url(url)
+    try:
+        with anyio.fail_after(10):
+            while True:
+                clients = await client.client_list()
+                if any(
+                    c["name"] == name and c["cmd"] == "xread" and "b" in c["flags"] for c in clients
+                ):
+                    return
+                await anyio.sleep(0.005)
+    finally:
+        await client.aclose()

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import anyio
 import pytest
-from redis_helpers import REDIS_URL, RedisServer, free_port, new_prefix
+from redis_helpers import REDIS_URL, RedisServer, blocked_read, free_port, new_prefix
 
 from eventpatterns import Event, EventBus
 from eventpatterns.backends.redis import RedisBusBackend
@@ -84,3 +84,25 @@ async def test_cancelled_blocking_read_does_not_poison_connections(prefix: str) 
         got = await backend.read(last, limit=10, wait=1)
         assert [e.position for e in got] == [newer]
         assert [e.event.data["n"] for e in got] == [1]
+
+
+async def test_resp3_connections_read_and_receive(prefix: str) -> None:
+    """``protocol=3`` changes the shape of raw replies (maps): both kinds are read."""
+    url = f"{REDIS_URL}?prefix={prefix}&protocol=3&client_name={prefix}"
+    async with EventBus.from_url(url) as bus:
+        backend = bus.backend
+        await bus.create_group("g")
+        first = await bus.publish(make_events(1)[0])
+        async with anyio.create_task_group() as tg:
+            got: list[object] = []
+
+            async def read() -> None:
+                got.extend(await backend.read(first, limit=10, wait=10))
+
+            tg.start_soon(read)
+            await blocked_read(prefix)
+            (second,) = await bus.publish_batch(make_events(1, start=1))
+            with anyio.fail_after(10):
+                taken = await backend.receive("g", "c", max_count=10, visibility_timeout=5, wait=5)
+        assert [e.position for e in got] == [second]  # type: ignore[attr-defined]
+        assert [d.position for d in taken] == [first, second]

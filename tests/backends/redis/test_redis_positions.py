@@ -7,7 +7,7 @@ import re
 import anyio
 import pytest
 import redis.asyncio
-from redis_helpers import REDIS_URL, tagged
+from redis_helpers import REDIS_URL, blocked_read, tagged
 
 from eventpatterns import Event, EventBus
 from eventpatterns.backends.redis import RedisBusBackend
@@ -117,23 +117,10 @@ async def test_last_trimmed_position_is_not_expired(prefix: str) -> None:
         assert len(await backend.read(None, limit=100)) == 10
 
 
-async def blocked_reads(count: int) -> None:
-    """Wait until ``count`` clients are blocked in ``XREAD`` on the shared Redis."""
-    client = redis.asyncio.Redis.from_url(REDIS_URL)
-    try:
-        with anyio.fail_after(10):
-            while True:
-                clients = await client.client_list()
-                if sum(c["cmd"] == "xread" and "b" in c["flags"] for c in clients) >= count:
-                    return
-                await anyio.sleep(0.005)
-    finally:
-        await client.aclose()
-
-
 @pytest.mark.anyio
 async def test_read_from_none_raises_when_a_trim_outruns_the_wait(prefix: str) -> None:
-    backend = RedisBusBackend(REDIS_URL, prefix=prefix, max_entries=10)
+    # Named connections: the test waits until its own read is blocked.
+    backend = RedisBusBackend(REDIS_URL, prefix=prefix, max_entries=10, client_name=prefix)
     outcome: list[BaseException | int] = []
     try:
         async with anyio.create_task_group() as tg:
@@ -144,9 +131,8 @@ async def test_read_from_none_raises_when_a_trim_outruns_the_wait(prefix: str) -
                 except PositionExpired as exc:
                     outcome.append(exc)
 
-            before = len([c for c in await raw_clients() if c["cmd"] == "xread"])
             tg.start_soon(reader)
-            await blocked_reads(before + 1)
+            await blocked_read(prefix)
             positions = await backend.append(make_events(25))
         (error,) = outcome
         assert isinstance(error, PositionExpired)
@@ -154,14 +140,6 @@ async def test_read_from_none_raises_when_a_trim_outruns_the_wait(prefix: str) -
         assert len(await backend.read(None, limit=100)) == 10  # then from what is left
     finally:
         await backend.aclose()
-
-
-async def raw_clients() -> list[dict[str, str]]:
-    client = redis.asyncio.Redis.from_url(REDIS_URL)
-    try:
-        return list(await client.client_list())
-    finally:
-        await client.aclose()
 
 
 @pytest.mark.anyio
@@ -204,7 +182,7 @@ async def test_deliveries_get_a_new_epoch_when_only_the_meta_hash_is_gone(
 async def test_a_log_deleted_during_a_blocking_read_is_noticed(
     prefix: str, raw: redis.asyncio.Redis, from_none: bool
 ) -> None:
-    backend = RedisBusBackend(REDIS_URL, prefix=prefix)
+    backend = RedisBusBackend(REDIS_URL, prefix=prefix, client_name=prefix)
     outcome: list[object] = []
     try:
         last = (
@@ -220,9 +198,8 @@ async def test_a_log_deleted_during_a_blocking_read_is_noticed(
                 except (StalePosition, PositionExpired) as exc:
                     outcome.append(exc)
 
-            before = len([c for c in await raw_clients() if c["cmd"] == "xread"])
             tg.start_soon(reader)
-            await blocked_reads(before + 1)
+            await blocked_read(prefix)
             await raw.delete(tagged(prefix, "log"), tagged(prefix, "meta"))
             other = RedisBusBackend(REDIS_URL, prefix=prefix)  # another process
             try:

@@ -146,3 +146,14 @@ def test_trio_is_refused_with_a_clear_error() -> None:
             await backend.last_position()
 
     anyio.run(main, backend="trio")
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [({"max_entries": 0}, "max_entries"), ({"dedupe_window": -1}, "dedupe_window"),
+     ({"max_message_size": 0}, "max_message_size"), ({"reclaim_after": 0}, "reclaim_after"),
+     ({"prefix": ""}, "prefix"), ({"prefix": "a}b"}, "prefix")],
+)  # fmt: skip
+def test_constructor_options_are_checked(options: dict[str, Any], named: str) -> None:
+    with pytest.raises(ConfigurationError, match=named):
+        RedisBusBackend(REDIS_URL, **options)
