@@ -1,7 +1,7 @@
 """The names of a bus's keys, built in one place.
 
 What each key holds, and every field of the hashes, is documented once, in
-``docs/backends.md`` ("Data layout"); ``tests/backends/redis/test_layout.py`` checks
+``docs/backends.md`` ("Data layout"); ``tests/backends/redis/test_redis_layout.py`` checks
 that the page, these names and a real bus agree. Every key starts with the hash tag
 ``{prefix}``, so on Redis Cluster a bus lives in one slot.
 """
