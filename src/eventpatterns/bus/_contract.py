@@ -231,8 +231,14 @@ class EventLog(Protocol):
     def sort_key(self, position: Position) -> tuple[int, ...]:
         """Return a key that orders positions as the log does.
 
+        A plain call that does no I/O: it checks the position's form and epoch against
+        what this backend object knows, not whether the position lies beyond the end of
+        the log (:meth:`read` checks that, where it can see the whole log).
+
         Raises:
             InvalidPosition: ``position`` is not a position of this backend.
+            StalePosition: ``position`` has another epoch than the log, as far as this
+                backend object has seen it.
         """
         ...
 

@@ -2,18 +2,18 @@
 
 redis-py is imported here, on first use, so that importing eventpatterns never needs
 it. Vendor errors become eventpatterns errors at this boundary, raised ``from`` the
-original (``BackendUnavailable`` for anything that means "try again later").
+original (``BackendUnavailable`` for anything that means "try again later"), and every
+error reply of our scripts is mapped by one table, :data:`REPLIES`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import inspect
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import anyio
 
@@ -21,19 +21,59 @@ from ...errors import (
     BackendUnavailable,
     BusClosed,
     ConfigurationError,
+    DeadLetterNotFound,
     GroupNotFound,
+    InvalidPosition,
     MissingDependency,
+    PositionExpired,
+    StalePosition,
 )
-from . import _scripts
+from ._scripts import NAMES, TEXTS, sha1
+from ._url import connection_options
 
 if TYPE_CHECKING:
     from redis.asyncio import ConnectionPool, Redis, RedisCluster
 
-__all__ = ["RedisConnection", "pack", "pack_args", "pack_head", "split_url"]
+__all__ = ["REPLIES", "Context", "RedisConnection", "pack", "pack_args", "pack_head"]
 
 _BLOCK_SLACK = 10.0  # seconds a blocking read may exceed its BLOCK before we give up on it
 # The scripts transaction() runs with EVALSHA: loaded on each connection it opens.
 _TRANSACTION_SCRIPTS = ("TAKE_BEFORE", "TAKE_AFTER")
+# Client arguments the backend sets itself.
+_OURS = frozenset({"self", "connection_pool", "single_connection_client", "startup_nodes"})
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What an error reply does not say itself: the call's group and position."""
+
+    group: str = ""
+    position: str = ""
+
+
+def _not_pending(arg: str, c: Context) -> Exception:
+    return LookupError(f"no delivery {arg!r} is pending in group {c.group!r}")
+
+
+def _trimmed(arg: str, c: Context) -> Exception:
+    return LookupError(
+        f"delivery {arg!r} of group {c.group!r} was trimmed from the log before it could be"
+        " dead-lettered (counted in group_stats().lost)"
+    )
+
+
+#: Every error reply of the scripts (``<code> <argument>``) -> the error it becomes.
+REPLIES: dict[str, Callable[[str, Context], Exception]] = {
+    "EPNOGROUP": lambda arg, c: GroupNotFound(arg),
+    "EPNODEAD": lambda arg, c: DeadLetterNotFound(c.group, arg),
+    "EPNOTPENDING": _not_pending,
+    "EPTRIMMED": _trimmed,
+    "EPSTALE": lambda arg, c: StalePosition(c.position, epoch=arg),
+    "EPBEYOND": lambda arg, c: InvalidPosition(
+        c.position, expected="a position not beyond the end of the log"
+    ),
+    "EPEXPIRED": lambda arg, c: PositionExpired(c.position, oldest=None if arg == "-" else arg),
+}
 
 
 def _import_redis() -> Any:
@@ -45,33 +85,6 @@ def _import_redis() -> Any:
     except ImportError as exc:
         raise MissingDependency("redis", extra="redis") from exc
     return redis
-
-
-def split_url(url: str, options: dict[str, Any]) -> str:
-    """Move the bus's options from ``url``'s query into ``options``; return the rest.
-
-    Keyword options win over the query string; unknown query parameters stay in the
-    URL for redis-py (``socket_timeout``, ``ssl_cert_reqs``...).
-
-    Raises:
-        ConfigurationError: Not a Redis URL, or a bad option value.
-    """
-    parts = urlsplit(url)
-    if parts.scheme not in ("redis", "rediss", "unix"):
-        raise ConfigurationError(f"not a redis://, rediss:// or unix:// URL: {url!r}")
-    rest: list[tuple[str, str]] = []
-    for key, value in parse_qsl(parts.query, keep_blank_values=True):
-        if key == "prefix":
-            options.setdefault("prefix", value)
-        elif key in ("max_entries", "max_message_size"):
-            options.setdefault(key, _number(key, value, int))
-        elif key in ("dedupe_window", "reclaim_after"):
-            options.setdefault(key, _number(key, value, float))
-        elif key in ("cluster", "decode_responses"):
-            options.setdefault(key, value.lower() in ("1", "true", "yes", "on"))
-        else:
-            rest.append((key, value))
-    return urlunsplit(parts._replace(query=urlencode(rest)))
 
 
 def pack_args(*args: Any) -> bytes:
@@ -96,49 +109,44 @@ def pack_head(*args: Any, more: int) -> bytes:
     return b"*%d\r\n" % (len(args) + more) + pack_args(*args)
 
 
-def _number(name: str, value: str, kind: type[int] | type[float]) -> int | float:
-    try:
-        return kind(value)
-    except ValueError:
-        raise ConfigurationError(
-            f"redis:// option {name} must be a number, got {value!r}"
-        ) from None
-
-
 class RedisConnection:
     """A client for commands and scripts, plus connections of their own for blocking reads.
 
     Args:
-        url: A redis-py URL (without the bus's own options).
+        url: A Redis URL (without the bus's own options); see :mod:`._url`.
         cluster: Use redis-py's ``RedisCluster``.
         route_key: A key of the bus; in cluster mode, blocking reads go to its primary.
-        redis_options: Passed to the client's ``from_url``.
+        redis_options: redis-py client options; they reach every connection.
+
+    Raises:
+        ConfigurationError: A bad URL or option.
+        MissingDependency: redis-py is not installed.
     """
 
     def __init__(
         self, url: str, *, cluster: bool, route_key: str, redis_options: dict[str, Any]
     ) -> None:
         redis = _import_redis()
-        if redis_options.pop("decode_responses", False):
-            raise ConfigurationError("the Redis bus backend reads raw bytes: drop decode_responses")
-        if "retry" not in redis_options:
+        client_class = redis.asyncio.RedisCluster if cluster else redis.asyncio.Redis
+        allowed = set(inspect.signature(client_class.__init__).parameters) - _OURS
+        options = connection_options(url, redis_options, cluster=cluster, allowed=allowed)
+        if "retry" not in options:
             # Reconnect quickly once (a pooled connection may be stale after a Redis
             # restart), then fail fast: the façade retries with backoff on its own.
             backoff = redis.backoff.ExponentialBackoff(cap=0.2, base=0.02)
-            redis_options["retry"] = redis.asyncio.retry.Retry(backoff, 2)
+            options["retry"] = redis.asyncio.retry.Retry(backoff, 2)
         self.cluster = cluster
-        self.client: Redis | RedisCluster
+        self.db = options.get("db", 0)
+        self.client: Redis | RedisCluster = client_class(**options)
         # Blocking reads and receive's transactions get connections of their own,
         # used raw: one cancelled half-way leaves a reply in flight, so such a
-        # connection is dropped, never pooled.
+        # connection is dropped, never pooled. Without a cluster, that pool is the
+        # pool of a second client built from the same options (so a password, TLS
+        # or timeouts given as keywords reach it too); with one, it is resolved on
+        # first use from the node that serves the bus's slot.
         self._blocking_pool: ConnectionPool | None = None
-        if cluster:
-            # Every key of the bus is in one slot: scripts go to the primary serving
-            # it, and so do blocking reads (that pool is resolved on first use).
-            self.client = redis.asyncio.RedisCluster.from_url(url, **redis_options)
-        else:
-            self.client = redis.asyncio.Redis.from_url(url, **redis_options)
-            self._blocking_pool = redis.asyncio.ConnectionPool.from_url(url)
+        if not cluster:
+            self._blocking_pool = redis.asyncio.Redis(**options).connection_pool
         self._idle: list[Any] = []  # connections of the raw pool for transaction()
         self._route_key = route_key
         self._pool_class: type[ConnectionPool] = redis.asyncio.ConnectionPool
@@ -156,15 +164,9 @@ class RedisConnection:
         )
         #: redis-py's ``ResponseError``: an error reply (our scripts' ``EP...`` codes).
         self.response_error: type[Exception] = redis.exceptions.ResponseError
-        self._scripts = {
-            name: self.client.register_script(getattr(_scripts, name)) for name in _scripts.__all__
-        }
-        texts = {name: getattr(_scripts, name).encode() for name in _TRANSACTION_SCRIPTS}
-        self._shas = {
-            name: hashlib.sha1(text, usedforsecurity=False).hexdigest().encode()
-            for name, text in texts.items()
-        }
-        self._loads = pack(*[("SCRIPT", "LOAD", text) for text in texts.values()])
+        self._scripts = {name: self.client.register_script(TEXTS[name]) for name in NAMES}
+        self._shas = {name: sha1(TEXTS[name]) for name in _TRANSACTION_SCRIPTS}
+        self._loads = pack(*[("SCRIPT", "LOAD", TEXTS[name]) for name in _TRANSACTION_SCRIPTS])
         self._reload = False  # load them before the next transaction, on any connection
         self._noscript: type[Exception] = redis.exceptions.NoScriptError
         self._on_asyncio = False
@@ -185,8 +187,8 @@ class RedisConnection:
             self._on_asyncio = True
 
     @contextmanager
-    def mapped(self) -> Iterator[None]:
-        """Map redis-py errors to ours: unavailable, closed, unknown group."""
+    def mapped(self, *, group: str = "", position: str = "") -> Iterator[None]:
+        """Map redis-py errors to ours: unavailable, closed, and :data:`REPLIES`."""
         self.check_open()
         try:
             yield
@@ -195,14 +197,32 @@ class RedisConnection:
                 raise BusClosed("the Redis bus backend is closed") from exc
             raise BackendUnavailable(f"Redis is unavailable: {exc}") from exc
         except self.response_error as exc:
-            code, _, arg = str(exc).partition(" ")
-            if code == "EPNOGROUP":
-                raise GroupNotFound(arg) from None
-            raise
+            raise self.error_of(exc, Context(group, position)) from None
 
-    async def script(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
-        """Run one of :mod:`._scripts` (``EVALSHA``, loading it again after a restart)."""
-        with self.mapped():
+    def error_of(self, exc: Exception, context: Context) -> Exception:
+        """Return the eventpatterns error for an error reply (``exc`` itself if none)."""
+        code, _, arg = str(exc).partition(" ")
+        make = REPLIES.get(code)
+        if make is not None:
+            return make(arg, context)
+        if "DB index is out of range" in str(exc):
+            return ConfigurationError(
+                f"redis option db={self.db} is out of range for this server"
+                " (its 'databases' setting)"
+            )
+        return exc
+
+    async def script(
+        self,
+        name: str,
+        keys: Sequence[str],
+        args: Sequence[Any],
+        *,
+        group: str = "",
+        position: str = "",
+    ) -> Any:
+        """Run one of the scripts (``EVALSHA``, loading it again after a restart)."""
+        with self.mapped(group=group, position=position):
             return await self._scripts[name](keys=keys, args=args)
 
     async def blocking(self, *command: Any, block: float) -> Any:

@@ -1,0 +1,231 @@
+"""Redis URLs and options: every part is checked here, before any connection is made.
+
+``redis://[[user]:password@]host[:port][/db][?option=value&...]``, ``rediss://...``
+(TLS) and ``unix:///path/to/socket[?db=N&...]``. The query holds the bus's own options
+(:data:`BUS_OPTIONS`, read by ``RedisBusBackend.from_url``) and a fixed set of redis-py
+connection options (:data:`REDIS_OPTIONS`); anything else is refused, naming the
+option, rather than failing later inside redis-py. Keyword options win over the URL.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Collection, Mapping
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+
+from ...errors import ConfigurationError
+
+__all__ = ["BUS_OPTIONS", "REDIS_OPTIONS", "connection_options", "split_url"]
+
+_SCHEMES = ("redis", "rediss", "unix")
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+_DB_PATH = re.compile(r"/(0|[1-9][0-9]{0,9})/?")
+
+
+def _bool(value: str) -> bool:
+    lowered = value.lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ValueError("true or false")
+
+
+def _int(low: int, high: int | None = None) -> Callable[[str], int]:
+    def parse(value: str) -> int:
+        if not re.fullmatch(r"-?[0-9]+", value.strip()):
+            raise ValueError("an integer")
+        number = int(value)
+        if number < low or (high is not None and number > high):
+            raise ValueError(f"an integer in {low}..{high}" if high else f"an integer >= {low}")
+        return number
+
+    return parse
+
+
+def _seconds(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError("a number of seconds") from None
+    if not math.isfinite(number) or number < 0:
+        raise ValueError("a number of seconds >= 0")
+    return number
+
+
+def _text(value: str) -> str:
+    if not value:
+        raise ValueError("a non-empty value")
+    return value
+
+
+def _one_of(*choices: str) -> Callable[[str], str]:
+    def parse(value: str) -> str:
+        if value.lower() not in choices:
+            raise ValueError(" or ".join(repr(c) for c in choices))
+        return value.lower()
+
+    return parse
+
+
+def _protocol(value: str) -> int:
+    if value not in ("2", "3"):
+        raise ValueError("2 or 3 (RESP2 or RESP3)")
+    return int(value)
+
+
+def _no_decoding(value: str) -> bool:
+    raise ValueError("nothing: the Redis bus backend reads raw bytes, drop decode_responses")
+
+
+#: The bus's own query options (``RedisBusBackend`` keyword arguments).
+BUS_OPTIONS: Mapping[str, Callable[[str], Any]] = {
+    "prefix": _text,
+    "max_entries": _int(1),
+    "dedupe_window": _seconds,
+    "max_message_size": _int(1),
+    "reclaim_after": _seconds,
+    "cluster": _bool,
+}
+
+#: The redis-py connection options a URL may carry (others go as keyword arguments).
+REDIS_OPTIONS: Mapping[str, Callable[[str], Any]] = {
+    "db": _int(0, 2**31 - 1),
+    "username": _text,
+    "password": _text,
+    "client_name": _text,
+    "socket_timeout": _seconds,
+    "socket_connect_timeout": _seconds,
+    "socket_keepalive": _bool,
+    "socket_read_size": _int(1),
+    "retry_on_timeout": _bool,
+    "max_connections": _int(1),
+    "health_check_interval": _int(0),
+    "protocol": _protocol,
+    "ssl_cert_reqs": _one_of("none", "optional", "required"),
+    "ssl_check_hostname": _bool,
+    "ssl_ca_certs": _text,
+    "ssl_certfile": _text,
+    "ssl_keyfile": _text,
+    "decode_responses": _no_decoding,
+}
+
+
+def _check_scheme(url: str) -> Any:
+    parts = urlsplit(url)
+    if parts.scheme not in _SCHEMES:
+        raise ConfigurationError(f"not a redis://, rediss:// or unix:// URL: {url!r}")
+    return parts
+
+
+def _query(parts: Any) -> list[tuple[str, str]]:
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            raise ConfigurationError(f"redis:// option {key} is given twice")
+        seen.add(key)
+    return pairs
+
+
+def _parse(name: str, value: str, parser: Callable[[str], Any]) -> Any:
+    try:
+        return parser(value)
+    except ValueError as exc:
+        raise ConfigurationError(f"redis:// option {name} must be {exc}, got {value!r}") from None
+
+
+def split_url(url: str, options: dict[str, Any]) -> str:
+    """Move the bus's options from ``url``'s query into ``options``; return the rest.
+
+    Keyword ``options`` win over the query string.
+
+    Raises:
+        ConfigurationError: Not a Redis URL, or a bad bus option.
+    """
+    parts = _check_scheme(url)
+    rest: list[tuple[str, str]] = []
+    for key, value in _query(parts):
+        parser = BUS_OPTIONS.get(key)
+        if parser is None:
+            rest.append((key, value))
+        else:
+            options.setdefault(key, _parse(key, value, parser))
+    rest_url: str = urlunsplit(parts._replace(query=urlencode(rest)))
+    return rest_url
+
+
+def connection_options(
+    url: str, keywords: Mapping[str, Any], *, cluster: bool, allowed: Collection[str]
+) -> dict[str, Any]:
+    """Return the redis-py client's keyword arguments for ``url`` and ``keywords``.
+
+    Args:
+        url: A Redis URL whose query holds redis-py options only (see :func:`split_url`).
+        keywords: Keyword options for redis-py; they win over the URL.
+        cluster: For a Redis Cluster client (database 0 only, no unix sockets).
+        allowed: The keyword arguments the redis-py client takes.
+
+    Raises:
+        ConfigurationError: A part of the URL or an option is malformed or unknown.
+    """
+    parts = _check_scheme(url)
+    out: dict[str, Any] = {}
+    if parts.scheme == "unix":
+        if cluster:
+            raise ConfigurationError("cluster=true needs a redis:// or rediss:// URL")
+        if not parts.path:
+            raise ConfigurationError(f"a unix:// URL needs a socket path: {url!r}")
+        out["unix_socket_path"] = unquote(parts.path)
+    else:
+        try:
+            port = parts.port
+        except ValueError:
+            raise ConfigurationError(
+                f"redis:// URL port must be a number in 1..65535: {url!r}"
+            ) from None
+        out["host"] = unquote(parts.hostname) if parts.hostname else "localhost"
+        out["port"] = port or 6379
+        if parts.path not in ("", "/"):
+            match = _DB_PATH.fullmatch(parts.path)
+            if match is None:
+                raise ConfigurationError(
+                    f"redis:// option db (the URL path) must be a database number,"
+                    f" got {parts.path[1:]!r}"
+                )
+            out["db"] = int(match[1])
+        if parts.scheme == "rediss":
+            out["ssl"] = True
+    if parts.username:
+        out["username"] = unquote(parts.username)
+    if parts.password:
+        out["password"] = unquote(parts.password)
+    for key, value in _query(parts):
+        if key in BUS_OPTIONS:
+            raise ConfigurationError(
+                f"redis:// option {key} is read by RedisBusBackend.from_url();"
+                f" pass it to RedisBusBackend() as a keyword argument"
+            )
+        parser = REDIS_OPTIONS.get(key)
+        if parser is None:
+            known = ", ".join(sorted(REDIS_OPTIONS.keys() | BUS_OPTIONS.keys()))
+            raise ConfigurationError(f"unknown redis:// option {key!r}; known options: {known}")
+        if key == "db" and "db" in out:
+            raise ConfigurationError("redis:// option db is given twice (URL path and query)")
+        out[key] = _parse(key, value, parser)
+    for key, value in keywords.items():
+        if key == "decode_responses" and value:
+            raise ConfigurationError("the Redis bus backend reads raw bytes: drop decode_responses")
+        if key not in allowed:
+            raise ConfigurationError(f"unknown Redis option {key!r} (not a redis-py option)")
+        out[key] = value
+    db = out.get("db", 0)
+    if not isinstance(db, int) or isinstance(db, bool) or not 0 <= db < 2**31:
+        raise ConfigurationError(f"redis option db must be a database number, got {db!r}")
+    if cluster:
+        if db != 0:
+            raise ConfigurationError(f"redis option db must be 0 on Redis Cluster, got {db}")
+        out.pop("db", None)
+    return out
