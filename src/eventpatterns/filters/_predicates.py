@@ -22,8 +22,11 @@ __all__ = [
     "Exact",
     "Exists",
     "Numeric",
+    "Contains",
+    "NotContains",
     "Predicate",
     "Prefix",
+    "StringRange",
     "Suffix",
     "Wildcard",
     "as_double",
@@ -399,3 +402,65 @@ class AnythingBut(Predicate):
     def test(self, value: object) -> bool:
         """See :meth:`Predicate.test`."""
         return not any(p.test(value) for p in self.inner)
+
+
+# ------------------------------------------------------------------ AppSync operators
+
+
+@dataclass(frozen=True, slots=True)
+class StringRange(Predicate):
+    """A string inside a range of strings, by code-point order (AppSync ``gt`` on text).
+
+    AppSync compares string values as strings (ISO dates order as times do); a
+    ``None`` bound is unbounded; numbers and other values are never in it.
+    """
+
+    low: str | None = None
+    low_inclusive: bool = False
+    high: str | None = None
+    high_inclusive: bool = False
+
+    def test(self, value: object) -> bool:
+        """See :meth:`Predicate.test`."""
+        if not isinstance(value, str):
+            return False
+        low, high = self.low, self.high
+        if low is not None and (value < low or (value == low and not self.low_inclusive)):
+            return False
+        return high is None or not (value > high or (value == high and not self.high_inclusive))
+
+
+@dataclass(frozen=True, slots=True)
+class Contains(Wildcard):
+    """AppSync ``contains`` with a string: a substring of a string, an element of an array.
+
+    On a single string it is the wildcard ``*text*``; an event array holds it when one
+    of its elements *is* the text (AWS: "an element in an array"), so ``["security"]``
+    does not contain ``"sec"``.
+
+    Attributes:
+        text: The string looked for.
+    """
+
+    whole_array: ClassVar[bool] = True
+    text: str = ""
+
+    def test_array(self, values: list[object]) -> bool:
+        """See :meth:`Predicate.test_array`: one element equals the text."""
+        text = self.text
+        return any(isinstance(v, str) and v == text for v in values)
+
+
+@dataclass(frozen=True, slots=True)
+class NotContains(AnythingBut):
+    """AppSync ``notContains``: the value does not contain it; an array, in no element.
+
+    AWS's own example: ``seats notContains 10`` does not match ``seats: [10, 15]``
+    (an ``anything-but`` would, testing 15 on its own).
+    """
+
+    whole_array: ClassVar[bool] = True
+
+    def test_array(self, values: list[object]) -> bool:
+        """See :meth:`Predicate.test_array`: no element is (or holds) the value."""
+        return not any(p.test_array(values) for p in self.inner)
