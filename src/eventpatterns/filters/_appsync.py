@@ -36,7 +36,7 @@ from ._model import (
     canon,
     is_number,
 )
-from ._parse import DEFAULT_LIMITS, Limits, load_json, parse_pattern
+from ._parse import DEFAULT_LIMITS, Limits, field_path, load_json, parse_pattern
 
 __all__ = ["compile_sns", "is_appsync", "parse_appsync", "sns_message_attributes"]
 
@@ -282,13 +282,7 @@ def compile_sns(
         policy = load_json(policy, what="filter policy", limit=limits.max_pattern_chars)
     branches = parse_pattern(policy, limits)
     if scope == "MessageAttributes":
-        for branch in branches:
-            for leaf in branch.leaves:
-                if len(leaf.path) > 1:
-                    raise InvalidPattern(
-                        "a MessageAttributes filter policy cannot nest objects",
-                        path="$." + ".".join(leaf.path),
-                    )
+        _flat(policy, "$")
     keys = {leaf.path for branch in branches for leaf in branch.leaves}
     if len(keys) > SNS_MAX_KEYS:
         raise InvalidPattern(f"an SNS filter policy may use at most {SNS_MAX_KEYS} keys")
@@ -303,6 +297,21 @@ def compile_sns(
             f"the filter policy has {combinations} combinations; SNS allows {SNS_MAX_COMBINATIONS}"
         )
     return Matcher(branches, policy)
+
+
+def _flat(policy: object, path: str) -> None:
+    """Refuse a nested object in a MessageAttributes policy (``$or`` branches too)."""
+    if not isinstance(policy, dict):
+        return
+    for key, value in policy.items():
+        if key == "$or" and isinstance(value, list):
+            for i, branch in enumerate(value):
+                _flat(branch, f"{path}.$or[{i}]")
+        elif isinstance(value, dict):
+            raise InvalidPattern(
+                "a MessageAttributes filter policy cannot nest objects",
+                path=field_path(path, str(key)),
+            )
 
 
 def sns_message_attributes(attributes: Mapping[str, Any]) -> dict[str, Any]:

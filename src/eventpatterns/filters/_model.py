@@ -67,6 +67,7 @@ __all__ = [
     "brief",
     "build_tree",
     "canon",
+    "dotted",
     "ipv4_int",
     "is_number",
     "leaf_values",
@@ -96,23 +97,45 @@ def leaf_values(value: object) -> list[object]:
     return [value]
 
 
+def dotted(obj: Mapping[str, Any], key: str) -> object:
+    """Return what an object holds under ``key`` spelled with dots, or :data:`MISSING`.
+
+    event-ruler names a field by its keys joined with dots, so ``{"a.b": 1}`` and
+    ``{"a": {"b": 1}}`` hold the same field ``a.b``. When ``obj`` has no ``key``,
+    its keys that start with ``key + "."`` are read as one object below ``key``
+    (``{"a.b": 1, "a.c": 2}`` under ``"a"`` is ``{"b": 1, "c": 2}``). When ``obj``
+    has ``key`` itself, that is what is read (both spellings at once are not merged).
+    """
+    start = key + "."
+    below = {k[len(start) :]: v for k, v in obj.items() if type(k) is str and k.startswith(start)}
+    return below if below else MISSING
+
+
 def occurrences_at(root: object, path: tuple[str, ...]) -> list[object]:
-    """Return the raw values found at ``path`` (one per object holding the last key)."""
-    level: list[object] = [root]
-    for key in path:
-        nxt: list[object] = []
-        stack = level
-        while stack:
-            item = stack.pop()
-            if isinstance(item, Mapping):
-                if key in item:
-                    nxt.append(item[key])
-            elif isinstance(item, (list, tuple)):
-                stack.extend(item)
-        if not nxt:
-            return []
-        level = nxt
-    return level
+    """Return the raw values found at ``path`` (one per object holding the last key).
+
+    Arrays are looked through; a key missing from an object is also looked for
+    spelled with dots (:func:`dotted`), as the tree does.
+    """
+    out: list[object] = []
+    stack: list[tuple[object, int]] = [(root, 0)]
+    last = len(path)
+    while stack:
+        item, i = stack.pop()
+        if i == last:
+            out.append(item)
+        elif isinstance(item, Mapping):
+            key = path[i]
+            if key in item:
+                stack.append((item[key], i + 1))
+            elif i + 1 < last:
+                below = dotted(item, key)
+                if below is not MISSING:
+                    stack.append((below, i + 1))
+        elif isinstance(item, (list, tuple)):
+            stack.extend((x, i) for x in item)
+    out.reverse()
+    return out
 
 
 def values_at(root: object, path: tuple[str, ...]) -> list[object]:
@@ -266,6 +289,8 @@ class Node:
                 return False
         for key, child in self.children:
             value = get(key, MISSING)
+            if value is MISSING:
+                value = dotted(obj, key)
             if type(value) is dict:
                 if not child.match(value, root):
                     return False

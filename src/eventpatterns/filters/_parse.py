@@ -228,9 +228,13 @@ class _Parser:
                     path=here,
                 )
             if isinstance(value, dict):
-                factors.append(self.parse_object(value, (*keys, key), here, depth + 1, in_or=in_or))
+                factors.append(
+                    self.parse_object(value, (*keys, *key.split(".")), here, depth + 1, in_or=in_or)
+                )
             elif isinstance(value, list):
-                base.append(self.leaf(value, (*keys, key), here))
+                # A field is its dotted name, as in event-ruler: {"a.b": ...} is
+                # {"a": {"b": ...}} (and either matches either spelling in events).
+                base.append(self.leaf(value, (*keys, *key.split(".")), here))
             else:
                 raise InvalidPattern(
                     f"a field must hold an array of alternatives or an object, not {_kind(value)}",
