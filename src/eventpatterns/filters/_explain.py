@@ -142,12 +142,22 @@ def explain(pattern: object, event: object) -> Explanation:
     """
     matcher = pattern if isinstance(pattern, Matcher) else compile_pattern(pattern)
     doc = as_event_dict(event)
-    branches = tuple(_branch(b, doc) for b in matcher.branches)
+    # Expanded $or branches share their leaves: check each leaf once.
+    seen: dict[int, Check] = {}
+    branches = tuple(_branch(b, doc, seen) for b in matcher.branches)
     return Explanation(any(b.matched for b in branches), branches)
 
 
-def _branch(branch: Conjunction, doc: Mapping[str, Any]) -> BranchExplanation:
-    checks = sorted((_check(leaf, doc) for leaf in branch.leaves), key=lambda c: c.matched)
+def _branch(
+    branch: Conjunction, doc: Mapping[str, Any], seen: dict[int, Check]
+) -> BranchExplanation:
+    checks = []
+    for leaf in branch.leaves:
+        check = seen.get(id(leaf))
+        if check is None:
+            check = seen[id(leaf)] = _check(leaf, doc)
+        checks.append(check)
+    checks.sort(key=lambda c: c.matched)
     matched = branch.match(doc)
     failed = [c for c in checks if not c.matched]
     if matched:

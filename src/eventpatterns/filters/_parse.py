@@ -58,12 +58,17 @@ class Limits:
         max_wildcards: Most ``*`` in one ``wildcard`` value (its complexity).
         max_combinations: Most branches once every ``$or`` is expanded.
         max_depth: Deepest nesting of objects.
+        max_conditions: Most field conditions summed over the expanded branches (the
+            size of the compiled form; 1000 branches of 10 conditions each is the
+            default's worth). An eventpatterns bound: without it a pattern under
+            4096 characters could expand to 280,000 conditions.
     """
 
     max_pattern_chars: int = 4096
     max_wildcards: int = 10
     max_combinations: int = 1000
     max_depth: int = 64
+    max_conditions: int = 10_000
 
 
 DEFAULT_LIMITS: Final = Limits()
@@ -204,6 +209,13 @@ class _Parser:
             path=path,
         )
 
+    def too_big(self, path: str) -> InvalidPattern:
+        return InvalidPattern(
+            f"the $or branches expand to more than {self.limits.max_conditions} field"
+            " conditions in all",
+            path=path,
+        )
+
     def parse_object(
         self, obj: dict[Any, Any], keys: tuple[str, ...], path: str, depth: int, *, in_or: bool
     ) -> list[list[Leaf]]:
@@ -245,6 +257,11 @@ class _Parser:
         for alternatives in factors:
             if len(result) * len(alternatives) > self.limits.max_combinations:
                 raise self.too_many(path)
+            conditions = len(alternatives) * sum(map(len, result)) + len(result) * sum(
+                map(len, alternatives)
+            )
+            if conditions > self.limits.max_conditions:
+                raise self.too_big(path)
             result = [r + a for r in result for a in alternatives]
         return result
 
@@ -263,6 +280,8 @@ class _Parser:
             out.extend(self.parse_object(item, keys, here, depth + 1, in_or=True))
             if len(out) > self.limits.max_combinations:
                 raise self.too_many(path)
+            if sum(map(len, out)) > self.limits.max_conditions:
+                raise self.too_big(path)
         return out
 
     def leaf(self, values: list[Any], keys: tuple[str, ...], path: str) -> Leaf:
