@@ -106,6 +106,11 @@ def dotted(obj: Mapping[str, Any], key: str) -> object:
     (``{"a.b": 1, "a.c": 2}`` under ``"a"`` is ``{"b": 1, "c": 2}``). When ``obj``
     has ``key`` itself, that is what is read (both spellings at once are not merged).
     """
+    try:
+        if "." not in "".join(obj):  # the common case, in one C-level pass
+            return MISSING
+    except TypeError:  # a key that is not a string
+        pass
     start = key + "."
     below = {k[len(start) :]: v for k, v in obj.items() if type(k) is str and k.startswith(start)}
     return below if below else MISSING
