@@ -4,9 +4,9 @@ Subcommands:
 
 * ``test-pattern PATTERN EVENT``: like EventBridge's ``TestEventPattern``; prints
   ``true`` or ``false`` (and, with ``--explain``, why; ``--json`` prints both as
-  JSON). PATTERN and EVENT are JSON
-  text or ``@file`` (``@-`` reads standard input). Exit status: 0 when it ran,
-  2 for an invalid pattern, event or usage.
+  JSON). PATTERN and EVENT are JSON text or ``@file`` (``@-`` reads standard
+  input), files in UTF-8. Exit status: 0 when it ran, 2 with one line on standard
+  error for an invalid pattern, event, file or usage.
 """
 
 from __future__ import annotations
@@ -34,10 +34,37 @@ def _read_arg(value: str, what: str) -> str:
     name = value[1:]
     try:
         if name == "-":
-            return sys.stdin.read()
-        return Path(name).read_text(encoding="utf-8")
+            stream = getattr(sys.stdin, "buffer", None)
+            data: str | bytes = stream.read() if stream is not None else sys.stdin.read()
+        else:
+            data = Path(name).read_bytes()
     except OSError as exc:
-        raise _UsageError(f"cannot read the {what} from {name!r}: {exc.strerror or exc}") from exc
+        raise _UsageError(
+            f"cannot read the {what} from {_quote(name)}: {exc.strerror or exc}"
+        ) from exc
+    except UnicodeDecodeError as exc:  # a text stdin that is not in its encoding
+        raise _UsageError(f"the {what} from {_quote(name)} is not UTF-8 text") from exc
+    if isinstance(data, bytes):
+        try:
+            return data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise _UsageError(
+                f"the {what} from {_quote(name)} is not UTF-8 text (byte {exc.start})"
+            ) from exc
+    return data
+
+
+def _quote(name: str) -> str:
+    return "standard input" if name == "-" else repr(name[:200])
+
+
+def _emit(text: str) -> None:
+    """Print text that may hold characters the terminal cannot encode (lone surrogates)."""
+    try:
+        print(text)
+    except UnicodeEncodeError:
+        encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
+        print(text.encode(encoding, "backslashreplace").decode(encoding, "replace"))
 
 
 def _test_pattern(args: argparse.Namespace) -> int:
@@ -54,17 +81,23 @@ def _test_pattern(args: argparse.Namespace) -> int:
     try:
         event: Any = json.loads(event_text)
     except (ValueError, RecursionError) as exc:
-        raise _UsageError(f"invalid event: not valid JSON ({exc})") from exc
+        raise _UsageError(f"invalid event: not valid JSON ({str(exc)[:200]})") from exc
     if not isinstance(event, dict):
         raise _UsageError("invalid event: an event must be a JSON object")
     if args.json:
-        print(json.dumps(explain(matcher, event).to_dict(), indent=2, ensure_ascii=False))
+        data = explain(matcher, event).to_dict()
+        try:
+            text = json.dumps(data, indent=2, ensure_ascii=False)
+            text.encode(getattr(sys.stdout, "encoding", None) or "utf-8")
+        except UnicodeEncodeError:  # lone surrogates: \u escapes are still JSON
+            text = json.dumps(data, indent=2, ensure_ascii=True)
+        _emit(text)
     elif args.explain:
         explanation = explain(matcher, event)
-        print("true" if explanation.matched else "false")
-        print(explanation)
+        _emit("true" if explanation.matched else "false")
+        _emit(str(explanation))
     else:
-        print("true" if matcher.matches(event) else "false")
+        _emit("true" if matcher.matches(event) else "false")
     return EXIT_OK
 
 
@@ -103,8 +136,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(args)
     except _UsageError as exc:
-        print(f"eventpatterns {args.command}: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        message = str(exc)
+    except (ValueError, RecursionError, MemoryError, OverflowError) as exc:
+        # Never a traceback: whatever the input, one line and status 2.
+        message = f"cannot process the input ({type(exc).__name__}: {str(exc)[:200]})"
+    line = f"eventpatterns {args.command}: error: {' '.join(message.split())}"
+    try:
+        print(line, file=sys.stderr)
+    except UnicodeEncodeError:
+        print(line.encode("ascii", "backslashreplace").decode("ascii"), file=sys.stderr)
+    return EXIT_USAGE
 
 
 if __name__ == "__main__":  # pragma: no cover - run as a subprocess in the tests

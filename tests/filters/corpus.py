@@ -66,6 +66,24 @@ def _d(field: str, *alternatives: Any) -> dict[str, Any]:
 
 
 MATCH_CASES: list[tuple[str, Any, Any, bool]] = []
+# Case names (without their number) that PatternIndex does not yet get right, with
+# why: language changes of issue 8 that the index must follow.
+ENGINE_PENDING: dict[str, str] = {
+    **dict.fromkeys(
+        [
+            "dotted-event-key",
+            "dotted-key",
+            "dotted-mixed",
+            "dotted-deep-event",
+            "dotted-two-keys",
+            "dotted-array",
+        ],
+        "an event key holding dots must be read as nested keys (model.dotted)",
+    ),
+    "numeric-1e23-as-double": (
+        "ranges must be looked up with the value's double (as_double), not the raw int"
+    ),
+}
 
 
 def case(name: str, pattern: Any, event: Any, expected: bool) -> None:
@@ -125,8 +143,19 @@ case("big-int-text-differs", _d("big", 12345678901234567890), E, False)
 case("big-float-not-text", _d("big", 1.2345678901234567e19), E, False)
 case("beyond-double", {"n": [10**400]}, {"n": 10**400}, True)
 case("beyond-double-differs", {"n": [10**400]}, {"n": 10**400 + 1}, False)
-case("beyond-double-numeric", {"n": [{"numeric": [">", 1e308]}]}, {"n": 10**400}, True)
-case("exact-double", {"n": [2**60]}, {"n": float(2**60)}, True)
+# event-ruler 2.x compares numbers as doubles, and only those a double holds as
+# written (ComparableNumber: BigDecimal.valueOf(double) equals the number); other
+# numbers match exact values by their text, and no numeric range.
+case("beyond-double-numeric", {"n": [{"numeric": [">", 1e308]}]}, {"n": 10**400}, False)
+case("beyond-double-numeric-float", {"n": [{"numeric": [">", 1e308]}]}, {"n": 1.5e308}, True)
+case("exact-double-not-comparable", {"n": [2**60]}, {"n": float(2**60)}, False)
+case("exact-double-text", {"n": [2**60]}, {"n": 2**60}, True)
+case("exact-1e23-comparable", {"n": [10**23]}, {"n": 1e23}, True)
+case("exact-1e23-int", {"n": [1e23]}, {"n": 10**23}, True)
+case("exact-1e23-neighbour", {"n": [1e23]}, {"n": 99999999999999991611392}, False)
+case("exact-2-53", {"n": [2**53]}, {"n": float(2**53)}, True)
+case("exact-2-53-plus-1", {"n": [2**53 + 1]}, {"n": float(2**53)}, False)
+case("numeric-1e23-as-double", {"n": [{"numeric": ["<=", 1e23]}]}, {"n": 10**23}, True)
 case("mixed-alternatives", _d("c-count", "x", None, True, 5), E, True)
 case("empty-pattern-matches-all", {}, E, True)
 case("empty-pattern-empty-event", {}, {}, True)
@@ -312,6 +341,20 @@ case("ab-wildcard", {"detail": {"FilePath": [{"anything-but": {"wildcard": "*/li
 case(
     "ab-wildcard-ok", {"detail": {"FilePath": [{"anything-but": {"wildcard": "*/bin/*"}}]}}, E, True
 )
+case("ab-prefix-list", {"region": [{"anything-but": {"prefix": ["eu-", "us-"]}}]}, E, False)
+case("ab-prefix-list-ok", {"region": [{"anything-but": {"prefix": ["eu-", "ap-"]}}]}, E, True)
+case(
+    "ab-suffix-list",
+    {"detail": {"FileName": [{"anything-but": {"suffix": [".jpg", ".PNG"]}}]}},
+    E,
+    False,
+)
+case(
+    "ab-suffix-list-ok",
+    {"detail": {"FileName": [{"anything-but": {"suffix": [".jpg", ".gif"]}}]}},
+    E,
+    True,
+)
 case(
     "ab-wildcard-list",
     {"detail": {"FilePath": [{"anything-but": {"wildcard": ["*/bin/*", "/usr/*"]}}]}},
@@ -362,13 +405,22 @@ case("num-array", _d("numbers", {"numeric": [">", 9]}), E, True)
 case("num-array-miss", _d("numbers", {"numeric": [">", 10]}), E, False)
 case("num-array-range-per-element", _d("numbers", {"numeric": [">", 1, "<", 5]}), E, False)
 case("num-two-ranges", _d("c-count", {"numeric": ["<", 1]}, {"numeric": [">", 4]}), E, True)
-case("num-big-int", _d("big", {"numeric": [">", 1e19]}), E, True)
+case("num-big-int-not-comparable", _d("big", {"numeric": [">", 1e19]}), E, False)
+case("num-big-int-comparable", {"n": [{"numeric": [">", 1e19]}]}, {"n": 2 * 10**19}, True)
 case(
     "num-big-int-exact",
     {"n": [{"numeric": [">", 9007199254740992]}]},
     {"n": 9007199254740993},
+    False,
+)
+case(
+    "num-2-53-comparable",
+    {"n": [{"numeric": [">", 9007199254740991]}]},
+    {"n": 9007199254740992},
     True,
 )
+case("ab-number-big-int-event", {"n": [{"anything-but": 5}]}, {"n": 2**60}, True)
+case("ab-number-text-equal", {"n": [{"anything-but": 10**23}]}, {"n": 1e23}, False)
 
 # ------------------------------------------------------------------------ exists
 case("exists-true", _d("state", {"exists": True}), E, True)
@@ -415,7 +467,14 @@ case("exists-or-value", _d("absent", {"exists": False}, "x"), _with(absent="x"),
 # -------------------------------------------------------------------------- cidr
 case("cidr", _d("source-ip", {"cidr": "10.0.0.0/24"}), E, True)
 case("cidr-miss", _d("source-ip", {"cidr": "10.0.1.0/24"}), E, False)
-case("cidr-32", _d("source-ip", {"cidr": "10.0.0.123/32"}), E, True)
+case("cidr-31", _d("source-ip", {"cidr": "10.0.0.122/31"}), E, True)
+case("ip-exact", _d("source-ip", "10.0.0.123"), E, True)
+case("ip-exact-other", _d("source-ip", "10.0.0.124"), E, False)
+case("ip-exact-ipv6-spelling", {"ip": ["2001:db8::1"]}, {"ip": "2001:DB8:0:0::1"}, True)
+case("ip-exactly-spelling", {"ip": [{"exactly": "2001:db8::1"}]}, {"ip": "2001:DB8:0:0::1"}, False)
+case("exactly", {"source": [{"exactly": "aws.ec2"}]}, E, True)
+case("exactly-miss", {"source": [{"exactly": "aws.ec"}]}, E, False)
+case("exactly-not-number", _d("c-count", {"exactly": "5"}), E, False)
 case("cidr-8", _d("source-ip", {"cidr": "10.0.0.0/8"}), E, True)
 case("cidr-0", _d("source-ip", {"cidr": "0.0.0.0/0"}), E, True)
 case("cidr-ipv6", _d("ipv6", {"cidr": "2001:db8::/32"}), E, True)
@@ -490,10 +549,32 @@ case("odd-event-list-source", {"source": ["aws.ec2"]}, {"source": [["aws.ec2"]]}
 case("non-object-event", {"a": [{"exists": False}]}, [1, 2], True)
 case("non-object-event-2", {"a": ["x"]}, "text", False)
 case("unicode-key", {"clé": ["valeur"]}, {"clé": "valeur"}, True)
-case("dotted-key-not-nested", {"a": {"b": ["x"]}}, {"a.b": "x"}, False)
+# event-ruler names a field by its keys joined with dots (observed with Ruler 2.0.1).
+case("dotted-event-key", {"a": {"b": ["x"]}}, {"a.b": "x"}, True)
 case("dotted-key", {"a.b": ["x"]}, {"a.b": "x"}, True)
+case("dotted-pattern-key", {"a.b": ["x"]}, {"a": {"b": "x"}}, True)
+case("dotted-mixed", {"a.b": {"c": ["x"]}}, {"a": {"b.c": "x"}}, True)
+case("dotted-deep-event", {"a": {"b": {"c": ["x"]}}}, {"a.b.c": "x"}, True)
+case("dotted-two-keys", {"a": {"b": ["x"], "c": ["y"]}}, {"a.b": "x", "a.c": "y"}, True)
+case("dotted-miss", {"a.b": ["x"]}, {"a": {"b": "y"}}, False)
+case("dotted-not-prefix", {"a.b": ["x"]}, {"ab": "x"}, False)
+case("dotted-exists-false", {"a.b": [{"exists": False}]}, {"a": {"b": 1}}, False)
+case("dotted-exists-false-dotted", {"a": {"b": [{"exists": False}]}}, {"a.b": 1}, False)
+case("dotted-array", {"a": {"b": ["x"]}}, {"a.b": ["y", "x"]}, True)
 case("nan-event", {"n": [{"numeric": [">", 0]}]}, {"n": float("nan")}, False)
-case("inf-event", {"n": [{"numeric": [">", 0]}]}, {"n": float("inf")}, True)
+case("inf-event", {"n": [{"numeric": [">", 0]}]}, {"n": float("inf")}, False)  # not JSON
+case(
+    "reserved-name-outside-or",
+    {"prefix": ["x"], "numeric": [1]},
+    {"prefix": "x", "numeric": 1},
+    True,
+)
+case(
+    "or-non-reserved-operator-like",
+    {"$or": [{"contains": ["x"]}, {"b": ["y"]}]},
+    {"contains": "x"},
+    True,
+)
 case("tuple-event", {"a": ["x"]}, {"a": ("y", "x")}, True)
 
 
@@ -543,7 +624,48 @@ INVALID_CASES: list[tuple[str, Any, str]] = [
     ("ab-numeric", {"a": [{"anything-but": {"numeric": [">", 1]}}]}, "$.a[0].anything-but.numeric"),
     ("ab-prefix-number", {"a": [{"anything-but": {"prefix": 1}}]}, "$.a[0].anything-but.prefix"),
     ("ab-prefix-empty", {"a": [{"anything-but": {"prefix": ""}}]}, "$.a[0].anything-but.prefix"),
-    ("ab-suffix-list", {"a": [{"anything-but": {"suffix": ["x"]}}]}, "$.a[0].anything-but.suffix"),
+    (
+        "ab-suffix-list-empty-item",
+        {"a": [{"anything-but": {"suffix": ["x", ""]}}]},
+        "$.a[0].anything-but.suffix[1]",
+    ),
+    (
+        "ab-prefix-list-number",
+        {"a": [{"anything-but": {"prefix": ["x", 1]}}]},
+        "$.a[0].anything-but.prefix[1]",
+    ),
+    (
+        "ab-prefix-empty-list",
+        {"a": [{"anything-but": {"prefix": []}}]},
+        "$.a[0].anything-but.prefix",
+    ),
+    ("ab-big-int", {"a": [{"anything-but": 2**60}]}, "$.a[0].anything-but"),
+    ("ab-list-big-int", {"a": [{"anything-but": [1, 2**53 + 1]}]}, "$.a[0].anything-but[1]"),
+    ("numeric-not-comparable", {"a": [{"numeric": [">", 2**53 + 1]}]}, "$.a[0].numeric[1]"),
+    ("numeric-beyond-double", {"a": [{"numeric": ["<", 10**400]}]}, "$.a[0].numeric[1]"),
+    ("numeric-eq-not-comparable", {"a": [{"numeric": ["=", 2**60]}]}, "$.a[0].numeric[1]"),
+    ("numeric-range-huge", {"a": [{"numeric": [">", -(10**400), "<", 1]}]}, "$.a[0].numeric[1]"),
+    ("exactly-number", {"a": [{"exactly": 5}]}, "$.a[0].exactly"),
+    ("cidr-32", {"a": [{"cidr": "10.0.0.1/32"}]}, "$.a[0].cidr"),
+    ("cidr-128", {"a": [{"cidr": "2001:db8::1/128"}]}, "$.a[0].cidr"),
+    ("cidr-no-slash", {"a": [{"cidr": "10.0.0.1"}]}, "$.a[0].cidr"),
+    ("cidr-two-slashes", {"a": [{"cidr": "10.0.0.0/8/8"}]}, "$.a[0].cidr"),
+    ("cidr-negative", {"a": [{"cidr": "10.0.0.0/-1"}]}, "$.a[0].cidr"),
+    ("cidr-mask-text", {"a": [{"cidr": "10.0.0.0/x"}]}, "$.a[0].cidr"),
+    ("cidr-space", {"a": [{"cidr": " 10.0.0.0/8"}]}, "$.a[0].cidr"),
+    ("cidr-hostname", {"a": [{"cidr": "localhost/8"}]}, "$.a[0].cidr"),
+    ("or-reserved-name", {"$or": [{"prefix": ["x"]}, {"b": ["y"]}]}, "$.$or[0].prefix"),
+    ("or-reserved-numeric-op", {"$or": [{"a": ["x"]}, {">=": [1]}]}, '$.$or[1][">="]'),
+    (
+        "or-reserved-nested",
+        {"$or": [{"a": {"numeric": [1]}}, {"b": ["y"]}]},
+        "$.$or[0].a.numeric",
+    ),
+    (
+        "or-reserved-future",
+        {"x": {"$or": [{"a": ["1"]}, {"ip-address-in-range": ["y"]}]}},
+        "$.x.$or[1].ip-address-in-range",
+    ),
     (
         "ab-eic-number",
         {"a": [{"anything-but": {"equals-ignore-case": 1}}]},

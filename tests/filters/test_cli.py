@@ -96,3 +96,78 @@ def test_subprocess() -> None:
     )  # fmt: skip
     assert bad.returncode == 2
     assert "a pattern must be a JSON object" in bad.stderr
+
+
+def _run(args: list[str], stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    return subprocess.run(
+        [sys.executable, "-m", "eventpatterns.cli", "test-pattern", *args],
+        input=stdin, capture_output=True, env=env, check=False, timeout=60,
+    )  # fmt: skip
+
+
+def _one_error_line(run: subprocess.CompletedProcess[bytes]) -> str:
+    assert run.returncode == 2
+    assert run.stdout == b""
+    err = run.stderr.decode("utf-8")
+    assert err.count("\n") == 1, err
+    assert err.startswith("eventpatterns test-pattern: error: ")
+    assert "Traceback" not in err
+    return err
+
+
+def test_non_utf8_file_and_stdin(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "p.json").write_bytes(b'{"a": ["\xff"]}')
+    assert main(["test-pattern", f"@{tmp_path / 'p.json'}", YES]) == 2
+    err = capsys.readouterr().err
+    assert "is not UTF-8 text (byte 8)" in err
+    assert err.count("\n") == 1
+    err = _one_error_line(_run([PATTERN, "@-"], stdin=b'{"source": "\xc3"}'))
+    assert "the event from standard input is not UTF-8 text" in err
+
+
+def test_utf8_bom_and_stdin_bytes() -> None:
+    run = _run(["@-", YES], stdin=b"\xef\xbb\xbf" + PATTERN.encode())
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == b"true\n"
+
+
+@pytest.mark.parametrize("flag", ["--explain", "--json"])
+def test_lone_surrogate_is_printed_escaped(flag: str, capsys: pytest.CaptureFixture[str]) -> None:
+    event = '{"source": "\\ud800", "detail": {"total": 5}}'
+    assert main(["test-pattern", PATTERN, event, flag]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("false\n") if flag == "--explain" else json.loads(out)["matched"] is False
+    assert "\\ud800" in out
+
+
+def test_lone_surrogate_in_a_subprocess() -> None:
+    run = _run([PATTERN, '{"source": "\\ud800"}', "--explain"])
+    assert run.returncode == 0, run.stderr
+    assert b"\\ud800" in run.stdout
+    run = _run([PATTERN, '{"source": "\\ud800"}', "--json"])
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["branches"][0]["checks"][0]["seen"] == ["\ud800"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (['{"a": [' + "1" * 5000 + "]}", YES], "not valid JSON"),
+        ([PATTERN, '{"n": ' + "9" * 5000 + "}"], "invalid event: not valid JSON"),
+        (["[" * 100_000, YES], "characters of JSON text; the limit is 4096"),
+        (["[" * 4000, YES], "not valid JSON"),
+        ([PATTERN, "[" * 100_000], "invalid event: not valid JSON"),
+        (['{"a": ["' + "x" * 100_000 + '"]}', YES], "the limit is 4096"),
+        (['{"a": [{"' + "x" * 3000 + '": 1}]}', YES], "unrecognized operator"),
+    ],
+)
+def test_hostile_input_is_one_line(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["test-pattern", *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert err.count("\n") == 1
+    assert len(err) < 600

@@ -89,4 +89,26 @@ def test_to_dict_is_json_and_agrees() -> None:
     assert data["matched"] is False  # detail is not data: an Event has no "detail"
     assert data["branches"][0]["checks"][0]["path"] == "$.detail.n"
     odd = explain({"a": ["x"]}, {"a": {1, 2}})
-    assert "{" in str(odd)
+    assert "<set>" in str(odd)  # not JSON: named by its type
+
+
+def test_huge_values_are_described_not_printed() -> None:
+    e = explain({"n": [1]}, {"n": 10**5000, "s": "x"})
+    (failure,) = e.failures
+    assert "an integer of about 5001 digits" in failure.reason
+    assert len(str(e)) < 300
+    long = explain({"s": ["y"]}, {"s": "x" * 10_000})
+    assert len(str(long)) < 400
+
+
+def test_appsync_contains_is_explained_as_matched() -> None:
+    spec = {"filterGroup": [{"filters": [
+        {"fieldName": "content", "operator": "contains", "value": "almost"},
+        {"fieldName": "tags", "operator": "contains", "value": "db"},
+    ]}]}  # fmt: skip
+    e = explain(spec, {"content": "disk almost full", "tags": ["urgent", "db"]})
+    assert e.matched
+    assert all(c.matched for c in e.branches[0].checks)
+    e = explain(spec, {"content": "disk almost full", "tags": ["dbx"]})
+    assert not e.matched
+    assert [c.path for c in e.failures] == ["$.tags"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 
 import pytest
 from hypothesis import given
@@ -35,7 +36,8 @@ def test_number_subclasses_compare_as_numbers() -> None:
 
 def test_reprs() -> None:
     assert repr(MISSING) == "MISSING"
-    assert repr(filters.compile({"a": ["x"]})) == "Matcher({'a': ['x']})"
+    assert repr(filters.compile({"a": ["x"]})) == 'Matcher({"a": ["x"]})'
+    assert len(repr(filters.compile({"a": ["x" * 1000]}))) < 220
 
 
 def test_depth_limit() -> None:
@@ -52,7 +54,14 @@ def test_combination_limit() -> None:
     with pytest.raises(InvalidPattern, match="more than 1000 combinations") as info:
         filters.compile(ors)
     assert info.value.path == "$"
-    assert len(filters.compile(ors, limits=Limits(max_combinations=4096)).branches) == 2048
+    assert (
+        len(
+            filters.compile(
+                ors, limits=Limits(max_combinations=4096, max_conditions=10**5)
+            ).branches
+        )
+        == 2048
+    )
 
 
 def test_size_and_wildcard_limits_are_configurable() -> None:
@@ -95,3 +104,91 @@ def test_top_level_keys() -> None:
         {"source": ["a"], "detail": {"x": [1]}, "$or": [{"y": [1]}, {"z": [1]}]}
     )
     assert matcher.top_level_keys == frozenset({"source", "detail", "y", "z"})
+
+
+def test_conditions_limit_counts_the_expanded_form() -> None:
+    base = {f"k{i}": [i] for i in range(280)}
+    ors = {f"o{j}": {"$or": [{f"b{i}": [i]} for i in range(10)]} for j in range(3)}
+    with pytest.raises(InvalidPattern, match="more than 10000 field conditions") as info:
+        filters.compile({**base, **ors})  # 3,796 characters, 1,000 branches of 283
+    assert info.value.path == "$"
+    few = {f"k{i}": [i] for i in range(7)}
+    assert len(filters.compile({**few, **ors}).branches) == 1000
+    roomy = Limits(max_conditions=300_000)
+    assert len(filters.compile({**base, **ors}, limits=roomy).branches) == 1000
+
+
+def test_or_product_is_refused_before_it_is_built() -> None:
+    import tracemalloc
+
+    half = {"p": {"$or": [{f"v{i}": [i]} for i in range(31)]},
+            "q": {"$or": [{f"w{i}": [i]} for i in range(32)]}}  # fmt: skip
+    tracemalloc.start()
+    try:
+        with pytest.raises(InvalidPattern, match="more than 1000 combinations"):
+            filters.compile({"A": half, "B": half})  # 992 x 992 branches
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20_000_000  # the old code built the 984,064 branches: ~95 MB
+
+
+def test_size_is_checked_before_parsing() -> None:
+    many = {"a": list(range(300_000))}
+    with pytest.raises(InvalidPattern, match="over 4096 characters"):
+        filters.compile(many)
+    text = json.dumps(many)
+    with pytest.raises(InvalidPattern, match="characters of JSON text; the limit is 4096"):
+        filters.compile(text)
+    # Whitespace does not count: indented text a little over the limit is measured.
+    spaced = json.dumps({"a": ["x" * 3000]}, indent=40)
+    assert len(spaced) < 16 * 4096
+    assert filters.compile(spaced).matches({"a": "x" * 3000})
+
+
+@pytest.mark.parametrize(
+    "value", [10**5000, -(10**5000), 2**20000], ids=["1e5000", "-1e5000", "2**20000"]
+)
+def test_huge_integers_never_crash(value: int) -> None:
+    assert not filters.compile({"n": [1]}).matches({"n": value})
+    assert not filters.compile({"n": [{"numeric": [">", 0]}]}).matches({"n": value})
+    assert filters.compile({"n": [{"anything-but": 1}]}).matches({"n": value})
+    assert filters.compile({"n": [{"exists": True}]}).matches({"n": value})
+    with pytest.raises(InvalidPattern, match="over 4096 characters") as info:
+        filters.compile({"n": [value]})
+    assert len(str(info.value)) < 200
+    roomy = Limits(max_pattern_chars=10**6)
+    assert filters.compile({"n": [value]}, limits=roomy).matches({"n": value})
+    with pytest.raises(InvalidPattern, match="cannot be compared") as info:
+        filters.compile({"n": [{"numeric": ["<", value]}]}, limits=roomy)
+    assert len(str(info.value)) < 200
+    assert "digits" in repr(filters.compile({"n": [value]}, limits=roomy))
+
+
+def test_messages_are_short() -> None:
+    bad = [
+        {"a": [{"x" * 5000: 1}]},
+        {"a": [{"numeric": [">", 3.5, "<", -1.0]}]},
+        {"x" * 3000: "y"},
+        {"a": [{"cidr": "1" * 3000}]},
+        {"a": [{"anything-but": {"z" * 3000: 1}}]},
+        {"filterGroup": [{"filters": [{"fieldName": "a", "operator": "o" * 3000, "value": 1}]}]},
+    ]
+    for pattern in bad:
+        with pytest.raises(InvalidPattern) as info:
+            filters.compile(pattern)
+        assert len(str(info.value)) < 300, str(info.value)[:100]
+
+
+def test_exists_false_below_an_array_is_linear() -> None:
+    import time
+
+    pattern = {"a": {"x": [{"exists": False}]}}
+    matcher = filters.compile(pattern)
+    event = {"a": [{}] * 10_000 + [{"x": 1}]}
+    start = time.perf_counter()
+    assert not matcher.matches(event)
+    assert not filters.explain(pattern, event).matched
+    assert matcher.matches({"a": [{}] * 10_000})
+    # Generous: was ~15 s (quadratic), now milliseconds; catches a return of it.
+    assert time.perf_counter() - start < 2.0

@@ -164,3 +164,55 @@ def test_matcher_never_crashes(pattern: Any, event: Any) -> None:
     index: PatternIndex[str] = PatternIndex()
     index.add("p", pattern)
     assert index.match(event if isinstance(event, dict) else {"a": event}) <= {"p"}
+
+
+dotted_events = st.recursive(
+    SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.sampled_from([*KEYS, "a.b", "b.c", "a.b.c"]), inner, max_size=3)
+    ),
+    max_leaves=12,
+).map(lambda v: v if isinstance(v, dict) else {"a": v})
+dotted_patterns = patterns.map(
+    lambda p: {("a.b" if k == "a" else k): v for k, v in p.items()} if isinstance(p, dict) else p
+)
+
+
+@settings(max_examples=300)
+@given(dotted_patterns | patterns, dotted_events)
+def test_explain_agrees_with_matches_on_dotted_names(pattern: Any, event: Any) -> None:
+    explanation = explain(pattern, event)
+    assert explanation.matched is filters.compile(pattern).matches(event)
+    if explanation.matched:
+        assert any(all(c.matched for c in b.checks) for b in explanation.branches)
+
+
+appsync_filters = st.builds(
+    lambda field, op, value: {"fieldName": field, "operator": op, "value": value},
+    st.sampled_from(["a", "b", "a.b", "c"]),
+    st.sampled_from(["eq", "ne", "in", "notIn", "gt", "ge", "lt", "le", "between",
+                     "beginsWith", "contains", "notContains", "containsAny"]),
+    st.one_of(SCALARS, st.lists(SCALARS, min_size=1, max_size=3)),
+)  # fmt: skip
+appsync_specs = st.lists(
+    st.lists(appsync_filters, min_size=1, max_size=3).map(lambda fs: {"filters": fs}),
+    min_size=1,
+    max_size=3,
+).map(lambda groups: {"filterGroup": groups})
+
+
+@settings(max_examples=400)
+@given(appsync_specs, dotted_events)
+def test_appsync_explain_agrees_with_matches(spec: Any, event: Any) -> None:
+    try:
+        matcher = filters.compile(spec)
+    except InvalidPattern as exc:
+        where = exc.path
+    else:
+        where = "$.filterGroup"
+        explanation = explain(matcher, event)
+        assert explanation.matched is matcher.matches(event)
+        if explanation.matched:
+            assert any(all(c.matched for c in b.checks) for b in explanation.branches)
+    assert where.startswith("$.filterGroup")

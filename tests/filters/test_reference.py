@@ -31,7 +31,8 @@ def _fields(event: dict[str, Any]) -> list[Field]:
     ) -> None:
         if isinstance(value, dict):
             for key, item in value.items():
-                walk(item, (*path, key), member, (*where, key))
+                # A field is named by its keys joined with dots (event-ruler).
+                walk(item, (*path, *key.split(".")), member, (*where, key))
         elif isinstance(value, (list, tuple)):
             for i, item in enumerate(value):
                 if isinstance(item, dict):

@@ -50,7 +50,13 @@ def test_body_policy_allows_nesting_and_text() -> None:
     assert matcher.matches({"order": {"total": 2}})
     with pytest.raises(InvalidPattern) as info:
         compile_sns({"order": {"total": [1]}})
-    assert info.value.path == "$.order.total"
+    assert info.value.path == "$.order"
+    with pytest.raises(InvalidPattern) as info:
+        compile_sns({"$or": [{"a": ["x"]}, {"b": {"c": ["y"]}}]})
+    assert info.value.path == "$.$or[1].b"
+    # Attribute names may hold dots: a flat policy key with a dot is not nesting.
+    dotted = compile_sns({"store.name": ["x"]})
+    assert dotted.matches(sns_message_attributes({"store.name": {"Type": "String", "Value": "x"}}))
 
 
 def test_limits() -> None:

@@ -22,16 +22,21 @@ from ._matcher import Matcher
 from ._model import (
     AnythingBut,
     Conjunction,
+    Contains,
     Exact,
+    Exists,
     Leaf,
+    NotContains,
     Numeric,
     Predicate,
     Prefix,
-    Wildcard,
+    StringRange,
+    as_double,
+    brief,
     canon,
     is_number,
 )
-from ._parse import DEFAULT_LIMITS, Limits, load_json, parse_pattern
+from ._parse import DEFAULT_LIMITS, Limits, field_path, load_json, parse_pattern
 
 __all__ = ["compile_sns", "is_appsync", "parse_appsync", "sns_message_attributes"]
 
@@ -112,7 +117,7 @@ def _filter(spec: object, path: str) -> Leaf:
         )
     if not isinstance(op, str) or op not in _OPERATORS:
         raise InvalidPattern(
-            f"unknown operator {op!r}; use one of {', '.join(_OPERATORS)}",
+            f"unknown operator {brief(op, 40)}; use one of {', '.join(_OPERATORS)}",
             path=f"{path}.operator",
         )
     if "value" not in spec:
@@ -127,16 +132,35 @@ def _scalar(op: str, value: object, path: str) -> object:
     return value
 
 
-def _number(op: str, value: object, path: str) -> float:
-    if not is_number(value) or value != value:
-        raise InvalidPattern(f"{op} takes a number", path=path)
-    return value  # type: ignore[return-value]
+def _ordered(op: str, value: object, path: str) -> str | float:
+    """A comparison operand: a number (compared as a double) or a string."""
+    if isinstance(value, str):
+        return value
+    if is_number(value):
+        double = as_double(value)
+        if double is not None:
+            return double
+        raise InvalidPattern(
+            f"{op}: {brief(value, 40)} cannot be compared as a number (a double does not hold it)",
+            path=path,
+        )
+    raise InvalidPattern(f"{op} takes a number or a string", path=path)
 
 
 def _values(op: str, value: object, path: str, limit: int) -> list[object]:
+    # AWS: in / notIn take strings and numbers (not booleans, not null), at most 5.
     if not isinstance(value, list) or not value or len(value) > limit:
         raise InvalidPattern(f"{op} takes an array of 1 to {limit} values", path=path)
-    return [_scalar(op, v, f"{path}[{i}]") for i, v in enumerate(value)]
+    for i, v in enumerate(value):
+        if not (isinstance(v, str) or (is_number(v) and v == v)):
+            raise InvalidPattern(f"{op} takes strings and numbers", path=f"{path}[{i}]")
+    return value
+
+
+# The negative operators (ne, notIn, notContains) also match an event that lacks the
+# field, as AppSync's JavaScript-like comparison of a missing value does (it is not
+# equal to anything); EventBridge's anything-but never matches a missing field.
+_ABSENT = Exists("exists", {"exists": False}, False)
 
 
 def _eq(op: str, value: object, path: str) -> tuple[Predicate, ...]:
@@ -144,7 +168,7 @@ def _eq(op: str, value: object, path: str) -> tuple[Predicate, ...]:
 
 
 def _ne(op: str, value: object, path: str) -> tuple[Predicate, ...]:
-    return (AnythingBut(op, value, _eq(op, value, path)),)
+    return (AnythingBut(op, value, _eq(op, value, path)), _ABSENT)
 
 
 def _in(op: str, value: object, path: str) -> tuple[Predicate, ...]:
@@ -152,23 +176,40 @@ def _in(op: str, value: object, path: str) -> tuple[Predicate, ...]:
 
 
 def _not_in(op: str, value: object, path: str) -> tuple[Predicate, ...]:
-    return (AnythingBut(op, value, _in(op, value, path)),)
+    return (AnythingBut(op, value, _in(op, value, path)), _ABSENT)
+
+
+def _range(
+    op: str,
+    spec: object,
+    bounds: tuple[str | float | None, str | float | None],
+    inclusive: tuple[bool, bool],
+) -> Predicate:
+    low, high = bounds
+    if isinstance(low, str) or isinstance(high, str):
+        return StringRange(op, spec, low, inclusive[0], high, inclusive[1])  # type: ignore[arg-type]
+    return Numeric(op, spec, low, inclusive[0], high, inclusive[1])
 
 
 def _compare(op: str, value: object, path: str) -> tuple[Predicate, ...]:
-    n = _number(op, value, path)
+    # AWS orders numbers as numbers and strings as strings (ISO dates, say).
+    bound = _ordered(op, value, path)
     if op in ("gt", "ge"):
-        return (Numeric(op, value, n, op == "ge", None, False),)
-    return (Numeric(op, value, None, False, n, op == "le"),)
+        return (_range(op, value, (bound, None), (op == "ge", False)),)
+    return (_range(op, value, (None, bound), (False, op == "le")),)
 
 
 def _between(op: str, value: object, path: str) -> tuple[Predicate, ...]:
     if not isinstance(value, list) or len(value) != 2:
         raise InvalidPattern("between takes [low, high]", path=path)
-    low, high = (_number(op, v, f"{path}[{i}]") for i, v in enumerate(value))
-    if low > high:
-        raise InvalidPattern(f"between: {low} is greater than {high}", path=path)
-    return (Numeric(op, value, low, True, high, True),)
+    low, high = (_ordered(op, v, f"{path}[{i}]") for i, v in enumerate(value))
+    if isinstance(low, str) is not isinstance(high, str):
+        raise InvalidPattern("between takes two numbers or two strings", path=path)
+    if low > high:  # type: ignore[operator]
+        raise InvalidPattern(
+            f"between: {brief(value[0], 40)} is greater than {brief(value[1], 40)}", path=path
+        )
+    return (_range(op, value, (low, high), (True, True)),)
 
 
 def _begins_with(op: str, value: object, path: str) -> tuple[Predicate, ...]:
@@ -178,10 +219,9 @@ def _begins_with(op: str, value: object, path: str) -> tuple[Predicate, ...]:
 
 
 def _contains_one(op: str, value: object, path: str) -> Predicate:
-    # A substring of a string; an element of an array (which, arrays matching
-    # element-wise, the same substring test also covers for string elements).
+    # AWS: a substring of a string, an element of an array (the whole element).
     if isinstance(value, str):
-        return Wildcard(op, value, ("", value, ""))
+        return Contains(op, value, ("", value, ""), value)
     if is_number(value) and value == value:
         return Exact(op, value, canon(value))
     raise InvalidPattern(f"{op} takes a string or a number", path=path)
@@ -192,10 +232,11 @@ def _contains(op: str, value: object, path: str) -> tuple[Predicate, ...]:
 
 
 def _not_contains(op: str, value: object, path: str) -> tuple[Predicate, ...]:
-    return (AnythingBut(op, value, _contains(op, value, path)),)
+    return (NotContains(op, value, _contains(op, value, path)), _ABSENT)
 
 
 def _contains_any(op: str, value: object, path: str) -> tuple[Predicate, ...]:
+    # AWS: the set intersection of an array with the values, element by whole element.
     if not isinstance(value, list) or not value or len(value) > MAX_CONTAINS_ANY:
         raise InvalidPattern(
             f"containsAny takes an array of 1 to {MAX_CONTAINS_ANY} values", path=path
@@ -238,16 +279,10 @@ def compile_sns(
             is over SNS's limits (5 keys, 150 combinations).
     """
     if isinstance(policy, (str, bytes)):
-        policy = load_json(policy, what="filter policy")
+        policy = load_json(policy, what="filter policy", limit=limits.max_pattern_chars)
     branches = parse_pattern(policy, limits)
     if scope == "MessageAttributes":
-        for branch in branches:
-            for leaf in branch.leaves:
-                if len(leaf.path) > 1:
-                    raise InvalidPattern(
-                        "a MessageAttributes filter policy cannot nest objects",
-                        path="$." + ".".join(leaf.path),
-                    )
+        _flat(policy, "$")
     keys = {leaf.path for branch in branches for leaf in branch.leaves}
     if len(keys) > SNS_MAX_KEYS:
         raise InvalidPattern(f"an SNS filter policy may use at most {SNS_MAX_KEYS} keys")
@@ -262,6 +297,21 @@ def compile_sns(
             f"the filter policy has {combinations} combinations; SNS allows {SNS_MAX_COMBINATIONS}"
         )
     return Matcher(branches, policy)
+
+
+def _flat(policy: object, path: str) -> None:
+    """Refuse a nested object in a MessageAttributes policy (``$or`` branches too)."""
+    if not isinstance(policy, dict):
+        return
+    for key, value in policy.items():
+        if key == "$or" and isinstance(value, list):
+            for i, branch in enumerate(value):
+                _flat(branch, f"{path}.$or[{i}]")
+        elif isinstance(value, dict):
+            raise InvalidPattern(
+                "a MessageAttributes filter policy cannot nest objects",
+                path=field_path(path, str(key)),
+            )
 
 
 def sns_message_attributes(attributes: Mapping[str, Any]) -> dict[str, Any]:

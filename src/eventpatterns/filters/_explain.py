@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ._matcher import Matcher, as_event_dict
 from ._matcher import compile as compile_pattern
-from ._model import AnythingBut, Conjunction, Exists, Leaf, values_at
+from ._model import (
+    MISSING,
+    AnythingBut,
+    Conjunction,
+    Exists,
+    Leaf,
+    brief,
+    leaf_values,
+    occurrences_at,
+)
 from ._parse import field_path
 
 __all__ = ["BranchExplanation", "Check", "Explanation", "explain"]
@@ -134,12 +142,22 @@ def explain(pattern: object, event: object) -> Explanation:
     """
     matcher = pattern if isinstance(pattern, Matcher) else compile_pattern(pattern)
     doc = as_event_dict(event)
-    branches = tuple(_branch(b, doc) for b in matcher.branches)
+    # Expanded $or branches share their leaves: check each leaf once.
+    seen: dict[int, Check] = {}
+    branches = tuple(_branch(b, doc, seen) for b in matcher.branches)
     return Explanation(any(b.matched for b in branches), branches)
 
 
-def _branch(branch: Conjunction, doc: Mapping[str, Any]) -> BranchExplanation:
-    checks = sorted((_check(leaf, doc) for leaf in branch.leaves), key=lambda c: c.matched)
+def _branch(
+    branch: Conjunction, doc: Mapping[str, Any], seen: dict[int, Check]
+) -> BranchExplanation:
+    checks = []
+    for leaf in branch.leaves:
+        check = seen.get(id(leaf))
+        if check is None:
+            check = seen[id(leaf)] = _check(leaf, doc)
+        checks.append(check)
+    checks.sort(key=lambda c: c.matched)
     matched = branch.match(doc)
     failed = [c for c in checks if not c.matched]
     if matched:
@@ -155,8 +173,12 @@ def _branch(branch: Conjunction, doc: Mapping[str, Any]) -> BranchExplanation:
 
 
 def _check(leaf: Leaf, doc: Mapping[str, Any]) -> Check:
-    values = values_at(doc, leaf.path)
-    matched = leaf.check(values, doc)
+    # Each value found at the path is tested as the tree tests it (an array as an
+    # array: AppSync's contains tests whole elements); array consistency aside.
+    found = [(o, leaf_values(o)) for o in occurrences_at(doc, leaf.path)]
+    found = [(o, v) for o, v in found if v]
+    values = [v for _, vs in found for v in vs]
+    matched = any(leaf.check(o, doc) for o, _ in found) if found else leaf.check(MISSING, doc)
     path = "$"
     for key in leaf.path:
         path = field_path(path, key)
@@ -199,7 +221,4 @@ def _dump_values(values: list[Any]) -> str:
 
 
 def _dump(value: object) -> str:
-    try:
-        return json.dumps(value, ensure_ascii=False)
-    except (TypeError, ValueError):
-        return repr(value)
+    return brief(value, 120)

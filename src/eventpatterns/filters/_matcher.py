@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Union
 
-from ._model import Conjunction
-from ._parse import DEFAULT_LIMITS, Limits, load_json, parse_pattern
+from ._model import Conjunction, brief
+from ._parse import DEFAULT_LIMITS, Limits, check_size, load_json, parse_pattern
 
 if TYPE_CHECKING:
     from ..core import Event
@@ -86,7 +86,7 @@ class Matcher:
     __call__ = matches
 
     def __repr__(self) -> str:
-        return f"Matcher({self._pattern!r})"
+        return f"Matcher({brief(self._pattern, 200)})"
 
 
 def compile(  # noqa: A001 - the public name is the contract (issue 3)
@@ -114,8 +114,8 @@ def compile(  # noqa: A001 - the public name is the contract (issue 3)
     from ._appsync import is_appsync, parse_appsync
 
     if isinstance(pattern, (str, bytes)):
-        pattern = load_json(pattern)
-    if is_appsync(pattern):
-        assert isinstance(pattern, dict)
+        pattern = load_json(pattern, limit=limits.max_pattern_chars)
+    if isinstance(pattern, dict) and is_appsync(pattern):
+        check_size(pattern, limits.max_pattern_chars, what="filter")
         return Matcher(parse_appsync(pattern), pattern)
     return Matcher(parse_pattern(pattern, limits), pattern)

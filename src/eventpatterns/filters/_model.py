@@ -25,14 +25,19 @@ from ._predicates import (
     MISSING,
     AnythingBut,
     Cidr,
+    Contains,
     EqualsIgnoreCase,
     Exact,
     Exists,
+    NotContains,
     Numeric,
     Predicate,
     Prefix,
+    StringRange,
     Suffix,
     Wildcard,
+    as_double,
+    brief,
     canon,
     ipv4_int,
     is_number,
@@ -45,21 +50,28 @@ __all__ = [
     "AnythingBut",
     "Cidr",
     "Conjunction",
+    "Contains",
     "EqualsIgnoreCase",
     "Exact",
     "Exists",
     "Leaf",
     "Node",
+    "NotContains",
     "Numeric",
     "Predicate",
     "Prefix",
+    "StringRange",
     "Suffix",
     "Wildcard",
+    "as_double",
+    "brief",
     "build_tree",
     "canon",
+    "dotted",
     "ipv4_int",
     "is_number",
     "leaf_values",
+    "occurrences_at",
     "parse_ip",
     "values_at",
 ]
@@ -85,26 +97,73 @@ def leaf_values(value: object) -> list[object]:
     return [value]
 
 
+def dotted(obj: Mapping[str, Any], key: str) -> object:
+    """Return what an object holds under ``key`` spelled with dots, or :data:`MISSING`.
+
+    event-ruler names a field by its keys joined with dots, so ``{"a.b": 1}`` and
+    ``{"a": {"b": 1}}`` hold the same field ``a.b``. When ``obj`` has no ``key``,
+    its keys that start with ``key + "."`` are read as one object below ``key``
+    (``{"a.b": 1, "a.c": 2}`` under ``"a"`` is ``{"b": 1, "c": 2}``). When ``obj``
+    has ``key`` itself, that is what is read (both spellings at once are not merged).
+    """
+    try:
+        if "." not in "".join(obj):  # the common case, in one C-level pass
+            return MISSING
+    except TypeError:  # a key that is not a string
+        pass
+    start = key + "."
+    below = {k[len(start) :]: v for k, v in obj.items() if type(k) is str and k.startswith(start)}
+    return below if below else MISSING
+
+
+def occurrences_at(root: object, path: tuple[str, ...]) -> list[object]:
+    """Return the raw values found at ``path`` (one per object holding the last key).
+
+    Arrays are looked through; a key missing from an object is also looked for
+    spelled with dots (:func:`dotted`), as the tree does.
+    """
+    out: list[object] = []
+    stack: list[tuple[object, int]] = [(root, 0)]
+    last = len(path)
+    while stack:
+        item, i = stack.pop()
+        if i == last:
+            out.append(item)
+        elif isinstance(item, Mapping):
+            key = path[i]
+            if key in item:
+                stack.append((item[key], i + 1))
+            elif i + 1 < last:
+                below = dotted(item, key)
+                if below is not MISSING:
+                    stack.append((below, i + 1))
+        elif isinstance(item, (list, tuple)):
+            stack.extend((x, i) for x in item)
+    out.reverse()
+    return out
+
+
 def values_at(root: object, path: tuple[str, ...]) -> list[object]:
     """Return every leaf value at ``path`` in ``root``, ignoring array structure."""
-    level: list[object] = [root]
-    for key in path:
-        nxt: list[object] = []
-        stack = level
-        while stack:
-            item = stack.pop()
-            if isinstance(item, Mapping):
-                if key in item:
-                    nxt.append(item[key])
-            elif isinstance(item, (list, tuple)):
-                stack.extend(item)
-        if not nxt:
-            return []
-        level = nxt
     out: list[object] = []
-    for item in level:
+    for item in occurrences_at(root, path):
         out.extend(leaf_values(item))
     return out
+
+
+class _Scope:
+    """The event of one top-level match, with what was learnt about it.
+
+    ``exists: false`` asks whether a path has a value anywhere in the event; below an
+    array of objects that question is asked once per element, so its answer is kept
+    here for the rest of the match (it was quadratic: 3,000 elements took 1.5 s).
+    """
+
+    __slots__ = ("absent", "doc")
+
+    def __init__(self, doc: object) -> None:
+        self.doc = doc
+        self.absent: dict[int, bool] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +185,7 @@ class Leaf:
     others: tuple[Callable[[object], bool], ...] = field(init=False)
     present_ok: bool = field(init=False)
     absent_ok: bool = field(init=False)
+    whole_array: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         exact = frozenset(p.key for p in self.alternatives if isinstance(p, Exact))
@@ -135,6 +195,7 @@ class Leaf:
         flags = [p.present for p in self.alternatives if isinstance(p, Exists)]
         object.__setattr__(self, "present_ok", True in flags)
         object.__setattr__(self, "absent_ok", False in flags)
+        object.__setattr__(self, "whole_array", any(p.whole_array for p in self.alternatives))
 
     def test_value(self, value: object) -> bool:
         """Tell whether one leaf value satisfies an alternative."""
@@ -158,8 +219,25 @@ class Leaf:
             return self.test_value(value)
         values = leaf_values(value)
         if values:
+            if self.whole_array and isinstance(value, (list, tuple)):
+                return self._test_array(values)
             return any(self.test_value(v) for v in values)
-        return self.absent_ok and not values_at(root, self.path)
+        return self.absent_ok and self.absent_from(root)
+
+    def _test_array(self, values: list[object]) -> bool:
+        if self.present_ok:
+            return True
+        return any(p.test_array(values) for p in self.alternatives if not isinstance(p, Exists))
+
+    def absent_from(self, root: object) -> bool:
+        """Tell whether the event has no leaf value at this path anywhere."""
+        if type(root) is not _Scope:
+            return not values_at(root, self.path)
+        found = root.absent.get(id(self))
+        if found is None:
+            found = not values_at(root.doc, self.path)
+            root.absent[id(self)] = found
+        return found
 
 
 # ------------------------------------------------------------------------------- trees
@@ -176,8 +254,16 @@ class Node:
     fast: tuple[tuple[str, frozenset[object] | None, Leaf], ...] = field(
         init=False, repr=False, compare=False
     )
+    # Whether an ``exists: false`` leaf sits at or below this node.
+    has_absent: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        object.__setattr__(
+            self,
+            "has_absent",
+            any(leaf.absent_ok for _, leaf in self.leaves)
+            or any(child.has_absent for _, child in self.children),
+        )
         fast = tuple(
             (
                 key,
@@ -189,7 +275,14 @@ class Node:
         object.__setattr__(self, "fast", fast)
 
     def match(self, obj: Mapping[str, Any], root: object) -> bool:
-        """Tell whether the object satisfies every condition at and below this node."""
+        """Tell whether the object satisfies every condition at and below this node.
+
+        Args:
+            obj: The object at this node's level.
+            root: The whole event (``obj`` itself at the top).
+        """
+        if obj is root and self.has_absent:
+            root = _Scope(root)
         get = obj.get
         for key, exact, leaf in self.fast:
             value = get(key, MISSING)
@@ -201,6 +294,8 @@ class Node:
                 return False
         for key, child in self.children:
             value = get(key, MISSING)
+            if value is MISSING:
+                value = dotted(obj, key)
             if type(value) is dict:
                 if not child.match(value, root):
                     return False

@@ -31,11 +31,22 @@ from ._model import (
     Prefix,
     Suffix,
     Wildcard,
+    as_double,
+    brief,
     canon,
     is_number,
+    parse_ip,
 )
 
-__all__ = ["DEFAULT_LIMITS", "Limits", "field_path", "load_json", "parse_pattern"]
+__all__ = [
+    "DEFAULT_LIMITS",
+    "RESERVED_IN_OR",
+    "Limits",
+    "check_size",
+    "field_path",
+    "load_json",
+    "parse_pattern",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,36 +58,126 @@ class Limits:
         max_wildcards: Most ``*`` in one ``wildcard`` value (its complexity).
         max_combinations: Most branches once every ``$or`` is expanded.
         max_depth: Deepest nesting of objects.
+        max_conditions: Most field conditions summed over the expanded branches (the
+            size of the compiled form; 1000 branches of 10 conditions each is the
+            default's worth). An eventpatterns bound: without it a pattern under
+            4096 characters could expand to 280,000 conditions.
     """
 
     max_pattern_chars: int = 4096
     max_wildcards: int = 10
     max_combinations: int = 1000
     max_depth: int = 64
+    max_conditions: int = 10_000
 
 
 DEFAULT_LIMITS: Final = Limits()
 _SIMPLE_KEY = re.compile(r"[A-Za-z0-9_\-$]+")
 _NUMERIC_OPS: Final = frozenset({"<", "<=", "=", ">", ">="})
+# event-ruler's Constants.RESERVED_FIELD_NAMES_IN_OR_RELATIONSHIP: inside a ``$or``
+# branch these cannot be field names (JsonRuleCompiler refuses "<name> is Ruler
+# reserved fieldName which cannot be used inside $or.").
+RESERVED_IN_OR: Final = frozenset(
+    {
+        "exactly", "equals-ignore-case", "prefix", "suffix", "anything-but", "exists",
+        "wildcard", "numeric", "cidr", "=", "<", "<=", ">", ">=", "regex",
+        "not-wildcard", "not-equals-ignore-case", "date-after", "date-on-or-after",
+        "date-before", "date-on-or-before", "in-date-range", "ip-address-in-range",
+        "ip-address-not-in-range",
+    }
+)  # fmt: skip
+# event-ruler's CIDR.isIPv4OrIPv6: what it tries to read as an IP address at all.
+_IPV4_TEXT = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+")
+_IPV6_TEXT = re.compile(r"[0-9a-fA-F:]*:[0-9a-fA-F:]*")
+_MASK = re.compile(r"[+-]?[0-9]+")
+# JSON text is parsed before it is measured; text this many times the limit is
+# refused unread (whitespace and escapes can make text longer than its compact form).
+_TEXT_SLACK = 16
+_KEY_IN_PATH = 64
 
 
 def field_path(base: str, key: str) -> str:
-    """Append an object key to a JSON path (``$.detail`` + ``price``)."""
+    """Append an object key to a JSON path (``$.detail`` + ``price``).
+
+    Keys longer than 64 characters are cut (with an ellipsis) so that no path, and
+    no message holding one, grows with the input.
+    """
     if _SIMPLE_KEY.fullmatch(key):
-        return f"{base}.{key}"
+        if len(key) <= _KEY_IN_PATH:
+            return f"{base}.{key}"
+        return f"{base}.{key[:_KEY_IN_PATH]}\u2026"
+    if len(key) > _KEY_IN_PATH:
+        return f'{base}[{json.dumps(key[:_KEY_IN_PATH], ensure_ascii=False)[:-1]}\u2026"]'
     return f"{base}[{json.dumps(key, ensure_ascii=False)}]"
 
 
-def load_json(text: str | bytes, *, what: str = "pattern") -> Any:
-    """Decode JSON text, raising ``InvalidPattern`` when it is not JSON."""
+def load_json(text: str | bytes, *, what: str = "pattern", limit: int | None = None) -> Any:
+    """Decode JSON text, raising ``InvalidPattern`` when it is not JSON.
+
+    Args:
+        text: The JSON text.
+        what: What it is, for the message.
+        limit: The pattern-size limit: text over 16 times as long is refused before
+            it is parsed.
+    """
+    if limit is not None and len(text) > _TEXT_SLACK * limit:
+        raise InvalidPattern(
+            f"the {what} is {len(text)} characters of JSON text; the limit is {limit}"
+            " (as compact JSON)"
+        )
     try:
         return json.loads(text)
     except (ValueError, RecursionError) as exc:
-        raise InvalidPattern(f"the {what} is not valid JSON ({exc})") from exc
+        raise InvalidPattern(f"the {what} is not valid JSON ({brief(str(exc), 120)})") from exc
+
+
+def check_size(pattern: object, limit: int, *, what: str = "pattern") -> None:
+    """Refuse a pattern longer than ``limit`` characters as compact JSON, unparsed.
+
+    The walk stops as soon as the limit is passed, so refusing a huge pattern costs
+    about as much as reading ``limit`` characters of it; no integer is converted to
+    text (Python refuses past 4,300 digits).
+
+    Raises:
+        InvalidPattern: The pattern is over the limit (path ``$``).
+    """
+    size = 0
+    stack: list[object] = [pattern]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            size += len(item) + 2
+            if size <= limit:  # short enough to measure exactly (escapes)
+                size += len(json.dumps(item, ensure_ascii=False)) - len(item) - 2
+        elif isinstance(item, dict):
+            size += 2 + max(len(item) - 1, 0) + len(item)  # braces, commas, colons
+            if size <= limit:
+                for key, value in item.items():
+                    stack.append(value)
+                    stack.append(key if isinstance(key, str) else "")
+        elif isinstance(item, (list, tuple)):
+            size += 2 + max(len(item) - 1, 0)
+            if size <= limit:
+                stack.extend(item)
+        elif isinstance(item, bool) or item is None:
+            size += 4 if item is not False else 5
+        elif isinstance(item, int):
+            bits = item.bit_length()
+            size += int(bits * 0.30103) + 1 if bits > 3000 else len(str(int(item)))
+        elif isinstance(item, float):
+            size += len(repr(float(item)))
+        if size > limit:
+            raise InvalidPattern(
+                f"the {what} is over {limit} characters long as compact JSON (at least"
+                f" {size}); the limit is {limit}"
+            )
 
 
 def parse_pattern(pattern: object, limits: Limits = DEFAULT_LIMITS) -> tuple[Conjunction, ...]:
     """Validate a pattern and expand it into its ``$or`` branches.
+
+    The size limit is checked first, before anything is compiled, and the ``$or``
+    expansion is checked as it grows, so no input can make this slow.
 
     Args:
         pattern: The pattern, a JSON object (a ``dict``) or its JSON text.
@@ -89,19 +190,12 @@ def parse_pattern(pattern: object, limits: Limits = DEFAULT_LIMITS) -> tuple[Con
         InvalidPattern: The pattern is malformed or over a limit.
     """
     if isinstance(pattern, (str, bytes)):
-        pattern = load_json(pattern)
+        pattern = load_json(pattern, limit=limits.max_pattern_chars)
     if not isinstance(pattern, dict):
         raise InvalidPattern("a pattern must be a JSON object")
-    try:
-        size = len(json.dumps(pattern, separators=(",", ":"), ensure_ascii=False))
-    except (TypeError, ValueError, RecursionError):
-        size = 0  # not JSON: the walk below says where
+    check_size(pattern, limits.max_pattern_chars)
     parser = _Parser(limits)
-    branches = parser.parse_object(pattern, (), "$", 0) if pattern else [[]]
-    if size > limits.max_pattern_chars:
-        raise InvalidPattern(
-            f"the pattern is {size} characters long; the limit is {limits.max_pattern_chars}"
-        )
+    branches = parser.parse_object(pattern, (), "$", 0, in_or=False) if pattern else [[]]
     return tuple(Conjunction(tuple(leaves)) for leaves in branches)
 
 
@@ -109,8 +203,21 @@ class _Parser:
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
 
+    def too_many(self, path: str) -> InvalidPattern:
+        return InvalidPattern(
+            f"the $or branches expand to more than {self.limits.max_combinations} combinations",
+            path=path,
+        )
+
+    def too_big(self, path: str) -> InvalidPattern:
+        return InvalidPattern(
+            f"the $or branches expand to more than {self.limits.max_conditions} field"
+            " conditions in all",
+            path=path,
+        )
+
     def parse_object(
-        self, obj: dict[Any, Any], keys: tuple[str, ...], path: str, depth: int
+        self, obj: dict[Any, Any], keys: tuple[str, ...], path: str, depth: int, *, in_or: bool
     ) -> list[list[Leaf]]:
         if depth >= self.limits.max_depth:
             raise InvalidPattern(
@@ -122,28 +229,40 @@ class _Parser:
         factors: list[list[list[Leaf]]] = []
         for key, value in obj.items():
             if not isinstance(key, str):
-                raise InvalidPattern(f"object keys must be strings, not {key!r}", path=path)
+                raise InvalidPattern(f"object keys must be strings, not {brief(key)}", path=path)
             here = field_path(path, key)
             if key == "$or":
                 factors.append(self.disjunction(value, keys, here, depth))
-            elif isinstance(value, dict):
-                factors.append(self.parse_object(value, (*keys, key), here, depth + 1))
+                continue
+            if in_or and key in RESERVED_IN_OR:
+                raise InvalidPattern(
+                    f"{key!r} is a reserved operator name and cannot be a field name inside $or",
+                    path=here,
+                )
+            if isinstance(value, dict):
+                factors.append(
+                    self.parse_object(value, (*keys, *key.split(".")), here, depth + 1, in_or=in_or)
+                )
             elif isinstance(value, list):
-                base.append(self.leaf(value, (*keys, key), here))
+                # A field is its dotted name, as in event-ruler: {"a.b": ...} is
+                # {"a": {"b": ...}} (and either matches either spelling in events).
+                base.append(self.leaf(value, (*keys, *key.split(".")), here))
             else:
                 raise InvalidPattern(
                     f"a field must hold an array of alternatives or an object, not {_kind(value)}",
                     path=here,
                 )
+        # Multiply the factors out, refusing before building anything over the limit.
         result = [base]
         for alternatives in factors:
+            if len(result) * len(alternatives) > self.limits.max_combinations:
+                raise self.too_many(path)
+            conditions = len(alternatives) * sum(map(len, result)) + len(result) * sum(
+                map(len, alternatives)
+            )
+            if conditions > self.limits.max_conditions:
+                raise self.too_big(path)
             result = [r + a for r in result for a in alternatives]
-            if len(result) > self.limits.max_combinations:
-                raise InvalidPattern(
-                    f"the $or branches expand to more than {self.limits.max_combinations}"
-                    " combinations",
-                    path=path,
-                )
         return result
 
     def disjunction(
@@ -158,7 +277,11 @@ class _Parser:
                 raise InvalidPattern(
                     f"a $or branch must be an object, not {_kind(item)}", path=here
                 )
-            out.extend(self.parse_object(item, keys, here, depth + 1))
+            out.extend(self.parse_object(item, keys, here, depth + 1, in_or=True))
+            if len(out) > self.limits.max_combinations:
+                raise self.too_many(path)
+            if sum(map(len, out)) > self.limits.max_conditions:
+                raise self.too_big(path)
         return out
 
     def leaf(self, values: list[Any], keys: tuple[str, ...], path: str) -> Leaf:
@@ -167,7 +290,14 @@ class _Parser:
         return Leaf(keys, tuple(self.alternative(v, f"{path}[{i}]") for i, v in enumerate(values)))
 
     def alternative(self, item: object, path: str) -> Predicate:
-        if item is None or isinstance(item, (str, bool)):
+        if isinstance(item, str):
+            # event-ruler (JsonRuleCompiler.writeRules) turns a string that is an IP
+            # address into an address match: "2001:db8::1" matches "2001:DB8:0::1".
+            address = _ip_literal(item)
+            if address is not None:
+                return Cidr("equals", item, ipaddress.ip_network(address))
+            return Exact("equals", item, item)
+        if item is None or isinstance(item, bool):
             return Exact("equals", item, canon(item))
         if is_number(item):
             _finite(item, path)
@@ -177,13 +307,17 @@ class _Parser:
                 raise InvalidPattern("an operator object must hold exactly one operator", path=path)
             ((op, operand),) = item.items()
             if not isinstance(op, str) or op not in _OPERATORS:
-                raise InvalidPattern(f"unrecognized operator {op!r}", path=path)
+                raise InvalidPattern(f"unrecognized operator {brief(op)}", path=path)
             return _OPERATORS[op](self, item, operand, field_path(path, op))
         if isinstance(item, list):
             raise InvalidPattern("alternatives cannot be arrays", path=path)
         raise InvalidPattern(f"unsupported value {_kind(item)}", path=path)
 
     # ------------------------------------------------------------------ operators
+
+    def exactly(self, spec: object, operand: object, path: str) -> Predicate:
+        # event-ruler's "exactly": a string compared as written (not as an address).
+        return Exact("exactly", spec, _string(operand, "exactly", path))
 
     def prefix(self, spec: object, operand: object, path: str) -> Predicate:
         return _affix(Prefix, "prefix", spec, operand, path)
@@ -236,10 +370,15 @@ class _Parser:
         return Wildcard("wildcard", spec, tuple(pieces))
 
     def anything_but(self, spec: object, operand: object, path: str) -> Predicate:
+        # event-ruler's forms (JsonRuleCompiler.processMatchExpression): a string or a
+        # number; a list of only strings or only numbers; or an object with one of
+        # prefix, suffix, equals-ignore-case, wildcard holding a string or a list of
+        # strings (prefixes and suffixes not empty).
         inner: tuple[Predicate, ...]
-        if isinstance(operand, str) or is_number(operand):
-            _finite(operand, path)
-            inner = (Exact("equals", operand, canon(operand)),)
+        if isinstance(operand, str):
+            inner = (Exact("equals", operand, operand),)
+        elif is_number(operand):
+            inner = (Exact("equals", operand, _comparable(operand, path)),)
         elif isinstance(operand, list):
             if not operand:
                 raise InvalidPattern("anything-but takes a non-empty list", path=path)
@@ -248,29 +387,29 @@ class _Parser:
                 raise InvalidPattern(
                     "anything-but takes a list of only strings or only numbers", path=path
                 )
-            for i, v in enumerate(operand):
-                _finite(v, f"{path}[{i}]")
-            inner = tuple(Exact("equals", v, canon(v)) for v in operand)
+            inner = tuple(
+                Exact("equals", v, v if strings else _comparable(v, f"{path}[{i}]"))
+                for i, v in enumerate(operand)
+            )
         elif isinstance(operand, dict) and len(operand) == 1:
             ((op, value),) = operand.items()
             here = field_path(path, str(op))
+            texts = _strings(value, str(op), here) if op in _AB_FORMS else []
+            at = [f"{here}[{i}]" if isinstance(value, list) else here for i in range(len(texts))]
             if op in ("prefix", "suffix"):
-                text = _string(value, op, here)
-                if not text:
-                    raise InvalidPattern(f"anything-but {op} must not be empty", path=here)
+                for text, where in zip(texts, at, strict=True):
+                    if not text:
+                        raise InvalidPattern(f"anything-but {op} must not be empty", path=where)
                 cls = Prefix if op == "prefix" else Suffix
-                inner = (cls(op, value, text),)
-            elif op in ("equals-ignore-case", "wildcard"):
-                texts = _strings(value, op, here)
-                if op == "wildcard":
-                    inner = tuple(
-                        self.glob(t, t, f"{here}[{i}]" if isinstance(value, list) else here)
-                        for i, t in enumerate(texts)
-                    )
-                else:
-                    inner = tuple(EqualsIgnoreCase(op, t, t.lower()) for t in texts)
+                inner = tuple(cls(op, t, t) for t in texts)
+            elif op == "wildcard":
+                inner = tuple(self.glob(t, t, where) for t, where in zip(texts, at, strict=True))
+            elif op == "equals-ignore-case":
+                inner = tuple(EqualsIgnoreCase(op, t, t.lower()) for t in texts)
             else:
-                raise InvalidPattern(f"unsupported operator {op!r} inside anything-but", path=here)
+                raise InvalidPattern(
+                    f"unsupported operator {brief(op)} inside anything-but", path=here
+                )
         else:
             raise InvalidPattern(
                 "anything-but takes a string, a number, a list of them, or an object with"
@@ -285,23 +424,27 @@ class _Parser:
                 "numeric takes [operator, number] or [operator, number, operator, number]",
                 path=path,
             )
+        bounds: list[float] = []
         for i in range(0, len(operand), 2):
             op, number = operand[i], operand[i + 1]
             if not isinstance(op, str) or op not in _NUMERIC_OPS:
                 raise InvalidPattern(
-                    f"unknown numeric operator {op!r}; use <, <=, =, >, >=", path=f"{path}[{i}]"
+                    f"unknown numeric operator {brief(op)}; use <, <=, =, >, >=",
+                    path=f"{path}[{i}]",
                 )
             if not is_number(number):
                 raise InvalidPattern(f"{op} needs a number", path=f"{path}[{i + 1}]")
-            _finite(number, f"{path}[{i + 1}]")
-        first, low = operand[0], operand[1]
+            bounds.append(_comparable(number, f"{path}[{i + 1}]"))
+        first = operand[0]
         if len(operand) == 2:
+            (low,) = bounds
             if first == "=":
                 return Exact("numeric", spec, canon(low))
             if first in (">", ">="):
                 return Numeric("numeric", spec, low, first == ">=", None, False)
             return Numeric("numeric", spec, None, False, low, first == "<=")
-        second, high = operand[2], operand[3]
+        second = operand[2]
+        low, high = bounds
         if first not in (">", ">=") or second not in ("<", "<="):
             raise InvalidPattern(
                 "a numeric range is a lower bound (> or >=) then an upper bound (< or <=)",
@@ -309,7 +452,9 @@ class _Parser:
             )
         if not low < high:
             raise InvalidPattern(
-                f"the lower bound {low} must be less than the upper bound {high}", path=path
+                f"the lower bound {brief(operand[1])} must be less than the upper bound"
+                f" {brief(operand[3])}",
+                path=path,
             )
         return Numeric("numeric", spec, low, first == ">=", high, second == "<=")
 
@@ -319,15 +464,39 @@ class _Parser:
         return Exists("exists", spec, operand)
 
     def cidr(self, spec: object, operand: object, path: str) -> Predicate:
+        # event-ruler's CIDR.cidr: one "/", an integer mask, an IP literal; an IPv4
+        # mask below 32 and an IPv6 mask below 128 (a single address is refused).
         text = _string(operand, "cidr", path)
-        try:
-            network = ipaddress.ip_network(text.strip(), strict=False)
-        except ValueError as exc:
-            raise InvalidPattern(f"invalid CIDR block {text!r}", path=path) from exc
-        return Cidr("cidr", spec, network)
+        address, slash, mask = text.partition("/")
+        if not slash or "/" in mask:
+            raise InvalidPattern(
+                f"invalid CIDR block {brief(text)}: it needs exactly one '/'", path=path
+            )
+        if not _MASK.fullmatch(mask):
+            raise InvalidPattern(
+                f"invalid CIDR block {brief(text)}: the mask must be an integer", path=path
+            )
+        bits = int(mask)
+        ip = _ip_literal(address)
+        if ip is None:
+            raise InvalidPattern(
+                f"invalid CIDR block {brief(text)}: {brief(address)} is not an IP address",
+                path=path,
+            )
+        most = 31 if ip.version == 4 else 127
+        if not 0 <= bits <= most:
+            raise InvalidPattern(
+                f"invalid CIDR block {brief(text)}: an IPv{ip.version} mask must be 0 to {most}",
+                path=path,
+            )
+        return Cidr("cidr", spec, ipaddress.ip_network((ip, bits), strict=False))
+
+
+_AB_FORMS: Final = frozenset({"prefix", "suffix", "equals-ignore-case", "wildcard"})
 
 
 _OPERATORS: Final = {
+    "exactly": _Parser.exactly,
     "prefix": _Parser.prefix,
     "suffix": _Parser.suffix,
     "equals-ignore-case": _Parser.equals_ignore_case,
@@ -370,6 +539,29 @@ def _strings(value: object, op: str, path: str) -> list[str]:
 def _finite(value: object, path: str) -> None:
     if isinstance(value, float) and not math.isfinite(value):
         raise InvalidPattern(f"{value} is not a JSON number", path=path)
+
+
+def _comparable(value: object, path: str) -> float:
+    """Return the double a pattern's number is compared as, or refuse it.
+
+    event-ruler refuses a number it cannot compare ("Cannot compare number"): one a
+    double does not hold as written (``2**53 + 1``) or beyond the doubles' range.
+    """
+    _finite(value, path)
+    double: float | None = as_double(value)
+    if double is None:
+        raise InvalidPattern(
+            f"{brief(value, 40)} cannot be compared as a number: a double does not hold it exactly",
+            path=path,
+        )
+    return double
+
+
+def _ip_literal(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """Read text as event-ruler does an IP address literal (its regexes first)."""
+    if not (_IPV4_TEXT.fullmatch(text) or _IPV6_TEXT.fullmatch(text)):
+        return None
+    return parse_ip(text)
 
 
 def _kind(value: object) -> str:
