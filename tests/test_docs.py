@@ -87,6 +87,9 @@ def test_quickstart_example_output() -> None:
     assert "dead letter: order 2 after 2 attempts: ValueError: unlucky order" in result.stdout
 
 
+MODULE_NAME = re.compile(r"# (\w+\.py)\n")
+
+
 def _typed_sources() -> dict[str, str]:
     """File name -> source of every block and example that mypy must accept."""
     sources: dict[str, str] = {}
@@ -96,7 +99,10 @@ def _typed_sources() -> dict[str, str]:
         stem = re.sub(r"\W", "_", page.stem.lower())
         for index, code in enumerate(BLOCK.findall(text)):
             if code not in skipped:
-                sources[f"{stem}_block{index}.py"] = code
+                # A block that names its module (`# list_backend.py`) is saved under that
+                # name, so that the page's next block can import it as the page says.
+                named = MODULE_NAME.match(code)
+                sources[named[1] if named else f"{stem}_block{index}.py"] = code
     for example in sorted((ROOT / "examples").glob("*.py")):
         sources[f"example_{example.stem}.py"] = example.read_text(encoding="utf-8")
     return sources
