@@ -9,13 +9,13 @@ from datetime import datetime, timezone
 from typing import Any
 
 import pytest
-from core_strategies import events, json_values
 from hypothesis import given
 from hypothesis import strategies as st
 from test_core_http import binary_expectation
 
 from eventpatterns.core import Event, is_json_content_type
-from eventpatterns.errors import InvalidEvent, MissingDependency
+from eventpatterns.errors import ArgumentTypeError, InvalidEvent, MissingDependency
+from strategies import events, json_values
 
 core_http = pytest.importorskip("cloudevents.core.bindings.http")
 core_event = pytest.importorskip("cloudevents.core.v1.event")
@@ -98,8 +98,10 @@ def test_from_sdk_reads_native_sdk_events() -> None:
 
 
 def test_from_sdk_rejects_other_objects() -> None:
-    with pytest.raises(TypeError, match="expected a cloudevents SDK event, got dict"):
+    with pytest.raises(ArgumentTypeError, match="takes a cloudevents SDK event, got dict") as info:
         Event.from_sdk({"id": "1"})
+    assert isinstance(info.value, TypeError)
+    assert info.value.argument == "obj"
 
     class Odd:
         def get_attributes(self) -> list[str]:
@@ -108,7 +110,7 @@ def test_from_sdk_rejects_other_objects() -> None:
         def get_data(self) -> None:
             return None
 
-    with pytest.raises(TypeError, match="not a mapping"):
+    with pytest.raises(ArgumentTypeError, match=r"get_attributes\(\) returning a mapping"):
         Event.from_sdk(Odd())
 
 
