@@ -52,12 +52,11 @@ def _slot_setter(name: str) -> Callable[[Any, Any], None]:
     # pydantic's BaseModel keeps an instance's state in four __slots__; setting them
     # through their descriptors skips the attribute lookup of object.__setattr__, which
     # is a tenth of the cost of decoding a small stored event.
-    for klass in BaseModel.__mro__:
-        slot = vars(klass).get(name)
-        if slot is not None and hasattr(slot, "__set__"):
-            setter: Callable[[Any, Any], None] = slot.__set__
-            return setter
-    return lambda obj, value: object.__setattr__(obj, name, value)  # pragma: no cover
+    slot = vars(BaseModel).get(name)
+    if slot is None:  # pragma: no cover - pydantic 2 declares them on BaseModel
+        return lambda obj, value: object.__setattr__(obj, name, value)
+    setter: Callable[[Any, Any], None] = slot.__set__
+    return setter
 
 
 _set_dict, _set_fields_set, _set_extra, _set_private = map(

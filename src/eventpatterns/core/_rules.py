@@ -68,7 +68,7 @@ def shown(value: object) -> str:
     try:
         text = repr(value)
     except Exception:  # an integer beyond sys.get_int_max_str_digits(), a broken __repr__
-        return f"a {type(value).__name__}"
+        return f"<unprintable {type(value).__name__}>"
     return text if len(text) <= 2 * _SHOWN else text[: 2 * _SHOWN] + "..."
 
 
