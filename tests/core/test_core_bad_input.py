@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from eventpatterns.core import Event, parse_time
+from eventpatterns.core import Event, events_to_http_batch, parse_time
 from eventpatterns.errors import ArgumentTypeError, ConfigurationError, InvalidEvent
 
 HEAD = {"specversion": "1.0", "id": "1", "source": "/s", "type": "t"}
@@ -341,3 +341,9 @@ def test_json_dumps_agrees_with_the_checks() -> None:
     # What the constructor accepts, json.dumps writes (allow_nan=False, like to_json).
     event = Event(type="t", source="/s", data={"n": 10**600, "f": 1.5, "s": "zoë"})
     assert json.loads(json.dumps(event.to_dict(), allow_nan=False)) == event.to_dict()
+
+
+def test_a_batch_of_things_that_are_not_events() -> None:
+    with pytest.raises(ArgumentTypeError, match="takes an iterable of Event, got dict") as info:
+        events_to_http_batch([Event(type="t", source="/s"), {"type": "t"}])  # type: ignore[list-item]
+    assert info.value.argument == "events"

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from ..errors import InvalidEvent
+from ..errors import ArgumentTypeError, InvalidEvent
 from ._ids import new_id
 from ._rules import (
     ATTRIBUTES,
@@ -358,10 +358,19 @@ class Event(BaseModel):
 
 
 def events_to_json_batch(events: Iterable[Event]) -> bytes:
-    """Encode events as an ``application/cloudevents-batch+json`` array."""
-    return json.dumps(
-        [event.to_dict() for event in events], separators=(",", ":"), ensure_ascii=False
-    ).encode()
+    """Encode events as an ``application/cloudevents-batch+json`` array.
+
+    Raises:
+        ArgumentTypeError: An item of ``events`` is not an :class:`Event`.
+    """
+    items = []
+    for event in events:
+        if not isinstance(event, Event):
+            raise ArgumentTypeError(
+                "events_to_http_batch", "events", expected="an iterable of Event", got=event
+            )
+        items.append(event.to_dict())
+    return json.dumps(items, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 # -- trusted construction, for backends ----------------------------------------------

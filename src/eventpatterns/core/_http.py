@@ -243,6 +243,9 @@ def _binary_data(body: bytes, content_type: str | None) -> Any:
 def events_to_http_batch(events: Iterable[Event]) -> tuple[dict[str, str], bytes]:
     """Encode events in batched content mode (section 3.3), ``application/cloudevents-batch+json``.
 
+    Raises:
+        ArgumentTypeError: An item of ``events`` is not an :class:`Event`.
+
     Example:
         >>> headers, body = events_to_http_batch([])
         >>> headers["content-type"], body
