@@ -4,6 +4,10 @@ One place defines what a valid event can look like, so every property test draws
 the same space: ``from strategies import events`` (``tests/`` is on ``sys.path``
 through its ``conftest.py``). Narrow it per test with keyword strategies, e.g.
 ``events(type=st.sampled_from(["a", "b.c"]), source=st.just("/s"))``.
+
+The bus tests' small events, for instance, are
+``events(type=st.sampled_from(["a", "b.c"]), source=st.just("/s"), id=st.none(),
+time=st.none(), subject=st.none() | st.just("subj"), data=..., extensions=...)``.
 """
 
 from __future__ import annotations
@@ -73,7 +77,9 @@ def events(draw: st.DrawFn, **fields: st.SearchStrategy[Any]) -> Event:
         draw: Hypothesis' draw function.
         **fields: A strategy per ``Event`` argument to use instead of the default one
             (``type=st.just("t")``). A ``data`` strategy without a
-            ``datacontenttype`` one gives events without a content type.
+            ``datacontenttype`` one gives events without a content type;
+            ``id=st.none()`` and ``time=st.none()`` give the constructor's defaults
+            (a fresh UUIDv7, now), for tests where ids must not collide.
     """
     defaults: dict[str, st.SearchStrategy[Any]] = {
         "type": attribute_text,
