@@ -7,7 +7,6 @@ from datetime import datetime, timezone
 from typing import Any
 
 import pytest
-from core_strategies import events
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -19,6 +18,7 @@ from eventpatterns.core import (
     is_json_content_type,
 )
 from eventpatterns.errors import InvalidEvent
+from strategies import events
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
 

@@ -6,17 +6,19 @@ import json
 import subprocess
 import sys
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
-from core_strategies import events, json_values
 from hypothesis import given
 from hypothesis import strategies as st
 from test_core_http import binary_expectation
 
 from eventpatterns.core import Event, is_json_content_type
-from eventpatterns.errors import InvalidEvent, MissingDependency
+from eventpatterns.errors import ArgumentTypeError, InvalidEvent, MissingDependency
+from strategies import events, json_values
 
+tomllib = pytest.importorskip("tomllib")  # Python 3.11+
 core_http = pytest.importorskip("cloudevents.core.bindings.http")
 core_event = pytest.importorskip("cloudevents.core.v1.event")
 legacy_http = pytest.importorskip("cloudevents.v1.http")
@@ -98,8 +100,10 @@ def test_from_sdk_reads_native_sdk_events() -> None:
 
 
 def test_from_sdk_rejects_other_objects() -> None:
-    with pytest.raises(TypeError, match="expected a cloudevents SDK event, got dict"):
+    with pytest.raises(ArgumentTypeError, match="takes a cloudevents SDK event, got dict") as info:
         Event.from_sdk({"id": "1"})
+    assert isinstance(info.value, TypeError)
+    assert info.value.argument == "obj"
 
     class Odd:
         def get_attributes(self) -> list[str]:
@@ -108,7 +112,7 @@ def test_from_sdk_rejects_other_objects() -> None:
         def get_data(self) -> None:
             return None
 
-    with pytest.raises(TypeError, match="not a mapping"):
+    with pytest.raises(ArgumentTypeError, match=r"get_attributes\(\) returning a mapping"):
         Event.from_sdk(Odd())
 
 
@@ -223,14 +227,27 @@ def test_importing_the_library_does_not_import_the_sdk() -> None:
     assert json.loads(out.stdout.replace("'", '"')) == []
 
 
+EXTRAS = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())["project"][
+    "optional-dependencies"
+]
+
+
+def test_the_cloudevents_extra_installs_the_2x_sdk() -> None:
+    assert EXTRAS["cloudevents"] == ["cloudevents>=2"]
+    assert "cloudevents" in EXTRAS["all"][0]
+
+
 def test_missing_sdk_gives_an_install_hint(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(sys.modules):
         if name.startswith("cloudevents"):
             monkeypatch.delitem(sys.modules, name)
     monkeypatch.setattr(sys, "path", [p for p in sys.path if "site-packages" not in p])
     event = make()
-    with pytest.raises(MissingDependency, match=r"pip install 'eventpatterns\[cloudevents\]'"):
+    with pytest.raises(
+        MissingDependency, match=r"pip install 'eventpatterns\[cloudevents\]'"
+    ) as info:
         event.to_sdk(api="core")
+    assert info.value.extra in EXTRAS  # the hint names an extra that exists
     with pytest.raises(MissingDependency, match=r"cloudevents\.v1\.http or cloudevents\.http"):
         event.to_sdk()
 

@@ -1,11 +1,13 @@
 """Core: the CloudEvents envelope, its JSON/HTTP/SDK conversions, ids and the clock. No I/O."""
 
 from ._clock import Clock, SystemClock
-from ._event import Event, format_time, is_json_content_type, parse_time
+from ._event import Event, trusted_event
 from ._http import BATCH_CONTENT_TYPE, STRUCTURED_CONTENT_TYPE, events_to_http_batch
 from ._ids import new_id
+from ._rules import ATTRIBUTES, format_time, is_json_content_type, parse_time
 
 __all__ = [
+    "ATTRIBUTES",
     "BATCH_CONTENT_TYPE",
     "STRUCTURED_CONTENT_TYPE",
     "Clock",
@@ -16,4 +18,5 @@ __all__ = [
     "is_json_content_type",
     "new_id",
     "parse_time",
+    "trusted_event",
 ]

@@ -13,8 +13,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Literal, TypeVar
 
-from ..errors import MissingDependency
-from ._event import Event, format_time
+from ..errors import ArgumentTypeError, ConfigurationError, InvalidEvent, MissingDependency
+from ._event import Event
+from ._rules import OPTIONAL_STRINGS, format_time, shown
 
 __all__ = ["from_sdk", "to_sdk"]
 
@@ -40,7 +41,7 @@ def _attributes(event: Event, *, time_as_text: bool) -> dict[str, Any]:
         "source": event.source,
         "type": event.type,
     }
-    for name in ("subject", "datacontenttype", "dataschema"):
+    for name in OPTIONAL_STRINGS:
         value = getattr(event, name)
         if value is not None:
             attrs[name] = value
@@ -63,10 +64,10 @@ def to_sdk(event: Event, *, api: Literal["auto", "core", "legacy"] = "auto") -> 
 
     Raises:
         MissingDependency: The SDK, or the asked-for API, is not installed.
-        ValueError: Unknown ``api``.
+        ConfigurationError: Unknown ``api`` (a ``ValueError``).
     """
     if api not in ("auto", "core", "legacy"):
-        raise ValueError(f"api must be 'auto', 'core' or 'legacy', got {api!r}")
+        raise ConfigurationError(f"api must be 'auto', 'core' or 'legacy', got {shown(api)}")
     if api != "legacy":
         try:
             module = importlib.import_module(_CORE)
@@ -98,19 +99,31 @@ def from_sdk(cls: type[E], obj: Any) -> E:
 
     Raises:
         InvalidEvent: The SDK event breaks a CloudEvents 1.0 rule (e.g. it is 0.3).
-        TypeError: ``obj`` is not an SDK event.
+        ArgumentTypeError: ``obj`` is not an SDK event (a ``TypeError``).
     """
     get_attributes = getattr(obj, "get_attributes", None)
     get_data = getattr(obj, "get_data", None)
     if not callable(get_attributes) or not callable(get_data):
-        raise TypeError(f"expected a cloudevents SDK event, got {type(obj).__name__}")
+        raise ArgumentTypeError(
+            "Event.from_sdk", "obj", expected="a cloudevents SDK event", got=obj
+        )
     attrs = get_attributes()
     if not isinstance(attrs, Mapping):
-        raise TypeError(f"get_attributes() returned {type(attrs).__name__}, not a mapping")
+        raise ArgumentTypeError(
+            "Event.from_sdk",
+            "obj",
+            expected="a cloudevents SDK event (get_attributes() returning a mapping)",
+            got=attrs,
+        )
     attrs = dict(attrs)
     # The 1.x API keeps time as text and lets it be an empty string; 2.x uses datetime.
     time = attrs.get("time")
     if time is not None and not isinstance(time, (str, datetime)):
-        time = str(time)
+        try:
+            time = str(time)  # a timestamp type of its own, whose str() is RFC 3339
+        except Exception:  # any failure means the value is no timestamp
+            kind = type(time).__name__
+            reason = f"must be a datetime or RFC 3339 string, got {kind}"
+            raise InvalidEvent(reason, attribute="time") from None
     attrs["time"] = time or None
     return cls._from_attributes(attrs, get_data())  # type: ignore[return-value]
