@@ -20,7 +20,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-RUN_ELSEWHERE = {"backends.md"}
+#: Pages whose blocks other tests run: backends.md against Redis (tests/backends/redis),
+#: writing-a-backend.md as a module plus its suite (tests/test_writing_a_backend.py).
+RUN_ELSEWHERE = {"backends.md", "writing-a-backend.md"}
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.M | re.S)
 #: The marker for a block that mypy cannot check alone (use sparingly, say why).
 MYPY_SKIP = re.compile(r"^<!-- mypy: skip[^>]*-->\n```python\n(.*?)^```", re.M | re.S)
