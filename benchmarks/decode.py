@@ -36,9 +36,7 @@ from eventpatterns.backends.redis._codec import decode_event
 RESULTS = Path(__file__).parent / "results"
 
 WORKLOADS: dict[str, Event] = {
-    "small (bus benchmark)": Event(
-        type="bench.tick", source="/bench", data={"n": 7, "user": "u7"}
-    ),
+    "small (bus benchmark)": Event(type="bench.tick", source="/bench", data={"n": 7, "user": "u7"}),
     "nested payload": Event(
         type="order.created",
         source="/shop/orders",
@@ -71,7 +69,9 @@ def main() -> None:
     parser.add_argument("--label", default="", help="a name for this run in the JSON output")
     args = parser.parse_args()
     rows = []
-    print(f"{'workload':<22}  {'decode ns':>9}  {'orjson ns':>9}  {'x orjson':>8}  {'from_json':>9}")
+    print(
+        f"{'workload':<22}  {'decode ns':>9}  {'orjson ns':>9}  {'x orjson':>8}  {'from_json':>9}"
+    )
     for name, event in WORKLOADS.items():
         raw = event.to_json()
         if decode_event(raw) != event:
@@ -81,8 +81,8 @@ def main() -> None:
             decode.append(per_call_ns(decode_event, raw, args.number))
             raw_loads.append(per_call_ns(orjson.loads, raw, args.number))
             validated.append(per_call_ns(Event.from_json, raw, args.number // 4))
-        ratio = statistics.median(d / o for d, o in zip(decode, raw_loads))
-        speedup = statistics.median(v / d for v, d in zip(validated, decode))
+        ratio = statistics.median(d / o for d, o in zip(decode, raw_loads, strict=True))
+        speedup = statistics.median(v / d for v, d in zip(validated, decode, strict=True))
         row = {
             "workload": name,
             "decode_ns": statistics.median(decode),
