@@ -20,8 +20,10 @@ import argparse
 import asyncio
 import gc
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterable, Awaitable, Callable
+from functools import partial
 from pathlib import Path
+from typing import cast
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -73,7 +75,8 @@ async def broadcaster_memory(n: int, subs: int) -> float:
                 if count == subs:
                     ready.set()
                 received = 0
-                async for _ in sub:
+                # broadcaster annotates Subscriber.__aiter__ as returning "... | None".
+                async for _ in cast("AsyncIterable[object]", sub):
                     received += 1
                     if received == n:
                         return
@@ -266,16 +269,14 @@ async def main() -> None:
     rows: list[dict[str, object]] = []
     for subs in (1, 10):
         contenders: dict[str, Callable[[], Awaitable[float]]] = {
-            "raw asyncio.Queue": lambda subs=subs: raw_queue(n, subs),
-            "broadcaster memory://": lambda subs=subs: broadcaster_memory(n, subs),
-            "eventpatterns publish": lambda subs=subs: eventbus_fanout(n, subs),
-            "eventpatterns publish_batch(100)": lambda subs=subs: eventbus_fanout(
-                n, subs, batch=True
-            ),
+            "raw asyncio.Queue": partial(raw_queue, n, subs),
+            "broadcaster memory://": partial(broadcaster_memory, n, subs),
+            "eventpatterns publish": partial(eventbus_fanout, n, subs),
+            "eventpatterns publish_batch(100)": partial(eventbus_fanout, n, subs, batch=True),
         }
         if not args.skip_slow_peers:
-            contenders["pyee"] = lambda subs=subs: pyee_emitter(n, subs)
-            contenders["anyio memory streams"] = lambda subs=subs: anyio_streams(n // 10, subs)
+            contenders["pyee"] = partial(pyee_emitter, n, subs)
+            contenders["anyio memory streams"] = partial(anyio_streams, n // 10, subs)
         rates = {}
         for name, fn in contenders.items():
             events = n // 10 if name == "anyio memory streams" else n
@@ -312,10 +313,10 @@ async def main() -> None:
     for subs in (100, 1000):
         m = max(n // 10, subs * 10)
         looped = m / await best_of(
-            repeat, lambda subs=subs, m=m: eventbus_distinct_patterns(m, subs, index=False)
+            repeat, partial(eventbus_distinct_patterns, m, subs, index=False)
         )
         indexed = m / await best_of(
-            repeat, lambda subs=subs, m=m: eventbus_distinct_patterns(m, subs, index=True)
+            repeat, partial(eventbus_distinct_patterns, m, subs, index=True)
         )
         for name, rate in (("one matcher per pattern", looped), ("PatternIndex", indexed)):
             rows.append(

@@ -21,6 +21,7 @@ import platform
 import random
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -104,7 +105,7 @@ def _subject(rng: random.Random, kind: int) -> dict[str, Any]:
     return {"path": [{"wildcard": f"/api/*/orders/{rng.randrange(ORDERS)}"}]}
 
 
-EXTRAS = [
+EXTRAS: list[Callable[[random.Random], dict[str, Any]]] = [
     lambda r: {"total": [{"numeric": [">", r.randrange(500)]}]},
     lambda r: {"status": [{"anything-but": ["cancelled", "failed"]}]},
     lambda r: {"coupon": [{"exists": r.random() < 0.5}]},

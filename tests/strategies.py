@@ -70,7 +70,7 @@ def payloads(draw: st.DrawFn) -> tuple[str | None, Any]:
 
 
 @st.composite
-def events(draw: st.DrawFn, **fields: st.SearchStrategy[Any]) -> Event:
+def events(draw: st.DrawFn, /, **fields: st.SearchStrategy[Any]) -> Event:
     """Draw a valid event: any attributes, extensions, offsets and payloads.
 
     Args:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -143,7 +143,7 @@ INVALID = [
         "$.filterGroup[0].filters[0]",
     ),
     (_f("", "eq", 1), "$.filterGroup[0].filters[0].fieldName"),
-    (_f(5, "eq", 1), "$.filterGroup[0].filters[0].fieldName"),
+    (_f(cast(Any, 5), "eq", 1), "$.filterGroup[0].filters[0].fieldName"),  # not a str
     (_f("a" * 257, "eq", 1), "$.filterGroup[0].filters[0].fieldName"),
     (_f("a.b.c.d.e.f", "eq", 1), "$.filterGroup[0].filters[0].fieldName"),
     (_f("a..b", "eq", 1), "$.filterGroup[0].filters[0].fieldName"),

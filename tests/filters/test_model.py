@@ -185,7 +185,7 @@ def test_exists_false_below_an_array_is_linear() -> None:
 
     pattern = {"a": {"x": [{"exists": False}]}}
     matcher = filters.compile(pattern)
-    event = {"a": [{}] * 10_000 + [{"x": 1}]}
+    event: dict[str, list[dict[str, int]]] = {"a": [{}] * 10_000 + [{"x": 1}]}
     start = time.perf_counter()
     assert not matcher.matches(event)
     assert not filters.explain(pattern, event).matched
