@@ -35,6 +35,7 @@ from eventpatterns.errors import (
     SubscriptionClosed,
 )
 from eventpatterns.testing import eventually, make_events
+from strategies import events
 
 if sys.version_info < (3, 11):
     from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found,unused-ignore]
@@ -431,29 +432,6 @@ async def test_two_errors_at_once_come_out_grouped() -> None:
 # -- the matcher's field views ----------------------------------------------------------
 
 
-@st.composite
-def event_strategy(draw: st.DrawFn) -> Event:
-    json_value = st.recursive(
-        st.none() | st.booleans() | st.integers(-1000, 1000) | st.text("ab\u00e9", max_size=5),
-        lambda inner: (
-            st.lists(inner, max_size=3)
-            | st.dictionaries(st.text("xy", max_size=3), inner, max_size=3)
-        ),
-        max_leaves=5,
-    )
-    return Event(
-        type=draw(st.sampled_from(["a", "b.c"])),
-        source="/s",
-        subject=draw(st.none() | st.just("subj")),
-        data=draw(st.none() | st.binary(max_size=5) | json_value),
-        extensions=draw(
-            st.dictionaries(
-                st.sampled_from(["tenant", "partitionkey"]), st.text("abc", min_size=1, max_size=3)
-            )
-        ),
-    )
-
-
 KEYS = [
     "id",
     "type",
@@ -470,7 +448,7 @@ KEYS = [
 ]
 
 
-@given(event_strategy(), st.sets(st.sampled_from(KEYS)))
+@given(events(), st.sets(st.sampled_from(KEYS)))
 def test_event_view_is_the_json_form_restricted_to_keys(event: Event, keys: set[str]) -> None:
     full = event.to_dict()
     assert event_view(event, frozenset(keys)) == {k: v for k, v in full.items() if k in keys}

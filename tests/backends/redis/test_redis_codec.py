@@ -5,63 +5,16 @@
 
 from __future__ import annotations
 
-from datetime import timedelta, timezone
-
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import given
 
 from eventpatterns import Event
 from eventpatterns.backends.redis._codec import decode_event
 from eventpatterns.errors import InvalidEvent
-
-_RESERVED = {"id", "source", "specversion", "type", "datacontenttype", "dataschema", "subject"}
-_RESERVED |= {"time", "data", "data_base64"}
-_texts = st.text(st.characters(blacklist_categories=("Cc", "Cs", "Cn")), min_size=1, max_size=12)
-_json = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=8),
-    lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
-    ),
-    max_leaves=8,
-)
-_payloads = st.tuples(st.sampled_from([None, "application/json"]), _json) | st.tuples(
-    st.just("application/octet-stream"), _json | st.binary(max_size=8)
-)
+from strategies import events
 
 
-@st.composite
-def _events(draw: st.DrawFn) -> Event:
-    content_type, data = draw(_payloads)
-    return Event(
-        type=draw(_texts),
-        source=draw(_texts),
-        id=draw(_texts),
-        subject=draw(st.none() | _texts),
-        time=draw(
-            st.datetimes(timezones=st.sampled_from([timezone.utc, timezone(timedelta(hours=-3))]))
-        ),
-        datacontenttype=content_type,
-        dataschema=draw(st.none() | st.just("https://example.com/s.json")),
-        extensions=draw(
-            st.dictionaries(
-                st.from_regex(r"[a-z0-9]{1,20}", fullmatch=True).filter(
-                    lambda k: k not in _RESERVED
-                ),
-                _texts | st.integers(-(2**31), 2**31 - 1) | st.booleans(),
-                max_size=3,
-            )
-        ),
-        data=data,
-    )
-
-
-@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(_events())
+@given(events())
 def test_trusted_decoding_builds_the_validated_event(event: Event) -> None:
     raw = event.to_json()
     decoded, validated = decode_event(raw), Event.from_json(raw)
