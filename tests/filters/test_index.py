@@ -194,24 +194,45 @@ def test_ignore_case_prefix_longer_than_value() -> None:
     assert index.match({"s": "AXYZXYZ"}) == {"q"}
 
 
-def test_anchors_move_off_crowded_routing_fields() -> None:
+def test_branches_that_agree_share_states() -> None:
     index: PatternIndex[int] = PatternIndex()
-    for i in range(64):
-        index.add(i, {"source": ["shop"], "detail": {"id": [f"o-{i}"]}})
-    # White-box: every branch ends up filed under its selective field.
-    assert {path for path, _ in index._anchors.values()} == {"detail.id"}
-    assert index.match({"source": "shop", "detail": {"id": "o-0"}}) == {0}
-    assert index.match({"source": "shop", "detail": {"id": "o-63"}}) == {63}
-    assert index.match({"source": "other", "detail": {"id": "o-0"}}) == set()
+    for i in range(100):
+        index.add(i, {"type": ["order"], "detail": {"total": [{"numeric": [">", i]}]}})
+    # White-box: one state after ``type``, holding every threshold in one range index.
+    ((path, fields),) = index._root.moves
+    assert path == ("type",)
+    (after_type,) = fields.exact["order"]
+    (move,) = after_type.moves
+    assert move[0] == ("detail", "total")
+    assert move[1].ranges is not None
+    assert move[1].ranges.size == 100
+    assert index.match({"type": "order", "detail": {"total": 50.5}}) == set(range(51))
+    assert index.match({"type": "other", "detail": {"total": 50.5}}) == set()
 
 
-def test_crowded_range_list_is_reconsidered() -> None:
+def test_exact_conditions_come_first() -> None:
+    index: PatternIndex[str] = PatternIndex()
+    index.add("p", {"a": [{"anything-but": "x"}], "b": [{"prefix": "p"}], "z": ["v"]})
+    # White-box: the path goes z (exact), then b (prefix), then a (anything-but).
+    order = []
+    state = index._root
+    while state.moves:
+        ((path, _),) = state.moves
+        order.append(path)
+        state = next(iter(state.children.values()))
+    assert order == [("z",), ("b",), ("a",)]
+    assert index.match({"a": "y", "b": "pq", "z": "v"}) == {"p"}
+    assert index.match({"a": "x", "b": "pq", "z": "v"}) == set()
+
+
+def test_removal_prunes_states() -> None:
     index: PatternIndex[int] = PatternIndex()
-    for i in range(16):
-        index.add(i, {"n": [{"numeric": [">=", 10 * i, "<", 10 * i + 1]}], "s": ["x"]})
-    assert any(regs[0][0] == "range" for _, regs in index._anchors.values())
-    assert index.match({"n": 30.5, "s": "x"}) == {3}
-    assert index.match({"n": 30.5, "s": "y"}) == set()
+    for i in range(20):
+        index.add(i, {"source": ["shop"], "detail": {"n": [{"numeric": [">=", i, "<", i + 2]}]}})
+    for i in range(20):
+        index.remove(i)
+    assert index._root.moves == ()
+    assert index._root.children == {}
 
 
 class _List(list[Any]):
