@@ -196,33 +196,37 @@ def test_ignore_case_prefix_longer_than_value() -> None:
 
 def test_branches_that_agree_share_states() -> None:
     index: PatternIndex[int] = PatternIndex()
+    types = ["order", "refund", "login", "stock", "ship"]
     for i in range(100):
-        index.add(i, {"type": ["order"], "detail": {"total": [{"numeric": [">", i]}]}})
-    # White-box: one state after ``type``, holding every threshold in one range index.
+        index.add(i, {"type": [types[i % 5]], "detail": {"total": [{"numeric": [">", i]}]}})
+    # White-box: ``type`` (one value in five) comes before a half-open range; one
+    # state per type holds that type's thresholds in one range index.
     ((path, fields),) = index._root.moves
     assert path == ("type",)
     (after_type,) = fields.exact["order"]
     (move,) = after_type.moves
     assert move[0] == ("detail", "total")
     assert move[1].ranges is not None
-    assert move[1].ranges.size == 100
-    assert index.match({"type": "order", "detail": {"total": 50.5}}) == set(range(51))
+    assert move[1].ranges.size == 19  # the first pattern of a type keeps its range as a rest
+    assert index.match({"type": "order", "detail": {"total": 50.5}}) == set(range(0, 51, 5))
     assert index.match({"type": "other", "detail": {"total": 50.5}}) == set()
 
 
-def test_exact_conditions_come_first() -> None:
-    index: PatternIndex[str] = PatternIndex()
-    index.add("p", {"a": [{"anything-but": "x"}], "b": [{"prefix": "p"}], "z": ["v"]})
-    # White-box: the path goes z (exact), then b (prefix), then a (anything-but).
+def test_selective_conditions_come_first() -> None:
+    index: PatternIndex[int] = PatternIndex()
+    for i in range(50):
+        index.add(i, {"a": [{"anything-but": "x"}], "b": [{"prefix": "p"}], "z": [f"v{i}"]})
+    # White-box: z (a value few patterns name) comes first.
     order = []
     state = index._root
     while state.moves:
         ((path, _),) = state.moves
         order.append(path)
         state = next(iter(state.children.values()))
-    assert order == [("z",), ("b",), ("a",)]
-    assert index.match({"a": "y", "b": "pq", "z": "v"}) == {"p"}
-    assert index.match({"a": "x", "b": "pq", "z": "v"}) == set()
+    assert order[0] == ("z",)
+    assert index.match({"a": "y", "b": "pq", "z": "v7"}) == {7}
+    assert index.match({"a": "x", "b": "pq", "z": "v7"}) == set()
+    assert index.match({"a": "y", "b": "q", "z": "v7"}) == set()
 
 
 def test_removal_prunes_states() -> None:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Hashable
-from typing import Any
+from typing import Any, Final
 
 from ._model import (
     AnythingBut,
@@ -50,6 +50,8 @@ from ._ranges import RangeIndex
 __all__ = ["FieldIndex", "Pile"]
 
 Targets = tuple[Hashable, ...]
+# The shared empty table; never written (writers swap in a dict of their own first).
+_NONE: Final[dict[Any, Any]] = {}
 _AFFIX = ("prefix", "suffix", "prefix_ic", "suffix_ic")
 
 
@@ -133,14 +135,16 @@ class FieldIndex:
     )
 
     def __init__(self) -> None:
+        # Tables other than ``exact`` start as one shared read-only empty mapping
+        # and get their own dict on first write (most indexes hold one kind only).
         self.exact: dict[object, Targets] = {}
-        self.eic: dict[object, Targets] = {}
+        self.eic: dict[object, Targets] = _NONE
         # prefix / suffix / prefix_ic / suffix_ic -> {text: targets}
-        self.tables: dict[str, dict[object, Targets]] = {}
-        self.lens: dict[str, tuple[int, ...]] = {}
-        self.wild: dict[tuple[str, str], tuple[tuple[Wildcard, Hashable], ...]] = {}
+        self.tables: dict[str, dict[object, Targets]] = _NONE
+        self.lens: dict[str, tuple[int, ...]] = _NONE
+        self.wild: dict[tuple[str, str], tuple[tuple[Wildcard, Hashable], ...]] = _NONE
         self.wild_lens: tuple[tuple[int, int], ...] = ()
-        self.cidr: dict[object, Targets] = {}
+        self.cidr: dict[object, Targets] = _NONE
         self.cidr_lens: tuple[tuple[int, int], ...] = ()
         self.ranges: RangeIndex | None = None
         self.present: Targets = ()
@@ -153,7 +157,7 @@ class FieldIndex:
         self.folded = False
         self.plain = True
         self.size = 0
-        self._counts: dict[str, Counter[object]] = {}
+        self._counts: dict[str, Counter[object]] = _NONE
 
     # ---------------------------------------------------------------- writing
 
@@ -175,17 +179,23 @@ class FieldIndex:
         if kind is Exact:
             edit(self.exact, pred.key, target)  # type: ignore[attr-defined]
         elif kind is EqualsIgnoreCase:
+            if self.eic is _NONE:
+                self.eic = {}
             edit(self.eic, pred.text, target)  # type: ignore[attr-defined]
         elif kind is Prefix or kind is Suffix:
             name = "prefix" if kind is Prefix else "suffix"
             if pred.ignore_case:  # type: ignore[attr-defined]
                 name += "_ic"
             text: str = pred.text  # type: ignore[attr-defined]
+            if self.tables is _NONE:
+                self.tables, self.lens = {}, {}
             edit(self.tables.setdefault(name, {}), text, target)
             self.lens[name] = self._count(name, len(text), delta)
         elif kind is Wildcard:
             assert isinstance(pred, Wildcard)
             group = (pred.head, pred.tail)
+            if self.wild is _NONE:
+                self.wild = {}
             entries = list(self.wild.get(group, ()))
             if delta > 0:
                 entries.append((pred, target))
@@ -211,6 +221,8 @@ class FieldIndex:
             net = pred.network
             bits = net.max_prefixlen - net.prefixlen
             key = (net.version, net.prefixlen, int(net.network_address) >> bits)
+            if self.cidr is _NONE:
+                self.cidr = {}
             edit(self.cidr, key, target)
             self.cidr_lens = self._count("cidr", key[:2], delta)
         elif kind is Exists:
@@ -241,6 +253,8 @@ class FieldIndex:
             self.others = tuple(others)
 
     def _count(self, table: str, length: Any, delta: int) -> tuple[Any, ...]:
+        if self._counts is _NONE:
+            self._counts = {}
         counts = self._counts.setdefault(table, Counter())
         counts[length] += delta
         if not counts[length]:

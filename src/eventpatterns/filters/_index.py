@@ -30,7 +30,7 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Hashable, Iterator, Mapping
-from typing import Any, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar
 
 from ._fields import FieldIndex, Pile
 from ._matcher import Matcher, as_event_dict
@@ -47,6 +47,7 @@ from ._model import (
     Wildcard,
     canon,
 )
+from ._order import Selectivity
 from ._parse import DEFAULT_LIMITS, Limits
 from ._paths import shared_levels, values_of, verify
 
@@ -60,22 +61,29 @@ Signature = tuple[Path, frozenset[object]]
 class _State:
     """A point in the machine: the fields leaving it and the branches ending at it."""
 
-    __slots__ = ("accept", "children", "fields", "moves", "refs", "via")
+    __slots__ = ("accept", "children", "fields", "moves", "parent", "refs", "sig", "via")
 
-    def __init__(self, via: Leaf | None = None) -> None:
+    def __init__(
+        self, parent: _State | None = None, sig: Signature | None = None, via: Leaf | None = None
+    ) -> None:
         # Read side, replaced whole: (path, field index) per field leaving here.
         self.moves: tuple[tuple[Path, FieldIndex], ...] = ()
-        # (key, generation, shared levels or None, branch) of the branches ending here.
+        # Entries (key, generation, shared levels or None, branch, rest) of the
+        # branches ending here; ``rest`` holds conditions still to test (see _file).
         self.accept: Pile | None = None
-        # Write side.
-        self.fields: dict[Path, FieldIndex] = {}
-        self.children: dict[Signature, _State] = {}
+        # Write side (a state where branches only end has neither: shared empties).
+        self.fields: dict[Path, FieldIndex] = _NONE
+        self.children: dict[Signature, _State] = _NONE
         self.refs = 0  # branches through or ending at this state
+        self.parent = parent
+        self.sig = sig
         self.via = via  # the condition that leads here from the parent
 
 
-_Step = tuple[_State, Signature, _State]
-_Record = tuple[_State, tuple[Any, ...], tuple[_Step, ...]]
+# (final state, accept entry, the order of the branch's leaves)
+_Record = tuple[_State, tuple[Any, ...], tuple[Leaf, ...]]
+_REORDER_FROM = 8
+_NONE: Final[dict[Any, Any]] = {}  # the shared empty table; never written
 
 
 def _rank(leaf: Leaf) -> int:
@@ -138,6 +146,9 @@ class PatternIndex(Generic[K]):
         self._current: dict[K, int] = {}
         self._matchers: dict[K, Matcher] = {}
         self._filed: dict[K, list[_Record]] = {}
+        self._stats = Selectivity()
+        self._branches = 0
+        self._reorder_at = _REORDER_FROM
 
     def __len__(self) -> int:
         return len(self._current)
@@ -169,13 +180,21 @@ class PatternIndex(Generic[K]):
             matcher = compile_pattern(pattern, limits=self._limits)
         with self._lock:
             gen = next(self._gens)
-            records = [self._file(key, gen, branch) for branch in matcher.branches]
+            for branch in matcher.branches:
+                self._stats.observe(branch.leaves, +1)
+            records = [
+                self._file(key, gen, branch, self._order(branch)) for branch in matcher.branches
+            ]
             old = self._filed.get(key, [])
             self._matchers[key] = matcher
             self._current[key] = gen  # the switch: from here on matches see the new pattern
             self._filed[key] = records
+            self._branches += len(records)
             for record in old:
                 self._unfile(record)
+            if self._branches >= self._reorder_at:
+                self._reorder_at = 2 * self._branches
+                self._reorder()
 
     def remove(self, key: K) -> None:
         """Stop matching the pattern under ``key``.
@@ -220,8 +239,10 @@ class PatternIndex(Generic[K]):
             pile = state.accept
             if pile is not None:
                 for run in pile.runs:
-                    for key, gen, shared, branch in run:
+                    for key, gen, shared, branch, rest in run:
                         if key in found or current.get(key) != gen:
+                            continue
+                        if rest and not _holds(rest, doc, values, multi):
                             continue
                         if (
                             shared is None
@@ -265,57 +286,119 @@ class PatternIndex(Generic[K]):
 
     # ------------------------------------------------------------------ filing
 
-    def _file(self, key: K, gen: int, branch: Conjunction) -> _Record:
-        """Build the path of one branch (sharing states) and hold its key at the end."""
-        leaves = sorted(branch.leaves, key=lambda leaf: (_rank(leaf), leaf.path))
+    def _order(self, branch: Conjunction) -> tuple[Leaf, ...]:
+        estimate = self._stats.estimate
+        return tuple(
+            sorted(branch.leaves, key=lambda leaf: (estimate(leaf), _rank(leaf), leaf.path))
+        )
+
+    def _reorder(self) -> None:
+        """Re-file each branch whose best order changed (new path first, then the old goes)."""
+        for key, records in self._filed.items():
+            for i, record in enumerate(records):
+                branch = record[1][3]
+                order = self._order(branch)
+                if order != record[2]:
+                    records[i] = self._file(key, record[1][1], branch, order)
+                    self._unfile(record, keep_stats=True)
+
+    def _file(self, key: K, gen: int, branch: Conjunction, leaves: tuple[Leaf, ...]) -> _Record:
+        """Build the path of one branch and hold its key at the end.
+
+        The branch follows the states that earlier branches built for the same
+        leading conditions, then gets one new state for its next condition; the
+        conditions after that are tested directly where it ends (its ``rest``).
+        A state so made carries at most one ``rest``: any later branch through it
+        builds a state of its own for its next condition. So unique patterns cost
+        one state, and shared ones share every state they agree on.
+        """
         state = self._root
-        steps: list[_Step] = []
-        for leaf in leaves:
-            sig = _signature(leaf)
-            child = state.children.get(sig)
+        depth = 0
+        while depth < len(leaves):
+            child = state.children.get(_signature(leaves[depth]))
             if child is None:
-                child = _State(leaf)
-                state.children[sig] = child
-                fi = state.fields.get(leaf.path)
-                fresh = fi is None
-                if fi is None:
-                    fi = FieldIndex()
-                for alt in leaf.alternatives:
-                    fi.add(alt, child)
-                if fresh:
-                    state.fields[leaf.path] = fi
-                    state.moves = (*state.moves, (leaf.path, fi))
-            child.refs += 1
-            steps.append((state, sig, child))
-            state = child
-        entry = (key, gen, shared_levels(branch.leaves) or None, branch)
+                break
+            state, depth = child, depth + 1
+        if depth < len(leaves):
+            state, depth = self._grow(state, leaves[depth]), depth + 1
+        entry = (key, gen, shared_levels(branch.leaves) or None, branch, leaves[depth:])
+        node: _State | None = state
+        while node is not None and node is not self._root:
+            node.refs += 1
+            node = node.parent
         if state.accept is None:
             pile = Pile()
             pile.append(entry)
             state.accept = pile
         else:
             state.accept.append(entry)
-        return state, entry, tuple(steps)
+        return state, entry, leaves
 
-    def _unfile(self, record: _Record) -> None:
+    def _grow(self, state: _State, leaf: Leaf) -> _State:
+        """Add a state after ``state`` for ``leaf``, filed in the field's index."""
+        sig = _signature(leaf)
+        child = _State(state, sig, leaf)
+        if state.children is _NONE:
+            state.children, state.fields = {}, {}
+        state.children[sig] = child
+        fi = state.fields.get(leaf.path)
+        fresh = fi is None
+        if fi is None:
+            fi = FieldIndex()
+        for alt in leaf.alternatives:
+            fi.add(alt, child)
+        if fresh:
+            state.fields[leaf.path] = fi
+            state.moves = (*state.moves, (leaf.path, fi))
+        return child
+
+    def _unfile(self, record: _Record, *, keep_stats: bool = False) -> None:
         """Take a branch apart: drop its key, then the states no other branch uses."""
-        end, entry, steps = record
+        end, entry, _ = record
+        if not keep_stats:
+            self._stats.observe(entry[3].leaves, -1)
+            self._branches -= 1
         pile = end.accept
         if pile is not None:
             pile.remove(entry)
             if not len(pile):
                 end.accept = None
-        for parent, sig, child in reversed(steps):
+        child = end
+        while child is not self._root:
+            parent, sig, leaf = child.parent, child.sig, child.via
+            if parent is None or sig is None or leaf is None:  # pragma: no cover - root only
+                break
             child.refs -= 1
-            if child.refs:
-                continue
-            del parent.children[sig]
-            leaf = child.via
-            if leaf is None:  # pragma: no cover - only the root has none
-                continue
-            fi = parent.fields[leaf.path]
-            for alt in leaf.alternatives:
-                fi.remove(alt, child)
-            if not fi.size:
-                del parent.fields[leaf.path]
-                parent.moves = tuple(m for m in parent.moves if m[1] is not fi)
+            if not child.refs:
+                del parent.children[sig]
+                fi = parent.fields[leaf.path]
+                for alt in leaf.alternatives:
+                    fi.remove(alt, child)
+                if not fi.size:
+                    del parent.fields[leaf.path]
+                    parent.moves = tuple(m for m in parent.moves if m[1] is not fi)
+            child = parent
+
+
+def _holds(
+    rest: tuple[Leaf, ...],
+    doc: Mapping[str, Any],
+    values: dict[Path, tuple[object, ...]],
+    multi: set[Path],
+) -> bool:
+    """Test the conditions a branch left unindexed (as its states would have)."""
+    for leaf in rest:
+        path = leaf.path
+        vals = values.get(path)
+        if vals is None:
+            vals = values[path] = values_of(doc, path, multi)
+        if vals:
+            test = leaf.test_value
+            for value in vals:
+                if test(value):
+                    break
+            else:
+                return False
+        elif not leaf.absent_ok:
+            return False
+    return True

@@ -70,7 +70,9 @@ class Runs(Generic[T]):
         # Concatenation, not unpacking: it copies at C speed.
         keys = keys[:at] + (key,) + keys[at:]  # noqa: RUF005
         items = items[:at] + (item,) + items[at:]  # noqa: RUF005
-        if len(keys) > _MIN_SMALL + math.isqrt(len(big[0])):
+        # Merging costs about a hundred times more per item than copying the small
+        # run, so the small run may grow to several times the square root.
+        if len(keys) > _MIN_SMALL + 8 * math.isqrt(len(big[0])):
             self.runs = (_merge(big, (keys, items)),)
         else:
             self.runs = (big, (keys, items))
@@ -97,11 +99,11 @@ class Runs(Generic[T]):
 def _merge(
     a: tuple[tuple[Any, ...], tuple[T, ...]], b: tuple[tuple[Any, ...], tuple[T, ...]]
 ) -> tuple[tuple[Any, ...], tuple[T, ...]]:
-    # Sorting two sorted runs is one linear merge (timsort finds the runs); the
-    # position breaks ties so that items are never compared.
-    keys = a[0] + b[0]
-    merged = sorted(zip(keys, range(len(keys)), a[1] + b[1], strict=True))
-    return tuple(m[0] for m in merged), tuple(m[2] for m in merged)
+    # Sorting two sorted runs is one linear merge (timsort finds the runs); sorting
+    # positions by key never compares items.
+    keys, items = a[0] + b[0], a[1] + b[1]
+    order = sorted(range(len(keys)), key=keys.__getitem__)
+    return tuple(map(keys.__getitem__, order)), tuple(map(items.__getitem__, order))
 
 
 def _width_class(low: float, high: float) -> int:
