@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 from eventpatterns import filters
 from eventpatterns.core import Event
 from eventpatterns.filters import PatternIndex
+from eventpatterns.filters._model import AnythingBut, Conjunction, Exact, Leaf, Predicate, Prefix
 
 ANCHORS: dict[str, Any] = {
     "exact": {"detail": {"id": ["o-1"]}},
@@ -262,3 +264,94 @@ def test_networks_of_odd_text() -> None:
     assert index.match({"ip": "::1"}) == {"v6"}
     for text in ("not:an:address", "10.0.0.x", "010.0.0.1", "10.0.0.256", "10.0.0", "10.0.0.1/8"):
         assert index.match({"ip": text}) == set(), text
+
+
+# ---------------------------------------------------------------- hostile input
+
+
+def test_ranges_near_the_limits_of_json_numbers() -> None:
+    index: PatternIndex[str] = PatternIndex()
+    index.add("huge", {"n": [{"numeric": [">", -(10**400), "<", 10**400]}]})
+    index.add("narrow-huge", {"n": [{"numeric": [">=", 10**400, "<=", 10**400 + 3]}]})
+    index.add("mixed", {"n": [{"numeric": [">", 1.5, "<", 10**400]}]})
+    index.add("above", {"n": [{"numeric": [">", 10**400]}]})
+    index.add("below", {"n": [{"numeric": ["<", -(10**400)]}]})
+    assert index.match({"n": 2}) == {"huge", "mixed"}
+    assert index.match({"n": 10**400 + 2}) == {"narrow-huge", "above"}
+    assert index.match({"n": -(10**401)}) == {"below"}
+    assert index.match({"n": 1e308}) == {"huge", "mixed"}
+
+
+def test_integers_beyond_the_str_limit_do_not_crash_matching() -> None:
+    huge = 10**5000  # more digits than str() prints by default
+    index: PatternIndex[str] = PatternIndex()
+    index.add("more", {"n": [{"numeric": [">", 5]}]})
+    index.add("less", {"n": [{"numeric": ["<", 5]}]})
+    index.add("bounded", {"n": [{"numeric": [">", 5, "<", 10**400]}]})
+    index.add("exact", {"n": [5]})
+    index.add("not-five", {"n": [{"anything-but": 5}]})
+    index.add("exists", {"n": [{"exists": True}]})
+    index.add("rest", {"s": ["x"], "n": [5, 6]})
+    assert index.match({"n": huge, "s": "x"}) == {"more", "not-five", "exists"}
+    assert index.match({"n": [-huge, 1], "s": "x"}) == {"less", "not-five", "exists"}
+    assert index.match({"n": [{"deeper": huge}], "s": "x"}) == set()
+
+
+def test_exists_false_under_a_long_array_of_objects_reads_each_path_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from eventpatterns.filters import _index
+
+    calls: list[tuple[str, ...]] = []
+    real = _index.values_of
+
+    def counting(doc: Any, path: tuple[str, ...], multi: set[tuple[str, ...]]) -> Any:
+        calls.append(path)
+        return real(doc, path, multi)
+
+    monkeypatch.setattr(_index, "values_of", counting)
+    index: PatternIndex[str] = PatternIndex()
+    index.add("gone", {"a": {"x": [{"exists": False}]}})
+    index.add("both", {"a": {"x": [{"exists": False}], "y": ["1"]}})
+    event = {"a": [{"y": "1"}] * 3000 + [{"x": 1}]}
+    assert index.match(event) == set()
+    assert index.match({"a": [{"y": "1"}] * 3000}) == {"gone", "both"}
+    # Each path is read once per event, whatever the array's length.
+    assert sorted(set(calls)) == [("a", "x"), ("a", "y")]
+    assert len(calls) <= 4
+
+
+# ---------------------------------------------------------------- kinds it does not know
+
+
+@dataclass(frozen=True, slots=True)
+class _Even(Predicate):
+    """A predicate kind the index has no table for."""
+
+    def test(self, value: object) -> bool:
+        return type(value) is int and value % 2 == 0
+
+
+class _LoudPrefix(Prefix):
+    """A subclass of a known kind: its own ``test`` must decide, not the prefix table."""
+
+    __slots__ = ()
+
+    def test(self, value: object) -> bool:
+        return isinstance(value, str) and value.upper().startswith(self.text)
+
+
+def _matcher(*leaves: Leaf) -> filters.Matcher:
+    return filters.Matcher((Conjunction(leaves),), "hand-built")
+
+
+def test_unknown_predicate_kinds_are_tested_where_the_state_is_reached() -> None:
+    index: PatternIndex[str] = PatternIndex()
+    even = _Even("even", None)
+    index.add("even", _matcher(Leaf(("n",), (even,))))
+    index.add("odd", _matcher(Leaf(("n",), (AnythingBut("anything-but", None, (even,)),))))
+    index.add("loud", _matcher(Leaf(("s",), (_LoudPrefix("prefix", None, "AB"),))))
+    index.add("both", _matcher(Leaf(("s",), (Exact("equals", None, "q"),)), Leaf(("n",), (even,))))
+    assert index.match({"n": 4, "s": "abc"}) == {"even", "loud"}
+    assert index.match({"n": 3, "s": "q"}) == {"odd"}
+    assert index.match({"n": [3, 8], "s": "q"}) == {"even", "odd", "both"}

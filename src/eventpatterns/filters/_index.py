@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Hashable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from typing import Any, Final, Generic, TypeVar
 
 from ._fields import FieldIndex, Pile
@@ -42,6 +42,7 @@ from ._model import (
     Exact,
     Leaf,
     Numeric,
+    Predicate,
     Prefix,
     Suffix,
     Wildcard,
@@ -106,8 +107,18 @@ def _rank(leaf: Leaf) -> int:
     return rank
 
 
-def _signature(leaf: Leaf) -> Signature:
-    """Name a condition: equal signatures accept the same values, so they share a state."""
+def _distinct(leaf: Leaf) -> list[Predicate]:
+    """The alternatives of a leaf without repeats (a child is filed once per value)."""
+    seen: set[object] = set()
+    out: list[Predicate] = []
+    for alt, sig in zip(leaf.alternatives, _alt_signatures(leaf), strict=True):
+        if sig not in seen:
+            seen.add(sig)
+            out.append(alt)
+    return out
+
+
+def _alt_signatures(leaf: Leaf) -> list[object]:
     alts: list[object] = []
     for alt in leaf.alternatives:
         if type(alt) is Exact:
@@ -119,7 +130,12 @@ def _signature(leaf: Leaf) -> Signature:
             alts.append(("id", id(alt)))
         else:
             alts.append(alt)
-    return leaf.path, frozenset(alts)
+    return alts
+
+
+def _signature(leaf: Leaf) -> Signature:
+    """Name a condition: equal signatures accept the same values, so they share a state."""
+    return leaf.path, frozenset(_alt_signatures(leaf))
 
 
 class PatternIndex(Generic[K]):
@@ -229,13 +245,12 @@ class PatternIndex(Generic[K]):
         current = self._current
         values: dict[Path, tuple[object, ...]] = {}
         multi: set[Path] = set()
+        # Each state has one parent, and a parent's lookups are de-duplicated, so
+        # every state reached is visited once without a visited set.
         todo: list[Any] = [self._root]  # states
-        seen: set[_State] = set()
+        pop, push, extend = todo.pop, todo.append, todo.extend
         while todo:
-            state = todo.pop()
-            if state in seen:
-                continue
-            seen.add(state)
+            state = pop()
             pile = state.accept
             if pile is not None:
                 for run in pile.runs:
@@ -257,16 +272,20 @@ class PatternIndex(Generic[K]):
                     vals = values[path] = values_of(doc, path, multi)
                 if not vals:
                     if fi.absent:
-                        todo.extend(fi.absent)
-                elif fi.plain:
-                    exact = fi.exact
-                    for value in vals:
-                        hit = exact.get(value if type(value) is str else canon(value))
-                        if hit:
-                            todo.extend(hit)
+                        extend(fi.absent)
+                elif fi.plain and len(vals) == 1:
+                    value = vals[0]
+                    hit = fi.exact.get(value if type(value) is str else canon(value))
+                    if hit:
+                        extend(hit) if len(hit) > 1 else push(hit[0])
                 else:
+                    reached: list[Any] = []
                     for value in vals:
-                        fi.collect(value, todo)
+                        fi.collect(value, reached)
+                    if len(reached) == 1:
+                        push(reached[0])
+                    elif reached:
+                        extend(set(reached))
         return found
 
     @staticmethod
@@ -321,7 +340,8 @@ class PatternIndex(Generic[K]):
             state, depth = child, depth + 1
         if depth < len(leaves):
             state, depth = self._grow(state, leaves[depth]), depth + 1
-        entry = (key, gen, shared_levels(branch.leaves) or None, branch, leaves[depth:])
+        rest = tuple(_check(leaf) for leaf in leaves[depth:])
+        entry = (key, gen, shared_levels(branch.leaves) or None, branch, rest)
         node: _State | None = state
         while node is not None and node is not self._root:
             node.refs += 1
@@ -345,7 +365,7 @@ class PatternIndex(Generic[K]):
         fresh = fi is None
         if fi is None:
             fi = FieldIndex()
-        for alt in leaf.alternatives:
+        for alt in _distinct(leaf):
             fi.add(alt, child)
         if fresh:
             state.fields[leaf.path] = fi
@@ -372,7 +392,7 @@ class PatternIndex(Generic[K]):
             if not child.refs:
                 del parent.children[sig]
                 fi = parent.fields[leaf.path]
-                for alt in leaf.alternatives:
+                for alt in _distinct(leaf):
                     fi.remove(alt, child)
                 if not fi.size:
                     del parent.fields[leaf.path]
@@ -380,25 +400,39 @@ class PatternIndex(Generic[K]):
             child = parent
 
 
+_Check = tuple[Path, "frozenset[object] | None", Callable[[object], bool], bool]
+
+
+def _check(leaf: Leaf) -> _Check:
+    """Compile a condition left to test where a branch ends: exact values as a set."""
+    only_exact = not (leaf.others or leaf.present_ok or leaf.absent_ok)
+    return leaf.path, leaf.exact if only_exact else None, leaf.test_value, leaf.absent_ok
+
+
 def _holds(
-    rest: tuple[Leaf, ...],
+    rest: tuple[_Check, ...],
     doc: Mapping[str, Any],
     values: dict[Path, tuple[object, ...]],
     multi: set[Path],
 ) -> bool:
     """Test the conditions a branch left unindexed (as its states would have)."""
-    for leaf in rest:
-        path = leaf.path
+    for path, exact, test, absent_ok in rest:
         vals = values.get(path)
         if vals is None:
             vals = values[path] = values_of(doc, path, multi)
-        if vals:
-            test = leaf.test_value
+        if not vals:
+            if not absent_ok:
+                return False
+        elif exact is not None:
+            for value in vals:
+                if (value if type(value) is str else canon(value)) in exact:
+                    break
+            else:
+                return False
+        else:
             for value in vals:
                 if test(value):
                     break
             else:
                 return False
-        elif not leaf.absent_ok:
-            return False
     return True

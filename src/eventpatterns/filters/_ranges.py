@@ -138,6 +138,9 @@ def _exact_start(value: float, k: int) -> Fraction | None:
     return Fraction(value) - Fraction(2) ** k
 
 
+_Band = tuple[float, bool, float, bool, object]
+
+
 class RangeIndex:
     """The numeric ranges of one field, each leading to a target (see the module docs)."""
 
@@ -148,9 +151,10 @@ class RangeIndex:
         self.lower: Runs[tuple[bool, object]] = Runs()
         # upper: keys are the negated bounds; items (inclusive, target).
         self.upper: Runs[tuple[bool, object]] = Runs()
-        # (class, window, safe magnitude, runs keyed by low of (range, target)), replaced whole.
-        self.bands: tuple[tuple[int, float, float, Runs[tuple[Numeric, object]]], ...] = ()
-        self._bands: dict[int, Runs[tuple[Numeric, object]]] = {}
+        # (class, window, safe magnitude, runs keyed by low), replaced whole; items
+        # (low, low inclusive, high, high inclusive, target), tested inline.
+        self.bands: tuple[tuple[int, float, float, Runs[_Band]], ...] = ()
+        self._bands: dict[int, Runs[_Band]] = {}
         self.size = 0
 
     def add(self, target: object, rng: Numeric) -> None:
@@ -165,13 +169,14 @@ class RangeIndex:
             self.upper.insert(-high, (rng.high_inclusive, target))
         else:
             k = _width_class(low, high)
+            item = (low, rng.low_inclusive, high, rng.high_inclusive, target)
             band = self._bands.get(k)
             if band is None:
                 band = self._bands[k] = Runs()
-                band.insert(low, (rng, target))
+                band.insert(low, item)
                 self._publish()
             else:
-                band.insert(low, (rng, target))
+                band.insert(low, item)
 
     def remove(self, target: object, rng: Numeric) -> None:
         """Unfile ``rng`` (filed with ``target``)."""
@@ -184,7 +189,7 @@ class RangeIndex:
         else:
             k = _width_class(low, high)
             band = self._bands[k]
-            band.remove(low, (rng, target))
+            band.remove(low, (low, rng.low_inclusive, high, rng.high_inclusive, target))
             if not band.size:
                 del self._bands[k]
                 self._publish()
@@ -226,6 +231,7 @@ class RangeIndex:
             for keys, entries in band.runs:
                 start = bisect.bisect_left(keys, first)
                 stop = bisect.bisect_right(keys, value, start)
-                for rng, target in entries[start:stop]:
-                    if rng.test(value):
+                # Every candidate has low <= value; test the rest inline.
+                for low, low_in, high, high_in, target in entries[start:stop]:
+                    if (value < high or (high_in and value == high)) and (low_in or low < value):
                         out.append(target)
