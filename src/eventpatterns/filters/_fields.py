@@ -116,6 +116,8 @@ class FieldIndex:
     __slots__ = (
         "_counts",
         "absent",
+        "affixes",
+        "affixes_ic",
         "cidr",
         "cidr_lens",
         "eic",
@@ -153,6 +155,8 @@ class FieldIndex:
         self.others: tuple[tuple[Predicate, Hashable], ...] = ()
         # Read-side summaries: whether a string can reach beyond exact values, whether
         # a lower-cased lookup can, and whether exact values are all there is.
+        self.affixes: _Probes = ()
+        self.affixes_ic: _Probes = ()
         self.textual = False
         self.folded = False
         self.plain = True
@@ -263,6 +267,17 @@ class FieldIndex:
 
     def _summarise(self) -> None:
         lens = self.lens
+        tables = self.tables
+        self.affixes = tuple(
+            (name == "prefix", lens[name], tables[name])
+            for name in ("prefix", "suffix")
+            if lens.get(name)
+        )
+        self.affixes_ic = tuple(
+            (name == "prefix_ic", lens[name], tables[name])
+            for name in ("prefix_ic", "suffix_ic")
+            if lens.get(name)
+        )
         self.folded = bool(self.eic or lens.get("prefix_ic") or lens.get("suffix_ic"))
         self.textual = bool(
             self.folded
@@ -307,29 +322,15 @@ class FieldIndex:
     def strings(self, value: str, out: list[Any]) -> None:
         """Append the targets a string reaches beyond exact values."""
         size = len(value)
-        lens = self.lens
-        tables = self.tables
-        for name in ("prefix", "suffix"):
-            for n in lens.get(name, ()):
-                if n > size:
-                    break
-                hit = tables[name].get(value[:n] if name == "prefix" else value[size - n :])
-                if hit:
-                    out.extend(hit)
+        if self.affixes:
+            _probe(value, size, self.affixes, out)
         if self.folded:
             lower = value.lower()
             hit = self.eic.get(lower)
             if hit:
                 out.extend(hit)
-            lsize = len(lower)
-            for name in ("prefix_ic", "suffix_ic"):
-                for n in lens.get(name, ()):
-                    if n > lsize:
-                        break
-                    part = lower[:n] if name == "prefix_ic" else lower[lsize - n :]
-                    hit = tables[name].get(part)
-                    if hit:
-                        out.extend(hit)
+            if self.affixes_ic:
+                _probe(lower, len(lower), self.affixes_ic, out)
         for head, tail in self.wild_lens:
             if head + tail > size:
                 continue
@@ -357,6 +358,20 @@ class FieldIndex:
                 hit = self.cidr.get((version, length, number >> (bits - length)))
                 if hit:
                     out.extend(hit)
+
+
+_Probes = tuple[tuple[bool, tuple[int, ...], dict[object, Targets]], ...]
+
+
+def _probe(value: str, size: int, probes: _Probes, out: list[Any]) -> None:
+    """Look a string's prefixes (or suffixes) of every held length up."""
+    for prefix, lens, table in probes:
+        for n in lens:
+            if n > size:
+                break
+            hit = table.get(value[:n] if prefix else value[size - n :])
+            if hit:
+                out.extend(hit)
 
 
 def _number(value: object) -> bool:

@@ -249,6 +249,7 @@ class PatternIndex(Generic[K]):
         # every state reached is visited once without a visited set.
         todo: list[Any] = [self._root]  # states
         pop, push, extend = todo.pop, todo.append, todo.extend
+        verdicts: dict[frozenset[Signature], bool] | None = None
         while todo:
             state = pop()
             pile = state.accept
@@ -259,12 +260,16 @@ class PatternIndex(Generic[K]):
                             continue
                         if rest and not _holds(rest, doc, values, multi):
                             continue
-                        if (
-                            shared is None
-                            or not multi
-                            or multi.isdisjoint(shared)
-                            or self._verify(branch, doc, values, multi)
-                        ):
+                        if shared is None or not multi or multi.isdisjoint(shared[0]):
+                            found.add(key)
+                            continue
+                        # Branches with the same conditions get the same verdict.
+                        if verdicts is None:
+                            verdicts = {}
+                        verdict = verdicts.get(shared[1])
+                        if verdict is None:
+                            verdict = verdicts[shared[1]] = self._verify(branch, doc, values, multi)
+                        if verdict:
                             found.add(key)
             for path, fi in state.moves:
                 vals = values.get(path)
@@ -341,7 +346,10 @@ class PatternIndex(Generic[K]):
         if depth < len(leaves):
             state, depth = self._grow(state, leaves[depth]), depth + 1
         rest = tuple(_check(leaf) for leaf in leaves[depth:])
-        entry = (key, gen, shared_levels(branch.leaves) or None, branch, rest)
+        levels = shared_levels(branch.leaves)
+        # (levels where array consistency can reject the branch, its conditions' names)
+        shared = (levels, frozenset(map(_signature, leaves))) if levels else None
+        entry = (key, gen, shared, branch, rest)
         node: _State | None = state
         while node is not None and node is not self._root:
             node.refs += 1
