@@ -355,3 +355,23 @@ def test_unknown_predicate_kinds_are_tested_where_the_state_is_reached() -> None
     assert index.match({"n": 4, "s": "abc"}) == {"even", "loud"}
     assert index.match({"n": 3, "s": "q"}) == {"odd"}
     assert index.match({"n": [3, 8], "s": "q"}) == {"even", "odd", "both"}
+
+
+class _Pair(Leaf):
+    """A condition on an array as a whole (the model's ``whole_array`` kinds): two elements."""
+
+    whole_array = True
+
+    def check(self, value: object, root: object) -> bool:
+        return isinstance(value, list) and len(value) == 2
+
+
+def test_whole_array_conditions_are_left_to_the_model() -> None:
+    index: PatternIndex[str] = PatternIndex()
+    pair = _Pair(("tags",), (Exact("equals", None, "x"),))
+    index.add("pair", _matcher(pair, Leaf(("s",), (Exact("equals", None, "q"),))))
+    index.add("only", _matcher(pair))
+    for event in ({"s": "q", "tags": ["a", "b"]}, {"s": "q", "tags": ["x"]}, {"tags": [1, 2]}):
+        expected = {k for k in ("pair", "only") if index.get(k).matches(event)}  # type: ignore[union-attr]
+        assert index.match(event) == expected
+    assert index.match({"s": "q", "tags": ["a", "b"]}) == {"pair", "only"}

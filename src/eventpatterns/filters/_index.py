@@ -260,7 +260,9 @@ class PatternIndex(Generic[K]):
                             continue
                         if rest and not _holds(rest, doc, values, multi):
                             continue
-                        if shared is None or not multi or multi.isdisjoint(shared[0]):
+                        if shared is None or (
+                            not shared[2] and (not multi or multi.isdisjoint(shared[0]))
+                        ):
                             found.add(key)
                             continue
                         # Branches with the same conditions get the same verdict.
@@ -268,7 +270,11 @@ class PatternIndex(Generic[K]):
                             verdicts = {}
                         verdict = verdicts.get(shared[1])
                         if verdict is None:
-                            verdict = verdicts[shared[1]] = self._verify(branch, doc, values, multi)
+                            verdict = verdicts[shared[1]] = (
+                                branch.tree.match(doc, doc)
+                                if shared[2]
+                                else self._verify(branch, doc, values, multi)
+                            )
                         if verdict:
                             found.add(key)
             for path, fi in state.moves:
@@ -336,6 +342,12 @@ class PatternIndex(Generic[K]):
         builds a state of its own for its next condition. So unique patterns cost
         one state, and shared ones share every state they agree on.
         """
+        # A condition on an array as a whole (the model's ``whole_array`` kinds) is
+        # not indexed: its branch is verified by the model's own tree where it ends.
+        order = leaves
+        whole = [leaf for leaf in leaves if getattr(leaf, "whole_array", False)]
+        if whole:
+            leaves = tuple(leaf for leaf in leaves if leaf not in whole)
         state = self._root
         depth = 0
         while depth < len(leaves):
@@ -347,8 +359,10 @@ class PatternIndex(Generic[K]):
             state, depth = self._grow(state, leaves[depth]), depth + 1
         rest = tuple(_check(leaf) for leaf in leaves[depth:])
         levels = shared_levels(branch.leaves)
-        # (levels where array consistency can reject the branch, its conditions' names)
-        shared = (levels, frozenset(map(_signature, leaves))) if levels else None
+        # (levels where array consistency can reject the branch, its conditions' names,
+        # whether only the model's own tree can tell)
+        shape = frozenset(map(_signature, branch.leaves))
+        shared = (levels, shape, bool(whole)) if levels or whole else None
         entry = (key, gen, shared, branch, rest)
         node: _State | None = state
         while node is not None and node is not self._root:
@@ -360,7 +374,7 @@ class PatternIndex(Generic[K]):
             state.accept = pile
         else:
             state.accept.append(entry)
-        return state, entry, leaves
+        return state, entry, order
 
     def _grow(self, state: _State, leaf: Leaf) -> _State:
         """Add a state after ``state`` for ``leaf``, filed in the field's index."""

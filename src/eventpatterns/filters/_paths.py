@@ -19,7 +19,7 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
-from ._model import MISSING, Leaf, Node, leaf_values
+from ._model import MISSING, Leaf, Node, leaf_values, values_at
 
 __all__ = ["tame", "values_of", "verify"]
 
@@ -52,12 +52,14 @@ def values_of(
             two or more objects (through arrays).
     """
     value: Any = doc
-    for key in path:
+    last = len(path) - 1
+    for depth, key in enumerate(path):
         if type(value) is not dict:
             return _values_slow(doc, path, multi)
         value = value.get(key, MISSING)
         if value is MISSING:
-            return ()
+            # The model may read a missing key another way (spelled with dots).
+            return _values_slow(doc, path, multi) if depth < last else ()
     t = type(value)
     if t is str or t is float or t is bool or value is None:
         return (value,)
@@ -73,10 +75,15 @@ def values_of(
 def _values_slow(
     doc: Mapping[str, Any], path: tuple[str, ...], multi: set[tuple[str, ...]]
 ) -> tuple[object, ...]:
+    # The values are read as the model reads them (values_at); this walk only notes
+    # the levels holding two or more objects, and, where an object lacks the key (the
+    # model may find it otherwise), every level from there, to verify rather than guess.
     level: list[object] = [doc]
+    last = len(path) - 1
     for depth, key in enumerate(path):
         nxt: list[object] = []
         objects = 0
+        lacking = False
         stack = level
         while stack:
             item = stack.pop()
@@ -84,17 +91,16 @@ def _values_slow(
                 objects += 1
                 if key in item:
                     nxt.append(item[key])
+                else:
+                    lacking = True
             elif isinstance(item, (list, tuple)):
                 stack.extend(item)
-        if objects > 1 and depth:
+        if depth and (objects > 1 or lacking):
             multi.add(path[:depth])
-        if not nxt:
-            return ()
+        if lacking and depth < last:
+            multi.update(path[:d] for d in range(max(depth, 1), len(path)))
         level = nxt
-    out: list[object] = []
-    for item in level:
-        out.extend(tame(v) for v in leaf_values(item))
-    return tuple(out)
+    return tuple(tame(v) for v in values_at(doc, path))
 
 
 def shared_levels(leaves: tuple[Leaf, ...]) -> frozenset[tuple[str, ...]]:
