@@ -142,8 +142,8 @@ class PatternIndex(Generic[K]):
     """Many patterns under keys; tells which keys an event matches.
 
     Patterns are compiled into one shared state machine (see the module docs), so
-    matching costs what the event's partial matches cost, whether ten patterns are
-    held or ten thousand. ``add`` and ``remove`` may run while other threads
+    matching costs what the event's partial matches cost, not what the number of
+    patterns held would suggest. ``add`` and ``remove`` may run while other threads
     ``match``; each match sees every pattern either wholly added or not at all.
 
     Example:
