@@ -402,8 +402,8 @@ def _sample(fn: Callable[[Event], object], events: list[Event], budget: float) -
 def measure(name: str, *, quick: bool) -> dict[str, Any]:
     """Measure one workload at every size."""
     n_events = 300 if quick else 1000
-    reps = 3 if quick else 5
-    budget = 0.03 if quick else 0.1  # seconds per timed pass
+    reps = 2 if quick else 5
+    budget = 0.02 if quick else 0.1  # seconds per timed pass
     pats, evs = WORKLOADS[name](random.Random(name), max(SIZES), n_events)
     start = _clock()
     matchers = [filters.compile(p) for p in pats]
@@ -416,7 +416,7 @@ def measure(name: str, *, quick: bool) -> dict[str, Any]:
     row["build_engine_s"] = round(seconds, 3)
     row["build_s"] = round(seconds + compile_s, 3)
     # Same answers as the loop on a sample, before timing anything.
-    for event in evs[:50]:
+    for event in evs[: 10 if quick else 50]:
         want = {i for i, m in enumerate(matchers) if m.matches(event)}
         if indexes[max(SIZES)].match(event) != want:
             raise AssertionError(f"{name}: index and loop disagree on {event}")
