@@ -25,7 +25,6 @@ Readers only ``get`` from the maps and iterate tuples that writers replace whole
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Hashable
 from typing import Any, Final
@@ -45,56 +44,15 @@ from ._model import (
     ipv4_int,
     parse_ip,
 )
-from ._ranges import RangeIndex
+from ._ranges import Pile, RangeIndex
 
 __all__ = ["FieldIndex", "Pile"]
 
 Targets = tuple[Hashable, ...]
 # The shared empty table; never written (writers swap in a dict of their own first).
 _NONE: Final[dict[Any, Any]] = {}
+_EXACT: Final = 2**53
 _AFFIX = ("prefix", "suffix", "prefix_ic", "suffix_ic")
-
-
-class Pile:
-    """An unordered bag of items that readers iterate without a lock.
-
-    Two tuples that writers replace whole; appending copies only the small one,
-    merged into the large one once it outgrows about the square root of the whole.
-
-    Attributes:
-        runs: ``(large, small)``; read it once, iterate both.
-    """
-
-    __slots__ = ("runs",)
-
-    def __init__(self) -> None:
-        self.runs: tuple[tuple[Any, ...], tuple[Any, ...]] = ((), ())
-
-    def __len__(self) -> int:
-        return len(self.runs[0]) + len(self.runs[1])
-
-    def append(self, item: object) -> None:
-        """Add ``item``."""
-        big, small = self.runs
-        small = (*small, item)
-        if len(small) > 8 + math.isqrt(len(big)):
-            self.runs = (big + small, ())
-        else:
-            self.runs = (big, small)
-
-    def remove(self, item: object) -> None:
-        """Remove one ``item`` (compared by identity first, then equality).
-
-        Raises:
-            ValueError: It is not there.
-        """
-        big, small = self.runs
-        if item in small:
-            at = small.index(item)
-            self.runs = (big, small[:at] + small[at + 1 :])
-        else:
-            at = big.index(item)
-            self.runs = (big[:at] + big[at + 1 :], small)
 
 
 def _put(table: dict[Any, Targets], key: object, target: Hashable) -> None:
@@ -305,10 +263,16 @@ class FieldIndex:
             if hit:
                 out.extend(hit)
             ranges = self.ranges
-            t = type(value)
-            is_number = t is int or t is float or _number(value)
-            if ranges is not None and is_number and value == value:  # NaN is in no range
-                ranges.collect(value, out)  # type: ignore[arg-type]
+            if ranges is not None:
+                t = type(value)
+                # A double, or an int a double holds exactly: every reading of a
+                # numeric range agrees on it, so the sorted runs answer.
+                if (t is float and value - value == 0) or (  # type: ignore[operator]
+                    t is int and -_EXACT <= value <= _EXACT  # type: ignore[operator]
+                ):
+                    ranges.collect(value, out)  # type: ignore[arg-type]
+                elif _number(value) and value == value:  # NaN is in no range
+                    ranges.collect_tested(value, out)
             if self.textual and isinstance(value, str):  # a str subclass
                 self.strings(str(value), out)
         if self.present:

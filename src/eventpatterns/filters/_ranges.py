@@ -30,7 +30,7 @@ from typing import Any, Final, Generic, TypeVar
 
 from ._model import Numeric
 
-__all__ = ["RangeIndex", "Runs"]
+__all__ = ["Pile", "RangeIndex", "Runs"]
 
 T = TypeVar("T", bound=Hashable)
 _INF: Final = float("inf")
@@ -96,6 +96,48 @@ class Runs(Generic[T]):
         raise ValueError(item)
 
 
+class Pile:
+    """An unordered bag of items that readers iterate without a lock.
+
+    Two tuples that writers replace whole; appending copies only the small one,
+    merged into the large one once it outgrows about the square root of the whole.
+
+    Attributes:
+        runs: ``(large, small)``; read it once, iterate both.
+    """
+
+    __slots__ = ("runs",)
+
+    def __init__(self) -> None:
+        self.runs: tuple[tuple[Any, ...], tuple[Any, ...]] = ((), ())
+
+    def __len__(self) -> int:
+        return len(self.runs[0]) + len(self.runs[1])
+
+    def append(self, item: object) -> None:
+        """Add ``item``."""
+        big, small = self.runs
+        small = (*small, item)
+        if len(small) > 8 + math.isqrt(len(big)):
+            self.runs = (big + small, ())
+        else:
+            self.runs = (big, small)
+
+    def remove(self, item: object) -> None:
+        """Remove one ``item`` (compared by identity first, then equality).
+
+        Raises:
+            ValueError: It is not there.
+        """
+        big, small = self.runs
+        if item in small:
+            at = small.index(item)
+            self.runs = (big, small[:at] + small[at + 1 :])
+        else:
+            at = big.index(item)
+            self.runs = (big[:at] + big[at + 1 :], small)
+
+
 def _merge(
     a: tuple[tuple[Any, ...], tuple[T, ...]], b: tuple[tuple[Any, ...], tuple[T, ...]]
 ) -> tuple[tuple[Any, ...], tuple[T, ...]]:
@@ -144,7 +186,7 @@ _Band = tuple[float, bool, float, bool, object]
 class RangeIndex:
     """The numeric ranges of one field, each leading to a target (see the module docs)."""
 
-    __slots__ = ("_bands", "bands", "lower", "size", "upper")
+    __slots__ = ("_bands", "bands", "every", "lower", "size", "upper")
 
     def __init__(self) -> None:
         # lower: keys are the bounds; items (inclusive, target).
@@ -155,11 +197,14 @@ class RangeIndex:
         # (low, low inclusive, high, high inclusive, target), tested inline.
         self.bands: tuple[tuple[int, float, float, Runs[_Band]], ...] = ()
         self._bands: dict[int, Runs[_Band]] = {}
+        # Every (range, target), for values only the model's own test can place.
+        self.every = Pile()
         self.size = 0
 
     def add(self, target: object, rng: Numeric) -> None:
         """File ``rng``, leading to ``target``."""
         self.size += 1
+        self.every.append((rng, target))
         low, high = rng.low, rng.high
         if high is None:
             if low is None:  # pragma: no cover - the parser never builds one
@@ -181,6 +226,7 @@ class RangeIndex:
     def remove(self, target: object, rng: Numeric) -> None:
         """Unfile ``rng`` (filed with ``target``)."""
         self.size -= 1
+        self.every.remove((rng, target))
         low, high = rng.low, rng.high
         if high is None:
             self.lower.remove(low, (rng.low_inclusive, target))
@@ -196,6 +242,17 @@ class RangeIndex:
 
     def _publish(self) -> None:
         self.bands = tuple((k, *_window(k), b) for k, b in sorted(self._bands.items()))
+
+    def collect_tested(self, value: object, out: list[object]) -> None:
+        """Append the targets of the ranges whose own ``test`` accepts ``value``.
+
+        For numbers a double does not hold exactly (integers beyond 2**53,
+        infinities): how those compare is the model's decision, so each range decides.
+        """
+        for run in self.every.runs:
+            for rng, target in run:
+                if rng.test(value):
+                    out.append(target)
 
     def collect(self, value: float, out: list[object]) -> None:
         """Append the targets of the ranges holding ``value`` (a number, not NaN)."""
