@@ -11,6 +11,7 @@ import pytest
 
 from eventpatterns import filters
 from eventpatterns.core import Event
+from eventpatterns.errors import InvalidPattern
 from eventpatterns.filters import PatternIndex
 from eventpatterns.filters._model import AnythingBut, Conjunction, Exact, Leaf, Predicate, Prefix
 
@@ -251,11 +252,19 @@ def test_walk_reads_only_indexed_fields_of_any_shape() -> None:
     # A mapping where only a leaf is indexed, an object where only a parent is.
     assert index.match({"x": [MappingProxyType({"1": "1"})], "y": object()}) == set()
     assert index.match({"x": ["0", object()], "y": [[object()]]}) == set()
-    # A dotted key and a nested object share a dotted name; each is read as spelled.
+    # A dotted key and a nested object name the same field (event-ruler's dotted
+    # names): either spelling, in the pattern or the event, is read as nested keys;
+    # when the event has the key itself, that is what is read (no merging).
     index.add("dotted", {"y.z": ["2"]})
-    assert index.match({"y.z": "2"}) == {"dotted"}
-    assert index.match({"y": {"z": "2"}}) == set()
-    assert index.match({"y": {"z": "1"}, "y.z": "1"}) == {"deep"}
+    for event, expected in (
+        ({"y.z": "2"}, {"dotted"}),
+        ({"y": {"z": "2"}}, {"dotted"}),
+        ({"y.z": "1"}, {"deep"}),
+        ({"y": {"z": "1"}, "y.z": "2"}, {"deep"}),
+        ({"y": [{"z": "1"}, {"z": "2"}]}, {"deep", "dotted"}),
+    ):
+        assert index.match(event) == expected, event
+        assert {k for k in index if index.get(k).matches(event)} == expected, event  # type: ignore[union-attr]
 
 
 def test_networks_of_odd_text() -> None:
@@ -269,17 +278,36 @@ def test_networks_of_odd_text() -> None:
 # ---------------------------------------------------------------- hostile input
 
 
+def _agrees(index: PatternIndex[str], event: Any) -> set[str]:
+    """Return what the index matches, having checked it is what each Matcher says."""
+    found = index.match(event)
+    assert found == {k for k in index if index.get(k).matches(event)}  # type: ignore[union-attr]
+    return found
+
+
 def test_ranges_near_the_limits_of_json_numbers() -> None:
+    top = 1.7976931348623157e308  # the largest double
     index: PatternIndex[str] = PatternIndex()
-    index.add("huge", {"n": [{"numeric": [">", -(10**400), "<", 10**400]}]})
-    index.add("narrow-huge", {"n": [{"numeric": [">=", 10**400, "<=", 10**400 + 3]}]})
-    index.add("mixed", {"n": [{"numeric": [">", 1.5, "<", 10**400]}]})
-    index.add("above", {"n": [{"numeric": [">", 10**400]}]})
-    index.add("below", {"n": [{"numeric": ["<", -(10**400)]}]})
-    assert index.match({"n": 2}) == {"huge", "mixed"}
-    assert index.match({"n": 10**400 + 2}) == {"narrow-huge", "above"}
-    assert index.match({"n": -(10**401)}) == {"below"}
-    assert index.match({"n": 1e308}) == {"huge", "mixed"}
+    index.add("huge", {"n": [{"numeric": [">", -(10**308), "<", 10**308]}]})
+    index.add("narrow-huge", {"n": [{"numeric": [">=", 10**308, "<=", top]}]})
+    index.add("mixed", {"n": [{"numeric": [">", 1.5, "<", 10**308]}]})
+    index.add("above", {"n": [{"numeric": [">", 10**308]}]})
+    index.add("below", {"n": [{"numeric": ["<", -(10**308)]}]})
+    assert _agrees(index, {"n": 2}) == {"huge", "mixed"}
+    assert _agrees(index, {"n": 1.5e308}) == {"narrow-huge", "above"}
+    assert _agrees(index, {"n": 10**308}) == {"narrow-huge"}  # an int a double holds
+    assert _agrees(index, {"n": 1e308}) == {"narrow-huge"}
+    assert _agrees(index, {"n": -1.5e308}) == {"below"}
+    assert _agrees(index, {"n": 1e300}) == {"huge", "mixed"}
+    # Numbers a double does not hold as written are in no range: beyond the doubles,
+    # or an integer whose shortest double is another decimal (2**1023 is 8.98...e307).
+    for value in (10**400, -(10**401), 10**308 + 1, 2**1023, 2**53 + 1):
+        assert _agrees(index, {"n": value}) == set(), value
+    # ...and a pattern cannot use one as a bound.
+    for bound in (10**400, -(10**400), 2**53 + 1):
+        with pytest.raises(InvalidPattern):
+            index.add("refused", {"n": [{"numeric": [">", bound]}]})
+    assert "refused" not in index
 
 
 def test_integers_beyond_the_str_limit_do_not_crash_matching() -> None:
@@ -287,14 +315,15 @@ def test_integers_beyond_the_str_limit_do_not_crash_matching() -> None:
     index: PatternIndex[str] = PatternIndex()
     index.add("more", {"n": [{"numeric": [">", 5]}]})
     index.add("less", {"n": [{"numeric": ["<", 5]}]})
-    index.add("bounded", {"n": [{"numeric": [">", 5, "<", 10**400]}]})
+    index.add("bounded", {"n": [{"numeric": [">", 5, "<", 1e308]}]})
     index.add("exact", {"n": [5]})
     index.add("not-five", {"n": [{"anything-but": 5}]})
     index.add("exists", {"n": [{"exists": True}]})
     index.add("rest", {"s": ["x"], "n": [5, 6]})
-    assert index.match({"n": huge, "s": "x"}) == {"more", "not-five", "exists"}
-    assert index.match({"n": [-huge, 1], "s": "x"}) == {"less", "not-five", "exists"}
-    assert index.match({"n": [{"deeper": huge}], "s": "x"}) == set()
+    # No double holds it: it is in no range, equals no pattern number, is not 5.
+    assert _agrees(index, {"n": huge, "s": "x"}) == {"not-five", "exists"}
+    assert _agrees(index, {"n": [-huge, 1], "s": "x"}) == {"less", "not-five", "exists"}
+    assert _agrees(index, {"n": [{"deeper": huge}], "s": "x"}) == set()
 
 
 def test_exists_false_under_a_long_array_of_objects_reads_each_path_once(

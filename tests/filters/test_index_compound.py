@@ -15,10 +15,14 @@ from hypothesis import strategies as st
 
 from eventpatterns import filters
 from eventpatterns.filters import PatternIndex
+from eventpatterns.filters._model import as_double
 
 ROUTES = ["shop", "auth", "crm"]
 VALUES = ["x", "xy", "y", "X", "", "10.0.0.7"]
 NUMBERS = [0, 1, 1.5, 2, 5, -3, 10**20, 2**53 + 1]
+# Numeric bounds must be numbers a double holds exactly (the language refuses 2**53 + 1
+# there); as exact values and in events, the others stay.
+BOUNDS = [n for n in NUMBERS if as_double(n) is not None]
 
 condition = st.one_of(
     st.sampled_from(VALUES).map(lambda v: [v]),
@@ -26,13 +30,13 @@ condition = st.one_of(
     st.builds(
         lambda op, n: [{"numeric": [op, n]}],
         st.sampled_from(["<", "<=", "=", ">", ">="]),
-        st.sampled_from(NUMBERS),
+        st.sampled_from(BOUNDS),
     ),
     st.builds(
         lambda span, a, b: [
             {"numeric": [">=" if a else ">", span[0], "<=" if b else "<", span[0] + span[1]]}
         ],
-        st.sampled_from([(-3, 0.5), (0, 1), (1, 4), (1.5, 0.5), (2**53, 3), (0, 3000)]),
+        st.sampled_from([(-3, 0.5), (0, 1), (1, 4), (1.5, 0.5), (2**53, 2), (0, 3000)]),
         st.booleans(),
         st.booleans(),
     ),

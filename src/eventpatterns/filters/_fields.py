@@ -40,6 +40,7 @@ from ._model import (
     Prefix,
     Suffix,
     Wildcard,
+    as_double,
     canon,
     ipv4_int,
     parse_ip,
@@ -264,15 +265,18 @@ class FieldIndex:
                 out.extend(hit)
             ranges = self.ranges
             if ranges is not None:
+                # Ranges compare a number as its double; one a double does not hold
+                # exactly (2**53 + 1, 10**400) is in none (as_double, the model's rule).
                 t = type(value)
-                # A double, or an int a double holds exactly: every reading of a
-                # numeric range agrees on it, so the sorted runs answer.
-                if (t is float and value - value == 0) or (  # type: ignore[operator]
-                    t is int and -_EXACT <= value <= _EXACT  # type: ignore[operator]
-                ):
+                if t is float:
+                    if value - value == 0:  # type: ignore[operator]  # not NaN or infinite
+                        ranges.collect(value, out)  # type: ignore[arg-type]
+                elif t is int and -_EXACT <= value <= _EXACT:  # type: ignore[operator]
                     ranges.collect(value, out)  # type: ignore[arg-type]
-                elif _number(value) and value == value:  # NaN is in no range
-                    ranges.collect_tested(value, out)
+                elif t is not bool:
+                    double = as_double(value)
+                    if double is not None:
+                        ranges.collect(double, out)
             if self.textual and isinstance(value, str):  # a str subclass
                 self.strings(str(value), out)
         if self.present:
@@ -336,10 +340,6 @@ def _probe(value: str, size: int, probes: _Probes, out: list[Any]) -> None:
             hit = table.get(value[:n] if prefix else value[size - n :])
             if hit:
                 out.extend(hit)
-
-
-def _number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 class Negated:

@@ -342,10 +342,11 @@ class PatternIndex(Generic[K]):
         builds a state of its own for its next condition. So unique patterns cost
         one state, and shared ones share every state they agree on.
         """
-        # A condition on an array as a whole (the model's ``whole_array`` kinds) is
-        # not indexed: its branch is verified by the model's own tree where it ends.
+        # A condition on an array as a whole (the model's ``whole_array`` kinds), or a
+        # leaf of a kind the index does not know (a subclass with its own ``check``),
+        # is not indexed: its branch is verified by the model's own tree where it ends.
         order = leaves
-        whole = [leaf for leaf in leaves if getattr(leaf, "whole_array", False)]
+        whole = [leaf for leaf in leaves if leaf.whole_array or type(leaf) is not Leaf]
         if whole:
             leaves = tuple(leaf for leaf in leaves if leaf not in whole)
         state = self._root

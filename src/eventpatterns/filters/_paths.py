@@ -8,36 +8,21 @@ objects). Only there can "all conditions below an array hold in one element"
 only patterns with two conditions below such a level are verified in full
 (:func:`verify`), against per-event answers for ``exists: false``.
 
-Integers too long for ``str()`` (Python's 4,300-digit limit) are read as
-infinities of their sign: no pattern number equals either, and they order the
-same against every bound a pattern can write.
+Values are handed on as the event holds them: the model's predicates decide how
+they compare (numbers a double does not hold exactly are in no range, and no
+integer is ever printed, however long).
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
-from ._model import MISSING, Leaf, Node, leaf_values, values_at
+from ._model import MISSING, Leaf, Node, dotted, leaf_values, values_at
 
-__all__ = ["tame", "values_of", "verify"]
+__all__ = ["values_of", "verify"]
 
-_FAST_INT: Final = 2**63
-_INF: Final = float("inf")
 _SCALARS: Final = frozenset({str, int, float, bool, type(None)})
-
-
-def tame(value: object) -> object:
-    """Return ``value``, or a signed infinity for an integer ``str()`` cannot print."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        number = int(value)
-        if -_FAST_INT < number < _FAST_INT:
-            return value
-        limit = getattr(sys, "get_int_max_str_digits", lambda: 0)()
-        if limit and abs(number) >= 10**limit:
-            return _INF if number > 0 else -_INF
-    return value
 
 
 def values_of(
@@ -61,15 +46,11 @@ def values_of(
             # The model may read a missing key another way (spelled with dots).
             return _values_slow(doc, path, multi) if depth < last else ()
     t = type(value)
-    if t is str or t is float or t is bool or value is None:
+    if t is str or t is int or t is float or t is bool or value is None:
         return (value,)
-    if t is int:
-        if -_FAST_INT < value < _FAST_INT:
-            return (value,)
-        return (tame(value),)
     if t is dict:
         return ()
-    return tuple(tame(v) for v in leaf_values(value))
+    return tuple(leaf_values(value))
 
 
 def _values_slow(
@@ -100,7 +81,7 @@ def _values_slow(
         if lacking and depth < last:
             multi.update(path[:d] for d in range(max(depth, 1), len(path)))
         level = nxt
-    return tuple(tame(v) for v in values_at(doc, path))
+    return tuple(values_at(doc, path))
 
 
 def shared_levels(leaves: tuple[Leaf, ...]) -> frozenset[tuple[str, ...]]:
@@ -128,7 +109,13 @@ def verify(node: Node, obj: Mapping[str, Any], absent: Absent) -> bool:
     for key, leaf in node.leaves:
         if not _leaf_holds(leaf, get(key, MISSING), absent):
             return False
-    return all(_child_holds(child, get(key, MISSING), absent) for key, child in node.children)
+    for key, child in node.children:
+        value = get(key, MISSING)
+        if value is MISSING:  # a key spelled with dots (as Node.match reads it)
+            value = dotted(obj, key)
+        if not _child_holds(child, value, absent):
+            return False
+    return True
 
 
 def _child_holds(child: Node, value: object, absent: Absent) -> bool:
@@ -146,10 +133,10 @@ _EMPTY: Final[Mapping[str, Any]] = {}
 
 def _leaf_holds(leaf: Leaf, value: object, absent: Absent) -> bool:
     if type(value) in _SCALARS:
-        return leaf.test_value(tame(value))
+        return leaf.test_value(value)
     values = leaf_values(value)
     if values:
-        return any(leaf.test_value(tame(v)) for v in values)
+        return any(leaf.test_value(v) for v in values)
     return leaf.absent_ok and absent(leaf.path)
 
 

@@ -13,8 +13,9 @@ Three families, each kept in sorted runs (see :class:`Runs`):
   ranges spread evenly, a quarter to a half of a window hold ``x``, so the work
   follows the ranges that hold the value, whatever their overlap.
 
-No bound is converted to a float unless it fits one, so bounds such as
-``10**400`` (valid JSON) are accepted, and a value never overflows.
+Bounds are doubles (the language refuses a number a double does not hold
+exactly), and a value is looked up as its double (``as_double``; the caller
+leaves out numbers that have none: they are in no range).
 
 Building is O(log n) comparisons and O(sqrt n) copying per range, amortised
 (:class:`Runs`); a lookup is O(log n + candidates) per family and width class.
@@ -186,7 +187,7 @@ _Band = tuple[float, bool, float, bool, object]
 class RangeIndex:
     """The numeric ranges of one field, each leading to a target (see the module docs)."""
 
-    __slots__ = ("_bands", "bands", "every", "lower", "size", "upper")
+    __slots__ = ("_bands", "bands", "lower", "size", "upper")
 
     def __init__(self) -> None:
         # lower: keys are the bounds; items (inclusive, target).
@@ -197,14 +198,11 @@ class RangeIndex:
         # (low, low inclusive, high, high inclusive, target), tested inline.
         self.bands: tuple[tuple[int, float, float, Runs[_Band]], ...] = ()
         self._bands: dict[int, Runs[_Band]] = {}
-        # Every (range, target), for values only the model's own test can place.
-        self.every = Pile()
         self.size = 0
 
     def add(self, target: object, rng: Numeric) -> None:
         """File ``rng``, leading to ``target``."""
         self.size += 1
-        self.every.append((rng, target))
         low, high = rng.low, rng.high
         if high is None:
             if low is None:  # pragma: no cover - the parser never builds one
@@ -226,7 +224,6 @@ class RangeIndex:
     def remove(self, target: object, rng: Numeric) -> None:
         """Unfile ``rng`` (filed with ``target``)."""
         self.size -= 1
-        self.every.remove((rng, target))
         low, high = rng.low, rng.high
         if high is None:
             self.lower.remove(low, (rng.low_inclusive, target))
@@ -242,17 +239,6 @@ class RangeIndex:
 
     def _publish(self) -> None:
         self.bands = tuple((k, *_window(k), b) for k, b in sorted(self._bands.items()))
-
-    def collect_tested(self, value: object, out: list[object]) -> None:
-        """Append the targets of the ranges whose own ``test`` accepts ``value``.
-
-        For numbers a double does not hold exactly (integers beyond 2**53,
-        infinities): how those compare is the model's decision, so each range decides.
-        """
-        for run in self.every.runs:
-            for rng, target in run:
-                if rng.test(value):
-                    out.append(target)
 
     def collect(self, value: float, out: list[object]) -> None:
         """Append the targets of the ranges holding ``value`` (a number, not NaN)."""
