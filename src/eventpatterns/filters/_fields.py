@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Hashable
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from ._model import (
     AnythingBut,
@@ -155,7 +155,7 @@ class FieldIndex:
             edit(self.tables.setdefault(name, {}), text, target)
             self.lens[name] = self._count(name, len(text), delta)
         elif kind is Wildcard:
-            assert isinstance(pred, Wildcard)
+            pred = cast(Wildcard, pred)
             group = (pred.head, pred.tail)
             if self.wild is _NONE:
                 self.wild = {}
@@ -170,7 +170,7 @@ class FieldIndex:
                 del self.wild[group]
             self.wild_lens = self._count("wild", (len(group[0]), len(group[1])), delta)
         elif kind is Numeric:
-            assert isinstance(pred, Numeric)
+            pred = cast(Numeric, pred)
             if self.ranges is None:
                 self.ranges = RangeIndex()
             if delta > 0:
@@ -180,7 +180,7 @@ class FieldIndex:
                 if not self.ranges.size:
                     self.ranges = None
         elif kind is Cidr:
-            assert isinstance(pred, Cidr)
+            pred = cast(Cidr, pred)
             net = pred.network
             bits = net.max_prefixlen - net.prefixlen
             key = (net.version, net.prefixlen, int(net.network_address) >> bits)
@@ -189,7 +189,7 @@ class FieldIndex:
             edit(self.cidr, key, target)
             self.cidr_lens = self._count("cidr", key[:2], delta)
         elif kind is Exists:
-            assert isinstance(pred, Exists)
+            pred = cast(Exists, pred)
             name = "present" if pred.present else "absent"
             targets = list(getattr(self, name))
             if delta > 0:
@@ -198,7 +198,7 @@ class FieldIndex:
                 targets.remove(target)
             setattr(self, name, tuple(targets))
         elif kind is AnythingBut:
-            assert isinstance(pred, AnythingBut)
+            pred = cast(AnythingBut, pred)
             if self.negated is None:
                 self.negated = Negated()
             if delta > 0:

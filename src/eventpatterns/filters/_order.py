@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from typing import Final
+from typing import Final, cast
 
 from ._model import (
     AnythingBut,
@@ -52,10 +52,10 @@ def _tags(leaf: Leaf) -> list[tuple[str, object]]:
         elif kind is Prefix or kind is Suffix:
             tags.append((alt.op + ("i" if alt.ignore_case else ""), alt.text))  # type: ignore[attr-defined]
         elif kind is Wildcard:
-            assert isinstance(alt, Wildcard)
+            alt = cast(Wildcard, alt)
             tags.append(("w", max(alt.head, alt.tail, key=len)))
         elif kind is Cidr:
-            assert isinstance(alt, Cidr)
+            alt = cast(Cidr, alt)
             tags.append(("c", alt.network))
     return tags
 
@@ -110,16 +110,16 @@ class Selectivity:
                 share = (self._values[(path, tag, text)] + 1) / named
                 chance += math.sqrt(share * _HALF ** min(len(text) // 2, 60))
             elif kind is Wildcard:
-                assert isinstance(alt, Wildcard)
+                alt = cast(Wildcard, alt)
                 text = max(alt.head, alt.tail, key=len)
                 share = (self._values[(path, "w", text)] + 1) / named
                 chance += math.sqrt(share * _HALF ** min(len(text) // 2, 60))
             elif kind is Cidr:
-                assert isinstance(alt, Cidr)
+                alt = cast(Cidr, alt)
                 share = (self._values[(path, "c", alt.network)] + 1) / named
                 chance += math.sqrt(share * _HALF ** (alt.network.prefixlen // 4))
             elif kind is Numeric:
-                assert isinstance(alt, Numeric)
+                alt = cast(Numeric, alt)
                 chance += self._width(path, alt)
             elif kind is AnythingBut:
                 chance += 0.9
