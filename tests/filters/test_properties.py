@@ -179,7 +179,7 @@ dotted_patterns = patterns.map(
 )
 
 
-@settings(max_examples=300)
+@settings(max_examples=200)
 @given(dotted_patterns | patterns, dotted_events)
 def test_explain_agrees_with_matches_on_dotted_names(pattern: Any, event: Any) -> None:
     explanation = explain(pattern, event)
@@ -202,7 +202,7 @@ appsync_specs = st.lists(
 ).map(lambda groups: {"filterGroup": groups})
 
 
-@settings(max_examples=400)
+@settings(max_examples=200)
 @given(appsync_specs, dotted_events)
 def test_appsync_explain_agrees_with_matches(spec: Any, event: Any) -> None:
     try:
