@@ -19,8 +19,12 @@ numbers = st.one_of(
     st.sampled_from([0.0, 0.5, 1.0, 2.0, 2.0**53, 1e308, -1e308, 1.7976931348623157e308]),
 )
 # Event values: also numbers without a double (in no range) and ints a double holds.
-values = numbers | st.sampled_from(
-    [0, 1, 2, 2**53, 2**53 + 1, 10**308, 10**400, -(10**400), 2**1023, float("inf")]
+values = (
+    numbers
+    | st.integers(-100, 100)
+    | st.sampled_from(
+        [0, 1, 2, 2**53, 2**53 + 1, 10**308, 10**400, -(10**400), 2**1023, float("inf")]
+    )
 )
 
 
