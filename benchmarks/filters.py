@@ -1,26 +1,38 @@
-"""Benchmark: PatternIndex vs a loop over individually compiled matchers.
+"""Benchmark: PatternIndex on compound workloads vs a loop over individual matchers.
 
-A realistic mix: EventBridge-style events of about 20 fields with a nested
-``detail``, against 10, 100, 1,000 and 10,000 patterns that mix every operator.
-Each pattern routes on ``source``/``detail-type`` (like a rule), selects a subject
-(a customer, an order-id prefix, an e-mail suffix, a case-insensitive id, an IP
-block, a narrow amount range, a path wildcard), and adds zero to two extra
-conditions (numeric, anything-but, exists, wildcard, cidr, ``$or``, arrays of
-objects).
+Each workload is a family of patterns (10, 1,000 and 10,000 of them) and events of
+about 300 bytes, matched as parsed dicts. For each: events/s of ``PatternIndex``
+at each size, the cost growth from 10 to 10,000 patterns, the time to build the
+10,000-pattern index (from pattern dicts, and from compiled matchers: the engine
+alone), matches and machine states per event, memory per pattern (tracemalloc),
+and the ratio to the naive loop over ``Matcher.matches`` measured in the same run
+(the loop is sampled on fewer events at 10,000). Repetitions are interleaved
+across sizes and medians reported; times are CPU times of this process. Answers are
+compared with the loop first.
 
-Both are measured in the same run, on the same events, and their answers are
-compared. Run: ``python benchmarks/filters.py [--quick]``; writes
-``benchmarks/results/filters.json``.
+The workloads: the five of issue 8 (an exact ``type`` shared by many plus a
+numeric threshold; an exact ``source`` plus ``anything-but``; an exact field plus a
+``wildcard``; a mix of every kind; distinct exact / prefix / suffix /
+equals-ignore-case / ``$or`` / exists) and harder ones (overlapping numeric ranges,
+many ``anything-but`` lists on one field, deep nesting, patterns sharing every
+field but the last, conditions under an array of objects).
+
+Run: ``python benchmarks/filters.py [--quick] [--only NAME,...]``; writes
+``benchmarks/results/filters.json``. ``--export DIR`` also writes each workload's
+patterns and events as JSON lines (for comparing other engines on the same files).
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import platform
 import random
+import statistics
 import sys
 import time
+import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from eventpatterns import filters
 from eventpatterns.filters import PatternIndex
 
+SIZES = (10, 1_000, 10_000)
 SOURCES = ["shop.orders", "shop.payments", "shop.shipping", "auth", "crm", "inventory"]
 TYPES = [
     "OrderPlaced",
@@ -47,8 +60,15 @@ COUNTRIES = ["US", "FR", "DE", "GB", "IN", "BR", "JP", "ES", "IT", "NL"]
 CUSTOMERS = 5000
 ORDERS = 20000
 
+Pattern = dict[str, Any]
+Event = dict[str, Any]
 
-def make_event(rng: random.Random) -> dict[str, Any]:
+
+# ------------------------------------------------------------ the realistic mix
+
+
+def make_event(rng: random.Random) -> Event:
+    """An EventBridge-style event of about 20 fields with a nested ``detail``."""
     customer = rng.randrange(CUSTOMERS)
     order = rng.randrange(ORDERS)
     return {
@@ -87,7 +107,7 @@ def make_event(rng: random.Random) -> dict[str, Any]:
     }
 
 
-def _subject(rng: random.Random, kind: int) -> dict[str, Any]:
+def _subject(rng: random.Random, kind: int) -> Pattern:
     customer = rng.randrange(CUSTOMERS)
     if kind == 0:
         return {"customerId": [f"c-{customer}", f"c-{rng.randrange(CUSTOMERS)}"]}
@@ -105,7 +125,7 @@ def _subject(rng: random.Random, kind: int) -> dict[str, Any]:
     return {"path": [{"wildcard": f"/api/*/orders/{rng.randrange(ORDERS)}"}]}
 
 
-EXTRAS: list[Callable[[random.Random], dict[str, Any]]] = [
+EXTRAS: list[Callable[[random.Random], Pattern]] = [
     lambda r: {"total": [{"numeric": [">", r.randrange(500)]}]},
     lambda r: {"status": [{"anything-but": ["cancelled", "failed"]}]},
     lambda r: {"coupon": [{"exists": r.random() < 0.5}]},
@@ -118,12 +138,13 @@ EXTRAS: list[Callable[[random.Random], dict[str, Any]]] = [
 ]
 
 
-def make_pattern(rng: random.Random, i: int) -> dict[str, Any]:
-    detail: dict[str, Any] = dict(_subject(rng, i % 7))
+def make_pattern(rng: random.Random, i: int) -> Pattern:
+    """A rule: routes on source/detail-type, selects a subject, adds 0-2 conditions."""
+    detail: Pattern = dict(_subject(rng, i % 7))
     for extra in rng.sample(EXTRAS, rng.randrange(0, 3)):
         for key, value in extra(rng).items():
             detail.setdefault(key, value)
-    pattern: dict[str, Any] = {"detail": detail}
+    pattern: Pattern = {"detail": detail}
     roll = rng.random()
     if roll < 0.7:
         pattern["source"] = [rng.choice(SOURCES)]
@@ -134,86 +155,354 @@ def make_pattern(rng: random.Random, i: int) -> dict[str, Any]:
     return pattern
 
 
-def _rate(fn: Any, events: list[dict[str, Any]], min_seconds: float) -> float:
-    """Return events per second of ``fn`` over ``events`` (repeated to min_seconds)."""
-    done, start = 0, time.perf_counter()
-    while True:
-        for event in events:
-            fn(event)
-        done += len(events)
-        elapsed = time.perf_counter() - start
-        if elapsed >= min_seconds:
-            return done / elapsed
+# ------------------------------------------------------------ compound workloads
 
 
-def run(sizes: list[int], *, quick: bool) -> list[dict[str, Any]]:
-    rng = random.Random(42)
-    patterns = [make_pattern(rng, i) for i in range(max(sizes))]
-    events = [make_event(rng) for _ in range(2000 if not quick else 500)]
-    seconds = 0.3 if quick else 1.0
-    rows = []
-    for n in sizes:
-        index: PatternIndex[int] = PatternIndex()
-        t0 = time.perf_counter()
-        for i in range(n):
-            index.add(i, patterns[i])
-        build = time.perf_counter() - t0
-        matchers = [(i, filters.compile(patterns[i])) for i in range(n)]
+def _envelope(rng: random.Random, detail: dict[str, Any], **top: Any) -> Event:
+    """About 300 bytes: an envelope, the workload's fields, some filler."""
+    event: Event = {
+        "id": f"{rng.getrandbits(64):016x}",
+        "source": rng.choice(SOURCES),
+        "type": rng.choice(TYPES),
+        "time": f"2026-11-{rng.randrange(1, 29):02d}T{rng.randrange(24):02d}:00:00Z",
+        "region": rng.choice(REGIONS),
+        "account": f"{rng.randrange(20):012d}",
+    }
+    event.update(top)
+    event["detail"] = {
+        "user": f"u-{rng.randrange(10_000)}",
+        "status": rng.choice(STATUSES),
+        "currency": rng.choice(["USD", "EUR", "GBP"]),
+        "note": "x" * rng.randrange(20, 60),
+        **detail,
+    }
+    return event
 
-        def loop(event: dict[str, Any], matchers: Any = matchers) -> list[int]:
-            return [i for i, m in matchers if m.matches(event)]
 
-        # Same answers on a sample before timing anything.
-        matched = 0
-        for event in events[:200]:
-            found = index.match(event)
-            assert found == set(loop(event)), "index and loop disagree"
-            matched += len(found)
-        loop_events = events[: max(20, min(len(events), 200_000 // n))]
-        index_rate = _rate(index.match, events, seconds)
-        loop_rate = _rate(loop, loop_events, seconds)
-        rows.append(
-            {
-                "patterns": n,
-                "index_events_per_s": round(index_rate),
-                "loop_events_per_s": round(loop_rate),
-                "speedup": round(index_rate / loop_rate, 1),
-                "index_us_per_event": round(1e6 / index_rate, 2),
-                "matches_per_event": round(matched / 200, 2),
-                "build_s": round(build, 3),
-            }
+def w_type_threshold(rng: random.Random, n: int, m: int) -> tuple[list[Pattern], list[Event]]:
+    """An exact ``type`` shared by 2,000 patterns each, plus a ``>`` threshold."""
+    types = TYPES[:5]
+    pats = [
+        {
+            "type": [types[i % 5]],
+            "detail": {"amount": [{"numeric": [">", 1000 - 2 * rng.random()]}]},
+        }
+        for i in range(n)
+    ]
+    evs = [_envelope(rng, {"amount": round(rng.uniform(0, 1000), 3)}, type=rng.choice(types))
+           for _ in range(m)]  # fmt: skip
+    return pats, evs
+
+
+def w_source_anything_but(rng: random.Random, n: int, m: int) -> tuple[list[Pattern], list[Event]]:
+    """An exact ``source`` shared by many, plus ``anything-but`` a list (mostly excluded)."""
+    rare = [f"s{j}" for j in range(1000)]
+    pats = [
+        {"source": [SOURCES[i % 6]],
+         "detail": {"state": [{"anything-but": ["ok", "pending", rng.choice(rare)]}]}}
+        for i in range(n)
+    ]  # fmt: skip
+    evs = []
+    for _ in range(m):
+        roll = rng.random()
+        state = "ok" if roll < 0.6 else "pending" if roll < 0.999 else rng.choice(rare)
+        evs.append(_envelope(rng, {"state": state}))
+    return pats, evs
+
+
+def w_field_wildcard(rng: random.Random, n: int, m: int) -> tuple[list[Pattern], list[Event]]:
+    """An exact field shared by many, plus a ``wildcard`` on a path."""
+    pats = [
+        {"source": [SOURCES[i % 6]],
+         "detail": {"path": [{"wildcard": f"/api/v*/orders/{rng.randrange(ORDERS)}"}]}}
+        for i in range(n)
+    ]  # fmt: skip
+    evs = [
+        _envelope(rng, {"path": f"/api/v{rng.randrange(1, 4)}/orders/{rng.randrange(ORDERS)}"})
+        for _ in range(m)
+    ]
+    return pats, evs
+
+
+def w_mix(rng: random.Random, n: int, m: int) -> tuple[list[Pattern], list[Event]]:
+    """Every kind: routing fields, a selective subject, up to two further conditions."""
+    return [make_pattern(rng, i) for i in range(n)], [make_event(rng) for _ in range(m)]
+
+
+def w_distinct(rng: random.Random, n: int, m: int) -> tuple[list[Pattern], list[Event]]:
+    """Distinct exact / prefix / suffix / equals-ignore-case / ``$or`` / exists."""
+    pats: list[Pattern] = []
+    for i in range(n):
+        c, o = rng.randrange(CUSTOMERS), rng.randrange(ORDERS)
+        kind = i % 6
+        if kind == 0:
+            pats.append({"detail": {"customerId": [f"c-{c}"]}})
+        elif kind == 1:
+            pats.append({"detail": {"orderId": [{"prefix": f"o-{o}"}]}})
+        elif kind == 2:
+            pats.append({"detail": {"email": [{"suffix": f"user{c}@example{c % 7}.com"}]}})
+        elif kind == 3:
+            pats.append({"detail": {"customerId": [{"equals-ignore-case": f"C-{c}"}]}})
+        elif kind == 4:
+            pats.append({"$or": [{"detail": {"customerId": [f"c-{c}"]}},
+                                 {"detail": {"orderId": [f"o-{o}"]}}]})  # fmt: skip
+        else:
+            pats.append({"detail": {"customerId": [f"c-{c}"], "coupon": [{"exists": True}]}})
+    evs = []
+    for _ in range(m):
+        c, o = rng.randrange(CUSTOMERS), rng.randrange(ORDERS)
+        detail = {
+            "customerId": f"c-{c}",
+            "orderId": f"o-{o}",
+            "email": f"user{c}@example{c % 7}.com",
+        }
+        if rng.random() < 0.3:
+            detail["coupon"] = f"SAVE{rng.randrange(50)}"
+        evs.append(_envelope(rng, detail))
+    return pats, evs
+
+
+def w_overlapping_ranges(rng: random.Random, n: int, m: int) -> tuple[list[Pattern], list[Event]]:
+    """Bounded numeric ranges of random width that overlap (event-ruler's cliff)."""
+    pats = []
+    for _ in range(n):
+        low = round(rng.uniform(0, 1_000_000), 2)
+        pats.append(
+            {"detail": {"amount": [{"numeric": [">=", low, "<", low + rng.randrange(1, 2000)]}]}}
         )
-        print(
-            f"  {n:>6} patterns: index {index_rate:>10,.0f} ev/s   loop {loop_rate:>10,.0f} ev/s",
-            file=sys.stderr,
-            flush=True,
+    evs = [_envelope(rng, {"amount": round(rng.uniform(0, 1_000_000), 2)}) for _ in range(m)]
+    return pats, evs
+
+
+def w_anything_but_lists(rng: random.Random, n: int, m: int) -> tuple[list[Pattern], list[Event]]:
+    """Many ``anything-but`` lists on one field: most patterns match (output-bound)."""
+    states = [f"st{j}" for j in range(200)]
+    pats = [{"detail": {"state": [{"anything-but": rng.sample(states, 3)}]}} for _ in range(n)]
+    evs = [_envelope(rng, {"state": rng.choice(states)}) for _ in range(m)]
+    return pats, evs
+
+
+def _deep(path: list[str], leaf: Any) -> dict[str, Any]:
+    out: Any = leaf
+    for key in reversed(path):
+        out = {key: out}
+    return out  # type: ignore[no-any-return]
+
+
+def w_deep(rng: random.Random, n: int, m: int) -> tuple[list[Pattern], list[Event]]:
+    """Conditions six levels deep: an id, a shared region, a prefix."""
+    keys = ["l1", "l2", "l3", "l4", "l5"]
+    pats = []
+    for _ in range(n):
+        p = _deep(keys, {"id": [f"i-{rng.randrange(20_000)}"], "zone": [rng.choice(REGIONS)],
+                         "name": [{"prefix": "n"}]})  # fmt: skip
+        pats.append(p)
+    evs = []
+    for _ in range(m):
+        inner = {"id": f"i-{rng.randrange(20_000)}", "zone": rng.choice(REGIONS), "name": "nx"}
+        evs.append(_envelope(rng, {}, **_deep(keys, inner)))
+    return pats, evs
+
+
+def w_shared_but_last(rng: random.Random, n: int, m: int) -> tuple[list[Pattern], list[Event]]:
+    """Patterns that agree on every field but the last (a user id)."""
+    pats = [
+        {"source": ["shop.orders"], "type": ["OrderPlaced"], "region": ["eu-west-1"],
+         "account": ["000000000007"], "detail": {"user": [f"u-{i}"]}}
+        for i in range(n)
+    ]  # fmt: skip
+    evs = [
+        _envelope(rng, {}, source="shop.orders", type="OrderPlaced", region="eu-west-1",
+                  account="000000000007")
+        if rng.random() < 0.8 else _envelope(rng, {})
+        for _ in range(m)
+    ]  # fmt: skip
+    return pats, evs
+
+
+def w_array_objects(rng: random.Random, n: int, m: int) -> tuple[list[Pattern], list[Event]]:
+    """Two conditions under an array of objects (same-element check where it matters)."""
+    pats = [
+        {"detail": {"items": {"sku": [f"SKU-{rng.randrange(500)}"],
+                              "qty": [{"numeric": [">=", rng.randrange(1, 5)]}]}}}
+        for _ in range(n)
+    ]  # fmt: skip
+    evs = [
+        _envelope(rng, {"items": [{"sku": f"SKU-{rng.randrange(500)}", "qty": rng.randrange(1, 5)}
+                                  for _ in range(3)]})
+        for _ in range(m)
+    ]  # fmt: skip
+    return pats, evs
+
+
+WORKLOADS: dict[str, Callable[[random.Random, int, int], tuple[list[Pattern], list[Event]]]] = {
+    "type+threshold": w_type_threshold,
+    "source+anything-but": w_source_anything_but,
+    "field+wildcard": w_field_wildcard,
+    "mix": w_mix,
+    "distinct": w_distinct,
+    "overlapping-ranges": w_overlapping_ranges,
+    "anything-but-lists": w_anything_but_lists,
+    "deep": w_deep,
+    "shared-but-last": w_shared_but_last,
+    "array-of-objects": w_array_objects,
+}
+OUTPUT_BOUND = {"anything-but-lists"}  # matches per event grow with the patterns held
+
+
+# --------------------------------------------------------------------- measuring
+
+
+def _states(index: PatternIndex[int]) -> int:
+    seen, todo = 0, [index._root]
+    while todo:
+        state = todo.pop()
+        seen += 1
+        todo.extend(state.children.values())
+    return seen
+
+
+# CPU time of this process: on a shared machine, wall-clock time mostly measures the
+# other processes. Everything here is single-threaded, so on a quiet machine the two agree.
+_clock = time.process_time
+
+
+def _pass(fn: Callable[[Event], object], events: list[Event]) -> float:
+    start = _clock()
+    for event in events:
+        fn(event)
+    return _clock() - start
+
+
+def _build(patterns: list[Any]) -> tuple[PatternIndex[int], float]:
+    index: PatternIndex[int] = PatternIndex()
+    start = _clock()
+    for i, p in enumerate(patterns):
+        index.add(i, p)
+    return index, _clock() - start
+
+
+def _memory(matchers: list[filters.Matcher]) -> float:
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    index, _ = _build(matchers)
+    after = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    del index
+    return (after - before) / len(matchers)
+
+
+def _sample(fn: Callable[[Event], object], events: list[Event], budget: float) -> list[Event]:
+    """The events one pass over which takes about ``budget`` seconds (at least 5)."""
+    per_event = _pass(fn, events[:5]) / 5
+    return events[: max(5, min(len(events), int(budget / max(per_event, 1e-9))))]
+
+
+def measure(name: str, *, quick: bool) -> dict[str, Any]:
+    """Measure one workload at every size."""
+    n_events = 300 if quick else 1000
+    reps = 2 if quick else 5
+    budget = 0.02 if quick else 0.1  # seconds per timed pass
+    pats, evs = WORKLOADS[name](random.Random(name), max(SIZES), n_events)
+    start = _clock()
+    matchers = [filters.compile(p) for p in pats]
+    compile_s = _clock() - start
+    indexes: dict[int, PatternIndex[int]] = {}
+    row: dict[str, Any] = {"workload": name}
+    for n in SIZES:
+        indexes[n], seconds = _build(matchers[:n])
+    # The engine alone (from compiled matchers), and from pattern dicts (compile + engine).
+    row["build_engine_s"] = round(seconds, 3)
+    row["build_s"] = round(seconds + compile_s, 3)
+    # Same answers as the loop on a sample, before timing anything.
+    for event in evs[: 10 if quick else 50]:
+        want = {i for i, m in enumerate(matchers) if m.matches(event)}
+        if indexes[max(SIZES)].match(event) != want:
+            raise AssertionError(f"{name}: index and loop disagree on {event}")
+    runs: dict[int, list[float]] = {n: [] for n in SIZES}
+    loop_runs: dict[int, list[float]] = {n: [] for n in SIZES}
+    loops = {n: (lambda e, ms=matchers[:n]: [m for m in ms if m.matches(e)]) for n in SIZES}
+    index_events = {n: _sample(indexes[n].match, evs, budget) for n in SIZES}
+    loop_events = {n: _sample(loops[n], evs, budget) for n in SIZES}
+    for _ in range(reps):  # interleaved: every size in every repetition
+        for n in SIZES:
+            runs[n].append(_pass(indexes[n].match, index_events[n]) / len(index_events[n]))
+            loop_runs[n].append(_pass(loops[n], loop_events[n]) / len(loop_events[n]))
+    big = indexes[max(SIZES)]
+    sample = index_events[max(SIZES)]
+    matched = sum(len(big.match(e)) for e in sample)
+    for n in SIZES:
+        cost = statistics.median(runs[n])
+        row[f"ev_s_{n}"] = round(1 / cost)
+        row[f"loop_ev_s_{n}"] = round(1 / statistics.median(loop_runs[n]))
+        row[f"us_{n}"] = round(cost * 1e6, 2)
+    row["growth"] = round(row[f"us_{max(SIZES)}"] / row[f"us_{min(SIZES)}"], 2)
+    row["vs_loop"] = round(row[f"ev_s_{max(SIZES)}"] / row[f"loop_ev_s_{max(SIZES)}"], 1)
+    row["matches_per_event"] = round(matched / len(sample), 2)
+    row["states"] = _states(big)
+    row["states_per_pattern"] = round(row["states"] / max(SIZES), 2)
+    if not quick:
+        row["bytes_per_pattern"] = round(_memory(matchers))
+    return row
+
+
+def export(directory: Path, *, quick: bool) -> None:
+    """Write each workload's patterns and events as JSON lines."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, make in WORKLOADS.items():
+        pats, evs = make(random.Random(name), max(SIZES), 300 if quick else 1000)
+        (directory / f"{name}.patterns.jsonl").write_text(
+            "".join(json.dumps(p) + "\n" for p in pats), encoding="utf-8"
         )
-    base = rows[0]["index_us_per_event"]
-    for row in rows:
-        row["cost_vs_smallest"] = round(row["index_us_per_event"] / base, 2)
-    return rows
+        (directory / f"{name}.events.jsonl").write_text(
+            "".join(json.dumps(e) + "\n" for e in evs), encoding="utf-8"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="shorter timings")
-    parser.add_argument("--sizes", default="10,100,1000,10000")
+    parser.add_argument("--quick", action="store_true", help="fewer events and repetitions")
+    parser.add_argument("--only", default="", help="comma-separated workload names")
+    parser.add_argument("--export", type=Path, help="also write the workloads as JSON lines")
     args = parser.parse_args()
-    sizes = [int(s) for s in args.sizes.split(",")]
-    rows = run(sizes, quick=args.quick)
-    header = "| patterns | PatternIndex ev/s | loop ev/s | index / loop | µs/event | cost vs 10 |"
-    print(header)
-    print("|---:|---:|---:|---:|---:|---:|")
+    if args.export:
+        export(args.export, quick=args.quick)
+    names = [n for n in args.only.split(",") if n] or list(WORKLOADS)
+    rows = []
+    for name in names:
+        row = measure(name, quick=args.quick)
+        rows.append(row)
+        print(f"  {name}: {row['ev_s_10000']:,} ev/s at 10,000", file=sys.stderr, flush=True)
+    print(
+        "| workload | ev/s @10 | @1,000 | @10,000 | growth 10→10k | loop @10k | ÷ loop"
+        " | build 10k (engine) | matches/ev | states/pattern | bytes/pattern |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         cells = [
-            f"{r['patterns']:,}",
-            f"{r['index_events_per_s']:,}",
-            f"{r['loop_events_per_s']:,}",
-            f"{r['speedup']:,}x",
-            f"{r['index_us_per_event']}",
-            f"{r['cost_vs_smallest']}x",
+            r["workload"],
+            f"{r['ev_s_10']:,}",
+            f"{r['ev_s_1000']:,}",
+            f"{r['ev_s_10000']:,}",
+            f"{r['growth']}x",
+            f"{r['loop_ev_s_10000']:,}",
+            f"{r['vs_loop']:,}x",
+            f"{r['build_s']} s ({r['build_engine_s']} s)",
+            f"{r['matches_per_event']}",
+            f"{r['states_per_pattern']}",
+            f"{r.get('bytes_per_pattern', '-'):,}" if "bytes_per_pattern" in r else "-",
         ]
         print("| " + " | ".join(cells) + " |")
+    bounded = [r for r in rows if r["workload"] not in OUTPUT_BOUND]
+    if bounded:
+        weakest = max(bounded, key=lambda r: r["growth"])
+        print(
+            f"weakest (largest growth, matches per event bounded): {weakest['workload']}"
+            f" ({weakest['growth']}x from 10 to 10,000 patterns)"
+        )
+        slowest = min(rows, key=lambda r: r["ev_s_10000"])
+        print(f"slowest at 10,000: {slowest['workload']} ({slowest['ev_s_10000']:,} ev/s)")
     out = Path(__file__).resolve().parent / "results" / "filters.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(

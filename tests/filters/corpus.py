@@ -66,24 +66,6 @@ def _d(field: str, *alternatives: Any) -> dict[str, Any]:
 
 
 MATCH_CASES: list[tuple[str, Any, Any, bool]] = []
-# Case names (without their number) that PatternIndex does not yet get right, with
-# why: language changes of issue 8 that the index must follow.
-ENGINE_PENDING: dict[str, str] = {
-    **dict.fromkeys(
-        [
-            "dotted-event-key",
-            "dotted-key",
-            "dotted-mixed",
-            "dotted-deep-event",
-            "dotted-two-keys",
-            "dotted-array",
-        ],
-        "an event key holding dots must be read as nested keys (model.dotted)",
-    ),
-    "numeric-1e23-as-double": (
-        "ranges must be looked up with the value's double (as_double), not the raw int"
-    ),
-}
 
 
 def case(name: str, pattern: Any, event: Any, expected: bool) -> None:

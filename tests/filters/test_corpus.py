@@ -10,19 +10,9 @@ from eventpatterns import filters
 from eventpatterns.errors import EventPatternsError, InvalidPattern
 from eventpatterns.filters import PatternIndex, explain
 
-from .corpus import ENGINE_PENDING, INVALID_CASES, MATCH_CASES
+from .corpus import INVALID_CASES, MATCH_CASES
 
 _MATCH = [pytest.param(p, e, x, id=name) for name, p, e, x in MATCH_CASES]
-# Cases whose semantics changed in the language (issue 8) before PatternIndex learnt
-# them; the engine's own work makes these pass (see corpus.ENGINE_PENDING).
-_INDEX = [
-    pytest.param(
-        p, e, x, id=name,
-        marks=pytest.mark.skip(reason=ENGINE_PENDING[name.split("-", 1)[1]])
-        if name.split("-", 1)[1] in ENGINE_PENDING else (),
-    )
-    for name, p, e, x in MATCH_CASES
-]  # fmt: skip
 _INVALID = [pytest.param(p, path, id=name) for name, p, path in INVALID_CASES]
 
 
@@ -37,7 +27,7 @@ def test_matches(pattern: Any, event: Any, expected: bool) -> None:
     assert filters.compile(pattern).matches(event) is expected
 
 
-@pytest.mark.parametrize(("pattern", "event", "expected"), _INDEX)
+@pytest.mark.parametrize(("pattern", "event", "expected"), _MATCH)
 def test_index_agrees(pattern: Any, event: Any, expected: bool) -> None:
     index: PatternIndex[str] = PatternIndex()
     index.add("k", pattern)
@@ -55,11 +45,10 @@ def test_explain_agrees(pattern: Any, event: Any, expected: bool) -> None:
 
 def test_whole_corpus_in_one_index() -> None:
     index: PatternIndex[str] = PatternIndex()
-    cases = [c for c in MATCH_CASES if c[0].split("-", 1)[1] not in ENGINE_PENDING]
-    for name, pattern, _, _ in cases:
+    for name, pattern, _, _ in MATCH_CASES:
         index.add(name, pattern)
-    events = {id(e): e for _, _, e, _ in cases}.values()
-    matchers = {name: filters.compile(p) for name, p, _, _ in cases}
+    events = {id(e): e for _, _, e, _ in MATCH_CASES}.values()
+    matchers = {name: filters.compile(p) for name, p, _, _ in MATCH_CASES}
     for event in events:
         expected = {name for name, m in matchers.items() if m.matches(event)}
         assert index.match(event) == expected

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from eventpatterns import filters
 from eventpatterns.core import Event
+from eventpatterns.errors import InvalidPattern
 from eventpatterns.filters import PatternIndex
+from eventpatterns.filters._model import AnythingBut, Conjunction, Exact, Leaf, Predicate, Prefix
 
 ANCHORS: dict[str, Any] = {
     "exact": {"detail": {"id": ["o-1"]}},
@@ -194,24 +197,49 @@ def test_ignore_case_prefix_longer_than_value() -> None:
     assert index.match({"s": "AXYZXYZ"}) == {"q"}
 
 
-def test_anchors_move_off_crowded_routing_fields() -> None:
+def test_branches_that_agree_share_states() -> None:
     index: PatternIndex[int] = PatternIndex()
-    for i in range(64):
-        index.add(i, {"source": ["shop"], "detail": {"id": [f"o-{i}"]}})
-    # White-box: every branch ends up filed under its selective field.
-    assert {path for path, _ in index._anchors.values()} == {"detail.id"}
-    assert index.match({"source": "shop", "detail": {"id": "o-0"}}) == {0}
-    assert index.match({"source": "shop", "detail": {"id": "o-63"}}) == {63}
-    assert index.match({"source": "other", "detail": {"id": "o-0"}}) == set()
+    types = ["order", "refund", "login", "stock", "ship"]
+    for i in range(100):
+        index.add(i, {"type": [types[i % 5]], "detail": {"total": [{"numeric": [">", i]}]}})
+    # White-box: ``type`` (one value in five) comes before a half-open range; one
+    # state per type holds that type's thresholds in one range index.
+    ((path, fields),) = index._root.moves
+    assert path == ("type",)
+    (after_type,) = cast(Any, fields.exact["order"])
+    (move,) = after_type.moves
+    assert move[0] == ("detail", "total")
+    assert move[1].ranges is not None
+    assert move[1].ranges.size == 19  # the first pattern of a type keeps its range as a rest
+    assert index.match({"type": "order", "detail": {"total": 50.5}}) == set(range(0, 51, 5))
+    assert index.match({"type": "other", "detail": {"total": 50.5}}) == set()
 
 
-def test_crowded_range_list_is_reconsidered() -> None:
+def test_selective_conditions_come_first() -> None:
     index: PatternIndex[int] = PatternIndex()
-    for i in range(16):
-        index.add(i, {"n": [{"numeric": [">=", 10 * i, "<", 10 * i + 1]}], "s": ["x"]})
-    assert any(regs[0][0] == "range" for _, regs in index._anchors.values())
-    assert index.match({"n": 30.5, "s": "x"}) == {3}
-    assert index.match({"n": 30.5, "s": "y"}) == set()
+    for i in range(50):
+        index.add(i, {"a": [{"anything-but": "x"}], "b": [{"prefix": "p"}], "z": [f"v{i}"]})
+    # White-box: z (a value few patterns name) comes first.
+    order = []
+    state = index._root
+    while state.moves:
+        ((path, _),) = state.moves
+        order.append(path)
+        state = next(iter(state.children.values()))
+    assert order[0] == ("z",)
+    assert index.match({"a": "y", "b": "pq", "z": "v7"}) == {7}
+    assert index.match({"a": "x", "b": "pq", "z": "v7"}) == set()
+    assert index.match({"a": "y", "b": "q", "z": "v7"}) == set()
+
+
+def test_removal_prunes_states() -> None:
+    index: PatternIndex[int] = PatternIndex()
+    for i in range(20):
+        index.add(i, {"source": ["shop"], "detail": {"n": [{"numeric": [">=", i, "<", i + 2]}]}})
+    for i in range(20):
+        index.remove(i)
+    assert index._root.moves == ()
+    assert index._root.children == {}
 
 
 class _List(list[Any]):
@@ -224,11 +252,19 @@ def test_walk_reads_only_indexed_fields_of_any_shape() -> None:
     # A mapping where only a leaf is indexed, an object where only a parent is.
     assert index.match({"x": [MappingProxyType({"1": "1"})], "y": object()}) == set()
     assert index.match({"x": ["0", object()], "y": [[object()]]}) == set()
-    # A dotted key and a nested object share a dotted name; each is read as spelled.
+    # A dotted key and a nested object name the same field (event-ruler's dotted
+    # names): either spelling, in the pattern or the event, is read as nested keys;
+    # when the event has the key itself, that is what is read (no merging).
     index.add("dotted", {"y.z": ["2"]})
-    assert index.match({"y.z": "2"}) == {"dotted"}
-    assert index.match({"y": {"z": "2"}}) == set()
-    assert index.match({"y": {"z": "1"}, "y.z": "1"}) == {"deep"}
+    for event, expected in (
+        ({"y.z": "2"}, {"dotted"}),
+        ({"y": {"z": "2"}}, {"dotted"}),
+        ({"y.z": "1"}, {"deep"}),
+        ({"y": {"z": "1"}, "y.z": "2"}, {"deep"}),
+        ({"y": [{"z": "1"}, {"z": "2"}]}, {"deep", "dotted"}),
+    ):
+        assert index.match(event) == expected, event
+        assert {k for k in index if index.get(k).matches(event)} == expected, event  # type: ignore[union-attr]
 
 
 def test_networks_of_odd_text() -> None:
@@ -237,3 +273,134 @@ def test_networks_of_odd_text() -> None:
     assert index.match({"ip": "::1"}) == {"v6"}
     for text in ("not:an:address", "10.0.0.x", "010.0.0.1", "10.0.0.256", "10.0.0", "10.0.0.1/8"):
         assert index.match({"ip": text}) == set(), text
+
+
+# ---------------------------------------------------------------- hostile input
+
+
+def _agrees(index: PatternIndex[str], event: Any) -> set[str]:
+    """Return what the index matches, having checked it is what each Matcher says."""
+    found = index.match(event)
+    assert found == {k for k in index if index.get(k).matches(event)}  # type: ignore[union-attr]
+    return found
+
+
+def test_ranges_near_the_limits_of_json_numbers() -> None:
+    top = 1.7976931348623157e308  # the largest double
+    index: PatternIndex[str] = PatternIndex()
+    index.add("huge", {"n": [{"numeric": [">", -(10**308), "<", 10**308]}]})
+    index.add("narrow-huge", {"n": [{"numeric": [">=", 10**308, "<=", top]}]})
+    index.add("mixed", {"n": [{"numeric": [">", 1.5, "<", 10**308]}]})
+    index.add("above", {"n": [{"numeric": [">", 10**308]}]})
+    index.add("below", {"n": [{"numeric": ["<", -(10**308)]}]})
+    assert _agrees(index, {"n": 2}) == {"huge", "mixed"}
+    assert _agrees(index, {"n": 1.5e308}) == {"narrow-huge", "above"}
+    assert _agrees(index, {"n": 10**308}) == {"narrow-huge"}  # an int a double holds
+    assert _agrees(index, {"n": 1e308}) == {"narrow-huge"}
+    assert _agrees(index, {"n": -1.5e308}) == {"below"}
+    assert _agrees(index, {"n": 1e300}) == {"huge", "mixed"}
+    # Numbers a double does not hold as written are in no range: beyond the doubles,
+    # or an integer whose shortest double is another decimal (2**1023 is 8.98...e307).
+    for value in (10**400, -(10**401), 10**308 + 1, 2**1023, 2**53 + 1):
+        assert _agrees(index, {"n": value}) == set(), value
+    # ...and a pattern cannot use one as a bound.
+    for bound in (10**400, -(10**400), 2**53 + 1):
+        with pytest.raises(InvalidPattern):
+            index.add("refused", {"n": [{"numeric": [">", bound]}]})
+    assert "refused" not in index
+
+
+def test_integers_beyond_the_str_limit_do_not_crash_matching() -> None:
+    huge = 10**5000  # more digits than str() prints by default
+    index: PatternIndex[str] = PatternIndex()
+    index.add("more", {"n": [{"numeric": [">", 5]}]})
+    index.add("less", {"n": [{"numeric": ["<", 5]}]})
+    index.add("bounded", {"n": [{"numeric": [">", 5, "<", 1e308]}]})
+    index.add("exact", {"n": [5]})
+    index.add("not-five", {"n": [{"anything-but": 5}]})
+    index.add("exists", {"n": [{"exists": True}]})
+    index.add("rest", {"s": ["x"], "n": [5, 6]})
+    # No double holds it: it is in no range, equals no pattern number, is not 5.
+    assert _agrees(index, {"n": huge, "s": "x"}) == {"not-five", "exists"}
+    assert _agrees(index, {"n": [-huge, 1], "s": "x"}) == {"less", "not-five", "exists"}
+    assert _agrees(index, {"n": [{"deeper": huge}], "s": "x"}) == set()
+
+
+def test_exists_false_under_a_long_array_of_objects_reads_each_path_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from eventpatterns.filters import _index, _paths
+
+    calls: list[tuple[str, ...]] = []
+    real = _paths.values_of  # what _index calls, by the name it imported
+
+    def counting(doc: Any, path: tuple[str, ...], multi: set[tuple[str, ...]]) -> Any:
+        calls.append(path)
+        return real(doc, path, multi)
+
+    monkeypatch.setattr(_index, "values_of", counting)
+    index: PatternIndex[str] = PatternIndex()
+    index.add("gone", {"a": {"x": [{"exists": False}]}})
+    index.add("both", {"a": {"x": [{"exists": False}], "y": ["1"]}})
+    event = {"a": [{"y": "1"}] * 3000 + [{"x": 1}]}
+    assert index.match(event) == set()
+    assert index.match({"a": [{"y": "1"}] * 3000}) == {"gone", "both"}
+    # Each path is read once per event, whatever the array's length.
+    assert sorted(set(calls)) == [("a", "x"), ("a", "y")]
+    assert len(calls) <= 4
+
+
+# ---------------------------------------------------------------- kinds it does not know
+
+
+@dataclass(frozen=True, slots=True)
+class _Even(Predicate):
+    """A predicate kind the index has no table for."""
+
+    def test(self, value: object) -> bool:
+        return type(value) is int and value % 2 == 0
+
+
+class _LoudPrefix(Prefix):
+    """A subclass of a known kind: its own ``test`` must decide, not the prefix table."""
+
+    __slots__ = ()
+
+    def test(self, value: object) -> bool:
+        return isinstance(value, str) and value.upper().startswith(self.text)
+
+
+def _matcher(*leaves: Leaf) -> filters.Matcher:
+    return filters.Matcher((Conjunction(leaves),), "hand-built")
+
+
+def test_unknown_predicate_kinds_are_tested_where_the_state_is_reached() -> None:
+    index: PatternIndex[str] = PatternIndex()
+    even = _Even("even", None)
+    index.add("even", _matcher(Leaf(("n",), (even,))))
+    index.add("odd", _matcher(Leaf(("n",), (AnythingBut("anything-but", None, (even,)),))))
+    index.add("loud", _matcher(Leaf(("s",), (_LoudPrefix("prefix", None, "AB"),))))
+    index.add("both", _matcher(Leaf(("s",), (Exact("equals", None, "q"),)), Leaf(("n",), (even,))))
+    assert index.match({"n": 4, "s": "abc"}) == {"even", "loud"}
+    assert index.match({"n": 3, "s": "q"}) == {"odd"}
+    assert index.match({"n": [3, 8], "s": "q"}) == {"even", "odd", "both"}
+
+
+class _Pair(Leaf):
+    """A condition on an array as a whole (the model's ``whole_array`` kinds): two elements."""
+
+    whole_array = True
+
+    def check(self, value: object, root: object) -> bool:
+        return isinstance(value, list) and len(value) == 2
+
+
+def test_whole_array_conditions_are_left_to_the_model() -> None:
+    index: PatternIndex[str] = PatternIndex()
+    pair = _Pair(("tags",), (Exact("equals", None, "x"),))
+    index.add("pair", _matcher(pair, Leaf(("s",), (Exact("equals", None, "q"),))))
+    index.add("only", _matcher(pair))
+    for event in ({"s": "q", "tags": ["a", "b"]}, {"s": "q", "tags": ["x"]}, {"tags": [1, 2]}):
+        expected = {k for k in ("pair", "only") if index.get(k).matches(event)}  # type: ignore[union-attr]
+        assert index.match(event) == expected
+    assert index.match({"s": "q", "tags": ["a", "b"]}) == {"pair", "only"}

@@ -179,13 +179,17 @@ dotted_patterns = patterns.map(
 )
 
 
-@settings(max_examples=300)
+@settings(max_examples=200)
 @given(dotted_patterns | patterns, dotted_events)
 def test_explain_agrees_with_matches_on_dotted_names(pattern: Any, event: Any) -> None:
     explanation = explain(pattern, event)
-    assert explanation.matched is filters.compile(pattern).matches(event)
+    matched = filters.compile(pattern).matches(event)
+    assert explanation.matched is matched
     if explanation.matched:
         assert any(all(c.matched for c in b.checks) for b in explanation.branches)
+    index: PatternIndex[str] = PatternIndex()  # the index reads dotted keys the same way
+    index.add("p", pattern)
+    assert index.match(event) == ({"p"} if matched else set())
 
 
 appsync_filters = st.builds(
@@ -202,7 +206,7 @@ appsync_specs = st.lists(
 ).map(lambda groups: {"filterGroup": groups})
 
 
-@settings(max_examples=400)
+@settings(max_examples=200)
 @given(appsync_specs, dotted_events)
 def test_appsync_explain_agrees_with_matches(spec: Any, event: Any) -> None:
     try:
@@ -212,7 +216,11 @@ def test_appsync_explain_agrees_with_matches(spec: Any, event: Any) -> None:
     else:
         where = "$.filterGroup"
         explanation = explain(matcher, event)
-        assert explanation.matched is matcher.matches(event)
+        matched = matcher.matches(event)
+        assert explanation.matched is matched
         if explanation.matched:
             assert any(all(c.matched for c in b.checks) for b in explanation.branches)
+        index: PatternIndex[str] = PatternIndex()  # StringRange, contains, dotted names
+        index.add("p", matcher)
+        assert index.match(event) == ({"p"} if matched else set())
     assert where.startswith("$.filterGroup")

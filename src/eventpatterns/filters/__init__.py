@@ -4,8 +4,10 @@ Sans-I/O: plain synchronous code. See ``docs/filters.md``.
 
 * :func:`compile` turns a pattern (EventBridge, or AppSync filter groups) into a
   :class:`Matcher`;
-* :class:`PatternIndex` holds many patterns and matches an event against all of
-  them at a cost that does not grow with their number;
+* :class:`PatternIndex` holds many patterns in one shared state machine: matching
+  costs what the event's partial matches cost, not one test per pattern (it grows
+  with the matches returned, ranges holding the value, and, the weakest case,
+  conditions below an array of objects, verified element by element);
 * :func:`explain` says why an event did or did not match.
 """
 

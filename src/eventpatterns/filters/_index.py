@@ -1,51 +1,150 @@
-"""``PatternIndex``: many patterns, one lookup per event.
+"""``PatternIndex``: many patterns compiled into one shared state machine.
 
-Each pattern branch is filed under one *anchor*: the leaf condition that is
-cheapest to look up and most selective at the moment it is added (an exact value
-whose bucket is smallest, then prefixes, suffixes, ranges...), the way AWS's
-event-ruler compiles rules into per-field hash maps and tries. Matching an event
-reads only the fields some anchor names (a precomputed walk of ``get`` calls, never
-iterating the event), looks each value up in that path's structures (hash maps on
-values, prefix/suffix maps by length, sorted numeric bounds, CIDR maps by prefix
-length), and only the branches found there are verified in full. The cost
-depends on the event and on how many patterns really are candidates, not on how
-many patterns are held.
+Each pattern branch (a conjunction, once ``$or`` is expanded) becomes a path
+through *states*: its leaf conditions in a canonical order (exact values first,
+then affixes, ranges and wildcards, ``anything-but``, ``exists``; by field path
+within each), each condition one step. Branches that agree on their first steps
+share those states, the way AWS's event-ruler compiles rules into one machine. A
+state holds, per field path leaving it, a
+:class:`~eventpatterns.filters._fields.FieldIndex`: every condition on that field
+filed once, so one lookup per event value finds every next state it reaches
+(hash maps for exact values, length-probed maps for affixes, sorted bounds for
+numeric ranges, complements for ``anything-but``...). Matching walks from the
+root through the states the event reaches; its cost follows the partial matches,
+not the number of patterns. A state where a branch ends holds its key.
+
+The walk reads array values as a bag (any element may satisfy a condition). A
+branch with two conditions below one level is verified in full only when the
+event holds two or more objects at that level (an array of objects), where "all
+conditions below an array hold in one element" can reject it.
 
 Concurrency: writers hold a lock; readers take none. Readers only ``get`` from
-dicts and iterate tuples that writers replace whole, and a key's new branches
-become visible in one assignment (its generation), so a match sees each pattern
-either entirely or not at all.
+dicts and iterate tuples that writers replace whole. A branch is built on new
+states, its key becomes visible in one assignment (its generation) after every
+branch of the pattern is in place, and a pattern is taken apart only after its
+key stopped being current, so a match sees each pattern wholly or not at all.
 """
 
 from __future__ import annotations
 
 import itertools
-import math
 import threading
-from collections import Counter
-from collections.abc import Hashable, Iterator
-from typing import Generic, TypeVar
+from collections.abc import Callable, Hashable, Iterator, Mapping
+from typing import Any, Final, Generic, TypeVar
 
+from ._fields import FieldIndex, Pile
 from ._matcher import Matcher, as_event_dict
 from ._matcher import compile as compile_pattern
-from ._model import Conjunction, Numeric
+from ._model import (
+    Cidr,
+    Conjunction,
+    EqualsIgnoreCase,
+    Exact,
+    Leaf,
+    Numeric,
+    Predicate,
+    Prefix,
+    Suffix,
+    Wildcard,
+    canon,
+)
+from ._order import Selectivity
 from ._parse import DEFAULT_LIMITS, Limits
-from ._paths import AFFIX, FACTOR, PathIndex, Plan, Reg, gather, plan, registrations
-from ._paths import group as key_group
+from ._paths import shared_levels, values_of, verify
 
 __all__ = ["PatternIndex"]
 
 K = TypeVar("K", bound=Hashable)
-_REBALANCE_FROM = 8
+Path = tuple[str, ...]
+Signature = tuple[Path, frozenset[object]]
+
+
+class _State:
+    """A point in the machine: the fields leaving it and the branches ending at it."""
+
+    __slots__ = ("accept", "children", "fields", "moves", "parent", "refs", "sig", "via")
+
+    def __init__(
+        self, parent: _State | None = None, sig: Signature | None = None, via: Leaf | None = None
+    ) -> None:
+        # Read side, replaced whole: (path, field index) per field leaving here.
+        self.moves: tuple[tuple[Path, FieldIndex], ...] = ()
+        # Entries (key, generation, shared levels or None, branch, rest) of the
+        # branches ending here; ``rest`` holds conditions still to test (see _file).
+        self.accept: Pile | None = None
+        # Write side (a state where branches only end has neither: shared empties).
+        self.fields: dict[Path, FieldIndex] = _NONE
+        self.children: dict[Signature, _State] = _NONE
+        self.refs = 0  # branches through or ending at this state
+        self.parent = parent
+        self.sig = sig
+        self.via = via  # the condition that leads here from the parent
+
+
+# (final state, accept entry, the order of the branch's leaves)
+_Record = tuple[_State, tuple[Any, ...], tuple[Leaf, ...]]
+_REORDER_FROM = 8
+_NONE: Final[dict[Any, Any]] = {}  # the shared empty table; never written
+
+
+def _rank(leaf: Leaf) -> int:
+    """Order conditions by how selective a lookup on them is (exact values first)."""
+    if leaf.absent_ok:
+        return 5
+    if leaf.present_ok:
+        return 4
+    rank = 0
+    for alt in leaf.alternatives:
+        kind = type(alt)
+        if kind is Exact:
+            continue
+        if kind is Prefix or kind is Suffix or kind is EqualsIgnoreCase or kind is Cidr:
+            rank = max(rank, 1)
+        elif kind is Numeric or kind is Wildcard:
+            rank = max(rank, 2)
+        else:
+            rank = 3
+    return rank
+
+
+def _distinct(leaf: Leaf) -> list[Predicate]:
+    """The alternatives of a leaf without repeats (a child is filed once per value)."""
+    seen: set[object] = set()
+    out: list[Predicate] = []
+    for alt, sig in zip(leaf.alternatives, _alt_signatures(leaf), strict=True):
+        if sig not in seen:
+            seen.add(sig)
+            out.append(alt)
+    return out
+
+
+def _alt_signatures(leaf: Leaf) -> list[object]:
+    alts: list[object] = []
+    for alt in leaf.alternatives:
+        if type(alt) is Exact:
+            alts.append(("=", alt.key))
+            continue
+        try:
+            hash(alt)
+        except TypeError:  # a predicate with unhashable fields: never shared
+            alts.append(("id", id(alt)))
+        else:
+            alts.append(alt)
+    return alts
+
+
+def _signature(leaf: Leaf) -> Signature:
+    """Name a condition: equal signatures accept the same values, so they share a state."""
+    return leaf.path, frozenset(_alt_signatures(leaf))
 
 
 class PatternIndex(Generic[K]):
     """Many patterns under keys; tells which keys an event matches.
 
-    Matching costs about the same with ten patterns or ten thousand: patterns are
-    filed in shared per-field structures (see the module docs), not looped over.
-    ``add`` and ``remove`` may run while other threads ``match``; each match sees
-    every pattern either wholly added or not at all.
+    Patterns are compiled into one shared state machine (see the module docs), so
+    matching costs what the event's partial matches cost, not what the number of
+    patterns held would suggest. ``add`` and ``remove`` may run while other threads
+    ``match``; each match sees every pattern either wholly added or not at all.
 
     Example:
         >>> index = PatternIndex()
@@ -58,24 +157,14 @@ class PatternIndex(Generic[K]):
     def __init__(self, *, limits: Limits = DEFAULT_LIMITS) -> None:
         self._limits = limits
         self._lock = threading.Lock()
-        self._ids = itertools.count()
-        self._paths: dict[str, PathIndex] = {}
-        # Each field path as patterns spell it: a key may itself hold a dot, so
-        # ``{"a.b": ...}`` and ``{"a": {"b": ...}}`` share one dotted name.
-        self._spellings: dict[str, set[tuple[str, ...]]] = {}
-        self._walked: dict[tuple[str, ...], PathIndex] = {}
-        self._plan: Plan = ()
-        self._branches: dict[int, tuple[K, int, Conjunction]] = {}
-        self._unanchored: tuple[int, ...] = ()
+        self._gens = itertools.count()
+        self._root = _State()
         self._current: dict[K, int] = {}
-        self._filed: dict[K, list[int]] = {}
-        self._anchors: dict[int, tuple[str | None, tuple[Reg, ...]]] = {}
-        self._rebalance_at: dict[tuple[str, object], int] = {}
-        self._rebalance_all_at = _REBALANCE_FROM
-        self._seen: dict[tuple[str, str, object], Counter[object]] = {}
-        self._seen_total: dict[tuple[str, str, object], int] = {}
-        self._options: dict[int, tuple[tuple[str, tuple[Reg, ...]], ...]] = {}
         self._matchers: dict[K, Matcher] = {}
+        self._filed: dict[K, list[_Record]] = {}
+        self._stats = Selectivity()
+        self._branches = 0
+        self._reorder_at = _REORDER_FROM
 
     def __len__(self) -> int:
         return len(self._current)
@@ -106,19 +195,22 @@ class PatternIndex(Generic[K]):
         else:
             matcher = compile_pattern(pattern, limits=self._limits)
         with self._lock:
-            gen = next(self._ids)
-            cids = []
+            gen = next(self._gens)
             for branch in matcher.branches:
-                cid = next(self._ids)
-                self._branches[cid] = (key, gen, branch)
-                self._file(cid, branch)
-                cids.append(cid)
+                self._stats.observe(branch.leaves, +1)
+            records = [
+                self._file(key, gen, branch, self._order(branch)) for branch in matcher.branches
+            ]
             old = self._filed.get(key, [])
             self._matchers[key] = matcher
             self._current[key] = gen  # the switch: from here on matches see the new pattern
-            self._filed[key] = cids
-            for cid in old:
-                self._unfile(cid)
+            self._filed[key] = records
+            self._branches += len(records)
+            for record in old:
+                self._unfile(record)
+            if self._branches >= self._reorder_at:
+                self._reorder_at = 2 * self._branches
+                self._reorder()
 
     def remove(self, key: K) -> None:
         """Stop matching the pattern under ``key``.
@@ -129,13 +221,17 @@ class PatternIndex(Generic[K]):
         with self._lock:
             del self._current[key]
             del self._matchers[key]
-            for cid in self._filed.pop(key):
-                self._unfile(cid)
+            for record in self._filed.pop(key):
+                self._unfile(record)
 
     def discard(self, key: K) -> None:
         """Remove the pattern under ``key`` if there is one."""
-        if key in self._current:
-            self.remove(key)
+        with self._lock:
+            if key in self._current:
+                del self._current[key]
+                del self._matchers[key]
+                for record in self._filed.pop(key):
+                    self._unfile(record)
 
     def match(self, event: object) -> set[K]:
         """Return the keys of every pattern the event matches.
@@ -144,150 +240,222 @@ class PatternIndex(Generic[K]):
             event: A JSON-like ``dict`` (the fast path) or an
                 :class:`~eventpatterns.core.Event`.
         """
-        doc = event if type(event) is dict else as_event_dict(event)
-        candidates = set(self._unanchored)
-        gather(doc, self._plan, candidates)
+        doc: Mapping[str, Any] = event if type(event) is dict else as_event_dict(event)
         found: set[K] = set()
-        branches, current = self._branches, self._current
-        for cid in candidates:
-            entry = branches.get(cid)
-            if entry is None:  # pragma: no cover - removed by another thread meanwhile
-                continue
-            key, gen, branch = entry
-            if key in found or current.get(key) != gen:
-                continue
-            if branch.tree.match(doc, doc):
-                found.add(key)
+        current = self._current
+        values: dict[Path, tuple[object, ...]] = {}
+        multi: set[Path] = set()
+        # Each state has one parent, and a parent's lookups are de-duplicated, so
+        # every state reached is visited once without a visited set.
+        todo: list[Any] = [self._root]  # states
+        pop, push, extend = todo.pop, todo.append, todo.extend
+        verdicts: dict[frozenset[Signature], bool] | None = None
+        while todo:
+            state = pop()
+            pile = state.accept
+            if pile is not None:
+                for run in pile.runs:
+                    for key, gen, shared, branch, rest in run:
+                        if key in found or current.get(key) != gen:
+                            continue
+                        if rest and not _holds(rest, doc, values, multi):
+                            continue
+                        if shared is None or (
+                            not shared[2] and (not multi or multi.isdisjoint(shared[0]))
+                        ):
+                            found.add(key)
+                            continue
+                        # Branches with the same conditions get the same verdict.
+                        if verdicts is None:
+                            verdicts = {}
+                        verdict = verdicts.get(shared[1])
+                        if verdict is None:
+                            verdict = verdicts[shared[1]] = (
+                                branch.tree.match(doc, doc)
+                                if shared[2]
+                                else self._verify(branch, doc, values, multi)
+                            )
+                        if verdict:
+                            found.add(key)
+            for path, fi in state.moves:
+                vals = values.get(path)
+                if vals is None:
+                    vals = values[path] = values_of(doc, path, multi)
+                if not vals:
+                    if fi.absent:
+                        extend(fi.absent)
+                elif fi.plain and len(vals) == 1:
+                    value = vals[0]
+                    hit = fi.exact.get(value if type(value) is str else canon(value))
+                    if hit:
+                        extend(hit) if len(hit) > 1 else push(hit[0])
+                else:
+                    reached: list[Any] = []
+                    for value in vals:
+                        fi.collect(value, reached)
+                    if len(reached) == 1:
+                        push(reached[0])
+                    elif reached:
+                        extend(set(reached))
         return found
+
+    @staticmethod
+    def _verify(
+        branch: Conjunction,
+        doc: Mapping[str, Any],
+        values: dict[Path, tuple[object, ...]],
+        multi: set[Path],
+    ) -> bool:
+        def absent(path: Path) -> bool:
+            vals = values.get(path)
+            if vals is None:
+                vals = values[path] = values_of(doc, path, multi)
+            return not vals
+
+        return verify(branch.tree, doc, absent)
 
     # ------------------------------------------------------------------ filing
 
-    def _best(self, cid: int) -> tuple[float, str, tuple[Reg, ...]] | None:
-        """Find the cheapest anchor of a branch: (estimated hit chance, path, regs)."""
-        best: tuple[float, str, tuple[Reg, ...]] | None = None
-        for path, regs in self._options[cid]:
-            cost = sum(self._chance(path, r) for r in regs)
-            if best is None or cost < best[0]:
-                best = (cost, path, regs)
-        return best
+    def _order(self, branch: Conjunction) -> tuple[Leaf, ...]:
+        estimate = self._stats.estimate
+        return tuple(
+            sorted(branch.leaves, key=lambda leaf: (estimate(leaf), _rank(leaf), leaf.path))
+        )
 
-    def _chance(self, path: str, reg: Reg) -> float:
-        """Estimate the chance that an event hits a branch filed at ``reg``.
+    def _reorder(self) -> None:
+        """Re-file each branch whose best order changed (new path first, then the old goes)."""
+        for key, records in self._filed.items():
+            for i, record in enumerate(records):
+                branch = record[1][3]
+                order = self._order(branch)
+                if order != record[2]:
+                    records[i] = self._file(key, record[1][1], branch, order)
+                    self._unfile(record, keep_stats=True)
 
-        What a branch costs is how often it becomes a candidate to verify, so this
-        is per branch. The values that every held pattern names at a path are
-        taken as a sample of what events carry there: a value's chance is how
-        often it occurs in that sample (Laplace-smoothed), so ``source``, with six
-        values shared by thousands of rules, scores high and a customer id low.
-        An affix or a network is compared with those of its length, tempered by a
-        prior that longer ones are rarer; a range, by its width over the spread of
-        ranges; presence always hits.
+    def _file(self, key: K, gen: int, branch: Conjunction, leaves: tuple[Leaf, ...]) -> _Record:
+        """Build the path of one branch and hold its key at the end.
+
+        The branch follows the states that earlier branches built for the same
+        leading conditions, then gets one new state for its next condition; the
+        conditions after that are tested directly where it ends (its ``rest``).
+        A state so made carries at most one ``rest``: any later branch through it
+        builds a state of its own for its next condition. So unique patterns cost
+        one state, and shared ones share every state they agree on.
         """
-        table, key = reg
-        if table in ("strings", "present"):
-            return 1.0
-        if table == "range":
-            assert isinstance(key, Numeric)
-            pindex = self._paths.get(path)
-            return pindex.ranges.cost(key) if pindex else 0.5
-        group = key_group(table, key)
-        seen = self._seen.get((path, table, group))
-        share = (seen[key] if seen else 0) + 1
-        chance = share / (self._seen_total.get((path, table, group), 0) + 2)
-        if table in AFFIX:
-            assert isinstance(key, str)
-            chance = math.sqrt(chance * 0.5 ** min(len(key) // 2, 60))
-        elif table == "cidr":
-            assert isinstance(key, tuple)
-            chance = math.sqrt(chance * 0.5 ** (key[1] // 4))
-        return FACTOR[table] * chance
-
-    def _observe(self, cid: int, delta: int) -> None:
-        """Count (or uncount) the values a branch names, for :meth:`_chance`."""
-        for path, regs in self._options[cid]:
-            for table, key in regs:
-                if table in FACTOR:
-                    slot = (path, table, key_group(table, key))
-                    self._seen.setdefault(slot, Counter())[key] += delta
-                    self._seen_total[slot] = self._seen_total.get(slot, 0) + delta
-
-    def _file(self, cid: int, branch: Conjunction) -> None:
-        options = []
-        for leaf in branch.leaves:
-            regs = registrations(leaf)
-            if regs is not None:
-                dotted = ".".join(leaf.path)
-                self._spellings.setdefault(dotted, set()).add(leaf.path)
-                options.append((dotted, regs))
-        self._options[cid] = tuple(options)
-        self._observe(cid, +1)
-        best = self._best(cid)
-        if best is None:
-            self._unanchored = (*self._unanchored, cid)
-            self._anchors[cid] = (None, ())
-            return
-        _, path, regs = best
-        self._place(cid, path, regs)
-        if len(self._anchors) >= self._rebalance_all_at:
-            self._rebalance_all_at = 2 * len(self._anchors)
-            self._reconsider(list(self._anchors))
+        # A condition on an array as a whole (the model's ``whole_array`` kinds), or a
+        # leaf of a kind the index does not know (a subclass with its own ``check``),
+        # is not indexed: its branch is verified by the model's own tree where it ends.
+        order = leaves
+        whole = [leaf for leaf in leaves if leaf.whole_array or type(leaf) is not Leaf]
+        if whole:
+            leaves = tuple(leaf for leaf in leaves if leaf not in whole)
+        state = self._root
+        depth = 0
+        while depth < len(leaves):
+            child = state.children.get(_signature(leaves[depth]))
+            if child is None:
+                break
+            state, depth = child, depth + 1
+        if depth < len(leaves):
+            state, depth = self._grow(state, leaves[depth]), depth + 1
+        rest = tuple(_check(leaf) for leaf in leaves[depth:])
+        levels = shared_levels(branch.leaves)
+        # (levels where array consistency can reject the branch, its conditions' names,
+        # whether only the model's own tree can tell)
+        shape = frozenset(map(_signature, branch.leaves))
+        shared = (levels, shape, bool(whole)) if levels or whole else None
+        entry = (key, gen, shared, branch, rest)
+        node: _State | None = state
+        while node is not None and node is not self._root:
+            node.refs += 1
+            node = node.parent
+        if state.accept is None:
+            pile = Pile()
+            pile.append(entry)
+            state.accept = pile
         else:
-            for reg in regs:
-                self._maybe_rebalance(path, reg)
+            state.accept.append(entry)
+        return state, entry, order
 
-    def _place(self, cid: int, path: str, regs: tuple[Reg, ...]) -> None:
-        pindex = self._paths.get(path)
-        if pindex is None:
-            pindex = PathIndex()
-            self._paths[path] = pindex
-        new = self._spellings[path].difference(self._walked)
-        if new:
-            self._walked.update(dict.fromkeys(new, pindex))
-            self._plan = plan(self._walked)  # replaced whole: readers see old or new
-        for reg in regs:
-            pindex.add(reg, cid)
-        self._anchors[cid] = (path, regs)
+    def _grow(self, state: _State, leaf: Leaf) -> _State:
+        """Add a state after ``state`` for ``leaf``, filed in the field's index."""
+        sig = _signature(leaf)
+        child = _State(state, sig, leaf)
+        if state.children is _NONE:
+            state.children, state.fields = {}, {}
+        state.children[sig] = child
+        fi = state.fields.get(leaf.path)
+        fresh = fi is None
+        if fi is None:
+            fi = FieldIndex()
+        for alt in _distinct(leaf):
+            fi.add(alt, child)
+        if fresh:
+            state.fields[leaf.path] = fi
+            state.moves = (*state.moves, (leaf.path, fi))
+        return child
 
-    def _unfile(self, cid: int) -> None:
-        path, regs = self._anchors.pop(cid)
-        if path is None:
-            self._unanchored = tuple(c for c in self._unanchored if c != cid)
+    def _unfile(self, record: _Record, *, keep_stats: bool = False) -> None:
+        """Take a branch apart: drop its key, then the states no other branch uses."""
+        end, entry, _ = record
+        if not keep_stats:
+            self._stats.observe(entry[3].leaves, -1)
+            self._branches -= 1
+        pile = end.accept
+        if pile is not None:
+            pile.remove(entry)
+            if not len(pile):
+                end.accept = None
+        child = end
+        while child is not self._root:
+            parent, sig, leaf = child.parent, child.sig, child.via
+            if parent is None or sig is None or leaf is None:  # pragma: no cover - root only
+                break
+            child.refs -= 1
+            if not child.refs:
+                del parent.children[sig]
+                fi = parent.fields[leaf.path]
+                for alt in _distinct(leaf):
+                    fi.remove(alt, child)
+                if not fi.size:
+                    del parent.fields[leaf.path]
+                    parent.moves = tuple(m for m in parent.moves if m[1] is not fi)
+            child = parent
+
+
+_Check = tuple[Path, "frozenset[object] | None", Callable[[object], bool], bool]
+
+
+def _check(leaf: Leaf) -> _Check:
+    """Compile a condition left to test where a branch ends: exact values as a set."""
+    only_exact = not (leaf.others or leaf.present_ok or leaf.absent_ok)
+    return leaf.path, leaf.exact if only_exact else None, leaf.test_value, leaf.absent_ok
+
+
+def _holds(
+    rest: tuple[_Check, ...],
+    doc: Mapping[str, Any],
+    values: dict[Path, tuple[object, ...]],
+    multi: set[Path],
+) -> bool:
+    """Test the conditions a branch left unindexed (as its states would have)."""
+    for path, exact, test, absent_ok in rest:
+        vals = values.get(path)
+        if vals is None:
+            vals = values[path] = values_of(doc, path, multi)
+        if not vals:
+            if not absent_ok:
+                return False
+        elif exact is not None:
+            for value in vals:
+                if (value if type(value) is str else canon(value)) in exact:
+                    break
+            else:
+                return False
         else:
-            for reg in regs:
-                self._paths[path].remove(reg, cid)
-        del self._branches[cid]
-        self._observe(cid, -1)
-        del self._options[cid]
-        # Empty path structures stay: readers may hold them, and they cost little.
-
-    def _maybe_rebalance(self, path: str, reg: Reg) -> None:
-        """Move branches out of a crowded bucket to better anchors.
-
-        A branch is filed where it is cheapest *when added*; early on every bucket
-        is empty, so a rule may land on a routing field (``source``) that later
-        crowds. Each time a bucket's cost doubles past a threshold its branches are
-        reconsidered, and so is every branch each time their number doubles
-        (both amortised O(1) per add). A moved branch is filed at its new
-        place before it leaves the old one, so a concurrent match never misses it.
-        """
-        pindex = self._paths[path]
-        slot = (path, pindex.bucket(reg))
-        size = pindex.size(reg)
-        if size < self._rebalance_at.get(slot, _REBALANCE_FROM):
-            return
-        self._rebalance_at[slot] = 2 * size
-        self._reconsider(pindex.members(reg))
-
-    def _reconsider(self, cids: list[int] | tuple[int, ...]) -> None:
-        """Move each branch whose anchor costs more than twice the best one."""
-        for cid in cids:
-            here, regs = self._anchors[cid]
-            if here is None:
-                continue
-            best = self._best(cid)
-            assert best is not None
-            current = sum(self._chance(here, r) for r in regs)
-            if (best[1], best[2]) != (here, regs) and 2 * best[0] < current:
-                self._place(cid, best[1], best[2])
-                for old in regs:
-                    self._paths[here].remove(old, cid)
+            for value in vals:
+                if test(value):
+                    break
+            else:
+                return False
+    return True

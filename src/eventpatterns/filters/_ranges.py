@@ -1,152 +1,280 @@
 """Numeric ranges of one field: which ranges hold a value, output-sensitively.
 
-Half-open ranges (``> n`` / ``< n``) sit in lists sorted by their bound, so every
-entry scanned past the binary search is a match. Bounded ranges are grouped by
-width class (a power of two at least their width): a range of class ``w``
-holding ``x`` has its lower bound in ``[x - w, x]``, so each class is scanned in
-one window found by binary search, where about half the entries match.
+Three families, each kept in sorted runs (see :class:`Runs`):
+
+* lower bounds only (``> n``, ``>= n``), sorted by bound: every entry before the
+  binary-search point holds the value, so they are returned without a test;
+* upper bounds only, the same on the negated bound;
+* bounded ranges, grouped by *width class* ``k`` (their width is below ``2**k``),
+  sorted by lower bound. A range of class ``k`` holding ``x`` has its lower bound
+  in ``(x - 2**k, x]``: the candidates are one window found by two binary
+  searches (widened to ``2**(k+1)`` to absorb float rounding, computed exactly
+  when the value dwarfs the width), and each candidate is tested exactly. For
+  ranges spread evenly, a quarter to a half of a window hold ``x``, so the work
+  follows the ranges that hold the value, whatever their overlap.
+
+Bounds are doubles (the language refuses a number a double does not hold
+exactly), and a value is looked up as its double (``as_double``; the caller
+leaves out numbers that have none: they are in no range).
+
+Building is O(log n) comparisons and O(sqrt n) copying per range, amortised
+(:class:`Runs`); a lookup is O(log n + candidates) per family and width class.
 """
 
 from __future__ import annotations
 
 import bisect
 import math
-from typing import Final
+from collections.abc import Hashable
+from fractions import Fraction
+from typing import Any, Final, Generic, TypeVar
 
 from ._model import Numeric
 
-__all__ = ["RangeIndex"]
+__all__ = ["Pile", "RangeIndex", "Runs"]
 
-_Entries = tuple[tuple[int, Numeric], ...]
-_UNBOUNDED_CLASS: Final = 1 << 20
+T = TypeVar("T", bound=Hashable)
 _INF: Final = float("inf")
+_WIDE: Final = 10_000  # the class of widths too big for a double
+_MIN_SMALL: Final = 16
 
 
-def _width_class(rng: Numeric) -> tuple[int, float]:
-    assert rng.low is not None
-    assert rng.high is not None
+class Runs(Generic[T]):
+    """A sorted sequence that readers search without a lock.
+
+    It is two sorted runs, a large one and a small one, each a pair of tuples
+    (sort keys, items) that writers replace whole: an insertion copies only the
+    small run, which is merged into the large one once it outgrows about the
+    square root of the whole, so n insertions copy O(n sqrt n) references in all
+    instead of O(n**2). Readers search both runs.
+
+    Attributes:
+        runs: The runs, ``((keys, items), ...)``; read it once per lookup.
+    """
+
+    __slots__ = ("runs", "size")
+
+    def __init__(self) -> None:
+        self.runs: tuple[tuple[tuple[Any, ...], tuple[T, ...]], ...] = ()
+        self.size = 0
+
+    def insert(self, key: Any, item: T) -> None:
+        """Insert ``item`` at its key's place (after equal keys)."""
+        self.size += 1
+        if not self.runs:
+            self.runs = (((key,), (item,)),)
+            return
+        big = self.runs[0]
+        small = self.runs[1] if len(self.runs) > 1 else ((), ())
+        keys, items = small
+        at = bisect.bisect_right(keys, key)
+        # Concatenation, not unpacking: it copies at C speed.
+        keys = keys[:at] + (key,) + keys[at:]  # noqa: RUF005
+        items = items[:at] + (item,) + items[at:]  # noqa: RUF005
+        # Merging costs about a hundred times more per item than copying the small
+        # run, so the small run may grow to several times the square root.
+        if len(keys) > _MIN_SMALL + 8 * math.isqrt(len(big[0])):
+            self.runs = (_merge(big, (keys, items)),)
+        else:
+            self.runs = (big, (keys, items))
+
+    def remove(self, key: Any, item: T) -> None:
+        """Remove one ``item`` filed under ``key``.
+
+        Raises:
+            ValueError: It is not there.
+        """
+        runs = list(self.runs)
+        for r, (keys, items) in enumerate(runs):
+            at = bisect.bisect_left(keys, key)
+            while at < len(keys) and keys[at] == key:
+                if items[at] == item:
+                    runs[r] = (keys[:at] + keys[at + 1 :], items[:at] + items[at + 1 :])
+                    self.size -= 1
+                    self.runs = tuple(run for run in runs if run[0])
+                    return
+                at += 1
+        raise ValueError(item)
+
+
+class Pile:
+    """An unordered bag of items that readers iterate without a lock.
+
+    Two tuples that writers replace whole; appending copies only the small one,
+    merged into the large one once it outgrows about the square root of the whole.
+
+    Attributes:
+        runs: ``(large, small)``; read it once, iterate both.
+    """
+
+    __slots__ = ("runs",)
+
+    def __init__(self) -> None:
+        self.runs: tuple[tuple[Any, ...], tuple[Any, ...]] = ((), ())
+
+    def __len__(self) -> int:
+        return len(self.runs[0]) + len(self.runs[1])
+
+    def append(self, item: object) -> None:
+        """Add ``item``."""
+        big, small = self.runs
+        small = (*small, item)
+        if len(small) > 8 + math.isqrt(len(big)):
+            self.runs = (big + small, ())
+        else:
+            self.runs = (big, small)
+
+    def remove(self, item: object) -> None:
+        """Remove one ``item`` (compared by identity first, then equality).
+
+        Raises:
+            ValueError: It is not there.
+        """
+        big, small = self.runs
+        if item in small:
+            at = small.index(item)
+            self.runs = (big, small[:at] + small[at + 1 :])
+        else:
+            at = big.index(item)
+            self.runs = (big[:at] + big[at + 1 :], small)
+
+
+def _merge(
+    a: tuple[tuple[Any, ...], tuple[T, ...]], b: tuple[tuple[Any, ...], tuple[T, ...]]
+) -> tuple[tuple[Any, ...], tuple[T, ...]]:
+    # Sorting two sorted runs is one linear merge (timsort finds the runs); sorting
+    # positions by key never compares items.
+    keys, items = a[0] + b[0], a[1] + b[1]
+    order = sorted(range(len(keys)), key=keys.__getitem__)
+    return tuple(map(keys.__getitem__, order)), tuple(map(items.__getitem__, order))
+
+
+def _width_class(low: float, high: float) -> int:
+    """Return ``k`` with ``high - low < 2**k`` (or :data:`_WIDE`)."""
     try:
-        width = float(rng.high - rng.low)
-    except OverflowError:
-        width = _INF
-    exponent = math.frexp(width)[1]
-    if width == _INF or exponent >= 1024:  # 2 ** 1024 is past the largest double
-        return _UNBOUNDED_CLASS, _INF
-    return exponent, math.ldexp(1.0, exponent)
+        width = high - low
+    except OverflowError:  # an integer beyond any double against a float
+        return _WIDE
+    if isinstance(width, int):
+        k = width.bit_length()
+    elif width == _INF:
+        return _WIDE
+    else:
+        k = math.frexp(width)[1]
+    return k if k < 1000 else _WIDE
 
 
-def _insert(
-    keys: tuple[float, ...], entries: _Entries, key: float, entry: tuple[int, Numeric]
-) -> tuple[tuple[float, ...], _Entries]:
-    at = bisect.bisect_right(keys, key)
-    return (*keys[:at], key, *keys[at:]), (*entries[:at], entry, *entries[at:])
+def _window(k: int) -> tuple[float, float]:
+    """Return (a window of at least ``2**k`` plus rounding, the magnitude it is safe to)."""
+    if k == _WIDE:
+        return _INF, _INF
+    # ``value - 2**(k+1)`` rounds by at most half an ulp, below the spare ``2**k``,
+    # while |value| < 2**(k+52); beyond that the window start is computed exactly.
+    window = math.ldexp(1.0, k + 1) if k + 1 < 1024 else _INF
+    safe = math.ldexp(1.0, k + 52) if k + 52 < 1024 else _INF
+    return window, safe
 
 
-def _delete(
-    keys: tuple[float, ...], entries: _Entries, entry: tuple[int, Numeric]
-) -> tuple[tuple[float, ...], _Entries]:
-    # One branch may file several ranges here: remove just this one.
-    at = entries.index(entry)
-    return (*keys[:at], *keys[at + 1 :]), (*entries[:at], *entries[at + 1 :])
+def _exact_start(value: float, k: int) -> Fraction | None:
+    if value in (_INF, -_INF):
+        return None  # no bounded range holds an infinity
+    return Fraction(value) - Fraction(2) ** k
+
+
+_Band = tuple[float, bool, float, bool, object]
 
 
 class RangeIndex:
-    """The numeric ranges filed under one field path (see the module docs)."""
+    """The numeric ranges of one field, each leading to a target (see the module docs)."""
 
-    __slots__ = ("_classes", "bands", "lower", "size", "upper")
+    __slots__ = ("_bands", "bands", "lower", "size", "upper")
 
     def __init__(self) -> None:
-        # Read side: tuples replaced whole by writers.
-        self.lower: tuple[tuple[float, ...], _Entries] = ((), ())
-        self.upper: tuple[tuple[float, ...], _Entries] = ((), ())
-        self.bands: tuple[tuple[float, tuple[float, ...], _Entries], ...] = ()
-        # Write side.
-        self._classes: dict[int, tuple[float, tuple[float, ...], _Entries]] = {}
+        # lower: keys are the bounds; items (inclusive, target).
+        self.lower: Runs[tuple[bool, object]] = Runs()
+        # upper: keys are the negated bounds; items (inclusive, target).
+        self.upper: Runs[tuple[bool, object]] = Runs()
+        # (class, window, safe magnitude, runs keyed by low), replaced whole; items
+        # (low, low inclusive, high, high inclusive, target), tested inline.
+        self.bands: tuple[tuple[int, float, float, Runs[_Band]], ...] = ()
+        self._bands: dict[int, Runs[_Band]] = {}
         self.size = 0
 
-    def cost(self, rng: Numeric) -> float:
-        """Estimate the chance that an event's value falls in ``rng``."""
-        if rng.high is None or rng.low is None:
-            return 0.5
-        band = self._classes.get(_width_class(rng)[0])
-        if band is None or len(band[1]) < 2:
-            return 0.5  # nothing yet to compare the width with
-        window, keys, _ = band
-        spread = float(keys[-1] - keys[0])
-        return 0.5 if window >= spread else 0.75 * window / spread
-
-    def bucket(self, rng: Numeric) -> object:
-        """Name the list ``rng`` is scanned in: lower, upper, or its width class."""
-        if rng.high is None:
-            return "lower"
-        if rng.low is None:
-            return "upper"
-        return _width_class(rng)[0]
-
-    def _entries(self, rng: Numeric) -> _Entries:
-        if rng.high is None:
-            return self.lower[1]
-        if rng.low is None:
-            return self.upper[1]
-        return self._classes.get(_width_class(rng)[0], (0.0, (), ()))[2]
-
-    def bucket_size(self, rng: Numeric) -> int:
-        """How many ranges are scanned together with ``rng``."""
-        return len(self._entries(rng))
-
-    def members(self, rng: Numeric) -> tuple[int, ...]:
-        """The ids of the ranges scanned together with ``rng``."""
-        return tuple(cid for cid, _ in self._entries(rng))
-
-    def add(self, cid: int, rng: Numeric) -> None:
-        """File a range."""
+    def add(self, target: object, rng: Numeric) -> None:
+        """File ``rng``, leading to ``target``."""
         self.size += 1
-        if rng.high is None:
-            assert rng.low is not None
-            self.lower = _insert(*self.lower, rng.low, (cid, rng))
-        elif rng.low is None:
-            self.upper = _insert(*self.upper, rng.high, (cid, rng))
+        low, high = rng.low, rng.high
+        if high is None:
+            if low is None:  # pragma: no cover - the parser never builds one
+                raise ValueError("a range needs a bound")
+            self.lower.insert(low, (rng.low_inclusive, target))
+        elif low is None:
+            self.upper.insert(-high, (rng.high_inclusive, target))
         else:
-            cls, window = _width_class(rng)
-            _, keys, entries = self._classes.get(cls, (window, (), ()))
-            self._classes[cls] = (window, *_insert(keys, entries, rng.low, (cid, rng)))
-            self.bands = tuple(self._classes.values())
-
-    def remove(self, cid: int, rng: Numeric) -> None:
-        """Unfile a range."""
-        self.size -= 1
-        if rng.high is None:
-            self.lower = _delete(*self.lower, (cid, rng))
-        elif rng.low is None:
-            self.upper = _delete(*self.upper, (cid, rng))
-        else:
-            cls, window = _width_class(rng)
-            keys, entries = _delete(*self._classes[cls][1:], (cid, rng))
-            if keys:
-                self._classes[cls] = (window, keys, entries)
+            k = _width_class(low, high)
+            item = (low, rng.low_inclusive, high, rng.high_inclusive, target)
+            band = self._bands.get(k)
+            if band is None:
+                band = self._bands[k] = Runs()
+                band.insert(low, item)
+                self._publish()
             else:
-                del self._classes[cls]
-            self.bands = tuple(self._classes.values())
+                band.insert(low, item)
 
-    def collect(self, value: float, out: set[int]) -> None:
-        """Add the ids of the ranges holding ``value`` (a number, not NaN)."""
-        # Plain loops, not ``out.update(generator)``: no allocation per event.
-        keys, entries = self.lower
-        if keys:
-            for cid, rng in entries[: bisect.bisect_right(keys, value)]:
-                if rng.test(value):
-                    out.add(cid)
-        keys, entries = self.upper
-        if keys:
-            for cid, rng in entries[bisect.bisect_left(keys, value) :]:
-                if rng.test(value):
-                    out.add(cid)
-        for window, keys, entries in self.bands:
-            try:
-                first = value - window
-            except OverflowError:  # an integer beyond any double
+    def remove(self, target: object, rng: Numeric) -> None:
+        """Unfile ``rng`` (filed with ``target``)."""
+        self.size -= 1
+        low, high = rng.low, rng.high
+        if high is None:
+            self.lower.remove(low, (rng.low_inclusive, target))
+        elif low is None:
+            self.upper.remove(-high, (rng.high_inclusive, target))
+        else:
+            k = _width_class(low, high)
+            band = self._bands[k]
+            band.remove(low, (low, rng.low_inclusive, high, rng.high_inclusive, target))
+            if not band.size:
+                del self._bands[k]
+                self._publish()
+
+    def _publish(self) -> None:
+        self.bands = tuple((k, *_window(k), b) for k, b in sorted(self._bands.items()))
+
+    def collect(self, value: float, out: list[object]) -> None:
+        """Append the targets of the ranges holding ``value`` (a number, not NaN)."""
+        for keys, items in self.lower.runs:
+            end = bisect.bisect_left(keys, value)
+            for _, target in items[:end]:
+                out.append(target)
+            while end < len(keys) and keys[end] == value:
+                if items[end][0]:
+                    out.append(items[end][1])
+                end += 1
+        if self.upper.runs:
+            neg = -value
+            for keys, items in self.upper.runs:
+                end = bisect.bisect_left(keys, neg)
+                for _, target in items[:end]:
+                    out.append(target)
+                while end < len(keys) and keys[end] == neg:
+                    if items[end][0]:
+                        out.append(items[end][1])
+                    end += 1
+        for k, window, safe, band in self.bands:
+            # A range of class k holding value has its low in (value - 2**k, value].
+            first: Any
+            if window == _INF:
                 first = -_INF
-            start = bisect.bisect_left(keys, first)
-            for cid, rng in entries[start : bisect.bisect_right(keys, value, start)]:
-                if rng.test(value):
-                    out.add(cid)
+            elif -safe < value < safe:
+                first = value - window
+            else:
+                first = _exact_start(value, k)
+                if first is None:
+                    continue
+            for keys, entries in band.runs:
+                start = bisect.bisect_left(keys, first)
+                stop = bisect.bisect_right(keys, value, start)
+                # Every candidate has low <= value; test the rest inline.
+                for low, low_in, high, high_in, target in entries[start:stop]:
+                    if (value < high or (high_in and value == high)) and (low_in or low < value):
+                        out.append(target)

@@ -1,0 +1,408 @@
+"""What one state of a :class:`~eventpatterns.filters.PatternIndex` knows about one field.
+
+A :class:`FieldIndex` files the alternatives of every leaf condition that leaves a
+state through one field path, each alternative leading to a *target* (the next
+state, or an entry id inside an ``anything-but``), and answers, for one leaf value
+of an event, which targets it reaches:
+
+* exact values in a hash map (numbers normalised, booleans apart from numbers,
+  :func:`~eventpatterns.filters._model.canon`), lower-cased texts for
+  ``equals-ignore-case``;
+* prefixes and suffixes (also case-folded) in hash maps probed once per distinct
+  length held; wildcards in a map keyed by their literal head and tail, probed
+  once per distinct pair of lengths, then tested;
+* numeric ranges in a :class:`~eventpatterns.filters._ranges.RangeIndex`; CIDR
+  blocks in maps per prefix length;
+* ``exists``: the targets any value reaches (``present``) and those reached when
+  the field has no value (``absent``, read by the caller);
+* ``anything-but``: its inner alternatives in a nested index of entry ids; a value
+  reaches every entry the nested index does *not* return (cached per value);
+* any other predicate (a kind this index does not know) is tested with its own
+  ``test`` for each value: it works, it is just not indexed.
+
+Readers only ``get`` from the maps and iterate tuples that writers replace whole.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Hashable
+from typing import Any, Final, cast
+
+from ._model import (
+    AnythingBut,
+    Cidr,
+    EqualsIgnoreCase,
+    Exact,
+    Exists,
+    Numeric,
+    Predicate,
+    Prefix,
+    Suffix,
+    Wildcard,
+    as_double,
+    canon,
+    ipv4_int,
+    parse_ip,
+)
+from ._ranges import Pile, RangeIndex
+
+__all__ = ["FieldIndex", "Pile"]
+
+Targets = tuple[Hashable, ...]
+# The shared empty table; never written (writers swap in a dict of their own first).
+_NONE: Final[dict[Any, Any]] = {}
+_EXACT: Final = 2**53
+_AFFIX = ("prefix", "suffix", "prefix_ic", "suffix_ic")
+
+
+def _put(table: dict[Any, Targets], key: object, target: Hashable) -> None:
+    table[key] = (*table.get(key, ()), target)
+
+
+def _drop(table: dict[Any, Targets], key: object, target: Hashable) -> None:
+    rest = list(table[key])
+    rest.remove(target)
+    if rest:
+        table[key] = tuple(rest)
+    else:
+        del table[key]
+
+
+class FieldIndex:
+    """The alternatives leaving one state through one field (see the module docs)."""
+
+    __slots__ = (
+        "_counts",
+        "absent",
+        "affixes",
+        "affixes_ic",
+        "cidr",
+        "cidr_lens",
+        "eic",
+        "exact",
+        "folded",
+        "lens",
+        "negated",
+        "others",
+        "plain",
+        "present",
+        "ranges",
+        "size",
+        "tables",
+        "textual",
+        "wild",
+        "wild_lens",
+    )
+
+    def __init__(self) -> None:
+        # Tables other than ``exact`` start as one shared read-only empty mapping
+        # and get their own dict on first write (most indexes hold one kind only).
+        self.exact: dict[object, Targets] = {}
+        self.eic: dict[object, Targets] = _NONE
+        # prefix / suffix / prefix_ic / suffix_ic -> {text: targets}
+        self.tables: dict[str, dict[object, Targets]] = _NONE
+        self.lens: dict[str, tuple[int, ...]] = _NONE
+        self.wild: dict[tuple[str, str], tuple[tuple[Wildcard, Hashable], ...]] = _NONE
+        self.wild_lens: tuple[tuple[int, int], ...] = ()
+        self.cidr: dict[object, Targets] = _NONE
+        self.cidr_lens: tuple[tuple[int, int], ...] = ()
+        self.ranges: RangeIndex | None = None
+        self.present: Targets = ()
+        self.absent: Targets = ()
+        self.negated: Negated | None = None
+        self.others: tuple[tuple[Predicate, Hashable], ...] = ()
+        # Read-side summaries: whether a string can reach beyond exact values, whether
+        # a lower-cased lookup can, and whether exact values are all there is.
+        self.affixes: _Probes = ()
+        self.affixes_ic: _Probes = ()
+        self.textual = False
+        self.folded = False
+        self.plain = True
+        self.size = 0
+        self._counts: dict[str, Counter[object]] = _NONE
+
+    # ---------------------------------------------------------------- writing
+
+    def add(self, pred: Predicate, target: Hashable) -> None:
+        """File one alternative leading to ``target``."""
+        self.size += 1
+        self._edit(pred, target, +1)
+        self._summarise()
+
+    def remove(self, pred: Predicate, target: Hashable) -> None:
+        """Unfile one alternative filed with :meth:`add`."""
+        self.size -= 1
+        self._edit(pred, target, -1)
+        self._summarise()
+
+    def _edit(self, pred: Predicate, target: Hashable, delta: int) -> None:
+        kind = type(pred)
+        edit = _put if delta > 0 else _drop
+        if kind is Exact:
+            edit(self.exact, pred.key, target)  # type: ignore[attr-defined]
+        elif kind is EqualsIgnoreCase:
+            if self.eic is _NONE:
+                self.eic = {}
+            edit(self.eic, pred.text, target)  # type: ignore[attr-defined]
+        elif kind is Prefix or kind is Suffix:
+            name = "prefix" if kind is Prefix else "suffix"
+            if pred.ignore_case:  # type: ignore[attr-defined]
+                name += "_ic"
+            text: str = pred.text  # type: ignore[attr-defined]
+            if self.tables is _NONE:
+                self.tables, self.lens = {}, {}
+            edit(self.tables.setdefault(name, {}), text, target)
+            self.lens[name] = self._count(name, len(text), delta)
+        elif kind is Wildcard:
+            pred = cast(Wildcard, pred)
+            group = (pred.head, pred.tail)
+            if self.wild is _NONE:
+                self.wild = {}
+            entries = list(self.wild.get(group, ()))
+            if delta > 0:
+                entries.append((pred, target))
+            else:
+                entries.remove((pred, target))
+            if entries:
+                self.wild[group] = tuple(entries)
+            else:
+                del self.wild[group]
+            self.wild_lens = self._count("wild", (len(group[0]), len(group[1])), delta)
+        elif kind is Numeric:
+            pred = cast(Numeric, pred)
+            if self.ranges is None:
+                self.ranges = RangeIndex()
+            if delta > 0:
+                self.ranges.add(target, pred)
+            else:
+                self.ranges.remove(target, pred)
+                if not self.ranges.size:
+                    self.ranges = None
+        elif kind is Cidr:
+            pred = cast(Cidr, pred)
+            net = pred.network
+            bits = net.max_prefixlen - net.prefixlen
+            key = (net.version, net.prefixlen, int(net.network_address) >> bits)
+            if self.cidr is _NONE:
+                self.cidr = {}
+            edit(self.cidr, key, target)
+            self.cidr_lens = self._count("cidr", key[:2], delta)
+        elif kind is Exists:
+            pred = cast(Exists, pred)
+            name = "present" if pred.present else "absent"
+            targets = list(getattr(self, name))
+            if delta > 0:
+                targets.append(target)
+            else:
+                targets.remove(target)
+            setattr(self, name, tuple(targets))
+        elif kind is AnythingBut:
+            pred = cast(AnythingBut, pred)
+            if self.negated is None:
+                self.negated = Negated()
+            if delta > 0:
+                self.negated.add(pred, target)
+            else:
+                self.negated.remove(pred, target)
+                if not self.negated.size:
+                    self.negated = None
+        else:  # a kind not indexed: tested one by one
+            others = list(self.others)
+            if delta > 0:
+                others.append((pred, target))
+            else:
+                others.remove((pred, target))
+            self.others = tuple(others)
+
+    def _count(self, table: str, length: Any, delta: int) -> tuple[Any, ...]:
+        if self._counts is _NONE:
+            self._counts = {}
+        counts = self._counts.setdefault(table, Counter())
+        counts[length] += delta
+        if not counts[length]:
+            del counts[length]
+        return tuple(sorted(counts))
+
+    def _summarise(self) -> None:
+        lens = self.lens
+        tables = self.tables
+        self.affixes = tuple(
+            (name == "prefix", lens[name], tables[name])
+            for name in ("prefix", "suffix")
+            if lens.get(name)
+        )
+        self.affixes_ic = tuple(
+            (name == "prefix_ic", lens[name], tables[name])
+            for name in ("prefix_ic", "suffix_ic")
+            if lens.get(name)
+        )
+        self.folded = bool(self.eic or lens.get("prefix_ic") or lens.get("suffix_ic"))
+        self.textual = bool(
+            self.folded
+            or self.cidr_lens
+            or self.wild_lens
+            or lens.get("prefix")
+            or lens.get("suffix")
+        )
+        self.plain = not (
+            self.textual or self.ranges or self.present or self.negated or self.others
+        )
+
+    # ---------------------------------------------------------------- reading
+
+    def collect(self, value: object, out: list[Any]) -> None:
+        """Append the targets one leaf value reaches (duplicates possible)."""
+        if type(value) is str:
+            hit = self.exact.get(value)
+            if hit:
+                out.extend(hit)
+            if self.textual:
+                self.strings(value, out)
+        else:
+            hit = self.exact.get(canon(value))
+            if hit:
+                out.extend(hit)
+            ranges = self.ranges
+            if ranges is not None:
+                # Ranges compare a number as its double; one a double does not hold
+                # exactly (2**53 + 1, 10**400) is in none (as_double, the model's rule).
+                t = type(value)
+                if t is float:
+                    if value - value == 0:  # type: ignore[operator]  # not NaN or infinite
+                        ranges.collect(value, out)  # type: ignore[arg-type]
+                elif t is int and -_EXACT <= value <= _EXACT:  # type: ignore[operator]
+                    ranges.collect(value, out)  # type: ignore[arg-type]
+                elif t is not bool:
+                    double = as_double(value)
+                    if double is not None:
+                        ranges.collect(double, out)
+            if self.textual and isinstance(value, str):  # a str subclass
+                self.strings(str(value), out)
+        if self.present:
+            out.extend(self.present)
+        if self.negated is not None:
+            self.negated.collect(value, out)
+        for pred, target in self.others:
+            if pred.test(value):
+                out.append(target)
+
+    def strings(self, value: str, out: list[Any]) -> None:
+        """Append the targets a string reaches beyond exact values."""
+        size = len(value)
+        if self.affixes:
+            _probe(value, size, self.affixes, out)
+        if self.folded:
+            lower = value.lower()
+            hit = self.eic.get(lower)
+            if hit:
+                out.extend(hit)
+            if self.affixes_ic:
+                _probe(lower, len(lower), self.affixes_ic, out)
+        for head, tail in self.wild_lens:
+            if head + tail > size:
+                continue
+            group = self.wild.get((value[:head], value[size - tail :]))
+            if group:
+                for pred, target in group:
+                    if len(pred.pieces) == 2 or pred.test(value):
+                        out.append(target)
+        if self.cidr_lens:
+            self._networks(value, out)
+
+    def _networks(self, value: str, out: list[Any]) -> None:
+        if ":" in value:  # only IPv6 addresses have colons, only they need ipaddress
+            address = parse_ip(value)
+            if address is None:
+                return
+            version, number, bits = address.version, int(address), address.max_prefixlen
+        else:
+            found = ipv4_int(value)
+            if found is None:
+                return
+            version, number, bits = 4, found, 32
+        for kind, length in self.cidr_lens:
+            if kind == version:
+                hit = self.cidr.get((version, length, number >> (bits - length)))
+                if hit:
+                    out.extend(hit)
+
+
+_Probes = tuple[tuple[bool, tuple[int, ...], dict[object, Targets]], ...]
+
+
+def _probe(value: str, size: int, probes: _Probes, out: list[Any]) -> None:
+    """Look a string's prefixes (or suffixes) of every held length up."""
+    for prefix, lens, table in probes:
+        for n in lens:
+            if n > size:
+                break
+            hit = table.get(value[:n] if prefix else value[size - n :])
+            if hit:
+                out.extend(hit)
+
+
+class Negated:
+    """The ``anything-but`` alternatives of one field: all entries but those excluded.
+
+    Each alternative is an entry (an id) whose inner predicates are filed in a
+    nested :class:`FieldIndex`; a value reaches the targets of every entry the
+    nested index does not return. The answer depends only on the value, so it is
+    cached per value (the cache is replaced on every write, and bounded).
+    """
+
+    __slots__ = ("_ids", "_next", "cache", "entries", "inner", "size")
+
+    def __init__(self) -> None:
+        self.inner = FieldIndex()
+        self.entries = Pile()  # (entry id, target)
+        self._ids: dict[tuple[AnythingBut, Hashable], list[int]] = {}
+        self._next = 0
+        self.cache: dict[object, Targets] = {}
+        self.size = 0
+
+    def add(self, pred: AnythingBut, target: Hashable) -> None:
+        """File one ``anything-but`` alternative."""
+        entry = self._next
+        self._next += 1
+        self._ids.setdefault((pred, target), []).append(entry)
+        for inner in pred.inner:
+            self.inner.add(inner, entry)
+        self.entries.append((entry, target))
+        self.size += 1
+        self.cache = {}
+
+    def remove(self, pred: AnythingBut, target: Hashable) -> None:
+        """Unfile one alternative filed with :meth:`add`."""
+        ids = self._ids[(pred, target)]
+        entry = ids.pop()
+        if not ids:
+            del self._ids[(pred, target)]
+        self.entries.remove((entry, target))
+        for inner in pred.inner:
+            self.inner.remove(inner, entry)
+        self.size -= 1
+        self.cache = {}
+
+    def collect(self, value: object, out: list[Any]) -> None:
+        """Append the targets of the entries that do not exclude ``value``."""
+        cache = self.cache  # read first: a result is stored where it was computed
+        slot: tuple[type, object] | None = (type(value), value)
+        try:
+            hit = cache.get(slot)
+        except TypeError:  # an unhashable odd value
+            slot, hit = None, None
+        if hit is None:
+            excluded: list[Any] = []
+            self.inner.collect(value, excluded)
+            big, small = self.entries.runs
+            if excluded:
+                drop = set(excluded)
+                hit = tuple(t for e, t in big if e not in drop) + tuple(
+                    t for e, t in small if e not in drop
+                )
+            else:
+                hit = tuple(t for _, t in big) + tuple(t for _, t in small)
+            if slot is not None and len(cache) < max(16, 65_536 // (self.size + 1)):
+                cache[slot] = hit
+        out.extend(hit)
