@@ -8,7 +8,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
-from ..core import Event, format_time
+from ..core import ATTRIBUTES, Event, format_time
 from ..errors import ConfigurationError
 
 __all__ = ["SupportsMatch", "as_matcher", "event_view"]
@@ -52,9 +52,8 @@ def _string_keys(value: object) -> bool:
     return True
 
 
-_PLAIN_ATTRIBUTES = frozenset(
-    {"specversion", "id", "source", "type", "subject", "datacontenttype", "dataschema"}
-)
+#: Attributes whose JSON form is the attribute's value as it is (``time`` is formatted).
+_PLAIN_ATTRIBUTES = frozenset(ATTRIBUTES) - {"time"}
 
 
 def event_view(event: Event, keys: frozenset[str]) -> dict[str, Any]:
