@@ -15,8 +15,6 @@ backend: live subscriptions and replay through the bus's reader, positions, clos
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import anyio
 import pytest
 
@@ -46,33 +44,6 @@ class BusBackendSuite(ConsumerGroupSuite, DeadLetterSuite, EventLogSuite):
     Runs the tests of :class:`EventLogSuite`, :class:`ConsumerGroupSuite` and
     :class:`DeadLetterSuite`, plus those below.
     """
-
-    async def make_backend(
-        self,
-        clock: ManualClock,
-        *,
-        max_entries: int | None = None,
-        max_message_size: int | None = None,
-    ) -> BusBackend:
-        """Return a fresh, empty backend that reads time from ``clock``.
-
-        Args:
-            clock: The test's clock; visibility timeouts and delays must follow it.
-            max_entries: When given, keep at most this many entries in the log.
-            max_message_size: When given, reject larger events with ``EventTooLarge``.
-        """
-        raise NotImplementedError("subclasses return their backend here")
-
-    @pytest.fixture
-    async def backend(self, clock: ManualClock) -> AsyncIterator[BusBackend]:
-        backend = await self.make_backend(clock)
-        yield backend
-        await backend.aclose()
-
-    @pytest.fixture
-    async def bus(self, backend: BusBackend) -> AsyncIterator[EventBus]:
-        async with EventBus(backend) as bus:
-            yield bus
 
     async def test_backend_implements_every_role(self, backend: BusBackend) -> None:
         for role in (EventLog, ConsumerGroups, DeadLetters, BusBackend):

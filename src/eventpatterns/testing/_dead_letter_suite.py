@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import anyio
 import pytest
 
@@ -12,7 +10,7 @@ from ..core import Event
 from ..errors import DeadLetterNotFound, GroupNotFound
 from ._clock import ManualClock
 from ._helpers import eventually, make_events
-from ._suite_base import SuiteBase
+from ._suite_base import BackendSuiteBase
 
 __all__ = ["DeadLetterSuite"]
 
@@ -25,29 +23,8 @@ async def _dead(backend: BusBackend, group: str, count: int, *, error: str) -> l
     return [await backend.dead_letter(group, d.receipt, error=error) for d in deliveries]
 
 
-class DeadLetterSuite(SuiteBase):
+class DeadLetterSuite(BackendSuiteBase):
     """Conformance tests of dead letters: record, list, redrive, discard, id checks."""
-
-    async def make_backend(
-        self,
-        clock: ManualClock,
-        *,
-        max_entries: int | None = None,
-        max_message_size: int | None = None,
-    ) -> BusBackend:
-        """Return a fresh, empty backend that reads time from ``clock``."""
-        raise NotImplementedError("subclasses return their backend here")
-
-    @pytest.fixture
-    async def backend(self, clock: ManualClock) -> AsyncIterator[BusBackend]:
-        backend = await self.make_backend(clock)
-        yield backend
-        await backend.aclose()
-
-    @pytest.fixture
-    async def bus(self, backend: BusBackend) -> AsyncIterator[EventBus]:
-        async with EventBus(backend) as bus:
-            yield bus
 
     async def test_dead_letter_keeps_event_error_and_attempts(
         self, backend: BusBackend, clock: ManualClock

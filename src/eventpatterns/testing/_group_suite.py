@@ -8,8 +8,6 @@ which is where a backend's group bookkeeping meets real handlers.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import anyio
 import pytest
 
@@ -27,7 +25,7 @@ from ..core import Event
 from ..errors import BusClosed, ConfigurationError, GroupNotFound
 from ._clock import ManualClock
 from ._helpers import TypeMatcher, eventually, make_events
-from ._suite_base import SuiteBase
+from ._suite_base import BackendSuiteBase
 
 __all__ = ["ConsumerGroupSuite"]
 
@@ -47,29 +45,8 @@ async def _take(
     )
 
 
-class ConsumerGroupSuite(SuiteBase):
+class ConsumerGroupSuite(BackendSuiteBase):
     """Conformance tests of consumer groups: delivery, acks, redelivery, consumers."""
-
-    async def make_backend(
-        self,
-        clock: ManualClock,
-        *,
-        max_entries: int | None = None,
-        max_message_size: int | None = None,
-    ) -> BusBackend:
-        """Return a fresh, empty backend that reads time from ``clock``."""
-        raise NotImplementedError("subclasses return their backend here")
-
-    @pytest.fixture
-    async def backend(self, clock: ManualClock) -> AsyncIterator[BusBackend]:
-        backend = await self.make_backend(clock)
-        yield backend
-        await backend.aclose()
-
-    @pytest.fixture
-    async def bus(self, backend: BusBackend) -> AsyncIterator[EventBus]:
-        async with EventBus(backend) as bus:
-            yield bus
 
     # -- the backend: groups, receive, ack, release ------------------------------------
 

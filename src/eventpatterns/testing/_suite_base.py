@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
+from ..bus import BusBackend, EventBus
 from ._clock import ManualClock
 
-__all__ = ["SuiteBase", "close"]
+__all__ = ["BackendSuiteBase", "SuiteBase", "close"]
 
 
 class SuiteBase:
@@ -39,6 +41,37 @@ class SuiteBase:
     @pytest.fixture
     def clock(self) -> ManualClock:
         return ManualClock()
+
+
+class BackendSuiteBase(SuiteBase):
+    """Base of the suites that need a whole backend: its factory and the two fixtures."""
+
+    async def make_backend(
+        self,
+        clock: ManualClock,
+        *,
+        max_entries: int | None = None,
+        max_message_size: int | None = None,
+    ) -> BusBackend:
+        """Return a fresh, empty backend that reads time from ``clock``.
+
+        Args:
+            clock: The test's clock; visibility timeouts and delays must follow it.
+            max_entries: When given, keep at most this many entries in the log.
+            max_message_size: When given, reject larger events with ``EventTooLarge``.
+        """
+        raise NotImplementedError("subclasses return their backend here")
+
+    @pytest.fixture
+    async def backend(self, clock: ManualClock) -> AsyncIterator[BusBackend]:
+        backend = await self.make_backend(clock)
+        yield backend
+        await backend.aclose()
+
+    @pytest.fixture
+    async def bus(self, backend: BusBackend) -> AsyncIterator[EventBus]:
+        async with EventBus(backend) as bus:
+            yield bus
 
 
 async def close(backend: Any) -> None:
