@@ -66,6 +66,7 @@ __all__ = [
     "as_double",
     "brief",
     "build_tree",
+    "flatten_arrays",
     "canon",
     "dotted",
     "ipv4_int",
@@ -309,7 +310,7 @@ class Node:
             return self.match(value, root)
         if isinstance(value, (list, tuple)):
             # Conditions below an array of objects must hold in one element.
-            objects = [v for v in _flatten_arrays(value) if isinstance(v, Mapping)]
+            objects = [v for v in flatten_arrays(value) if isinstance(v, Mapping)]
             if objects:
                 return any(self.match(o, root) for o in objects)
         return self.match(_EMPTY, root)
@@ -318,7 +319,8 @@ class Node:
 _EMPTY: Final[Mapping[str, Any]] = {}
 
 
-def _flatten_arrays(value: list[Any] | tuple[Any, ...]) -> list[object]:
+def flatten_arrays(value: list[Any] | tuple[Any, ...]) -> list[object]:
+    """Return the items of nested arrays, in one flat list (objects and scalars alike)."""
     out: list[object] = []
     stack: list[Any] = [value]
     while stack:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
-from ._model import MISSING, Leaf, Node, dotted, leaf_values, values_at
+from ._model import MISSING, Leaf, Node, dotted, flatten_arrays, leaf_values, values_at
 
 __all__ = ["values_of", "verify"]
 
@@ -122,7 +122,7 @@ def _child_holds(child: Node, value: object, absent: Absent) -> bool:
     if isinstance(value, Mapping):
         return verify(child, value, absent)
     if isinstance(value, (list, tuple)):
-        objects = [v for v in _flatten(value) if isinstance(v, Mapping)]
+        objects = [v for v in flatten_arrays(value) if isinstance(v, Mapping)]
         if objects:
             return any(verify(child, o, absent) for o in objects)
     return verify(child, _EMPTY, absent)
@@ -138,15 +138,3 @@ def _leaf_holds(leaf: Leaf, value: object, absent: Absent) -> bool:
     if values:
         return any(leaf.test_value(v) for v in values)
     return leaf.absent_ok and absent(leaf.path)
-
-
-def _flatten(value: list[Any] | tuple[Any, ...]) -> list[object]:
-    out: list[object] = []
-    stack: list[Any] = [value]
-    while stack:
-        for item in stack.pop():
-            if isinstance(item, (list, tuple)):
-                stack.append(item)
-            else:
-                out.append(item)
-    return out
