@@ -186,9 +186,10 @@ def test_exists_false_below_an_array_is_linear() -> None:
     pattern = {"a": {"x": [{"exists": False}]}}
     matcher = filters.compile(pattern)
     event: dict[str, list[dict[str, int]]] = {"a": [{}] * 10_000 + [{"x": 1}]}
-    start = time.perf_counter()
+    start = time.process_time()  # CPU time: other load on the machine does not count
     assert not matcher.matches(event)
     assert not filters.explain(pattern, event).matched
     assert matcher.matches({"a": [{}] * 10_000})
-    # Generous: was ~15 s (quadratic), now milliseconds; catches a return of it.
-    assert time.perf_counter() - start < 2.0
+    # Generous (coverage tracing included): was ~15 s (quadratic), now well under a
+    # second; catches a return of it.
+    assert time.process_time() - start < 5.0
