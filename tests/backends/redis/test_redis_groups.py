@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
-from typing import Any
-
 import anyio
 import pytest
 import redis.asyncio
@@ -12,20 +9,10 @@ from redis_helpers import REDIS_URL, tagged
 
 from eventpatterns.backends.memory import MemoryBusBackend
 from eventpatterns.backends.redis import RedisBusBackend
-from eventpatterns.bus import GroupStats
 from eventpatterns.errors import DeadLetterNotFound, GroupNotFound
 from eventpatterns.testing import ManualClock, make_events
 
 pytestmark = pytest.mark.redis
-
-
-async def spec_stats(memory: MemoryBusBackend, group: str) -> GroupStats:
-    """The memory backend's counters as ``GroupStats`` (sync dict until the consume
-    helper's typed, async ``group_stats`` lands; both are accepted)."""
-    stats: Any = memory.group_stats(group)
-    if inspect.isawaitable(stats):
-        stats = await stats
-    return stats if isinstance(stats, GroupStats) else GroupStats(**stats)
 
 
 async def idle_for(client: redis.asyncio.Redis, prefix: str, ms: int) -> bool:
@@ -147,7 +134,7 @@ class TestRedisGroupState:
             assert [d.event.data["n"] for d in got] == list(range(5, 13))
             await b.receive("early", "c", max_count=20, visibility_timeout=5, wait=0)
         for group in ("g", "early"):
-            ours, spec = await backend.group_stats(group), await spec_stats(memory, group)
+            ours, spec = await backend.group_stats(group), await memory.group_stats(group)
             assert (ours.lag, ours.trimmed_unread) == (spec.lag, spec.trimmed_unread)
         assert (await backend.group_stats("early")).trimmed_unread == 5
 
