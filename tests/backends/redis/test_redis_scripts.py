@@ -88,14 +88,31 @@ class TestReceiveRecovery:
         await backend.aclose()
 
     @pytest.mark.anyio
-    async def test_receive_survives_a_flushed_script_cache(
-        self, server: RedisServer, backend: RedisBusBackend, clock: ManualClock, prefix: str
+    @pytest.mark.parametrize(
+        "loaded",
+        [
+            # Both scripts fail with NOSCRIPT (as after a restart that kept no scripts);
+            # the transaction's XREADGROUP still runs.
+            pytest.param((), id="flushed-cache"),
+            # TAKE_BEFORE sent the acks and marked the PEL; TAKE_AFTER did not give the
+            # batch its deadline.
+            pytest.param(("TAKE_BEFORE",), id="only-take-before"),
+            # TAKE_BEFORE neither sent the acks nor marked the PEL.
+            pytest.param(("TAKE_AFTER",), id="only-take-after"),
+        ],
+    )
+    async def test_receive_recovers_from_missing_scripts(
+        self,
+        server: RedisServer,
+        backend: RedisBusBackend,
+        clock: ManualClock,
+        prefix: str,
+        loaded: tuple[str, ...],
     ) -> None:
-        # Both scripts of the receive transaction fail with NOSCRIPT; its XREADGROUP runs.
         await backend.create_group("g", start="latest")
         await backend.append(make_events(4))
         first = await take(backend, 2)
-        await scripts_only(server.url)  # as after a restart without persistence of scripts
+        await scripts_only(server.url, *loaded)
         await backend.ack("g", [d.receipt for d in first])
         rest = await backend.receive("g", "c1", max_count=10, visibility_timeout=5, wait=0)
         assert [d.event.data["n"] for d in rest] == [2, 3]
@@ -105,41 +122,6 @@ class TestReceiveRecovery:
         assert [(d.event.data["n"], d.attempt) for d in again] == [(2, 2), (3, 2)]
         stats = await backend.group_stats("g")
         assert (stats.pending, stats.lag) == (2, 0)
-
-    @pytest.mark.anyio
-    async def test_receive_recovers_when_only_take_before_ran(
-        self, server: RedisServer, backend: RedisBusBackend, clock: ManualClock, prefix: str
-    ) -> None:
-        # TAKE_BEFORE sent the acks and marked the PEL; TAKE_AFTER (NOSCRIPT) did not
-        # give the batch its deadline.
-        await backend.create_group("g", start="latest")
-        await backend.append(make_events(4))
-        first = await take(backend, 2)
-        await scripts_only(server.url, "TAKE_BEFORE")
-        await backend.ack("g", [d.receipt for d in first])
-        rest = await backend.receive("g", "c1", max_count=10, visibility_timeout=5, wait=0)
-        assert [d.event.data["n"] for d in rest] == [2, 3]
-        assert await raw_state(server.url, prefix) == (2, False, False)
-        clock.advance(6)
-        again = await backend.receive("g", "c1", max_count=10, visibility_timeout=5, wait=0)
-        assert [(d.event.data["n"], d.attempt) for d in again] == [(2, 2), (3, 2)]
-
-    @pytest.mark.anyio
-    async def test_receive_recovers_when_only_take_after_ran(
-        self, server: RedisServer, backend: RedisBusBackend, clock: ManualClock, prefix: str
-    ) -> None:
-        # TAKE_BEFORE (NOSCRIPT) neither sent the acks nor marked the PEL.
-        await backend.create_group("g", start="latest")
-        await backend.append(make_events(4))
-        first = await take(backend, 2)
-        await scripts_only(server.url, "TAKE_AFTER")
-        await backend.ack("g", [d.receipt for d in first])
-        rest = await backend.receive("g", "c1", max_count=10, visibility_timeout=5, wait=0)
-        assert [d.event.data["n"] for d in rest] == [2, 3]
-        assert await raw_state(server.url, prefix) == (2, False, False)
-        clock.advance(6)
-        again = await backend.receive("g", "c1", max_count=10, visibility_timeout=5, wait=0)
-        assert [(d.event.data["n"], d.attempt) for d in again] == [(2, 2), (3, 2)]
         assert await backend.receive("g", "c1", max_count=10, visibility_timeout=5, wait=0) == []
 
     @pytest.mark.anyio
