@@ -69,6 +69,10 @@ def test_errors_inherit_the_builtins_callers_catch() -> None:
         "EventTooLarge": ValueError,
         "BusClosed": RuntimeError,
         "BackendUnavailable": ConnectionError,
+        "AuthenticationFailed": PermissionError,
+        "Forbidden": PermissionError,
+        "ProtocolViolation": ValueError,
+        "LimitExceeded": ValueError,
     }
     for attr, builtin in expected.items():
         cls = getattr(errors, attr)

@@ -21,13 +21,18 @@ Each error also inherits the builtin exception a caller would already catch, so
     ├── InvalidState              (RuntimeError)   a call its object's state does not allow
     ├── BusClosed                 (RuntimeError)   the bus or consumer was closed
     │   └── SubscriptionClosed                     a subscription's stream ended
-    └── BackendUnavailable        (ConnectionError) the backend cannot be reached
+    ├── BackendUnavailable        (ConnectionError) the backend cannot be reached
+    ├── AuthenticationFailed      (PermissionError) bad, expired or missing credentials
+    ├── Forbidden                 (PermissionError) an authenticated caller may not do this
+    ├── ProtocolViolation         (ValueError)     a client frame the gateway refuses
+    └── LimitExceeded             (ValueError)     over a configured limit (size, rate, count)
 """
 
 from __future__ import annotations
 
 __all__ = [
     "ArgumentTypeError",
+    "AuthenticationFailed",
     "BackendUnavailable",
     "BusClosed",
     "ConfigurationError",
@@ -35,13 +40,16 @@ __all__ = [
     "EventPatternsError",
     "EventTooLarge",
     "EventsMissed",
+    "Forbidden",
     "GroupNotFound",
     "InvalidEvent",
     "InvalidPattern",
     "InvalidPosition",
     "InvalidState",
+    "LimitExceeded",
     "MissingDependency",
     "PositionExpired",
+    "ProtocolViolation",
     "ResyncRequired",
     "StalePosition",
     "SubscriberOverflow",
@@ -293,3 +301,58 @@ class SubscriptionClosed(BusClosed):
 
 class BackendUnavailable(EventPatternsError, ConnectionError):
     """The backend cannot be reached; the call did not complete."""
+
+
+class AuthenticationFailed(EventPatternsError, PermissionError):
+    """Credentials are missing, malformed, expired or not accepted.
+
+    Raised by the real-time gateway's authorizers; the gateway answers the connection
+    with the ``authentication_failed`` error code (close code 4401).
+
+    Attributes:
+        reason: A short machine-readable reason (``"expired"``, ``"bad_signature"``,
+            ``"missing"``, ``"unknown_key"``...).
+    """
+
+    def __init__(self, message: str, *, reason: str = "invalid") -> None:
+        self.reason = reason
+        super().__init__(message)
+
+
+class Forbidden(EventPatternsError, PermissionError):
+    """An authenticated principal may not do this (e.g. subscribe to another user's events).
+
+    Attributes:
+        principal: The id of the principal that was refused, when known.
+    """
+
+    def __init__(self, message: str, *, principal: str | None = None) -> None:
+        self.principal = principal
+        super().__init__(message)
+
+
+class ProtocolViolation(EventPatternsError, ValueError):
+    """A client frame the real-time gateway refuses (malformed, unknown, out of order).
+
+    Attributes:
+        code: The stable error code sent to the client (``"invalid_json"``,
+            ``"unknown_type"``...; the protocol reference lists them).
+    """
+
+    def __init__(self, message: str, *, code: str) -> None:
+        self.code = code
+        super().__init__(message)
+
+
+class LimitExceeded(EventPatternsError, ValueError):
+    """Over a configured limit: frame size, subscriptions, connections or message rate.
+
+    Attributes:
+        limit: The limit's name (``"max_frame_size"``, ``"max_subscriptions"``...).
+        value: The configured bound.
+    """
+
+    def __init__(self, message: str, *, limit: str, value: float) -> None:
+        self.limit = limit
+        self.value = value
+        super().__init__(message)
