@@ -15,6 +15,7 @@ PACKAGES = [
     "eventpatterns.errors",
     "eventpatterns.bus",
     "eventpatterns.filters",
+    "eventpatterns.jobs",
     "eventpatterns.backends.memory",
     "eventpatterns.backends.redis",
     "eventpatterns.testing",

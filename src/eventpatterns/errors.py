@@ -19,6 +19,7 @@ Each error also inherits the builtin exception a caller would already catch, so
     ├── SubscriberOverflow                         a subscriber fell behind its buffer
     ├── EventsMissed                               a subscriber's events were dropped (a gap)
     ├── InvalidState              (RuntimeError)   a call its object's state does not allow
+    │   └── InvalidJobTransition                   a job command its state does not allow
     ├── BusClosed                 (RuntimeError)   the bus or consumer was closed
     │   └── SubscriptionClosed                     a subscription's stream ended
     ├── BackendUnavailable        (ConnectionError) the backend cannot be reached
@@ -43,6 +44,7 @@ __all__ = [
     "Forbidden",
     "GroupNotFound",
     "InvalidEvent",
+    "InvalidJobTransition",
     "InvalidPattern",
     "InvalidPosition",
     "InvalidState",
@@ -275,6 +277,25 @@ class InvalidState(EventPatternsError, RuntimeError):
     def __init__(self, message: str, *, state: str) -> None:
         self.state = state
         super().__init__(message)
+
+
+class InvalidJobTransition(InvalidState):
+    """A job command that the job's state does not allow.
+
+    Raised by :func:`eventpatterns.jobs.transition`: completing a job that already
+    ended, a worker reporting on a job it no longer holds (its lease ran out), a retry
+    started before it is due.
+
+    Attributes:
+        job_id: The job.
+        state: The job's state (``"running"``, ``"succeeded"``...).
+        command: The refused command's name (``"Succeed"``, ``"Start"``...).
+    """
+
+    def __init__(self, message: str, *, job_id: str, state: str, command: str) -> None:
+        self.job_id = job_id
+        self.command = command
+        super().__init__(message, state=state)
 
 
 class BusClosed(EventPatternsError, RuntimeError):
