@@ -50,6 +50,7 @@ def test_pages_with_guides_have_examples() -> None:
         "bus.md",
         "events.md",
         "filters.md",
+        "jobs.md",
         "testing.md",
     ):
         assert name in pages, f"{name} has no runnable example"

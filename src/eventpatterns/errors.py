@@ -15,6 +15,8 @@ Each error also inherits the builtin exception a caller would already catch, so
     │   └── StalePosition                          from another incarnation (epoch) of the log
     ├── GroupNotFound             (LookupError)    a consumer group that was never created
     ├── DeadLetterNotFound        (LookupError)    an unknown dead-letter id
+    ├── JobNotFound               (LookupError)    a job id the store does not hold
+    ├── JobConflict               (RuntimeError)   a job write lost its compare-and-swap
     ├── EventTooLarge             (ValueError)     over the backend's ``max_message_size``
     ├── SubscriberOverflow                         a subscriber fell behind its buffer
     ├── EventsMissed                               a subscriber's events were dropped (a gap)
@@ -48,6 +50,8 @@ __all__ = [
     "InvalidPattern",
     "InvalidPosition",
     "InvalidState",
+    "JobConflict",
+    "JobNotFound",
     "LimitExceeded",
     "MissingDependency",
     "PositionExpired",
@@ -206,6 +210,43 @@ class DeadLetterNotFound(EventPatternsError, LookupError):
         self.group = group
         self.dead_letter_id = dead_letter_id
         super().__init__(f"no dead letter {dead_letter_id!r} in group {group!r}")
+
+
+class JobNotFound(EventPatternsError, LookupError):
+    """The store holds no job with this id (never stored, or its record expired).
+
+    Attributes:
+        job_id: The id asked for.
+    """
+
+    def __init__(self, job_id: str) -> None:
+        self.job_id = job_id
+        super().__init__(f"no job {job_id!r}: never submitted, or its record expired")
+
+
+class JobConflict(EventPatternsError, RuntimeError):
+    """A job write lost its compare-and-swap, or would create a job that exists.
+
+    Read the job again and decide anew: another worker or request wrote first.
+
+    Attributes:
+        job_id: The job.
+        expected: The version the write expected to find (``None`` for a create).
+        actual: The version stored (``None`` when unknown).
+    """
+
+    def __init__(self, job_id: str, *, expected: int | None, actual: int | None) -> None:
+        self.job_id = job_id
+        self.expected = expected
+        self.actual = actual
+        if expected is None:
+            message = f"job {job_id!r} exists already"
+        else:
+            message = (
+                f"job {job_id!r} changed meanwhile: expected version {expected},"
+                f" found {actual}; read it again"
+            )
+        super().__init__(message)
 
 
 class EventTooLarge(EventPatternsError, ValueError):

@@ -1,8 +1,9 @@
 """Long-running jobs: one state machine, guarded by compare-and-swap in the store.
 
 Sans-I/O so far: :class:`Job` (the record), :class:`JobState`, :class:`Progress` and
-:func:`transition`, the one function every change to a job goes through. The tracker,
-workers, stores and HTTP routes build on it; see ``docs/jobs.md``.
+:func:`transition`, the one function every change to a job goes through, and
+:class:`JobStore`, the contract of where records live (compare-and-swap on the version).
+The tracker, workers and HTTP routes build on them; see ``docs/jobs.md``.
 """
 
 from ._machine import (
@@ -21,9 +22,11 @@ from ._machine import (
     transition,
 )
 from ._model import Job, JobState, Progress, ResultRef
+from ._store import DEFAULT_TTL, JobPage, JobStore
 
 __all__ = [
     "DEADLINE_EXCEEDED",
+    "DEFAULT_TTL",
     "Cancel",
     "Command",
     "CompleteStep",
@@ -32,7 +35,9 @@ __all__ = [
     "Fail",
     "Heartbeat",
     "Job",
+    "JobPage",
     "JobState",
+    "JobStore",
     "Progress",
     "ReportProgress",
     "ResultRef",

@@ -2,7 +2,8 @@
 
 One suite per role protocol of the bus contract (:class:`EventLogSuite`,
 :class:`ConsumerGroupSuite`, :class:`DeadLetterSuite`) and :class:`BusBackendSuite`,
-which runs all three plus the tests that need a whole backend.
+which runs all three plus the tests that need a whole backend; :class:`JobStoreSuite` for
+job stores.
 
 Importing this package needs pytest (``pip install 'eventpatterns[dev]'`` or just
 ``pytest``); it is never imported by ``import eventpatterns``.
@@ -13,6 +14,7 @@ from ._clock import ManualClock
 from ._dead_letter_suite import DeadLetterSuite
 from ._group_suite import ConsumerGroupSuite
 from ._helpers import TypeMatcher, eventually, make_events
+from ._job_store_suite import JobStoreSuite
 from ._log_suite import EventLogSuite
 
 __all__ = [
@@ -20,6 +22,7 @@ __all__ = [
     "ConsumerGroupSuite",
     "DeadLetterSuite",
     "EventLogSuite",
+    "JobStoreSuite",
     "ManualClock",
     "TypeMatcher",
     "eventually",
