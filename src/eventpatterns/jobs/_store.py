@@ -11,15 +11,28 @@ again and finds the job already succeeded.
 from __future__ import annotations
 
 import builtins
+import math
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from ..errors import ConfigurationError
 from ._model import Job, JobState
 
-__all__ = ["DEFAULT_TTL", "JobPage", "JobStore"]
+__all__ = [
+    "DEFAULT_TTL",
+    "MAX_PAGE",
+    "JobPage",
+    "JobStore",
+    "check_limit",
+    "format_cursor",
+    "parse_cursor",
+]
 
 #: Seconds a final job's record is kept when neither it nor the store sets a TTL.
 DEFAULT_TTL = 7 * 24 * 3600.0
+
+#: Most jobs one page of :meth:`JobStore.list` holds.
+MAX_PAGE = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,3 +131,33 @@ class JobStore(Protocol):
     async def purge(self) -> int:
         """Delete the final jobs whose TTL ended; return how many."""
         ...
+
+
+def check_limit(limit: object) -> None:
+    """Refuse a page size that is not an int from 1 to :data:`MAX_PAGE` (for stores)."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
+        raise ConfigurationError(f"limit must be an int from 1 to {MAX_PAGE}, got {limit!r}")
+
+
+def format_cursor(job: Job) -> str:
+    """Return the cursor of the page that ends with ``job`` (``created_at/id``)."""
+    return f"{job.created_at!r}/{job.id}"
+
+
+def parse_cursor(cursor: object) -> tuple[float, str] | None:
+    """Return ``(created_at, id)`` of a cursor :func:`format_cursor` made (``None``: none).
+
+    Raises:
+        ConfigurationError: Anything else (the message quotes 80 characters of it).
+    """
+    if cursor is None:
+        return None
+    if isinstance(cursor, str):
+        created, sep, job_id = cursor.partition("/")
+        try:
+            stamp = float(created)
+        except ValueError:
+            stamp = math.nan
+        if sep and job_id and math.isfinite(stamp):
+            return stamp, job_id
+    raise ConfigurationError(f"not a cursor this store handed out: {str(cursor)[:80]!r}")

@@ -9,7 +9,7 @@ import anyio
 import pytest
 
 from ..bus import Backoff
-from ..errors import ConfigurationError, JobConflict, JobNotFound
+from ..errors import ArgumentTypeError, ConfigurationError, JobConflict, JobNotFound
 from ..jobs import (
     Cancel,
     CompleteStep,
@@ -95,6 +95,31 @@ class JobStoreSuite(SuiteBase):
         with pytest.raises(JobConflict):
             await store.create(started)
         assert await store.get("j1") is None
+
+    @pytest.mark.parametrize("bad", [{1, 2}, float("nan"), object(), b"bytes"])
+    async def test_values_a_store_cannot_keep_are_refused(
+        self, store: JobStore, clock: ManualClock, bad: Any
+    ) -> None:
+        with pytest.raises(ArgumentTypeError, match="JSON-serialisable"):
+            await store.create(self.job(clock, input={"x": bad}))
+        assert await store.get("j1") is None
+        job = await store.create(self.job(clock))
+        running = transition(job, Start("w", lease=5), clock.time())
+        await store.replace(running, expected_version=1)
+        with pytest.raises(ArgumentTypeError, match="JSON-serialisable"):
+            await store.replace(
+                transition(running, Succeed("w", result=bad), clock.time()), expected_version=2
+            )
+        assert await store.get("j1") == running
+
+    async def test_owner_never_changes(self, store: JobStore, clock: ManualClock) -> None:
+        import dataclasses
+
+        job = await store.create(self.job(clock))
+        moved = dataclasses.replace(transition(job, Cancel(), clock.time()), owner="mallory")
+        with pytest.raises(ConfigurationError, match="never change"):
+            await store.replace(moved, expected_version=1)
+        assert await store.get("j1") == job
 
     # -- idempotency -------------------------------------------------------------------------
 

@@ -7,12 +7,11 @@ import math
 
 from ...core import Clock, SystemClock
 from ...errors import ConfigurationError, JobConflict, JobNotFound
+from ...jobs._codec import job_to_json
 from ...jobs._model import Job, JobState
-from ...jobs._store import DEFAULT_TTL, JobPage
+from ...jobs._store import DEFAULT_TTL, JobPage, check_limit, format_cursor, parse_cursor
 
 __all__ = ["MemoryJobStore"]
-
-MAX_PAGE = 1000
 
 
 class MemoryJobStore:
@@ -72,6 +71,7 @@ class MemoryJobStore:
         """Store a new job, or return the owner's live job with the same idempotency key."""
         if job.version != 1:
             raise JobConflict(job.id, expected=None, actual=job.version)
+        job_to_json(job)  # what another store could not keep, this one refuses too
         if job.idempotency_key is not None:
             existing_id = self._by_key.get((job.owner, job.idempotency_key))
             if existing_id is not None:
@@ -99,6 +99,7 @@ class MemoryJobStore:
             raise JobConflict(job.id, expected=expected_version, actual=stored.version)
         if (job.owner, job.idempotency_key) != (stored.owner, stored.idempotency_key):
             raise ConfigurationError(f"job {job.id!r}: owner and idempotency key never change")
+        job_to_json(job)
         self._jobs[job.id] = job
         return job
 
@@ -111,9 +112,8 @@ class MemoryJobStore:
         cursor: str | None = None,
     ) -> JobPage:
         """Return the owner's jobs, newest first, ``limit`` at a time."""
-        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
-            raise ConfigurationError(f"limit must be an int from 1 to {MAX_PAGE}, got {limit!r}")
-        after = _parse_cursor(cursor)
+        check_limit(limit)
+        after = parse_cursor(cursor)
         jobs = [self._live(i) for i in list(self._by_owner.get(owner, ()))]
         ordered = sorted(
             (j for j in jobs if j is not None and (state is None or j.state is state)),
@@ -124,7 +124,7 @@ class MemoryJobStore:
             ordered = [j for j in ordered if (j.created_at, j.id) < after]
         page = ordered[:limit]
         more = len(ordered) > limit
-        return JobPage(page, _cursor(page[-1]) if more else None)
+        return JobPage(page, format_cursor(page[-1]) if more else None)
 
     async def expired_leases(self, now: float, *, limit: int = 100) -> builtins.list[str]:
         """Return running jobs whose lease ended by ``now``, oldest lease first."""
@@ -162,21 +162,3 @@ class MemoryJobStore:
         for job in gone:
             self._drop(job)
         return len(gone)
-
-
-def _cursor(job: Job) -> str:
-    return f"{job.created_at!r}/{job.id}"
-
-
-def _parse_cursor(cursor: str | None) -> tuple[float, str] | None:
-    if cursor is None:
-        return None
-    if isinstance(cursor, str):
-        created, sep, job_id = cursor.partition("/")
-        try:
-            stamp = float(created)
-        except ValueError:
-            stamp = math.nan
-        if sep and job_id and math.isfinite(stamp):
-            return stamp, job_id
-    raise ConfigurationError(f"not a cursor this store handed out: {str(cursor)[:80]!r}")

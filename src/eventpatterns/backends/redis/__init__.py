@@ -5,5 +5,6 @@ imported when a backend is created, so importing this package never fails.
 """
 
 from ._bus import RedisBusBackend
+from ._jobs import RedisJobStore
 
-__all__ = ["RedisBusBackend"]
+__all__ = ["RedisBusBackend", "RedisJobStore"]

@@ -1,0 +1,364 @@
+"""The Redis job store: a hash per job, owner and state indexes, CAS by Lua.
+
+Keys (every one starts with the hash tag ``{prefix}``, so on Redis Cluster a store lives
+in one slot):
+
+==============================  =========  ==================================================
+``{p}:job:<id>``                hash       ``v`` version, ``j`` the job's JSON, ``o`` owner,
+                                           ``s`` state, ``c`` created_at, ``e`` expires_at
+``{p}:jobs:o:<n>:<owner>``      zset       the owner's jobs by created_at (``n``: owner length)
+``{p}:jobs:o:<n>:<owner>:<s>``  zset       the same, per state
+``{p}:jobs:k:<n>:<owner>:<k>``  hash       idempotency key -> ``id``, ``e`` (the job's expiry)
+``{p}:jobs:leases``             zset       running jobs by lease_until
+``{p}:jobs:due``                zset       retrying jobs by run_after
+``{p}:jobs:deadlines``          zset       jobs not final by deadline
+``{p}:jobs:expiry``             zset       final jobs by the end of their TTL
+==============================  =========  ==================================================
+
+Expiry follows the store's clock (the tracker's): a final job past its ``e`` reads as
+gone, its key is free, and :meth:`RedisJobStore.purge` deletes it. As a backstop, a final
+job's keys also get a Redis TTL of the remaining time plus ``grace`` seconds.
+"""
+
+from __future__ import annotations
+
+import builtins
+import inspect
+import math
+from collections.abc import Awaitable, Callable
+from importlib.resources import files
+from typing import Any, TypeVar
+
+from ...core import Clock, SystemClock
+from ...errors import BackendUnavailable, BusClosed, ConfigurationError, JobConflict, JobNotFound
+from ...jobs._codec import job_from_json, job_to_json
+from ...jobs._model import Job, JobState
+from ...jobs._store import DEFAULT_TTL, JobPage, check_limit, format_cursor, parse_cursor
+from ._connection import _import_redis
+from ._url import connection_options
+
+__all__ = ["RedisJobStore"]
+
+T = TypeVar("T")
+_STATES = ("pending", "running", "retrying", "succeeded", "failed", "cancelled")
+
+
+def _script(name: str) -> str:
+    return (files(__package__) / "lua" / f"{name}.lua").read_text(encoding="utf-8")
+
+
+def _positive(name: str, value: object) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ConfigurationError(f"{name} must be a positive number, got {value!r}")
+    return float(value)
+
+
+def _num(value: float | None) -> str:
+    return "" if value is None else repr(float(value))
+
+
+class RedisJobStore:
+    """A :class:`~eventpatterns.jobs.JobStore` on Redis (one server or a cluster slot).
+
+    Args:
+        url: A Redis URL (``redis://``, ``rediss://`` or ``unix://``).
+        prefix: The keys' prefix (and hash tag); stores with other prefixes never meet.
+        default_ttl: Seconds a final job is kept when the job sets no ``ttl``.
+        grace: Seconds the server keeps a final job's keys after its TTL, in case no
+            process purges it.
+        clock: Where expiry reads the time (pass the tracker's clock).
+        redis_options: redis-py client options (``password``, ``socket_timeout``...).
+
+    Raises:
+        ConfigurationError: A bad URL or option.
+        MissingDependency: redis-py is not installed (``pip install 'eventpatterns[redis]'``).
+
+    Example::
+
+        async with RedisJobStore("redis://127.0.0.1:6379/0", prefix="myapp") as store:
+            job = await store.create(Job.new("j1", "render", owner="u1", input={}, now=0))
+    """
+
+    def __init__(
+        self,
+        url: str = "redis://127.0.0.1:6379/0",
+        *,
+        prefix: str = "eventpatterns",
+        default_ttl: float = DEFAULT_TTL,
+        grace: float = 3600.0,
+        clock: Clock | None = None,
+        **redis_options: Any,
+    ) -> None:
+        if not isinstance(prefix, str) or not prefix or any(c in prefix for c in "{}"):
+            raise ConfigurationError(
+                f"prefix must be a non-empty string without braces: {prefix!r}"
+            )
+        self._ttl = _positive("default_ttl", default_ttl)
+        self._grace = _positive("grace", grace)
+        self._clock = clock or SystemClock()
+        redis = _import_redis()
+        allowed = set(inspect.signature(redis.asyncio.Redis.__init__).parameters) - {"self"}
+        options = connection_options(url, redis_options, cluster=False, allowed=allowed)
+        self._client = redis.asyncio.Redis(**options)
+        self._unavailable: tuple[type[BaseException], ...] = (
+            redis.exceptions.ConnectionError,
+            redis.exceptions.TimeoutError,
+            OSError,
+        )
+        self._create = self._client.register_script(_script("job_create"))
+        self._replace = self._client.register_script(_script("job_replace"))
+        self._purge = self._client.register_script(_script("job_purge"))
+        self._tag = "{" + prefix + "}"
+        self._leases = f"{self._tag}:jobs:leases"
+        self._due = f"{self._tag}:jobs:due"
+        self._deadlines = f"{self._tag}:jobs:deadlines"
+        self._expiry = f"{self._tag}:jobs:expiry"
+        self._closed = False
+
+    # -- keys and plumbing ---------------------------------------------------------------
+
+    def _job_key(self, job_id: str) -> str:
+        return f"{self._tag}:job:{job_id}"
+
+    def _owner_key(self, owner: str, state: str | None = None) -> str:
+        base = f"{self._tag}:jobs:o:{len(owner)}:{owner}"
+        return base if state is None else f"{base}:{state}"
+
+    def _idem_key(self, job: Job) -> str:
+        if job.idempotency_key is None:
+            return self._job_key(job.id)
+        return f"{self._tag}:jobs:k:{len(job.owner)}:{job.owner}:{job.idempotency_key}"
+
+    async def _call(self, operation: Callable[[], Awaitable[T]]) -> T:
+        if self._closed:
+            raise BusClosed("the job store is closed")
+        try:
+            return await operation()
+        except self._unavailable as exc:
+            raise BackendUnavailable(f"Redis job store unreachable: {exc}") from exc
+
+    def _expires_at(self, job: Job) -> float | None:
+        if job.finished_at is None:
+            return None
+        return job.finished_at + (job.ttl if job.ttl is not None else self._ttl)
+
+    def _live(self, raw: Any, expires: Any) -> Job | None:
+        if raw is None:
+            return None
+        if expires not in (None, b"") and float(expires) <= self._clock.time():
+            return None
+        return job_from_json(raw)
+
+    async def __aenter__(self) -> RedisJobStore:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connections (idempotent)."""
+        if not self._closed:
+            self._closed = True
+            await self._client.aclose()
+
+    # -- the contract --------------------------------------------------------------------
+
+    async def create(self, job: Job) -> Job:
+        """Store a new job, or return the owner's live job with the same idempotency key."""
+        if job.version != 1:
+            raise JobConflict(job.id, expected=None, actual=job.version)
+        data = job_to_json(job)
+        keyed = job.idempotency_key is not None
+        for _ in range(5):  # the keyed job may expire between the script and the read
+            reply = await self._call(
+                lambda: self._create(
+                    keys=[
+                        self._job_key(job.id),
+                        self._owner_key(job.owner),
+                        self._owner_key(job.owner, "pending"),
+                        self._idem_key(job),
+                        self._deadlines,
+                    ],
+                    args=[
+                        data,
+                        job.id,
+                        job.owner,
+                        _num(job.created_at),
+                        _num(job.deadline),
+                        "1" if keyed else "0",
+                        _num(self._clock.time()),
+                    ],
+                )
+            )
+            status = reply[0]
+            if status == b"OK":
+                return job
+            if status == b"EXISTS":
+                raise JobConflict(job.id, expected=None, actual=int(reply[1]))
+            existing = await self.get(reply[1].decode())
+            if existing is not None:
+                return existing
+        raise JobConflict(job.id, expected=None, actual=None)  # pragma: no cover - a race x5
+
+    async def get(self, job_id: str) -> Job | None:
+        """Return the job, or ``None`` if never stored or expired."""
+        raw, expires = await self._call(lambda: self._client.hmget(self._job_key(job_id), "j", "e"))
+        return self._live(raw, expires)
+
+    async def replace(self, job: Job, *, expected_version: int) -> Job:
+        """Write ``job`` if the stored version is ``expected_version``."""
+        if job.version != expected_version + 1:
+            actual = await self._version(job.id)
+            raise JobConflict(job.id, expected=expected_version, actual=actual)
+        expires = self._expires_at(job)
+        now = self._clock.time()
+        backstop = 0 if expires is None else max(1, int((expires - now + self._grace) * 1000))
+        data = job_to_json(job)
+        reply = await self._call(
+            lambda: self._replace(
+                keys=[
+                    self._job_key(job.id),
+                    *(self._owner_key(job.owner, s) for s in _STATES),
+                    self._idem_key(job),
+                    self._leases,
+                    self._due,
+                    self._deadlines,
+                    self._expiry,
+                ],
+                args=[
+                    str(expected_version),
+                    str(job.version),
+                    data,
+                    job.state.value,
+                    _num(job.lease_until if job.state is JobState.RUNNING else None),
+                    _num(job.run_after if job.state is JobState.RETRYING else None),
+                    _num(None if job.state.final else job.deadline),
+                    _num(expires),
+                    _num(now),
+                    "1" if job.idempotency_key is not None else "0",
+                    job.id,
+                    job.owner,
+                    str(backstop),
+                ],
+            )
+        )
+        status = reply[0]
+        if status == b"OK":
+            return job
+        if status == b"NOTFOUND":
+            raise JobNotFound(job.id)
+        if status == b"CONFLICT":
+            raise JobConflict(job.id, expected=expected_version, actual=int(reply[1]))
+        raise ConfigurationError(f"job {job.id!r}: owner and idempotency key never change")
+
+    async def _version(self, job_id: str) -> int | None:
+        version = await self._call(lambda: self._client.hget(self._job_key(job_id), "v"))
+        return None if version is None else int(version)
+
+    async def list(
+        self,
+        owner: str,
+        *,
+        state: JobState | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> JobPage:
+        """Return the owner's jobs, newest first, ``limit`` at a time."""
+        check_limit(limit)
+        after = parse_cursor(cursor)
+        key = self._owner_key(owner, None if state is None else state.value)
+        found: builtins.list[Job] = []
+        top = "+inf" if after is None else f"({after[0]!r}"
+        if after is not None:  # the same created_at as the cursor: ids below it
+            ties = await self._call(
+                lambda: self._client.zrange(key, after[0], after[0], byscore=True, desc=True)
+            )
+            ids = [t.decode() for t in ties if t.decode() < after[1]]
+            found += await self._fetch(ids, owner, state)
+        offset = 0
+        while len(found) <= limit:
+            batch = await self._call(
+                lambda start=offset: self._client.zrange(  # type: ignore[misc]
+                    key, top, "-inf", byscore=True, desc=True, offset=start, num=limit + 1
+                )
+            )
+            if not batch:
+                break
+            offset += len(batch)
+            found += await self._fetch([b.decode() for b in batch], owner, state)
+        page = found[:limit]
+        more = len(found) > limit
+        return JobPage(page, format_cursor(page[-1]) if more else None)
+
+    async def _fetch(
+        self, ids: builtins.list[str], owner: str, state: JobState | None
+    ) -> builtins.list[Job]:
+        if not ids:
+            return []
+
+        async def read() -> Any:
+            pipe = self._client.pipeline(transaction=False)
+            for job_id in ids:
+                pipe.hmget(self._job_key(job_id), "j", "e")
+            return await pipe.execute()
+
+        rows = await self._call(read)
+        jobs = [self._live(raw, expires) for raw, expires in rows]
+        return [
+            j
+            for j in jobs
+            if j is not None and j.owner == owner and (state is None or j.state is state)
+        ]
+
+    async def _below(self, key: str, now: float, limit: int) -> builtins.list[str]:
+        ids = await self._call(
+            lambda: self._client.zrange(
+                key, "-inf", repr(float(now)), byscore=True, offset=0, num=limit
+            )
+        )
+        return [i.decode() for i in ids]
+
+    async def expired_leases(self, now: float, *, limit: int = 100) -> builtins.list[str]:
+        """Return running jobs whose lease ended by ``now``, oldest lease first."""
+        return await self._below(self._leases, now, limit)
+
+    async def due(self, now: float, *, limit: int = 100) -> builtins.list[str]:
+        """Return retrying jobs whose next attempt is due by ``now``, oldest first."""
+        return await self._below(self._due, now, limit)
+
+    async def overdue(self, now: float, *, limit: int = 100) -> builtins.list[str]:
+        """Return jobs not final whose deadline passed by ``now``, oldest first."""
+        return await self._below(self._deadlines, now, limit)
+
+    async def purge(self) -> int:
+        """Delete the final jobs whose TTL ended; return how many."""
+        now = self._clock.time()
+        deleted = 0
+        while ids := await self._below(self._expiry, now, 500):
+            for job_id in ids:
+                deleted += await self._purge_one(job_id, now)
+        return deleted
+
+    async def _purge_one(self, job_id: str, now: float) -> int:
+        key = self._job_key(job_id)
+        raw = await self._call(lambda: self._client.hget(key, "j"))
+        if raw is None:  # its keys are gone already (the backstop TTL): drop the entry
+            keys, keyed = [key, key, key, key], "0"
+        else:
+            job = job_from_json(raw)
+            keys = [
+                key,
+                self._owner_key(job.owner),
+                self._owner_key(job.owner, job.state.value),
+                self._idem_key(job),
+            ]
+            keyed = "0" if job.idempotency_key is None else "1"
+        done = await self._call(
+            lambda: self._purge(keys=[*keys, self._expiry], args=[job_id, _num(now), keyed])
+        )
+        return int(done)

@@ -1,0 +1,141 @@
+"""A job's record as JSON, for stores that keep bytes (Redis, DynamoDB, files)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..errors import ArgumentTypeError, ConfigurationError
+from ._model import Job, JobState, Progress, ResultRef
+
+__all__ = ["job_from_json", "job_to_json"]
+
+
+def job_to_json(job: Job) -> str:
+    """Return the job as one JSON object (every field, ``None`` included).
+
+    Raises:
+        ArgumentTypeError: The input, result, progress detail or a step output is not
+            JSON-serialisable (NaN and infinities included): a store could not keep it.
+    """
+    record: dict[str, Any] = {
+        "id": job.id,
+        "kind": job.kind,
+        "owner": job.owner,
+        "input": job.input,
+        "state": job.state.value,
+        "version": job.version,
+        "created_at": job.created_at,
+        "updated_at": job.updated_at,
+        "attempts": job.attempts,
+        "max_attempts": job.max_attempts,
+        "progress": {
+            "fraction": job.progress.fraction,
+            "message": job.progress.message,
+            "detail": None if job.progress.detail is None else dict(job.progress.detail),
+        },
+        "started_at": job.started_at,
+        "finished_at": job.finished_at,
+        "deadline": job.deadline,
+        "run_after": job.run_after,
+        "worker": job.worker,
+        "lease_until": job.lease_until,
+        "cancel_requested": job.cancel_requested,
+        "result": job.result,
+        "result_ref": None
+        if job.result_ref is None
+        else {
+            "key": job.result_ref.key,
+            "size": job.result_ref.size,
+            "content_type": job.result_ref.content_type,
+        },
+        "error": job.error,
+        "idempotency_key": job.idempotency_key,
+        "ttl": job.ttl,
+        "step": job.step,
+        "step_outputs": list(job.step_outputs),
+    }
+    try:
+        return json.dumps(record, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise ArgumentTypeError(
+            "JobStore", f"job {job.id!r}", expected="JSON-serialisable values", got=exc
+        ) from exc
+
+
+def job_from_json(raw: str | bytes) -> Job:
+    """Return the job :func:`job_to_json` wrote.
+
+    Raises:
+        ConfigurationError: The text is not such a record (a corrupt or foreign value).
+    """
+    try:
+        obj = json.loads(raw)
+        _check_types(obj)
+        progress = obj["progress"]
+        ref = obj["result_ref"]
+        return Job(
+            id=obj["id"],
+            kind=obj["kind"],
+            owner=obj["owner"],
+            input=obj["input"],
+            state=JobState(obj["state"]),
+            version=obj["version"],
+            created_at=obj["created_at"],
+            updated_at=obj["updated_at"],
+            attempts=obj["attempts"],
+            max_attempts=obj["max_attempts"],
+            progress=Progress(progress["fraction"], progress["message"], progress["detail"]),
+            started_at=obj["started_at"],
+            finished_at=obj["finished_at"],
+            deadline=obj["deadline"],
+            run_after=obj["run_after"],
+            worker=obj["worker"],
+            lease_until=obj["lease_until"],
+            cancel_requested=obj["cancel_requested"],
+            result=obj["result"],
+            result_ref=None
+            if ref is None
+            else ResultRef(ref["key"], ref["size"], ref["content_type"]),
+            error=obj["error"],
+            idempotency_key=obj["idempotency_key"],
+            ttl=obj["ttl"],
+            step=obj["step"],
+            step_outputs=tuple(obj["step_outputs"]),
+        )
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ConfigurationError(f"not a job record: {str(raw)[:80]!r} ({exc})") from exc
+
+
+_INTS = ("version", "attempts", "max_attempts", "step")
+_TEXTS = ("id", "kind", "owner")
+_TIMES = ("created_at", "updated_at")
+_OPTIONAL_TIMES = ("started_at", "finished_at", "deadline", "run_after", "lease_until", "ttl")
+_OPTIONAL_TEXTS = ("worker", "error", "idempotency_key")
+
+
+def _check_types(obj: Any) -> None:
+    """Refuse a record whose fields have the wrong JSON types (a corrupt value)."""
+    if not isinstance(obj, dict):
+        raise TypeError("not an object")
+
+    def number(value: Any) -> bool:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+
+    for name in _INTS:
+        if not isinstance(obj[name], int) or isinstance(obj[name], bool):
+            raise TypeError(f"{name} is not an integer")
+    for name in _TEXTS:
+        if not isinstance(obj[name], str):
+            raise TypeError(f"{name} is not a string")
+    for name in _TIMES:
+        if not number(obj[name]):
+            raise TypeError(f"{name} is not a number")
+    for name in _OPTIONAL_TIMES:
+        if obj[name] is not None and not number(obj[name]):
+            raise TypeError(f"{name} is not a number")
+    for name in _OPTIONAL_TEXTS:
+        if obj[name] is not None and not isinstance(obj[name], str):
+            raise TypeError(f"{name} is not a string")
+    if not isinstance(obj["cancel_requested"], bool) or not isinstance(obj["step_outputs"], list):
+        raise TypeError("cancel_requested or step_outputs has the wrong type")

@@ -1,0 +1,64 @@
+"""The Redis job store runs the public JobStore suite against the real server."""
+
+from __future__ import annotations
+
+import pytest
+import redis.asyncio
+from redis_helpers import REDIS_URL
+
+from eventpatterns.backends.redis import RedisJobStore
+from eventpatterns.errors import BackendUnavailable, BusClosed, ConfigurationError
+from eventpatterns.jobs import Cancel, Job, JobStore, transition
+from eventpatterns.testing import JobStoreSuite, ManualClock
+
+
+class TestRedisJobStore(JobStoreSuite):
+    anyio_backends = ("asyncio",)  # redis-py's asyncio client
+
+    @pytest.fixture(autouse=True)
+    def _use_prefix(self, prefix: str) -> None:
+        self.prefix = prefix
+
+    async def make_store(self, clock: ManualClock, *, default_ttl: float) -> JobStore:
+        return RedisJobStore(REDIS_URL, prefix=self.prefix, clock=clock, default_ttl=default_ttl)
+
+
+pytestmark = pytest.mark.redis
+
+
+@pytest.mark.anyio
+async def test_a_final_job_gets_a_backstop_ttl_on_the_server(
+    prefix: str, raw: redis.asyncio.Redis
+) -> None:
+    clock = ManualClock()
+    async with RedisJobStore(REDIS_URL, prefix=prefix, clock=clock, grace=60) as store:
+        job = await store.create(Job.new("j1", "k", owner="o", input={}, now=clock.time(), ttl=30))
+        assert await raw.pttl(f"{{{prefix}}}:job:j1") == -1  # a live job never expires
+        await store.replace(transition(job, Cancel(), clock.time()), expected_version=1)
+        ttl_ms = await raw.pttl(f"{{{prefix}}}:job:j1")
+        assert 80_000 <= ttl_ms <= 90_000  # 30 s of TTL + 60 s of grace
+
+
+@pytest.mark.anyio
+async def test_an_unreachable_server_is_backend_unavailable() -> None:
+    store = RedisJobStore("redis://127.0.0.1:1/0", socket_connect_timeout=0.5)
+    with pytest.raises(BackendUnavailable, match="unreachable"):
+        await store.get("j1")
+    await store.aclose()
+    with pytest.raises(BusClosed):
+        await store.get("j1")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"prefix": ""}, "prefix"),
+        ({"prefix": "a{b"}, "prefix"),
+        ({"default_ttl": 0}, "default_ttl"),
+        ({"grace": float("nan")}, "grace"),
+        ({"colour": "blue"}, "colour"),
+    ],
+)
+def test_bad_options_are_refused(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        RedisJobStore(REDIS_URL, **kwargs)  # type: ignore[arg-type]
