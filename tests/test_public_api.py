@@ -18,6 +18,7 @@ PACKAGES = [
     "eventpatterns.jobs",
     "eventpatterns.backends.memory",
     "eventpatterns.backends.redis",
+    "eventpatterns.backends.filesystem",
     "eventpatterns.testing",
 ]
 

@@ -17,6 +17,7 @@ Each error also inherits the builtin exception a caller would already catch, so
     ├── DeadLetterNotFound        (LookupError)    an unknown dead-letter id
     ├── JobNotFound               (LookupError)    a job id the store does not hold
     ├── JobConflict               (RuntimeError)   a job write lost its compare-and-swap
+    ├── BlobNotFound              (LookupError)    no blob under this key (or it expired)
     ├── EventTooLarge             (ValueError)     over the backend's ``max_message_size``
     ├── SubscriberOverflow                         a subscriber fell behind its buffer
     ├── EventsMissed                               a subscriber's events were dropped (a gap)
@@ -37,6 +38,7 @@ __all__ = [
     "ArgumentTypeError",
     "AuthenticationFailed",
     "BackendUnavailable",
+    "BlobNotFound",
     "BusClosed",
     "ConfigurationError",
     "DeadLetterNotFound",
@@ -222,6 +224,18 @@ class JobNotFound(EventPatternsError, LookupError):
     def __init__(self, job_id: str) -> None:
         self.job_id = job_id
         super().__init__(f"no job {job_id!r}: never submitted, or its record expired")
+
+
+class BlobNotFound(EventPatternsError, LookupError):
+    """No blob is stored under this key, or it expired.
+
+    Attributes:
+        key: The key asked for.
+    """
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        super().__init__(f"no blob under key {key[:200]!r} (never put, deleted or expired)")
 
 
 class JobConflict(EventPatternsError, RuntimeError):

@@ -6,6 +6,7 @@ Sans-I/O so far: :class:`Job` (the record), :class:`JobState`, :class:`Progress`
 The tracker, workers and HTTP routes build on them; see ``docs/jobs.md``.
 """
 
+from ._blobs import Blob, BlobStore, URLSigner
 from ._machine import (
     DEADLINE_EXCEEDED,
     Cancel,
@@ -27,6 +28,8 @@ from ._store import DEFAULT_TTL, JobPage, JobStore
 __all__ = [
     "DEADLINE_EXCEEDED",
     "DEFAULT_TTL",
+    "Blob",
+    "BlobStore",
     "Cancel",
     "Command",
     "CompleteStep",
@@ -44,5 +47,6 @@ __all__ = [
     "Start",
     "Stop",
     "Succeed",
+    "URLSigner",
     "transition",
 ]

@@ -2,13 +2,14 @@
 
 One suite per role protocol of the bus contract (:class:`EventLogSuite`,
 :class:`ConsumerGroupSuite`, :class:`DeadLetterSuite`) and :class:`BusBackendSuite`,
-which runs all three plus the tests that need a whole backend; :class:`JobStoreSuite` for
-job stores.
+which runs all three plus the tests that need a whole backend; :class:`JobStoreSuite` and
+:class:`BlobStoreSuite` for job and blob stores.
 
 Importing this package needs pytest (``pip install 'eventpatterns[dev]'`` or just
 ``pytest``); it is never imported by ``import eventpatterns``.
 """
 
+from ._blob_store_suite import BlobStoreSuite
 from ._bus_suite import BusBackendSuite
 from ._clock import ManualClock
 from ._dead_letter_suite import DeadLetterSuite
@@ -18,6 +19,7 @@ from ._job_store_suite import JobStoreSuite
 from ._log_suite import EventLogSuite
 
 __all__ = [
+    "BlobStoreSuite",
     "BusBackendSuite",
     "ConsumerGroupSuite",
     "DeadLetterSuite",

@@ -1,6 +1,7 @@
 """The in-memory backend: the embedded default and the executable specification."""
 
+from ._blobs import MemoryBlobStore
 from ._bus import MemoryBusBackend
 from ._jobs import MemoryJobStore
 
-__all__ = ["MemoryBusBackend", "MemoryJobStore"]
+__all__ = ["MemoryBlobStore", "MemoryBusBackend", "MemoryJobStore"]
