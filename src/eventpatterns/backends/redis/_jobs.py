@@ -44,7 +44,7 @@ _STATES = ("pending", "running", "retrying", "succeeded", "failed", "cancelled")
 
 
 def _script(name: str) -> str:
-    return (files(__package__) / "lua" / f"{name}.lua").read_text(encoding="utf-8")
+    return (files(__package__) / "lua" / "jobs" / f"{name}.lua").read_text(encoding="utf-8")
 
 
 def _positive(name: str, value: object) -> float:
@@ -110,9 +110,9 @@ class RedisJobStore:
             redis.exceptions.TimeoutError,
             OSError,
         )
-        self._create = self._client.register_script(_script("job_create"))
-        self._replace = self._client.register_script(_script("job_replace"))
-        self._purge = self._client.register_script(_script("job_purge"))
+        self._create = self._client.register_script(_script("create"))
+        self._replace = self._client.register_script(_script("replace"))
+        self._purge = self._client.register_script(_script("purge"))
         self._tag = "{" + prefix + "}"
         self._leases = f"{self._tag}:jobs:leases"
         self._due = f"{self._tag}:jobs:due"
