@@ -131,7 +131,7 @@ def test_package_imports_without_redis_py_and_exports_its_names() -> None:
     code = (
         "import sys; sys.modules['redis'] = None\n"
         "import eventpatterns.backends.redis as pkg\n"
-        "assert pkg.__all__ == ['RedisBusBackend']\n"
+        "assert pkg.__all__ == ['RedisBusBackend', 'RedisJobStore']\n"
         "try:\n    pkg.RedisBusBackend()\n"
         "except ImportError as exc:\n    print(exc)\n"
     )
