@@ -294,7 +294,10 @@ def owners(e: dict[str, Any]) -> list[Any]:
 
 def check_narrowing(client: Any, narrowed: Any, required: list[str], evts: list[Any]) -> None:
     m_client, m_narrowed = compile(client), compile(narrowed)
-    for e in evts:
+    # Beside the drawn events, every allowed user alone and in an array with another one.
+    probes = [event(u, kind) for u in (*USERS, ["u1", "U1"]) for kind in ("a", "b")]
+    probes += [event([r, o], "a") for r in required for o in USERS if o != r]
+    for e in [*evts, *probes]:
         allowed = any(o in required for o in owners(e) if isinstance(o, str))
         if m_narrowed.matches(e):
             assert m_client.matches(e), (client, narrowed, e)
