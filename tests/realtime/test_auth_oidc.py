@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -55,10 +55,12 @@ class IdP:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
+        )
 
-    def publish(self, *keys: tuple[Any, str], extra: list[dict[str, Any]] = ()) -> None:  # type: ignore[assignment]
-        jwks = []
+    def publish(self, *keys: tuple[Any, str], extra: Sequence[object] = ()) -> None:
+        jwks: list[object] = []
         for key, kid in keys:
             algorithm = ECAlgorithm if isinstance(key, ec.EllipticCurvePrivateKey) else RSAAlgorithm
             jwk = algorithm.to_jwk(key.public_key(), as_dict=True)
@@ -97,7 +99,8 @@ def token(idp: IdP, key: Any = OLD, kid: str | None = "old", **claims: Any) -> s
 
 
 async def authenticate(auth: OIDCAuthorizer, tok: str) -> str:
-    return (await auth(Credentials(token=tok))).id
+    principal = await auth(Credentials(token=tok))
+    return principal.id
 
 
 async def refused(auth: OIDCAuthorizer, tok: str | None) -> AuthenticationFailed:
@@ -167,13 +170,13 @@ async def test_concurrent_cold_start_fetches_once(idp: IdP) -> None:
 
 
 async def test_es256_and_ignored_keys(idp: IdP) -> None:
-    hostile = [
+    hostile: list[object] = [
         {"kty": "oct", "k": "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA", "kid": "hs"},
         {"kty": "RSA", "kid": "enc", "use": "enc", "n": "AQAB", "e": "AQAB"},
         {"kty": "RSA", "kid": "broken", "n": "!!", "e": "AQAB"},
         "not a key",
     ]
-    idp.publish((EC_KEY, "ec"), (OLD, "old"), extra=hostile)  # type: ignore[list-item]
+    idp.publish((EC_KEY, "ec"), (OLD, "old"), extra=hostile)
     async with httpx.AsyncClient() as client:
         auth = OIDCAuthorizer(idp.url, audience="app", client=client, clock=Clock())
         assert await authenticate(auth, token(idp, EC_KEY, "ec")) == "alice"
