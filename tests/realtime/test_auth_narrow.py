@@ -109,6 +109,12 @@ def test_every_spelling_taken_still_narrows() -> None:
     assert narrowed.pattern is not None
     m = compile_pattern(narrowed.pattern)
     assert [u for u in USERS if m.matches(event(u))] == ["u1"]
+    pattern["$or"] = [{"type": ["t"]}, {"data": {"kind": ["b"]}}]
+    narrowed = narrow(request(pattern), {"data.userId": ["u1", "u2"]})
+    assert narrowed.pattern is not None
+    m = compile_pattern(narrowed.pattern)
+    assert [u for u in USERS if m.matches(event(u))] == ["u1"]
+    assert [u for u in USERS if m.matches(event(u) | {"type": "x"})] == []
 
 
 def test_several_required_paths() -> None:

@@ -223,15 +223,23 @@ def _narrow_pattern(
     if not allowed:
         raise _forbidden(path)
     out = copy.deepcopy(dict(pattern))
-    if not _place(out, segments, allowed):
-        if "$or" in out:
-            raise Forbidden(
-                f"cannot narrow the pattern at {path}: it spells that field every possible way"
-            )
-        # Every spelling of the field holds the client's own operators: an ``$or`` of
-        # two equal branches is the remaining way to AND one more condition.
-        out["$or"] = [_nested(segments, allowed), _nested(segments, allowed)]
+    _place_anywhere(out, segments, allowed)
     return out
+
+
+def _place_anywhere(obj: dict[str, Any], segments: tuple[str, ...], values: list[Scalar]) -> None:
+    """AND ``segments: values`` into a pattern object, whatever it already holds."""
+    if _place(obj, segments, values):
+        return
+    # Every spelling of the field holds the client's own operators.
+    if "$or" in obj:
+        # Every event matching the object matches one branch of its ``$or``: narrowing
+        # each branch narrows the object.
+        for branch in obj["$or"]:
+            _place_anywhere(branch, segments, values)
+    else:
+        # An ``$or`` of two equal branches is the remaining way to AND a condition.
+        obj["$or"] = [_nested(segments, values), _nested(segments, values)]
 
 
 def _place(obj: dict[str, Any], segments: tuple[str, ...], values: list[Scalar]) -> bool:
