@@ -420,3 +420,17 @@ async def test_all_of_runs_hooks_in_order() -> None:
     assert narrowed.pattern == {"data": {"userId": ["u1"]}}
     with pytest.raises(Forbidden):
         await hook(Principal("u3"), request())
+
+
+def test_or_branch_lists_keep_only_their_own_values() -> None:
+    # Found by the property test: each branch accepts a different required value.
+    pattern = {
+        "data": {"userId": [{"anything-but": {"prefix": "u"}}]},
+        "data.userId": [{"anything-but": {"prefix": "u"}}],
+        "$or": [{"data": {"userId": ["u1"]}}, {"data": {"kind": ["a"]}}],
+    }
+    narrowed = narrow(request(pattern), {"data.userId": ["U1"]})
+    assert narrowed.pattern is not None
+    m = compile_pattern(narrowed.pattern)
+    assert m.matches(event("U1", kind="a"))
+    assert not m.matches(event("U1", kind="b"))

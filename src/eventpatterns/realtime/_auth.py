@@ -246,10 +246,12 @@ def _place(obj: dict[str, Any], segments: tuple[str, ...], values: list[Scalar])
     """Add ``segments: values`` to a pattern object as a top-level (AND-ed) condition.
 
     Nested spellings are tried first (``{"data": {"userId": [...]}}``), then dotted
-    ones. An existing list of plain values at the very path is replaced: every value
-    placed was accepted by it, and plain values test each array element on its own,
-    so the replacement only ever matches less.
+    ones. An existing list of plain values at the very path is replaced by the
+    values it accepts (tested with the filter engine; plain values test each array
+    element on its own, so the replacement only ever matches less).
     """
+    from ..filters import compile as compile_pattern
+
     for i in range(1, len(segments) + 1):
         head = ".".join(segments[:i])
         rest = segments[i:]
@@ -261,8 +263,12 @@ def _place(obj: dict[str, Any], segments: tuple[str, ...], values: list[Scalar])
             if _place(held, rest, values):
                 return True
         elif not rest and isinstance(held, list) and all(_is_scalar(x) for x in held):
-            obj[head] = list(values)
-            return True
+            # Inside an ``$or`` branch, ``values`` holds what *some* branch accepts.
+            accepts = compile_pattern({"v": held}).matches
+            kept = [v for v in values if accepts({"v": v})]
+            if kept:
+                obj[head] = kept
+                return True
     return False
 
 
