@@ -221,6 +221,11 @@ def test_kid_selects_the_key() -> None:
     assert auth.verify(jwt.encode(claims(), RSA_OTHER, "RS256")).id == "alice"
 
 
+def test_non_string_token_is_malformed() -> None:
+    assert reason(authorizer(), 42) == "malformed"
+    assert reason(authorizer(), b"a.b.c") == "malformed"
+
+
 async def test_missing_token() -> None:
     for token in (None, ""):
         with pytest.raises(AuthenticationFailed) as info:

@@ -218,6 +218,7 @@ async def test_unreachable_provider(idp: IdP) -> None:
         ("/jwks", (200, b"not json")),
         ("/jwks", (200, {"no": "keys"})),
         ("/jwks", (200, b"[" * 100_000)),
+        ("/jwks", (200, b" " * (1 << 20) + b'{"keys": []}')),  # over 1 MiB
         ("/.well-known/openid-configuration", (200, {"issuer": "https://evil", "jwks_uri": "x"})),
         ("/.well-known/openid-configuration", (404, {})),
     ],
@@ -280,3 +281,18 @@ def test_only_asymmetric_algorithms() -> None:
         OIDCAuthorizer("https://idp", audience="app", algorithms=("HS256",))
     with pytest.raises(ConfigurationError):
         OIDCAuthorizer("https://idp", audience="app", algorithms=())
+
+
+async def test_keys_of_other_algorithms_or_odd_kids_are_skipped(idp: IdP) -> None:
+    idp.publish((EC_KEY, "ec"), (OLD, "old"))
+    jwks = idp.routes["/jwks"][1]
+    odd = {**jwks["keys"][1], "kid": 5}
+    idp.routes["/jwks"] = (200, {"keys": [*jwks["keys"], odd]})
+    async with httpx.AsyncClient() as client:
+        auth = OIDCAuthorizer(
+            idp.url, audience="app", client=client, algorithms=("RS256",), clock=Clock()
+        )
+        assert (await refused(auth, token(idp, EC_KEY, "ec"))).reason == "alg_not_allowed"
+        assert await authenticate(auth, token(idp)) == "alice"
+        await auth.aclose()  # a client it was given is left open
+        assert not client.is_closed
