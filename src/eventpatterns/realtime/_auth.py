@@ -146,6 +146,8 @@ def narrow(
             (an empty intersection), or an AppSync filter is too full to narrow.
         InvalidPattern: The client's pattern or filter is invalid, or the narrowed one
             would be over the pattern limits.
+        ConfigurationError: ``required`` is malformed (a path that is not dotted names,
+            values that are not a list of JSON scalars).
 
     Example:
         >>> req = SubscriptionRequest("s1", pattern={"type": ["order.updated"]})
@@ -333,6 +335,13 @@ def _plain_at(spec: Mapping[str, Any], path: str) -> bool:
 def require_scope(*scopes: str) -> SubscriptionAuthorizer:
     """Return a hook that refuses subscriptions from principals lacking any of ``scopes``.
 
+    Args:
+        *scopes: The scopes a principal must all hold (``Principal.scopes``).
+
+    Returns:
+        A :data:`SubscriptionAuthorizer` that passes requests through unchanged, or
+        raises :class:`~eventpatterns.errors.Forbidden` naming the missing scopes.
+
     Example:
         >>> hook = require_scope("orders:read")
     """
@@ -358,6 +367,18 @@ def owner_only(
     The subscription is :func:`narrow`-ed to ``{path: [principal.id]}``, unless the
     principal holds ``admin_scope`` (pass ``None`` to exempt nobody).
 
+    Args:
+        path: The dotted field naming an event's owner.
+        admin_scope: A scope whose holders see every subscription unnarrowed.
+
+    Returns:
+        A :data:`SubscriptionAuthorizer`; it raises
+        :class:`~eventpatterns.errors.Forbidden` when the client asked only for other
+        principals' events.
+
+    Raises:
+        ConfigurationError: ``path`` is not a dotted field path.
+
     Example:
         >>> hook = owner_only("data.userId", admin_scope="support")
     """
@@ -376,6 +397,9 @@ def owner_only(
 
 def all_of(*hooks: SubscriptionAuthorizer) -> SubscriptionAuthorizer:
     """Return a hook that runs ``hooks`` in order, each on the previous one's result.
+
+    Args:
+        *hooks: The hooks; the first to raise refuses the subscription.
 
     Example:
         >>> hook = all_of(require_scope("orders:read"), owner_only())
