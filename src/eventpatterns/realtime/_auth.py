@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigurationError, Forbidden
+from ..errors import AuthenticationFailed, ConfigurationError, Forbidden
 
 if TYPE_CHECKING:
     from ..filters._model import Conjunction
@@ -31,6 +31,7 @@ __all__ = [
     "SubscriptionAuthorizer",
     "SubscriptionRequest",
     "all_of",
+    "first_of",
     "narrow",
     "owner_only",
     "require_scope",
@@ -101,6 +102,44 @@ class SubscriptionRequest:
 SubscriptionAuthorizer = Callable[[Principal, SubscriptionRequest], Awaitable[SubscriptionRequest]]
 """Authorize one subscription: return the request to index (possibly narrowed with
 :func:`narrow`), or raise :class:`~eventpatterns.errors.Forbidden` to refuse it."""
+
+
+def first_of(*authorizers: Authorizer) -> Authorizer:
+    """Return an authorizer that tries ``authorizers`` in order; the first to accept wins.
+
+    For a gateway taking API keys and JWTs alike. When all refuse, the failure
+    raised is the first that says what is wrong with the credentials (``expired``,
+    ``bad_signature``...), then the first ``unknown_key``, rather than one that only
+    says they were not for that authorizer (``missing``, ``malformed``); failing
+    that, the last one.
+
+    Args:
+        *authorizers: At least one authorizer.
+
+    Raises:
+        ConfigurationError: No authorizer was given.
+
+    Example:
+        >>> from eventpatterns.realtime import APIKeyAuthorizer, JWTAuthorizer, JWTKey
+        >>> auth = first_of(APIKeyAuthorizer(), JWTAuthorizer(JWTKey("k" * 32, "HS256")))
+    """
+    if not authorizers:
+        raise ConfigurationError("first_of() needs at least one authorizer")
+
+    async def authorize(credentials: Credentials) -> Principal:
+        failures: list[AuthenticationFailed] = []
+        for authorizer in authorizers:
+            try:
+                return await authorizer(credentials)
+            except AuthenticationFailed as exc:
+                failures.append(exc)
+        for vague in (("missing", "malformed", "unknown_key"), ("missing", "malformed")):
+            for failure in failures:
+                if failure.reason not in vague:
+                    raise failure
+        raise failures[-1]
+
+    return authorize
 
 
 # --------------------------------------------------------------------------- narrowing
