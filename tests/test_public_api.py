@@ -16,6 +16,7 @@ PACKAGES = [
     "eventpatterns.bus",
     "eventpatterns.filters",
     "eventpatterns.jobs",
+    "eventpatterns.realtime",
     "eventpatterns.backends.memory",
     "eventpatterns.backends.redis",
     "eventpatterns.backends.filesystem",
@@ -101,3 +102,15 @@ def test_import_eventpatterns_stays_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "", f"importing eventpatterns loaded: {out.stdout.strip()}"
+
+
+def test_import_realtime_loads_no_optional_dependency() -> None:
+    heavy = ["jwt", "cryptography", "httpx", "starlette", "uvicorn"]
+    code = (
+        "import sys, eventpatterns.realtime;"
+        f"print(','.join(m for m in {heavy!r} if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "", (
+        f"importing eventpatterns.realtime loaded: {out.stdout.strip()}"
+    )
