@@ -1,0 +1,12 @@
+"""Real-time delivery to browsers and apps: gateway, transports, auth, presence (issue 9).
+
+``import eventpatterns.realtime`` imports no optional dependency.
+"""
+
+from ._presence import MemoryPresence, Presence, PresenceEvent
+
+__all__ = [
+    "MemoryPresence",
+    "Presence",
+    "PresenceEvent",
+]
