@@ -118,9 +118,7 @@ class PresenceSuite(SuiteBase):
         async with presence.events("room") as events:
             assert await presence.join("room", "alice", connection="tab1", info={"n": 1})
             assert not await presence.join("room", "alice", connection="tab2", info={"n": 2})
-            assert await presence.members("room") == {
-                "alice": {"tab1": {"n": 1}, "tab2": {"n": 2}}
-            }
+            assert await presence.members("room") == {"alice": {"tab1": {"n": 1}, "tab2": {"n": 2}}}
             assert await presence.count("room") == 1  # members, not connections
             assert not await presence.leave("room", "alice", connection="tab1")
             assert await presence.members("room") == {"alice": {"tab2": {"n": 2}}}
@@ -152,9 +150,7 @@ class PresenceSuite(SuiteBase):
             assert not await presence.leave("room", "alice", connection="c1")  # twice
             assert await next_event(events) == left("room", "alice", "c1")
 
-    async def test_leave_all_leaves_every_channel_of_a_connection(
-        self, presence: Presence
-    ) -> None:
+    async def test_leave_all_leaves_every_channel_of_a_connection(self, presence: Presence) -> None:
         for channel in ("a", "b", "c"):
             await presence.join(channel, "alice", connection="c1")
         await presence.join("b", "alice", connection="c2")  # still there on another tab
@@ -204,9 +200,13 @@ class PresenceSuite(SuiteBase):
         assert await presence.join("tenant/room_1.x:y@z+w=v-u", "ü", connection="c")
 
     async def test_many_members_join_concurrently(self, presence: Presence) -> None:
+
+        async def join(i: int) -> None:
+            await presence.join("room", f"u{i % 20}", connection=f"c{i}")
+
         async with anyio.create_task_group() as tg:
             for i in range(40):
-                tg.start_soon(lambda i=i: presence.join("room", f"u{i % 20}", connection=f"c{i}"))
+                tg.start_soon(join, i)
         assert await presence.count("room") == 20
         members = await presence.members("room")
         assert {m: len(c) for m, c in members.items()} == {f"u{i}": 2 for i in range(20)}
@@ -326,9 +326,13 @@ class PresenceSuite(SuiteBase):
             await self.advance(clock, 6)
             # Both sweep at once; the expired connection is removed by one of them.
             counts: list[int] = []
+
+            async def sweep(handle: Presence) -> None:
+                counts.append(await handle.expire())
+
             async with anyio.create_task_group() as tg:
                 for handle in (presence, peer, presence, peer):
-                    tg.start_soon(lambda h=handle: _append(counts, h.expire()))
+                    tg.start_soon(sweep, handle)
             assert sum(counts) == 1
             await peer.join("room", "marker", connection="m")
             for events in (mine, theirs):
@@ -436,7 +440,3 @@ class PresenceSuite(SuiteBase):
             await presence.join("room", "alice", connection="c1")
         with pytest.raises(BusClosed):
             await presence.expire()
-
-
-async def _append(into: list[int], call: Any) -> None:
-    into.append(await call)

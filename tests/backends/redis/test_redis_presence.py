@@ -6,7 +6,7 @@ import json
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import anyio
@@ -163,9 +163,8 @@ async def test_a_sigkilled_process_has_its_members_expired_once(
             assert await _next(events) == PresenceEvent("join", "room", "marker", "m", {})
 
             async def watcher_saw_marker() -> bool:
-                return json.loads((await raw.lrange(seen, -1, -1) or [b"[]"])[0])[:2] == [
-                    "join", "marker"
-                ]  # fmt: skip
+                last = await raw.lrange(seen, -1, -1)
+                return bool(last) and json.loads(last[0])[:2] == ["join", "marker"]
 
             await wait_for(watcher_saw_marker, within=30, what="the watcher to see the marker")
         records = [json.loads(r) for r in await raw.lrange(seen, 0, -1)]
@@ -185,6 +184,6 @@ async def _has(raw: redis.asyncio.Redis, key: str, value: bytes) -> bool:
     return value in await raw.lrange(key, 0, -1)
 
 
-async def _next(events: object) -> PresenceEvent:
+async def _next(events: AsyncIterator[PresenceEvent]) -> PresenceEvent:
     with anyio.fail_after(30):
-        return await events.__anext__()  # type: ignore[attr-defined, no-any-return]
+        return await events.__anext__()

@@ -204,7 +204,7 @@ class RedisPresence:
     async def _run(self, name: str, *args: Any) -> Any:
         self._check_open()
         keys = [self._due]
-        head = [self._base, repr(self.clock.time()), SWEEP_BATCH]
+        head: list[Any] = [self._base, repr(self.clock.time()), SWEEP_BATCH]
         with self._conn.mapped():
             return await self._scripts[name](keys=keys, args=[*head, *args])
 
