@@ -293,9 +293,6 @@ class _Listener:
     def __init__(self, owner: MemoryPresence, channel: str) -> None:
         self._owner = owner
         self.channel = channel
-        self._send, self._receive = anyio.create_memory_object_stream[PresenceEvent](
-            LISTENER_BUFFER
-        )
         self.missed = 0
 
     def put(self, event: PresenceEvent) -> None:
@@ -311,6 +308,9 @@ class _Listener:
 
     async def __aenter__(self) -> AsyncIterator[PresenceEvent]:
         self._owner._check_open()
+        self._send, self._receive = anyio.create_memory_object_stream[PresenceEvent](
+            LISTENER_BUFFER
+        )
         self._owner._listeners.setdefault(self.channel, set()).add(self)
         return self
 

@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
+import anyio.abc
 import pytest
 
 from ..errors import ArgumentTypeError, BusClosed, ConfigurationError, LimitExceeded
@@ -440,3 +441,31 @@ class PresenceSuite(SuiteBase):
             await presence.join("room", "alice", connection="c1")
         with pytest.raises(BusClosed):
             await presence.expire()
+        with pytest.raises(BusClosed):
+            async with presence.events("room"):
+                pass  # pragma: no cover - entering raises
+
+    async def test_aclose_wakes_a_blocked_listener(self, clock: ManualClock) -> None:
+        presence: Any = await self.make_presence(clock)
+        ended = anyio.Event()
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tg:
+
+                async def listen(*, task_status: anyio.abc.TaskStatus[None]) -> None:
+                    async with presence.events("room") as events:
+                        task_status.started()
+                        async for _ in events:
+                            pass  # pragma: no cover - nothing is published
+                    ended.set()
+
+                await tg.start(listen)
+                await anyio.wait_all_tasks_blocked()
+                await presence.aclose()
+        assert ended.is_set()
+
+    async def test_leaving_the_context_stops_the_sweeper(self, clock: ManualClock) -> None:
+        presence: Any = await self.make_presence(clock, sweep_interval=1)
+        async with presence:
+            await presence.join("room", "alice", connection="c1")
+        with pytest.raises(BusClosed):
+            await presence.count("room")
