@@ -17,6 +17,7 @@ PACKAGES = [
     "eventpatterns.filters",
     "eventpatterns.backends.memory",
     "eventpatterns.backends.redis",
+    "eventpatterns.realtime",
     "eventpatterns.testing",
 ]
 
