@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-import pytest
+import json
+from typing import Any
 
-from eventpatterns.errors import ConfigurationError, EventsMissed
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from eventpatterns.errors import ConfigurationError, EventsMissed, LimitExceeded
 from eventpatterns.realtime import MemoryPresence, Presence, PresenceEvent
-from eventpatterns.realtime._presence import LISTENER_BUFFER
+from eventpatterns.realtime._presence import LISTENER_BUFFER, check_channel, check_name, encode_info
 from eventpatterns.testing import ManualClock, PresenceSuite
 
 
@@ -59,3 +64,45 @@ async def test_heartbeats_do_not_accumulate_deadlines() -> None:
             await presence.heartbeat(f"c{i}")
     assert len(presence._due) <= 4 * 10 + 64
     assert await presence.count("room") == 10
+
+
+_CHANNEL_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:/@+=-")
+
+
+@given(st.text(max_size=300))
+def test_channel_names_are_accepted_exactly_by_the_rule(name: str) -> None:
+    valid = 0 < len(name) <= 200 and set(name) <= _CHANNEL_CHARS
+    if valid:
+        assert check_channel("join", name) == name
+    else:
+        with pytest.raises(ConfigurationError):
+            check_channel("join", name)
+
+
+@given(st.text(max_size=300))
+def test_member_names_are_accepted_exactly_by_the_rule(name: str) -> None:
+    if 0 < len(name) <= 256 and name.isprintable():
+        assert check_name("join", "member", name, limit=256) == name
+        assert "\n" not in name  # the Redis layout's separator can never appear
+    else:
+        with pytest.raises(ConfigurationError):
+            check_name("join", "member", name, limit=256)
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)  # fmt: skip
+
+
+@given(st.dictionaries(st.text(max_size=10), _json, max_size=5))
+def test_info_is_json_bounded_in_bytes(info: dict[str, Any]) -> None:
+    text = json.dumps(info, separators=(",", ":"), ensure_ascii=False)
+    limit = 200
+    if len(text.encode()) <= limit:
+        assert json.loads(encode_info(info, limit=limit)) == info
+    else:
+        with pytest.raises(LimitExceeded):
+            encode_info(info, limit=limit)

@@ -6,13 +6,14 @@ import json
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import anyio
+import anyio.abc
 import pytest
 import redis.asyncio
-from redis_helpers import REDIS_URL, delete_prefix, new_prefix, tagged, wait_for
+from redis_helpers import REDIS_URL, RedisServer, delete_prefix, new_prefix, tagged, wait_for
 
 from eventpatterns.backends.redis import RedisPresence
 from eventpatterns.backends.redis._presence import SWEEP_BATCH
@@ -127,6 +128,48 @@ async def test_a_mass_expiry_is_swept_in_bounded_batches(prefix: str) -> None:
         clock.advance(6)
         assert await presence.members("room") == {"kept": {"k": {}}}  # several calls
         assert await presence.expire() == 0
+    finally:
+        await presence.aclose()
+
+
+@pytest.mark.slow
+@pytest.mark.anyio
+async def test_redis_killed_and_restarted(own_server: Callable[..., RedisServer]) -> None:
+    server = own_server()
+    clock = ManualClock()
+    presence = RedisPresence(server.url, prefix="restart", clock=clock, sweep_interval=1)
+    try:
+        async with presence, anyio.create_task_group() as tg:
+            await presence.join("room", "alice", connection="c1", ttl=60)
+            outcome: list[BaseException] = []
+
+            async def listen(*, task_status: anyio.abc.TaskStatus[None]) -> None:
+                async with presence.events("room") as events:
+                    task_status.started()
+                    try:
+                        await events.__anext__()
+                    except BackendUnavailable as exc:
+                        outcome.append(exc)
+
+            await tg.start(listen)
+            server.kill()
+            with anyio.fail_after(10):
+                while not outcome:  # noqa: ASYNC110 - the listener's error is the event
+                    await anyio.sleep(0.01)
+            with pytest.raises(BackendUnavailable):
+                await presence.join("room", "bob", connection="c2")
+            clock.advance(5)  # the sweeper meets the outage and carries on
+            await anyio.wait_all_tasks_blocked()
+            await anyio.to_thread.run_sync(server.start)
+            for _ in range(50):  # pooled connections may be stale once: retry as documented
+                try:
+                    assert await presence.members("room") == {"alice": {"c1": {}}}
+                    break
+                except BackendUnavailable:
+                    await anyio.sleep(0.05)
+            else:
+                pytest.fail("presence did not recover after the restart")
+            assert await presence.join("room", "bob", connection="c2")
     finally:
         await presence.aclose()
 
