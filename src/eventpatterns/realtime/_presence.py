@@ -93,8 +93,8 @@ class Presence(Protocol):
     * **Events.** :meth:`events` is live once entered: it delivers every later event of
       its channel, in the order the changes were applied. A listener that falls more
       than ``LISTENER_BUFFER`` events behind gets ``EventsMissed`` from the iterator
-      (memory), or loses its connection (Redis: ``BackendUnavailable``); the iterator
-      ends when the presence is closed.
+      (memory) and continues, or loses its connection (Redis: ``BackendUnavailable``,
+      then the iterator ends); every iterator ends when the presence is closed.
 
     Implementations are async context managers: inside ``async with``, a background
     task sweeps expired connections every ``sweep_interval`` seconds; without it, call

@@ -150,6 +150,8 @@ async def test_redis_killed_and_restarted(own_server: Callable[..., RedisServer]
                         await events.__anext__()
                     except BackendUnavailable as exc:
                         outcome.append(exc)
+                    with pytest.raises(StopAsyncIteration):  # it ended: no silent gap
+                        await events.__anext__()
 
             await tg.start(listen)
             server.kill()

@@ -282,7 +282,9 @@ class RedisPresence:
 
         See :meth:`Presence.events`. A listener whose connection drops (or that Redis
         disconnects for falling too far behind, ``client-output-buffer-limit pubsub``)
-        gets ``BackendUnavailable`` from the iterator: events may have been missed.
+        gets ``BackendUnavailable`` from the iterator, which then ends: events may
+        have been missed, so open a new listener and read :meth:`members`. Each
+        listener holds a Pub/Sub connection of its own.
         """
         check_channel("events", channel)
         return _RedisListener(self, channel)
@@ -344,19 +346,17 @@ class _RedisListener:
             with anyio.CancelScope() as scope:
                 self._scope = scope
                 try:
-                    message = await self._pubsub.get_message(
-                        ignore_subscribe_messages=True, timeout=None
-                    )
-                except Exception as exc:
-                    if self._stopped:
-                        raise StopAsyncIteration from None
-                    try:
-                        with self._owner._conn.mapped():
-                            raise exc
-                    except BusClosed:
-                        raise StopAsyncIteration from None
-                    except BackendUnavailable:
-                        raise
+                    with self._owner._conn.mapped():  # BackendUnavailable, or BusClosed
+                        message = await self._pubsub.get_message(
+                            ignore_subscribe_messages=True, timeout=None
+                        )
+                except BusClosed:
+                    raise StopAsyncIteration from None
+                except BackendUnavailable:
+                    # redis-py would resubscribe on the next read, silently past a gap:
+                    # this listener ends instead; open another and read members().
+                    self._stopped = True
+                    raise
                 finally:
                     self._scope = None
             if scope.cancelled_caught:
