@@ -3,7 +3,8 @@
 ``import eventpatterns.realtime`` imports no optional dependency.
 """
 
-from ._presence import MemoryPresence, Presence, PresenceEvent
+from ._presence import Presence, PresenceEvent
+from ._presence_memory import MemoryPresence
 
 __all__ = [
     "MemoryPresence",

@@ -1,6 +1,6 @@
 """Presence on Redis: shared by every gateway process, with expiry any of them can sweep.
 
-Each call is one Lua script (``lua/presence_*.lua``, after ``lua/presence_helpers.lua``)
+Each call is one Lua script (``lua/presence/*.lua``, after ``lua/presence/helpers.lua``)
 that first removes the memberships past their deadline, then does its work, atomically:
 a membership is removed, and its leave event published, by exactly one caller, however
 many processes sweep. Deadlines are stored (a sorted set scored by the injected
@@ -53,9 +53,9 @@ PRESENCE_OPTIONS = {
 
 
 def _script(name: str) -> str:
-    lua = files(__package__) / "lua"
-    helpers = (lua / "presence_helpers.lua").read_text(encoding="utf-8")
-    return helpers + (lua / f"presence_{name}.lua").read_text(encoding="utf-8")
+    lua = files(__package__) / "lua" / "presence"
+    helpers = (lua / "helpers.lua").read_text(encoding="utf-8")
+    return helpers + (lua / f"{name}.lua").read_text(encoding="utf-8")
 
 
 _SCRIPTS = ("join", "leave", "leave_all", "heartbeat", "read", "expire")

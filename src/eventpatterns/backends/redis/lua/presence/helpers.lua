@@ -1,4 +1,5 @@
--- Helpers shared by the presence scripts: _presence.py puts this file in front of each.
+-- Helpers shared by the presence scripts: _presence.py puts this file in front of each
+-- (the bus's scripts are one directory up, behind their own helpers.lua).
 -- KEYS[1]: {p}:presence:due (ZSET "<channel>\n<member>\n<connection>" -> deadline)
 -- ARGV[1]: the key base "{p}:presence:"; ARGV[2]: now (the caller's clock, seconds);
 -- ARGV[3]: how many expired memberships one call removes at most.
