@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import heapq
-import itertools
 import json
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager
@@ -126,8 +125,10 @@ class MemoryPresence:
         self._channels: dict[str, dict[str, dict[str, str]]] = {}
         self._of_connection: dict[str, set[tuple[str, str]]] = {}  # -> {(channel, member)}
         self._deadlines: dict[tuple[str, str, str], float] = {}
-        self._due: list[tuple[float, int, tuple[str, str, str]]] = []  # lazy heap
-        self._order = itertools.count()
+        # A lazy heap of (deadline, key): expiries run in deadline order, then in the
+        # order of (channel, member, connection), the order RedisPresence's sorted set
+        # has, so both emit the same events in the same order.
+        self._due: list[tuple[float, tuple[str, str, str]]] = []
         self._listeners: dict[str, set[_Listener]] = {}
         self._task_group: anyio.abc.TaskGroup | None = None
         self._closed = False
@@ -265,17 +266,17 @@ class MemoryPresence:
 
     def _set_deadline(self, key: tuple[str, str, str], deadline: float) -> None:
         self._deadlines[key] = deadline
-        heapq.heappush(self._due, (deadline, next(self._order), key))
+        heapq.heappush(self._due, (deadline, key))
         if len(self._due) > 64 and len(self._due) > 4 * len(self._deadlines):
             # Heartbeats leave superseded entries behind: rebuild from the live ones.
-            self._due = [(d, next(self._order), k) for k, d in self._deadlines.items()]
+            self._due = [(d, k) for k, d in self._deadlines.items()]
             heapq.heapify(self._due)
 
     def _sweep(self, now: float) -> int:
         left = 0
         due = self._due
         while due and due[0][0] <= now:
-            deadline, _, key = heapq.heappop(due)
+            deadline, key = heapq.heappop(due)
             if self._deadlines.get(key) == deadline:  # else superseded or removed
                 left += self._remove(*key, expired=True)
         return left

@@ -8,17 +8,20 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import anyio
 import anyio.abc
 import pytest
 import redis.asyncio
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from redis_helpers import REDIS_URL, RedisServer, delete_prefix, new_prefix, tagged, wait_for
 
 from eventpatterns.backends.redis import RedisPresence
 from eventpatterns.backends.redis._presence import SWEEP_BATCH
 from eventpatterns.errors import BackendUnavailable, ConfigurationError
-from eventpatterns.realtime import Presence, PresenceEvent
+from eventpatterns.realtime import MemoryPresence, Presence, PresenceEvent
 from eventpatterns.testing import ManualClock, PresenceSuite
 
 pytestmark = [pytest.mark.redis, pytest.mark.usefixtures("redis_server")]
@@ -232,3 +235,68 @@ async def _has(raw: redis.asyncio.Redis, key: str, value: bytes) -> bool:
 async def _next(events: AsyncIterator[PresenceEvent]) -> PresenceEvent:
     with anyio.fail_after(30):
         return await events.__anext__()
+
+
+# -- memory and Redis behave alike: random histories, compared step by step -----------
+
+_channels = st.sampled_from(["a", "b"])
+_members = st.sampled_from(["m0", "m1", "m2"])
+_connections = st.sampled_from(["c0", "c1", "c2", "c3"])
+_ttls = st.sampled_from([None, 1.0, 5.0])
+_steps = st.one_of(
+    st.tuples(st.just("join"), _channels, _members, _connections, st.integers(0, 3), _ttls),
+    st.tuples(st.just("leave"), _channels, _members, _connections),
+    st.tuples(st.just("leave_all"), _connections),
+    st.tuples(st.just("heartbeat"), _connections, _ttls),
+    st.tuples(st.just("advance"), st.sampled_from([0.5, 2.0, 6.0])),
+    st.tuples(st.just("expire")),
+)
+
+
+async def _apply(presence: Presence, clock: ManualClock, step: tuple[Any, ...]) -> object:
+    match step:
+        case ("join", channel, member, connection, version, ttl):
+            info = {"v": version}
+            return await presence.join(channel, member, connection=connection, info=info, ttl=ttl)
+        case ("leave", channel, member, connection):
+            return await presence.leave(channel, member, connection=connection)
+        case ("leave_all", connection):
+            return await presence.leave_all(connection)
+        case ("heartbeat", connection, ttl):
+            return await presence.heartbeat(connection, ttl=ttl)
+        case ("advance", seconds):
+            clock.advance(seconds)
+            return None
+        case _:
+            return await presence.expire()
+
+
+async def _history(presence: Presence, clock: ManualClock, steps: list[Any]) -> list[Any]:
+    """Run the steps; return each step's result and views, then each channel's events."""
+    out: list[Any] = []
+    async with presence.events("a") as a, presence.events("b") as b:
+        for step in steps:
+            result = await _apply(presence, clock, step)
+            out.append((step, result, await presence.members("a"), await presence.count("b")))
+        for channel, events in (("a", a), ("b", b)):
+            await presence.join(channel, "end", connection="end")  # the marker
+            got: list[PresenceEvent] = []
+            while not got or got[-1].member != "end":
+                got.append(await _next(events))
+            out.append(got)
+    return out
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(steps=st.lists(_steps, max_size=25))
+@pytest.mark.anyio
+async def test_memory_and_redis_agree_on_random_histories(steps: list[Any]) -> None:
+    prefix = new_prefix("agree")
+    memory_clock, redis_clock = ManualClock(), ManualClock()
+    redis_presence = RedisPresence(REDIS_URL, prefix=prefix, clock=redis_clock, ttl=3)
+    try:
+        expected = await _history(MemoryPresence(clock=memory_clock, ttl=3), memory_clock, steps)
+        assert await _history(redis_presence, redis_clock, steps) == expected
+    finally:
+        await redis_presence.aclose()
+        delete_prefix(prefix)
