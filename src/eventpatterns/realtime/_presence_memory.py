@@ -14,7 +14,7 @@ import anyio.abc
 import anyio.lowlevel
 
 from ..core import Clock, SystemClock
-from ..errors import BusClosed, EventsMissed
+from ..errors import BusClosed, EventsMissed, InvalidState
 from ._presence import (
     LISTENER_BUFFER,
     MAX_CONNECTION,
@@ -137,6 +137,8 @@ class MemoryPresence:
 
     async def __aenter__(self) -> MemoryPresence:
         self._check_open()
+        if self._task_group is not None:
+            raise InvalidState("the presence is entered already", state="entered")
         self._task_group = anyio.create_task_group()
         await self._task_group.__aenter__()
         self._task_group.start_soon(sweep_forever, self.expire, self.clock, self.sweep_interval)

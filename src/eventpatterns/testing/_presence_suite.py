@@ -27,7 +27,13 @@ import anyio
 import anyio.abc
 import pytest
 
-from ..errors import ArgumentTypeError, BusClosed, ConfigurationError, LimitExceeded
+from ..errors import (
+    ArgumentTypeError,
+    BusClosed,
+    ConfigurationError,
+    InvalidState,
+    LimitExceeded,
+)
 from ..realtime import Presence, PresenceEvent
 from ._clock import ManualClock
 from ._suite_base import SuiteBase, close
@@ -467,5 +473,8 @@ class PresenceSuite(SuiteBase):
         presence: Any = await self.make_presence(clock, sweep_interval=1)
         async with presence:
             await presence.join("room", "alice", connection="c1")
+            with pytest.raises(InvalidState):
+                async with presence:
+                    pass  # pragma: no cover - entering raises
         with pytest.raises(BusClosed):
             await presence.count("room")

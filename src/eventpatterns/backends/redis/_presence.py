@@ -23,7 +23,7 @@ import anyio
 import anyio.abc
 
 from ...core import Clock, SystemClock
-from ...errors import BackendUnavailable, BusClosed, ConfigurationError
+from ...errors import BackendUnavailable, BusClosed, ConfigurationError, InvalidState
 from ...realtime._presence import (
     MAX_CONNECTION,
     MAX_MEMBER,
@@ -164,6 +164,8 @@ class RedisPresence:
 
     async def __aenter__(self) -> RedisPresence:
         self._check_open()
+        if self._task_group is not None:
+            raise InvalidState("the presence is entered already", state="entered")
         self._task_group = anyio.create_task_group()
         await self._task_group.__aenter__()
         self._task_group.start_soon(sweep_forever, self.expire, self.clock, self.sweep_interval)
