@@ -1,7 +1,6 @@
-"""Real-time delivery to browsers and apps: gateway, transports, auth (issue 9).
+"""Real-time delivery to browsers and apps: gateway, transports, auth, presence (issue 9).
 
-``import eventpatterns.realtime`` imports no optional dependency: the JWT and OIDC
-authorizers import pyjwt, cryptography and httpx when constructed.
+``import eventpatterns.realtime`` imports no optional dependency.
 """
 
 from ._apikeys import APIKeyAuthorizer, APIKeyRecord
@@ -19,6 +18,8 @@ from ._auth import (
 )
 from ._jwt import JWTAuthorizer, JWTKey
 from ._oidc import OIDCAuthorizer
+from ._presence import Presence, PresenceEvent
+from ._presence_memory import MemoryPresence
 
 __all__ = [
     "APIKeyAuthorizer",
@@ -27,7 +28,10 @@ __all__ = [
     "Credentials",
     "JWTAuthorizer",
     "JWTKey",
+    "MemoryPresence",
     "OIDCAuthorizer",
+    "Presence",
+    "PresenceEvent",
     "Principal",
     "SubscriptionAuthorizer",
     "SubscriptionRequest",

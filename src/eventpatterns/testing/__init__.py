@@ -2,8 +2,8 @@
 
 One suite per role protocol of the bus contract (:class:`EventLogSuite`,
 :class:`ConsumerGroupSuite`, :class:`DeadLetterSuite`) and :class:`BusBackendSuite`,
-which runs all three plus the tests that need a whole backend; :class:`JobStoreSuite` and
-:class:`BlobStoreSuite` for job and blob stores.
+which runs all three plus the tests that need a whole backend; :class:`PresenceSuite`
+for implementations of the real-time :class:`~eventpatterns.realtime.Presence` contract.
 
 Importing this package needs pytest (``pip install 'eventpatterns[dev]'`` or just
 ``pytest``); it is never imported by ``import eventpatterns``.
@@ -17,6 +17,7 @@ from ._group_suite import ConsumerGroupSuite
 from ._helpers import TypeMatcher, eventually, make_events
 from ._job_store_suite import JobStoreSuite
 from ._log_suite import EventLogSuite
+from ._presence_suite import PresenceSuite
 
 __all__ = [
     "BlobStoreSuite",
@@ -26,6 +27,7 @@ __all__ = [
     "EventLogSuite",
     "JobStoreSuite",
     "ManualClock",
+    "PresenceSuite",
     "TypeMatcher",
     "eventually",
     "make_events",

@@ -131,12 +131,13 @@ def test_package_imports_without_redis_py_and_exports_its_names() -> None:
     code = (
         "import sys; sys.modules['redis'] = None\n"
         "import eventpatterns.backends.redis as pkg\n"
-        "assert pkg.__all__ == ['RedisBusBackend', 'RedisJobStore']\n"
-        "try:\n    pkg.RedisBusBackend()\n"
-        "except ImportError as exc:\n    print(exc)\n"
+        "assert pkg.__all__ == ['RedisBusBackend', 'RedisJobStore', 'RedisPresence']\n"
+        "for make in (pkg.RedisBusBackend, pkg.RedisJobStore, pkg.RedisPresence):\n"
+        "    try:\n        make()\n"
+        "    except ImportError as exc:\n        print(exc)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert "pip install 'eventpatterns[redis]'" in out.stdout
+    assert out.stdout.count("pip install 'eventpatterns[redis]'") == 3
 
 
 def test_trio_is_refused_with_a_clear_error() -> None:

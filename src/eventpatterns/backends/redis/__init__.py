@@ -1,4 +1,4 @@
-"""The Redis backend: the bus on Redis Streams and consumer groups.
+"""The Redis backend: the bus on Redis Streams and consumer groups, and presence.
 
 Needs ``pip install 'eventpatterns[redis]'`` (redis-py, with hiredis); the client is
 imported when a backend is created, so importing this package never fails.
@@ -6,5 +6,10 @@ imported when a backend is created, so importing this package never fails.
 
 from ._bus import RedisBusBackend
 from ._jobs import RedisJobStore
+from ._presence import RedisPresence
 
-__all__ = ["RedisBusBackend", "RedisJobStore"]
+__all__ = [
+    "RedisBusBackend",
+    "RedisJobStore",
+    "RedisPresence",
+]
