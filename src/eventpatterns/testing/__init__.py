@@ -3,7 +3,8 @@
 One suite per role protocol of the bus contract (:class:`EventLogSuite`,
 :class:`ConsumerGroupSuite`, :class:`DeadLetterSuite`) and :class:`BusBackendSuite`,
 which runs all three plus the tests that need a whole backend; :class:`PresenceSuite`
-for implementations of the real-time :class:`~eventpatterns.realtime.Presence` contract.
+for implementations of the real-time :class:`~eventpatterns.realtime.Presence` contract;
+:class:`JobStoreSuite` and :class:`BlobStoreSuite` for job and blob stores.
 
 Importing this package needs pytest (``pip install 'eventpatterns[dev]'`` or just
 ``pytest``); it is never imported by ``import eventpatterns``.
