@@ -242,9 +242,7 @@ def _check_times(claims: Mapping[str, Any], *, now: float, leeway: float) -> Non
         raise _fail("not_yet_valid", "the token is not valid yet")
 
 
-def principal_from(
-    claims: dict[str, Any], *, subject_claim: str, max_id: int = 256
-) -> Principal:
+def principal_from(claims: dict[str, Any], *, subject_claim: str, max_id: int = 256) -> Principal:
     """Build the principal of verified claims: id from ``subject_claim``, scopes."""
     sub = claims.get(subject_claim)
     if sub is None:
