@@ -8,6 +8,7 @@ import itertools
 import json
 import logging
 import secrets
+import sys
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, NamedTuple
@@ -45,6 +46,9 @@ from ._routing import Group, Route, Routes
 from ._transport import Transport
 
 __all__ = ["CONTROL_SOURCE", "CONTROL_TYPE", "Connection", "Gateway", "GatewayStats"]
+
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found,unused-ignore]
 
 logger = logging.getLogger("eventpatterns.realtime")
 
@@ -457,7 +461,16 @@ class Gateway:
         if tg is None:
             return None
         tg.cancel_scope.cancel()
-        return await tg.__aexit__(exc_type, exc, tb)
+        try:
+            return await tg.__aexit__(exc_type, exc, tb)
+        except BaseExceptionGroup as group:
+            # As EventBus does: one error comes out as itself, not wrapped in a group.
+            if len(group.exceptions) == 1:
+                only = group.exceptions[0]
+                if only is exc:
+                    return False
+                raise only from None
+            raise
 
     async def aclose(self) -> None:
         """Close every connection (1001 going away) and leave the bus. Idempotent."""
