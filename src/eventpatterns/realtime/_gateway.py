@@ -75,6 +75,7 @@ class GatewayStats(NamedTuple):
     resyncs: int  #: ``resync-required`` frames sent
     slow_closes: int  #: connections closed with 4409
     revoked: int  #: connections closed with 4403
+    position: str | None  #: the last log position routed (``None``: none yet)
 
 
 class _Sink:
@@ -549,6 +550,7 @@ class Gateway:
             resyncs=counts["resyncs"],
             slow_closes=counts["slow"],
             revoked=counts["revoked"],
+            position=self._head,
         )
 
     # -- revocation ----------------------------------------------------------------------
