@@ -10,6 +10,7 @@ from ._auth import (
     Principal,
     SubscriptionAuthorizer,
     SubscriptionRequest,
+    narrow,
 )
 from ._frames import CloseCode, ErrorCode, parse_client_frame
 from ._gateway import CONTROL_TYPE, Connection, Gateway, GatewayStats
@@ -33,5 +34,6 @@ __all__ = [
     "SubscriptionAuthorizer",
     "SubscriptionRequest",
     "Transport",
+    "narrow",
     "parse_client_frame",
 ]
