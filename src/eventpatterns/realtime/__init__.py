@@ -15,11 +15,18 @@ from ._auth import (
 from ._frames import CloseCode, ErrorCode, parse_client_frame
 from ._gateway import CONTROL_TYPE, Connection, Gateway, GatewayStats
 from ._limits import Limits
-from ._protocol import ServerProtocol
+from ._protocol import (
+    AuthenticateRequested,
+    ProtocolEvent,
+    ServerProtocol,
+    SubscribeRequested,
+    UnsubscribeRequested,
+)
 from ._transport import MemoryTransport, Transport
 
 __all__ = [
     "CONTROL_TYPE",
+    "AuthenticateRequested",
     "Authorizer",
     "CloseCode",
     "Connection",
@@ -30,10 +37,13 @@ __all__ = [
     "Limits",
     "MemoryTransport",
     "Principal",
+    "ProtocolEvent",
     "ServerProtocol",
+    "SubscribeRequested",
     "SubscriptionAuthorizer",
     "SubscriptionRequest",
     "Transport",
+    "UnsubscribeRequested",
     "narrow",
     "parse_client_frame",
 ]

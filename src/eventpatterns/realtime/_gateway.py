@@ -657,7 +657,9 @@ class Gateway:
         limit = self.limits.max_buffered
         if transport.buffered_amount() + len(frame) > limit:
             with anyio.move_on_after(self.limits.send_timeout):
-                while transport.buffered_amount() > limit // 2 and route.active:
+                # Polled: the Transport seam has no drain notification (kept minimal:
+                # three non-blocking methods); this runs only for a replay that is ahead.
+                while transport.buffered_amount() > limit // 2 and route.active:  # noqa: ASYNC110
                     await anyio.sleep(0.005)
             if not route.active:
                 return False
