@@ -427,7 +427,7 @@ class Gateway:
         self._closed = False
         self._ids = itertools.count(1)
         self._prefix = secrets.token_hex(4)
-        self._timers: list[tuple[float, int, Connection, str]] = []
+        self._timers: list[tuple[float, int, str, str]] = []  # (when, seq, connection id, kind)
         self._timer_seq = itertools.count()
         self._timer_scope: anyio.CancelScope | None = None
         self._timer_due: float | None = None
@@ -804,7 +804,8 @@ class Gateway:
     # -- timers: auth timeout, token expiry --------------------------------------------
 
     def _schedule(self, conn: Connection, when: float, kind: str) -> None:
-        heapq.heappush(self._timers, (when, next(self._timer_seq), conn, kind))
+        # By id: a closed connection is not kept alive by its pending timers.
+        heapq.heappush(self._timers, (when, next(self._timer_seq), conn.id, kind))
         due = self._timer_due
         if self._timer_scope is not None and (due is None or when < due):
             self._timer_scope.cancel()
@@ -829,8 +830,10 @@ class Gateway:
         while True:
             now = self.clock.time()
             while timers and timers[0][0] <= now:
-                _, _, conn, kind = heapq.heappop(timers)
-                self._fire(conn, kind, now)
+                _, _, cid, kind = heapq.heappop(timers)
+                conn = self._connections.get(cid)
+                if conn is not None:
+                    self._fire(conn, kind, now)
             with anyio.CancelScope() as scope:
                 self._timer_scope = scope
                 self._timer_due = timers[0][0] if timers else None
