@@ -12,8 +12,9 @@ from ._auth import (
     SubscriptionRequest,
     narrow,
 )
+from ._connection import Connection
 from ._frames import CloseCode, ErrorCode, parse_client_frame
-from ._gateway import CONTROL_TYPE, Connection, Gateway, GatewayStats
+from ._gateway import CONTROL_TYPE, Gateway, GatewayStats
 from ._limits import Limits
 from ._protocol import (
     AuthenticateRequested,
