@@ -1,4 +1,4 @@
-"""Real-time delivery to browsers and apps: gateway, transports, auth (issue 9).
+"""Real-time delivery to browsers and apps: gateway, transports, auth, presence (issue 9).
 
 ``import eventpatterns.realtime`` imports no optional dependency: the JWT and OIDC
 authorizers import pyjwt, cryptography and httpx when constructed.
@@ -16,6 +16,8 @@ from ._connection import Connection
 from ._frames import CloseCode, ErrorCode, parse_client_frame
 from ._gateway import CONTROL_TYPE, Gateway, GatewayStats
 from ._limits import Limits
+from ._presence import Presence, PresenceEvent
+from ._presence_memory import MemoryPresence
 from ._protocol import (
     AuthenticateRequested,
     ProtocolEvent,
@@ -36,7 +38,10 @@ __all__ = [
     "Gateway",
     "GatewayStats",
     "Limits",
+    "MemoryPresence",
     "MemoryTransport",
+    "Presence",
+    "PresenceEvent",
     "Principal",
     "ProtocolEvent",
     "ServerProtocol",
