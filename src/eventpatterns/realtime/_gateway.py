@@ -367,21 +367,24 @@ class Gateway:
             # Event.to_json() is exactly this encoding of to_dict(): one encoding per event.
             raw = _DUMPS(doc if doc is not None else event.to_dict())
             position = entry.position
-            frames: dict[tuple[str, str], str] = {}
+            frames: dict[str, str] = {}
+            last_key = ""
+            frame = ""
             for group in targets:
                 for route in group.members():
-                    if not route.active:
+                    if not route.direct:  # replaying (the merge orders it), or gone
+                        if route.active and route.merge is not None:
+                            route.merge.push([entry])
                         continue
-                    merge = route.merge
-                    if merge is not None:  # replaying: the merge orders it
-                        merge.push([entry])
-                        continue
-                    conn = route.conn
-                    key = (conn.dialect, route.id if conn.dialect == "ws" else "")
-                    frame = frames.get(key)
-                    if frame is None:
-                        frame = frames[key] = encode_event(conn.dialect, route.id, position, raw)
-                    transport = conn.transport
+                    key = route.key
+                    if key != last_key:  # neighbours in a group mostly share a key
+                        cached = frames.get(key)
+                        if cached is None:
+                            cached = frames[key] = encode_event(
+                                route.dialect, route.id, position, raw
+                            )
+                        frame, last_key = cached, key
+                    transport = route.transport
                     if transport.buffered_amount() + len(frame) > max_buffered:
                         dropped += 1
                         self._slow(route)
@@ -486,6 +489,7 @@ class Gateway:
         merge.start_replay(after)
         route = Route(conn, sid, group, after)
         route.merge = merge
+        route.direct = False
         conn.routes[sid] = route
         self._routes.add(route)
         self._presence_join(route, presence)
@@ -508,6 +512,7 @@ class Gateway:
                 return
             else:  # Need.WAIT: live, and every held entry handed out: join the direct path
                 route.merge = None
+                route.direct = route.active
                 return
 
     def _refuse_position(self, conn: Connection, sid: str, reason: str) -> None:
