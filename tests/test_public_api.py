@@ -106,6 +106,7 @@ def test_import_eventpatterns_stays_light() -> None:
 
 def test_import_realtime_loads_no_optional_dependency() -> None:
     heavy = ["jwt", "cryptography", "httpx", "starlette", "uvicorn"]
+    heavy = ["starlette", "jwt", "cryptography", "httpx", "websockets", "redis", "uvicorn"]
     code = (
         "import sys, eventpatterns.realtime;"
         f"print(','.join(m for m in {heavy!r} if m in sys.modules))"

@@ -1,6 +1,7 @@
 """Real-time delivery to browsers and apps: gateway, transports, auth, presence (issue 9).
 
-``import eventpatterns.realtime`` imports no optional dependency.
+``import eventpatterns.realtime`` imports no optional dependency: the JWT and OIDC
+authorizers import pyjwt, cryptography and httpx when constructed.
 """
 
 from ._apikeys import APIKeyAuthorizer, APIKeyRecord
@@ -16,28 +17,55 @@ from ._auth import (
     owner_only,
     require_scope,
 )
+from ._connection import Connection
+from ._frames import CloseCode, ErrorCode, parse_client_frame
+from ._gateway import CONTROL_TYPE, Gateway, GatewayStats
 from ._jwt import JWTAuthorizer, JWTKey
+from ._limits import Limits
 from ._oidc import OIDCAuthorizer
 from ._presence import Presence, PresenceEvent
 from ._presence_memory import MemoryPresence
+from ._protocol import (
+    AuthenticateRequested,
+    ProtocolEvent,
+    ServerProtocol,
+    SubscribeRequested,
+    UnsubscribeRequested,
+)
+from ._transport import MemoryTransport, Transport
 
 __all__ = [
     "APIKeyAuthorizer",
     "APIKeyRecord",
+    "AuthenticateRequested",
     "Authorizer",
+    "CONTROL_TYPE",
+    "CloseCode",
+    "Connection",
     "Credentials",
+    "ErrorCode",
+    "Gateway",
+    "GatewayStats",
     "JWTAuthorizer",
     "JWTKey",
+    "Limits",
     "MemoryPresence",
+    "MemoryTransport",
     "OIDCAuthorizer",
     "Presence",
     "PresenceEvent",
     "Principal",
+    "ProtocolEvent",
+    "ServerProtocol",
+    "SubscribeRequested",
     "SubscriptionAuthorizer",
     "SubscriptionRequest",
+    "Transport",
+    "UnsubscribeRequested",
     "all_of",
     "first_of",
     "narrow",
     "owner_only",
+    "parse_client_frame",
     "require_scope",
 ]
