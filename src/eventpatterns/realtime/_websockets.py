@@ -265,7 +265,9 @@ async def serve(
         compression: ``None`` (default: small frames are sent fastest uncompressed) or
             ``"deflate"`` for per-message deflate (RFC 7692).
         max_size: The largest incoming message in bytes; a bigger one closes the
-            connection with 1009. By default the gateway's ``Limits.max_frame_size``.
+            connection with 1009. By default twice the gateway's
+            ``Limits.max_frame_bytes`` (the gateway refuses what is over that limit,
+            with ``frame_too_large`` and 1009).
         ping_interval: Seconds between keep-alive pings; ``None`` disables them.
         close_timeout: Seconds to wait for the client's side of a closing handshake.
         **options: Passed to :func:`websockets.asyncio.server.serve`.
@@ -281,7 +283,9 @@ async def serve(
 
     state = _State(gateway)
     if max_size is None:
-        max_size = gateway.limits.max_frame_size
+        # Twice the gateway's limit: the gateway answers frames up to that with
+        # frame_too_large and 1009; beyond it websockets closes with 1009 unread.
+        max_size = 2 * gateway.limits.max_frame_bytes
 
     async def handler(connection: ServerConnection) -> None:
         await _handle(state, connection)
