@@ -25,7 +25,7 @@ from ..errors import (
 from ._consumer import BatchHandler, Consumer, Handler, Timeouts
 from ._contract import BusBackend, DeadLetter, GroupStats, Position, check_group_name
 from ._matching import SupportsMatch, as_matcher
-from ._reader import LogReader
+from ._reader import LogReader, Sink
 from ._retry import Retry
 from ._subscription import Overflow, Subscription
 
@@ -265,6 +265,37 @@ class EventBus:
         return Subscription(
             reader, as_matcher(pattern), since=since, buffer=buffer, overflow=overflow
         )
+
+    async def attach(self, sink: Sink) -> Position | None:
+        """Push every entry appended from now on to ``sink``; return where that starts.
+
+        The low-level hook the real-time gateway uses to hold one bus subscription per
+        process (see :class:`~eventpatterns.bus._reader.Sink` for what a sink
+        implements: ``matcher``, ``push``, ``lost``, ``end``; the bus's reader calls
+        them from its task and they must not block). Most code wants
+        :meth:`subscribe`.
+
+        Returns:
+            The position of the last entry pushed to the sinks before this one was
+            attached (``None``: the log was empty): ``sink`` receives every entry
+            after it, in log order.
+
+        Raises:
+            BusClosed: The bus is closed.
+            InvalidState: The bus was not entered.
+            BackendUnavailable: Starting the reader: the log's end could not be read.
+        """
+        self._running()
+        reader = self._reader
+        if reader is None:  # pragma: no cover - set together with the task group
+            raise InvalidState("the bus has no reader", state="new")
+        await reader.attach(sink)
+        return reader.cursor  # attach() and this read run with no await in between
+
+    def detach(self, sink: Sink) -> None:
+        """Stop pushing to a sink given to :meth:`attach` (no error if it is not attached)."""
+        if self._reader is not None:
+            self._reader.detach(sink)
 
     # -- consumer groups ------------------------------------------------------------------
 

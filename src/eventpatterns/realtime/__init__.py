@@ -11,11 +11,27 @@ from ._auth import (
     SubscriptionAuthorizer,
     SubscriptionRequest,
 )
+from ._frames import CloseCode, ErrorCode, parse_client_frame
+from ._gateway import CONTROL_TYPE, Connection, Gateway, GatewayStats
+from ._limits import Limits
+from ._protocol import ServerProtocol
+from ._transport import MemoryTransport, Transport
 
 __all__ = [
+    "CONTROL_TYPE",
     "Authorizer",
+    "CloseCode",
+    "Connection",
     "Credentials",
+    "ErrorCode",
+    "Gateway",
+    "GatewayStats",
+    "Limits",
+    "MemoryTransport",
     "Principal",
+    "ServerProtocol",
     "SubscriptionAuthorizer",
     "SubscriptionRequest",
+    "Transport",
+    "parse_client_frame",
 ]

@@ -187,8 +187,10 @@ def _values(path: str, values: object) -> list[Scalar]:
         raise ConfigurationError(f"the values required at {path!r} must be a list, not {values!r}")
     out: list[Scalar] = []
     for v in values:
-        ok = v is None or isinstance(v, (str, bool, int)) or (
-            isinstance(v, float) and math.isfinite(v)
+        ok = (
+            v is None
+            or isinstance(v, (str, bool, int))
+            or (isinstance(v, float) and math.isfinite(v))
         )
         if not ok:
             raise ConfigurationError(f"a value required at {path!r} must be a JSON scalar: {v!r}")
