@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 
+from ..errors import InvalidState
 from . import _sse
 from ._auth import Credentials
 
@@ -124,6 +125,20 @@ def credentials_from(headers: Mapping[str, str], query: Mapping[str, str]) -> Cr
     return Credentials(token=token, api_key=api_key, headers=dict(headers), query=dict(query))
 
 
+def wants_authentication(gateway: Gateway, credentials: Credentials) -> bool:
+    """Whether to authenticate from the request before any frame.
+
+    With credentials in the request, yes; without an authorizer (open mode) too, so
+    that a client is connected as ``anonymous`` at once. Otherwise the client must
+    send an ``authenticate`` frame within ``Limits.auth_timeout``.
+    """
+    return (
+        credentials.token is not None
+        or credentials.api_key is not None
+        or gateway.authorizer is None
+    )
+
+
 def _hard_limit(gateway: Gateway) -> int:
     return 4 * int(gateway.limits.max_buffered)
 
@@ -162,7 +177,11 @@ def websocket_endpoint(gateway: Gateway) -> ASGIApp:
 async def _run_websocket(gateway: Gateway, scope: Scope, receive: Receive, send: Send) -> None:
     transport = _QueueTransport("ws", _hard_limit(gateway))
     credentials = credentials_from(_headers(scope), _query(scope))
-    conn = gateway.connect(transport, credentials)
+    try:
+        conn = gateway.connect(transport, credentials)
+    except InvalidState:  # the gateway is shutting down
+        await send({"type": "websocket.close", "code": 1001, "reason": "going away"})
+        return
     gone = False
 
     async def writer() -> None:
@@ -180,7 +199,7 @@ async def _run_websocket(gateway: Gateway, scope: Scope, receive: Receive, send:
         async with anyio.create_task_group() as tg:
             tg.start_soon(writer)
             try:
-                if credentials.token is not None or credentials.api_key is not None:
+                if wants_authentication(gateway, credentials):
                     await conn.authenticate_from(credentials)
                 while True:
                     message = await receive()
@@ -207,7 +226,9 @@ _PROBLEM_TITLES = {
     400: "Bad Request",
     401: "Unauthorized",
     403: "Forbidden",
+    405: "Method Not Allowed",
     429: "Too Many Requests",
+    503: "Service Unavailable",
 }
 
 
@@ -230,6 +251,10 @@ async def _problem(
         headers.append((name.encode("latin-1"), value.encode("latin-1")))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+#: A refusal before streaming, as a close code, to its HTTP status.
+_STATUS_FOR_CLOSE = {4401: 401, 4408: 401, 4403: 403, 4429: 429, 1001: 503}
 
 
 class _BadRequest(Exception):
@@ -330,21 +355,24 @@ async def _run_sse(
         await _problem(send, 400, "Bad Request", str(exc))
         return
     credentials = credentials_from(headers, query)
-    conn = gateway.connect(transport, credentials)
+    try:
+        conn = gateway.connect(transport, credentials)
+    except InvalidState:
+        await _problem(send, 503, "Service Unavailable", "the gateway is shutting down")
+        return
     try:
         try:
-            if credentials.token is not None or credentials.api_key is not None:
-                await conn.authenticate_from(credentials)
-            await conn.subscribe_sse(pattern=pattern, filter=filter_, since=since)
+            if await conn.authenticate_from(credentials) is not None:
+                await conn.subscribe_sse(pattern=pattern, filter=filter_, since=since)
         except Exception as exc:
             status = _status_for(exc)
             if status is None:
                 raise
             await _problem(send, status, _PROBLEM_TITLES[status], str(exc)[:500])
             return
-        if transport.closing is not None:  # refused without raising (e.g. not authenticated)
+        if transport.closing is not None:  # refused: bad credentials, too many connections
             code, reason = transport.closing
-            status = 401 if code in (4401, 4408) else 403 if code == 4403 else 400
+            status = _STATUS_FOR_CLOSE.get(code, 400)
             await _problem(send, status, _PROBLEM_TITLES[status], reason or "refused")
             return
         await send(

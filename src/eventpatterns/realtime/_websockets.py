@@ -33,11 +33,14 @@ from __future__ import annotations
 
 import logging
 import urllib.parse
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
+
+from ._asgi import credentials_from, wants_authentication
+from ._auth import Credentials
 
 if TYPE_CHECKING:
     import asyncio
@@ -149,42 +152,32 @@ class _State:
         self.cache = _FrameCache()
 
 
-def _credentials(connection: ServerConnection) -> Any:
-    from ._auth import Credentials
-
+def _credentials(connection: ServerConnection) -> Credentials:
     request = connection.request
     headers: dict[str, str] = {}
+    query: dict[str, str] = {}
     if request is not None:
         for name, value in request.headers.raw_items():
             headers.setdefault(name.lower(), value)
-        query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(request.path).query))
-    else:  # pragma: no cover - a server connection always has its request
-        query = {}
-    return _credentials_from(Credentials, headers, query)
-
-
-def _credentials_from(
-    credentials_type: Callable[..., Any], headers: dict[str, str], query: dict[str, str]
-) -> Any:
-    """Build Credentials: ``Authorization: Bearer``, ``X-Api-Key`` or ``?token=``."""
-    token: str | None = None
-    authorization = headers.get("authorization", "")
-    scheme, _, value = authorization.partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        token = value.strip()
-    elif "token" in query:
-        token = query["token"]
-    api_key = headers.get("x-api-key") or None
-    return credentials_type(token=token, api_key=api_key, headers=headers, query=query)
+        raw_query = urllib.parse.urlsplit(request.path).query
+        query = dict(urllib.parse.parse_qsl(raw_query, keep_blank_values=True))
+    return credentials_from(headers, query)
 
 
 async def _handle(state: _State, connection: ServerConnection) -> None:
     """Drive one connection: each message into the gateway, until either side closes."""
     from websockets.exceptions import ConnectionClosed
 
+    from ..errors import InvalidState
+
+    gateway = state.gateway
     transport = WebSocketTransport(connection, state.cache)
     credentials = _credentials(connection)
-    conn = state.gateway.connect(transport, credentials)
+    try:
+        conn = gateway.connect(transport, credentials)
+    except InvalidState:  # the gateway is shutting down
+        await connection.close(1001, "the gateway is shutting down")  # CloseCode.GOING_AWAY
+        return
 
     async def closer() -> None:
         await transport._close_requested.wait()
@@ -195,7 +188,7 @@ async def _handle(state: _State, connection: ServerConnection) -> None:
         async with anyio.create_task_group() as tg:
             tg.start_soon(closer)
             try:
-                if credentials.token is not None or credentials.api_key is not None:
+                if wants_authentication(gateway, credentials):
                     await conn.authenticate_from(credentials)
                 async for message in connection:
                     if transport._closing is None:  # after close(), input is moot
