@@ -43,3 +43,34 @@ async def recv_until(ws: Any, kind: str, timeout: float = 5) -> dict[str, Any]:
 
 
 SMALL = Limits(max_frame_bytes=4096, auth_timeout=5)
+
+
+@asynccontextmanager
+async def uvicorn_serving(app: Any) -> AsyncIterator[str]:
+    """Run ``app`` with uvicorn on 127.0.0.1, a free port; yield ``host:port``."""
+    import contextlib
+    import socket
+
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Any:
+            yield
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_level="warning", lifespan="off", ws="websockets-sansio")
+    server = Server(config)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(server.serve, [sock])
+        with anyio.fail_after(10):
+            while not server.started:
+                await anyio.sleep(0.01)
+        try:
+            yield f"127.0.0.1:{port}"
+        finally:
+            server.should_exit = True
+    sock.close()

@@ -313,7 +313,6 @@ def sse_endpoint(gateway: Gateway, *, retry: int = 3000) -> ASGIApp:
         gateway: An entered :class:`~eventpatterns.realtime.Gateway`.
         retry: The client's reconnection delay in milliseconds (the ``retry:`` field).
     """
-
     return _SSEEndpoint(gateway, retry)
 
 
@@ -402,7 +401,11 @@ async def _stream_sse(
 
     async def writer() -> None:
         await send(
-            {"type": "http.response.body", "body": f"retry: {retry}\n\n".encode(), "more_body": True}
+            {
+                "type": "http.response.body",
+                "body": f"retry: {retry}\n\n".encode(),
+                "more_body": True,
+            }
         )
         while (batch := await transport.next_batch(keepalive)) is not None:
             body = "".join(batch).encode("utf-8", "replace") if batch else keepalive_frame
