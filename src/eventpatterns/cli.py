@@ -160,12 +160,6 @@ def _serve(args: argparse.Namespace) -> int:
                 f"no authentication configured and {args.host} is not a loopback address:"
                 " pass --api-key-file, --jwt-secret or --jwks-url, or --allow-anonymous"
             )
-        print(
-            "eventpatterns serve: OPEN MODE: no authentication; anyone who can reach this"
-            " port may subscribe to every event and publish (for development only)",
-            file=sys.stderr,
-            flush=True,
-        )
     elif args.allow_anonymous:
         raise _UsageError("--allow-anonymous is for the open mode (no authentication option)")
     options = ServeOptions(

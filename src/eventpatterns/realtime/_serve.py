@@ -23,6 +23,7 @@ import ipaddress
 import json
 import signal
 import socket
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -214,6 +215,14 @@ async def run(options: ServeOptions, *, announce: Callable[[str], None] = print)
                     announce(f"WebSocket: {ws_url}")
                     announce(f"SSE:       {sse_url}")
                     announce(f"Publish:   POST {publish_url}")
+                    if options.authorizer is None:
+                        print(
+                            "eventpatterns serve: OPEN MODE: no authentication; anyone who can"
+                            " reach this port may subscribe to every event and publish"
+                            " (for development only)",
+                            file=sys.stderr,
+                            flush=True,
+                        )
                     async for _ in signals:
                         break
                     await gateway.aclose()  # 1001 to every connection
