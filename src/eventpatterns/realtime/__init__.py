@@ -22,7 +22,13 @@ from ._gateway import CONTROL_TYPE, Connection, Gateway, GatewayStats
 from ._jwt import JWTAuthorizer, JWTKey
 from ._limits import Limits
 from ._oidc import OIDCAuthorizer
-from ._protocol import ServerProtocol
+from ._protocol import (
+    AuthenticateRequested,
+    ProtocolEvent,
+    ServerProtocol,
+    SubscribeRequested,
+    UnsubscribeRequested,
+)
 from ._transport import MemoryTransport, Transport
 from ._websockets import WebSocketServer, WebSocketTransport, serve
 
@@ -30,6 +36,7 @@ __all__ = [
     "APIKeyAuthorizer",
     "APIKeyRecord",
     "CONTROL_TYPE",
+    "AuthenticateRequested",
     "Authorizer",
     "CloseCode",
     "Connection",
@@ -43,10 +50,13 @@ __all__ = [
     "MemoryTransport",
     "OIDCAuthorizer",
     "Principal",
+    "ProtocolEvent",
     "ServerProtocol",
+    "SubscribeRequested",
     "SubscriptionAuthorizer",
     "SubscriptionRequest",
     "Transport",
+    "UnsubscribeRequested",
     "WebSocketServer",
     "WebSocketTransport",
     "all_of",

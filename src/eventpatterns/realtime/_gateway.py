@@ -8,6 +8,7 @@ import itertools
 import json
 import logging
 import secrets
+import sys
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, NamedTuple
@@ -46,6 +47,9 @@ from ._transport import Transport
 
 __all__ = ["CONTROL_SOURCE", "CONTROL_TYPE", "Connection", "Gateway", "GatewayStats"]
 
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found,unused-ignore]
+
 logger = logging.getLogger("eventpatterns.realtime")
 
 #: The type of the control events gateways publish on the bus (``revoke``); every
@@ -71,6 +75,7 @@ class GatewayStats(NamedTuple):
     resyncs: int  #: ``resync-required`` frames sent
     slow_closes: int  #: connections closed with 4409
     revoked: int  #: connections closed with 4403
+    position: str | None  #: the last log position routed (``None``: none yet)
 
 
 class _Sink:
@@ -422,7 +427,7 @@ class Gateway:
         self._closed = False
         self._ids = itertools.count(1)
         self._prefix = secrets.token_hex(4)
-        self._timers: list[tuple[float, int, Connection, str]] = []
+        self._timers: list[tuple[float, int, str, str]] = []  # (when, seq, connection id, kind)
         self._timer_seq = itertools.count()
         self._timer_scope: anyio.CancelScope | None = None
         self._timer_due: float | None = None
@@ -457,7 +462,16 @@ class Gateway:
         if tg is None:
             return None
         tg.cancel_scope.cancel()
-        return await tg.__aexit__(exc_type, exc, tb)
+        try:
+            return await tg.__aexit__(exc_type, exc, tb)
+        except BaseExceptionGroup as group:
+            # As EventBus does: one error comes out as itself, not wrapped in a group.
+            if len(group.exceptions) == 1:
+                only = group.exceptions[0]
+                if only is exc:
+                    return False
+                raise only from None
+            raise
 
     async def aclose(self) -> None:
         """Close every connection (1001 going away) and leave the bus. Idempotent."""
@@ -536,6 +550,7 @@ class Gateway:
             resyncs=counts["resyncs"],
             slow_closes=counts["slow"],
             revoked=counts["revoked"],
+            position=self._head,
         )
 
     # -- revocation ----------------------------------------------------------------------
@@ -628,12 +643,27 @@ class Gateway:
         counts["delivered"] += delivered
         counts["dropped"] += dropped
 
-    def _deliver(self, route: Route, entry: LogEntry) -> bool:
-        """Queue one event for one route (the replay path); apply the slow-client policy."""
+    async def _deliver(self, route: Route, entry: LogEntry) -> bool:
+        """Queue one replayed event for one route, paced by the client.
+
+        History is pulled from the log, so a replay can wait for the client to read
+        (live entries meanwhile wait in the merge, or are re-read from the log): it
+        waits until the buffer is half empty, up to ``limits.send_timeout`` seconds,
+        before the slow-client policy applies.
+        """
         conn = route.conn
         frame = encode_event(conn.dialect, route.id, entry.position, _DUMPS(entry.event.to_dict()))
         transport = conn.transport
-        if transport.buffered_amount() + len(frame) > self.limits.max_buffered:
+        limit = self.limits.max_buffered
+        if transport.buffered_amount() + len(frame) > limit:
+            with anyio.move_on_after(self.limits.send_timeout):
+                # Polled: the Transport seam has no drain notification (kept minimal:
+                # three non-blocking methods); this runs only for a replay that is ahead.
+                while transport.buffered_amount() > limit // 2 and route.active:  # noqa: ASYNC110
+                    await anyio.sleep(0.005)
+            if not route.active:
+                return False
+        if transport.buffered_amount() + len(frame) > limit:
             self._counts["dropped"] += 1
             self._slow(route)
             return False
@@ -714,7 +744,7 @@ class Gateway:
         while route.active:
             item = merge.next()
             if isinstance(item, LogEntry):
-                if not self._deliver(route, item):
+                if not await self._deliver(route, item):
                     return
             elif item is Need.PAGE:
                 if not await self._read_page(route):
@@ -774,7 +804,8 @@ class Gateway:
     # -- timers: auth timeout, token expiry --------------------------------------------
 
     def _schedule(self, conn: Connection, when: float, kind: str) -> None:
-        heapq.heappush(self._timers, (when, next(self._timer_seq), conn, kind))
+        # By id: a closed connection is not kept alive by its pending timers.
+        heapq.heappush(self._timers, (when, next(self._timer_seq), conn.id, kind))
         due = self._timer_due
         if self._timer_scope is not None and (due is None or when < due):
             self._timer_scope.cancel()
@@ -799,8 +830,10 @@ class Gateway:
         while True:
             now = self.clock.time()
             while timers and timers[0][0] <= now:
-                _, _, conn, kind = heapq.heappop(timers)
-                self._fire(conn, kind, now)
+                _, _, cid, kind = heapq.heappop(timers)
+                conn = self._connections.get(cid)
+                if conn is not None:
+                    self._fire(conn, kind, now)
             with anyio.CancelScope() as scope:
                 self._timer_scope = scope
                 self._timer_due = timers[0][0] if timers else None
