@@ -19,6 +19,7 @@ PACKAGES = [
     "eventpatterns.realtime.asgi",
     "eventpatterns.backends.memory",
     "eventpatterns.backends.redis",
+    "eventpatterns.realtime",
     "eventpatterns.testing",
 ]
 
