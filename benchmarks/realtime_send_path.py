@@ -3,7 +3,8 @@
 
 Server and clients in separate processes; clients are raw RFC 6455 clients that count
 bytes. Environment: N clients (1000), M frames (1000), R rounds (3), METHODS
-(broadcast,send_text,transport,gateway), BURST=1 for 50 frames per loop iteration.
+(broadcast,send_text,transport,gateway), BURST=1 for 50 frames per loop iteration;
+GW_BATCH (50): events per publish_batch in the gateway mode.
 The time is until every server write buffer is empty. Ratios are to broadcast() in the
 same run; see docs/realtime-transports.md ("The send path").
 """
@@ -138,8 +139,9 @@ async def gateway_server(port_q, result_q):
         ]
         conns = list(gw._connections.values())
         t0 = time.perf_counter()
-        for i in range(0, N_MSGS, 50):
-            await bus.publish_batch(events[i : i + 50])
+        batch = int(os.environ.get("GW_BATCH", 50))
+        for i in range(0, N_MSGS, batch):
+            await bus.publish_batch(events[i : i + batch])
             await asyncio.sleep(0)
         while gw.stats().delivered < N_CLIENTS * N_MSGS:
             await asyncio.sleep(0.001)
