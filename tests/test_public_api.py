@@ -17,6 +17,7 @@ PACKAGES = [
     "eventpatterns.filters",
     "eventpatterns.jobs",
     "eventpatterns.realtime",
+    "eventpatterns.realtime.asgi",
     "eventpatterns.backends.memory",
     "eventpatterns.backends.redis",
     "eventpatterns.backends.filesystem",

@@ -1,7 +1,8 @@
 """Real-time delivery to browsers and apps: gateway, transports, auth, presence (issue 9).
 
 ``import eventpatterns.realtime`` imports no optional dependency: the JWT and OIDC
-authorizers import pyjwt, cryptography and httpx when constructed.
+authorizers import pyjwt, cryptography and httpx when constructed, and the ASGI
+endpoints (Starlette, extra ``server``) live in :mod:`eventpatterns.realtime.asgi`.
 """
 
 from ._apikeys import APIKeyAuthorizer, APIKeyRecord
@@ -33,6 +34,7 @@ from ._protocol import (
     UnsubscribeRequested,
 )
 from ._transport import MemoryTransport, Transport
+from ._websockets import WebSocketServer, WebSocketTransport, serve
 
 __all__ = [
     "APIKeyAuthorizer",
@@ -62,10 +64,13 @@ __all__ = [
     "SubscriptionRequest",
     "Transport",
     "UnsubscribeRequested",
+    "WebSocketServer",
+    "WebSocketTransport",
     "all_of",
     "first_of",
     "narrow",
     "owner_only",
     "parse_client_frame",
     "require_scope",
+    "serve",
 ]
