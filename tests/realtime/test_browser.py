@@ -75,7 +75,8 @@ window.startEventSource = (url) => {
   source.addEventListener("subscribed", () => { window.sseSubscribed = true; });
   source.addEventListener("event", (message) => {
     const event = JSON.parse(message.data);
-    window.received.push({ id: event.id, n: event.data.n, user: event.data.userId, position: message.lastEventId });
+    const position = message.lastEventId;
+    window.received.push({ id: event.id, n: event.data.n, user: event.data.userId, position });
     show(`${event.data.userId} ${event.data.n}`);
   });
   window.source = source;
@@ -201,14 +202,18 @@ async def _uvicorn(app: Any, port: int) -> AsyncIterator[None]:
             yield
 
     config = uvicorn.Config(
-        app, log_level="warning", lifespan="off", ws="websockets-sansio", timeout_graceful_shutdown=2
+        app,
+        log_level="warning",
+        lifespan="off",
+        ws="websockets-sansio",
+        timeout_graceful_shutdown=2,
     )
     server = Server(config)
     with _listening(port) as sock:
         async with anyio.create_task_group() as tg:
             tg.start_soon(server.serve, [sock])
             with anyio.fail_after(10):
-                while not server.started:
+                while not server.started:  # noqa: ASYNC110 - uvicorn has no "started" event
                     await anyio.sleep(0.01)
             try:
                 yield
@@ -414,5 +419,6 @@ async def test_event_source_resumes_with_last_event_id(page: Page, bus: EventBus
     assert numbers == [*range(1, 21), 99], numbers
     assert {e["user"] for e in got} == {"alice"}
     positions = [e["position"] for e in got]
-    assert all(positions) and len(set(positions)) == len(positions)
+    assert all(positions)
+    assert len(set(positions)) == len(positions)
     assert shown == [f"alice {n}" for n in numbers]
