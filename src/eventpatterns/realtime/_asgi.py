@@ -151,6 +151,7 @@ class _WebSocketEndpoint:
 
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
+        self.active = 0  # connections being served (a server drains them on shutdown)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "websocket":
@@ -160,7 +161,11 @@ class _WebSocketEndpoint:
         if (await receive())["type"] != "websocket.connect":
             return
         await send({"type": "websocket.accept"})
-        await _run_websocket(self.gateway, scope, receive, send)
+        self.active += 1
+        try:
+            await _run_websocket(self.gateway, scope, receive, send)
+        finally:
+            self.active -= 1
 
 
 def websocket_endpoint(gateway: Gateway) -> ASGIApp:
@@ -322,6 +327,7 @@ class _SSEEndpoint:
     def __init__(self, gateway: Gateway, retry: int) -> None:
         self.gateway = gateway
         self.retry = retry
+        self.active = 0  # requests being served (a server drains them on shutdown)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -331,7 +337,11 @@ class _SSEEndpoint:
         if scope.get("method", "GET") not in ("GET", "HEAD"):
             await _problem(send, 405, "Method Not Allowed", "use GET", extra={"allow": "GET"})
             return
-        await _run_sse(self.gateway, scope, receive, send, self.retry)
+        self.active += 1
+        try:
+            await _run_sse(self.gateway, scope, receive, send, self.retry)
+        finally:
+            self.active -= 1
 
 
 async def _run_sse(
