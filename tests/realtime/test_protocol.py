@@ -84,9 +84,7 @@ def test_before_authentication() -> None:
     p.receive_text('{"type":"authenticate","token":"bad"}')
     p.events_received()
     p.reject_authentication("bad token")
-    assert frames(p) == [
-        {"type": "error", "code": "authentication_failed", "message": "bad token"}
-    ]
+    assert frames(p) == [{"type": "error", "code": "authentication_failed", "message": "bad token"}]
     assert p.close_expected() and p.close_code == CloseCode.AUTHENTICATION_FAILED
     p.receive_text('{"type":"ping"}')  # ignored once closing
     assert frames(p) == []

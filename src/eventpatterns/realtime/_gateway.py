@@ -75,6 +75,7 @@ class GatewayStats(NamedTuple):
     resyncs: int  #: ``resync-required`` frames sent
     slow_closes: int  #: connections closed with 4409
     revoked: int  #: connections closed with 4403
+    position: str | None  #: the last log position routed (``None``: none yet)
 
 
 class _Sink:
@@ -549,6 +550,7 @@ class Gateway:
             resyncs=counts["resyncs"],
             slow_closes=counts["slow"],
             revoked=counts["revoked"],
+            position=self._head,
         )
 
     # -- revocation ----------------------------------------------------------------------
@@ -641,12 +643,25 @@ class Gateway:
         counts["delivered"] += delivered
         counts["dropped"] += dropped
 
-    def _deliver(self, route: Route, entry: LogEntry) -> bool:
-        """Queue one event for one route (the replay path); apply the slow-client policy."""
+    async def _deliver(self, route: Route, entry: LogEntry) -> bool:
+        """Queue one replayed event for one route, paced by the client.
+
+        History is pulled from the log, so a replay can wait for the client to read
+        (live entries meanwhile wait in the merge, or are re-read from the log): it
+        waits until the buffer is half empty, up to ``limits.send_timeout`` seconds,
+        before the slow-client policy applies.
+        """
         conn = route.conn
         frame = encode_event(conn.dialect, route.id, entry.position, _DUMPS(entry.event.to_dict()))
         transport = conn.transport
-        if transport.buffered_amount() + len(frame) > self.limits.max_buffered:
+        limit = self.limits.max_buffered
+        if transport.buffered_amount() + len(frame) > limit:
+            with anyio.move_on_after(self.limits.send_timeout):
+                while transport.buffered_amount() > limit // 2 and route.active:
+                    await anyio.sleep(0.005)
+            if not route.active:
+                return False
+        if transport.buffered_amount() + len(frame) > limit:
             self._counts["dropped"] += 1
             self._slow(route)
             return False
@@ -727,7 +742,7 @@ class Gateway:
         while route.active:
             item = merge.next()
             if isinstance(item, LogEntry):
-                if not self._deliver(route, item):
+                if not await self._deliver(route, item):
                     return
             elif item is Need.PAGE:
                 if not await self._read_page(route):

@@ -40,6 +40,9 @@ class Limits:
         slow_client: ``"resync"``: the event is dropped and the subscription it was for
             ends with ``resync-required`` (reason ``overflow``, the last position
             delivered), ``"close"``: the connection closes with 4409.
+        send_timeout: A resuming subscription's replay is paced by the client: when
+            its buffer is full, the replay waits up to this many seconds for it to
+            read before the ``slow_client`` policy applies.
         on_token_expiry: ``"close"``: at the principal's ``expires_at`` the connection
             closes with 4401; ``"refresh"``: ``refresh_window`` seconds before, the
             client gets ``token-expiring`` and may send a fresh ``authenticate``.
@@ -61,6 +64,7 @@ class Limits:
     auth_timeout: float = 10.0
     max_buffered: int = 1024 * 1024
     slow_client: SlowClientPolicy = "resync"
+    send_timeout: float = 30.0
     on_token_expiry: TokenExpiryPolicy = "close"  # noqa: S105 - a policy name
     refresh_window: float = 60.0
     keepalive: float = 15.0
@@ -79,7 +83,7 @@ class Limits:
                 raise ConfigurationError(
                     f"Limits.{name} must be an int of at least 1, got {value!r}"
                 )
-        for name in ("rate", "auth_timeout", "refresh_window", "keepalive"):
+        for name in ("rate", "auth_timeout", "send_timeout", "refresh_window", "keepalive"):
             value = getattr(self, name)
             if (
                 not isinstance(value, (int, float))
