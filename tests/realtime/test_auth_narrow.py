@@ -209,7 +209,9 @@ def test_appsync_empty_intersection_is_forbidden() -> None:
 
 def test_appsync_many_values_are_split_over_groups() -> None:
     users = [f"u{i}" for i in range(12)]
-    narrowed = narrow(request(filter={"filterGroup": [group(("type", "eq", "t"))]}), {"data.userId": users})
+    narrowed = narrow(
+        request(filter={"filterGroup": [group(("type", "eq", "t"))]}), {"data.userId": users}
+    )
     assert narrowed.filter is not None
     assert len(narrowed.filter["filterGroup"]) == 3
     m = compile(narrowed.filter)
@@ -223,7 +225,9 @@ def test_appsync_full_group_cannot_be_narrowed() -> None:
         narrow(request(filter={"filterGroup": [full]}), {"data.userId": ["u1"]})
     too_many = [f"u{i}" for i in range(11 * 5)]
     with pytest.raises(Forbidden, match="groups"):
-        narrow(request(filter={"filterGroup": [group(("type", "eq", "t"))]}), {"data.userId": too_many})
+        narrow(
+            request(filter={"filterGroup": [group(("type", "eq", "t"))]}), {"data.userId": too_many}
+        )
 
 
 # -- the property: a narrowed subscription matches only what it should ----------------------

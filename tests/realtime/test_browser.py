@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import socket
 import urllib.parse
@@ -35,7 +36,9 @@ if TYPE_CHECKING:
 
 pytestmark = [pytest.mark.browser, pytest.mark.anyio]
 
-CLIENT_JS = Path(__file__).resolve().parents[2] / "clients" / "js" / "eventpatterns.js"
+ROOT = Path(__file__).resolve().parents[2]
+CLIENT_JS = ROOT / "clients" / "js" / "eventpatterns.js"
+GUIDE = ROOT / "docs" / "realtime-js.md"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 LIMITS = Limits(auth_timeout=5, keepalive=1)
 # The page's client reconnects fast so that the tests are fast (the defaults: 0.5-30 s).
@@ -167,7 +170,15 @@ def _listening(port: int) -> Iterator[socket.socket]:
         sock.close()
 
 
-def _app(gateway: Gateway | None) -> Any:
+def guide_example() -> str:
+    """The guide's runnable block: the ```js block after ``<!-- browser-test: this ...``."""
+    text = GUIDE.read_text(encoding="utf-8")
+    match = re.search(r"^<!-- browser-test: this .*?-->\n```js\n(.*?)^```", text, re.M | re.S)
+    assert match is not None, f"{GUIDE.name} has no block marked to run in the browser"
+    return match.group(1)
+
+
+def _app(gateway: Gateway | None, extra: dict[str, str] | None = None) -> Any:
     """The page, the module, and (with a gateway) its ``/ws`` and ``/events`` endpoints."""
     from starlette.applications import Starlette
     from starlette.requests import Request
@@ -183,6 +194,8 @@ def _app(gateway: Gateway | None) -> Any:
         return Response(CLIENT_JS.read_bytes(), media_type="text/javascript")
 
     routes: list[BaseRoute] = [Route("/", page), Route("/eventpatterns.js", module)]
+    for path, html in (extra or {}).items():
+        routes.append(Route(path, lambda request, html=html: HTMLResponse(html)))
     if gateway is not None:
         routes += [
             WebSocketRoute("/ws", websocket_endpoint(gateway)),
@@ -232,7 +245,14 @@ class Site:
     on a port of its own (the page's server then only serves the page and the module).
     """
 
-    def __init__(self, bus: EventBus, authorizer: APIKeyAuthorizer, transport: Transport) -> None:
+    def __init__(
+        self,
+        bus: EventBus,
+        authorizer: APIKeyAuthorizer,
+        transport: Transport,
+        pages: dict[str, str] | None = None,
+    ) -> None:
+        self.pages = pages or {}
         self.bus = bus
         self.authorizer = authorizer
         self.transport = transport
@@ -264,7 +284,7 @@ class Site:
             self.gateway = gateway
             try:
                 if self.transport == "asgi":
-                    async with _uvicorn(_app(gateway), self.http_port):
+                    async with _uvicorn(_app(gateway, self.pages), self.http_port):
                         yield gateway
                         # End the streams first: uvicorn waits for open responses.
                         await gateway.aclose()
@@ -281,7 +301,7 @@ async def page_server(site: Site) -> AsyncIterator[None]:
     if site.transport == "asgi":
         yield
         return
-    async with _uvicorn(_app(None), site.http_port):
+    async with _uvicorn(_app(None, site.pages), site.http_port):
         yield
 
 
@@ -422,3 +442,36 @@ async def test_event_source_resumes_with_last_event_id(page: Page, bus: EventBus
     assert all(positions)
     assert len(set(positions)) == len(positions)
     assert shown == [f"alice {n}" for n in numbers]
+
+
+async def test_the_guide_example_runs_in_the_page(page: Page, bus: EventBus) -> None:
+    """docs/realtime-js.md's first example, as written but for its URL and token."""
+    authorizer = APIKeyAuthorizer()
+    key, _ = authorizer.create_key("alice")
+    code = guide_example()
+    assert '"ws://127.0.0.1:8000/ws"' in code
+    assert '"dev-token"' in code
+    site = Site(bus, authorizer, "asgi")
+    code = code.replace('"ws://127.0.0.1:8000/ws"', json.dumps(site.ws_url))
+    code = code.replace('"dev-token"', json.dumps(key))
+    site.pages["/guide"] = f'<!doctype html><script type="module">\n{code}\n</script>'
+    logs: list[str] = []
+    page.on("console", lambda message: logs.append(message.text))
+    async with site.running():
+        await page.goto(site.origin + "/guide")
+        with anyio.fail_after(WAIT_MS / 1000):
+            while "connection: open" not in logs:  # noqa: ASYNC110 - console messages
+                await anyio.sleep(0.02)
+            # The subscribe frame follows "open" at once; wait for its confirmation.
+            gateway = site.gateway
+            assert gateway is not None
+            while gateway.stats().subscriptions < 1:  # noqa: ASYNC110
+                await anyio.sleep(0.02)
+        await bus.publish(event(1, kind="order.shipped"))  # not an order.created
+        await bus.publish(event(2))
+        with anyio.fail_after(WAIT_MS / 1000):
+            while not any(line.startswith("order ") for line in logs):  # noqa: ASYNC110
+                await anyio.sleep(0.02)
+    orders = [line for line in logs if line.startswith("order ")]
+    assert len(orders) == 1
+    assert orders[0].startswith("order 2 at ")
