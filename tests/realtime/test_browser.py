@@ -20,7 +20,7 @@ import re
 import shutil
 import socket
 import urllib.parse
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -206,7 +206,16 @@ def _app(gateway: Gateway | None, extra: dict[str, str] | None = None) -> Any:
 
 
 @asynccontextmanager
-async def _uvicorn(app: Any, port: int) -> AsyncIterator[None]:
+async def _uvicorn(
+    app: Any, port: int, *, on_stop: Callable[[], Awaitable[None]] | None = None
+) -> AsyncIterator[None]:
+    """Serve ``app`` on 127.0.0.1:``port``; on exit stop listening, then run ``on_stop``.
+
+    The order matters for restarts: were the gateway closed while uvicorn still
+    accepts, a reconnecting EventSource could be answered 503, and EventSource gives
+    up for good on an HTTP error (HTML's "fail the connection"); a refused connection
+    is a network error, after which it retries.
+    """
     import uvicorn
 
     class Server(uvicorn.Server):
@@ -232,6 +241,13 @@ async def _uvicorn(app: Any, port: int) -> AsyncIterator[None]:
                 yield
             finally:
                 server.should_exit = True
+                with anyio.CancelScope(shield=True), anyio.fail_after(5):
+                    # uvicorn's shutdown first closes the listening socket (asyncio
+                    # closes the socket it was given); then the open responses end.
+                    while sock.fileno() != -1:  # noqa: ASYNC110 - no event for it
+                        await anyio.sleep(0.01)
+                    if on_stop is not None:
+                        await on_stop()
 
 
 Transport = Literal["asgi", "websockets"]
@@ -284,10 +300,11 @@ class Site:
             self.gateway = gateway
             try:
                 if self.transport == "asgi":
-                    async with _uvicorn(_app(gateway, self.pages), self.http_port):
+                    # On exit: stop listening, then end the open streams (uvicorn waits
+                    # for open responses) by closing the gateway.
+                    app = _app(gateway, self.pages)
+                    async with _uvicorn(app, self.http_port, on_stop=gateway.aclose):
                         yield gateway
-                        # End the streams first: uvicorn waits for open responses.
-                        await gateway.aclose()
                 else:
                     async with serve(gateway, "127.0.0.1", self.ws_port, close_timeout=1):
                         yield gateway
