@@ -10,7 +10,7 @@ import pytest
 
 from eventpatterns import Event, EventBus
 from eventpatterns.backends.memory import MemoryBusBackend
-from eventpatterns.realtime import CloseCode, Gateway, Limits, MemoryTransport
+from eventpatterns.realtime import CloseCode, Gateway, Limits
 
 from .conftest import client, frames_until, subscribe
 
@@ -26,7 +26,7 @@ def numbered(start: int, count: int, pad: int = 60) -> list[Event]:
 
 async def wait_routed(gw: Gateway, position: str) -> None:
     with anyio.fail_after(10):
-        while gw.stats().position != position:
+        while gw.stats().position != position:  # noqa: ASYNC110 - polls what the reader routed
             await anyio.sleep(0.002)
 
 
@@ -52,7 +52,9 @@ async def test_slow_client_gets_resync_required_and_resumes_what_it_missed() -> 
             "position": events[-1]["position"],
         }  # fmt: skip
         stats = gw.stats()
-        assert stats.dropped == 1 and stats.resyncs == 1 and stats.subscriptions == 1
+        assert stats.dropped == 1
+        assert stats.resyncs == 1
+        assert stats.subscriptions == 1
         # It comes back from where it was: the rest, in order, no duplicate.
         # The replay is paced by the client: it waits while the buffer is full.
         # The client reads while the gateway handles its frame (as a real one does).
@@ -73,7 +75,8 @@ async def test_slow_client_is_closed_with_policy_close() -> None:
         with anyio.fail_after(5):
             await conn.wait_closed()
         assert t.close_code == CloseCode.SLOW_CONSUMER
-        assert gw.stats().slow_closes == 1 and gw.stats().connections == 0
+        assert gw.stats().slow_closes == 1
+        assert gw.stats().connections == 0
 
 
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])  # the same code on trio; once is enough
@@ -105,7 +108,7 @@ async def test_memory_stays_bounded_with_1000_clients_of_which_100_never_read() 
                 for t in readers:
                     while (text := t.receive_text()) is not None:
                         received += text.startswith('{"type":"event"')
-            current, peak = tracemalloc.get_traced_memory()
+            _current, peak = tracemalloc.get_traced_memory()
         finally:
             tracemalloc.stop()
         assert received == events * (clients - stalled)  # every reader got every event
@@ -124,7 +127,8 @@ async def test_memory_stays_bounded_with_1000_clients_of_which_100_never_read() 
         assert growth < bound
         assert unbounded > 2 * growth  # without the bound it would not fit
         stats = gw.stats()
-        assert stats.resyncs == stalled and stats.subscriptions == clients - stalled
+        assert stats.resyncs == stalled
+        assert stats.subscriptions == clients - stalled
         for t in sleepers:
             frames = t.drain()
             assert frames[-1]["type"] == "resync-required"

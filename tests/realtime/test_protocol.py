@@ -35,7 +35,8 @@ def opened(limits: Limits | None = None, clock: Clock | None = None) -> ServerPr
     p = ServerProtocol(limits=limits, clock=clock or Clock())
     p.receive_text('{"type":"authenticate","token":"t"}')
     [event] = p.events_received()
-    assert isinstance(event, AuthenticateRequested) and event.credentials.token == "t"
+    assert isinstance(event, AuthenticateRequested)
+    assert event.credentials.token == "t"
     p.accept(Principal("u1", expires_at=99.0), "c1")
     assert frames(p) == [
         {"type": "connected", "connection": "c1", "principal": "u1", "expires_at": 99.0}
@@ -76,7 +77,8 @@ def test_before_authentication() -> None:
     p.receive_text('{"type":"subscribe","id":"s1"}')
     p.receive_text('{"type":"ping","payload":[1]}')
     out = frames(p)
-    assert out[0]["code"] == "not_authenticated" and out[0]["id"] == "s1"
+    assert out[0]["code"] == "not_authenticated"
+    assert out[0]["id"] == "s1"
     assert out[1] == {"type": "pong", "payload": [1]}
     assert p.events_received() == []
     with pytest.raises(InvalidState, match="no authentication is pending"):
@@ -85,7 +87,8 @@ def test_before_authentication() -> None:
     p.events_received()
     p.reject_authentication("bad token")
     assert frames(p) == [{"type": "error", "code": "authentication_failed", "message": "bad token"}]
-    assert p.close_expected() and p.close_code == CloseCode.AUTHENTICATION_FAILED
+    assert p.close_expected()
+    assert p.close_code == CloseCode.AUTHENTICATION_FAILED
     p.receive_text('{"type":"ping"}')  # ignored once closing
     assert frames(p) == []
 
@@ -94,14 +97,18 @@ def test_refresh_must_keep_the_principal() -> None:
     p = opened()
     p.receive_text('{"type":"authenticate","token":"t2"}')
     [event] = p.events_received()
-    assert isinstance(event, AuthenticateRequested) and event.refresh
+    assert isinstance(event, AuthenticateRequested)
+    assert event.refresh
     p.accept(Principal("u1", expires_at=500.0), "c1")
-    assert p.principal is not None and p.principal.expires_at == 500.0
+    assert p.principal is not None
+    assert p.principal.expires_at == 500.0
     assert frames(p) == []
     p.receive_text('{"type":"authenticate","token":"t3"}')
     p.events_received()
     p.accept(Principal("someone-else"), "c1")
-    assert p.close_code == 4401 and p.principal is not None and p.principal.id == "u1"
+    assert p.close_code == 4401
+    assert p.principal is not None
+    assert p.principal.id == "u1"
 
 
 def test_limits() -> None:
@@ -199,12 +206,11 @@ def test_fuzz_random_frames_only_produce_documented_output(
                     p.accept(Principal("u"), "c")
                 else:
                     p.reject_authentication("no")
-            elif isinstance(event, SubscribeRequested):
-                if p.state is State.OPEN:
-                    if rnd.random() < 0.7:
-                        p.confirm(event.request.id, None)
-                    else:
-                        p.refuse(event.request.id, ErrorCode.FORBIDDEN, "no")
+            elif isinstance(event, SubscribeRequested) and p.state is State.OPEN:
+                if rnd.random() < 0.7:
+                    p.confirm(event.request.id, None)
+                else:
+                    p.refuse(event.request.id, ErrorCode.FORBIDDEN, "no")
         for frame in p.data_to_send():
             parsed = json.loads(frame)
             assert parsed["type"] in KNOWN_TYPES

@@ -6,6 +6,7 @@ from collections import Counter
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 from eventpatterns import Event, EventBus
@@ -21,10 +22,10 @@ def numbered(start: int, count: int) -> list[Event]:
     return [Event(type="t", source="/r", data={"n": n}) for n in range(start, start + count)]
 
 
-async def receive_events(t: MemoryTransport, until_n: int, *, timeout: float = 10) -> list[Any]:
+async def receive_events(t: MemoryTransport, until_n: int, *, seconds: float = 10) -> list[Any]:
     """Event frames up to and including the one whose data.n is ``until_n``."""
     out = []
-    with anyio.fail_after(timeout):
+    with anyio.fail_after(seconds):
         while True:
             frame = await t.receive()
             assert frame["type"] == "event", frame
@@ -55,7 +56,7 @@ async def test_resume_has_no_gap_and_no_duplicate_while_events_keep_coming(
         async def publish_during_replay() -> None:
             for start in range(200, 500, 25):
                 await bus.publish_batch(numbered(start, 25))
-                await anyio.sleep(0)
+                await anyio.lowlevel.checkpoint()
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(publish_during_replay)

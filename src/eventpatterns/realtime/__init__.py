@@ -17,12 +17,19 @@ from ._auth import (
     owner_only,
     require_scope,
 )
+from ._connection import Connection
 from ._frames import CloseCode, ErrorCode, parse_client_frame
-from ._gateway import CONTROL_TYPE, Connection, Gateway, GatewayStats
+from ._gateway import CONTROL_TYPE, Gateway, GatewayStats
 from ._jwt import JWTAuthorizer, JWTKey
 from ._limits import Limits
 from ._oidc import OIDCAuthorizer
-from ._protocol import ServerProtocol
+from ._protocol import (
+    AuthenticateRequested,
+    ProtocolEvent,
+    ServerProtocol,
+    SubscribeRequested,
+    UnsubscribeRequested,
+)
 from ._transport import MemoryTransport, Transport
 from ._websockets import WebSocketServer, WebSocketTransport, serve
 
@@ -30,6 +37,7 @@ __all__ = [
     "APIKeyAuthorizer",
     "APIKeyRecord",
     "CONTROL_TYPE",
+    "AuthenticateRequested",
     "Authorizer",
     "CloseCode",
     "Connection",
@@ -43,10 +51,13 @@ __all__ = [
     "MemoryTransport",
     "OIDCAuthorizer",
     "Principal",
+    "ProtocolEvent",
     "ServerProtocol",
+    "SubscribeRequested",
     "SubscriptionAuthorizer",
     "SubscriptionRequest",
     "Transport",
+    "UnsubscribeRequested",
     "WebSocketServer",
     "WebSocketTransport",
     "all_of",

@@ -19,7 +19,7 @@ from ..filters import Matcher, PatternIndex
 from ..filters import compile as compile_pattern
 
 if TYPE_CHECKING:
-    from ._gateway import Connection
+    from ._connection import Connection
 
 __all__ = ["Group", "Route", "Routes"]
 

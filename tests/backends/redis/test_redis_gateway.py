@@ -57,7 +57,8 @@ async def test_three_gateways_deliver_exactly_once_and_resume_on_another(prefix:
         _, again = await connect(gateways[0], "s", pattern={"type": ["t"]}, since=last)
         got = await events(again, 60)
         numbers = Counter(f["event"]["data"]["n"] for f in got)
-        assert sorted(numbers) == list(range(30, 90)) and max(numbers.values()) == 1
+        assert sorted(numbers) == list(range(30, 90))
+        assert max(numbers.values()) == 1
         assert again.drain() == []
 
 
