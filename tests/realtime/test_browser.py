@@ -63,6 +63,8 @@ function show(text) {
 window.startClient = ({ url, token, spec, backoff }) => {
   const client = connect(url, { token, backoff });
   client.on("state", (state) => window.states.push(state));
+  window.closes = [];
+  client.on("close", (info) => window.closes.push(info));
   window.client = client;
   window.sub = client.subscribe(spec, (event, { position }) => {
     window.received.push({ id: event.id, n: event.data.n, user: event.data.userId, position });
@@ -429,6 +431,38 @@ async def test_page_resumes_after_a_server_restart_with_no_gap_and_no_duplicate(
     assert shown == [f"alice {n}" for n in numbers]
     assert first != second  # it did reconnect
     assert "reconnecting" in await page.evaluate("window.states")
+
+
+async def test_revoked_page_stops_until_a_new_token_then_resumes(page: Page, bus: EventBus) -> None:
+    """Close 4403: the client does not retry the refused token; setToken() resumes."""
+    authorizer = APIKeyAuthorizer()
+    key, record = authorizer.create_key("alice")
+    site = Site(bus, authorizer, "asgi")
+    async with site.running() as gateway:
+        await start_page(page, site)
+        await page.evaluate(
+            "window.startClient",
+            {"url": site.ws_url, "token": key, "spec": {"filter": ORDERS}, "backoff": BACKOFF},
+        )
+        await page.wait_for_function("window.sub.confirmed === true")
+        await publish_mixed(bus, range(1, 4))
+        await received(page, 3)
+        authorizer.revoke(record.key_id)
+        assert await gateway.revoke("alice", reason="access revoked") == 1
+        # "closed" is where the client goes when it gives up, not a transient state.
+        await page.wait_for_function("window.client.state === 'closed'")
+        closes = await page.evaluate("window.closes")
+        assert closes == [{"code": 4403, "reason": "access revoked", "willReconnect": False}]
+        assert gateway.stats().connections == 0
+        await publish_mixed(bus, range(4, 8))  # while the page holds no connection
+        new_key, _ = authorizer.create_key("alice")
+        await page.evaluate("key => window.client.setToken(key)", new_key)
+        await page.wait_for_function("window.client.state === 'open'")
+        await publish_mixed(bus, range(8, 11))
+        got = await received(page, 10)
+        states, closes = await page.evaluate("[window.states, window.closes]")
+    assert [e["n"] for e in got] == list(range(1, 11))
+    assert states == ["open", "closed", "reconnecting", "open"], closes
 
 
 async def test_event_source_resumes_with_last_event_id(page: Page, bus: EventBus) -> None:
