@@ -18,6 +18,7 @@ PACKAGES = [
     "eventpatterns.realtime",
     "eventpatterns.backends.memory",
     "eventpatterns.backends.redis",
+    "eventpatterns.realtime",
     "eventpatterns.testing",
 ]
 

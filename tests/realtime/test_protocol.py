@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from eventpatterns.errors import InvalidState
 from eventpatterns.realtime import CloseCode, ErrorCode, Limits, Principal, ServerProtocol
@@ -222,3 +223,113 @@ def test_fuzz_random_frames_only_produce_documented_output(
         assert all(v == "active" for v in p.subscriptions.values())
         if p.state is State.CLOSING:
             assert p.close_code in KNOWN_CLOSES
+
+
+class ProtocolMachine(RuleBasedStateMachine):
+    """The connection's state machine against a model: subscriptions, state, closes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.clock = Clock()
+        self.p = ServerProtocol(limits=Limits(max_subscriptions=3), clock=self.clock)
+        self.model: dict[str, str] = {}
+        self.pending_auth = False
+
+    def _frames(self) -> list[dict[str, Any]]:
+        self.clock.now += 1.0  # never rate limited here: the bucket refills
+        return frames(self.p)
+
+    @rule(token=st.sampled_from(["good", "bad"]))
+    def authenticate(self, token: str) -> None:
+        was_open = self.p.state is State.OPEN
+        self.p.receive_text(json.dumps({"type": "authenticate", "token": token}))
+        events = self.p.events_received()
+        if self.p.state >= State.CLOSING:
+            assert events == []
+            return
+        [event] = events
+        assert isinstance(event, AuthenticateRequested)
+        assert event.refresh is was_open
+        if token == "good":
+            self.p.accept(Principal("u"), "c")
+        else:
+            self.p.reject_authentication("bad")
+            self.model.clear()
+        out = self._frames()
+        if token == "bad":
+            assert out[-1]["code"] == "authentication_failed"
+            assert self.p.close_code == 4401
+        elif not was_open:
+            assert out == [{"type": "connected", "connection": "c", "principal": "u",
+                            "expires_at": None}]  # fmt: skip
+
+    @rule(sid=st.sampled_from(["a", "b", "c", "d"]), accept=st.booleans())
+    def subscribe(self, sid: str, accept: bool) -> None:
+        state = self.p.state
+        self.p.receive_text(json.dumps({"type": "subscribe", "id": sid}))
+        events = self.p.events_received()
+        if state is not State.OPEN:
+            assert events == []
+            out = self._frames()
+            assert out == [] if state >= State.CLOSING else out[0]["code"] == "not_authenticated"
+            return
+        if sid in self.model or len(self.model) >= 3:
+            assert events == []
+            code = "duplicate_id" if sid in self.model else "too_many_subscriptions"
+            assert self._frames()[0]["code"] == code
+            return
+        [event] = events
+        assert isinstance(event, SubscribeRequested)
+        if accept:
+            self.p.confirm(sid, None)
+            self.model[sid] = "active"
+            assert self._frames() == [{"type": "subscribed", "id": sid, "position": None}]
+        else:
+            self.p.refuse(sid, ErrorCode.FORBIDDEN, "no")
+            assert self._frames()[0]["code"] == "forbidden"
+
+    @rule(sid=st.sampled_from(["a", "b", "c", "d"]))
+    def unsubscribe(self, sid: str) -> None:
+        state = self.p.state
+        self.p.receive_text(json.dumps({"type": "unsubscribe", "id": sid}))
+        events = self.p.events_received()
+        out = self._frames()
+        if state is State.OPEN and sid in self.model:
+            del self.model[sid]
+            assert events == [UnsubscribeRequested(sid)]
+            assert out == [{"type": "unsubscribed", "id": sid}]
+        else:
+            assert events == []
+
+    @rule(sid=st.sampled_from(["a", "b", "c", "d"]))
+    def server_ends_subscription(self, sid: str) -> None:
+        self.p.resync_required(sid, "overflow", "e:1")
+        out = self._frames()
+        if sid in self.model and self.p.state is State.OPEN:
+            del self.model[sid]
+            assert out[0]["type"] == "resync-required"
+        else:
+            assert out == []
+
+    @rule()
+    def garbage(self) -> None:
+        state = self.p.state
+        self.p.receive_text("{nope")
+        out = self._frames()
+        assert (out == []) if state >= State.CLOSING else (out[0]["code"] == "invalid_json")
+
+    @precondition(lambda self: self.p.state < State.CLOSED)
+    @rule()
+    def lost(self) -> None:
+        self.p.connection_lost()
+        self.model.clear()
+
+    @invariant()
+    def matches_the_model(self) -> None:
+        if self.p.state >= State.CLOSING:
+            self.model.clear()
+        assert self.p.subscriptions == self.model
+
+
+TestProtocolMachine = ProtocolMachine.TestCase
+TestProtocolMachine.settings = settings(max_examples=150, stateful_step_count=30)

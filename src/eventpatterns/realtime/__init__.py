@@ -1,4 +1,4 @@
-"""Real-time delivery to browsers and apps: gateway, transports, auth (issue 9).
+"""Real-time delivery to browsers and apps: gateway, transports, auth, presence (issue 9).
 
 ``import eventpatterns.realtime`` imports no optional dependency: the JWT and OIDC
 authorizers import pyjwt, cryptography and httpx when constructed, and the ASGI
@@ -23,6 +23,8 @@ from ._gateway import CONTROL_TYPE, Gateway, GatewayStats
 from ._jwt import JWTAuthorizer, JWTKey
 from ._limits import Limits
 from ._oidc import OIDCAuthorizer
+from ._presence import Presence, PresenceEvent
+from ._presence_memory import MemoryPresence
 from ._protocol import (
     AuthenticateRequested,
     ProtocolEvent,
@@ -48,8 +50,11 @@ __all__ = [
     "JWTAuthorizer",
     "JWTKey",
     "Limits",
+    "MemoryPresence",
     "MemoryTransport",
     "OIDCAuthorizer",
+    "Presence",
+    "PresenceEvent",
     "Principal",
     "ProtocolEvent",
     "ServerProtocol",

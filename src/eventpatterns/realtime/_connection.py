@@ -54,6 +54,8 @@ class Connection:
             limits=gateway.limits, dialect=transport.dialect, clock=gateway.clock.time
         )
         self.routes: dict[str, Route] = {}
+        #: Presence channels joined, with how many of its subscriptions joined each.
+        self.channels: dict[str, int] = {}
         self._done = anyio.Event()
         self._released = False
 
@@ -124,6 +126,7 @@ class Connection:
         filter: Mapping[str, Any] | None = None,  # noqa: A002 - the protocol's name
         since: str | None = None,
         id: str = "sse",  # noqa: A002
+        presence: str | None = None,
     ) -> None:
         """Start the one subscription of an SSE connection (after authenticating).
 
@@ -139,11 +142,11 @@ class Connection:
         protocol = self.protocol
         if protocol.state is not State.OPEN:
             raise ProtocolViolation("authenticate first", code=ErrorCode.NOT_AUTHENTICATED.value)
-        protocol.request(Subscribe(id, _object(pattern), _object(filter), since))
+        protocol.request(Subscribe(id, _object(pattern), _object(filter), since, presence))
         self._flush()
         for event in protocol.events_received():
             if isinstance(event, SubscribeRequested):
-                await self._subscribe(event.request, raising=True)
+                await self._subscribe(event.request, raising=True, presence=event.presence)
         self._flush()
 
     # -- handling ------------------------------------------------------------------------
@@ -181,11 +184,12 @@ class Connection:
             if isinstance(event, AuthenticateRequested):
                 await self._authenticate(event)
             elif isinstance(event, SubscribeRequested):
-                await self._subscribe(event.request, raising=False)
+                await self._subscribe(event.request, raising=False, presence=event.presence)
             elif isinstance(event, UnsubscribeRequested):
                 route = self.routes.pop(event.id, None)
                 if route is not None:
                     self.gateway._routes.remove(route)
+                    self.gateway._presence_release(route)
             self._flush()
 
     async def _authenticate(self, event: AuthenticateRequested) -> None:
@@ -221,7 +225,9 @@ class Connection:
         if protocol.state is State.OPEN:
             gateway._schedule_expiry(self, principal)
 
-    async def _subscribe(self, request: SubscriptionRequest, *, raising: bool) -> None:
+    async def _subscribe(
+        self, request: SubscriptionRequest, *, raising: bool, presence: str | None = None
+    ) -> None:
         protocol = self.protocol
         sid = request.id
         try:
@@ -245,9 +251,10 @@ class Connection:
             route = Route(self, sid, group, self.gateway._head)
             self.routes[sid] = route
             self.gateway._routes.add(route)
+            self.gateway._presence_join(route, presence)
             protocol.confirm(sid, route.position)
             return
-        await self.gateway._resume(self, sid, group, since)
+        await self.gateway._resume(self, sid, group, since, presence)
 
     async def _authorize(self, request: SubscriptionRequest) -> tuple[Group, str | None]:
         gateway = self.gateway

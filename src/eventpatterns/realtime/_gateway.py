@@ -8,6 +8,7 @@ import json
 import logging
 import secrets
 import sys
+from collections import deque
 from types import TracebackType
 from typing import NamedTuple
 
@@ -30,6 +31,7 @@ from ._auth import Authorizer, Credentials, Principal, SubscriptionAuthorizer
 from ._connection import Connection
 from ._frames import CloseCode, ErrorCode, encode_event
 from ._limits import Limits
+from ._presence import Presence
 from ._protocol import (
     State,
 )
@@ -114,6 +116,9 @@ class Gateway:
             ``Principal("anonymous")`` (for development).
         authorize_subscription: Sees each subscription with its principal; returns
             it (possibly narrowed) or raises ``Forbidden``.
+        presence: Where connections that subscribe with ``"presence": channel`` are
+            recorded (joined, heartbeated every third of ``limits.presence_ttl``, left
+            on unsubscribe or disconnect); ``None``: the field is ignored.
         limits: Every bound enforced.
         clock: Wall-clock time (token expiry, auth timeout, rate limits).
 
@@ -145,12 +150,16 @@ class Gateway:
         *,
         authorizer: Authorizer | None = None,
         authorize_subscription: SubscriptionAuthorizer | None = None,
+        presence: Presence | None = None,
         limits: Limits | None = None,
         clock: Clock | None = None,
     ) -> None:
         self.bus = bus
         self.authorizer = authorizer
         self.authorize_subscription = authorize_subscription
+        self.presence = presence
+        self._presence_ops: deque[tuple[str, str, str, str]] = deque()
+        self._presence_scope: anyio.CancelScope | None = None
         self.limits = limits = limits if limits is not None else Limits()
         self.clock: Clock = clock if clock is not None else SystemClock()
         self._routes = Routes(limits.patterns)
@@ -166,7 +175,7 @@ class Gateway:
         self._timer_seq = itertools.count()
         self._timer_scope: anyio.CancelScope | None = None
         self._timer_due: float | None = None
-        self._stop = anyio.CancelScope()
+        self._stops: list[anyio.CancelScope] = []  # one per task of the gateway
         self._counts = dict.fromkeys(("delivered", "dropped", "resyncs", "slow", "revoked"), 0)
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -180,6 +189,8 @@ class Gateway:
         try:
             self._head = await self.bus.attach(self._sink)
             await tg.start(self._run_timers)
+            if self.presence is not None:
+                await tg.start(self._run_presence)
         except BaseException as exc:
             tg.cancel_scope.cancel()
             await tg.__aexit__(type(exc), exc, exc.__traceback__)
@@ -216,7 +227,8 @@ class Gateway:
         self.bus.detach(self._sink)
         for conn in list(self._connections.values()):
             conn.shutdown(CloseCode.GOING_AWAY, "the gateway is shutting down")
-        self._stop.cancel()  # the timers; the code around the call goes on
+        for scope in self._stops:
+            scope.cancel()  # the gateway's own tasks; the code around the call goes on
         await anyio.lowlevel.checkpoint()
 
     # -- connections ---------------------------------------------------------------------
@@ -259,6 +271,9 @@ class Gateway:
 
     def _forget(self, conn: Connection) -> None:
         self._connections.pop(conn.id, None)
+        if conn.channels:
+            conn.channels.clear()
+            self._presence_queue(("leave_all", conn.id, "", ""))
         for route in conn.routes.values():
             self._routes.remove(route)
         conn.routes.clear()
@@ -418,6 +433,7 @@ class Gateway:
     def _end_route(self, route: Route, reason: str) -> None:
         conn = route.conn
         self._routes.remove(route)
+        self._presence_release(route)
         if conn.routes.get(route.id) is route:
             del conn.routes[route.id]
         if route.merge is not None:
@@ -442,7 +458,9 @@ class Gateway:
 
     # -- resume --------------------------------------------------------------------------
 
-    async def _resume(self, conn: Connection, sid: str, group: Group, since: str) -> None:
+    async def _resume(
+        self, conn: Connection, sid: str, group: Group, since: str, presence: str | None = None
+    ) -> None:
         """Replay the log after ``since`` to a new route, then put it on the direct path.
 
         Live entries routed to it meanwhile are held in a :class:`ReplayMerge`, which
@@ -470,6 +488,7 @@ class Gateway:
         route.merge = merge
         conn.routes[sid] = route
         self._routes.add(route)
+        self._presence_join(route, presence)
         if not await self._read_page(route):
             return
         if not route.active or protocol.state is not State.OPEN:
@@ -512,6 +531,7 @@ class Gateway:
             logger.warning("resuming subscription %s failed: %s", route.id, exc)
             conn = route.conn
             self._routes.remove(route)
+            self._presence_release(route)
             conn.routes.pop(route.id, None)
             merge.close()
             if conn.protocol.subscriptions.get(route.id) == "pending":
@@ -556,8 +576,9 @@ class Gateway:
     async def _run_timers(
         self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
     ) -> None:
-        task_status.started()
-        with self._stop:
+        with anyio.CancelScope() as scope:
+            self._stops.append(scope)
+            task_status.started()
             await self._timer_loop()
 
     async def _timer_loop(self) -> None:
@@ -595,3 +616,85 @@ class Gateway:
             conn._flush()
         elif kind == "expire" and expires <= now:
             conn.shutdown(CloseCode.AUTHENTICATION_FAILED, "the credentials expired")
+
+    # -- presence: one worker applies joins and leaves in order, and heartbeats -------
+
+    def _presence_join(self, route: Route, channel: str | None) -> None:
+        if channel is None or self.presence is None:
+            return
+        route.presence = channel
+        conn = route.conn
+        count = conn.channels.get(channel, 0)
+        conn.channels[channel] = count + 1
+        principal = conn.protocol.principal
+        if count == 0 and principal is not None:
+            self._presence_queue(("join", conn.id, principal.id, channel))
+
+    def _presence_release(self, route: Route) -> None:
+        channel, route.presence = route.presence, None
+        if channel is None:
+            return
+        conn = route.conn
+        count = conn.channels.get(channel, 0) - 1
+        principal = conn.protocol.principal
+        if count > 0:
+            conn.channels[channel] = count
+            return
+        conn.channels.pop(channel, None)
+        if principal is not None:
+            self._presence_queue(("leave", conn.id, principal.id, channel))
+
+    def _presence_queue(self, op: tuple[str, str, str, str]) -> None:
+        if self.presence is None:
+            return
+        self._presence_ops.append(op)  # one FIFO: a leave never overtakes its join
+        if self._presence_scope is not None:
+            self._presence_scope.cancel()
+
+    async def _run_presence(
+        self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        with anyio.CancelScope() as scope:
+            self._stops.append(scope)
+            task_status.started()
+            await self._presence_loop()
+
+    async def _presence_loop(self) -> None:
+        presence = self.presence
+        assert presence is not None  # noqa: S101 - started only with a presence
+        ttl = self.limits.presence_ttl
+        ops = self._presence_ops
+        beat = self.clock.time() + ttl / 3
+        while True:
+            while ops:
+                kind, cid, member, channel = ops.popleft()
+                try:
+                    if kind == "join":
+                        await presence.join(channel, member, connection=cid, ttl=ttl)
+                    elif kind == "leave":
+                        await presence.leave(channel, member, connection=cid)
+                    else:
+                        await presence.leave_all(cid)
+                except Exception:  # a presence failure must not take the gateway down
+                    logger.exception("presence %s of %s on %r failed", kind, cid, channel)
+            now = self.clock.time()
+            if now >= beat:
+                beat = now + ttl / 3
+                await self._heartbeat(presence, ttl)
+                continue
+            with anyio.CancelScope() as scope:
+                self._presence_scope = scope
+                if not ops:
+                    await self.clock.sleep(beat - now)
+            self._presence_scope = None
+
+    async def _heartbeat(self, presence: Presence, ttl: float) -> None:
+        for conn in [c for c in self._connections.values() if c.channels]:
+            try:
+                if await presence.heartbeat(conn.id, ttl=ttl) == 0 and conn.channels:
+                    principal = conn.protocol.principal  # expired meanwhile: join again
+                    for channel in list(conn.channels):
+                        if principal is not None:
+                            await presence.join(channel, principal.id, connection=conn.id, ttl=ttl)
+            except Exception:
+                logger.exception("presence heartbeat of %s failed", conn.id)

@@ -48,6 +48,8 @@ class Limits:
             client gets ``token-expiring`` and may send a fresh ``authenticate``.
         refresh_window: See ``on_token_expiry``.
         keepalive: Seconds between SSE keep-alive comments (transports read it).
+        presence_ttl: A presence membership's lifetime; the gateway heartbeats its
+            connections' memberships every third of it.
         replay_page: Log entries read per page when a subscription resumes.
         replay_buffer: Live entries held per resuming subscription while it replays;
             when more arrive, the replay reads them from the log instead.
@@ -68,6 +70,7 @@ class Limits:
     on_token_expiry: TokenExpiryPolicy = "close"  # noqa: S105 - a policy name
     refresh_window: float = 60.0
     keepalive: float = 15.0
+    presence_ttl: float = 30.0
     replay_page: int = 500
     replay_buffer: int = 10_000
     patterns: PatternLimits = field(default_factory=PatternLimits)
@@ -83,7 +86,14 @@ class Limits:
                 raise ConfigurationError(
                     f"Limits.{name} must be an int of at least 1, got {value!r}"
                 )
-        for name in ("rate", "auth_timeout", "send_timeout", "refresh_window", "keepalive"):
+        for name in (
+            "rate",
+            "auth_timeout",
+            "send_timeout",
+            "refresh_window",
+            "keepalive",
+            "presence_ttl",
+        ):
             value = getattr(self, name)
             if (
                 not isinstance(value, (int, float))

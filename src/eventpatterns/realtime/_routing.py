@@ -34,7 +34,7 @@ class Route:
         active: False once it was removed (a fan-out in progress skips it).
     """
 
-    __slots__ = ("active", "conn", "group", "id", "merge", "position")
+    __slots__ = ("active", "conn", "group", "id", "merge", "position", "presence")
 
     def __init__(self, conn: Connection, sid: str, group: Group, position: str | None) -> None:
         self.conn = conn
@@ -43,6 +43,7 @@ class Route:
         self.position = position
         self.merge: ReplayMerge | None = None
         self.active = True
+        self.presence: str | None = None  # the presence channel joined with it
 
 
 class Group:
