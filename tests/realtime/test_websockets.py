@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import random
+import socket
 from typing import Any
 
 import anyio
@@ -286,3 +289,60 @@ async def test_transport_send_builds_frames_once_and_reports_the_buffer() -> Non
             transport.close(4000, "bye")
             transport.send("dropped after close")
             assert transport.buffered_amount() == 0
+
+
+def _masked_text_frame(text: str) -> bytes:
+    """A client's text frame (RFC 6455 5.3: clients mask)."""
+    payload = text.encode()
+    mask = os.urandom(4)
+    assert len(payload) < 126
+    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    return bytes((0x81, 0x80 | len(payload))) + mask + masked
+
+
+@pytest.mark.parametrize("policy", ["resync", "close"])
+async def test_a_client_that_never_reads_gets_the_slow_client_policy(policy: str) -> None:
+    limits = Limits(max_frame_bytes=4096, max_buffered=64 * 1024, slow_client=policy)  # type: ignore[arg-type]
+    async with (
+        running_gateway(limits=limits) as gateway,
+        serve(gateway, "127.0.0.1", 0) as server,
+        connect(server.url, max_queue=None) as good,
+    ):
+        await recv_json(good)
+        await _subscribe(good)
+        # A raw client with a tiny receive window: it subscribes, then never reads.
+        slow = socket.socket()
+        slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        slow.settimeout(5)
+        await anyio.to_thread.run_sync(slow.connect, ("127.0.0.1", server.port))
+        key = base64.b64encode(os.urandom(16)).decode()
+        slow.sendall(
+            "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+        assert b" 101 " in await anyio.to_thread.run_sync(slow.recv, 4096)
+        slow.sendall(_masked_text_frame('{"type":"subscribe","id":"s1"}'))
+        with anyio.fail_after(5):
+            while gateway.stats().subscriptions < 2:  # noqa: ASYNC110 - no event to wait on
+                await anyio.sleep(0.01)
+        try:
+            count = 1500
+            blob = "x" * 2000
+            for start in range(0, count, 100):
+                await gateway.bus.publish_batch(
+                    order(n, blob=blob) for n in range(start, start + 100)
+                )
+            received = [
+                (await recv_until(good, "event"))["event"]["data"]["n"] for _ in range(count)
+            ]
+            assert received == list(range(count))  # the good client got everything
+            stats = gateway.stats()
+            assert stats.dropped >= 1
+            if policy == "resync":
+                assert stats.resyncs == 1  # one subscription ended, with overflow
+                assert stats.connections == 2
+            else:
+                assert stats.slow_closes == 1
+                assert stats.connections == 1
+        finally:
+            slow.close()
