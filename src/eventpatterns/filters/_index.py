@@ -50,7 +50,7 @@ from ._model import (
 )
 from ._order import Selectivity
 from ._parse import DEFAULT_LIMITS, Limits
-from ._paths import shared_levels, values_of, verify
+from ._paths import Chain, Chains, merge, shared_levels, values_of, verify
 
 __all__ = ["PatternIndex"]
 
@@ -84,6 +84,8 @@ class _State:
 # (final state, accept entry, the order of the branch's leaves)
 _Record = tuple[_State, tuple[Any, ...], tuple[Leaf, ...]]
 _REORDER_FROM = 8
+# (state, chain) pairs one match may walk through arrays of objects beyond 16 per value
+_TRACK_BUDGET: Final = 4096
 _NONE: Final[dict[Any, Any]] = {}  # the shared empty table; never written
 
 
@@ -241,6 +243,12 @@ class PatternIndex(Generic[K]):
                 :class:`~eventpatterns.core.Event`.
         """
         doc: Mapping[str, Any] = event if type(event) is dict else as_event_dict(event)
+        found = self._walk(doc, {})
+        if found is None:  # element tracking over budget: read arrays as bags, verify
+            found = self._walk(doc, None)
+        return found  # type: ignore[return-value]
+
+    def _walk(self, doc: Mapping[str, Any], chains: Chains | None) -> set[K] | None:
         found: set[K] = set()
         current = self._current
         values: dict[Path, tuple[object, ...]] = {}
@@ -250,6 +258,8 @@ class PatternIndex(Generic[K]):
         todo: list[Any] = [self._root]  # states
         pop, push, extend = todo.pop, todo.append, todo.extend
         verdicts: dict[frozenset[Signature], bool] | None = None
+        # Partial matches that came through arrays of objects: (state, chain).
+        tracked: list[tuple[_State, Chain]] = []
         while todo:
             state = pop()
             pile = state.accept
@@ -280,24 +290,111 @@ class PatternIndex(Generic[K]):
             for path, fi in state.moves:
                 vals = values.get(path)
                 if vals is None:
-                    vals = values[path] = values_of(doc, path, multi)
+                    vals = values[path] = values_of(doc, path, multi, chains)
                 if not vals:
                     if fi.absent:
                         extend(fi.absent)
+                elif chains and path in chains:
+                    for value, chain in chains[path]:
+                        reached: list[Any] = []
+                        fi.collect(value, reached)
+                        tracked.extend((target, chain) for target in reached)
                 elif fi.plain and len(vals) == 1:
                     value = vals[0]
                     hit = fi.exact.get(value if type(value) is str else canon(value))
                     if hit:
                         extend(hit) if len(hit) > 1 else push(hit[0])
                 else:
-                    reached: list[Any] = []
+                    reached = []
                     for value in vals:
                         fi.collect(value, reached)
                     if len(reached) == 1:
                         push(reached[0])
                     elif reached:
                         extend(set(reached))
+        if (
+            tracked
+            and chains is not None
+            and not self._follow(tracked, doc, found, values, multi, chains)
+        ):
+            return None
         return found
+
+    def _follow(
+        self,
+        todo: list[tuple[_State, Chain]],
+        doc: Mapping[str, Any],
+        found: set[K],
+        values: dict[Path, tuple[object, ...]],
+        multi: set[Path],
+        chains: Chains,
+    ) -> bool:
+        """Walk on from partial matches that came through arrays of objects.
+
+        Each carries the elements its values came from (a chain): a value from
+        another element of an array it already went through does not lead on, so
+        conditions below one array of objects hold in one element without testing
+        any pattern on its own. Returns ``False`` when the pairs (state, chain) walk
+        would outgrow its budget (arrays of arrays of objects with conditions in
+        each can multiply them); the caller then reads arrays as bags and verifies.
+        """
+        current = self._current
+        seen: set[tuple[_State, Chain]] = set()
+        # States no field leaves need no chain: each is visited once, after the walk.
+        ends: set[_State] = set()
+        budget = _TRACK_BUDGET + 16 * sum(len(pairs) for pairs in chains.values())
+        while todo:
+            item = todo.pop()
+            state, mem = item
+            if not state.moves:
+                ends.add(state)
+                continue
+            if item in seen:
+                continue
+            seen.add(item)
+            if len(seen) > budget:
+                return False
+            if state.accept is not None:
+                ends.add(state)
+            for path, fi in state.moves:
+                vals = values.get(path)
+                if vals is None:
+                    vals = values[path] = values_of(doc, path, multi, chains)
+                reached: list[Any] = []
+                if not vals:
+                    todo.extend((target, mem) for target in fi.absent)  # type: ignore[misc]
+                elif path in chains:
+                    for value, chain in chains[path]:
+                        joined = merge(mem, chain)
+                        if joined is not None:
+                            fi.collect(value, reached)
+                            todo.extend((target, joined) for target in reached)
+                            reached.clear()
+                else:
+                    for value in vals:
+                        fi.collect(value, reached)
+                    todo.extend((target, mem) for target in set(reached))
+        for state in ends:
+            pile = state.accept
+            if pile is None:
+                continue
+            for run in pile.runs:
+                for key, gen, shared, branch, rest in run:
+                    if key in found or current.get(key) != gen:
+                        continue
+                    if rest and not _holds(rest, doc, values, multi):
+                        continue
+                    if (
+                        shared is None
+                        or (not shared[2] and (not multi or multi.isdisjoint(shared[0])))
+                        or (
+                            branch.tree.match(doc, doc)
+                            if shared[2]
+                            else self._verify(branch, doc, values, multi)
+                        )
+                    ):
+                        found.add(key)
+        return True
 
     @staticmethod
     def _verify(
@@ -356,10 +453,15 @@ class PatternIndex(Generic[K]):
             if child is None:
                 break
             state, depth = child, depth + 1
+        levels = shared_levels(branch.leaves)
         if depth < len(leaves):
             state, depth = self._grow(state, leaves[depth]), depth + 1
+        if levels and not whole:
+            # Conditions below one array of objects must hold in one element: the walk
+            # tracks elements from state to state, so each condition gets a state.
+            while depth < len(leaves):
+                state, depth = self._grow(state, leaves[depth]), depth + 1
         rest = tuple(_check(leaf) for leaf in leaves[depth:])
-        levels = shared_levels(branch.leaves)
         # (levels where array consistency can reject the branch, its conditions' names,
         # whether only the model's own tree can tell)
         shape = frozenset(map(_signature, branch.leaves))
