@@ -118,3 +118,21 @@ def test_many_nested_elements_stay_bounded() -> None:
     start = time.process_time()
     assert index.match({"a": row}) == set(range(20))
     assert time.process_time() - start < 5
+
+
+def test_conditions_left_where_a_branch_ends_hold_in_one_element() -> None:
+    # A unique pattern is one state plus conditions tested where it ends: those
+    # must hold in the element the state came through, and together in one element.
+    index: PatternIndex[str] = PatternIndex()
+    index.add("three", {"items": {"sku": ["A"], "qty": [2], "colour": ["red"]}})
+    index.add("nested", {"o": {"id": ["1"], "items": {"sku": ["A"], "qty": [2]}}})
+    split = {"items": [{"sku": "A", "qty": 2}, {"sku": "A", "colour": "red"}]}
+    assert index.match(split) == set()
+    split["items"].append({"qty": 2, "colour": "red", "sku": ["B", "A"]})
+    assert index.match(split) == {"three"}
+    apart = {
+        "o": [{"id": "1", "items": {"sku": "B"}}, {"id": "2", "items": {"sku": "A", "qty": 2}}]
+    }
+    assert index.match(apart) == set()
+    apart["o"][0]["items"] = [{"sku": "A"}, {"qty": [1, 2]}, {"sku": "A", "qty": 2}]
+    assert index.match(apart) == {"nested"}

@@ -109,8 +109,12 @@ def _rank(leaf: Leaf) -> int:
     return rank
 
 
-def _distinct(leaf: Leaf) -> list[Predicate]:
+def _distinct(leaf: Leaf) -> tuple[Predicate, ...]:
     """The alternatives of a leaf without repeats (a child is filed once per value)."""
+    return _prepared(leaf)[2]
+
+
+def _distinct_alternatives(leaf: Leaf) -> list[Predicate]:
     seen: set[object] = set()
     out: list[Predicate] = []
     for alt, sig in zip(leaf.alternatives, _alt_signatures(leaf), strict=True):
@@ -137,7 +141,21 @@ def _alt_signatures(leaf: Leaf) -> list[object]:
 
 def _signature(leaf: Leaf) -> Signature:
     """Name a condition: equal signatures accept the same values, so they share a state."""
-    return leaf.path, frozenset(_alt_signatures(leaf))
+    return _prepared(leaf)[0]
+
+
+def _prepared(leaf: Leaf) -> tuple[Signature, _Check, tuple[Predicate, ...]]:
+    """Return a leaf's signature, its test where a branch ends, and its distinct alternatives.
+
+    Computed once per leaf and kept on it (leaves naming the same strings are shared
+    between patterns by the parser, so this is once per distinct condition).
+    """
+    cache = leaf.index_cache
+    if cache is None or cache[0] is not _prepared:
+        sig: Signature = (leaf.path, frozenset(_alt_signatures(leaf)))
+        cache = (_prepared, (sig, _make_check(leaf), tuple(_distinct_alternatives(leaf))))
+        object.__setattr__(leaf, "index_cache", cache)
+    return cache[1]
 
 
 class PatternIndex(Generic[K]):
@@ -243,7 +261,10 @@ class PatternIndex(Generic[K]):
                 :class:`~eventpatterns.core.Event`.
         """
         doc: Mapping[str, Any] = event if type(event) is dict else as_event_dict(event)
-        found = self._walk(doc, {})
+        try:
+            found = self._walk(doc, {})
+        except _OverBudget:
+            found = None
         if found is None:  # element tracking over budget: read arrays as bags, verify
             found = self._walk(doc, None)
         return found  # type: ignore[return-value]
@@ -268,7 +289,7 @@ class PatternIndex(Generic[K]):
                     for key, gen, shared, branch, rest in run:
                         if key in found or current.get(key) != gen:
                             continue
-                        if rest and not _holds(rest, doc, values, multi):
+                        if rest and not _holds(rest, doc, values, multi, chains, ()):
                             continue
                         if shared is None or (
                             not shared[2] and (not multi or multi.isdisjoint(shared[0]))
@@ -340,22 +361,24 @@ class PatternIndex(Generic[K]):
         """
         current = self._current
         seen: set[tuple[_State, Chain]] = set()
-        # States no field leaves need no chain: each is visited once, after the walk.
-        ends: set[_State] = set()
+        # The states where branches end, with the chains they were reached by (needed
+        # only by conditions left to test there), each taken once after the walk.
+        ends: dict[_State, set[Chain]] = {}
         budget = _TRACK_BUDGET + 16 * sum(len(pairs) for pairs in chains.values())
         while todo:
             item = todo.pop()
             state, mem = item
-            if not state.moves:
-                ends.add(state)
-                continue
-            if item in seen:
+            if state.accept is not None:
+                mems = ends.get(state)
+                if mems is None:
+                    ends[state] = {mem}
+                else:
+                    mems.add(mem)
+            if not state.moves or item in seen:
                 continue
             seen.add(item)
             if len(seen) > budget:
                 return False
-            if state.accept is not None:
-                ends.add(state)
             for path, fi in state.moves:
                 vals = values.get(path)
                 if vals is None:
@@ -374,15 +397,17 @@ class PatternIndex(Generic[K]):
                     for value in vals:
                         fi.collect(value, reached)
                     todo.extend((target, mem) for target in set(reached))
-        for state in ends:
+        for state, mems in ends.items():
             pile = state.accept
-            if pile is None:
+            if pile is None:  # pragma: no cover - only states with an accept are kept
                 continue
             for run in pile.runs:
                 for key, gen, shared, branch, rest in run:
                     if key in found or current.get(key) != gen:
                         continue
-                    if rest and not _holds(rest, doc, values, multi):
+                    if rest and not any(
+                        _holds(rest, doc, values, multi, chains, mem) for mem in mems
+                    ):
                         continue
                     if (
                         shared is None
@@ -456,11 +481,6 @@ class PatternIndex(Generic[K]):
         levels = shared_levels(branch.leaves)
         if depth < len(leaves):
             state, depth = self._grow(state, leaves[depth]), depth + 1
-        if levels and not whole:
-            # Conditions below one array of objects must hold in one element: the walk
-            # tracks elements from state to state, so each condition gets a state.
-            while depth < len(leaves):
-                state, depth = self._grow(state, leaves[depth]), depth + 1
         rest = tuple(_check(leaf) for leaf in leaves[depth:])
         # (levels where array consistency can reject the branch, its conditions' names,
         # whether only the model's own tree can tell)
@@ -529,6 +549,11 @@ _Check = tuple[Path, "frozenset[object] | None", Callable[[object], bool], bool]
 
 
 def _check(leaf: Leaf) -> _Check:
+    """Return the test of a condition left where a branch ends (see :func:`_make_check`)."""
+    return _prepared(leaf)[1]
+
+
+def _make_check(leaf: Leaf) -> _Check:
     """Compile a condition left to test where a branch ends: exact values as a set."""
     only_exact = not (leaf.others or leaf.present_ok or leaf.absent_ok)
     return leaf.path, leaf.exact if only_exact else None, leaf.test_value, leaf.absent_ok
@@ -539,15 +564,38 @@ def _holds(
     doc: Mapping[str, Any],
     values: dict[Path, tuple[object, ...]],
     multi: set[Path],
+    chains: Chains | None,
+    mem: Chain,
 ) -> bool:
-    """Test the conditions a branch left unindexed (as its states would have)."""
+    """Test the conditions a branch left unindexed (as its states would have).
+
+    A condition whose values came through arrays of objects must hold in the
+    elements the branch came through (``mem``), and such conditions together in
+    one element each (see :func:`_elements_agree`).
+    """
+    pending: list[list[Chain]] | None = None
     for path, exact, test, absent_ok in rest:
         vals = values.get(path)
         if vals is None:
-            vals = values[path] = values_of(doc, path, multi)
+            vals = values[path] = values_of(doc, path, multi, chains)
         if not vals:
             if not absent_ok:
                 return False
+        elif chains and path in chains:
+            held = {
+                chain
+                for value, chain in chains[path]
+                if (
+                    (value if type(value) is str else canon(value)) in exact
+                    if exact is not None
+                    else test(value)
+                )
+            }
+            if not held:
+                return False
+            if pending is None:
+                pending = []
+            pending.append(list(held))
         elif exact is not None:
             for value in vals:
                 if (value if type(value) is str else canon(value)) in exact:
@@ -560,4 +608,35 @@ def _holds(
                     break
             else:
                 return False
-    return True
+    return pending is None or _elements_agree(pending, mem, [_AGREE_BUDGET])
+
+
+_AGREE_BUDGET: Final = 4096
+
+
+class _OverBudget(Exception):
+    """Element tracking would cost too much on this event: read arrays as bags."""
+
+
+def _elements_agree(pending: list[list[Chain]], mem: Chain, budget: list[int]) -> bool:
+    """Tell whether one chain per condition can be picked, all agreeing with ``mem``.
+
+    A depth-first search; past its budget (many elements in several nested arrays
+    with conditions in each) it gives up, and the match falls back to verification.
+
+    Raises:
+        _OverBudget: The search outgrew its budget.
+    """
+    if not pending:
+        return True
+    first, others = pending[0], pending[1:]
+    for chain in first:
+        joined = merge(mem, chain)
+        if joined is None:
+            continue
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise _OverBudget
+        if _elements_agree(others, joined, budget):
+            return True
+    return False
