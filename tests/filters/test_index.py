@@ -334,9 +334,9 @@ def test_exists_false_under_a_long_array_of_objects_reads_each_path_once(
     calls: list[tuple[str, ...]] = []
     real = _paths.values_of  # what _index calls, by the name it imported
 
-    def counting(doc: Any, path: tuple[str, ...], multi: set[tuple[str, ...]]) -> Any:
+    def counting(doc: Any, path: tuple[str, ...], multi: set[tuple[str, ...]], chains: Any) -> Any:
         calls.append(path)
-        return real(doc, path, multi)
+        return real(doc, path, multi, chains)
 
     monkeypatch.setattr(_index, "values_of", counting)
     index: PatternIndex[str] = PatternIndex()

@@ -36,6 +36,7 @@ from ._fields import FieldIndex, Pile
 from ._matcher import Matcher, as_event_dict
 from ._matcher import compile as compile_pattern
 from ._model import (
+    MISSING,
     Cidr,
     Conjunction,
     EqualsIgnoreCase,
@@ -545,7 +546,8 @@ class PatternIndex(Generic[K]):
             child = parent
 
 
-_Check = tuple[Path, "frozenset[object] | None", Callable[[object], bool], bool]
+# (path, its one key if it has one, the exact values when that is all, test, absent ok)
+_Check = tuple[Path, "str | None", "frozenset[object] | None", Callable[[object], bool], bool]
 
 
 def _check(leaf: Leaf) -> _Check:
@@ -556,7 +558,8 @@ def _check(leaf: Leaf) -> _Check:
 def _make_check(leaf: Leaf) -> _Check:
     """Compile a condition left to test where a branch ends: exact values as a set."""
     only_exact = not (leaf.others or leaf.present_ok or leaf.absent_ok)
-    return leaf.path, leaf.exact if only_exact else None, leaf.test_value, leaf.absent_ok
+    top = leaf.path[0] if len(leaf.path) == 1 else None
+    return leaf.path, top, leaf.exact if only_exact else None, leaf.test_value, leaf.absent_ok
 
 
 def _holds(
@@ -574,7 +577,19 @@ def _holds(
     one element each (see :func:`_elements_agree`).
     """
     pending: list[list[Chain]] | None = None
-    for path, exact, test, absent_ok in rest:
+    plain = type(doc) is dict
+    for path, top, exact, test, absent_ok in rest:
+        if top is not None and plain:
+            # A top-level string (the common case) is tested as it is read.
+            value = doc.get(top, MISSING)
+            if type(value) is str:
+                if exact is not None:
+                    if value in exact:
+                        continue
+                    return False
+                if test(value):
+                    continue
+                return False
         vals = values.get(path)
         if vals is None:
             vals = values[path] = values_of(doc, path, multi, chains)
