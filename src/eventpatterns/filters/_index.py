@@ -88,6 +88,7 @@ _REORDER_FROM = 8
 # (state, chain) pairs one match may walk through arrays of objects beyond 16 per value
 _TRACK_BUDGET: Final = 4096
 _NONE: Final[dict[Any, Any]] = {}  # the shared empty table; never written
+_NO_LEVELS: Final[frozenset[Path]] = frozenset()
 
 
 def _rank(leaf: Leaf) -> int:
@@ -440,6 +441,8 @@ class PatternIndex(Generic[K]):
     # ------------------------------------------------------------------ filing
 
     def _order(self, branch: Conjunction) -> tuple[Leaf, ...]:
+        if len(branch.leaves) < 2:  # nothing to order
+            return branch.leaves
         estimate = self._stats.estimate
         return tuple(
             sorted(branch.leaves, key=lambda leaf: (estimate(leaf), _rank(leaf), leaf.path))
@@ -450,6 +453,8 @@ class PatternIndex(Generic[K]):
         for key, records in self._filed.items():
             for i, record in enumerate(records):
                 branch = record[1][3]
+                if len(branch.leaves) < 2:
+                    continue
                 order = self._order(branch)
                 if order != record[2]:
                     records[i] = self._file(key, record[1][1], branch, order)
@@ -479,14 +484,17 @@ class PatternIndex(Generic[K]):
             if child is None:
                 break
             state, depth = child, depth + 1
-        levels = shared_levels(branch.leaves)
+        levels = shared_levels(branch.leaves) if len(branch.leaves) > 1 else _NO_LEVELS
         if depth < len(leaves):
             state, depth = self._grow(state, leaves[depth]), depth + 1
-        rest = tuple(_check(leaf) for leaf in leaves[depth:])
+        rest = tuple(_check(leaf) for leaf in leaves[depth:]) if depth < len(leaves) else ()
         # (levels where array consistency can reject the branch, its conditions' names,
         # whether only the model's own tree can tell)
-        shape = frozenset(map(_signature, branch.leaves))
-        shared = (levels, shape, bool(whole)) if levels or whole else None
+        shared = (
+            (levels, frozenset(map(_signature, branch.leaves)), bool(whole))
+            if levels or whole
+            else None
+        )
         entry = (key, gen, shared, branch, rest)
         node: _State | None = state
         while node is not None and node is not self._root:
