@@ -126,11 +126,13 @@ def test_conditions_left_where_a_branch_ends_hold_in_one_element() -> None:
     index: PatternIndex[str] = PatternIndex()
     index.add("three", {"items": {"sku": ["A"], "qty": [2], "colour": ["red"]}})
     index.add("nested", {"o": {"id": ["1"], "items": {"sku": ["A"], "qty": [2]}}})
-    split = {"items": [{"sku": "A", "qty": 2}, {"sku": "A", "colour": "red"}]}
+    split: dict[str, list[dict[str, Any]]] = {
+        "items": [{"sku": "A", "qty": 2}, {"sku": "A", "colour": "red"}]
+    }
     assert index.match(split) == set()
     split["items"].append({"qty": 2, "colour": "red", "sku": ["B", "A"]})
     assert index.match(split) == {"three"}
-    apart = {
+    apart: dict[str, list[dict[str, Any]]] = {
         "o": [{"id": "1", "items": {"sku": "B"}}, {"id": "2", "items": {"sku": "A", "qty": 2}}]
     }
     assert index.match(apart) == set()

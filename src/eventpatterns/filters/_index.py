@@ -13,10 +13,16 @@ numeric ranges, complements for ``anything-but``...). Matching walks from the
 root through the states the event reaches; its cost follows the partial matches,
 not the number of patterns. A state where a branch ends holds its key.
 
-The walk reads array values as a bag (any element may satisfy a condition). A
-branch with two conditions below one level is verified in full only when the
-event holds two or more objects at that level (an array of objects), where "all
-conditions below an array hold in one element" can reject it.
+The walk reads array values as a bag (any element may satisfy a condition),
+except below an array of two or more objects, where conditions must hold in one
+element (EventBridge's array consistency). There each value carries the element
+it came from (its chain, see :mod:`._paths`) and each partial match the elements
+it came through, as event-ruler's machine does: a value from another element of
+the same array does not lead on, so no pattern is verified on its own. Only
+where the event is read in a way chains do not follow (keys spelled with dots,
+other mappings, tuples), or past a per-event budget (arrays of arrays of objects
+with conditions in each can multiply the partial matches), are branches with
+two conditions below such a level verified against their tree.
 
 Concurrency: writers hold a lock; readers take none. Readers only ``get`` from
 dicts and iterate tuples that writers replace whole. A branch is built on new
