@@ -98,7 +98,7 @@ _KEY_IN_PATH = 64
 
 # Leaves naming only strings, shared between patterns (see _Parser.leaf); bounded.
 _SHARED_LEAVES: dict[tuple[Any, ...], Leaf] = {}
-_SHARED_MAX: Final = 65_536
+_SHARED_MAX: Final = 8192  # entries; a few MB at most
 _PATHS: dict[tuple[str, str], str] = {}
 
 
