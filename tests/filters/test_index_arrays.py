@@ -48,16 +48,18 @@ patterns = st.one_of(
 )
 
 # Events: objects whose values are scalars, objects, or arrays mixing objects (and
-# nested arrays of them) with scalars.
+# nested arrays of them) with scalars; now and then a key spelled with dots (which
+# element tracking leaves to verification).
+EVENT_KEYS = st.sampled_from([*KEYS, *KEYS, "a.b"])
 event_values = st.recursive(
     SCALARS,
     lambda inner: st.one_of(
-        st.dictionaries(st.sampled_from(KEYS), inner, max_size=3),
-        st.lists(inner | st.dictionaries(st.sampled_from(KEYS), inner, max_size=3), max_size=4),
+        st.dictionaries(EVENT_KEYS, inner, max_size=3),
+        st.lists(inner | st.dictionaries(EVENT_KEYS, inner, max_size=3), max_size=4),
     ),
     max_leaves=16,
 )
-events = st.dictionaries(st.sampled_from(KEYS), event_values, min_size=1, max_size=3)
+events = st.dictionaries(EVENT_KEYS, event_values, min_size=1, max_size=3)
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -312,7 +312,7 @@ class PatternIndex(Generic[K]):
                             verdict = verdicts[shared[1]] = (
                                 branch.tree.match(doc, doc)
                                 if shared[2]
-                                else self._verify(branch, doc, values, multi)
+                                else self._verify(branch, doc, values, multi, chains)
                             )
                         if verdict:
                             found.add(key)
@@ -423,7 +423,7 @@ class PatternIndex(Generic[K]):
                         or (
                             branch.tree.match(doc, doc)
                             if shared[2]
-                            else self._verify(branch, doc, values, multi)
+                            else self._verify(branch, doc, values, multi, chains)
                         )
                     ):
                         found.add(key)
@@ -435,11 +435,14 @@ class PatternIndex(Generic[K]):
         doc: Mapping[str, Any],
         values: dict[Path, tuple[object, ...]],
         multi: set[Path],
+        chains: Chains | None,
     ) -> bool:
+        # Values are read as the walk reads them (chains recorded), since the walk
+        # may read the same path afterwards from ``values``.
         def absent(path: Path) -> bool:
             vals = values.get(path)
             if vals is None:
-                vals = values[path] = values_of(doc, path, multi)
+                vals = values[path] = values_of(doc, path, multi, chains)
             return not vals
 
         return verify(branch.tree, doc, absent)
