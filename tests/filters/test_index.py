@@ -334,9 +334,9 @@ def test_exists_false_under_a_long_array_of_objects_reads_each_path_once(
     calls: list[tuple[str, ...]] = []
     real = _paths.values_of  # what _index calls, by the name it imported
 
-    def counting(doc: Any, path: tuple[str, ...], multi: set[tuple[str, ...]]) -> Any:
+    def counting(doc: Any, path: tuple[str, ...], multi: set[tuple[str, ...]], chains: Any) -> Any:
         calls.append(path)
-        return real(doc, path, multi)
+        return real(doc, path, multi, chains)
 
     monkeypatch.setattr(_index, "values_of", counting)
     index: PatternIndex[str] = PatternIndex()
@@ -404,3 +404,23 @@ def test_whole_array_conditions_are_left_to_the_model() -> None:
         expected = {k for k in ("pair", "only") if index.get(k).matches(event)}  # type: ignore[union-attr]
         assert index.match(event) == expected
     assert index.match({"s": "q", "tags": ["a", "b"]}) == {"pair", "only"}
+
+
+def test_leaves_naming_the_same_strings_are_shared() -> None:
+    # Ten thousand subscriptions to one source hold one compiled leaf, prepared once.
+    a = filters.compile({"source": ["shop", "auth"], "detail": {"n": [{"numeric": [">", 1]}]}})
+    b = filters.compile({"source": ["shop", "auth"], "detail": {"n": [{"numeric": [">", 2]}]}})
+    c = filters.compile({"source": ["auth", "shop"]})
+    by_path = {leaf.path: leaf for leaf in a.branches[0].leaves}
+    other = {leaf.path: leaf for leaf in b.branches[0].leaves}
+    assert by_path[("source",)] is other[("source",)]
+    assert by_path[("detail", "n")] is not other[("detail", "n")]
+    assert c.branches[0].leaves[0] is not by_path[("source",)]  # order is kept (explain)
+    assert [p.spec for p in c.branches[0].leaves[0].alternatives] == ["auth", "shop"]
+    index: PatternIndex[str] = PatternIndex()
+    index.add("a", a)
+    index.add("b", b)
+    index.add("c", c)
+    assert index.match({"source": "auth", "detail": {"n": 1.5}}) == {"a", "c"}
+    index.remove("a")
+    assert index.match({"source": "shop", "detail": {"n": 3}}) == {"b", "c"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import cast
 
 import pytest
@@ -82,3 +83,34 @@ def test_huge_bounds_through_patterns() -> None:
         with pytest.raises(InvalidPattern):
             index.add("refused", {"n": [{"numeric": [">", -1, "<", bound]}]})
     assert len(index) == 3
+
+
+@st.composite
+def narrow_near(draw: st.DrawFn) -> tuple[list[Numeric], list[float]]:
+    """Narrow ranges far from zero and values at their edges (the window's rounding)."""
+    centre = draw(st.sampled_from([0.0, 1.0, 1e6, 2.0**40, 3.0**33, 1e15, 2.0**52, 1e300]))
+    rngs: list[Numeric] = []
+    edges: list[float] = []
+    for _ in range(draw(st.integers(1, 8))):
+        low = centre + draw(st.sampled_from([0.0, 1.0, 1024.0, -4096.0])) * max(1.0, centre * 1e-12)
+        width = draw(st.sampled_from([0.25, 1.0, 3.0, 1000.0, 2.0**20])) * max(1.0, centre * 2e-16)
+        high = low + width
+        rngs.append(Numeric("numeric", None, low, draw(st.booleans()), high, draw(st.booleans())))
+        for edge in (low, high):
+            edges.extend([edge, math.nextafter(edge, -math.inf), math.nextafter(edge, math.inf)])
+    return rngs, edges
+
+
+@settings(max_examples=300)
+@given(narrow_near())
+def test_windows_hold_every_range_at_its_edges(case: tuple[list[Numeric], list[float]]) -> None:
+    rngs, edges = case
+    index = RangeIndex()
+    for cid, rng in enumerate(rngs):
+        index.add(cid, rng)
+    for value in edges:
+        out: list[object] = []
+        index.collect(value, out)
+        assert sorted(cast("list[int]", out)) == sorted(
+            c for c, r in enumerate(rngs) if r.test(value)
+        )

@@ -13,10 +13,16 @@ numeric ranges, complements for ``anything-but``...). Matching walks from the
 root through the states the event reaches; its cost follows the partial matches,
 not the number of patterns. A state where a branch ends holds its key.
 
-The walk reads array values as a bag (any element may satisfy a condition). A
-branch with two conditions below one level is verified in full only when the
-event holds two or more objects at that level (an array of objects), where "all
-conditions below an array hold in one element" can reject it.
+The walk reads array values as a bag (any element may satisfy a condition),
+except below an array of two or more objects, where conditions must hold in one
+element (EventBridge's array consistency). There each value carries the element
+it came from (its chain, see :mod:`._paths`) and each partial match the elements
+it came through, as event-ruler's machine does: a value from another element of
+the same array does not lead on, so no pattern is verified on its own. Only
+where the event is read in a way chains do not follow (keys spelled with dots,
+other mappings, tuples), or past a per-event budget (arrays of arrays of objects
+with conditions in each can multiply the partial matches), are branches with
+two conditions below such a level verified against their tree.
 
 Concurrency: writers hold a lock; readers take none. Readers only ``get`` from
 dicts and iterate tuples that writers replace whole. A branch is built on new
@@ -36,6 +42,7 @@ from ._fields import FieldIndex, Pile
 from ._matcher import Matcher, as_event_dict
 from ._matcher import compile as compile_pattern
 from ._model import (
+    MISSING,
     Cidr,
     Conjunction,
     EqualsIgnoreCase,
@@ -50,7 +57,7 @@ from ._model import (
 )
 from ._order import Selectivity
 from ._parse import DEFAULT_LIMITS, Limits
-from ._paths import shared_levels, values_of, verify
+from ._paths import Chain, Chains, merge, shared_levels, values_of, verify
 
 __all__ = ["PatternIndex"]
 
@@ -84,7 +91,10 @@ class _State:
 # (final state, accept entry, the order of the branch's leaves)
 _Record = tuple[_State, tuple[Any, ...], tuple[Leaf, ...]]
 _REORDER_FROM = 8
+# (state, chain) pairs one match may walk through arrays of objects beyond 16 per value
+_TRACK_BUDGET: Final = 4096
 _NONE: Final[dict[Any, Any]] = {}  # the shared empty table; never written
+_NO_LEVELS: Final[frozenset[Path]] = frozenset()
 
 
 def _rank(leaf: Leaf) -> int:
@@ -107,8 +117,12 @@ def _rank(leaf: Leaf) -> int:
     return rank
 
 
-def _distinct(leaf: Leaf) -> list[Predicate]:
+def _distinct(leaf: Leaf) -> tuple[Predicate, ...]:
     """The alternatives of a leaf without repeats (a child is filed once per value)."""
+    return _prepared(leaf)[2]
+
+
+def _distinct_alternatives(leaf: Leaf) -> list[Predicate]:
     seen: set[object] = set()
     out: list[Predicate] = []
     for alt, sig in zip(leaf.alternatives, _alt_signatures(leaf), strict=True):
@@ -135,7 +149,21 @@ def _alt_signatures(leaf: Leaf) -> list[object]:
 
 def _signature(leaf: Leaf) -> Signature:
     """Name a condition: equal signatures accept the same values, so they share a state."""
-    return leaf.path, frozenset(_alt_signatures(leaf))
+    return _prepared(leaf)[0]
+
+
+def _prepared(leaf: Leaf) -> tuple[Signature, _Check, tuple[Predicate, ...]]:
+    """Return a leaf's signature, its test where a branch ends, and its distinct alternatives.
+
+    Computed once per leaf and kept on it (leaves naming the same strings are shared
+    between patterns by the parser, so this is once per distinct condition).
+    """
+    cache = leaf.index_cache
+    if cache is None or cache[0] is not _prepared:
+        sig: Signature = (leaf.path, frozenset(_alt_signatures(leaf)))
+        cache = (_prepared, (sig, _make_check(leaf), tuple(_distinct_alternatives(leaf))))
+        object.__setattr__(leaf, "index_cache", cache)
+    return cache[1]
 
 
 class PatternIndex(Generic[K]):
@@ -241,6 +269,15 @@ class PatternIndex(Generic[K]):
                 :class:`~eventpatterns.core.Event`.
         """
         doc: Mapping[str, Any] = event if type(event) is dict else as_event_dict(event)
+        try:
+            found = self._walk(doc, {})
+        except _OverBudget:
+            found = None
+        if found is None:  # element tracking over budget: read arrays as bags, verify
+            found = self._walk(doc, None)
+        return found  # type: ignore[return-value]
+
+    def _walk(self, doc: Mapping[str, Any], chains: Chains | None) -> set[K] | None:
         found: set[K] = set()
         current = self._current
         values: dict[Path, tuple[object, ...]] = {}
@@ -250,6 +287,8 @@ class PatternIndex(Generic[K]):
         todo: list[Any] = [self._root]  # states
         pop, push, extend = todo.pop, todo.append, todo.extend
         verdicts: dict[frozenset[Signature], bool] | None = None
+        # Partial matches that came through arrays of objects: (state, chain).
+        tracked: list[tuple[_State, Chain]] = []
         while todo:
             state = pop()
             pile = state.accept
@@ -258,7 +297,7 @@ class PatternIndex(Generic[K]):
                     for key, gen, shared, branch, rest in run:
                         if key in found or current.get(key) != gen:
                             continue
-                        if rest and not _holds(rest, doc, values, multi):
+                        if rest and not _holds(rest, doc, values, multi, chains, ()):
                             continue
                         if shared is None or (
                             not shared[2] and (not multi or multi.isdisjoint(shared[0]))
@@ -273,31 +312,122 @@ class PatternIndex(Generic[K]):
                             verdict = verdicts[shared[1]] = (
                                 branch.tree.match(doc, doc)
                                 if shared[2]
-                                else self._verify(branch, doc, values, multi)
+                                else self._verify(branch, doc, values, multi, chains)
                             )
                         if verdict:
                             found.add(key)
             for path, fi in state.moves:
                 vals = values.get(path)
                 if vals is None:
-                    vals = values[path] = values_of(doc, path, multi)
+                    vals = values[path] = values_of(doc, path, multi, chains)
                 if not vals:
                     if fi.absent:
                         extend(fi.absent)
+                elif chains and path in chains:
+                    for value, chain in chains[path]:
+                        reached: list[Any] = []
+                        fi.collect(value, reached)
+                        tracked.extend((target, chain) for target in reached)
                 elif fi.plain and len(vals) == 1:
                     value = vals[0]
                     hit = fi.exact.get(value if type(value) is str else canon(value))
                     if hit:
                         extend(hit) if len(hit) > 1 else push(hit[0])
                 else:
-                    reached: list[Any] = []
+                    reached = []
                     for value in vals:
                         fi.collect(value, reached)
                     if len(reached) == 1:
                         push(reached[0])
                     elif reached:
                         extend(set(reached))
+        if (
+            tracked
+            and chains is not None
+            and not self._follow(tracked, doc, found, values, multi, chains)
+        ):
+            return None
         return found
+
+    def _follow(
+        self,
+        todo: list[tuple[_State, Chain]],
+        doc: Mapping[str, Any],
+        found: set[K],
+        values: dict[Path, tuple[object, ...]],
+        multi: set[Path],
+        chains: Chains,
+    ) -> bool:
+        """Walk on from partial matches that came through arrays of objects.
+
+        Each carries the elements its values came from (a chain): a value from
+        another element of an array it already went through does not lead on, so
+        conditions below one array of objects hold in one element without testing
+        any pattern on its own. Returns ``False`` when the pairs (state, chain) walk
+        would outgrow its budget (arrays of arrays of objects with conditions in
+        each can multiply them); the caller then reads arrays as bags and verifies.
+        """
+        current = self._current
+        seen: set[tuple[_State, Chain]] = set()
+        # The states where branches end, with the chains they were reached by (needed
+        # only by conditions left to test there), each taken once after the walk.
+        ends: dict[_State, set[Chain]] = {}
+        budget = _TRACK_BUDGET + 16 * sum(len(pairs) for pairs in chains.values())
+        while todo:
+            item = todo.pop()
+            state, mem = item
+            if state.accept is not None:
+                mems = ends.get(state)
+                if mems is None:
+                    ends[state] = {mem}
+                else:
+                    mems.add(mem)
+            if not state.moves or item in seen:
+                continue
+            seen.add(item)
+            if len(seen) > budget:
+                return False
+            for path, fi in state.moves:
+                vals = values.get(path)
+                if vals is None:
+                    vals = values[path] = values_of(doc, path, multi, chains)
+                reached: list[Any] = []
+                if not vals:
+                    todo.extend((target, mem) for target in fi.absent)  # type: ignore[misc]
+                elif path in chains:
+                    for value, chain in chains[path]:
+                        joined = merge(mem, chain)
+                        if joined is not None:
+                            fi.collect(value, reached)
+                            todo.extend((target, joined) for target in reached)
+                            reached.clear()
+                else:
+                    for value in vals:
+                        fi.collect(value, reached)
+                    todo.extend((target, mem) for target in set(reached))
+        for state, mems in ends.items():
+            pile = state.accept
+            if pile is None:  # pragma: no cover - only states with an accept are kept
+                continue
+            for run in pile.runs:
+                for key, gen, shared, branch, rest in run:
+                    if key in found or current.get(key) != gen:
+                        continue
+                    if rest and not any(
+                        _holds(rest, doc, values, multi, chains, mem) for mem in mems
+                    ):
+                        continue
+                    if (
+                        shared is None
+                        or (not shared[2] and (not multi or multi.isdisjoint(shared[0])))
+                        or (
+                            branch.tree.match(doc, doc)
+                            if shared[2]
+                            else self._verify(branch, doc, values, multi, chains)
+                        )
+                    ):
+                        found.add(key)
+        return True
 
     @staticmethod
     def _verify(
@@ -305,11 +435,14 @@ class PatternIndex(Generic[K]):
         doc: Mapping[str, Any],
         values: dict[Path, tuple[object, ...]],
         multi: set[Path],
+        chains: Chains | None,
     ) -> bool:
+        # Values are read as the walk reads them (chains recorded), since the walk
+        # may read the same path afterwards from ``values``.
         def absent(path: Path) -> bool:
             vals = values.get(path)
             if vals is None:
-                vals = values[path] = values_of(doc, path, multi)
+                vals = values[path] = values_of(doc, path, multi, chains)
             return not vals
 
         return verify(branch.tree, doc, absent)
@@ -317,6 +450,8 @@ class PatternIndex(Generic[K]):
     # ------------------------------------------------------------------ filing
 
     def _order(self, branch: Conjunction) -> tuple[Leaf, ...]:
+        if len(branch.leaves) < 2:  # nothing to order
+            return branch.leaves
         estimate = self._stats.estimate
         return tuple(
             sorted(branch.leaves, key=lambda leaf: (estimate(leaf), _rank(leaf), leaf.path))
@@ -327,6 +462,8 @@ class PatternIndex(Generic[K]):
         for key, records in self._filed.items():
             for i, record in enumerate(records):
                 branch = record[1][3]
+                if len(branch.leaves) < 2:
+                    continue
                 order = self._order(branch)
                 if order != record[2]:
                     records[i] = self._file(key, record[1][1], branch, order)
@@ -356,14 +493,17 @@ class PatternIndex(Generic[K]):
             if child is None:
                 break
             state, depth = child, depth + 1
+        levels = shared_levels(branch.leaves) if len(branch.leaves) > 1 else _NO_LEVELS
         if depth < len(leaves):
             state, depth = self._grow(state, leaves[depth]), depth + 1
-        rest = tuple(_check(leaf) for leaf in leaves[depth:])
-        levels = shared_levels(branch.leaves)
+        rest = tuple(_check(leaf) for leaf in leaves[depth:]) if depth < len(leaves) else ()
         # (levels where array consistency can reject the branch, its conditions' names,
         # whether only the model's own tree can tell)
-        shape = frozenset(map(_signature, branch.leaves))
-        shared = (levels, shape, bool(whole)) if levels or whole else None
+        shared = (
+            (levels, frozenset(map(_signature, branch.leaves)), bool(whole))
+            if levels or whole
+            else None
+        )
         entry = (key, gen, shared, branch, rest)
         node: _State | None = state
         while node is not None and node is not self._root:
@@ -423,13 +563,20 @@ class PatternIndex(Generic[K]):
             child = parent
 
 
-_Check = tuple[Path, "frozenset[object] | None", Callable[[object], bool], bool]
+# (path, its one key if it has one, the exact values when that is all, test, absent ok)
+_Check = tuple[Path, "str | None", "frozenset[object] | None", Callable[[object], bool], bool]
 
 
 def _check(leaf: Leaf) -> _Check:
+    """Return the test of a condition left where a branch ends (see :func:`_make_check`)."""
+    return _prepared(leaf)[1]
+
+
+def _make_check(leaf: Leaf) -> _Check:
     """Compile a condition left to test where a branch ends: exact values as a set."""
     only_exact = not (leaf.others or leaf.present_ok or leaf.absent_ok)
-    return leaf.path, leaf.exact if only_exact else None, leaf.test_value, leaf.absent_ok
+    top = leaf.path[0] if len(leaf.path) == 1 else None
+    return leaf.path, top, leaf.exact if only_exact else None, leaf.test_value, leaf.absent_ok
 
 
 def _holds(
@@ -437,15 +584,50 @@ def _holds(
     doc: Mapping[str, Any],
     values: dict[Path, tuple[object, ...]],
     multi: set[Path],
+    chains: Chains | None,
+    mem: Chain,
 ) -> bool:
-    """Test the conditions a branch left unindexed (as its states would have)."""
-    for path, exact, test, absent_ok in rest:
+    """Test the conditions a branch left unindexed (as its states would have).
+
+    A condition whose values came through arrays of objects must hold in the
+    elements the branch came through (``mem``), and such conditions together in
+    one element each (see :func:`_elements_agree`).
+    """
+    pending: list[list[Chain]] | None = None
+    plain = type(doc) is dict
+    for path, top, exact, test, absent_ok in rest:
+        if top is not None and plain:
+            # A top-level string (the common case) is tested as it is read.
+            value = doc.get(top, MISSING)
+            if type(value) is str:
+                if exact is not None:
+                    if value in exact:
+                        continue
+                    return False
+                if test(value):
+                    continue
+                return False
         vals = values.get(path)
         if vals is None:
-            vals = values[path] = values_of(doc, path, multi)
+            vals = values[path] = values_of(doc, path, multi, chains)
         if not vals:
             if not absent_ok:
                 return False
+        elif chains and path in chains:
+            held = {
+                chain
+                for value, chain in chains[path]
+                if (
+                    (value if type(value) is str else canon(value)) in exact
+                    if exact is not None
+                    else test(value)
+                )
+            }
+            if not held:
+                return False
+            if pending is None:
+                pending = []
+            pending.append(list(held))
         elif exact is not None:
             for value in vals:
                 if (value if type(value) is str else canon(value)) in exact:
@@ -458,4 +640,35 @@ def _holds(
                     break
             else:
                 return False
-    return True
+    return pending is None or _elements_agree(pending, mem, [_AGREE_BUDGET])
+
+
+_AGREE_BUDGET: Final = 4096
+
+
+class _OverBudget(Exception):
+    """Element tracking would cost too much on this event: read arrays as bags."""
+
+
+def _elements_agree(pending: list[list[Chain]], mem: Chain, budget: list[int]) -> bool:
+    """Tell whether one chain per condition can be picked, all agreeing with ``mem``.
+
+    A depth-first search; past its budget (many elements in several nested arrays
+    with conditions in each) it gives up, and the match falls back to verification.
+
+    Raises:
+        _OverBudget: The search outgrew its budget.
+    """
+    if not pending:
+        return True
+    first, others = pending[0], pending[1:]
+    for chain in first:
+        joined = merge(mem, chain)
+        if joined is None:
+            continue
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise _OverBudget
+        if _elements_agree(others, joined, budget):
+            return True
+    return False

@@ -187,6 +187,10 @@ class Leaf:
     present_ok: bool = field(init=False)
     absent_ok: bool = field(init=False)
     whole_array: bool = field(init=False, repr=False, compare=False)
+    #: Filled in by :class:`~eventpatterns.filters.PatternIndex` the first time it files
+    #: the leaf (its state signature and its test where a branch ends), so that a leaf
+    #: shared by many patterns is prepared once.
+    index_cache: tuple[Any, Any] | None = field(init=False, repr=False, compare=False, default=None)
 
     def __post_init__(self) -> None:
         exact = frozenset(p.key for p in self.alternatives if isinstance(p, Exact))

@@ -96,7 +96,23 @@ _TEXT_SLACK = 16
 _KEY_IN_PATH = 64
 
 
+# Leaves naming only strings, shared between patterns (see _Parser.leaf); bounded.
+_SHARED_LEAVES: dict[tuple[Any, ...], Leaf] = {}
+_SHARED_MAX: Final = 8192  # entries; a few MB at most
+_PATHS: dict[tuple[str, str], str] = {}
+
+
 def field_path(base: str, key: str) -> str:
+    """Append an object key to a JSON path (``$.detail`` + ``price``), remembered."""
+    found = _PATHS.get((base, key))
+    if found is None:
+        if len(_PATHS) >= _SHARED_MAX:
+            _PATHS.clear()
+        found = _PATHS[(base, key)] = _field_path(base, key)
+    return found
+
+
+def _field_path(base: str, key: str) -> str:
     """Append an object key to a JSON path (``$.detail`` + ``price``).
 
     Keys longer than 64 characters are cut (with an ellipsis) so that no path, and
@@ -147,7 +163,9 @@ def check_size(pattern: object, limit: int, *, what: str = "pattern") -> None:
         item = stack.pop()
         if isinstance(item, str):
             size += len(item) + 2
-            if size <= limit:  # short enough to measure exactly (escapes)
+            # Short enough to measure exactly (escapes): printable text without quotes
+            # or backslashes has none.
+            if size <= limit and not (item.isprintable() and '"' not in item and "\\" not in item):
                 size += len(json.dumps(item, ensure_ascii=False)) - len(item) - 2
         elif isinstance(item, dict):
             size += 2 + max(len(item) - 1, 0) + len(item)  # braces, commas, colons
@@ -287,7 +305,21 @@ class _Parser:
     def leaf(self, values: list[Any], keys: tuple[str, ...], path: str) -> Leaf:
         if not values:
             raise InvalidPattern("an array of alternatives must not be empty", path=path)
-        return Leaf(keys, tuple(self.alternative(v, f"{path}[{i}]") for i, v in enumerate(values)))
+        # Leaves are immutable: one that only names strings (they do not depend on the
+        # limits) is shared by every pattern that names the same strings at the same
+        # path, so ten thousand subscriptions to one ``source`` hold one leaf.
+        shared = None
+        if all(type(v) is str for v in values):
+            shared = (keys, *values)
+            found = _SHARED_LEAVES.get(shared)
+            if found is not None:
+                return found
+        leaf = Leaf(keys, tuple(self.alternative(v, f"{path}[{i}]") for i, v in enumerate(values)))
+        if shared is not None:
+            if len(_SHARED_LEAVES) >= _SHARED_MAX:
+                _SHARED_LEAVES.clear()
+            _SHARED_LEAVES[shared] = leaf
+        return leaf
 
     def alternative(self, item: object, path: str) -> Predicate:
         if isinstance(item, str):

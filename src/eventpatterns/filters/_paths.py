@@ -1,12 +1,16 @@
 """Reading an event for :class:`~eventpatterns.filters.PatternIndex`: values and arrays.
 
 :func:`values_of` returns the leaf values at a field path, ignoring array
-structure (EventBridge: an array matches when any element does), and notes where
-the event holds two or more objects at one level of that path (an array of
-objects). Only there can "all conditions below an array hold in one element"
-(array consistency) reject a pattern whose conditions each hold somewhere, so
-only patterns with two conditions below such a level are verified in full
-(:func:`verify`), against per-event answers for ``exists: false``.
+structure (EventBridge: an array matches when any element does). Where the path
+crosses an array of two or more objects, it also records, for each value, the
+element it came from at each such array (its *chain*), so that the walk can hold
+the conditions below one array of objects to one element ("array consistency"),
+the way event-ruler's machine carries array memberships: no pattern is verified
+on its own. Where the event is read in a way the chains do not follow (keys
+spelled with dots, mappings other than ``dict``, tuples), the levels concerned are
+noted instead, and only patterns with two conditions below such a level are
+verified in full (:func:`verify`), against per-event answers for
+``exists: false``.
 
 Values are handed on as the event holds them: the model's predicates decide how
 they compare (numbers a double does not hold exactly are in no range, and no
@@ -20,37 +24,156 @@ from typing import Any, Final
 
 from ._model import MISSING, Leaf, Node, dotted, flatten_arrays, leaf_values, values_at
 
-__all__ = ["values_of", "verify"]
+__all__ = ["Chain", "merge", "values_of", "verify"]
 
 _SCALARS: Final = frozenset({str, int, float, bool, type(None)})
+#: The elements a value came from: (array level, element number) per array of two or
+#: more objects on its way, outermost first. A level is the path prefix naming the array.
+Chain = tuple[tuple[tuple[str, ...], int], ...]
+Chains = dict[tuple[str, ...], tuple[tuple[object, Chain], ...]]
 
 
 def values_of(
-    doc: Mapping[str, Any], path: tuple[str, ...], multi: set[tuple[str, ...]]
+    doc: Mapping[str, Any],
+    path: tuple[str, ...],
+    multi: set[tuple[str, ...]],
+    chains: Chains | None = None,
 ) -> tuple[object, ...]:
-    """Return the leaf values at ``path``; note in ``multi`` the levels with many objects.
+    """Return the leaf values at ``path``; note where arrays of objects make them differ.
 
     Args:
         doc: The event.
         path: Keys from the root.
-        multi: Receives each proper prefix of ``path`` under which the event holds
-            two or more objects (through arrays).
+        multi: Receives the proper prefixes of ``path`` where the values' elements
+            are not told apart (see the module docs): every level with two or more
+            objects when ``chains`` is ``None``, only the levels the chains cannot
+            follow otherwise.
+        chains: Receives ``path -> ((value, chain), ...)`` when the path crosses an
+            array of two or more objects.
     """
     value: Any = doc
     last = len(path) - 1
     for depth, key in enumerate(path):
         if type(value) is not dict:
-            return _values_slow(doc, path, multi)
+            return _values_elements(doc, path, multi, chains)
         value = value.get(key, MISSING)
         if value is MISSING:
             # The model may read a missing key another way (spelled with dots).
-            return _values_slow(doc, path, multi) if depth < last else ()
+            return _values_elements(doc, path, multi, chains) if depth < last else ()
     t = type(value)
     if t is str or t is int or t is float or t is bool or value is None:
         return (value,)
     if t is dict:
         return ()
     return tuple(leaf_values(value))
+
+
+def _values_elements(
+    doc: Mapping[str, Any],
+    path: tuple[str, ...],
+    multi: set[tuple[str, ...]],
+    chains: Chains | None,
+) -> tuple[object, ...]:
+    if chains is not None:
+        found = _tracked(doc, path)
+        if found is not None:
+            pairs, tracked = found
+            if tracked:
+                chains[path] = pairs
+            return tuple(value for value, _ in pairs)
+    return _values_slow(doc, path, multi)
+
+
+def _tracked(
+    doc: Mapping[str, Any], path: tuple[str, ...]
+) -> tuple[tuple[tuple[object, Chain], ...], bool] | None:
+    """Return (value, chain) pairs and whether any chain is not empty; ``None`` to bail.
+
+    Reads plain dicts and lists only, as :meth:`Node.match` does (an array's objects,
+    nested arrays flattened, scalars in it ignored below a key; a key missing from an
+    object is absent there); anything else (a key spelled with dots, another mapping,
+    a tuple) is left to :func:`_values_slow`.
+    """
+    if type(doc) is not dict:
+        return None
+    level: list[tuple[Any, Chain]] = [(doc, ())]
+    last = len(path) - 1
+    tracked = False
+    for depth in range(last):
+        key = path[depth]
+        nxt: list[tuple[Any, Chain]] = []
+        for obj, chain in level:
+            value = obj.get(key, MISSING)
+            if value is MISSING:
+                if dotted(obj, key) is not MISSING:
+                    return None
+                continue
+            t = type(value)
+            if t is dict:
+                nxt.append((value, chain))
+            elif t is list:
+                objects = _objects(value)
+                if objects is None:
+                    return None
+                if len(objects) == 1:
+                    nxt.append((objects[0], chain))
+                elif objects:
+                    tracked = True
+                    prefix = path[: depth + 1]
+                    nxt.extend((o, (*chain, (prefix, i))) for i, o in enumerate(objects))
+            elif t not in _SCALARS:
+                return None
+        level = nxt
+        if not level:
+            return (), False
+    key = path[last]
+    pairs: list[tuple[object, Chain]] = []
+    for obj, chain in level:
+        value = obj.get(key, MISSING)
+        if value is MISSING:
+            continue
+        t = type(value)
+        if t in _SCALARS:
+            pairs.append((value, chain))
+        else:
+            pairs.extend((v, chain) for v in leaf_values(value))
+    return tuple(pairs), tracked
+
+
+def _objects(value: list[Any]) -> list[dict[str, Any]] | None:
+    """Return the objects of an array (nested arrays flattened), ``None`` for odd items."""
+    out: list[dict[str, Any]] = []
+    stack = [value]
+    while stack:
+        for item in stack.pop():
+            t = type(item)
+            if t is dict:
+                out.append(item)
+            elif t is list:
+                stack.append(item)
+            elif t not in _SCALARS:
+                return None
+    return out
+
+
+def merge(mem: Chain, chain: Chain) -> Chain | None:
+    """Join the elements a partial match came through with a value's; ``None`` if they differ.
+
+    Two chains meet only at arrays both paths cross, which are levels both conditions
+    sit below: there they must name the same element.
+    """
+    if not mem:
+        return chain
+    out = mem
+    for level, element in chain:
+        for held, other in mem:
+            if held == level:
+                if other != element:
+                    return None
+                break
+        else:
+            out = (*out, (level, element))
+    return out
 
 
 def _values_slow(

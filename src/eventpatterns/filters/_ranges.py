@@ -8,10 +8,11 @@ Three families, each kept in sorted runs (see :class:`Runs`):
 * bounded ranges, grouped by *width class* ``k`` (their width is below ``2**k``),
   sorted by lower bound. A range of class ``k`` holding ``x`` has its lower bound
   in ``(x - 2**k, x]``: the candidates are one window found by two binary
-  searches (widened to ``2**(k+1)`` to absorb float rounding, computed exactly
+  searches (widened by ``2**(k-20)`` to absorb float rounding, computed exactly
   when the value dwarfs the width), and each candidate is tested exactly. For
-  ranges spread evenly, a quarter to a half of a window hold ``x``, so the work
-  follows the ranges that hold the value, whatever their overlap.
+  ranges spread evenly, half to all of a window hold ``x`` (three in four when
+  widths spread evenly over their class), so the work follows the ranges that hold
+  the value, whatever their overlap.
 
 Bounds are doubles (the language refuses a number a double does not hold
 exactly), and a value is looked up as its double (``as_double``; the caller
@@ -168,10 +169,12 @@ def _window(k: int) -> tuple[float, float]:
     """Return (a window of at least ``2**k`` plus rounding, the magnitude it is safe to)."""
     if k == _WIDE:
         return _INF, _INF
-    # ``value - 2**(k+1)`` rounds by at most half an ulp, below the spare ``2**k``,
-    # while |value| < 2**(k+52); beyond that the window start is computed exactly.
-    window = math.ldexp(1.0, k + 1) if k + 1 < 1024 else _INF
-    safe = math.ldexp(1.0, k + 52) if k + 52 < 1024 else _INF
+    # The window is ``2**k`` and a spare of ``2**(k-20)``: ``value - window`` rounds by
+    # at most half an ulp, below the spare, while |value| < 2**(k+30) (an ulp there is
+    # at most 2**(k-19)); beyond that the window start is computed exactly. A tight
+    # window keeps about three in four candidates holding the value, not one in three.
+    window = math.ldexp(1.0 + 2.0**-20, k) if k < 1024 else _INF
+    safe = math.ldexp(1.0, k + 30) if k + 30 < 1024 else _INF
     return window, safe
 
 

@@ -1,0 +1,142 @@
+"""PatternIndex on arrays of objects: conditions below one array hold in one element.
+
+The index tracks which array element each value came from as it walks the machine
+(event-ruler's array memberships) instead of verifying each candidate pattern on its
+own; these properties check it against each pattern's own ``Matcher.matches`` on
+events with arrays of objects at one and two levels, nested arrays, scalars among
+the objects and keys missing from some elements.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from eventpatterns import filters
+from eventpatterns.filters import PatternIndex
+
+KEYS = ["a", "b", "c"]
+SCALARS = st.sampled_from(["x", "y", "", 0, 1, 2, 5, True, None])
+
+condition = st.one_of(
+    st.lists(st.sampled_from(["x", "y", 1, 2]), min_size=1, max_size=2, unique=True),
+    st.builds(
+        lambda op, n: [{"numeric": [op, n]}],
+        st.sampled_from(["<", ">=", "="]),
+        st.sampled_from([1, 2]),
+    ),
+    st.sampled_from(["x", 1]).map(lambda v: [{"anything-but": v}]),
+    st.sampled_from(["x", "y"]).map(lambda v: [{"prefix": v}]),
+    st.booleans().map(lambda v: [{"exists": v}]),
+)
+
+
+def _objects(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.dictionaries(st.sampled_from(KEYS), inner, min_size=1, max_size=3)
+
+
+# Patterns two or three levels deep, so that several conditions sit below one key.
+pattern_levels = st.recursive(
+    _objects(condition), lambda inner: _objects(inner | condition), max_leaves=6
+)
+patterns = st.one_of(
+    pattern_levels,
+    st.builds(lambda p, q: {"$or": [p, q]}, pattern_levels, pattern_levels),
+)
+
+# Events: objects whose values are scalars, objects, or arrays mixing objects (and
+# nested arrays of them) with scalars; now and then a key spelled with dots (which
+# element tracking leaves to verification).
+EVENT_KEYS = st.sampled_from([*KEYS, *KEYS, "a.b"])
+event_values = st.recursive(
+    SCALARS,
+    lambda inner: st.one_of(
+        st.dictionaries(EVENT_KEYS, inner, max_size=3),
+        st.lists(inner | st.dictionaries(EVENT_KEYS, inner, max_size=3), max_size=4),
+    ),
+    max_leaves=16,
+)
+events = st.dictionaries(EVENT_KEYS, event_values, min_size=1, max_size=3)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(patterns, min_size=1, max_size=10), st.lists(events, min_size=1, max_size=6))
+def test_arrays_of_objects_equal_individual_matchers(pats: list[Any], evs: list[Any]) -> None:
+    index: PatternIndex[int] = PatternIndex()
+    matchers = {}
+    for i, p in enumerate(pats):
+        index.add(i, p)
+        matchers[i] = filters.compile(p)
+    for event in evs:
+        assert index.match(event) == {i for i, m in matchers.items() if m.matches(event)}
+    for i in range(0, len(pats), 3):
+        index.remove(i)
+        del matchers[i]
+    for event in evs:
+        assert index.match(event) == {i for i, m in matchers.items() if m.matches(event)}
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from("xyz"), st.integers(0, 3)), max_size=6),
+    st.lists(st.tuples(st.sampled_from("xyz"), st.integers(0, 3)), min_size=1, max_size=6),
+)
+def test_same_element_required(pairs: list[tuple[str, int]], items: list[tuple[str, int]]) -> None:
+    index: PatternIndex[int] = PatternIndex()
+    for i, (sku, qty) in enumerate(pairs):
+        index.add(i, {"items": {"sku": [sku], "qty": [{"numeric": [">=", qty]}]}})
+    event = {"items": [{"sku": s, "qty": q} for s, q in items]}
+    want = {i for i, (sku, qty) in enumerate(pairs) if any(s == sku and q >= qty for s, q in items)}
+    assert index.match(event) == want
+
+
+def test_two_conditions_in_different_elements_do_not_match() -> None:
+    index: PatternIndex[str] = PatternIndex()
+    index.add("same", {"items": {"sku": ["A"], "qty": [2]}})
+    index.add("deep", {"o": {"items": {"sku": ["A"], "tag": {"k": ["v"]}}}})
+    assert index.match({"items": [{"sku": "A", "qty": 1}, {"sku": "B", "qty": 2}]}) == set()
+    assert index.match({"items": [{"sku": "B", "qty": 1}, {"sku": "A", "qty": 2}]}) == {"same"}
+    split = {"o": [{"items": [{"sku": "A"}]}, {"items": [{"tag": {"k": "v"}}]}]}
+    assert index.match(split) == set()
+    together = {"o": [{"items": [{"sku": "A"}, {"tag": [{"k": "w"}, {"k": "v"}]}]}]}
+    assert index.match(together) == set()
+    one = {"o": [{}, {"items": [{"x": 1}, {"sku": "A", "tag": [{"k": "w"}, {"k": "v"}]}]}]}
+    assert index.match(one) == {"deep"}
+
+
+def test_many_nested_elements_stay_bounded() -> None:
+    # Conditions in sibling arrays below one array of objects multiply the (state,
+    # elements) pairs; past a budget the walk falls back to verifying, still exact.
+    index: PatternIndex[int] = PatternIndex()
+    anything = [{"exists": True}]
+    for i in range(20):
+        index.add(i, {"a": {"b": {"x": anything}, "c": {"y": anything}, "d": {"z": [i]}}})
+    index.add(-1, {"a": {"b": {"x": anything}, "c": {"y": anything}, "d": {"z": [-1]}}})
+    row = [{"b": [{"x": j} for j in range(30)], "c": [{"y": j} for j in range(30)],
+            "d": [{"z": j} for j in range(30)]} for _ in range(30)]  # fmt: skip
+    start = time.process_time()
+    assert index.match({"a": row}) == set(range(20))
+    assert time.process_time() - start < 5
+
+
+def test_conditions_left_where_a_branch_ends_hold_in_one_element() -> None:
+    # A unique pattern is one state plus conditions tested where it ends: those
+    # must hold in the element the state came through, and together in one element.
+    index: PatternIndex[str] = PatternIndex()
+    index.add("three", {"items": {"sku": ["A"], "qty": [2], "colour": ["red"]}})
+    index.add("nested", {"o": {"id": ["1"], "items": {"sku": ["A"], "qty": [2]}}})
+    split: dict[str, list[dict[str, Any]]] = {
+        "items": [{"sku": "A", "qty": 2}, {"sku": "A", "colour": "red"}]
+    }
+    assert index.match(split) == set()
+    split["items"].append({"qty": 2, "colour": "red", "sku": ["B", "A"]})
+    assert index.match(split) == {"three"}
+    apart: dict[str, list[dict[str, Any]]] = {
+        "o": [{"id": "1", "items": {"sku": "B"}}, {"id": "2", "items": {"sku": "A", "qty": 2}}]
+    }
+    assert index.match(apart) == set()
+    apart["o"][0]["items"] = [{"sku": "A"}, {"qty": [1, 2]}, {"sku": "A", "qty": 2}]
+    assert index.match(apart) == {"nested"}
