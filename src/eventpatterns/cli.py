@@ -7,11 +7,17 @@ Subcommands:
   JSON). PATTERN and EVENT are JSON text or ``@file`` (``@-`` reads standard
   input), files in UTF-8. Exit status: 0 when it ran, 2 with one line on standard
   error for an invalid pattern, event, file or usage.
+* ``serve``: the real-time gateway (WebSocket at ``/ws``, SSE at ``/events``,
+  ``POST /publish``) on uvicorn, over the memory bus or ``--bus redis://...``;
+  prints the URLs; SIGTERM closes every connection with 1001 and exits with 0.
+  Without an authentication option it is open (anyone may subscribe and publish)
+  and says so; the open mode on a non-loopback address needs ``--allow-anonymous``.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -101,6 +107,81 @@ def _test_pattern(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _authorizer(args: argparse.Namespace) -> Any:
+    from .errors import ConfigurationError
+
+    if args.api_key_file is not None:
+        from .realtime import APIKeyAuthorizer, APIKeyRecord
+
+        text = _read_arg("@" + args.api_key_file, "API key file")
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise _UsageError(f"the API key file is not JSON ({str(exc)[:200]})") from exc
+        if isinstance(data, dict):
+            data = data.get("keys")
+        if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
+            raise _UsageError("the API key file must hold a JSON list of key records")
+        try:
+            return APIKeyAuthorizer([APIKeyRecord.from_dict(r) for r in data])
+        except ConfigurationError as exc:
+            raise _UsageError(str(exc)) from exc
+    if args.jwt_secret is not None:
+        from .realtime import JWTAuthorizer, JWTKey
+
+        secret = _read_arg(args.jwt_secret, "JWT secret").strip()
+        try:
+            return JWTAuthorizer(
+                JWTKey(secret, "HS256"), audience=args.audience, issuer=args.issuer
+            )
+        except ConfigurationError as exc:
+            raise _UsageError(str(exc)) from exc
+    if args.jwks_url is not None:
+        from .realtime import OIDCAuthorizer
+
+        if args.issuer is None:
+            raise _UsageError("--jwks-url needs --issuer (the tokens' iss)")
+        return OIDCAuthorizer(args.issuer, audience=args.audience, jwks_uri=args.jwks_url)
+    return None
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import anyio
+
+    from .errors import ConfigurationError, MissingDependency
+    from .realtime._serve import ServeOptions, is_loopback, run
+
+    if not 0 <= args.port <= 65535:
+        raise _UsageError(f"--port must be 0-65535, not {args.port}")
+    authorizer = _authorizer(args)
+    if authorizer is None:
+        if not args.allow_anonymous and not is_loopback(args.host):
+            raise _UsageError(
+                f"no authentication configured and {args.host} is not a loopback address:"
+                " pass --api-key-file, --jwt-secret or --jwks-url, or --allow-anonymous"
+            )
+    elif args.allow_anonymous:
+        raise _UsageError("--allow-anonymous is for the open mode (no authentication option)")
+    options = ServeOptions(
+        host=args.host,
+        port=args.port,
+        bus=args.bus,
+        authorizer=authorizer,
+        compression=args.compression,
+    )
+    try:
+        anyio.run(functools.partial(run, options, announce=_announce))
+    except (ConfigurationError, MissingDependency) as exc:
+        raise _UsageError(str(exc)) from exc
+    except OSError as exc:  # the port is taken, the host unknown
+        raise _UsageError(f"cannot listen on {args.host}:{args.port}: {exc}") from exc
+    return EXIT_OK
+
+
+def _announce(line: str) -> None:
+    print(line, flush=True)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="eventpatterns", description="Event-driven backend patterns: tools."
@@ -118,6 +199,35 @@ def _parser() -> argparse.ArgumentParser:
         "--json", action="store_true", help="print the verdict and explanation as JSON"
     )
     test.set_defaults(handler=_test_pattern)
+    serve = commands.add_parser(
+        "serve",
+        help="run the real-time gateway: WebSocket /ws, SSE /events, POST /publish",
+        description="Serve the real-time gateway on one port until SIGTERM or SIGINT.",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="TCP port (default 8000; 0: any)")
+    serve.add_argument(
+        "--bus", default="memory://", help="bus URL: memory:// (default) or redis://host:6379/0"
+    )
+    auth = serve.add_mutually_exclusive_group()
+    auth.add_argument(
+        "--api-key-file", metavar="FILE", help="JSON list of API key records (hashed keys)"
+    )
+    auth.add_argument(
+        "--jwt-secret", metavar="SECRET", help="HS256 secret, or @file (safer than argv)"
+    )
+    auth.add_argument("--jwks-url", metavar="URL", help="OIDC: the provider's JWKS URL")
+    serve.add_argument("--issuer", help="the tokens' required iss (needed with --jwks-url)")
+    serve.add_argument("--audience", help="the tokens' required aud")
+    serve.add_argument(
+        "--allow-anonymous",
+        action="store_true",
+        help="allow the open mode (no authentication) on a non-loopback address",
+    )
+    serve.add_argument(
+        "--compression", action="store_true", help="negotiate per-message deflate (off: faster)"
+    )
+    serve.set_defaults(handler=_serve)
     return parser
 
 

@@ -1,23 +1,34 @@
 """Real-time delivery to browsers and apps: gateway, transports, auth (issue 9).
 
 ``import eventpatterns.realtime`` imports no optional dependency: the JWT and OIDC
-authorizers import pyjwt, cryptography and httpx when constructed.
+authorizers import pyjwt, cryptography and httpx when constructed, and the ASGI
+endpoints (Starlette, extra ``server``) live in :mod:`eventpatterns.realtime.asgi`.
 """
 
+from ._apikeys import APIKeyAuthorizer, APIKeyRecord
 from ._auth import (
     Authorizer,
     Credentials,
     Principal,
     SubscriptionAuthorizer,
     SubscriptionRequest,
+    all_of,
+    narrow,
+    owner_only,
+    require_scope,
 )
 from ._frames import CloseCode, ErrorCode, parse_client_frame
 from ._gateway import CONTROL_TYPE, Connection, Gateway, GatewayStats
+from ._jwt import JWTAuthorizer, JWTKey
 from ._limits import Limits
+from ._oidc import OIDCAuthorizer
 from ._protocol import ServerProtocol
 from ._transport import MemoryTransport, Transport
+from ._websockets import WebSocketServer, WebSocketTransport, serve
 
 __all__ = [
+    "APIKeyAuthorizer",
+    "APIKeyRecord",
     "CONTROL_TYPE",
     "Authorizer",
     "CloseCode",
@@ -26,12 +37,22 @@ __all__ = [
     "ErrorCode",
     "Gateway",
     "GatewayStats",
+    "JWTAuthorizer",
+    "JWTKey",
     "Limits",
     "MemoryTransport",
+    "OIDCAuthorizer",
     "Principal",
     "ServerProtocol",
     "SubscriptionAuthorizer",
     "SubscriptionRequest",
     "Transport",
+    "WebSocketServer",
+    "WebSocketTransport",
+    "all_of",
+    "narrow",
+    "owner_only",
     "parse_client_frame",
+    "require_scope",
+    "serve",
 ]

@@ -21,7 +21,7 @@ from typing import Any, Final, Literal
 from ..errors import AuthenticationFailed, ConfigurationError, MissingDependency
 from ._auth import Credentials, Principal
 
-__all__ = ["JWTAuthorizer", "JWTKey", "decode_token", "import_jwt"]
+__all__ = ["JWTAuthorizer", "JWTKey", "PreparedKey", "decode_token", "import_jwt", "prepare_key"]
 
 Algorithm = Literal["HS256", "RS256", "ES256"]
 ALGORITHMS: Final[frozenset[str]] = frozenset({"HS256", "RS256", "ES256"})
@@ -64,13 +64,13 @@ class JWTKey:
 
 
 @dataclass(frozen=True, slots=True)
-class _Prepared:
+class PreparedKey:
     key: Any
     algorithm: str
     kid: str | None
 
 
-def _prepare(spec: JWTKey) -> _Prepared:
+def prepare_key(spec: JWTKey) -> PreparedKey:
     jwt = import_jwt()
     if spec.algorithm not in ALGORITHMS:
         raise ConfigurationError(
@@ -86,14 +86,14 @@ def _prepare(spec: JWTKey) -> _Prepared:
             raise ConfigurationError(
                 f"an HS256 secret must be at least {MIN_HMAC_KEY_BYTES} bytes (RFC 7518 3.2)"
             )
-        return _Prepared(key, spec.algorithm, spec.kid)
+        return PreparedKey(key, spec.algorithm, spec.kid)
     if hasattr(key, "private_bytes"):  # a private key: verify with its public half
         key = key.public_key()
     if spec.algorithm == "RS256" and key.key_size < MIN_RSA_BITS:
         raise ConfigurationError(f"an RS256 key must have at least {MIN_RSA_BITS} bits")
     if spec.algorithm == "ES256" and key.curve.name != "secp256r1":
         raise ConfigurationError(f"an ES256 key must be on P-256, not {key.curve.name}")
-    return _Prepared(key, spec.algorithm, spec.kid)
+    return PreparedKey(key, spec.algorithm, spec.kid)
 
 
 def _fail(reason: str, message: str) -> AuthenticationFailed:
@@ -127,7 +127,7 @@ def _error_map(jwt: Any) -> tuple[tuple[type[Exception], str], ...]:
 
 def decode_token(
     token: object,
-    keys: Sequence[_Prepared],
+    keys: Sequence[PreparedKey],
     *,
     audience: str | Sequence[str] | None,
     issuer: str | Sequence[str] | None,
@@ -319,7 +319,7 @@ class JWTAuthorizer:
         specs = [keys] if isinstance(keys, JWTKey) else list(keys)
         if not specs:
             raise ConfigurationError("JWTAuthorizer needs at least one key")
-        self._keys = tuple(_prepare(k) for k in specs)
+        self._keys = tuple(prepare_key(k) for k in specs)
         self._audience = audience
         self._issuer = issuer
         self._leeway = float(leeway)

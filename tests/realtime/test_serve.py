@@ -1,0 +1,172 @@
+"""``eventpatterns serve`` as a subprocess: subscribe, publish over HTTP, SIGTERM closes 1001."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import anyio
+import httpx
+import pytest
+from anyio.abc import Process
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from eventpatterns.cli import main
+
+from .sse_parser import Parser
+from .transport_helpers import recv_json, recv_until
+
+pytestmark = pytest.mark.anyio
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+SECRET = "a-test-secret-of-at-least-32-bytes!"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@asynccontextmanager
+async def served(*args: str) -> AsyncIterator[tuple[Process, dict[str, str]]]:
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    command = [sys.executable, "-m", "eventpatterns.cli", "serve", "--port", "0", *args]
+    async with await anyio.open_process(command, env=env) as process:
+        assert process.stdout is not None
+        urls: dict[str, str] = {}
+        buffer = b""
+        with anyio.fail_after(30):
+            while len(urls) < 3:
+                buffer += await process.stdout.receive()
+                *lines, rest = buffer.split(b"\n")
+                buffer = rest
+                for line in lines:
+                    name, _, url = line.decode().partition(":")
+                    urls[name] = url.strip().removeprefix("POST ")
+        try:
+            yield process, urls
+        finally:
+            if process.returncode is None:
+                process.kill()
+
+
+def _event(n: int) -> bytes:
+    return json.dumps(
+        {"specversion": "1.0", "id": f"e{n}", "type": "t", "source": "/s", "data": {"n": n}}
+    ).encode()
+
+
+CE = {"content-type": "application/cloudevents+json"}
+
+
+async def test_serve_open_mode_subscribe_publish_and_sigterm() -> None:
+    async with served() as (process, urls), httpx.AsyncClient() as client:
+        assert set(urls) == {"WebSocket", "SSE", "Publish"}
+        ws = await connect(urls["WebSocket"])
+        assert (await recv_json(ws))["principal"] == "anonymous"
+        await ws.send('{"type":"subscribe","id":"s1","pattern":{"type":["t"]}}')
+        await recv_until(ws, "subscribed")
+        async with client.stream("GET", urls["SSE"]) as stream:
+            assert stream.status_code == 200
+            response = await client.post(urls["Publish"], content=_event(1), headers=CE)
+            assert response.status_code == 202, response.text
+            assert response.json()["id"] == "e1"
+            event = await recv_until(ws, "event")
+            assert event["event"]["data"] == {"n": 1}
+            assert event["position"] == response.json()["position"]
+            parser = Parser()
+            with anyio.fail_after(10):
+                async for chunk in stream.aiter_bytes():
+                    parser.feed(chunk)
+                    if any(m.type == "event" for m in parser.messages):
+                        break
+            message = next(m for m in parser.messages if m.type == "event")
+            assert json.loads(message.data)["data"] == {"n": 1}
+            bad = await client.post(urls["Publish"], content=b"{", headers=CE)
+            assert bad.status_code == 400
+            assert bad.headers["content-type"] == "application/problem+json"
+        process.send_signal(signal.SIGTERM)
+        with pytest.raises(ConnectionClosed) as info:
+            await recv_json(ws, timeout=10)
+        assert info.value.rcvd is not None
+        assert info.value.rcvd.code == 1001
+        with anyio.fail_after(15):
+            assert await process.wait() == 0
+
+
+def _token(sub: str, scope: str) -> str:
+    import jwt
+
+    claims = {"sub": sub, "scope": scope, "exp": int(time.time()) + 600}
+    return jwt.encode(claims, SECRET, algorithm="HS256")
+
+
+async def test_serve_with_jwt_needs_the_publish_scope(tmp_path: Path) -> None:
+    secret_file = tmp_path / "secret"
+    secret_file.write_text(SECRET + "\n")
+    async with (
+        served("--jwt-secret", f"@{secret_file}") as (process, urls),
+        httpx.AsyncClient() as client,
+    ):
+        reader = _token("alice", "read")
+        publisher = _token("svc", "publish")
+        async with connect(urls["WebSocket"] + f"?token={reader}") as ws:
+            assert (await recv_json(ws))["principal"] == "alice"
+            await ws.send('{"type":"subscribe","id":"s1"}')
+            await recv_until(ws, "subscribed")
+            no_token = await client.post(urls["Publish"], content=_event(1), headers=CE)
+            assert no_token.status_code == 401
+            headers = {**CE, "authorization": f"Bearer {reader}"}
+            no_scope = await client.post(urls["Publish"], content=_event(1), headers=headers)
+            assert no_scope.status_code == 403
+            headers = {**CE, "authorization": f"Bearer {publisher}"}
+            ok = await client.post(urls["Publish"], content=_event(2), headers=headers)
+            assert ok.status_code == 202
+            assert (await recv_until(ws, "event"))["event"]["data"] == {"n": 2}
+        sse = await client.get(urls["SSE"])
+        assert sse.status_code == 401
+        process.send_signal(signal.SIGINT)
+        with anyio.fail_after(15):
+            assert await process.wait() == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--host", "0.0.0.0"], "not a loopback address"),  # noqa: S104 - refused
+        (["--jwks-url", "https://example.com/jwks"], "--issuer"),
+        (["--jwt-secret", "short"], "32"),
+        (["--jwt-secret", SECRET, "--allow-anonymous"], "open mode"),
+        (["--bus", "carrier-pigeon://"], "unknown bus URL scheme"),
+        (["--port", "70000"], "0-65535"),
+        (["--api-key-file", "/nonexistent/keys.json"], "cannot read"),
+    ],
+)
+def test_serve_usage_errors(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["serve", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("eventpatterns serve: error:")
+    assert message in err
+
+
+def test_serve_help_lists_the_options() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "eventpatterns.cli", "serve", "--help"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(SRC)},
+        timeout=30,
+    )
+    assert result.returncode == 0
+    for option in ("--bus", "--api-key-file", "--jwt-secret", "--jwks-url", "--allow-anonymous"):
+        assert option in result.stdout
