@@ -21,9 +21,9 @@ import os
 import socket
 import time
 import urllib.parse
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterable, Awaitable, Callable
 from multiprocessing.connection import Connection as Pipe
-from typing import Any
+from typing import Any, cast
 
 PAD = "x" * 40
 MessageSender = Callable[[int, int, int], Awaitable[None]]  # (seq, user, stamp)
@@ -119,7 +119,6 @@ async def uvicorn_serve(app: Any, sock: socket.socket) -> Any:
         ws_max_queue=1_000_000,
     )
     server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     task = asyncio.ensure_future(server.serve(sockets=[sock]))
     while not server.started:
         if task.done():
@@ -142,7 +141,8 @@ async def broadcaster_server(sock: socket.socket) -> tuple[Any, MessageSender]:
         user = websocket.query_params.get("user", "all")
         async with broadcast.subscribe(channel=user) as subscriber:
             await websocket.send_text("ready")
-            async for event in subscriber:  # type: ignore[union-attr]
+            # broadcaster annotates Subscriber.__aiter__ as returning "... | None".
+            async for event in cast("AsyncIterable[Any]", subscriber):
                 await websocket.send_text(event.message)
 
     app = Starlette(routes=[WebSocketRoute("/ws", endpoint)])
@@ -158,7 +158,7 @@ async def broadcaster_server(sock: socket.socket) -> tuple[Any, MessageSender]:
 
 
 async def socketio_server(sock: socket.socket) -> tuple[Any, MessageSender]:
-    import socketio
+    import socketio  # type: ignore[import-untyped]
 
     sio = socketio.AsyncServer(async_mode="asgi", ping_interval=600, ping_timeout=600)
 
@@ -248,6 +248,7 @@ async def serve_process(kind: str, pipe: Pipe) -> None:
             server, send = await socketio_server(sock)
         else:
             server, send = await gateway_server(kind, sock, stack)
+        assert server is not None  # kept alive until the process exits
         pipe.send(("port", port))
         while True:
             command = await inbox.get()
@@ -274,7 +275,6 @@ async def serve_process(kind: str, pipe: Pipe) -> None:
             else:
                 pipe.send(("bye",))
                 os._exit(0)
-    del server
 
 
 def server_main(kind: str, pipe: Pipe) -> None:

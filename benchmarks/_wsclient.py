@@ -205,9 +205,7 @@ class WSClient(_Base):
 class GatewayClient(WSClient):
     """The eventpatterns gateway protocol: subscribe once, count ``event`` frames."""
 
-    def __init__(
-        self, index: int, tally: Tally, request: bytes, pattern: dict[str, Any]
-    ) -> None:
+    def __init__(self, index: int, tally: Tally, request: bytes, pattern: dict[str, Any]) -> None:
         super().__init__(index, tally, request)
         self.pattern = pattern
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import multiprocessing
 import statistics
 import sys
@@ -63,14 +64,34 @@ ROWS = [
     Row("broadcaster", "broadcaster memory:// + Starlette/uvicorn", "broadcaster", "ws"),
     Row("socketio", "python-socketio (ASGI, uvicorn)", "socketio", "socketio"),
     Row("gateway", "eventpatterns Gateway, websockets transport", "gateway-ws", "gateway"),
-    Row("gateway-asgi", "eventpatterns Gateway, ASGI WebSocket (uvicorn)", "gateway-asgi", "gateway"),
+    Row(
+        "gateway-asgi", "eventpatterns Gateway, ASGI WebSocket (uvicorn)", "gateway-asgi", "gateway"
+    ),
     Row("gateway-sse", "eventpatterns Gateway, SSE (uvicorn)", "gateway-asgi", "sse"),
-    Row("p2p-broadcast", "websockets broadcast() to the user's connection", "ws-broadcast", "ws", True),
+    Row(
+        "p2p-broadcast",
+        "websockets broadcast() to the user's connection",
+        "ws-broadcast",
+        "ws",
+        True,
+    ),
     Row("p2p-broadcaster", "broadcaster, one channel per user", "broadcaster", "ws", True),
     Row("p2p-socketio", "python-socketio, one room per user", "socketio", "socketio", True),
-    Row("p2p-gateway", "eventpatterns Gateway, per-user pattern (WebSocket)", "gateway-ws", "gateway", True),
-    Row("p2p-gateway-sse", "eventpatterns Gateway, per-user pattern (SSE)", "gateway-asgi", "sse", True),
-]  # fmt: skip
+    Row(
+        "p2p-gateway",
+        "eventpatterns Gateway, per-user pattern (WebSocket)",
+        "gateway-ws",
+        "gateway",
+        True,
+    ),
+    Row(
+        "p2p-gateway-sse",
+        "eventpatterns Gateway, per-user pattern (SSE)",
+        "gateway-asgi",
+        "sse",
+        True,
+    ),
+]
 
 
 # -- the client process ---------------------------------------------------------------------
@@ -106,7 +127,7 @@ async def client_process(client: str, port: int, indexes: range, p2p: bool, pipe
                 {
                     "delivered": sum(tally.counts),
                     "expected": sum(expected),
-                    "short": sum(1 for c, e in zip(tally.counts, expected) if c != e),
+                    "short": sum(1 for c, e in zip(tally.counts, expected, strict=True) if c != e),
                     "first_ns": tally.first_ns,
                     "last_ns": tally.last_ns,
                     "latency": tally.latency,
@@ -159,9 +180,7 @@ class Harness:
         processes = [server]
         try:
             _, port = receive(server_pipe, 30, "port from the server")
-            parts = [
-                range(i, args.clients, args.client_procs) for i in range(args.client_procs)
-            ]
+            parts = [range(i, args.clients, args.client_procs) for i in range(args.client_procs)]
             pipes: list[Pipe] = []
             for indexes in parts:
                 mine, theirs = ctx.Pipe()
@@ -209,7 +228,7 @@ class Harness:
         measure: bool,
     ) -> dict[str, Any]:
         users = self.args.clients
-        for pipe, indexes in zip(pipes, parts):
+        for pipe, indexes in zip(pipes, parts, strict=True):
             pipe.send(("arm", expected_counts(n, indexes, users, row.p2p), measure, self.args.idle))
         for pipe in pipes:
             receive(pipe, 30, "armed from the clients")
@@ -255,11 +274,11 @@ def summarize(rows: list[Row], rounds: list[dict[str, dict[str, Any]]]) -> list[
         if not runs:
             continue
 
-        def ratio(base: str, *, cpu: bool = False) -> float | str:
+        def ratio(base: str, *, cpu: bool = False, key: str = row.key) -> float | str:
             values = []
             for r in rounds:
-                if row.key in r and base in r:
-                    mine, theirs = r[row.key]["saturated"], r[base]["saturated"]
+                if key in r and base in r:
+                    mine, theirs = r[key]["saturated"], r[base]["saturated"]
                     if cpu:  # deliveries per second of server CPU, as a ratio
                         cost = "server_cpu_us_per_delivery"
                         values.append(theirs[cost] / mine[cost])
@@ -364,6 +383,10 @@ def main() -> int:
                 flush=True,
             )
         rounds.append(results)
+        partial = args.output or Path(__file__).parent / "results" / "gateway.partial.json"
+        partial.parent.mkdir(exist_ok=True)
+        # Written after every round: a long run that is stopped keeps what it measured.
+        partial.with_suffix(".rounds.json").write_text(json.dumps(rounds, default=list))
     table = summarize(rows, rounds)
     print(
         f"\n{args.clients:,} clients; broadcast {args.messages:,} messages, point-to-point "
@@ -383,8 +406,6 @@ def main() -> int:
         print_table(targets, ["target", "measured", "met"])
     extra = {"config": {k: str(v) for k, v in vars(args).items()}, "targets": targets}
     if args.output is not None:
-        import json
-
         payload = {"benchmark": "gateway", "rows": table, **extra}
         args.output.write_text(json.dumps(payload, indent=2, default=list))
         print(f"\nwrote {args.output}")
