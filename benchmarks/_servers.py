@@ -261,7 +261,7 @@ async def serve_process(kind: str, pipe: Pipe) -> None:
                 if profile and rate is None:
                     import cProfile
 
-                    profiler = cProfile.Profile()
+                    profiler = cProfile.Profile(time.process_time)
                     profiler.enable()
                 cpu0 = time.process_time()
                 first, last = await publish(send, n, users, rate)

@@ -383,7 +383,7 @@ def main() -> int:
                 flush=True,
             )
         rounds.append(results)
-        partial = args.output or Path(__file__).parent / "results" / "gateway.partial.json"
+        partial = args.output or Path(__file__).parent / "results" / "gateway.json"
         partial.parent.mkdir(exist_ok=True)
         # Written after every round: a long run that is stopped keeps what it measured.
         partial.with_suffix(".rounds.json").write_text(json.dumps(rounds, default=list))
