@@ -15,8 +15,10 @@ PACKAGES = [
     "eventpatterns.errors",
     "eventpatterns.bus",
     "eventpatterns.filters",
+    "eventpatterns.realtime",
     "eventpatterns.backends.memory",
     "eventpatterns.backends.redis",
+    "eventpatterns.realtime",
     "eventpatterns.testing",
 ]
 
@@ -99,3 +101,15 @@ def test_import_eventpatterns_stays_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "", f"importing eventpatterns loaded: {out.stdout.strip()}"
+
+
+def test_import_realtime_loads_no_optional_dependency() -> None:
+    heavy = ["starlette", "jwt", "cryptography", "httpx", "websockets", "redis", "uvicorn"]
+    code = (
+        "import sys, eventpatterns.realtime;"
+        f"print(','.join(m for m in {heavy!r} if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "", (
+        f"importing eventpatterns.realtime loaded: {out.stdout.strip()}"
+    )

@@ -26,9 +26,9 @@ async def token_authorizer(credentials: Credentials) -> Principal:
     return Principal(pid, expires_at=float(expires) if expires else None)
 
 
-async def frames_until(transport: MemoryTransport, count: int, timeout: float = 5) -> list[Any]:
-    """Receive exactly ``count`` frames (fails after ``timeout`` seconds)."""
-    with anyio.fail_after(timeout):
+async def frames_until(transport: MemoryTransport, count: int, seconds: float = 5) -> list[Any]:
+    """Receive exactly ``count`` frames (fails after ``seconds``)."""
+    with anyio.fail_after(seconds):
         return [await transport.receive() for _ in range(count)]
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from eventpatterns.errors import InvalidState
 from eventpatterns.realtime import CloseCode, ErrorCode, Limits, Principal, ServerProtocol
@@ -35,7 +36,8 @@ def opened(limits: Limits | None = None, clock: Clock | None = None) -> ServerPr
     p = ServerProtocol(limits=limits, clock=clock or Clock())
     p.receive_text('{"type":"authenticate","token":"t"}')
     [event] = p.events_received()
-    assert isinstance(event, AuthenticateRequested) and event.credentials.token == "t"
+    assert isinstance(event, AuthenticateRequested)
+    assert event.credentials.token == "t"
     p.accept(Principal("u1", expires_at=99.0), "c1")
     assert frames(p) == [
         {"type": "connected", "connection": "c1", "principal": "u1", "expires_at": 99.0}
@@ -76,7 +78,8 @@ def test_before_authentication() -> None:
     p.receive_text('{"type":"subscribe","id":"s1"}')
     p.receive_text('{"type":"ping","payload":[1]}')
     out = frames(p)
-    assert out[0]["code"] == "not_authenticated" and out[0]["id"] == "s1"
+    assert out[0]["code"] == "not_authenticated"
+    assert out[0]["id"] == "s1"
     assert out[1] == {"type": "pong", "payload": [1]}
     assert p.events_received() == []
     with pytest.raises(InvalidState, match="no authentication is pending"):
@@ -84,10 +87,9 @@ def test_before_authentication() -> None:
     p.receive_text('{"type":"authenticate","token":"bad"}')
     p.events_received()
     p.reject_authentication("bad token")
-    assert frames(p) == [
-        {"type": "error", "code": "authentication_failed", "message": "bad token"}
-    ]
-    assert p.close_expected() and p.close_code == CloseCode.AUTHENTICATION_FAILED
+    assert frames(p) == [{"type": "error", "code": "authentication_failed", "message": "bad token"}]
+    assert p.close_expected()
+    assert p.close_code == CloseCode.AUTHENTICATION_FAILED
     p.receive_text('{"type":"ping"}')  # ignored once closing
     assert frames(p) == []
 
@@ -96,14 +98,18 @@ def test_refresh_must_keep_the_principal() -> None:
     p = opened()
     p.receive_text('{"type":"authenticate","token":"t2"}')
     [event] = p.events_received()
-    assert isinstance(event, AuthenticateRequested) and event.refresh
+    assert isinstance(event, AuthenticateRequested)
+    assert event.refresh
     p.accept(Principal("u1", expires_at=500.0), "c1")
-    assert p.principal is not None and p.principal.expires_at == 500.0
+    assert p.principal is not None
+    assert p.principal.expires_at == 500.0
     assert frames(p) == []
     p.receive_text('{"type":"authenticate","token":"t3"}')
     p.events_received()
     p.accept(Principal("someone-else"), "c1")
-    assert p.close_code == 4401 and p.principal is not None and p.principal.id == "u1"
+    assert p.close_code == 4401
+    assert p.principal is not None
+    assert p.principal.id == "u1"
 
 
 def test_limits() -> None:
@@ -201,12 +207,11 @@ def test_fuzz_random_frames_only_produce_documented_output(
                     p.accept(Principal("u"), "c")
                 else:
                     p.reject_authentication("no")
-            elif isinstance(event, SubscribeRequested):
-                if p.state is State.OPEN:
-                    if rnd.random() < 0.7:
-                        p.confirm(event.request.id, None)
-                    else:
-                        p.refuse(event.request.id, ErrorCode.FORBIDDEN, "no")
+            elif isinstance(event, SubscribeRequested) and p.state is State.OPEN:
+                if rnd.random() < 0.7:
+                    p.confirm(event.request.id, None)
+                else:
+                    p.refuse(event.request.id, ErrorCode.FORBIDDEN, "no")
         for frame in p.data_to_send():
             parsed = json.loads(frame)
             assert parsed["type"] in KNOWN_TYPES
@@ -218,3 +223,113 @@ def test_fuzz_random_frames_only_produce_documented_output(
         assert all(v == "active" for v in p.subscriptions.values())
         if p.state is State.CLOSING:
             assert p.close_code in KNOWN_CLOSES
+
+
+class ProtocolMachine(RuleBasedStateMachine):
+    """The connection's state machine against a model: subscriptions, state, closes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.clock = Clock()
+        self.p = ServerProtocol(limits=Limits(max_subscriptions=3), clock=self.clock)
+        self.model: dict[str, str] = {}
+        self.pending_auth = False
+
+    def _frames(self) -> list[dict[str, Any]]:
+        self.clock.now += 1.0  # never rate limited here: the bucket refills
+        return frames(self.p)
+
+    @rule(token=st.sampled_from(["good", "bad"]))
+    def authenticate(self, token: str) -> None:
+        was_open = self.p.state is State.OPEN
+        self.p.receive_text(json.dumps({"type": "authenticate", "token": token}))
+        events = self.p.events_received()
+        if self.p.state >= State.CLOSING:
+            assert events == []
+            return
+        [event] = events
+        assert isinstance(event, AuthenticateRequested)
+        assert event.refresh is was_open
+        if token == "good":
+            self.p.accept(Principal("u"), "c")
+        else:
+            self.p.reject_authentication("bad")
+            self.model.clear()
+        out = self._frames()
+        if token == "bad":
+            assert out[-1]["code"] == "authentication_failed"
+            assert self.p.close_code == 4401
+        elif not was_open:
+            assert out == [{"type": "connected", "connection": "c", "principal": "u",
+                            "expires_at": None}]  # fmt: skip
+
+    @rule(sid=st.sampled_from(["a", "b", "c", "d"]), accept=st.booleans())
+    def subscribe(self, sid: str, accept: bool) -> None:
+        state = self.p.state
+        self.p.receive_text(json.dumps({"type": "subscribe", "id": sid}))
+        events = self.p.events_received()
+        if state is not State.OPEN:
+            assert events == []
+            out = self._frames()
+            assert out == [] if state >= State.CLOSING else out[0]["code"] == "not_authenticated"
+            return
+        if sid in self.model or len(self.model) >= 3:
+            assert events == []
+            code = "duplicate_id" if sid in self.model else "too_many_subscriptions"
+            assert self._frames()[0]["code"] == code
+            return
+        [event] = events
+        assert isinstance(event, SubscribeRequested)
+        if accept:
+            self.p.confirm(sid, None)
+            self.model[sid] = "active"
+            assert self._frames() == [{"type": "subscribed", "id": sid, "position": None}]
+        else:
+            self.p.refuse(sid, ErrorCode.FORBIDDEN, "no")
+            assert self._frames()[0]["code"] == "forbidden"
+
+    @rule(sid=st.sampled_from(["a", "b", "c", "d"]))
+    def unsubscribe(self, sid: str) -> None:
+        state = self.p.state
+        self.p.receive_text(json.dumps({"type": "unsubscribe", "id": sid}))
+        events = self.p.events_received()
+        out = self._frames()
+        if state is State.OPEN and sid in self.model:
+            del self.model[sid]
+            assert events == [UnsubscribeRequested(sid)]
+            assert out == [{"type": "unsubscribed", "id": sid}]
+        else:
+            assert events == []
+
+    @rule(sid=st.sampled_from(["a", "b", "c", "d"]))
+    def server_ends_subscription(self, sid: str) -> None:
+        self.p.resync_required(sid, "overflow", "e:1")
+        out = self._frames()
+        if sid in self.model and self.p.state is State.OPEN:
+            del self.model[sid]
+            assert out[0]["type"] == "resync-required"
+        else:
+            assert out == []
+
+    @rule()
+    def garbage(self) -> None:
+        state = self.p.state
+        self.p.receive_text("{nope")
+        out = self._frames()
+        assert (out == []) if state >= State.CLOSING else (out[0]["code"] == "invalid_json")
+
+    @precondition(lambda self: self.p.state < State.CLOSED)
+    @rule()
+    def lost(self) -> None:
+        self.p.connection_lost()
+        self.model.clear()
+
+    @invariant()
+    def matches_the_model(self) -> None:
+        if self.p.state >= State.CLOSING:
+            self.model.clear()
+        assert self.p.subscriptions == self.model
+
+
+TestProtocolMachine = ProtocolMachine.TestCase
+TestProtocolMachine.settings = settings(max_examples=150, stateful_step_count=30)

@@ -16,6 +16,7 @@ from ._contract import (
     check_group_name,
 )
 from ._matching import SupportsMatch
+from ._reader import Sink
 from ._retry import (
     Ack,
     Backoff,
@@ -56,6 +57,7 @@ __all__ = [
     "Position",
     "Retry",
     "RetryAfter",
+    "Sink",
     "Subscription",
     "SupportsMatch",
     "Timeouts",

@@ -1,4 +1,4 @@
-"""Real-time delivery to browsers and apps: gateway, transports, auth (issue 9).
+"""Real-time delivery to browsers and apps: gateway, transports, auth, presence (issue 9).
 
 ``import eventpatterns.realtime`` imports no optional dependency: the JWT and OIDC
 authorizers import pyjwt, cryptography and httpx when constructed, and the ASGI
@@ -17,12 +17,21 @@ from ._auth import (
     owner_only,
     require_scope,
 )
+from ._connection import Connection
 from ._frames import CloseCode, ErrorCode, parse_client_frame
-from ._gateway import CONTROL_TYPE, Connection, Gateway, GatewayStats
+from ._gateway import CONTROL_TYPE, Gateway, GatewayStats
 from ._jwt import JWTAuthorizer, JWTKey
 from ._limits import Limits
 from ._oidc import OIDCAuthorizer
-from ._protocol import ServerProtocol
+from ._presence import Presence, PresenceEvent
+from ._presence_memory import MemoryPresence
+from ._protocol import (
+    AuthenticateRequested,
+    ProtocolEvent,
+    ServerProtocol,
+    SubscribeRequested,
+    UnsubscribeRequested,
+)
 from ._transport import MemoryTransport, Transport
 from ._websockets import WebSocketServer, WebSocketTransport, serve
 
@@ -30,6 +39,7 @@ __all__ = [
     "APIKeyAuthorizer",
     "APIKeyRecord",
     "CONTROL_TYPE",
+    "AuthenticateRequested",
     "Authorizer",
     "CloseCode",
     "Connection",
@@ -40,13 +50,19 @@ __all__ = [
     "JWTAuthorizer",
     "JWTKey",
     "Limits",
+    "MemoryPresence",
     "MemoryTransport",
     "OIDCAuthorizer",
+    "Presence",
+    "PresenceEvent",
     "Principal",
+    "ProtocolEvent",
     "ServerProtocol",
+    "SubscribeRequested",
     "SubscriptionAuthorizer",
     "SubscriptionRequest",
     "Transport",
+    "UnsubscribeRequested",
     "WebSocketServer",
     "WebSocketTransport",
     "all_of",

@@ -77,6 +77,7 @@ class CloseCode(enum.IntEnum):
 # -- client frames ---------------------------------------------------------------------
 
 _ID: Final = re.compile(r"[A-Za-z0-9_.:\-]{1,128}")
+_CHANNEL: Final = re.compile(r"[A-Za-z0-9_.:/@+=\-]{1,200}")  # the Presence contract's names
 _MAX_POSITION: Final = 256
 _MAX_TOKEN: Final = 16 * 1024
 _NO_PAYLOAD: Final = object()
@@ -91,12 +92,13 @@ class Authenticate:
 
 @dataclass(frozen=True, slots=True)
 class Subscribe:
-    """``{"type":"subscribe","id":..., "pattern"|"filter":{...}?, "since":"..."?}``."""
+    """``{"type":"subscribe","id":..., "pattern"|"filter":{...}?, "since"?, "presence"?}``."""
 
     id: str
     pattern: dict[str, Any] | None = None
     filter: dict[str, Any] | None = None
     since: str | None = None
+    presence: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,7 +234,16 @@ def parse_client_frame(
                 f"'since' must be a position string of 1-{_MAX_POSITION} characters,"
                 f" got {_brief(since)}",
             )
-        return Subscribe(sid, pattern, spec, since)
+        presence = obj.get("presence")
+        if presence is not None and (
+            not isinstance(presence, str) or _CHANNEL.fullmatch(presence) is None
+        ):
+            raise _violation(
+                ErrorCode.INVALID_FRAME,
+                "'presence' must be a channel name of 1-200 characters of"
+                f" A-Z a-z 0-9 _ . : / @ + = -, got {_brief(presence)}",
+            )
+        return Subscribe(sid, pattern, spec, since, presence)
     if kind == "unsubscribe":
         return Unsubscribe(_subscription_id(obj))
     if kind == "ping":

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
 import heapq
 import itertools
 import json
 import logging
 import secrets
 import sys
-from collections.abc import Mapping
+from collections import deque
 from types import TracebackType
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import anyio
 import anyio.lowlevel
@@ -21,31 +20,25 @@ from ..bus import EARLIEST, EventBus, LogEntry, SupportsMatch
 from ..bus._replay import Gap, Need, ReplayMerge
 from ..core import Clock, Event, SystemClock
 from ..errors import (
-    AuthenticationFailed,
     BackendUnavailable,
     BusClosed,
-    Forbidden,
-    InvalidPattern,
     InvalidPosition,
     InvalidState,
     PositionExpired,
-    ProtocolViolation,
     StalePosition,
 )
-from ._auth import Authorizer, Credentials, Principal, SubscriptionAuthorizer, SubscriptionRequest
-from ._frames import CloseCode, ErrorCode, Subscribe, encode_event
+from ._auth import Authorizer, Credentials, Principal, SubscriptionAuthorizer
+from ._connection import Connection
+from ._frames import CloseCode, ErrorCode, encode_event
 from ._limits import Limits
+from ._presence import Presence
 from ._protocol import (
-    AuthenticateRequested,
-    ServerProtocol,
     State,
-    SubscribeRequested,
-    UnsubscribeRequested,
 )
 from ._routing import Group, Route, Routes
 from ._transport import Transport
 
-__all__ = ["CONTROL_SOURCE", "CONTROL_TYPE", "Connection", "Gateway", "GatewayStats"]
+__all__ = ["CONTROL_SOURCE", "CONTROL_TYPE", "Gateway", "GatewayStats"]
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found,unused-ignore]
@@ -75,6 +68,7 @@ class GatewayStats(NamedTuple):
     resyncs: int  #: ``resync-required`` frames sent
     slow_closes: int  #: connections closed with 4409
     revoked: int  #: connections closed with 4403
+    position: str | None  #: the last log position routed (``None``: none yet)
 
 
 class _Sink:
@@ -94,262 +88,6 @@ class _Sink:
 
     def end(self) -> None:
         self.gateway._bus_ended()
-
-
-class Connection:
-    """One client connection on a :class:`Gateway` (made by :meth:`Gateway.connect`).
-
-    The transport's handler task drives it: ``await conn.authenticate_from()`` when
-    the transport found credentials in the request, then ``await
-    conn.receive(frame)`` for each frame, and ``conn.disconnected()`` when the peer
-    went away. The gateway writes frames with the transport's ``send`` and closes it
-    with ``close`` (then :attr:`closed` is true and :meth:`wait_closed` returns).
-
-    Frames are handled one at a time: while a subscription resumes (replays
-    history), ``receive`` returns once it is live; event frames for the other
-    subscriptions keep flowing meanwhile.
-    """
-
-    def __init__(self, gateway: Gateway, transport: Transport, credentials: Credentials, cid: str):
-        self.gateway = gateway
-        self.transport = transport
-        self.credentials = credentials
-        self.id = cid
-        self.dialect = transport.dialect
-        self.protocol = ServerProtocol(
-            limits=gateway.limits, dialect=transport.dialect, clock=gateway.clock.time
-        )
-        self.routes: dict[str, Route] = {}
-        self._done = anyio.Event()
-        self._released = False
-
-    @property
-    def principal(self) -> Principal | None:
-        """Who authenticated (``None`` before)."""
-        return self.protocol.principal
-
-    @property
-    def closed(self) -> bool:
-        """Whether the connection is closing or closed."""
-        return self.protocol.state >= State.CLOSING
-
-    @property
-    def close_code(self) -> int | None:
-        """The close code, once closed."""
-        return self.protocol.close_code
-
-    @property
-    def close_reason(self) -> str:
-        """The close reason, once closed."""
-        return self.protocol.close_reason
-
-    async def wait_closed(self) -> None:
-        """Wait until the gateway closed the connection (or it was disconnected)."""
-        await self._done.wait()
-
-    # -- driven by the transport ---------------------------------------------------------
-
-    async def authenticate_from(self, credentials: Credentials | None = None) -> Principal | None:
-        """Authenticate with credentials from the request (header, ``?token=``).
-
-        Args:
-            credentials: What to check (default: those given to ``connect``).
-
-        Returns:
-            The principal, or ``None`` when refused (the connection is then closed
-            with 4401 and an ``authentication_failed`` error frame was sent).
-        """
-        if self.protocol.state is not State.CONNECTING:
-            return self.principal
-        self.protocol.present_credentials(credentials or self.credentials)
-        await self._process()
-        return self.principal if not self.closed else None
-
-    async def receive(self, frame: str | bytes) -> None:
-        """Handle one frame from the client (``bytes``: a binary frame).
-
-        Never raises for bad input: the client gets an ``error`` frame or a close.
-        """
-        protocol = self.protocol
-        if isinstance(frame, str):
-            protocol.receive_text(frame)
-        else:
-            protocol.receive_bytes(frame)
-        await self._process()
-
-    def disconnected(self) -> None:
-        """The peer went away: stop routing to it and forget it."""
-        if self.protocol.state is not State.CLOSED:
-            self.protocol.connection_lost()
-        self._release()
-
-    async def subscribe_sse(
-        self,
-        *,
-        pattern: Mapping[str, Any] | None = None,
-        filter: Mapping[str, Any] | None = None,  # noqa: A002 - the protocol's name
-        since: str | None = None,
-        id: str = "sse",  # noqa: A002
-    ) -> None:
-        """Start the one subscription of an SSE connection (after authenticating).
-
-        Raises:
-            ProtocolViolation: Not authenticated (``code`` ``not_authenticated``), or
-                a bad ``pattern``/``filter``/``since`` (``code`` says which).
-            InvalidPattern: The pattern or filter does not compile.
-            Forbidden: The authorization hook refused the subscription.
-
-        A ``since`` the log cannot resume from is not raised: the client gets
-        ``resync-required``.
-        """
-        protocol = self.protocol
-        if protocol.state is not State.OPEN:
-            raise ProtocolViolation("authenticate first", code=ErrorCode.NOT_AUTHENTICATED.value)
-        protocol.request(Subscribe(id, _object(pattern), _object(filter), since))
-        self._flush()
-        for event in protocol.events_received():
-            if isinstance(event, SubscribeRequested):
-                await self._subscribe(event.request, raising=True)
-        self._flush()
-
-    # -- handling ------------------------------------------------------------------------
-
-    def _flush(self) -> None:
-        protocol = self.protocol
-        frames = protocol.data_to_send()
-        if frames:
-            send = self.transport.send
-            for frame in frames:
-                send(frame)
-        if protocol.state >= State.CLOSING and not self._released:
-            if protocol.state is State.CLOSING:
-                self.transport.close(protocol.close_code or CloseCode.NORMAL, protocol.close_reason)
-            self._release()
-
-    def _release(self) -> None:
-        if self._released:
-            return
-        self._released = True
-        self.gateway._forget(self)
-        self._done.set()
-
-    def shutdown(self, code: int, reason: str) -> None:
-        """Close the connection from the server side (revoked, slow, going away)."""
-        self.protocol.close(code, reason)
-        self._flush()
-
-    async def _process(self) -> None:
-        protocol = self.protocol
-        self._flush()
-        for event in protocol.events_received():
-            if self._released:
-                break
-            if isinstance(event, AuthenticateRequested):
-                await self._authenticate(event)
-            elif isinstance(event, SubscribeRequested):
-                await self._subscribe(event.request, raising=False)
-            elif isinstance(event, UnsubscribeRequested):
-                route = self.routes.pop(event.id, None)
-                if route is not None:
-                    self.gateway._routes.remove(route)
-            self._flush()
-
-    async def _authenticate(self, event: AuthenticateRequested) -> None:
-        gateway = self.gateway
-        protocol = self.protocol
-        credentials = event.credentials
-        if not credentials.headers and not credentials.query:
-            base = self.credentials
-            credentials = dataclasses.replace(credentials, headers=base.headers, query=base.query)
-        try:
-            principal = await gateway._authenticate(credentials)
-        except AuthenticationFailed as exc:
-            protocol.reject_authentication(str(exc) or "authentication failed")
-            return
-        except Exception:
-            logger.exception("the authorizer failed")
-            protocol.reject_authentication("authentication failed (server error)")
-            return
-        if protocol.state >= State.CLOSING:
-            return  # timed out or revoked meanwhile
-        now = gateway.clock.time()
-        if principal.expires_at is not None and principal.expires_at <= now:
-            protocol.reject_authentication("the credentials have expired")
-            return
-        if not event.refresh and not gateway._admit(self, principal):
-            protocol.error(
-                ErrorCode.AUTHENTICATION_FAILED,
-                f"at most {gateway.limits.max_connections_per_principal} connections per principal",
-            )
-            protocol.reject_authentication("too many connections", code=CloseCode.TOO_MANY)
-            return
-        protocol.accept(principal, self.id)
-        if protocol.state is State.OPEN:
-            gateway._schedule_expiry(self, principal)
-
-    async def _subscribe(self, request: SubscriptionRequest, *, raising: bool) -> None:
-        protocol = self.protocol
-        sid = request.id
-        try:
-            group, since = await self._authorize(request)
-        except (Forbidden, InvalidPattern, ProtocolViolation) as exc:
-            if isinstance(exc, Forbidden):
-                code = ErrorCode.FORBIDDEN
-            elif isinstance(exc, InvalidPattern):
-                code = ErrorCode.INVALID_PATTERN
-            else:
-                code = ErrorCode(exc.code)
-            if protocol.subscriptions.get(sid) == "pending":
-                protocol.refuse(sid, code, str(exc))
-            if raising:
-                raise
-            return
-        if protocol.state is not State.OPEN or protocol.subscriptions.get(sid) != "pending":
-            self.gateway._routes.drop_if_unused(group)
-            return
-        if since is None:
-            route = Route(self, sid, group, self.gateway._head)
-            self.routes[sid] = route
-            self.gateway._routes.add(route)
-            protocol.confirm(sid, route.position)
-            return
-        await self.gateway._resume(self, sid, group, since)
-
-    async def _authorize(self, request: SubscriptionRequest) -> tuple[Group, str | None]:
-        gateway = self.gateway
-        hook = gateway.authorize_subscription
-        principal = self.protocol.principal
-        if hook is not None and principal is not None:
-            try:
-                narrowed = await hook(principal, request)
-            except (Forbidden, InvalidPattern):
-                raise
-            except Exception as exc:
-                logger.exception("the subscription authorizer failed")
-                raise ProtocolViolation(
-                    "the subscription could not be authorized (server error)",
-                    code=ErrorCode.INTERNAL_ERROR.value,
-                ) from exc
-            checked: object = narrowed  # a hook's bug must not corrupt the routing
-            if not isinstance(checked, SubscriptionRequest):
-                logger.error("authorize_subscription returned %r", type(narrowed).__name__)
-                raise ProtocolViolation(
-                    "the subscription could not be authorized (server error)",
-                    code=ErrorCode.INTERNAL_ERROR.value,
-                )
-            request = narrowed
-        group = gateway._routes.group_for(request.pattern, request.filter)
-        return group, request.since
-
-
-def _object(value: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    if value is None:
-        return None
-    if not isinstance(value, Mapping):
-        raise ProtocolViolation(
-            "a pattern or filter is a JSON object", code=ErrorCode.INVALID_FRAME.value
-        )
-    return dict(value)
 
 
 class Gateway:
@@ -378,6 +116,9 @@ class Gateway:
             ``Principal("anonymous")`` (for development).
         authorize_subscription: Sees each subscription with its principal; returns
             it (possibly narrowed) or raises ``Forbidden``.
+        presence: Where connections that subscribe with ``"presence": channel`` are
+            recorded (joined, heartbeated every third of ``limits.presence_ttl``, left
+            on unsubscribe or disconnect); ``None``: the field is ignored.
         limits: Every bound enforced.
         clock: Wall-clock time (token expiry, auth timeout, rate limits).
 
@@ -409,12 +150,16 @@ class Gateway:
         *,
         authorizer: Authorizer | None = None,
         authorize_subscription: SubscriptionAuthorizer | None = None,
+        presence: Presence | None = None,
         limits: Limits | None = None,
         clock: Clock | None = None,
     ) -> None:
         self.bus = bus
         self.authorizer = authorizer
         self.authorize_subscription = authorize_subscription
+        self.presence = presence
+        self._presence_ops: deque[tuple[str, str, str, str]] = deque()
+        self._presence_scope: anyio.CancelScope | None = None
         self.limits = limits = limits if limits is not None else Limits()
         self.clock: Clock = clock if clock is not None else SystemClock()
         self._routes = Routes(limits.patterns)
@@ -426,11 +171,11 @@ class Gateway:
         self._closed = False
         self._ids = itertools.count(1)
         self._prefix = secrets.token_hex(4)
-        self._timers: list[tuple[float, int, Connection, str]] = []
+        self._timers: list[tuple[float, int, str, str]] = []  # (when, seq, connection id, kind)
         self._timer_seq = itertools.count()
         self._timer_scope: anyio.CancelScope | None = None
         self._timer_due: float | None = None
-        self._stop = anyio.CancelScope()
+        self._stops: list[anyio.CancelScope] = []  # one per task of the gateway
         self._counts = dict.fromkeys(("delivered", "dropped", "resyncs", "slow", "revoked"), 0)
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -444,6 +189,8 @@ class Gateway:
         try:
             self._head = await self.bus.attach(self._sink)
             await tg.start(self._run_timers)
+            if self.presence is not None:
+                await tg.start(self._run_presence)
         except BaseException as exc:
             tg.cancel_scope.cancel()
             await tg.__aexit__(type(exc), exc, exc.__traceback__)
@@ -480,7 +227,8 @@ class Gateway:
         self.bus.detach(self._sink)
         for conn in list(self._connections.values()):
             conn.shutdown(CloseCode.GOING_AWAY, "the gateway is shutting down")
-        self._stop.cancel()  # the timers; the code around the call goes on
+        for scope in self._stops:
+            scope.cancel()  # the gateway's own tasks; the code around the call goes on
         await anyio.lowlevel.checkpoint()
 
     # -- connections ---------------------------------------------------------------------
@@ -523,6 +271,9 @@ class Gateway:
 
     def _forget(self, conn: Connection) -> None:
         self._connections.pop(conn.id, None)
+        if conn.channels:
+            conn.channels.clear()
+            self._presence_queue(("leave_all", conn.id, "", ""))
         for route in conn.routes.values():
             self._routes.remove(route)
         conn.routes.clear()
@@ -549,6 +300,7 @@ class Gateway:
             resyncs=counts["resyncs"],
             slow_closes=counts["slow"],
             revoked=counts["revoked"],
+            position=self._head,
         )
 
     # -- revocation ----------------------------------------------------------------------
@@ -615,21 +367,24 @@ class Gateway:
             # Event.to_json() is exactly this encoding of to_dict(): one encoding per event.
             raw = _DUMPS(doc if doc is not None else event.to_dict())
             position = entry.position
-            frames: dict[tuple[str, str], str] = {}
+            frames: dict[str, str] = {}
+            last_key = ""
+            frame = ""
             for group in targets:
                 for route in group.members():
-                    if not route.active:
+                    if not route.direct:  # replaying (the merge orders it), or gone
+                        if route.active and route.merge is not None:
+                            route.merge.push([entry])
                         continue
-                    merge = route.merge
-                    if merge is not None:  # replaying: the merge orders it
-                        merge.push([entry])
-                        continue
-                    conn = route.conn
-                    key = (conn.dialect, route.id if conn.dialect == "ws" else "")
-                    frame = frames.get(key)
-                    if frame is None:
-                        frame = frames[key] = encode_event(conn.dialect, route.id, position, raw)
-                    transport = conn.transport
+                    key = route.key
+                    if key != last_key:  # neighbours in a group mostly share a key
+                        cached = frames.get(key)
+                        if cached is None:
+                            cached = frames[key] = encode_event(
+                                route.dialect, route.id, position, raw
+                            )
+                        frame, last_key = cached, key
+                    transport = route.transport
                     if transport.buffered_amount() + len(frame) > max_buffered:
                         dropped += 1
                         self._slow(route)
@@ -641,12 +396,27 @@ class Gateway:
         counts["delivered"] += delivered
         counts["dropped"] += dropped
 
-    def _deliver(self, route: Route, entry: LogEntry) -> bool:
-        """Queue one event for one route (the replay path); apply the slow-client policy."""
+    async def _deliver(self, route: Route, entry: LogEntry) -> bool:
+        """Queue one replayed event for one route, paced by the client.
+
+        History is pulled from the log, so a replay can wait for the client to read
+        (live entries meanwhile wait in the merge, or are re-read from the log): it
+        waits until the buffer is half empty, up to ``limits.send_timeout`` seconds,
+        before the slow-client policy applies.
+        """
         conn = route.conn
         frame = encode_event(conn.dialect, route.id, entry.position, _DUMPS(entry.event.to_dict()))
         transport = conn.transport
-        if transport.buffered_amount() + len(frame) > self.limits.max_buffered:
+        limit = self.limits.max_buffered
+        if transport.buffered_amount() + len(frame) > limit:
+            with anyio.move_on_after(self.limits.send_timeout):
+                # Polled: the Transport seam has no drain notification (kept minimal:
+                # three non-blocking methods); this runs only for a replay that is ahead.
+                while transport.buffered_amount() > limit // 2 and route.active:  # noqa: ASYNC110
+                    await anyio.sleep(0.005)
+            if not route.active:
+                return False
+        if transport.buffered_amount() + len(frame) > limit:
             self._counts["dropped"] += 1
             self._slow(route)
             return False
@@ -666,6 +436,7 @@ class Gateway:
     def _end_route(self, route: Route, reason: str) -> None:
         conn = route.conn
         self._routes.remove(route)
+        self._presence_release(route)
         if conn.routes.get(route.id) is route:
             del conn.routes[route.id]
         if route.merge is not None:
@@ -690,7 +461,9 @@ class Gateway:
 
     # -- resume --------------------------------------------------------------------------
 
-    async def _resume(self, conn: Connection, sid: str, group: Group, since: str) -> None:
+    async def _resume(
+        self, conn: Connection, sid: str, group: Group, since: str, presence: str | None = None
+    ) -> None:
         """Replay the log after ``since`` to a new route, then put it on the direct path.
 
         Live entries routed to it meanwhile are held in a :class:`ReplayMerge`, which
@@ -716,8 +489,10 @@ class Gateway:
         merge.start_replay(after)
         route = Route(conn, sid, group, after)
         route.merge = merge
+        route.direct = False
         conn.routes[sid] = route
         self._routes.add(route)
+        self._presence_join(route, presence)
         if not await self._read_page(route):
             return
         if not route.active or protocol.state is not State.OPEN:
@@ -727,7 +502,7 @@ class Gateway:
         while route.active:
             item = merge.next()
             if isinstance(item, LogEntry):
-                if not self._deliver(route, item):
+                if not await self._deliver(route, item):
                     return
             elif item is Need.PAGE:
                 if not await self._read_page(route):
@@ -737,6 +512,7 @@ class Gateway:
                 return
             else:  # Need.WAIT: live, and every held entry handed out: join the direct path
                 route.merge = None
+                route.direct = route.active
                 return
 
     def _refuse_position(self, conn: Connection, sid: str, reason: str) -> None:
@@ -760,6 +536,7 @@ class Gateway:
             logger.warning("resuming subscription %s failed: %s", route.id, exc)
             conn = route.conn
             self._routes.remove(route)
+            self._presence_release(route)
             conn.routes.pop(route.id, None)
             merge.close()
             if conn.protocol.subscriptions.get(route.id) == "pending":
@@ -787,7 +564,8 @@ class Gateway:
     # -- timers: auth timeout, token expiry --------------------------------------------
 
     def _schedule(self, conn: Connection, when: float, kind: str) -> None:
-        heapq.heappush(self._timers, (when, next(self._timer_seq), conn, kind))
+        # By id: a closed connection is not kept alive by its pending timers.
+        heapq.heappush(self._timers, (when, next(self._timer_seq), conn.id, kind))
         due = self._timer_due
         if self._timer_scope is not None and (due is None or when < due):
             self._timer_scope.cancel()
@@ -803,8 +581,9 @@ class Gateway:
     async def _run_timers(
         self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
     ) -> None:
-        task_status.started()
-        with self._stop:
+        with anyio.CancelScope() as scope:
+            self._stops.append(scope)
+            task_status.started()
             await self._timer_loop()
 
     async def _timer_loop(self) -> None:
@@ -812,8 +591,10 @@ class Gateway:
         while True:
             now = self.clock.time()
             while timers and timers[0][0] <= now:
-                _, _, conn, kind = heapq.heappop(timers)
-                self._fire(conn, kind, now)
+                _, _, cid, kind = heapq.heappop(timers)
+                conn = self._connections.get(cid)
+                if conn is not None:
+                    self._fire(conn, kind, now)
             with anyio.CancelScope() as scope:
                 self._timer_scope = scope
                 self._timer_due = timers[0][0] if timers else None
@@ -840,3 +621,85 @@ class Gateway:
             conn._flush()
         elif kind == "expire" and expires <= now:
             conn.shutdown(CloseCode.AUTHENTICATION_FAILED, "the credentials expired")
+
+    # -- presence: one worker applies joins and leaves in order, and heartbeats -------
+
+    def _presence_join(self, route: Route, channel: str | None) -> None:
+        if channel is None or self.presence is None:
+            return
+        route.presence = channel
+        conn = route.conn
+        count = conn.channels.get(channel, 0)
+        conn.channels[channel] = count + 1
+        principal = conn.protocol.principal
+        if count == 0 and principal is not None:
+            self._presence_queue(("join", conn.id, principal.id, channel))
+
+    def _presence_release(self, route: Route) -> None:
+        channel, route.presence = route.presence, None
+        if channel is None:
+            return
+        conn = route.conn
+        count = conn.channels.get(channel, 0) - 1
+        principal = conn.protocol.principal
+        if count > 0:
+            conn.channels[channel] = count
+            return
+        conn.channels.pop(channel, None)
+        if principal is not None:
+            self._presence_queue(("leave", conn.id, principal.id, channel))
+
+    def _presence_queue(self, op: tuple[str, str, str, str]) -> None:
+        if self.presence is None:
+            return
+        self._presence_ops.append(op)  # one FIFO: a leave never overtakes its join
+        if self._presence_scope is not None:
+            self._presence_scope.cancel()
+
+    async def _run_presence(
+        self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        with anyio.CancelScope() as scope:
+            self._stops.append(scope)
+            task_status.started()
+            await self._presence_loop()
+
+    async def _presence_loop(self) -> None:
+        presence = self.presence
+        assert presence is not None  # noqa: S101 - started only with a presence
+        ttl = self.limits.presence_ttl
+        ops = self._presence_ops
+        beat = self.clock.time() + ttl / 3
+        while True:
+            while ops:
+                kind, cid, member, channel = ops.popleft()
+                try:
+                    if kind == "join":
+                        await presence.join(channel, member, connection=cid, ttl=ttl)
+                    elif kind == "leave":
+                        await presence.leave(channel, member, connection=cid)
+                    else:
+                        await presence.leave_all(cid)
+                except Exception:  # a presence failure must not take the gateway down
+                    logger.exception("presence %s of %s on %r failed", kind, cid, channel)
+            now = self.clock.time()
+            if now >= beat:
+                beat = now + ttl / 3
+                await self._heartbeat(presence, ttl)
+                continue
+            with anyio.CancelScope() as scope:
+                self._presence_scope = scope
+                if not ops:
+                    await self.clock.sleep(beat - now)
+            self._presence_scope = None
+
+    async def _heartbeat(self, presence: Presence, ttl: float) -> None:
+        for conn in [c for c in self._connections.values() if c.channels]:
+            try:
+                if await presence.heartbeat(conn.id, ttl=ttl) == 0 and conn.channels:
+                    principal = conn.protocol.principal  # expired meanwhile: join again
+                    for channel in list(conn.channels):
+                        if principal is not None:
+                            await presence.join(channel, principal.id, connection=conn.id, ttl=ttl)
+            except Exception:
+                logger.exception("presence heartbeat of %s failed", conn.id)

@@ -40,11 +40,16 @@ class Limits:
         slow_client: ``"resync"``: the event is dropped and the subscription it was for
             ends with ``resync-required`` (reason ``overflow``, the last position
             delivered), ``"close"``: the connection closes with 4409.
+        send_timeout: A resuming subscription's replay is paced by the client: when
+            its buffer is full, the replay waits up to this many seconds for it to
+            read before the ``slow_client`` policy applies.
         on_token_expiry: ``"close"``: at the principal's ``expires_at`` the connection
             closes with 4401; ``"refresh"``: ``refresh_window`` seconds before, the
             client gets ``token-expiring`` and may send a fresh ``authenticate``.
         refresh_window: See ``on_token_expiry``.
         keepalive: Seconds between SSE keep-alive comments (transports read it).
+        presence_ttl: A presence membership's lifetime; the gateway heartbeats its
+            connections' memberships every third of it.
         replay_page: Log entries read per page when a subscription resumes.
         replay_buffer: Live entries held per resuming subscription while it replays;
             when more arrive, the replay reads them from the log instead.
@@ -61,9 +66,11 @@ class Limits:
     auth_timeout: float = 10.0
     max_buffered: int = 1024 * 1024
     slow_client: SlowClientPolicy = "resync"
+    send_timeout: float = 30.0
     on_token_expiry: TokenExpiryPolicy = "close"  # noqa: S105 - a policy name
     refresh_window: float = 60.0
     keepalive: float = 15.0
+    presence_ttl: float = 30.0
     replay_page: int = 500
     replay_buffer: int = 10_000
     patterns: PatternLimits = field(default_factory=PatternLimits)
@@ -79,7 +86,14 @@ class Limits:
                 raise ConfigurationError(
                     f"Limits.{name} must be an int of at least 1, got {value!r}"
                 )
-        for name in ("rate", "auth_timeout", "refresh_window", "keepalive"):
+        for name in (
+            "rate",
+            "auth_timeout",
+            "send_timeout",
+            "refresh_window",
+            "keepalive",
+            "presence_ttl",
+        ):
             value = getattr(self, name)
             if (
                 not isinstance(value, (int, float))

@@ -88,9 +88,13 @@ class AuthenticateRequested:
 
 @dataclass(frozen=True, slots=True)
 class SubscribeRequested:
-    """Authorize and start this subscription; answer with ``confirm()`` or ``refuse()``."""
+    """Authorize and start this subscription; answer with ``confirm()`` or ``refuse()``.
+
+    ``presence``: the presence channel the client asked to join with it, if any.
+    """
 
     request: SubscriptionRequest
+    presence: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,7 +299,7 @@ class ServerProtocol:
             return
         subs[frame.id] = PENDING
         request = SubscriptionRequest(frame.id, frame.pattern, frame.filter, frame.since)
-        self._events.append(SubscribeRequested(request))
+        self._events.append(SubscribeRequested(request, frame.presence))
 
     # -- output --------------------------------------------------------------------------
 

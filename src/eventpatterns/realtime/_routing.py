@@ -19,7 +19,7 @@ from ..filters import Matcher, PatternIndex
 from ..filters import compile as compile_pattern
 
 if TYPE_CHECKING:
-    from ._gateway import Connection
+    from ._connection import Connection
 
 __all__ = ["Group", "Route", "Routes"]
 
@@ -28,13 +28,17 @@ class Route:
     """One client subscription: its connection, id, group, and delivery state.
 
     Attributes:
+        direct: Active and on the direct path (not replaying).
         position: The last position delivered to the client (resume point).
         merge: While the subscription replays history, the merge holding live entries;
             ``None`` once it is on the direct path.
         active: False once it was removed (a fan-out in progress skips it).
     """
 
-    __slots__ = ("active", "conn", "group", "id", "merge", "position")
+    __slots__ = (
+        "active", "conn", "dialect", "direct", "group", "id", "key", "merge", "position",
+        "presence", "transport",
+    )  # fmt: skip
 
     def __init__(self, conn: Connection, sid: str, group: Group, position: str | None) -> None:
         self.conn = conn
@@ -43,6 +47,14 @@ class Route:
         self.position = position
         self.merge: ReplayMerge | None = None
         self.active = True
+        #: Active and not replaying: the fan-out's one test per recipient.
+        self.direct = True
+        # Copied from the connection for the fan-out's hot loop.
+        self.transport = conn.transport
+        self.dialect = conn.dialect
+        #: Recipients with equal keys get the very same encoded frame.
+        self.key = f"w{sid}" if conn.dialect == "ws" else "s"
+        self.presence: str | None = None  # the presence channel joined with it
 
 
 class Group:
@@ -125,7 +137,7 @@ class Routes:
         """Stop routing to ``route`` (idempotent); drop its group once empty."""
         if not route.active:
             return
-        route.active = False
+        route.active = route.direct = False
         group = route.group
         group.discard(route)
         self.count -= 1

@@ -2,7 +2,8 @@
 
 One suite per role protocol of the bus contract (:class:`EventLogSuite`,
 :class:`ConsumerGroupSuite`, :class:`DeadLetterSuite`) and :class:`BusBackendSuite`,
-which runs all three plus the tests that need a whole backend.
+which runs all three plus the tests that need a whole backend; :class:`PresenceSuite`
+for implementations of the real-time :class:`~eventpatterns.realtime.Presence` contract.
 
 Importing this package needs pytest (``pip install 'eventpatterns[dev]'`` or just
 ``pytest``); it is never imported by ``import eventpatterns``.
@@ -14,6 +15,7 @@ from ._dead_letter_suite import DeadLetterSuite
 from ._group_suite import ConsumerGroupSuite
 from ._helpers import TypeMatcher, eventually, make_events
 from ._log_suite import EventLogSuite
+from ._presence_suite import PresenceSuite
 
 __all__ = [
     "BusBackendSuite",
@@ -21,6 +23,7 @@ __all__ = [
     "DeadLetterSuite",
     "EventLogSuite",
     "ManualClock",
+    "PresenceSuite",
     "TypeMatcher",
     "eventually",
     "make_events",
