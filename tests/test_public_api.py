@@ -16,6 +16,7 @@ PACKAGES = [
     "eventpatterns.bus",
     "eventpatterns.filters",
     "eventpatterns.realtime",
+    "eventpatterns.realtime.asgi",
     "eventpatterns.backends.memory",
     "eventpatterns.backends.redis",
     "eventpatterns.realtime",

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from eventpatterns.errors import ConfigurationError, Forbidden, InvalidPattern
-from eventpatterns.filters import compile
+from eventpatterns.filters import compile as compile_pattern
 from eventpatterns.realtime import (
     Principal,
     SubscriptionRequest,
@@ -24,8 +24,8 @@ pytestmark = pytest.mark.anyio
 USERS = ["u1", "u2", "u12", "U1", "v1"]
 
 
-def request(pattern: Any = None, filter: Any = None) -> SubscriptionRequest:
-    return SubscriptionRequest("s1", pattern=pattern, filter=filter)
+def request(pattern: Any = None, spec: Any = None) -> SubscriptionRequest:
+    return SubscriptionRequest("s1", pattern=pattern, filter=spec)
 
 
 def event(user: Any = "u1", kind: str = "a", **extra: Any) -> dict[str, Any]:
@@ -45,7 +45,7 @@ def test_no_pattern_becomes_the_constraint_alone() -> None:
 def test_constraint_is_added_beside_the_clients_conditions() -> None:
     narrowed = narrow(request({"type": ["t"], "data": {"kind": ["a"]}}), {"data.userId": ["u1"]})
     assert narrowed.pattern == {"type": ["t"], "data": {"kind": ["a"], "userId": ["u1"]}}
-    m = compile(narrowed.pattern)
+    m = compile_pattern(narrowed.pattern)
     assert m.matches(event("u1"))
     assert not m.matches(event("u2"))
     assert not m.matches(event("u1", kind="b"))
@@ -64,7 +64,7 @@ def test_client_condition_keeps_only_the_values_it_accepts() -> None:
         request({"data.userId": [{"prefix": "u"}]}), {"data.userId": ["u1", "v1", "u2"]}
     )
     assert narrowed.pattern is not None
-    m = compile(narrowed.pattern)
+    m = compile_pattern(narrowed.pattern)
     assert [u for u in USERS if m.matches(event(u))] == ["u1", "u2"]
 
 
@@ -87,7 +87,7 @@ def test_every_or_branch_is_narrowed() -> None:
     pattern = {"$or": [{"data": {"kind": ["a"]}}, {"data": {"userId": [{"prefix": "u"}]}}]}
     narrowed = narrow(request(pattern), {"data.userId": ["u1"]})
     assert narrowed.pattern is not None
-    m = compile(narrowed.pattern)
+    m = compile_pattern(narrowed.pattern)
     assert m.matches(event("u1", kind="a"))
     assert not m.matches(event("u2", kind="a"))  # the branch on kind alone is narrowed too
     assert not m.matches(event("u12", kind="b"))
@@ -97,7 +97,7 @@ def test_or_nested_below_the_path_prefix() -> None:
     pattern = {"data": {"$or": [{"kind": ["a"]}, {"userId": ["u2"]}]}}
     narrowed = narrow(request(pattern), {"data.userId": ["u1"]})
     assert narrowed.pattern is not None
-    m = compile(narrowed.pattern)
+    m = compile_pattern(narrowed.pattern)
     assert m.matches(event("u1", kind="a"))
     assert not m.matches(event("u2", kind="b"))
     assert not m.matches(event("u2", kind="a"))
@@ -107,21 +107,27 @@ def test_every_spelling_taken_still_narrows() -> None:
     pattern = {"data.userId": [{"prefix": "u"}], "data": {"userId": [{"suffix": "1"}]}}
     narrowed = narrow(request(pattern), {"data.userId": ["u1", "u2"]})
     assert narrowed.pattern is not None
-    m = compile(narrowed.pattern)
+    m = compile_pattern(narrowed.pattern)
     assert [u for u in USERS if m.matches(event(u))] == ["u1"]
+    pattern["$or"] = [{"type": ["t"]}, {"data": {"kind": ["b"]}}]
+    narrowed = narrow(request(pattern), {"data.userId": ["u1", "u2"]})
+    assert narrowed.pattern is not None
+    m = compile_pattern(narrowed.pattern)
+    assert [u for u in USERS if m.matches(event(u))] == ["u1"]
+    assert [u for u in USERS if m.matches(event(u) | {"type": "x"})] == []
 
 
 def test_several_required_paths() -> None:
     narrowed = narrow(request(), {"data.userId": ["u1"], "data.tenant": ["t1", 7]})
     assert narrowed.pattern is not None
-    m = compile(narrowed.pattern)
+    m = compile_pattern(narrowed.pattern)
     assert m.matches(event("u1", tenant=7))
     assert not m.matches(event("u1", tenant="t2"))
     assert not m.matches(event("u1"))
 
 
 def test_event_naming_several_users_reaches_each_of_them() -> None:
-    m = compile(narrow(request(), {"data.userId": ["u1"]}).pattern)
+    m = compile_pattern(narrow(request(), {"data.userId": ["u1"]}).pattern)
     assert m.matches(event(["u2", "u1"]))
     assert not m.matches(event(["u2", "v1"]))
     assert not m.matches(event({"u1": 1}))
@@ -157,7 +163,7 @@ def test_invalid_client_pattern_is_invalid_pattern() -> None:
     with pytest.raises(InvalidPattern):
         narrow(request({"data": {"userId": "u1"}}), {"data.userId": ["u1"]})
     with pytest.raises(InvalidPattern):
-        narrow(request(filter={"filterGroup": []}), {"data.userId": ["u1"]})
+        narrow(request(spec={"filterGroup": []}), {"data.userId": ["u1"]})
 
 
 def test_narrowed_pattern_over_the_size_limit_is_invalid_pattern() -> None:
@@ -174,7 +180,7 @@ def group(*filters: tuple[str, str, Any]) -> dict[str, Any]:
 
 def test_appsync_condition_added_to_every_group() -> None:
     spec = {"filterGroup": [group(("data.kind", "eq", "a")), group(("type", "eq", "t"))]}
-    narrowed = narrow(request(filter=spec), {"data.userId": ["u1"]})
+    narrowed = narrow(request(spec=spec), {"data.userId": ["u1"]})
     assert narrowed.pattern is None
     assert narrowed.filter == {
         "filterGroup": [
@@ -192,7 +198,7 @@ def test_appsync_groups_keep_the_values_they_accept_and_dead_groups_go() -> None
             group(("data.userId", "eq", "zzz")),
         ]
     }
-    narrowed = narrow(request(filter=spec), {"data.userId": ["u1", "v1"]})
+    narrowed = narrow(request(spec=spec), {"data.userId": ["u1", "v1"]})
     assert narrowed.filter == {
         "filterGroup": [
             group(("data.userId", "beginsWith", "u"), ("data.userId", "eq", "u1")),
@@ -204,15 +210,17 @@ def test_appsync_groups_keep_the_values_they_accept_and_dead_groups_go() -> None
 def test_appsync_empty_intersection_is_forbidden() -> None:
     spec = {"filterGroup": [group(("data.userId", "ne", "u1"))]}
     with pytest.raises(Forbidden):
-        narrow(request(filter=spec), {"data.userId": ["u1"]})
+        narrow(request(spec=spec), {"data.userId": ["u1"]})
 
 
 def test_appsync_many_values_are_split_over_groups() -> None:
     users = [f"u{i}" for i in range(12)]
-    narrowed = narrow(request(filter={"filterGroup": [group(("type", "eq", "t"))]}), {"data.userId": users})
+    narrowed = narrow(
+        request(spec={"filterGroup": [group(("type", "eq", "t"))]}), {"data.userId": users}
+    )
     assert narrowed.filter is not None
     assert len(narrowed.filter["filterGroup"]) == 3
-    m = compile(narrowed.filter)
+    m = compile_pattern(narrowed.filter)
     assert all(m.matches(event(u)) for u in users)
     assert not m.matches(event("v1"))
 
@@ -220,10 +228,12 @@ def test_appsync_many_values_are_split_over_groups() -> None:
 def test_appsync_full_group_cannot_be_narrowed() -> None:
     full = group(*[(f"data.f{i}", "eq", i) for i in range(5)])
     with pytest.raises(Forbidden, match="5 filters"):
-        narrow(request(filter={"filterGroup": [full]}), {"data.userId": ["u1"]})
+        narrow(request(spec={"filterGroup": [full]}), {"data.userId": ["u1"]})
     too_many = [f"u{i}" for i in range(11 * 5)]
     with pytest.raises(Forbidden, match="groups"):
-        narrow(request(filter={"filterGroup": [group(("type", "eq", "t"))]}), {"data.userId": too_many})
+        narrow(
+            request(spec={"filterGroup": [group(("type", "eq", "t"))]}), {"data.userId": too_many}
+        )
 
 
 # -- the property: a narrowed subscription matches only what it should ----------------------
@@ -293,7 +303,7 @@ def owners(e: dict[str, Any]) -> list[Any]:
 
 
 def check_narrowing(client: Any, narrowed: Any, required: list[str], evts: list[Any]) -> None:
-    m_client, m_narrowed = compile(client), compile(narrowed)
+    m_client, m_narrowed = compile_pattern(client), compile_pattern(narrowed)
     # Beside the drawn events, every allowed user alone and in an array with another one.
     probes = [event(u, kind) for u in (*USERS, ["u1", "U1"]) for kind in ("a", "b")]
     probes += [event([r, o], "a") for r in required for o in USERS if o != r]
@@ -317,14 +327,14 @@ def test_narrowed_pattern_matches_only_allowed_events(
     pattern: dict[str, Any], required: list[str], evts: list[Any]
 ) -> None:
     try:
-        compile(pattern)
+        compile_pattern(pattern)
     except InvalidPattern:
         return
     try:
         narrowed = narrow(request(pattern), {"data.userId": required})
     except Forbidden:
         # Refused: the client's pattern matches no scalar-owned event the principal may see.
-        m = compile(pattern)
+        m = compile_pattern(pattern)
         for e in evts:
             if isinstance(e["data"].get("userId"), str) and e["data"]["userId"] in required:
                 assert not m.matches(e), (pattern, e)
@@ -355,13 +365,13 @@ def test_narrowed_filter_matches_only_allowed_events(
 ) -> None:
     spec = {"filterGroup": [group(*g) for g in groups]}
     try:
-        compile(spec)
+        compile_pattern(spec)
     except InvalidPattern:
         return
     try:
-        narrowed = narrow(request(filter=spec), {"data.userId": required})
+        narrowed = narrow(request(spec=spec), {"data.userId": required})
     except Forbidden:
-        m = compile(spec)
+        m = compile_pattern(spec)
         for e in evts:
             if isinstance(e["data"].get("userId"), str) and e["data"]["userId"] in required:
                 assert not m.matches(e), (spec, e)
@@ -410,3 +420,17 @@ async def test_all_of_runs_hooks_in_order() -> None:
     assert narrowed.pattern == {"data": {"userId": ["u1"]}}
     with pytest.raises(Forbidden):
         await hook(Principal("u3"), request())
+
+
+def test_or_branch_lists_keep_only_their_own_values() -> None:
+    # Found by the property test: each branch accepts a different required value.
+    pattern = {
+        "data": {"userId": [{"anything-but": {"prefix": "u"}}]},
+        "data.userId": [{"anything-but": {"prefix": "u"}}],
+        "$or": [{"data": {"userId": ["u1"]}}, {"data": {"kind": ["a"]}}],
+    }
+    narrowed = narrow(request(pattern), {"data.userId": ["U1"]})
+    assert narrowed.pattern is not None
+    m = compile_pattern(narrowed.pattern)
+    assert m.matches(event("U1", kind="a"))
+    assert not m.matches(event("U1", kind="b"))

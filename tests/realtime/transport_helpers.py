@@ -23,9 +23,9 @@ def order(n: int, **data: Any) -> Event:
     return Event(type="order.created", source="/tests", data={"n": n, **data})
 
 
-async def recv_json(ws: Any, timeout: float = 5) -> dict[str, Any]:
+async def recv_json(ws: Any, within: float = 5) -> dict[str, Any]:
     """The next frame as JSON (a websockets client connection)."""
-    with anyio.fail_after(timeout):
+    with anyio.fail_after(within):
         raw = await ws.recv()
     assert isinstance(raw, str), raw
     frame = json.loads(raw)
@@ -33,11 +33,11 @@ async def recv_json(ws: Any, timeout: float = 5) -> dict[str, Any]:
     return frame
 
 
-async def recv_until(ws: Any, kind: str, timeout: float = 5) -> dict[str, Any]:
+async def recv_until(ws: Any, kind: str, within: float = 5) -> dict[str, Any]:
     """Skip frames until one of ``kind`` (``connected`` may come first, etc.)."""
-    with anyio.fail_after(timeout):
+    with anyio.fail_after(within):
         while True:
-            frame = await recv_json(ws, timeout)
+            frame = await recv_json(ws, within)
             if frame["type"] == kind:
                 return frame
 
@@ -67,10 +67,25 @@ async def uvicorn_serving(app: Any) -> AsyncIterator[str]:
     async with anyio.create_task_group() as tg:
         tg.start_soon(server.serve, [sock])
         with anyio.fail_after(10):
-            while not server.started:
+            while not server.started:  # noqa: ASYNC110 - uvicorn has no readiness hook
                 await anyio.sleep(0.01)
         try:
             yield f"127.0.0.1:{port}"
         finally:
             server.should_exit = True
     sock.close()
+
+
+async def close_code(ws: Any, within: float = 10) -> int:
+    """Read until the connection closes; return the close code the server sent."""
+    from websockets.exceptions import ConnectionClosed
+
+    try:
+        with anyio.fail_after(within):
+            while True:
+                await ws.recv()
+    except ConnectionClosed as closed:
+        received = closed.rcvd
+    if received is None:
+        raise AssertionError("closed without a close frame")
+    return int(received.code)

@@ -15,6 +15,7 @@ grow past four times that and closes the connection with 4409 (slow consumer).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import urllib.parse
@@ -82,16 +83,16 @@ class _QueueTransport:
             self.closing = (code, reason)
             self._wake.set()
 
-    async def next_batch(self, timeout: float | None = None) -> list[str] | None:
-        """Return every queued frame (``[]`` on timeout); ``None`` once closing and drained."""
+    async def next_batch(self, idle: float | None = None) -> list[str] | None:
+        """Return the queued frames (``[]`` after ``idle`` s idle); ``None`` once closing."""
         if not self._queue:
             if self.closing is not None:
                 return None
             self._wake = anyio.Event()
-            if timeout is None:
+            if idle is None:
                 await self._wake.wait()
             else:
-                with anyio.move_on_after(timeout):
+                with anyio.move_on_after(idle):
                     await self._wake.wait()
             if not self._queue:
                 return None if self.closing is not None else []
@@ -429,10 +430,8 @@ async def _stream_sse(
     async with anyio.create_task_group() as tg:
 
         async def run_writer() -> None:
-            try:
+            with contextlib.suppress(OSError):
                 await writer()
-            except OSError:
-                pass
             tg.cancel_scope.cancel()
 
         async def run_watch() -> None:

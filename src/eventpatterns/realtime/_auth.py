@@ -223,25 +223,35 @@ def _narrow_pattern(
     if not allowed:
         raise _forbidden(path)
     out = copy.deepcopy(dict(pattern))
-    if not _place(out, segments, allowed):
-        if "$or" in out:
-            raise Forbidden(
-                f"cannot narrow the pattern at {path}: it spells that field every possible way"
-            )
-        # Every spelling of the field holds the client's own operators: an ``$or`` of
-        # two equal branches is the remaining way to AND one more condition.
-        out["$or"] = [_nested(segments, allowed), _nested(segments, allowed)]
+    _place_anywhere(out, segments, allowed)
     return out
+
+
+def _place_anywhere(obj: dict[str, Any], segments: tuple[str, ...], values: list[Scalar]) -> None:
+    """AND ``segments: values`` into a pattern object, whatever it already holds."""
+    if _place(obj, segments, values):
+        return
+    # Every spelling of the field holds the client's own operators.
+    if "$or" in obj:
+        # Every event matching the object matches one branch of its ``$or``: narrowing
+        # each branch narrows the object.
+        for branch in obj["$or"]:
+            _place_anywhere(branch, segments, values)
+    else:
+        # An ``$or`` of two equal branches is the remaining way to AND a condition.
+        obj["$or"] = [_nested(segments, values), _nested(segments, values)]
 
 
 def _place(obj: dict[str, Any], segments: tuple[str, ...], values: list[Scalar]) -> bool:
     """Add ``segments: values`` to a pattern object as a top-level (AND-ed) condition.
 
     Nested spellings are tried first (``{"data": {"userId": [...]}}``), then dotted
-    ones. An existing list of plain values at the very path is replaced: every value
-    placed was accepted by it, and plain values test each array element on its own,
-    so the replacement only ever matches less.
+    ones. An existing list of plain values at the very path is replaced by the
+    values it accepts (tested with the filter engine; plain values test each array
+    element on its own, so the replacement only ever matches less).
     """
+    from ..filters import compile as compile_pattern
+
     for i in range(1, len(segments) + 1):
         head = ".".join(segments[:i])
         rest = segments[i:]
@@ -253,8 +263,12 @@ def _place(obj: dict[str, Any], segments: tuple[str, ...], values: list[Scalar])
             if _place(held, rest, values):
                 return True
         elif not rest and isinstance(held, list) and all(_is_scalar(x) for x in held):
-            obj[head] = list(values)
-            return True
+            # Inside an ``$or`` branch, ``values`` holds what *some* branch accepts.
+            accepts = compile_pattern({"v": held}).matches
+            kept = [v for v in values if accepts({"v": v})]
+            if kept:
+                obj[head] = kept
+                return True
     return False
 
 

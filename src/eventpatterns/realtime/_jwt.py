@@ -190,7 +190,7 @@ def decode_token(
         "verify_exp": False,
         "verify_nbf": False,
         "verify_iat": False,
-        "verify_aud": audience is not None,
+        "verify_aud": True,  # with no audience configured, a token naming one is refused
         "verify_iss": issuer is not None,
         "verify_sub": False,
         "verify_jti": False,

@@ -209,7 +209,8 @@ async def run(options: ServeOptions, *, announce: Callable[[str], None] = print)
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(server.serve, [sock])
                     with anyio.fail_after(30):
-                        while not server.started:  # uvicorn has no readiness hook
+                        # uvicorn has no readiness hook
+                        while not server.started:  # noqa: ASYNC110
                             await anyio.sleep(0.01)
                     ws_url, sse_url, publish_url = _urls(sock)
                     announce(f"WebSocket: {ws_url}")
@@ -227,6 +228,7 @@ async def run(options: ServeOptions, *, announce: Callable[[str], None] = print)
                         break
                     await gateway.aclose()  # 1001 to every connection
                     with anyio.move_on_after(options.shutdown_timeout):
-                        while app.active:  # their closing handshakes  # noqa: ASYNC110
+                        # Their closing handshakes (the endpoints count them; no event).
+                        while app.active:  # noqa: ASYNC110
                             await anyio.sleep(0.02)
                     server.should_exit = True

@@ -54,15 +54,25 @@ __all__ = ["WebSocketServer", "WebSocketTransport", "serve"]
 log = logging.getLogger("eventpatterns.realtime")
 
 
-class _FrameCache:
-    """The last frame built: the gateway sends one string to many connections in a row."""
+#: Bytes of frames held for one write; more are written at once (a batch of big events
+#: is not held back, so that a client that reads keeps its buffer near empty).
+_FLUSH_AT = 16 * 1024
 
-    __slots__ = ("frame", "text", "wire")
+
+class _FrameCache:
+    """The last frame built and the transports waiting for this iteration's flush.
+
+    The gateway sends one string to many connections in a row: the frame is built once.
+    """
+
+    __slots__ = ("dirty", "frame", "loop", "text", "wire")
 
     def __init__(self) -> None:
         self.text: str | None = None
         self.frame = b""
         self.wire = b""  # UTF-8 payload without the header (the fallback path's input)
+        self.dirty: list[WebSocketTransport] = []
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     def build(self, text: str) -> bytes:
         payload = text.encode("utf-8", "surrogatepass")
@@ -79,12 +89,33 @@ class _FrameCache:
         self.frame = header + payload
         return self.frame
 
+    def mark(self, transport: WebSocketTransport) -> None:
+        """Flush ``transport`` at the end of this loop iteration (one write per batch)."""
+        if not self.dirty:
+            if self.loop is None:
+                import asyncio
+
+                self.loop = asyncio.get_running_loop()
+            # A loop callback, not a task: it only writes bytes, never awaits or fails.
+            self.loop.call_soon(self.flush)
+        self.dirty.append(transport)
+
+    def flush(self) -> None:
+        dirty, self.dirty = self.dirty, []
+        for transport in dirty:
+            transport._flush()
+
 
 class WebSocketTransport:
     """The gateway's :class:`~eventpatterns.realtime.Transport` over one ``websockets`` connection.
 
     Built by :func:`serve` for each connection; exposed for custom ``websockets``
     handlers that drive a :class:`~eventpatterns.realtime.Gateway` themselves.
+
+    Frames sent in one event-loop iteration (the gateway routes a batch of events at
+    once) are joined and written with one ``transport.write()`` at the end of the
+    iteration, or as soon as 16 KiB are held: one system call per connection per batch
+    rather than per frame.
 
     Args:
         connection: The server-side ``websockets`` connection (asyncio implementation).
@@ -98,6 +129,9 @@ class WebSocketTransport:
         "_close_requested",
         "_closing",
         "_open",
+        "_pending",
+        "_pending_size",
+        "_protocol",
         "_raw",
         "_transport",
         "connection",
@@ -107,6 +141,7 @@ class WebSocketTransport:
         from websockets.protocol import State
 
         self.connection = connection
+        self._protocol = connection.protocol
         self._transport: asyncio.Transport = connection.transport
         self._cache = cache if cache is not None else _FrameCache()
         # Raw frames are only valid without extensions (no deflate context to keep in step).
@@ -114,33 +149,52 @@ class WebSocketTransport:
         self._closing: tuple[int, str] | None = None
         self._close_requested = anyio.Event()
         self._open = State.OPEN  # looked up once: websockets is imported lazily
+        self._pending: list[bytes] = []
+        self._pending_size = 0
 
     def send(self, frame: str, /) -> None:
         """Queue one text frame for writing; never blocks (a closed connection drops it)."""
-        connection = self.connection
-        if connection.protocol.state is not self._open or self._closing is not None:
+        if self._protocol.state is not self._open or self._closing is not None:
             return
         cache = self._cache
         if cache.text is not frame:
             cache.build(frame)
         if self._raw:
-            self._transport.write(cache.frame)
+            if not self._pending:
+                cache.mark(self)
+            data = cache.frame
+            self._pending.append(data)
+            self._pending_size += len(data)
+            if self._pending_size >= _FLUSH_AT:
+                self._flush()
         else:
-            connection.protocol.send_text(cache.wire)
-            connection.send_data()
+            self._protocol.send_text(cache.wire)
+            self.connection.send_data()
+
+    def _flush(self) -> None:
+        pending = self._pending
+        if not pending:
+            return
+        self._pending = []
+        self._pending_size = 0
+        # Still OPEN: websockets may have answered a close frame since (then drop them).
+        if self._protocol.state is self._open and not self._transport.is_closing():
+            self._transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
 
     def buffered_amount(self) -> int:
-        """Return the bytes written by :meth:`send` that the socket has not taken yet."""
-        return self._transport.get_write_buffer_size()
+        """Return the bytes sent that the socket has not taken yet (queued or buffered)."""
+        return self._pending_size + self._transport.get_write_buffer_size()
 
     def close(self, code: int, reason: str, /) -> None:
         """Start the closing handshake with ``code`` and ``reason``; never blocks.
 
-        The connection's handler task runs the handshake (bounded by the server's
-        ``close_timeout``); frames sent after this call are dropped.
+        Frames sent before are written first; the connection's handler task runs the
+        handshake (bounded by the server's ``close_timeout``); frames sent after this
+        call are dropped.
         """
         if self._closing is None:
             self._closing = (code, reason)
+            self._flush()
             self._close_requested.set()
 
 
