@@ -16,25 +16,20 @@ import anyio
 import anyio.lowlevel
 from anyio.abc import TaskGroup, TaskStatus
 
-from ..bus import EARLIEST, EventBus, LogEntry, SupportsMatch
-from ..bus._replay import Gap, Need, ReplayMerge
+from ..bus import EventBus, LogEntry, SupportsMatch
 from ..core import Clock, Event, SystemClock
 from ..errors import (
-    BackendUnavailable,
-    BusClosed,
-    InvalidPosition,
     InvalidState,
-    PositionExpired,
-    StalePosition,
 )
 from ._auth import Authorizer, Credentials, Principal, SubscriptionAuthorizer
 from ._connection import Connection
-from ._frames import CloseCode, ErrorCode, encode_event
+from ._frames import CloseCode, encode_event
 from ._limits import Limits
 from ._presence import Presence
 from ._protocol import (
     State,
 )
+from ._resume import resume
 from ._routing import Group, Route, Routes
 from ._transport import Transport
 
@@ -396,35 +391,6 @@ class Gateway:
         counts["delivered"] += delivered
         counts["dropped"] += dropped
 
-    async def _deliver(self, route: Route, entry: LogEntry) -> bool:
-        """Queue one replayed event for one route, paced by the client.
-
-        History is pulled from the log, so a replay can wait for the client to read
-        (live entries meanwhile wait in the merge, or are re-read from the log): it
-        waits until the buffer is half empty, up to ``limits.send_timeout`` seconds,
-        before the slow-client policy applies.
-        """
-        conn = route.conn
-        frame = encode_event(conn.dialect, route.id, entry.position, _DUMPS(entry.event.to_dict()))
-        transport = conn.transport
-        limit = self.limits.max_buffered
-        if transport.buffered_amount() + len(frame) > limit:
-            with anyio.move_on_after(self.limits.send_timeout):
-                # Polled: the Transport seam has no drain notification (kept minimal:
-                # three non-blocking methods); this runs only for a replay that is ahead.
-                while transport.buffered_amount() > limit // 2 and route.active:  # noqa: ASYNC110
-                    await anyio.sleep(0.005)
-            if not route.active:
-                return False
-        if transport.buffered_amount() + len(frame) > limit:
-            self._counts["dropped"] += 1
-            self._slow(route)
-            return False
-        transport.send(frame)
-        route.position = entry.position
-        self._counts["delivered"] += 1
-        return True
-
     def _slow(self, route: Route) -> None:
         conn = route.conn
         if self.limits.slow_client == "close":
@@ -459,107 +425,12 @@ class Gateway:
         for conn in list(self._connections.values()):
             conn.shutdown(CloseCode.GOING_AWAY, "the event bus closed")
 
-    # -- resume --------------------------------------------------------------------------
+    # -- resume (see _resume.py) ------------------------------------------------------
 
     async def _resume(
         self, conn: Connection, sid: str, group: Group, since: str, presence: str | None = None
     ) -> None:
-        """Replay the log after ``since`` to a new route, then put it on the direct path.
-
-        Live entries routed to it meanwhile are held in a :class:`ReplayMerge`, which
-        goes live only after a page read that began after the last one it dropped
-        came back empty; it drops the held entries the replay already covered, so
-        there is no gap and no duplicate (see ``eventpatterns.bus._replay``).
-        """
-        protocol = conn.protocol
-        backend = self.bus.backend
-        after = None if since == EARLIEST else since
-        if after is not None:
-            try:
-                backend.sort_key(after)
-            except StalePosition:
-                self._refuse_position(conn, sid, "stale_position")
-                return
-            except InvalidPosition:
-                self._refuse_position(conn, sid, "invalid_position")
-                return
-        merge = ReplayMerge(
-            backend.sort_key, buffer=self.limits.replay_buffer, overflow="drop_oldest"
-        )
-        merge.start_replay(after)
-        route = Route(conn, sid, group, after)
-        route.merge = merge
-        route.direct = False
-        conn.routes[sid] = route
-        self._routes.add(route)
-        self._presence_join(route, presence)
-        if not await self._read_page(route):
-            return
-        if not route.active or protocol.state is not State.OPEN:
-            return
-        protocol.confirm(sid, since)
-        conn._flush()
-        while route.active:
-            item = merge.next()
-            if isinstance(item, LogEntry):
-                if not await self._deliver(route, item):
-                    return
-            elif item is Need.PAGE:
-                if not await self._read_page(route):
-                    return
-            elif isinstance(item, Gap):  # pragma: no cover - the merge is drained at once
-                self._end_route(route, "overflow")
-                return
-            else:  # Need.WAIT: live, and every held entry handed out: join the direct path
-                route.merge = None
-                route.direct = route.active
-                return
-
-    def _refuse_position(self, conn: Connection, sid: str, reason: str) -> None:
-        self._counts["resyncs"] += 1
-        conn.protocol.resync_required(sid, reason, None)
-
-    async def _read_page(self, route: Route) -> bool:
-        merge = route.merge
-        assert merge is not None  # noqa: S101 - only replaying routes read pages
-        after = merge.page_after()
-        reason: str | None = None
-        try:
-            page = await self.bus.backend.read(after, limit=self.limits.replay_page)
-        except PositionExpired:
-            reason = "position_expired"
-        except StalePosition:
-            reason = "stale_position"
-        except InvalidPosition:
-            reason = "invalid_position"
-        except (BackendUnavailable, BusClosed) as exc:
-            logger.warning("resuming subscription %s failed: %s", route.id, exc)
-            conn = route.conn
-            self._routes.remove(route)
-            self._presence_release(route)
-            conn.routes.pop(route.id, None)
-            merge.close()
-            if conn.protocol.subscriptions.get(route.id) == "pending":
-                conn.protocol.refuse(
-                    route.id, ErrorCode.INTERNAL_ERROR, "the event log is unavailable"
-                )
-            else:
-                self._counts["resyncs"] += 1
-                conn.protocol.resync_required(route.id, "overflow", route.position)
-            conn._flush()
-            return False
-        if reason is not None:
-            route.position = None
-            self._end_route(route, reason)
-            return False
-        if not route.active:
-            return False
-        matcher = route.group.matcher
-        matched = (
-            page if matcher is None else [e for e in page if matcher.matches(e.event.to_dict())]
-        )
-        merge.replayed(matched, page[-1].position if page else None)
-        return True
+        await resume(self, conn, sid, group, since, presence)
 
     # -- timers: auth timeout, token expiry --------------------------------------------
 
