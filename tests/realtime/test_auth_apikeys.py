@@ -117,9 +117,10 @@ def test_wrong_secret_for_a_known_id_is_refused() -> None:
         ("", "missing"),
         (42, "malformed"),
         ("epk_" + "x" * 10_000, "malformed"),
-        ("not-a-key", "malformed"),
-        ("epk_0123456789abcdef_short", "malformed"),
+        ("not-a-key", "unknown_key"),
+        ("epk_0123456789abcdef_short", "unknown_key"),
         ("epk_0123456789abcdef_" + "é" * 43, "malformed"),
+        ("line\nbreak", "malformed"),
         ("epk_0123456789abcdef_" + "a" * 43, "unknown_key"),
     ],
 )
@@ -136,3 +137,49 @@ def test_fuzz_keys_raise_only_authentication_failed(key: str) -> None:
     auth.create_key("alice")
     with pytest.raises(AuthenticationFailed):
         auth.verify(key)
+
+
+def test_imported_key() -> None:
+    auth = APIKeyAuthorizer()
+    record = auth.import_key("dev-key-from-the-cli", "dev", scopes={"admin"})
+    assert "dev-key-from-the-cli" not in str(record.to_dict())
+    principal = auth.verify("dev-key-from-the-cli")
+    assert (principal.id, principal.scopes) == ("dev", frozenset({"admin"}))
+    assert reason(auth, "dev-key-from-the-clj") == "unknown_key"
+    assert auth.revoke(record.key_id)
+    assert reason(auth, "dev-key-from-the-cli") == "unknown_key"
+    # A key in the library's own format keeps its id.
+    made, _ = APIKeyAuthorizer().create_key("x")
+    assert auth.import_key(made, "alice").key_id == made.split("_")[1]
+    assert auth.verify(made).id == "alice"
+
+
+@pytest.mark.parametrize("key", ["short", "x" * 300, "é" * 20, "tab\there-and-more-text"])
+def test_imported_keys_must_be_long_printable_ascii(key: str) -> None:
+    with pytest.raises(ConfigurationError):
+        APIKeyAuthorizer().import_key(key, "dev")
+    with pytest.raises(ConfigurationError):
+        APIKeyAuthorizer().import_key("a-long-enough-key", "")
+
+
+async def test_first_of_api_keys_and_jwts() -> None:
+    import jwt
+
+    from eventpatterns.realtime import JWTAuthorizer, JWTKey, first_of
+
+    keys = APIKeyAuthorizer()
+    key, _ = keys.create_key("robot")
+    secret = "j" * 32
+    auth = first_of(keys, JWTAuthorizer(JWTKey(secret, "HS256"), clock=lambda: 1000.0))
+    assert (await auth(Credentials(api_key=key))).id == "robot"
+    token = jwt.encode({"sub": "alice", "exp": 2000}, secret, "HS256")
+    assert (await auth(Credentials(token=token))).id == "alice"
+    expired = jwt.encode({"sub": "alice", "exp": 999}, secret, "HS256")
+    with pytest.raises(AuthenticationFailed) as info:
+        await auth(Credentials(token=expired))
+    assert info.value.reason == "expired"  # not the API key authorizer's unknown_key
+    with pytest.raises(AuthenticationFailed) as info:
+        await auth(Credentials())
+    assert info.value.reason == "missing"
+    with pytest.raises(ConfigurationError):
+        first_of()

@@ -276,6 +276,12 @@ def test_hostile_tokens(token: str, expected: str) -> None:
         (json.dumps(claims(sub=None)), "missing_claim"),
         (json.dumps(claims(exp="tomorrow")), "malformed"),
         (json.dumps(claims(exp=True)), "malformed"),
+        (
+            '{"sub": "a", "aud": "gw", "iss": "https://idp", "exp": 1e400}',
+            "malformed",
+        ),  # infinity: never expires
+        ('{"sub": "a", "aud": "gw", "iss": "https://idp", "exp": Infinity}', "malformed"),
+        ('{"sub": "alice", "exp": ' + "9" * 5000 + "}", "malformed"),
         (json.dumps(claims(nbf=[1])), "malformed"),
         (json.dumps(claims(iat="x")), "malformed"),
         (json.dumps(claims(scope=["a", 1])), "malformed"),

@@ -83,6 +83,9 @@ def idp() -> Iterator[IdP]:
     server.server.server_close()
 
 
+ISSUER = "<the test server>"
+
+
 class Clock:
     def __init__(self) -> None:
         self.now = NOW
@@ -221,9 +224,12 @@ async def test_unreachable_provider(idp: IdP) -> None:
         ("/jwks", (200, b" " * (1 << 20) + b'{"keys": []}')),  # over 1 MiB
         ("/.well-known/openid-configuration", (200, {"issuer": "https://evil", "jwks_uri": "x"})),
         ("/.well-known/openid-configuration", (404, {})),
+        ("/.well-known/openid-configuration", (200, {"jwks_uri": "http://[", "issuer": ISSUER})),
     ],
 )
 async def test_bad_provider_answers(idp: IdP, route: str, answer: tuple[int, Any]) -> None:
+    if isinstance(answer[1], dict) and answer[1].get("issuer") == ISSUER:
+        answer = (answer[0], {**answer[1], "issuer": idp.url})
     idp.routes[route] = answer
     async with httpx.AsyncClient() as client:
         auth = OIDCAuthorizer(idp.url, audience="app", client=client, clock=Clock())
@@ -296,3 +302,15 @@ async def test_keys_of_other_algorithms_or_odd_kids_are_skipped(idp: IdP) -> Non
         assert await authenticate(auth, token(idp)) == "alice"
         await auth.aclose()  # a client it was given is left open
         assert not client.is_closed
+
+
+async def test_issuer_with_a_trailing_slash_is_compared_exactly(idp: IdP) -> None:
+    issuer = f"{idp.url}/"
+    idp.routes["/.well-known/openid-configuration"] = (
+        200,
+        {"issuer": issuer, "jwks_uri": f"{idp.url}/jwks"},
+    )
+    async with httpx.AsyncClient() as client:
+        auth = OIDCAuthorizer(issuer, audience="app", client=client, clock=Clock())
+        assert await authenticate(auth, token(idp, iss=issuer)) == "alice"
+        assert (await refused(auth, token(idp))).reason == "bad_issuer"  # no slash

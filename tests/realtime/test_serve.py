@@ -166,3 +166,24 @@ def test_serve_help_lists_the_options() -> None:
     assert result.returncode == 0
     for option in ("--bus", "--api-key-file", "--jwt-secret", "--jwks-url", "--allow-anonymous"):
         assert option in result.stdout
+
+
+@pytest.mark.redis
+async def test_serve_on_redis_delivers_what_another_process_publishes() -> None:
+    import uuid
+
+    from eventpatterns import Event, EventBus
+
+    url = f"redis://127.0.0.1:6379/0?prefix=test-serve-{uuid.uuid4().hex[:8]}&max_entries=100"
+    async with served("--bus", url) as (process, urls):
+        async with connect(urls["WebSocket"]) as ws:
+            await recv_json(ws)
+            await ws.send('{"type":"subscribe","id":"s1","pattern":{"type":["t"]}}')
+            await recv_until(ws, "subscribed")
+            # This test is the other process: it publishes straight to the Redis bus.
+            async with EventBus.from_url(url) as bus:
+                await bus.publish(Event(type="t", source="/other", data={"n": 9}))
+            assert (await recv_until(ws, "event", within=10))["event"]["data"] == {"n": 9}
+        process.send_signal(signal.SIGTERM)
+        with anyio.fail_after(15):
+            assert await process.wait() == 0

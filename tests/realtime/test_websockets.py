@@ -346,3 +346,21 @@ async def test_a_client_that_never_reads_gets_the_slow_client_policy(policy: str
                 assert stats.connections == 1
         finally:
             slow.close()
+
+
+async def test_subscribe_before_authenticating_and_the_auth_timeout() -> None:
+    from eventpatterns.realtime import Credentials, Principal
+
+    async def authorizer(credentials: Credentials) -> Principal:
+        return Principal(id="alice")
+
+    limits = Limits(max_frame_bytes=4096, auth_timeout=0.3)
+    async with (
+        running_gateway(limits=limits, authorizer=authorizer) as gateway,
+        serve(gateway, "127.0.0.1", 0) as server,
+        connect(server.url) as ws,
+    ):
+        await ws.send('{"type":"subscribe","id":"s1"}')
+        assert (await recv_until(ws, "error"))["code"] == "not_authenticated"
+        # Never authenticating: the gateway's timer closes it, through the handler's task.
+        assert await close_code(ws) == 4408

@@ -1,7 +1,8 @@
 """API keys: random secrets, stored as hashes, with owner, scopes and expiry.
 
 A key reads ``epk_<key id>_<secret>``: the id (16 hex digits) finds the record, the
-secret is 32 random bytes (256 bits, ``secrets.token_urlsafe``). Only the SHA-256 of
+secret is 32 random bytes (256 bits, ``secrets.token_urlsafe``). A key made elsewhere
+(:meth:`APIKeyAuthorizer.import_key`) is filed under a prefix of its digest. Only the SHA-256 of
 the whole key is stored. A slow hash (scrypt, PBKDF2) protects *guessable* secrets
 such as passwords; a 256-bit random secret cannot be guessed, so one SHA-256 is as
 strong and keeps each connection's check in microseconds (the reasoning of GitHub's
@@ -27,6 +28,13 @@ __all__ = ["APIKeyAuthorizer", "APIKeyRecord"]
 PREFIX: Final = "epk_"
 _FORMAT = re.compile(r"epk_([0-9a-f]{16})_([A-Za-z0-9_-]{43})")
 _MAX_KEY_CHARS: Final = 256
+MIN_IMPORTED_KEY_CHARS: Final = 16
+
+
+def _key_id(key: str) -> str:
+    """Return the id a key is filed under: its own, or for a key made elsewhere, a digest prefix."""
+    match = _FORMAT.fullmatch(key)
+    return match.group(1) if match else _digest(key)[:16]
 
 
 def _digest(key: str) -> str:
@@ -150,6 +158,39 @@ class APIKeyAuthorizer:
         self.add(record)
         return key, record
 
+    def import_key(
+        self,
+        key: str,
+        principal_id: str,
+        *,
+        scopes: Iterable[str] = (),
+        expires_at: float | None = None,
+    ) -> APIKeyRecord:
+        """Hold a key made elsewhere (a command-line flag, a secret manager) and return its record.
+
+        Prefer :meth:`create_key`: an imported key is only as strong as whoever chose it.
+
+        Raises:
+            ConfigurationError: The key is shorter than 16 characters, longer than 256,
+                or not printable ASCII.
+        """
+        if (
+            not isinstance(key, str)
+            or not MIN_IMPORTED_KEY_CHARS <= len(key) <= _MAX_KEY_CHARS
+            or not (key.isascii() and key.isprintable())
+        ):
+            raise ConfigurationError(
+                f"an API key is {MIN_IMPORTED_KEY_CHARS} to {_MAX_KEY_CHARS} printable ASCII"
+                " characters"
+            )
+        if not isinstance(principal_id, str) or not principal_id:
+            raise ConfigurationError("an API key's principal id is a non-empty string")
+        record = APIKeyRecord(
+            _key_id(key), _digest(key), principal_id, frozenset(scopes), expires_at
+        )
+        self.add(record)
+        return record
+
     def add(self, record: APIKeyRecord) -> None:
         """Hold a stored key's record (replacing one with the same ``key_id``).
 
@@ -176,12 +217,13 @@ class APIKeyAuthorizer:
         """Check one key synchronously (what :meth:`__call__` does)."""
         if key is None or key == "":
             raise AuthenticationFailed("no API key was presented", reason="missing")
-        if not isinstance(key, str) or len(key) > _MAX_KEY_CHARS:
+        if (
+            not isinstance(key, str)
+            or len(key) > _MAX_KEY_CHARS
+            or not (key.isascii() and key.isprintable())
+        ):
             raise AuthenticationFailed("the API key is malformed", reason="malformed")
-        match = _FORMAT.fullmatch(key)
-        if match is None:
-            raise AuthenticationFailed("the API key is malformed", reason="malformed")
-        record = self._records.get(match.group(1))
+        record = self._records.get(_key_id(key))
         # Compare even for an unknown id, so both refusals take the same time.
         expected = record.digest if record is not None else "0" * 64
         if not hmac.compare_digest(expected, _digest(key)) or record is None:

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigurationError, Forbidden
+from ..errors import AuthenticationFailed, ConfigurationError, Forbidden
 
 if TYPE_CHECKING:
     from ..filters._model import Conjunction
@@ -31,6 +31,7 @@ __all__ = [
     "SubscriptionAuthorizer",
     "SubscriptionRequest",
     "all_of",
+    "first_of",
     "narrow",
     "owner_only",
     "require_scope",
@@ -103,6 +104,44 @@ SubscriptionAuthorizer = Callable[[Principal, SubscriptionRequest], Awaitable[Su
 :func:`narrow`), or raise :class:`~eventpatterns.errors.Forbidden` to refuse it."""
 
 
+def first_of(*authorizers: Authorizer) -> Authorizer:
+    """Return an authorizer that tries ``authorizers`` in order; the first to accept wins.
+
+    For a gateway taking API keys and JWTs alike. When all refuse, the failure
+    raised is the first that says what is wrong with the credentials (``expired``,
+    ``bad_signature``...), then the first ``unknown_key``, rather than one that only
+    says they were not for that authorizer (``missing``, ``malformed``); failing
+    that, the last one.
+
+    Args:
+        *authorizers: At least one authorizer.
+
+    Raises:
+        ConfigurationError: No authorizer was given.
+
+    Example:
+        >>> from eventpatterns.realtime import APIKeyAuthorizer, JWTAuthorizer, JWTKey
+        >>> auth = first_of(APIKeyAuthorizer(), JWTAuthorizer(JWTKey("k" * 32, "HS256")))
+    """
+    if not authorizers:
+        raise ConfigurationError("first_of() needs at least one authorizer")
+
+    async def authorize(credentials: Credentials) -> Principal:
+        failures: list[AuthenticationFailed] = []
+        for authorizer in authorizers:
+            try:
+                return await authorizer(credentials)
+            except AuthenticationFailed as exc:
+                failures.append(exc)
+        for vague in (("missing", "malformed", "unknown_key"), ("missing", "malformed")):
+            for failure in failures:
+                if failure.reason not in vague:
+                    raise failure
+        raise failures[-1]
+
+    return authorize
+
+
 # --------------------------------------------------------------------------- narrowing
 
 Scalar = str | int | float | bool | None
@@ -146,6 +185,8 @@ def narrow(
             (an empty intersection), or an AppSync filter is too full to narrow.
         InvalidPattern: The client's pattern or filter is invalid, or the narrowed one
             would be over the pattern limits.
+        ConfigurationError: ``required`` is malformed (a path that is not dotted names,
+            values that are not a list of JSON scalars).
 
     Example:
         >>> req = SubscriptionRequest("s1", pattern={"type": ["order.updated"]})
@@ -333,6 +374,13 @@ def _plain_at(spec: Mapping[str, Any], path: str) -> bool:
 def require_scope(*scopes: str) -> SubscriptionAuthorizer:
     """Return a hook that refuses subscriptions from principals lacking any of ``scopes``.
 
+    Args:
+        *scopes: The scopes a principal must all hold (``Principal.scopes``).
+
+    Returns:
+        A :data:`SubscriptionAuthorizer` that passes requests through unchanged, or
+        raises :class:`~eventpatterns.errors.Forbidden` naming the missing scopes.
+
     Example:
         >>> hook = require_scope("orders:read")
     """
@@ -358,6 +406,18 @@ def owner_only(
     The subscription is :func:`narrow`-ed to ``{path: [principal.id]}``, unless the
     principal holds ``admin_scope`` (pass ``None`` to exempt nobody).
 
+    Args:
+        path: The dotted field naming an event's owner.
+        admin_scope: A scope whose holders see every subscription unnarrowed.
+
+    Returns:
+        A :data:`SubscriptionAuthorizer`; it raises
+        :class:`~eventpatterns.errors.Forbidden` when the client asked only for other
+        principals' events.
+
+    Raises:
+        ConfigurationError: ``path`` is not a dotted field path.
+
     Example:
         >>> hook = owner_only("data.userId", admin_scope="support")
     """
@@ -376,6 +436,9 @@ def owner_only(
 
 def all_of(*hooks: SubscriptionAuthorizer) -> SubscriptionAuthorizer:
     """Return a hook that runs ``hooks`` in order, each on the previous one's result.
+
+    Args:
+        *hooks: The hooks; the first to raise refuses the subscription.
 
     Example:
         >>> hook = all_of(require_scope("orders:read"), owner_only())

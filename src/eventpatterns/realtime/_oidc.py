@@ -42,7 +42,7 @@ def _names_issuer(config: object, issuer: str) -> bool:
     return (
         isinstance(config, dict)
         and isinstance(config.get("issuer"), str)
-        and config["issuer"].rstrip("/") == issuer
+        and config["issuer"] == issuer
         and isinstance(config.get("jwks_uri"), str)
     )
 
@@ -110,7 +110,7 @@ class OIDCAuthorizer:
         if bad or not algorithms:
             raise ConfigurationError(f"OIDC accepts RS256 and ES256 only, not {sorted(bad)}")
         self._httpx = httpx
-        self._issuer = issuer.rstrip("/")
+        self._issuer = issuer  # compared with ``iss`` exactly (Auth0's ends with "/")
         self._audience = audience
         self._client = client
         self._owns_client = client is None
@@ -223,14 +223,22 @@ class OIDCAuthorizer:
             with anyio.fail_after(self._timeout):
                 if self._jwks_uri is None:
                     config = await self._get_json(
-                        self._client, f"{self._issuer}/.well-known/openid-configuration"
+                        self._client,
+                        f"{self._issuer.rstrip('/')}/.well-known/openid-configuration",
                     )
                     # OpenID Connect Discovery 1.0, 4.3: the issuer MUST be identical.
                     if not _names_issuer(config, self._issuer):
                         raise ValueError("the discovery document does not name this issuer")
                     self._jwks_uri = config["jwks_uri"]
                 jwks = await self._get_json(self._client, self._jwks_uri)
-        except (httpx.HTTPError, TimeoutError, ValueError, RecursionError) as exc:
+        except (
+            httpx.HTTPError,
+            httpx.InvalidURL,
+            httpx.StreamError,
+            TimeoutError,
+            ValueError,
+            RecursionError,
+        ) as exc:
             raise _unavailable(f"the provider's keys could not be fetched: {exc}") from exc
         return self._parse(jwks)
 

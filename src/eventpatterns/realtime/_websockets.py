@@ -11,9 +11,11 @@ The gateway sends the *same* frame string to every connection that matches an ev
 so this transport builds the whole RFC 6455 frame (RFC 6455 §5.2: a server's frames
 are not masked) once, keeps it in a one-entry cache keyed by the string's identity,
 and writes those bytes straight to each connection's asyncio transport while the
-WebSocket is OPEN. With per-message deflate negotiated (RFC 7692) every connection
-compresses with its own context, so the transport falls back to
-``protocol.send_text()``. ``docs/realtime-transports.md`` has the measurements.
+WebSocket is OPEN, joining the frames of one event-loop iteration into one write
+(one system call per connection per routed batch). With per-message deflate
+negotiated (RFC 7692) every connection compresses with its own context, so the
+transport falls back to ``protocol.send_text()``. ``docs/realtime-transports.md`` has
+the measurements.
 
 Slow clients, in one paragraph as ``broadcast()`` states its own: ``send()`` never
 waits for a client. What it cannot write at once stays in the connection's asyncio
