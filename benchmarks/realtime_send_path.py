@@ -9,6 +9,8 @@ The time is until every server write buffer is empty. Ratios are to broadcast() 
 same run; see docs/realtime-transports.md ("The send path").
 """
 
+from __future__ import annotations
+
 import asyncio
 import base64
 import json
@@ -18,14 +20,15 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 N_CLIENTS = int(os.environ.get("N", 1000))
 N_MSGS = int(os.environ.get("M", 1000))
 PAYLOAD = json.dumps({"type": "event", "id": "s1", "position": "1-0", "event": {"x": "y" * 40}})
 
 
-def client_proc(port, n, ready, counts):
-    async def one(i, done):
+def client_proc(port: int, n: int, ready: Any, counts: Any) -> None:
+    async def one(i: int, done: list[int]) -> None:
         r, w = await asyncio.open_connection("127.0.0.1", port)
         key = base64.b64encode(os.urandom(16)).decode()
         w.write(
@@ -53,8 +56,8 @@ def client_proc(port, n, ready, counts):
             total += len(data)
         counts.append(total)
 
-    async def main():
-        done = []
+    async def main() -> None:
+        done: list[int] = []
         tasks = [asyncio.create_task(one(i, done)) for i in range(n)]
         while len(done) < n:
             await asyncio.sleep(0.01)
@@ -64,15 +67,15 @@ def client_proc(port, n, ready, counts):
     asyncio.run(main())
 
 
-async def server(method, port_q, ready_evt, result_q):
+async def server(method: str, port_q: Any, ready_evt: Any, result_q: Any) -> None:
     from websockets.asyncio.server import broadcast, serve
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
     from eventpatterns.realtime._websockets import WebSocketTransport, _FrameCache
 
-    conns = []
+    conns: list[Any] = []
 
-    async def handler(ws):
+    async def handler(ws: Any) -> None:
         conns.append(ws)
         try:
             await ws.wait_closed()
@@ -118,7 +121,7 @@ async def server(method, port_q, ready_evt, result_q):
             c.transport.close()
 
 
-async def gateway_server(port_q, result_q):
+async def gateway_server(port_q: Any, result_q: Any) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
     from eventpatterns import Event, EventBus
     from eventpatterns.realtime import Gateway, Limits, serve
@@ -150,11 +153,12 @@ async def gateway_server(port_q, result_q):
         elapsed = time.perf_counter() - t0
         result_q.put((elapsed, elapsed))
         for c in conns:
-            c.transport.connection.transport.close()
+            c.transport.connection.transport.close()  # type: ignore[attr-defined]
 
 
-def run(method):
-    port_q, result_q = mp.Queue(), mp.Queue()
+def run(method: str) -> tuple[float, float]:
+    port_q: mp.Queue[int] = mp.Queue()
+    result_q: mp.Queue[tuple[float, float]] = mp.Queue()
     ready = mp.Event()
     counts = mp.Manager().list()
     if method == "gateway":
@@ -175,7 +179,7 @@ def run(method):
 
 if __name__ == "__main__":
     mp.set_start_method("fork")
-    res = {
+    res: dict[str, list[tuple[float, float]]] = {
         m: [] for m in os.environ.get("METHODS", "broadcast,send_text,transport,gateway").split(",")
     }
     for _ in range(int(os.environ.get("R", 3))):
