@@ -121,10 +121,29 @@ async def resume(
         elif isinstance(item, Gap):  # pragma: no cover - the merge is drained at once
             gateway._end_route(route, "overflow")
             return
-        else:  # Need.WAIT: live, and every held entry handed out: join the direct path
+        elif caught_up(gateway, merge):
+            # Live, every held entry handed out, and the bus's reader has routed past
+            # what the replay read: join the direct path (no await in between).
             route.merge = None
             route.direct = route.active
             return
+        else:
+            # The replay read the log ahead of the bus's reader (it lags the log, e.g.
+            # on Redis): entries it has yet to route were replayed already. Stay in the
+            # merge, which drops those, until the reader has passed them.
+            await anyio.sleep(0.005)
+
+
+def caught_up(gateway: Gateway, merge: ReplayMerge) -> bool:
+    """Tell whether the gateway's reader has routed every entry the replay read."""
+    read = merge.position
+    if read is None:  # nothing replayed or read: the reader's entries are all new
+        return True
+    head = gateway._head
+    if head is None:
+        return False
+    key = gateway.bus.backend.sort_key
+    return key(head) >= key(read)
 
 
 def refuse_position(gateway: Gateway, conn: Connection, sid: str, reason: str) -> None:
