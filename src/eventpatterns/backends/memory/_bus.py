@@ -90,6 +90,12 @@ class _Waiter:
         if seconds <= 0:
             await anyio.lowlevel.checkpoint()
             return
+        if type(clock) is SystemClock:
+            # The event loop's own timeline: a cancel-scope deadline, no timer task per
+            # wait (that task was a quarter of a point-to-point gateway delivery).
+            with anyio.move_on_after(seconds):
+                await event.wait()
+            return
         # The deadline is fixed now: the timer task starts later, and time that passes
         # (a ManualClock advanced) before it runs must count.
         deadline = clock.time() + seconds
