@@ -192,6 +192,17 @@ def check_put(data: object, ttl: object, *, max_size: int) -> float | None:
     return float(ttl)
 
 
+def signed_url(signer: URLSigner | None, key: str, *, expires_at: float) -> str:
+    """Return ``signer``'s URL for ``key`` (for stores served by this library's route).
+
+    Raises:
+        ConfigurationError: The store was given no signer.
+    """
+    if signer is None:
+        raise ConfigurationError("give the store a URLSigner (signer=) to hand out URLs")
+    return signer.sign(key, expires_at=expires_at)
+
+
 def not_found(key: str) -> BlobNotFound:
     """The error for a missing or expired blob."""
     return BlobNotFound(key)

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from ...core import Clock, SystemClock
-from ...errors import ConfigurationError
-from ...jobs._blobs import Blob, URLSigner, check_key, check_put, not_found
+from ...jobs._blobs import Blob, URLSigner, check_key, check_put, not_found, signed_url
 
 __all__ = ["MemoryBlobStore"]
 
@@ -70,10 +69,8 @@ class MemoryBlobStore:
 
     async def url(self, key: str, *, expires_in: float = 3600.0) -> str:
         """Return a signed URL for the blob (needs a ``signer``)."""
-        if self._signer is None:
-            raise ConfigurationError("give the store a URLSigner (signer=) to hand out URLs")
         await self.get(key)
-        return self._signer.sign(key, expires_at=self._clock.time() + expires_in)
+        return signed_url(self._signer, key, expires_at=self._clock.time() + expires_in)
 
     async def purge(self) -> int:
         """Delete the blobs that expired; return how many."""
