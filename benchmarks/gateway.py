@@ -32,6 +32,7 @@ import argparse
 import asyncio
 import json
 import multiprocessing
+import os
 import statistics
 import sys
 import time
@@ -348,7 +349,16 @@ def main() -> int:
     parser.add_argument("--profile", default="", help="row key: cProfile its server (saturated)")
     parser.add_argument("--output", type=Path, help="JSON path (default benchmarks/results/)")
     parser.add_argument("--quick", action="store_true", help="CI smoke: small and one round")
+    parser.add_argument(
+        "--baseline-pad",
+        type=int,
+        default=0,
+        help="extra bytes in the baselines' messages (e.g. 210: frames as large as the"
+        " gateway's, which carry the whole CloudEvent)",
+    )
     args = parser.parse_args()
+    if args.baseline_pad:
+        os.environ["EVENTPATTERNS_BENCH_BASELINE_PAD"] = str(args.baseline_pad)
     if args.quick:
         args.clients = min(args.clients, 50)
         args.messages = min(args.messages, 50)
