@@ -16,7 +16,11 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from types import TracebackType
+from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
+
+import anyio
+import anyio.abc
 
 from ..core import Clock
 from ..errors import (
@@ -24,6 +28,7 @@ from ..errors import (
     BackendUnavailable,
     BusClosed,
     ConfigurationError,
+    InvalidState,
     LimitExceeded,
 )
 
@@ -275,3 +280,46 @@ async def sweep_forever(
             logger.warning("presence sweep failed, retrying in %ss: %s", interval, exc)
         except BusClosed:
             return
+
+
+_S = TypeVar("_S", bound="SweeperLifecycle")
+
+
+class SweeperLifecycle:
+    """``async with`` for a presence: run :func:`sweep_forever` in a task group.
+
+    Implementations set ``_task_group = None``, ``clock`` and ``sweep_interval``, and
+    define ``expire()``, ``aclose()`` and ``_check_open()``. On exit the sweeper stops
+    first, then ``aclose()`` runs (also when stopping it raised).
+    """
+
+    _task_group: anyio.abc.TaskGroup | None
+    clock: Clock
+    sweep_interval: float
+    expire: Callable[[], Awaitable[int]]
+    aclose: Callable[[], Awaitable[None]]
+    _check_open: Callable[[], None]
+
+    async def __aenter__(self: _S) -> _S:
+        self._check_open()
+        if self._task_group is not None:
+            raise InvalidState("the presence is entered already", state="entered")
+        self._task_group = anyio.create_task_group()
+        await self._task_group.__aenter__()
+        self._task_group.start_soon(sweep_forever, self.expire, self.clock, self.sweep_interval)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        task_group, self._task_group = self._task_group, None
+        try:
+            if task_group is None:
+                return None
+            task_group.cancel_scope.cancel()
+            return await task_group.__aexit__(exc_type, exc, tb)
+        finally:
+            await self.aclose()

@@ -6,7 +6,6 @@ import heapq
 import json
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager
-from types import TracebackType
 from typing import Any
 
 import anyio
@@ -14,18 +13,18 @@ import anyio.abc
 import anyio.lowlevel
 
 from ..core import Clock, SystemClock
-from ..errors import BusClosed, EventsMissed, InvalidState
+from ..errors import BusClosed, EventsMissed
 from ._presence import (
     LISTENER_BUFFER,
     MAX_CONNECTION,
     MAX_MEMBER,
     PresenceEvent,
+    SweeperLifecycle,
     check_channel,
     check_name,
     check_settings,
     check_ttl,
     encode_info,
-    sweep_forever,
 )
 
 __all__ = ["MemoryPresence"]
@@ -80,7 +79,7 @@ class _Listener:
             raise StopAsyncIteration from None
 
 
-class MemoryPresence:
+class MemoryPresence(SweeperLifecycle):
     """Presence in this process's memory: for one gateway process, and for tests.
 
     Args:
@@ -134,28 +133,6 @@ class MemoryPresence:
         self._closed = False
 
     # -- lifecycle -------------------------------------------------------------------------
-
-    async def __aenter__(self) -> MemoryPresence:
-        self._check_open()
-        if self._task_group is not None:
-            raise InvalidState("the presence is entered already", state="entered")
-        self._task_group = anyio.create_task_group()
-        await self._task_group.__aenter__()
-        self._task_group.start_soon(sweep_forever, self.expire, self.clock, self.sweep_interval)
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool | None:
-        task_group, self._task_group = self._task_group, None
-        await self.aclose()
-        if task_group is not None:
-            task_group.cancel_scope.cancel()
-            return await task_group.__aexit__(exc_type, exc, tb)
-        return None
 
     async def aclose(self) -> None:
         """Stop the sweeper and end every listener's iteration. Idempotent."""

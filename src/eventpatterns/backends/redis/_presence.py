@@ -15,7 +15,6 @@ import json
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager
 from importlib.resources import files
-from types import TracebackType
 from typing import Any
 from urllib.parse import urlencode, urlunsplit
 
@@ -23,17 +22,17 @@ import anyio
 import anyio.abc
 
 from ...core import Clock, SystemClock
-from ...errors import BackendUnavailable, BusClosed, ConfigurationError, InvalidState
+from ...errors import BackendUnavailable, BusClosed, ConfigurationError
 from ...realtime._presence import (
     MAX_CONNECTION,
     MAX_MEMBER,
     PresenceEvent,
+    SweeperLifecycle,
     check_channel,
     check_name,
     check_settings,
     check_ttl,
     encode_info,
-    sweep_forever,
 )
 from ._connection import RedisConnection
 from ._url import BUS_OPTIONS, _check_scheme, _int, _parse, _query, _seconds, _text
@@ -80,7 +79,7 @@ def _split_url(url: str, options: dict[str, Any]) -> str:
     return rest_url
 
 
-class RedisPresence:
+class RedisPresence(SweeperLifecycle):
     """Presence on Redis, shared by every process using the same prefix.
 
     Args:
@@ -161,32 +160,6 @@ class RedisPresence:
         return cls(_split_url(url, options), **options)
 
     # -- lifecycle -------------------------------------------------------------------------
-
-    async def __aenter__(self) -> RedisPresence:
-        self._check_open()
-        if self._task_group is not None:
-            raise InvalidState("the presence is entered already", state="entered")
-        self._task_group = anyio.create_task_group()
-        await self._task_group.__aenter__()
-        self._task_group.start_soon(sweep_forever, self.expire, self.clock, self.sweep_interval)
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool | None:
-        task_group, self._task_group = self._task_group, None
-        if task_group is not None:
-            task_group.cancel_scope.cancel()
-            try:
-                await task_group.__aexit__(exc_type, exc, tb)
-            finally:
-                await self.aclose()
-            return None
-        await self.aclose()
-        return None
 
     async def aclose(self) -> None:
         """Stop the sweeper, end every listener's iteration and close connections."""
