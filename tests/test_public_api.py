@@ -16,6 +16,7 @@ PACKAGES = [
     "eventpatterns.bus",
     "eventpatterns.filters",
     "eventpatterns.jobs",
+    "eventpatterns.push",
     "eventpatterns.realtime",
     "eventpatterns.realtime.asgi",
     "eventpatterns.backends.memory",
