@@ -48,12 +48,14 @@ __all__ = [
     "Forbidden",
     "GroupNotFound",
     "InvalidEvent",
+    "InvalidJobInput",
     "InvalidJobTransition",
     "InvalidPattern",
     "InvalidPosition",
     "InvalidState",
     "JobConflict",
     "JobNotFound",
+    "JobTimeout",
     "LimitExceeded",
     "MissingDependency",
     "PositionExpired",
@@ -62,6 +64,7 @@ __all__ = [
     "StalePosition",
     "SubscriberOverflow",
     "SubscriptionClosed",
+    "UnknownJobKind",
 ]
 
 
@@ -224,6 +227,54 @@ class JobNotFound(EventPatternsError, LookupError):
     def __init__(self, job_id: str) -> None:
         self.job_id = job_id
         super().__init__(f"no job {job_id!r}: never submitted, or its record expired")
+
+
+class UnknownJobKind(EventPatternsError, LookupError):
+    """A job of a kind no worker or declaration of this tracker knows.
+
+    Attributes:
+        kind: The kind asked for.
+        known: The kinds the tracker knows.
+    """
+
+    def __init__(self, kind: str, *, known: tuple[str, ...]) -> None:
+        self.kind = kind
+        self.known = known
+        names = ", ".join(repr(k) for k in known[:20]) or "none"
+        super().__init__(f"unknown job kind {kind[:200]!r}; known kinds: {names}")
+
+
+class InvalidJobInput(EventPatternsError, ValueError):
+    """A job's input does not validate against its kind's declared model.
+
+    Attributes:
+        kind: The job kind.
+        errors: The validation errors (pydantic's ``errors()`` shape: ``loc``, ``msg``,
+            ``type``), at most 20.
+    """
+
+    def __init__(self, kind: str, errors: list[dict[str, object]]) -> None:
+        self.kind = kind
+        self.errors = errors[:20]
+        first = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}"  # type: ignore[attr-defined]
+            for e in self.errors[:3]
+        )
+        super().__init__(f"invalid input for job kind {kind[:200]!r}: {first[:500]}")
+
+
+class JobTimeout(EventPatternsError, TimeoutError):
+    """Waiting for a job ended before the job did.
+
+    Attributes:
+        job_id: The job.
+        state: Its state when the wait ended.
+    """
+
+    def __init__(self, job_id: str, *, state: str, timeout: float) -> None:
+        self.job_id = job_id
+        self.state = state
+        super().__init__(f"job {job_id!r} still {state} after waiting {timeout:g} s")
 
 
 class BlobNotFound(EventPatternsError, LookupError):

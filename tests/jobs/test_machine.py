@@ -23,6 +23,7 @@ from eventpatterns.jobs import (
     Command,
     CompleteStep,
     DeadlinePassed,
+    Dispatch,
     ExpireLease,
     Fail,
     Heartbeat,
@@ -411,3 +412,32 @@ class JobMachine(RuleBasedStateMachine):
 
 JobMachine.TestCase.settings = settings(max_examples=150, stateful_step_count=40, deadline=None)
 test_job_state_machine = JobMachine.TestCase
+
+
+def test_dispatch_keeps_a_pending_job_pending_and_sets_when_to_dispatch_again() -> None:
+    job = Job.new("j1", "render", owner="u1", input={}, now=0.0, run_after=30.0)
+    assert job.run_after == 30.0
+    again = transition(job, Dispatch(recheck=60), now=31.0)
+    assert (again.state, again.run_after, again.version) == (JobState.PENDING, 91.0, 2)
+    started = transition(again, Start("w1", lease=10), now=32.0)
+    assert started.run_after is None
+
+
+def test_dispatch_turns_a_due_retry_pending_and_refuses_one_not_due_or_running() -> None:
+    job = Job.new("j1", "render", owner="u1", input={}, now=0.0)
+    running = transition(job, Start("w1", lease=10), now=1.0)
+    with pytest.raises(InvalidJobTransition, match="running on worker 'w1'"):
+        transition(running, Dispatch(recheck=60), now=2.0)
+    retrying = transition(running, Fail("w1", "boom", backoff=NO_JITTER), now=2.0)
+    assert retrying.state is JobState.RETRYING
+    assert retrying.run_after == 3.0
+    with pytest.raises(InvalidJobTransition, match=r"not due until 3\.0"):
+        transition(retrying, Dispatch(recheck=60), now=2.5)
+    pending = transition(retrying, Dispatch(recheck=60), now=3.0)
+    assert (pending.state, pending.run_after, pending.error) == (JobState.PENDING, 63.0, "boom")
+
+
+@pytest.mark.parametrize("recheck", [0, -1, float("nan"), float("inf"), True, "5"])
+def test_dispatch_refuses_a_recheck_that_is_not_a_positive_number(recheck: Any) -> None:
+    with pytest.raises(ConfigurationError, match="lease must be"):
+        Dispatch(recheck=recheck)

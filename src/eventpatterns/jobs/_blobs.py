@@ -171,7 +171,10 @@ class URLSigner:
             return False
         if stamp < (time.time() if now is None else now):
             return False
-        return hmac.compare_digest(self._mac(key, stamp), str(signature))
+        signature = str(signature)
+        if not signature.isascii():  # compare_digest refuses non-ASCII str; no MAC has any
+            return False
+        return hmac.compare_digest(self._mac(key, stamp), signature)
 
 
 def check_put(data: object, ttl: object, *, max_size: int) -> float | None:

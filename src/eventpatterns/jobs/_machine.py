@@ -40,6 +40,7 @@ __all__ = [
     "Command",
     "CompleteStep",
     "DeadlinePassed",
+    "Dispatch",
     "ExpireLease",
     "Fail",
     "Heartbeat",
@@ -152,6 +153,23 @@ class ExpireLease:
 
 
 @dataclass(frozen=True, slots=True)
+class Dispatch:
+    """The job was handed to the workers (again); dispatch it anew if not started by then.
+
+    On a pending job it stays pending with ``run_after = now + recheck``; on a retrying
+    job whose next attempt is due it becomes pending again, likewise. The tracker's
+    reaper sends it for the jobs :meth:`~eventpatterns.jobs.JobStore.due` returns, so
+    that a dispatch lost on the way (the bus was down after the job was stored) or a
+    retry coming due reaches a worker, never waits forever.
+    """
+
+    recheck: float
+
+    def __post_init__(self) -> None:
+        _check_lease(self.recheck)
+
+
+@dataclass(frozen=True, slots=True)
 class DeadlinePassed:
     """The job's deadline passed: fail it."""
 
@@ -166,6 +184,7 @@ Command = (
     | Fail
     | Stop
     | Cancel
+    | Dispatch
     | ExpireLease
     | DeadlinePassed
 )
@@ -211,6 +230,8 @@ def transition(job: Job, command: Command, now: float) -> Job:
         return _cancel(job, command, now)
     if isinstance(command, ExpireLease):
         return _expire(job, command, now)
+    if isinstance(command, Dispatch):
+        return _dispatch(job, command, now)
     return _from_worker(job, command, now)
 
 
@@ -261,6 +282,14 @@ def _cancel(job: Job, command: Cancel, now: float) -> Job:
             raise _refuse(job, command, "its cancellation was already requested")
         return _changed(job, now, cancel_requested=True, error=command.reason)
     return _end(job, now, CANCELLED, error=command.reason)
+
+
+def _dispatch(job: Job, command: Dispatch, now: float) -> Job:
+    if job.state is RUNNING:
+        raise _refuse(job, command, f"it is running on worker {job.worker!r}")
+    if job.state is RETRYING and job.run_after is not None and now < job.run_after:
+        raise _refuse(job, command, f"its next attempt is not due until {job.run_after}")
+    return _changed(job, now, state=PENDING, run_after=now + command.recheck)
 
 
 def _retry_or_fail(job: Job, now: float, error: str, backoff: Backoff) -> Job:

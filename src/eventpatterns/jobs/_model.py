@@ -29,6 +29,7 @@ class JobState(str, enum.Enum):
            │                │  └──fail / lease lost, last attempt────> FAILED
            │                └──cancel (acknowledged by the worker, or its lease lost)──> CANCELLED
            └──cancel──> CANCELLED        RETRYING ──cancel──> CANCELLED
+                                         RETRYING ──due, dispatched──> PENDING
         any state but a final one ──deadline passed──> FAILED
 
     :attr:`UNKNOWN` is never the state of a stored job: it is the answer for an id that
@@ -125,7 +126,8 @@ class Job:
         created_at: When it was submitted (Unix seconds), ``updated_at`` its last change.
         started_at: When its first attempt started, ``finished_at`` when it ended.
         deadline: An absolute time (Unix seconds) after which it fails, or ``None``.
-        run_after: In :attr:`JobState.RETRYING`, when the next attempt may start.
+        run_after: In :attr:`JobState.RETRYING`, when the next attempt may start; in
+            :attr:`JobState.PENDING`, when to dispatch it again if no worker started it.
         worker: The worker holding the current attempt (running), else ``None``.
         lease_until: When that worker's lease ends unless it heartbeats.
         cancel_requested: A cancel came while running; the worker should stop.
@@ -177,8 +179,12 @@ class Job:
         deadline: float | None = None,
         idempotency_key: str | None = None,
         ttl: float | None = None,
+        run_after: float | None = None,
     ) -> Job:
         """Return a new pending job (version 1).
+
+        ``run_after`` is when to dispatch it again if no worker has started it by then
+        (see :class:`~eventpatterns.jobs.Dispatch`).
 
         Raises:
             ConfigurationError: An empty id, kind or owner, ``max_attempts`` below 1,
@@ -207,4 +213,5 @@ class Job:
             deadline=deadline,
             idempotency_key=idempotency_key,
             ttl=ttl,
+            run_after=run_after,
         )

@@ -121,7 +121,12 @@ class JobStore(Protocol):
         ...
 
     async def due(self, now: float, *, limit: int = 100) -> builtins.list[str]:
-        """Return ids of retrying jobs whose next attempt is due at ``now``, oldest first."""
+        """Return ids of waiting jobs whose ``run_after`` is at or before ``now``, oldest first.
+
+        Waiting jobs are the retrying ones (``run_after``: when the next attempt may
+        start) and the pending ones that have a ``run_after`` (when the tracker should
+        dispatch them again if no worker has started them by then).
+        """
         ...
 
     async def overdue(self, now: float, *, limit: int = 100) -> builtins.list[str]:

@@ -13,6 +13,7 @@ from ..errors import ArgumentTypeError, ConfigurationError, JobConflict, JobNotF
 from ..jobs import (
     Cancel,
     CompleteStep,
+    Dispatch,
     Fail,
     Job,
     JobState,
@@ -264,6 +265,22 @@ class JobStoreSuite(SuiteBase):
         assert len(str(info.value)) < 200
 
     # -- leases, retries, deadlines, expiry ------------------------------------------------------
+
+    async def test_pending_jobs_with_run_after_are_due_until_started(
+        self, store: JobStore, clock: ManualClock
+    ) -> None:
+        now = clock.time()
+        waiting = await store.create(self.job(clock, "p", run_after=now + 30))
+        await store.create(self.job(clock, "q"))  # no run_after: never due
+        assert await store.due(now + 29) == []
+        assert await store.due(now + 30) == ["p"]
+        again = transition(waiting, Dispatch(recheck=60), now + 30)
+        await store.replace(again, expected_version=1)
+        assert await store.due(now + 31) == []
+        assert await store.due(now + 90) == ["p"]
+        started = transition(again, Start("w", lease=10), now + 40)
+        await store.replace(started, expected_version=2)
+        assert await store.due(now + 1000) == []
 
     async def test_expired_leases_due_retries_and_overdue_jobs_are_found(
         self, store: JobStore, clock: ManualClock

@@ -13,6 +13,8 @@ from ...jobs._store import DEFAULT_TTL, JobPage, check_limit, format_cursor, par
 
 __all__ = ["MemoryJobStore"]
 
+_WAITING = (JobState.PENDING, JobState.RETRYING)
+
 
 class MemoryJobStore:
     """A :class:`~eventpatterns.jobs.JobStore` in this process's memory.
@@ -136,11 +138,11 @@ class MemoryJobStore:
         return [i for _, i in sorted(found)[:limit]]
 
     async def due(self, now: float, *, limit: int = 100) -> builtins.list[str]:
-        """Return retrying jobs whose next attempt is due by ``now``, oldest first."""
+        """Return waiting jobs (pending, retrying) whose ``run_after`` is by ``now``."""
         found = [
             (j.run_after, j.id)
             for j in self._jobs.values()
-            if j.state is JobState.RETRYING and j.run_after is not None and j.run_after <= now
+            if j.state in _WAITING and j.run_after is not None and j.run_after <= now
         ]
         return [i for _, i in sorted(found)[:limit]]
 

@@ -10,7 +10,7 @@ in one slot):
 ``{p}:jobs:o:<n>:<owner>:<s>``  zset       the same, per state
 ``{p}:jobs:k:<n>:<owner>:<k>``  hash       idempotency key -> ``id``, ``e`` (the job's expiry)
 ``{p}:jobs:leases``             zset       running jobs by lease_until
-``{p}:jobs:due``                zset       retrying jobs by run_after
+``{p}:jobs:due``                zset       pending and retrying jobs by run_after
 ``{p}:jobs:deadlines``          zset       jobs not final by deadline
 ``{p}:jobs:expiry``             zset       final jobs by the end of their TTL
 ==============================  =========  ==================================================
@@ -41,6 +41,7 @@ __all__ = ["RedisJobStore"]
 
 T = TypeVar("T")
 _STATES = ("pending", "running", "retrying", "succeeded", "failed", "cancelled")
+_WAITING = (JobState.PENDING, JobState.RETRYING)
 
 
 def _script(name: str) -> str:
@@ -183,6 +184,7 @@ class RedisJobStore:
                         self._owner_key(job.owner, "pending"),
                         self._idem_key(job),
                         self._deadlines,
+                        self._due,
                     ],
                     args=[
                         data,
@@ -192,6 +194,7 @@ class RedisJobStore:
                         _num(job.deadline),
                         "1" if keyed else "0",
                         _num(self._clock.time()),
+                        _num(job.run_after),
                     ],
                 )
             )
@@ -236,7 +239,7 @@ class RedisJobStore:
                     data,
                     job.state.value,
                     _num(job.lease_until if job.state is JobState.RUNNING else None),
-                    _num(job.run_after if job.state is JobState.RETRYING else None),
+                    _num(job.run_after if job.state in _WAITING else None),
                     _num(None if job.state.final else job.deadline),
                     _num(expires),
                     _num(now),
@@ -328,7 +331,7 @@ class RedisJobStore:
         return await self._below(self._leases, now, limit)
 
     async def due(self, now: float, *, limit: int = 100) -> builtins.list[str]:
-        """Return retrying jobs whose next attempt is due by ``now``, oldest first."""
+        """Return waiting jobs (pending, retrying) whose ``run_after`` is by ``now``."""
         return await self._below(self._due, now, limit)
 
     async def overdue(self, now: float, *, limit: int = 100) -> builtins.list[str]:

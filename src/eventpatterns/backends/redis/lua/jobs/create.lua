@@ -1,7 +1,8 @@
 -- Create a job, atomically with its idempotency check.
 -- KEYS: 1 job hash, 2 owner's all-jobs zset, 3 owner's pending zset, 4 idempotency hash
---       (the job hash again when there is no key), 5 deadlines zset
--- ARGV: 1 job JSON, 2 id, 3 owner, 4 created_at, 5 deadline or "", 6 "1" if keyed, 7 now
+--       (the job hash again when there is no key), 5 deadlines zset, 6 due zset
+-- ARGV: 1 job JSON, 2 id, 3 owner, 4 created_at, 5 deadline or "", 6 "1" if keyed, 7 now,
+--       8 run_after or "" (when to dispatch again if no worker started it)
 -- Reply: {"OK"} | {"IDEM", id of the owner's live job with that key} | {"EXISTS", version}
 local now = tonumber(ARGV[7])
 local function live(key)
@@ -25,6 +26,9 @@ redis.call('ZADD', KEYS[2], ARGV[4], ARGV[2])
 redis.call('ZADD', KEYS[3], ARGV[4], ARGV[2])
 if ARGV[5] ~= '' then
   redis.call('ZADD', KEYS[5], ARGV[5], ARGV[2])
+end
+if ARGV[8] ~= '' then
+  redis.call('ZADD', KEYS[6], ARGV[8], ARGV[2])
 end
 if ARGV[6] == '1' then
   redis.call('DEL', KEYS[4])

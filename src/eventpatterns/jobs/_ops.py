@@ -1,0 +1,104 @@
+"""The one read → decide → compare-and-swap → announce loop every job change goes through.
+
+Used by the tracker (submit, cancel), the workers (start, heartbeat, progress, steps,
+results) and the reaper (lost leases, due retries, deadlines). The store holds the
+truth; the event on the bus announces it. When the announcement cannot be published
+(the bus is unreachable) the change stands: the reaper dispatches pending jobs again
+(:class:`~eventpatterns.jobs.Dispatch`) and watchers re-read the store.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from ..bus import EventBus
+from ..core import Clock
+from ..errors import BackendUnavailable, BusClosed, JobConflict, JobNotFound
+from ._events import event_type, job_event
+from ._machine import Command, transition
+from ._model import Job
+from ._store import JobStore
+
+__all__ = ["DEFAULT_SOURCE", "JobOps"]
+
+logger = logging.getLogger("eventpatterns.jobs")
+
+#: The ``source`` of job events unless the tracker is given another.
+DEFAULT_SOURCE = "/eventpatterns/jobs"
+
+#: Compare-and-swap attempts before a change gives up (each lost one re-reads the job).
+MAX_RACES = 50
+
+
+class JobOps:
+    """Changes jobs in ``store`` and announces each change on ``bus``.
+
+    Args:
+        store: Where jobs live.
+        bus: Where changes are announced (an entered :class:`~eventpatterns.bus.EventBus`).
+        clock: The clock ``now`` is read from for every transition.
+        source: The ``source`` of the events.
+    """
+
+    def __init__(
+        self, store: JobStore, bus: EventBus, clock: Clock, *, source: str = DEFAULT_SOURCE
+    ) -> None:
+        self.store = store
+        self.bus = bus
+        self.clock = clock
+        self.source = source
+
+    async def create(self, job: Job) -> Job:
+        """Store a new job and announce it; return the stored job.
+
+        With an idempotency key already used by the owner, the existing job is
+        returned and nothing is announced (compare ids to tell).
+        """
+        stored = await self.store.create(job)
+        if stored.id == job.id:
+            await self.announce(None, stored)
+        return stored
+
+    async def apply(self, job_id: str, decide: Callable[[Job], Command | None]) -> Job | None:
+        """Apply ``decide(job)``'s command to the job as stored; return the new job.
+
+        ``decide`` sees the job as just read and returns the command to apply, or
+        ``None`` for nothing to do (then ``None`` is returned and nothing is written).
+        When another writer wins the compare-and-swap, the job is read again and
+        ``decide`` asked again.
+
+        Raises:
+            JobNotFound: No such job (never stored, or expired).
+            InvalidJobTransition: The job's state does not allow the command.
+            JobConflict: The job kept changing under it (50 lost races in a row).
+            BackendUnavailable: The store could not be reached.
+        """
+        for _ in range(MAX_RACES):
+            job = await self.store.get(job_id)
+            if job is None:
+                raise JobNotFound(job_id)
+            command = decide(job)
+            if command is None:
+                return None
+            new = transition(job, command, self.clock.time())
+            try:
+                stored = await self.store.replace(new, expected_version=job.version)
+            except JobConflict:
+                continue
+            await self.announce(job, stored)
+            return stored
+        raise JobConflict(job_id, expected=None, actual=None)
+
+    async def announce(self, before: Job | None, after: Job) -> None:
+        """Publish the event for ``before -> after`` (none for a heartbeat).
+
+        A bus that cannot be reached is logged, not raised: the change is stored.
+        """
+        type_ = event_type(before, after)
+        if type_ is None:
+            return
+        try:
+            await self.bus.publish(job_event(after, type_, source=self.source))
+        except (BackendUnavailable, BusClosed) as exc:
+            logger.warning("job %s: %s not announced: %s", after.id, type_, exc)
