@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from ..bus import EventBus
 from ..core import Clock
-from ..errors import BackendUnavailable, BusClosed, JobConflict, JobNotFound
+from ..errors import BackendUnavailable, BusClosed, InvalidJobTransition, JobConflict, JobNotFound
 from ._events import event_type, job_event
 from ._machine import Command, transition
 from ._model import Job
@@ -60,7 +60,13 @@ class JobOps:
             await self.announce(None, stored)
         return stored
 
-    async def apply(self, job_id: str, decide: Callable[[Job], Command | None]) -> Job | None:
+    async def apply(
+        self,
+        job_id: str,
+        decide: Callable[[Job], Command | None],
+        *,
+        current: Job | None = None,
+    ) -> Job | None:
         """Apply ``decide(job)``'s command to the job as stored; return the new job.
 
         ``decide`` sees the job as just read and returns the command to apply, or
@@ -68,23 +74,43 @@ class JobOps:
         When another writer wins the compare-and-swap, the job is read again and
         ``decide`` asked again.
 
+        Args:
+            job_id: The job.
+            decide: Chooses the command from the job as it stands.
+            current: The job as the caller last wrote or read it (a worker knows its
+                job's version): the first try writes on it without reading the store,
+                saving a round trip; a stale ``current`` only costs one lost race.
+
         Raises:
             JobNotFound: No such job (never stored, or expired).
             InvalidJobTransition: The job's state does not allow the command.
             JobConflict: The job kept changing under it (50 lost races in a row).
             BackendUnavailable: The store could not be reached.
         """
+        job = current if current is not None and current.id == job_id else None
         for _ in range(MAX_RACES):
-            job = await self.store.get(job_id)
+            fresh = job is None
             if job is None:
-                raise JobNotFound(job_id)
-            command = decide(job)
-            if command is None:
-                return None
-            new = transition(job, command, self.clock.time())
+                job = await self.store.get(job_id)
+                if job is None:
+                    raise JobNotFound(job_id)
+            try:
+                command = decide(job)
+                if command is None:
+                    if fresh:
+                        return None
+                    job = None  # judged on the caller's copy: read the store first
+                    continue
+                new = transition(job, command, self.clock.time())
+            except InvalidJobTransition:
+                if fresh:
+                    raise
+                job = None  # the caller's copy may be stale: judge the stored job
+                continue
             try:
                 stored = await self.store.replace(new, expected_version=job.version)
             except JobConflict:
+                job = None
                 continue
             await self.announce(job, stored)
             return stored
