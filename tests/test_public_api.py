@@ -22,6 +22,7 @@ PACKAGES = [
     "eventpatterns.backends.memory",
     "eventpatterns.backends.redis",
     "eventpatterns.backends.filesystem",
+    "eventpatterns.backends.aws",
     "eventpatterns.testing",
 ]
 

@@ -17,6 +17,9 @@ Each error also inherits the builtin exception a caller would already catch, so
     ├── DeadLetterNotFound        (LookupError)    an unknown dead-letter id
     ├── JobNotFound               (LookupError)    a job id the store does not hold
     ├── JobConflict               (RuntimeError)   a job write lost its compare-and-swap
+    ├── UnknownJobKind            (LookupError)    a job kind the tracker does not know
+    ├── InvalidJobInput           (ValueError)     a job input that fails its kind's model
+    ├── JobTimeout                (TimeoutError)   waiting for a job ended before the job
     ├── BlobNotFound              (LookupError)    no blob under this key (or it expired)
     ├── EventTooLarge             (ValueError)     over the backend's ``max_message_size``
     ├── SubscriberOverflow                         a subscriber fell behind its buffer

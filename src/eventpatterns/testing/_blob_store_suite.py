@@ -22,11 +22,23 @@ SECRET = b"suite-secret-" * 3
 class BlobStoreSuite(SuiteBase):
     """Subclass once per store and implement :meth:`make_store`.
 
-    The store must sign URLs with the ``signer`` given and accept blobs of at least
-    ``max_size`` bytes, refusing larger ones.
+    The store must accept blobs of at least ``max_size`` bytes, refusing larger ones.
+    A store served by this library's blob route signs URLs with the ``signer`` given;
+    one whose URLs come from elsewhere (S3's presigned URLs) sets :attr:`signs_urls` to
+    ``False`` and implements :meth:`fetch_url`.
     """
 
     max_size = 1024 * 1024
+
+    #: Whether :meth:`~eventpatterns.jobs.BlobStore.url` gives ``signer``-signed URLs.
+    signs_urls = True
+
+    async def fetch_url(self, url: str) -> bytes | None:
+        """Fetch a URL the store handed out: its bytes, or ``None`` if refused.
+
+        Needed only when :attr:`signs_urls` is ``False``.
+        """
+        raise NotImplementedError("stores with their own URLs fetch them here")
 
     async def make_store(
         self, clock: ManualClock, *, signer: URLSigner, max_size: int
@@ -83,9 +95,24 @@ class BlobStoreSuite(SuiteBase):
             await store.get("long")
         assert (await store.get("forever")).data == b"z"
 
+    async def test_a_url_fetches_the_blob_and_a_tampered_one_does_not(
+        self, store: BlobStore
+    ) -> None:
+        if self.signs_urls:
+            pytest.skip("checked through the signer by the next test")
+        await store.put("results/j1", b"data")
+        url = await store.url("results/j1", expires_in=60)
+        assert await self.fetch_url(url) == b"data"
+        other = url.replace("results/j1", "results/j2")
+        assert await self.fetch_url(other) is None
+        with pytest.raises(BlobNotFound):
+            await store.url("missing")
+
     async def test_a_signed_url_verifies_until_it_expires(
         self, store: BlobStore, signer: URLSigner, clock: ManualClock
     ) -> None:
+        if not self.signs_urls:
+            pytest.skip("the store's URLs are not signed by this library")
         await store.put("results/j1", b"data")
         url = await store.url("results/j1", expires_in=60)
         parts = urlsplit(url)

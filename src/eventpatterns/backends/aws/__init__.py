@@ -1,0 +1,13 @@
+"""The AWS backends (extra ``aws``): S3 blobs so far; aiobotocore is imported lazily.
+
+Errors AWS returns are mapped into the error tree at the boundary:
+:class:`AWSUnavailable` (a :class:`~eventpatterns.errors.BackendUnavailable`) for
+throttling and endpoint failures after botocore's retries, :class:`AWSConfigurationError`
+(a :class:`~eventpatterns.errors.ConfigurationError`) for missing resources or
+permissions; both keep the AWS error ``code``.
+"""
+
+from ._client import AWSConfigurationError, AWSUnavailable
+from ._s3 import S3BlobStore
+
+__all__ = ["AWSConfigurationError", "AWSUnavailable", "S3BlobStore"]
