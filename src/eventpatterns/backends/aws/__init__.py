@@ -1,4 +1,4 @@
-"""The AWS backends (extra ``aws``): S3 blobs so far; aiobotocore is imported lazily.
+"""The AWS backends (extra ``aws``): S3 blobs, DynamoDB jobs; aiobotocore imported lazily.
 
 Errors AWS returns are mapped into the error tree at the boundary:
 :class:`AWSUnavailable` (a :class:`~eventpatterns.errors.BackendUnavailable`) for
@@ -8,6 +8,7 @@ permissions; both keep the AWS error ``code``.
 """
 
 from ._client import AWSConfigurationError, AWSUnavailable
+from ._dynamo_jobs import DynamoJobStore
 from ._s3 import S3BlobStore
 
-__all__ = ["AWSConfigurationError", "AWSUnavailable", "S3BlobStore"]
+__all__ = ["AWSConfigurationError", "AWSUnavailable", "DynamoJobStore", "S3BlobStore"]
