@@ -5,6 +5,7 @@ Each error also inherits the builtin exception a caller would already catch, so
 
     EventPatternsError
     ├── InvalidEvent              (ValueError)     an event that breaks CloudEvents 1.0
+    ├── InvalidEventData          (ValueError)     data that fails its event type's model
     ├── InvalidPattern            (ValueError)     a filter pattern that cannot be compiled
     ├── ConfigurationError        (ValueError)     a bad URL, option or missing extra
     │   └── MissingDependency     (ImportError)    ``pip install 'eventpatterns[<extra>]'``
@@ -51,6 +52,7 @@ __all__ = [
     "Forbidden",
     "GroupNotFound",
     "InvalidEvent",
+    "InvalidEventData",
     "InvalidJobInput",
     "InvalidJobTransition",
     "InvalidPattern",
@@ -91,6 +93,34 @@ class InvalidEvent(EventPatternsError, ValueError):
             f"invalid CloudEvent attribute {attribute!r}: " if attribute else "invalid CloudEvent: "
         )
         super().__init__(prefix + reason)
+
+
+class InvalidEventData(EventPatternsError, ValueError):
+    """An event's data does not validate against its declared type's model.
+
+    Attributes:
+        type: The event's ``type``.
+        event_id: The event's id, when known.
+        errors: The validation errors (pydantic's shape: ``loc``, ``msg``, ``type``),
+            at most 20; empty when the problem is the version or an upcaster.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        type: str,  # noqa: A002 - the CloudEvents attribute is called "type"
+        event_id: str | None = None,
+        errors: list[dict[str, object]] | None = None,
+    ) -> None:
+        self.type = type
+        self.event_id = event_id
+        self.errors = (errors or [])[:20]
+        detail = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}"  # type: ignore[attr-defined]
+            for e in self.errors[:3]
+        )
+        super().__init__(f"{message}: {detail[:500]}" if detail else message)
 
 
 class InvalidPattern(EventPatternsError, ValueError):

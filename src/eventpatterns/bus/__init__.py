@@ -29,6 +29,7 @@ from ._retry import (
     decide,
 )
 from ._subscription import EARLIEST, Gap, Overflow, Subscription
+from ._typed import InvalidHook, TypedSubscription
 
 __all__ = [
     "BACKENDS",
@@ -52,6 +53,7 @@ __all__ = [
     "Gap",
     "GiveUp",
     "GroupStats",
+    "InvalidHook",
     "LogEntry",
     "Overflow",
     "Position",
@@ -61,6 +63,7 @@ __all__ = [
     "Subscription",
     "SupportsMatch",
     "Timeouts",
+    "TypedSubscription",
     "check_group_name",
     "decide",
 ]

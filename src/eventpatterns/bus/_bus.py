@@ -7,14 +7,14 @@ import itertools
 import os
 import sys
 import weakref
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, overload
 
 import anyio
 from anyio.abc import TaskGroup
 
-from ..core import Event
+from ..core import Event, EventModel
 from ..errors import (
     ArgumentTypeError,
     BusClosed,
@@ -28,6 +28,7 @@ from ._matching import SupportsMatch, as_matcher
 from ._reader import LogReader, Sink
 from ._retry import Retry
 from ._subscription import Overflow, Subscription
+from ._typed import InvalidHook, TypedSubscription, model_of, typed_handler, typed_pattern
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found,unused-ignore]
@@ -43,6 +44,7 @@ BACKENDS: dict[str, str] = {
 }
 
 Pattern = SupportsMatch | Mapping[str, Any] | None
+M = TypeVar("M", bound=EventModel)
 
 # Immutable value objects, so one instance can be every call's default (httpx does the
 # same with its ``DEFAULT_TIMEOUT_CONFIG``).
@@ -177,8 +179,11 @@ class EventBus:
 
     # -- publishing -----------------------------------------------------------------------
 
-    async def publish(self, event: Event) -> Position:
+    async def publish(self, event: Event | EventModel) -> Position:
         """Append one event to the log and return its position.
+
+        A typed event (an :class:`~eventpatterns.core.EventModel` instance) is sent as
+        the CloudEvent its ``to_event()`` builds.
 
         Publishing an event id again within the backend's dedupe window is a no-op that
         returns the original position, so a publish can be retried safely.
@@ -190,13 +195,15 @@ class EventBus:
             InvalidState: The bus was not entered (``async with``).
             BackendUnavailable: The backend could not be reached.
         """
-        if not isinstance(event, Event):
+        if isinstance(event, EventModel):
+            event = event.to_event()
+        elif not isinstance(event, Event):
             raise ArgumentTypeError("publish", "event", expected="an Event", got=event)
         if self._tg is None or self._closed:
             self._running()  # raises the right error
         return (await self.backend.append((event,)))[0]
 
-    async def publish_batch(self, events: Iterable[Event]) -> list[Position]:
+    async def publish_batch(self, events: Iterable[Event | EventModel]) -> list[Position]:
         """Append events in order, in as few round trips as the backend allows.
 
         Nothing is appended when one item is not an :class:`Event`.
@@ -208,7 +215,7 @@ class EventBus:
             InvalidState: The bus was not entered (``async with``).
             BackendUnavailable: The backend could not be reached.
         """
-        batch = list(events)
+        batch = [e.to_event() if isinstance(e, EventModel) else e for e in events]
         for index, event in enumerate(batch):
             if not isinstance(event, Event):
                 raise ArgumentTypeError(
@@ -221,6 +228,19 @@ class EventBus:
 
     # -- live subscriptions -------------------------------------------------------------
 
+    @overload
+    def subscribe(
+        self,
+        pattern: type[M],
+        *,
+        where: Pattern = None,
+        since: Position | None = None,
+        buffer: int = 1000,
+        overflow: Overflow = "drop_oldest",
+        on_invalid: InvalidHook | None = None,
+    ) -> TypedSubscription[M]: ...
+
+    @overload
     def subscribe(
         self,
         pattern: Pattern = None,
@@ -228,16 +248,36 @@ class EventBus:
         since: Position | None = None,
         buffer: int = 1000,
         overflow: Overflow = "drop_oldest",
-    ) -> Subscription:
+    ) -> Subscription: ...
+
+    def subscribe(
+        self,
+        pattern: Pattern | type[EventModel] = None,
+        *,
+        where: Pattern = None,
+        since: Position | None = None,
+        buffer: int = 1000,
+        overflow: Overflow = "drop_oldest",
+        on_invalid: InvalidHook | None = None,
+    ) -> Subscription | TypedSubscription[Any]:
         """Open a live stream of matching events (enter it with ``async with``).
 
         Then ``await sub.receive()`` or ``async for event in sub`` (typed
         :class:`Event`); a gap raises :class:`~eventpatterns.errors.EventsMissed`, or
         comes in-band as a :class:`Gap` from ``sub.items()``.
 
+        Given an :class:`~eventpatterns.core.EventModel` class instead of a pattern, the
+        stream holds that model's instances (a :class:`TypedSubscription`): only
+        events of its ``type`` (and matching ``where``, if given) arrive, and one whose
+        data does not validate is skipped, counted in ``invalid`` and passed to
+        ``on_invalid(event, error)`` (logged when there is no hook).
+
         Args:
             pattern: An EventBridge event pattern (``dict``), any object with
-                ``matches(event_json)``, or ``None`` for every event.
+                ``matches(event_json)``, ``None`` for every event, or an
+                :class:`~eventpatterns.core.EventModel` class.
+            where: With a model: a pattern the events must also match.
+            on_invalid: With a model: told of each event whose data is invalid.
             since: Replay events after this position first, then go live with no gap
                 and no duplicate; :data:`EARLIEST` replays all retained history.
             buffer: Most undelivered events held for this subscriber.
@@ -262,6 +302,17 @@ class EventBus:
         reader = self._reader
         if reader is None:  # pragma: no cover - set together with the task group
             raise InvalidState("the bus has no reader", state="new")
+        if isinstance(pattern, type) and issubclass(pattern, EventModel):
+            sub = Subscription(
+                reader,
+                as_matcher(typed_pattern(pattern, where)),
+                since=since,
+                buffer=buffer,
+                overflow=overflow,
+            )
+            return TypedSubscription(sub, pattern, on_invalid)
+        if where is not None or on_invalid is not None:
+            raise ConfigurationError("where= and on_invalid= go with an EventModel class")
         return Subscription(
             reader, as_matcher(pattern), since=since, buffer=buffer, overflow=overflow
         )
@@ -311,6 +362,22 @@ class EventBus:
         check_group_name(group)
         return await self.backend.create_group(group, start=start)
 
+    @overload
+    async def consume(
+        self,
+        group: str,
+        handler: Callable[[M], Awaitable[Any]],
+        *,
+        pattern: Pattern = None,
+        retry: Retry = DEFAULT_RETRY,
+        timeouts: Timeouts = DEFAULT_TIMEOUTS,
+        prefetch: int = 10,
+        concurrency: int = 1,
+        start: Literal["earliest", "latest"] = "latest",
+        name: str | None = None,
+    ) -> Consumer: ...
+
+    @overload
     async def consume(
         self,
         group: str,
@@ -323,13 +390,33 @@ class EventBus:
         concurrency: int = 1,
         start: Literal["earliest", "latest"] = "latest",
         name: str | None = None,
+    ) -> Consumer: ...
+
+    async def consume(
+        self,
+        group: str,
+        handler: Handler | Callable[[M], Awaitable[Any]],
+        *,
+        pattern: Pattern = None,
+        retry: Retry = DEFAULT_RETRY,
+        timeouts: Timeouts = DEFAULT_TIMEOUTS,
+        prefetch: int = 10,
+        concurrency: int = 1,
+        start: Literal["earliest", "latest"] = "latest",
+        name: str | None = None,
     ) -> Consumer:
         """Start a consumer in ``group``: at-least-once, with retries and dead letters.
 
         Each event published to the log (and matching ``pattern``) is handled by one
-        consumer of the group. A handler that returns acknowledges the event; one that
-        raises gets it again after ``retry.backoff``; after ``retry.max_attempts``
-        the event goes to the group's dead letters with the last error. An event whose
+        consumer of the group. A handler whose parameter is annotated with an
+        :class:`~eventpatterns.core.EventModel` class (``async def handle(order:
+        OrderCreated)``) receives that model's instances, only for events of its
+        ``type``; an event whose data does not validate goes to the dead letters at
+        once, with the validation errors as the reason (retrying cannot fix it).
+
+        A handler that returns acknowledges the event; one that raises gets it again
+        after ``retry.backoff``; after ``retry.max_attempts`` the event goes to the
+        group's dead letters with the last error. An event whose
         consumer crashed or hung is redelivered after ``timeouts.visibility``.
 
         Args:
@@ -410,7 +497,7 @@ class EventBus:
         self,
         function: str,
         group: str,
-        handler: Handler | BatchHandler,
+        handler: Handler | BatchHandler | Callable[[Any], Awaitable[Any]],
         pattern: Pattern,
         retry: Retry,
         timeouts: Timeouts,
@@ -424,6 +511,10 @@ class EventBus:
         check_group_name(group)
         if not callable(handler):
             raise ArgumentTypeError(function, "handler", expected="an async callable", got=handler)
+        model = model_of(handler) if batch_size is None else None
+        if model is not None:
+            pattern = typed_pattern(model, pattern)
+            handler = typed_handler(model, handler)
         if not isinstance(retry, Retry):
             raise ArgumentTypeError(function, "retry", expected="a Retry", got=retry)
         if not isinstance(timeouts, Timeouts):

@@ -20,7 +20,13 @@ import anyio
 from anyio.abc import TaskStatus
 
 from ..core import Event
-from ..errors import BackendUnavailable, BusClosed, ConfigurationError, EventPatternsError
+from ..errors import (
+    BackendUnavailable,
+    BusClosed,
+    ConfigurationError,
+    EventPatternsError,
+    InvalidEventData,
+)
 from ._contract import BusBackend, Delivery
 from ._matching import SupportsMatch
 from ._retry import DeliveryAttempt, GiveUp, Retry
@@ -343,6 +349,7 @@ class Consumer:
         timeout = self._handler_timeout
         slack = min(timeout * 0.05, 1.0)
         failed: list[tuple[Delivery, str]] = []
+        rejected: list[tuple[Delivery, str]] = []
         index = 0
         while index < len(todo):
             # One cancel scope serves a run of handlers: entering a scope, or moving its
@@ -359,6 +366,8 @@ class Consumer:
                         scope.deadline = now + timeout + slack
                     try:
                         await handler(delivery.event)
+                    except InvalidEventData as exc:  # no retry can make the data valid
+                        rejected.append((delivery, _describe(exc)))
                     except Exception as exc:
                         failed.append((delivery, _describe(exc)))
                     else:
@@ -372,6 +381,10 @@ class Consumer:
                 index += 1
         for delivery, error in failed:
             await self._fail(delivery, error)
+        for delivery, error in rejected:
+            self.stats.failed += 1
+            self.stats.last_error = error
+            await self._dead_letter(delivery, error)
         if done:
             await self.backend.ack(self.group, done)
 
