@@ -52,7 +52,7 @@ _TOPIC = re.compile(r"[A-Za-z0-9_.:/-]{1,64}")
 _LOCALE = re.compile(r"[A-Za-z]{2,8}(?:[-_][A-Za-z0-9]{1,8}){0,6}")
 _ZONE = re.compile(r"[A-Za-z0-9_+\-/]{1,64}")
 _HEX = re.compile(r"(?:[0-9a-fA-F]{2}){32,100}")
-_FCM = re.compile(r"[\x21-\x7e]{1,%d}" % MAX_TOKEN)
+_FCM = re.compile(rf"[\x21-\x7e]{{1,{MAX_TOKEN}}}")
 _BUNDLE = re.compile(r"[A-Za-z0-9_.-]{1,255}")
 _B64 = re.compile(r"[A-Za-z0-9_\-+/]+={0,2}")
 #: Hosts an ``http://`` endpoint may name: local fakes in tests, never a real service.
@@ -212,7 +212,7 @@ def check_topics(value: object) -> frozenset[str]:
     return frozenset(topics)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Registration:
     """A device as a browser or an app registers it: checked on construction.
 
@@ -252,7 +252,34 @@ class Registration:
     topics: frozenset[str] = frozenset()
     expires_at: float | None = None
 
-    def __post_init__(self) -> None:
+    def __init__(
+        self,
+        platform: Platform | str,
+        token: str,
+        *,
+        p256dh: str | None = None,
+        auth: str | None = None,
+        apns_topic: str | None = None,
+        apns_environment: Environment | None = None,
+        locale: str | None = None,
+        time_zone: str | None = None,
+        topics: Iterable[str] = (),
+        expires_at: float | None = None,
+    ) -> None:
+        put = functools.partial(object.__setattr__, self)
+        put("platform", platform)
+        put("token", token)
+        put("p256dh", p256dh)
+        put("auth", auth)
+        put("apns_topic", apns_topic)
+        put("apns_environment", apns_environment)
+        put("locale", locale)
+        put("time_zone", time_zone)
+        put("topics", topics)
+        put("expires_at", expires_at)
+        self._check()
+
+    def _check(self) -> None:
         put = functools.partial(object.__setattr__, self)
         if not isinstance(self.platform, str):
             raise ArgumentTypeError("Registration", "platform", expected="a str", got=self.platform)

@@ -68,7 +68,9 @@ def _webpush(body: Mapping[str, Any], common: dict[str, Any]) -> Registration:
         subscription = _object("subscription", body["subscription"])
         for name in _SUBSCRIPTION:
             if name in body:
-                raise InvalidDevice("give it inside 'subscription' or beside it, not both", field=name)
+                raise InvalidDevice(
+                    "give it inside 'subscription' or beside it, not both", field=name
+                )
         for name in subscription:
             if name not in _SUBSCRIPTION:
                 raise InvalidDevice(

@@ -218,4 +218,3 @@ def too_many(user: str, limit: int) -> LimitExceeded:
         limit="max_devices",
         value=limit,
     )
-

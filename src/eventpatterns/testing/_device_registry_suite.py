@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -24,7 +24,7 @@ AUTH_2 = "8eDyX_uCN0XRhSbY5hs7Hg"
 T0 = 1_700_000_000.0
 
 
-def fcm(token: str = "fcm-token:APA91b", **kw: Any) -> Registration:
+def fcm(token: str = "fcm-token:APA91b", **kw: Any) -> Registration:  # noqa: S107
     """An FCM registration."""
     return Registration(Platform.FCM, token, **kw)
 
@@ -100,7 +100,8 @@ class DeviceRegistrySuite(SuiteBase):
         assert await registry.devices("ünï") == registered
         web, ios, _ = registered
         assert (web.p256dh, web.auth, web.expires_at) == (P256DH, AUTH, T0 + 9)
-        assert web.zone is not None and web.zone.key == "America/Toronto"
+        assert web.zone is not None
+        assert web.zone.key == "America/Toronto"
         assert (ios.token, ios.apns_topic, ios.apns_environment) == (
             "b1" * 32,
             "com.example.app",
@@ -147,7 +148,8 @@ class DeviceRegistrySuite(SuiteBase):
         old = await registry.register("alice", fcm(topics={"a"}), now=T0)
         await registry.register("alice", fcm("other"), now=T0)
         moved = await registry.register("bob", fcm(), now=T0 + 5)
-        assert moved.id == old.id and moved.user == "bob"
+        assert moved.id == old.id
+        assert moved.user == "bob"
         assert moved.created_at == T0 + 5  # new to bob
         assert [d.token for d in await registry.devices("alice")] == ["other"]
         assert await registry.devices("bob") == [moved]
@@ -192,7 +194,8 @@ class DeviceRegistrySuite(SuiteBase):
         device = await registry.register("alice", fcm(topics={"a"}), now=T0)
         assert await registry.set_topics("mallory", device.id, ["x"]) is None
         changed = await registry.set_topics("alice", device.id, ["b", "c"])
-        assert changed is not None and changed.topics == frozenset({"b", "c"})
+        assert changed is not None
+        assert changed.topics == frozenset({"b", "c"})
         assert await registry.get(device.id) == changed
         assert await registry.devices("alice", topic="a") == []
         with pytest.raises(InvalidDevice, match="topic") as info:
@@ -209,7 +212,8 @@ class DeviceRegistrySuite(SuiteBase):
         assert await registry.touch(device.id, T0 + 30)
         assert await registry.touch(device.id, T0 + 10)
         seen = await registry.get(device.id)
-        assert seen is not None and seen.last_seen == T0 + 30
+        assert seen is not None
+        assert seen.last_seen == T0 + 30
         assert seen.registered_at == T0
         assert not await registry.touch(device_id("fcm", "gone"), T0)
         assert not await registry.touch("malformed", T0)
@@ -344,7 +348,8 @@ class DeviceRegistrySuite(SuiteBase):
             device = await registry.get(device_id("apns", token))
             # Either the removal came first and the registration made it anew, or the
             # registration came first and the removal kept it: never gone.
-            assert device is not None and device.registered_at == T0 + 100
+            assert device is not None
+            assert device.registered_at == T0 + 100
 
     # -- bad arguments -------------------------------------------------------------------
 
@@ -357,11 +362,9 @@ class DeviceRegistrySuite(SuiteBase):
             await registry.devices(user)
         assert await registry.get(fcm().id) is None
 
-    async def test_arguments_of_the_wrong_type_are_refused(
-        self, registry: DeviceRegistry
-    ) -> None:
+    async def test_arguments_of_the_wrong_type_are_refused(self, registry: DeviceRegistry) -> None:
         bad: Any = object()
-        calls = [
+        calls: list[Callable[[], Awaitable[object]]] = [
             lambda: registry.register(bad, fcm(), now=T0),
             lambda: registry.register("alice", bad, now=T0),
             lambda: registry.register("alice", fcm(), now=bad),

@@ -65,7 +65,7 @@ class MemoryDeviceRegistry:
         check_user(function, user)
         if not check_device_id(function, device_id):
             return None
-        device = self._devices.get(device_id)  # type: ignore[arg-type]
+        device = self._devices.get(str(device_id))
         return device if device is not None and device.user == user else None
 
     async def register(self, user: str, registration: Registration, *, now: float) -> Device:
