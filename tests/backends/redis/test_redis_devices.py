@@ -77,3 +77,28 @@ async def test_an_unreachable_server_is_backend_unavailable() -> None:
 def test_bad_options_are_refused(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigurationError, match=message):
         RedisDeviceRegistry(REDIS_URL, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.anyio
+async def test_the_routes_over_redis_and_a_503_when_it_is_down(prefix: str) -> None:
+    import httpx
+    from starlette.applications import Starlette
+
+    from eventpatterns.push.asgi import device_routes
+    from eventpatterns.realtime import APIKeyAuthorizer
+
+    keys = APIKeyAuthorizer()
+    key, _ = keys.create_key("alice")
+    async with RedisDeviceRegistry(REDIS_URL, prefix=prefix) as registry:
+        down = RedisDeviceRegistry("redis://127.0.0.1:1/0", socket_connect_timeout=0.5)
+        for target, status in ((registry, 201), (down, 503)):
+            app = Starlette(routes=device_routes(target, authorizer=keys))
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://api", headers={"x-api-key": key}
+            ) as client:
+                answer = await client.post("/devices", json={"platform": "fcm", "token": "t"})
+            assert answer.status_code == status
+        assert answer.headers["retry-after"] == "1"
+        assert [d.token for d in await registry.devices("alice")] == ["t"]
+        await down.aclose()
