@@ -290,6 +290,18 @@ class DeviceRegistrySuite(SuiteBase):
         assert await small.devices("alice") == [held]
         assert len(await small.devices("bob")) == 3
 
+    async def test_a_token_that_moves_away_frees_its_place(self, small: DeviceRegistry) -> None:
+        for i in range(3):
+            await small.register("alice", fcm(f"t{i}"), now=T0)
+        await small.register("bob", fcm("t0"), now=T0 + 1)
+        added = await small.register("alice", fcm("t3"), now=T0 + 2)
+        assert sorted(d.token for d in await small.devices("alice")) == ["t1", "t2", "t3"]
+        assert added.created_at == T0 + 2
+        assert await small.unregister("bob", fcm("t0").id)
+        assert await small.unregister("alice", added.id)
+        await small.register("alice", fcm("t4"), now=T0 + 3)  # freed by the unregister
+        assert len(await small.devices("alice")) == 3
+
     # -- concurrency ---------------------------------------------------------------------
 
     async def test_concurrent_registrations_of_one_token_leave_one_owner(
