@@ -162,3 +162,11 @@ def test_a_device_is_built_from_a_registration() -> None:
     assert (device.created_at, device.registered_at, device.last_seen) == (1.0, 2.0, 3.0)
     assert (device.p256dh, device.auth, device.expires_at) == (P256DH, AUTH, 5.0)
     assert device.zone is None
+
+
+def test_the_auth_secret_stays_out_of_reprs() -> None:
+    registration = webpush()
+    device = Device.of("u", registration, created_at=1.0, registered_at=1.0, last_seen=1.0)
+    for value in (registration, device):
+        assert AUTH not in repr(value)
+        assert "p256dh" in repr(value)

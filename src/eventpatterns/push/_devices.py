@@ -21,7 +21,7 @@ import math
 import re
 import zoneinfo
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -244,7 +244,7 @@ class Registration:
     platform: Platform
     token: str
     p256dh: str | None = None
-    auth: str | None = None
+    auth: str | None = field(default=None, repr=False)  # a secret: never in logs
     apns_topic: str | None = None
     apns_environment: Environment | None = None
     locale: str | None = None
@@ -389,7 +389,7 @@ class Device:
     last_seen: float
     registered_at: float
     p256dh: str | None = None
-    auth: str | None = None
+    auth: str | None = field(default=None, repr=False)  # a secret: never in logs
     apns_topic: str | None = None
     apns_environment: Environment | None = None
     locale: str | None = None
