@@ -102,3 +102,23 @@ async def test_the_routes_over_redis_and_a_503_when_it_is_down(prefix: str) -> N
         assert answer.headers["retry-after"] == "1"
         assert [d.token for d in await registry.devices("alice")] == ["t"]
         await down.aclose()
+
+
+@pytest.mark.anyio
+async def test_from_url_reads_prefix_and_max_devices(prefix: str) -> None:
+    url = f"{REDIS_URL}?prefix={prefix}&max_devices=2&socket_timeout=5"
+    async with RedisDeviceRegistry.from_url(url) as registry:
+        assert (registry.prefix, registry.max_devices) == (prefix, 2)
+        await registry.register("alice", Registration("fcm", "a"), now=1.0)
+    async with RedisDeviceRegistry.from_url(url, max_devices=5) as again:
+        assert again.max_devices == 5  # a keyword wins over the URL
+        assert [d.token for d in await again.devices("alice")] == ["a"]
+    for bad, message in (
+        ("http://127.0.0.1/", "redis://"),
+        (f"{REDIS_URL}?max_devices=0", "max_devices"),
+        (f"{REDIS_URL}?max_devices=x", "max_devices"),
+        (f"{REDIS_URL}?prefix=a&prefix=b", "twice"),
+        (f"{REDIS_URL}?colour=blue", "colour"),
+    ):
+        with pytest.raises(ConfigurationError, match=message):
+            RedisDeviceRegistry.from_url(bad)

@@ -24,6 +24,7 @@ import json
 from collections.abc import Iterable
 from importlib.resources import files
 from typing import Any
+from urllib.parse import urlencode, urlunsplit
 
 from ...errors import ConfigurationError
 from ...push._devices import Device, Platform, Registration, check_topics
@@ -39,6 +40,7 @@ from ...push._registry import (
     too_many,
 )
 from ._connection import RedisConnection
+from ._url import _check_scheme, _int, _parse, _query, _text
 
 __all__ = ["RedisDeviceRegistry"]
 
@@ -46,6 +48,10 @@ _SCRIPTS = (
     "register", "devices", "unregister", "unregister_all", "set_topics", "touch",
     "remove_stale", "prune",
 )  # fmt: skip
+
+
+#: The query options ``RedisDeviceRegistry.from_url`` reads.
+REGISTRY_OPTIONS = {"prefix": _text, "max_devices": _int(1, 10_000)}
 
 
 def _script(name: str) -> str:
@@ -135,6 +141,27 @@ class RedisDeviceRegistry:
         )
         client = self._conn.client
         self._scripts = {name: client.register_script(_script(name)) for name in _SCRIPTS}
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> RedisDeviceRegistry:
+        """Build from ``redis://host:port/db?prefix=myapp&max_devices=20``.
+
+        ``prefix`` and ``max_devices`` are read from the query string, beside the
+        redis-py connection options of ``docs/backends.md``; keyword ``options`` win
+        over the URL.
+
+        Raises:
+            ConfigurationError: Not a Redis URL, or a malformed or unknown option.
+        """
+        parts = _check_scheme(url)
+        rest: list[tuple[str, str]] = []
+        for key, value in _query(parts):
+            parser = REGISTRY_OPTIONS.get(key)
+            if parser is None:
+                rest.append((key, value))
+            else:
+                options.setdefault(key, _parse(key, value, parser))
+        return cls(urlunsplit(parts._replace(query=urlencode(rest))), **options)
 
     async def __aenter__(self) -> RedisDeviceRegistry:
         return self
