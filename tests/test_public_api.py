@@ -17,6 +17,7 @@ PACKAGES = [
     "eventpatterns.filters",
     "eventpatterns.jobs",
     "eventpatterns.push",
+    "eventpatterns.push.asgi",
     "eventpatterns.realtime",
     "eventpatterns.realtime.asgi",
     "eventpatterns.backends.memory",

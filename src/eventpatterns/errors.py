@@ -33,6 +33,7 @@ Each error also inherits the builtin exception a caller would already catch, so
     ├── AuthenticationFailed      (PermissionError) bad, expired or missing credentials
     ├── Forbidden                 (PermissionError) an authenticated caller may not do this
     ├── ProtocolViolation         (ValueError)     a client frame the gateway refuses
+    ├── InvalidDevice             (ValueError)     a push device registration that is malformed
     └── LimitExceeded             (ValueError)     over a configured limit (size, rate, count)
 """
 
@@ -54,6 +55,7 @@ __all__ = [
     "InvalidEvent",
     "InvalidEventData",
     "InvalidJobInput",
+    "InvalidDevice",
     "InvalidJobTransition",
     "InvalidPattern",
     "InvalidPosition",
@@ -502,6 +504,20 @@ class ProtocolViolation(EventPatternsError, ValueError):
     def __init__(self, message: str, *, code: str) -> None:
         self.code = code
         super().__init__(message)
+
+
+class InvalidDevice(EventPatternsError, ValueError):
+    """A push device registration is malformed: a bad token, endpoint, key or setting.
+
+    Attributes:
+        field: The offending field (``"token"``, ``"p256dh"``, ``"time_zone"``...).
+        reason: What is wrong with it, in words.
+    """
+
+    def __init__(self, reason: str, *, field: str) -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(f"invalid device {field}: {reason}")
 
 
 class LimitExceeded(EventPatternsError, ValueError):

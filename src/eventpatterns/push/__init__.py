@@ -4,6 +4,8 @@ See ``docs/push.md``.
 """
 
 from ._auth import Mint, TokenAuth
+from ._devices import MAX_TOPICS, Device, Environment, Platform, Registration, device_id
+from ._devices_json import device_to_json, registration_from_json
 from ._fatigue import (
     Bucket,
     Budget,
@@ -15,18 +17,26 @@ from ._fatigue import (
     release,
 )
 from ._notification import Notification, Urgency
+from ._registry import DEFAULT_MAX_DEVICES, DeviceRegistry
 from ._result import DeadToken, Delivered, PermanentFailure, RetryLater, SendResult
 
 __all__ = [
+    "DEFAULT_MAX_DEVICES",
+    "MAX_TOPICS",
     "Bucket",
     "Budget",
     "DeadToken",
     "Delivered",
+    "Device",
+    "DeviceRegistry",
+    "Environment",
     "FatiguePolicy",
     "Mint",
     "Notification",
     "PermanentFailure",
+    "Platform",
     "QuietHours",
+    "Registration",
     "Release",
     "RetryLater",
     "SendResult",
@@ -34,5 +44,8 @@ __all__ = [
     "Urgency",
     "UserFatigue",
     "admit",
+    "device_id",
+    "device_to_json",
+    "registration_from_json",
     "release",
 ]

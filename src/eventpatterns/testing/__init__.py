@@ -4,7 +4,8 @@ One suite per role protocol of the bus contract (:class:`EventLogSuite`,
 :class:`ConsumerGroupSuite`, :class:`DeadLetterSuite`) and :class:`BusBackendSuite`,
 which runs all three plus the tests that need a whole backend; :class:`PresenceSuite`
 for implementations of the real-time :class:`~eventpatterns.realtime.Presence` contract;
-:class:`JobStoreSuite` and :class:`BlobStoreSuite` for job and blob stores.
+:class:`JobStoreSuite` and :class:`BlobStoreSuite` for job and blob stores;
+:class:`DeviceRegistrySuite` for push device registries.
 
 Importing this package needs pytest (``pip install 'eventpatterns[dev]'`` or just
 ``pytest``); it is never imported by ``import eventpatterns``.
@@ -14,6 +15,7 @@ from ._blob_store_suite import BlobStoreSuite
 from ._bus_suite import BusBackendSuite
 from ._clock import ManualClock
 from ._dead_letter_suite import DeadLetterSuite
+from ._device_registry_suite import DeviceRegistrySuite
 from ._group_suite import ConsumerGroupSuite
 from ._helpers import TypeMatcher, eventually, make_events
 from ._job_store_suite import JobStoreSuite
@@ -25,6 +27,7 @@ __all__ = [
     "BusBackendSuite",
     "ConsumerGroupSuite",
     "DeadLetterSuite",
+    "DeviceRegistrySuite",
     "EventLogSuite",
     "JobStoreSuite",
     "ManualClock",

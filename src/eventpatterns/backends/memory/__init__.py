@@ -2,6 +2,7 @@
 
 from ._blobs import MemoryBlobStore
 from ._bus import MemoryBusBackend
+from ._devices import MemoryDeviceRegistry
 from ._jobs import MemoryJobStore
 
-__all__ = ["MemoryBlobStore", "MemoryBusBackend", "MemoryJobStore"]
+__all__ = ["MemoryBlobStore", "MemoryBusBackend", "MemoryDeviceRegistry", "MemoryJobStore"]
