@@ -14,6 +14,7 @@ PACKAGES = [
     "eventpatterns.core",
     "eventpatterns.errors",
     "eventpatterns.bus",
+    "eventpatterns.contracts",
     "eventpatterns.filters",
     "eventpatterns.jobs",
     "eventpatterns.push",

@@ -12,6 +12,8 @@ Subcommands:
   prints the URLs; SIGTERM closes every connection with 1001 and exits with 0.
   Without an authentication option it is open (anyone may subscribe and publish)
   and says so; the open mode on a non-loopback address needs ``--allow-anonymous``.
+* ``schema export --module M``: the JSON Schemas of the event types module ``M``
+  declares (``--asyncapi``: an AsyncAPI 3.0 document), printed or written ``--out DIR``.
 """
 
 from __future__ import annotations
@@ -228,6 +230,9 @@ def _parser() -> argparse.ArgumentParser:
         "--compression", action="store_true", help="negotiate per-message deflate (off: faster)"
     )
     serve.set_defaults(handler=_serve)
+    from .contracts._cli import add_parser as add_schema
+
+    add_schema(commands)
     return parser
 
 
@@ -243,9 +248,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse reports usage errors by exiting
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     handler: Callable[[argparse.Namespace], int] = args.handler
+    from .contracts._cli import SchemaUsageError
+
     try:
         return handler(args)
-    except _UsageError as exc:
+    except (_UsageError, SchemaUsageError) as exc:
         message = str(exc)
     except (ValueError, RecursionError, MemoryError, OverflowError) as exc:
         # Never a traceback: whatever the input, one line and status 2.
