@@ -7,6 +7,7 @@ The tracker, workers and HTTP routes build on them; see ``docs/jobs.md``.
 """
 
 from ._blobs import Blob, BlobStore, URLSigner
+from ._kinds import JobKind
 from ._machine import (
     DEADLINE_EXCEEDED,
     Cancel,
@@ -25,6 +26,8 @@ from ._machine import (
 )
 from ._model import Job, JobState, Progress, ResultRef
 from ._store import DEFAULT_TTL, JobPage, JobStore
+from ._tracker import JobTracker
+from ._watch import JobWatch
 
 __all__ = [
     "DEADLINE_EXCEEDED",
@@ -40,9 +43,12 @@ __all__ = [
     "Fail",
     "Heartbeat",
     "Job",
+    "JobKind",
     "JobPage",
     "JobState",
     "JobStore",
+    "JobTracker",
+    "JobWatch",
     "Progress",
     "ReportProgress",
     "ResultRef",
