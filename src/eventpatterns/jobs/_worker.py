@@ -138,7 +138,10 @@ class WorkerPool:
             if kind.steps
         }
         self._slots = {name: anyio.Semaphore(kind.concurrency) for name, kind in self.kinds.items()}
+        #: The attempts running now, by job id.
         self.running: dict[str, Attempt] = {}
+        #: The bus consumers, one per kind, while the pool runs.
+        self.consumers: list[Consumer] = []
         self._tg: TaskGroup | None = None
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
@@ -152,7 +155,7 @@ class WorkerPool:
             return
         bus = self.ops.bus
         cancels = {"type": [CANCELLING], KIND_ATTRIBUTE: sorted(self.kinds)}
-        consumers: list[Consumer] = []
+        consumers = self.consumers
         async with anyio.create_task_group() as tg:
             self._tg = tg
             try:
@@ -338,6 +341,9 @@ class WorkerPool:
             return
         ref = ResultRef(key=key, size=blob.size, content_type=content_type)
         if await attempt.finish(Succeed(worker, result_ref=ref)) is None:
-            with anyio.CancelScope(shield=True), anyio.move_on_after(SHUTDOWN_GRACE):
-                with contextlib.suppress(BackendUnavailable):  # else it expires with its ttl
-                    await self.blobs.delete(key)  # this attempt lost the job: not its result
+            with (  # this attempt lost the job: the blob is not its result (else: ttl)
+                anyio.CancelScope(shield=True),
+                anyio.move_on_after(SHUTDOWN_GRACE),
+                contextlib.suppress(BackendUnavailable),
+            ):
+                await self.blobs.delete(key)
