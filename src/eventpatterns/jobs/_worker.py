@@ -178,9 +178,12 @@ class WorkerPool:
                 # No new attempt from here on; then the task group's exit cancels the
                 # running ones, each releasing its job (see _release).
                 self._tg = None
+                for consumer in consumers:
+                    consumer.stop()  # all at once: no dispatch gets past its next await
                 with anyio.CancelScope(shield=True):
                     for consumer in consumers:
                         await consumer.aclose()
+                consumers.clear()
 
     async def _watch_cancels(self, sub: Subscription) -> None:
         while True:
@@ -229,7 +232,7 @@ class WorkerPool:
             return
         attempt = Attempt(self.ops, kind, job, self.worker_id)
         tg = self._accepting()
-        if tg is None:  # shutting down since the dispatch began: give the job back
+        if tg is None:  # pragma: no cover - stopped consumers' dispatches are cancelled
             with anyio.CancelScope(shield=True), anyio.move_on_after(SHUTDOWN_GRACE):
                 await self._release(attempt)
             slot.release()
@@ -258,14 +261,13 @@ class WorkerPool:
         """Give a running attempt back on shutdown, to be retried at once elsewhere.
 
         It is failed as retryable with no backoff (``"worker shut down"``): the
-        attempt it used counts, and the reaper dispatches the retry within its
-        interval instead of waiting for the lease to run out.
+        attempt it used counts (on its last attempt the job fails, as it would when
+        its lease ran out), and the reaper dispatches the retry within its interval
+        instead of waiting for the lease to run out.
         """
         if attempt.finished or attempt.stopped is Stopped.LOST:
             return
-        if attempt.stopped is Stopped.CANCELLED:
-            await attempt.finish(Stop(self.worker_id))
-            return
+        # A job whose cancellation was requested is cancelled by this Fail instead.
         await attempt.finish(Fail(self.worker_id, "worker shut down", backoff=NO_DELAY))
 
     async def _execute(self, attempt: Attempt) -> None:
