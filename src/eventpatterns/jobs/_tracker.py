@@ -172,7 +172,7 @@ class JobTracker(KindRegistry):
                 await tg.start(self.reaper.run)
             runnable = {name: k for name, k in self._kinds.items() if k.runnable}
             if self.run_workers and runnable:
-                from ._worker import WorkerPool  # type: ignore[import-not-found,unused-ignore]
+                from ._worker import WorkerPool
 
                 pool = WorkerPool(
                     self.ops, runnable, blobs=self.blobs, worker_id=self.worker_id,
