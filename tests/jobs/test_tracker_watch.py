@@ -8,6 +8,7 @@ import anyio
 import anyio.lowlevel
 import pytest
 
+from eventpatterns.backends.memory import MemoryJobStore
 from eventpatterns.errors import ConfigurationError, JobNotFound, JobTimeout, SubscriptionClosed
 from eventpatterns.jobs import Job, JobState, JobTracker, Progress, ReportProgress, Start, Succeed
 from eventpatterns.jobs._events import PROGRESS, job_event
@@ -188,3 +189,27 @@ async def test_a_watch_ends_with_the_bus() -> None:
             await watch.__anext__()
         with pytest.raises(StopAsyncIteration):
             await watch.__anext__()
+
+
+class StuckStore(MemoryJobStore):
+    """A store whose next read hangs (a stalled connection) until cancelled."""
+
+    stuck = False
+
+    async def get(self, job_id: str) -> Job | None:
+        if self.stuck:
+            self.stuck = False
+            await anyio.sleep_forever()
+        return await super().get(job_id)
+
+
+async def test_a_wait_that_times_out_before_its_first_read_names_the_state_now() -> None:
+    store = StuckStore()
+    async with tracking(store=store) as tracker:
+        job = await tracker.submit("echo", 1, owner="u1")
+        store.stuck = True
+        with pytest.raises(JobTimeout, match="still pending"):
+            await tracker.wait(job.id, timeout=0.05)
+        store.stuck = True
+        with pytest.raises(JobNotFound):
+            await tracker.wait("no-such-job", timeout=0.05)

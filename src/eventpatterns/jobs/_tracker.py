@@ -442,7 +442,10 @@ class JobTracker(KindRegistry):
             last = updates.last
         if last is not None and last.state.final:
             return last
-        state = JobState.UNKNOWN if last is None else last.state
+        # Timed out before the first read finished: name the state as it is now.
+        state = last.state if last is not None else await self.state(job_id, owner=owner)
+        if state is JobState.UNKNOWN:
+            raise JobNotFound(job_id)
         raise JobTimeout(job_id, state=state.value, timeout=timeout)
 
     # -- results --------------------------------------------------------------------------
