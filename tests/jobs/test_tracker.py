@@ -215,7 +215,7 @@ async def test_a_worker_pool_that_cannot_start_leaves_the_tracker_closed() -> No
 
     async with EventBus(MemoryBusBackend()) as bus:
         tracker = JobTracker(bus, MemoryJobStore())
-        tracker.durable("steps", [one_parameter])  # type: ignore[list-item] - (ctx, value)
+        tracker.durable("steps", [one_parameter])  # type: ignore[list-item]
         with pytest.raises(ConfigurationError, match="one_parameter"):
             await tracker.__aenter__()
         with pytest.raises(InvalidState, match="closed"):
