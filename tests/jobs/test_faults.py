@@ -97,7 +97,7 @@ class Workers:
         """Wait (bounded) for a marker file a worker writes."""
         path = self.marks / file
         with anyio.move_on_after(within):
-            while not path.exists():  # noqa: ASYNC110 - another process writes it
+            while not path.exists():  # another process writes it
                 for name, proc in self.procs.items():
                     if proc.poll() is not None and proc.returncode != -signal.SIGKILL:
                         pytest.fail(f"worker {name} exited: {self.log(name)}")
