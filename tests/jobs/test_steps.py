@@ -224,6 +224,35 @@ async def test_a_checkpoint_waits_for_the_store_to_come_back() -> None:
     assert done.step_outputs == (1,)
 
 
+async def test_a_checkpoint_the_store_refuses_past_the_lease_loses_the_attempt() -> None:
+    flaky: list[FlakyStore] = []
+    gate = anyio.Event()
+    runs: list[str] = []
+
+    async def first(ctx: JobContext[None], value: Any) -> int:
+        await gate.wait()
+        return 1
+
+    async def second(ctx: JobContext[None], value: int) -> int:
+        runs.append("second")  # pragma: no cover - never reached
+        return value
+
+    def wrap(store: Any) -> Any:
+        flaky.append(FlakyStore(store))
+        return flaky[0]
+
+    async with running_pool(kind("pair", steps=[first, second], lease=0.3), wrap=wrap) as h:
+        job = await h.submit("pair")
+        await h.in_state(job.id, JobState.RUNNING)
+        flaky[0].down = True
+        gate.set()  # step 0 is done, its checkpoint cannot be written
+        await eventually(lambda: not h.pool.running)
+        left = await h.get(job.id)
+    assert runs == []
+    assert left.state is JobState.RUNNING  # left for the reaper to expire
+    assert left.step == 0
+
+
 async def test_a_lost_lease_stops_the_steps_before_the_next_one() -> None:
     clock = ManualClock(start=time.time())
     runs: list[str] = []
