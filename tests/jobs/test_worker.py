@@ -297,7 +297,7 @@ class GatedBlobs(MemoryBlobStore):
         super().__init__()
         self.entered = anyio.Event()
         self.gate = anyio.Event()
-        self.down = False
+        self.error: Exception | None = None
 
     async def put(
         self, key: str, data: bytes, *, content_type: str = "application/octet-stream",
@@ -305,14 +305,14 @@ class GatedBlobs(MemoryBlobStore):
     ) -> Blob:  # fmt: skip
         self.entered.set()
         await self.gate.wait()
-        if self.down:
-            raise BackendUnavailable("the blob store is down (test)")
+        if self.error is not None:
+            raise self.error
         return await super().put(key, data, content_type=content_type, ttl=ttl)
 
 
 async def test_a_blob_store_that_cannot_be_reached_retries_the_job() -> None:
     blobs = GatedBlobs()
-    blobs.down = True
+    blobs.error = BackendUnavailable("the blob store is down (test)")
     blobs.gate.set()
 
     async def raw(ctx: JobContext[None]) -> bytes:
@@ -322,6 +322,23 @@ async def test_a_blob_store_that_cannot_be_reached_retries_the_job() -> None:
         job = await h.submit("raw")
         done = await h.in_state(job.id, JobState.RETRYING)
     assert done.error == "BackendUnavailable: the blob store is down (test)"
+
+
+async def test_an_unexpected_blob_store_error_fails_the_attempt_and_the_pool_goes_on() -> None:
+    blobs = GatedBlobs()
+    blobs.error = OSError("no space left on device")
+    blobs.gate.set()
+
+    async def raw(ctx: JobContext[str]) -> Any:
+        return b"data" if ctx.input == "bytes" else "inline"
+
+    async with running_pool(kind("raw", raw), blobs=blobs) as h:
+        job = await h.submit("raw", "bytes")
+        failed = await h.in_state(job.id, JobState.RETRYING)
+        other = await h.submit("raw", "small")
+        done = await h.final(other.id)
+    assert failed.error == "OSError: no space left on device"
+    assert done.result == "inline"
 
 
 async def test_a_blob_put_by_an_attempt_that_lost_its_lease_is_deleted() -> None:
