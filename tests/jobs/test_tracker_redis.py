@@ -79,7 +79,9 @@ async def on_redis(
 async def test_a_thousand_concurrent_submits_with_one_key_make_one_job(prefix: str) -> None:
     async with on_redis(REDIS_URL, prefix, run_reaper=False) as tracker:
         ids: list[str] = []
-        limit = anyio.Semaphore(100)  # a hundred connections at a time, a thousand submits
+        # A thousand tasks; at most 100 in the store at once: past redis-py's pool limit
+        # (100 connections) a call fails with BackendUnavailable instead of waiting.
+        limit = anyio.Semaphore(100)
 
         async def submit() -> None:
             async with limit:
