@@ -78,6 +78,39 @@ async def test_an_unannounced_cancel_reaches_the_handler_through_the_heartbeat()
     assert "cancelling" not in types
 
 
+async def test_work_a_handler_finishes_despite_a_cancel_is_kept() -> None:
+    started = anyio.Event()
+
+    async def stubborn(ctx: JobContext[None]) -> str:
+        started.set()
+        try:
+            await anyio.sleep_forever()
+        except anyio.get_cancelled_exc_class():  # returns at once instead of re-raising
+            return "finished anyway"
+        return "never"  # pragma: no cover
+
+    async with running_pool(kind("stubborn", stubborn, lease=300)) as h:
+        job = await h.submit("stubborn")
+        await started.wait()
+        await h.ops.apply(job.id, lambda j: Cancel())
+        done = await h.final(job.id, within=5)
+    assert done.state is JobState.SUCCEEDED
+    assert done.result == "finished anyway"
+
+
+async def test_a_handler_failing_as_its_timeout_cancels_it_is_recorded_as_timed_out() -> None:
+    async def messy(ctx: JobContext[None]) -> None:
+        try:
+            await anyio.sleep_forever()
+        finally:
+            raise RuntimeError("cleanup failed")
+
+    async with running_pool(kind("messy", messy, timeout=0.05)) as h:
+        job = await h.submit("messy")
+        done = await h.in_state(job.id, JobState.RETRYING)
+    assert done.error == "timed out after 0.05 s"
+
+
 # -- lost leases ----------------------------------------------------------------------------
 
 

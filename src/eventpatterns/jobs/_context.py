@@ -124,7 +124,10 @@ class Attempt:
             try:
                 job = await self.ops.apply(self.job.id, lambda _job: command, current=self.job)
             except (InvalidJobTransition, JobNotFound) as exc:
-                logger.info("job %s: attempt %d lost: %s", self.job.id, self.started.attempts, exc)
+                if not self.finished:  # else: a heartbeat crossed the attempt's last write
+                    logger.info(
+                        "job %s: attempt %d lost: %s", self.job.id, self.started.attempts, exc
+                    )
                 self.stop(Stopped.LOST)
                 return None
             except BackendUnavailable as exc:

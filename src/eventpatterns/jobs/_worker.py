@@ -289,6 +289,7 @@ class WorkerPool:
         ctx: JobContext[Any] = JobContext(attempt, value)
         failure: Fail | None = None
         result: Any = None
+        completed = False
         with attempt.scope, anyio.move_on_after(kind.timeout or math.inf) as timer:
             try:
                 plan = self._plans.get(kind.kind)
@@ -296,6 +297,7 @@ class WorkerPool:
                     result = await plan.run(ctx, attempt)
                 elif kind.handler is not None:  # pragma: no branch - runnable: one or other
                     result = await kind.handler(ctx)
+                completed = True
             except Exception as exc:
                 retryable = exc.retryable if isinstance(exc, FailJob) else True
                 failure = Fail(worker, describe(exc), retryable=retryable, backoff=kind.backoff)
@@ -304,15 +306,15 @@ class WorkerPool:
                                    exc_info=exc)  # fmt: skip
         if attempt.stopped is Stopped.LOST:
             return  # no longer ours: the result, if any, is dropped
-        if attempt.stopped is Stopped.CANCELLED:
+        if completed:  # it returned (if cancelled meanwhile, finished work is kept)
+            await self._succeed(attempt, result)
+        elif attempt.stopped is Stopped.CANCELLED:
             await attempt.finish(Stop(worker))
-        elif timer.cancelled_caught:
+        elif timer.cancel_called or failure is None:  # only the timer cancels it otherwise
             error = f"timed out after {kind.timeout:g} s"
             await attempt.finish(Fail(worker, error, retryable=True, backoff=kind.backoff))
-        elif failure is not None:
-            await attempt.finish(failure)
         else:
-            await self._succeed(attempt, result)
+            await attempt.finish(failure)
 
     async def _succeed(self, attempt: Attempt, result: Any) -> None:
         """Record the result: inline when small JSON, else in the blob store."""
