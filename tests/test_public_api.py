@@ -17,6 +17,7 @@ PACKAGES = [
     "eventpatterns.contracts",
     "eventpatterns.filters",
     "eventpatterns.jobs",
+    "eventpatterns.jobs.asgi",
     "eventpatterns.push",
     "eventpatterns.push.asgi",
     "eventpatterns.realtime",
