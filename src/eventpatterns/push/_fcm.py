@@ -22,7 +22,7 @@ import httpx
 from ..core import Clock, SystemClock
 from ..errors import ArgumentTypeError, AuthenticationFailed, ConfigurationError
 from ._auth import TokenAuth
-from ._fcm_errors import fcm_result, retry_at
+from ._fcm_errors import fcm_result, retry_at, token_expired
 from ._fcm_message import FCMMessage
 from ._result import RetryLater, SendResult
 
@@ -125,7 +125,7 @@ class FCMProvider:
         self._deadline = deadline
         self._owns_client = client is None
         self._client = client or httpx.AsyncClient(http2=True, timeout=deadline)
-        self.auth = TokenAuth(self._mint, margin=margin, clock=self._clock)
+        self.auth = TokenAuth(self._mint, expired=token_expired, margin=margin, clock=self._clock)
 
     def __repr__(self) -> str:
         return f"<FCMProvider project={self.project_id!r} account={self._email!r}>"
@@ -167,13 +167,16 @@ class FCMProvider:
             raise _TokenUnavailable(RetryLater("fcm", f"token endpoint {status}", at, status))
         try:
             body = response.json()
-            token, expires_in = body["access_token"], float(body.get("expires_in", 3600))
-        except (ValueError, KeyError, TypeError, AttributeError):
-            body, token = (None, None)
-        if status != 200 or not isinstance(token, str):
-            error = body.get("error", status) if isinstance(body, dict) else status
+        except ValueError:
+            body = None
+        answer = body if isinstance(body, dict) else {}
+        token, expires_in = answer.get("access_token"), answer.get("expires_in", 3600)
+        if status != 200 or not isinstance(token, str) or not isinstance(expires_in, (int, float)):
+            error = answer.get("error", status)
+            detail = answer.get("error_description")
             raise AuthenticationFailed(
-                f"the token endpoint refused the service account {self._email!r}: {status} {error}",
+                f"the token endpoint refused the service account {self._email!r}:"
+                f" {status} {error}" + (f" ({detail})" if detail else ""),
                 reason=str(error),
             )
         return f"Bearer {token}", now + expires_in

@@ -19,7 +19,7 @@ import httpx
 
 from ._result import DeadToken, Delivered, PermanentFailure, RetryLater, SendResult
 
-__all__ = ["Outcome", "fcm_result", "retry_at"]
+__all__ = ["Outcome", "fcm_result", "retry_at", "token_expired"]
 
 _PROVIDER = "fcm"
 _FCM_ERROR = "type.googleapis.com/google.firebase.fcm.v1.FcmError"
@@ -94,6 +94,15 @@ def _error(response: httpx.Response) -> tuple[str, str]:
     except (ValueError, KeyError, TypeError, AttributeError):
         pass
     return str(response.status_code), ""
+
+
+def token_expired(response: httpx.Response) -> bool:
+    """Tell whether a response says the access token is bad (a refresh may help).
+
+    Not for ``THIRD_PARTY_AUTH_ERROR``, also a 401: that is the Firebase project's APNs
+    certificate or Web Push key, which no new access token fixes.
+    """
+    return response.status_code == 401 and _error(response)[0] != "THIRD_PARTY_AUTH_ERROR"
 
 
 def fcm_result(response: httpx.Response, now: float) -> SendResult:
