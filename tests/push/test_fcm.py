@@ -33,9 +33,9 @@ pytestmark = pytest.mark.anyio
 HELLO = FCMMessage(token="device-1", title="Hello", data={"order": "42"})
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
 
 
 @pytest.fixture
@@ -88,6 +88,7 @@ async def test_every_error_maps_to_its_outcome(
     fcm.fail(code)
     result = await provider.send(HELLO)
     assert type(result) is expected
+    assert not isinstance(result, Delivered)
     assert result.status == status
     assert result.reason.startswith(code)
     assert fcm.messages == []

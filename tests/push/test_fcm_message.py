@@ -87,7 +87,7 @@ def test_bad_messages_name_the_field(kwargs: dict[str, Any], field: str, words: 
     assert isinstance(caught.value, ValueError)
 
 
-def _padded(size: int, **target: str) -> FCMMessage:
+def _padded(size: int, **target: Any) -> FCMMessage:
     """A message whose payload is exactly ``size`` bytes."""
     empty = FCMMessage(data={"k": ""}, **target).size()
     return FCMMessage(data={"k": "x" * (size - empty)}, **target)
@@ -160,7 +160,7 @@ def test_fuzzed_builders_validate_or_refuse_clearly(
             webpush=webpush,
         )
     except InvalidNotification as exc:
-        refused = exc
+        refused: InvalidNotification | None = exc
     else:
         refused = None
     if refused is not None:

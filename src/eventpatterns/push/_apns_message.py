@@ -159,10 +159,14 @@ class APNsMessage:
             raise _fail("apns_id", f"must be a lower-case canonical UUID, got {self.apns_id!r}")
         if "aps" in self.data:
             raise _fail("data.aps", "'aps' is Apple's key; use the named fields")
-        try:
-            object.__setattr__(self, "data", json.loads(json.dumps(dict(self.data))))
-        except (TypeError, ValueError) as exc:
-            raise _fail("data", f"must be JSON-serialisable: {exc}") from None
+        for name in ("alert", "sound", "data"):
+            value = getattr(self, name)
+            if isinstance(value, Mapping):
+                try:
+                    value = json.loads(json.dumps(dict(value), allow_nan=False))
+                except (TypeError, ValueError) as exc:
+                    raise _fail(name, f"must be JSON-serialisable: {exc}") from None
+                object.__setattr__(self, name, value)
 
     def _check_aps(self) -> None:
         shown = self.alert is not None or self.badge is not None or self.sound is not None

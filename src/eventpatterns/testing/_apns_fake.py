@@ -67,6 +67,7 @@ APNS_REASONS: dict[str, int] = {
     "InternalServerError": 500,
     "ServiceUnavailable": 503,
     "Shutdown": 503,
+    "BadPayload": 400,  # this fake's own: a body that is not a JSON object with "aps"
 }
 _PATH = re.compile(r"/3/device/([^/]*)")
 _HEX = re.compile(r"(?:[0-9a-fA-F]{2})+")
@@ -191,7 +192,8 @@ class FakeAPNs:
         """Return an ``httpx.AsyncClient`` speaking HTTP/2 that trusts this fake's certificate."""
         import httpx
 
-        return httpx.AsyncClient(http2=True, verify=client_ssl_context(self.certificate), **options)
+        options.setdefault("http2", True)
+        return httpx.AsyncClient(verify=client_ssl_context(self.certificate), **options)
 
     async def __aenter__(self) -> FakeAPNs:
         from contextlib import AsyncExitStack
