@@ -366,3 +366,51 @@ def test_the_table_covers_the_documented_codes() -> None:
     assert ERRORS["UNREGISTERED"] is ERRORS["SENDER_ID_MISMATCH"] is Outcome.DEAD
     assert {ERRORS[c] for c in ("QUOTA_EXCEEDED", "UNAVAILABLE", "INTERNAL")} == {Outcome.RETRY}
     assert ERRORS["INVALID_ARGUMENT"] is Outcome.PERMANENT
+
+
+async def test_the_fake_token_endpoint_checks_the_assertion(
+    fcm: FakeFCM, clock: ManualClock
+) -> None:
+    import jwt
+
+    account = fcm.service_account
+    now = int(clock.time())
+
+    def assertion(**claims: object) -> str:
+        base = {
+            "iss": account["client_email"],
+            "aud": fcm.token_url,
+            "scope": "https://www.googleapis.com/auth/firebase.messaging",
+            "iat": now,
+            "exp": now + 3600,
+        }
+        return jwt.encode({**base, **claims}, account["private_key"], algorithm="RS256")
+
+    grant = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+    cases = {
+        assertion(exp=now + 7200): "invalid_grant",  # longer than an hour
+        assertion(iat=now - 7200, exp=now - 3600): "invalid_grant",  # expired
+        assertion(scope="https://www.googleapis.com/auth/drive"): "invalid_scope",
+        assertion(aud="https://elsewhere.example/token"): "invalid_grant",
+    }
+    async with httpx.AsyncClient() as http:
+        for token, error in cases.items():
+            response = await http.post(
+                fcm.token_url, data={"grant_type": grant, "assertion": token}
+            )
+            assert (response.status_code, response.json()["error"]) == (400, error)
+        good = await http.post(fcm.token_url, data={"grant_type": grant, "assertion": assertion()})
+        assert good.json()["expires_in"] == 3600
+    assert fcm.token_requests == 1
+
+
+async def test_a_token_endpoint_answering_html_raises(clock: ManualClock) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(400, content=b"<html>bad</html>")
+
+    account = make_service_account(token_uri="https://oauth2.example/token")
+    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    async with client, FCMProvider(account, client=client, clock=clock) as p:
+        with pytest.raises(AuthenticationFailed, match="400 400") as caught:
+            await p.send(HELLO)
+    assert caught.value.reason == "400"
