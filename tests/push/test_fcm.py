@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -414,3 +415,16 @@ async def test_a_token_endpoint_answering_html_raises(clock: ManualClock) -> Non
         with pytest.raises(AuthenticationFailed, match="400 400") as caught:
             await p.send(HELLO)
     assert caught.value.reason == "400"
+
+
+@pytest.mark.parametrize("module", ["jwt", "h2"])
+def test_a_missing_extra_names_it(module: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from eventpatterns.errors import MissingDependency
+    from eventpatterns.push import APNsProvider
+    from eventpatterns.testing import make_apns_key
+
+    monkeypatch.setitem(sys.modules, module, None)  # "import jwt" now raises ImportError
+    with pytest.raises(MissingDependency, match=r"pip install 'eventpatterns\[push\]'"):
+        FCMProvider(make_service_account())
+    with pytest.raises(MissingDependency, match=module):
+        APNsProvider(team_id="T", key_id="K", private_key=make_apns_key())

@@ -19,7 +19,7 @@ import anyio
 import httpx
 
 from ..core import Clock, SystemClock
-from ..errors import ArgumentTypeError, ConfigurationError
+from ..errors import ArgumentTypeError, ConfigurationError, MissingDependency
 from ._apns_message import APNsMessage
 from ._auth import TokenAuth
 from ._fcm_errors import Outcome, retry_at
@@ -125,6 +125,7 @@ class APNsProvider:
     Raises:
         ConfigurationError: A key that is not an EC P-256 PEM, empty ids, a
             ``refresh_after`` outside 20-60 minutes.
+        MissingDependency: The ``push`` extra is not installed.
     """
 
     def __init__(
@@ -140,7 +141,12 @@ class APNsProvider:
         deadline: float = 10.0,
         refresh_after: float = 50 * 60,
     ) -> None:
-        import jwt  # the push extra; imported here so that the package stays light
+        try:  # the push extra; imported here so that the package stays light
+            import cryptography  # noqa: F401
+            import h2  # noqa: F401  # httpx's HTTP/2
+            import jwt
+        except ImportError as exc:
+            raise MissingDependency(exc.name or "pyjwt", extra="push") from exc
 
         if not team_id or not key_id:
             raise ConfigurationError("team_id and key_id must be non-empty")

@@ -217,6 +217,7 @@ class FakeFCM:
     async def __aenter__(self) -> FakeFCM:
         from contextlib import AsyncExitStack
 
+        self._closing = anyio.Event()  # a fresh one each time the fake starts
         self._stack = AsyncExitStack()
         self._port = await self._stack.enter_async_context(serve_asgi(self._app))
         return self
