@@ -122,6 +122,10 @@ class APNsProvider:
             ``RetryLater(reason="timeout")``: APNs sometimes never answers.
         refresh_after: Mint a new provider token after this many seconds (20 to 60 minutes).
 
+    Attributes:
+        auth: The :class:`~eventpatterns.push.TokenAuth` holding the provider token
+            (``auth.mints`` counts tokens minted).
+
     Raises:
         ConfigurationError: A key that is not an EC P-256 PEM, empty ids, a
             ``refresh_after`` outside 20-60 minutes.

@@ -85,6 +85,11 @@ class FCMProvider:
             with ``RetryLater(reason="timeout")``.
         margin: Refresh the access token this many seconds before it expires.
 
+    Attributes:
+        project_id: The Firebase project (from the key).
+        auth: The :class:`~eventpatterns.push.TokenAuth` holding the access token
+            (``auth.mints`` counts tokens fetched).
+
     Raises:
         ConfigurationError: An unreadable key, a key that is not a service account or
             lacks a field, a private key that is not RSA.
