@@ -393,6 +393,18 @@ async def test_the_fake_token_endpoint_checks_the_assertion(
         assertion(iat=now - 7200, exp=now - 3600): "invalid_grant",  # expired
         assertion(scope="https://www.googleapis.com/auth/drive"): "invalid_scope",
         assertion(aud="https://elsewhere.example/token"): "invalid_grant",
+        jwt.encode(
+            {
+                "iss": account["client_email"],
+                "aud": fcm.token_url,
+                "scope": "x",
+                "iat": now,
+                "exp": now + 60,
+            },
+            account["private_key"],
+            algorithm="RS256",
+            headers={"kid": "another-key-id"},
+        ): "invalid_grant",
     }
     async with httpx.AsyncClient() as http:
         for token, error in cases.items():
