@@ -34,6 +34,7 @@ Each error also inherits the builtin exception a caller would already catch, so
     ├── Forbidden                 (PermissionError) an authenticated caller may not do this
     ├── ProtocolViolation         (ValueError)     a client frame the gateway refuses
     ├── InvalidDevice             (ValueError)     a push device registration that is malformed
+    ├── InvalidNotification       (ValueError)     a push message its provider would refuse
     └── LimitExceeded             (ValueError)     over a configured limit (size, rate, count)
 """
 
@@ -57,6 +58,7 @@ __all__ = [
     "InvalidJobInput",
     "InvalidDevice",
     "InvalidJobTransition",
+    "InvalidNotification",
     "InvalidPattern",
     "InvalidPosition",
     "InvalidState",
@@ -532,3 +534,19 @@ class LimitExceeded(EventPatternsError, ValueError):
         self.limit = limit
         self.value = value
         super().__init__(message)
+
+
+class InvalidNotification(EventPatternsError, ValueError):
+    """A push message that its provider would refuse, caught before sending.
+
+    Attributes:
+        provider: ``"fcm"``, ``"apns"`` or ``"webpush"``.
+        field: The offending field (``"data.price"``, ``"collapse_id"``...).
+        reason: What is wrong with it, in words.
+    """
+
+    def __init__(self, reason: str, *, provider: str, field: str) -> None:
+        self.provider = provider
+        self.field = field
+        self.reason = reason
+        super().__init__(f"invalid {provider} message field {field!r}: {reason}")

@@ -11,11 +11,13 @@ Importing this package needs pytest (``pip install 'eventpatterns[dev]'`` or jus
 ``pytest``); it is never imported by ``import eventpatterns``.
 """
 
+from ._apns_fake import APNsNotification, FakeAPNs, make_apns_key
 from ._blob_store_suite import BlobStoreSuite
 from ._bus_suite import BusBackendSuite
 from ._clock import ManualClock
 from ._dead_letter_suite import DeadLetterSuite
 from ._device_registry_suite import DeviceRegistrySuite
+from ._fcm_fake import FakeFCM, make_service_account
 from ._group_suite import ConsumerGroupSuite
 from ._helpers import TypeMatcher, eventually, make_events
 from ._job_store_suite import JobStoreSuite
@@ -23,16 +25,21 @@ from ._log_suite import EventLogSuite
 from ._presence_suite import PresenceSuite
 
 __all__ = [
+    "APNsNotification",
     "BlobStoreSuite",
     "BusBackendSuite",
     "ConsumerGroupSuite",
     "DeadLetterSuite",
     "DeviceRegistrySuite",
     "EventLogSuite",
+    "FakeAPNs",
+    "FakeFCM",
     "JobStoreSuite",
     "ManualClock",
     "PresenceSuite",
     "TypeMatcher",
     "eventually",
+    "make_apns_key",
     "make_events",
+    "make_service_account",
 ]
