@@ -10,9 +10,18 @@ import pytest
 
 from eventpatterns.backends.memory import MemoryJobStore
 from eventpatterns.errors import ConfigurationError, JobNotFound, JobTimeout, SubscriptionClosed
-from eventpatterns.jobs import Job, JobState, JobTracker, Progress, ReportProgress, Start, Succeed
+from eventpatterns.jobs import (
+    Job,
+    JobState,
+    JobTracker,
+    Progress,
+    ReportProgress,
+    Start,
+    Succeed,
+    _watch,
+)
 from eventpatterns.jobs._events import PROGRESS, job_event
-from eventpatterns.jobs._watch import BUFFER, RESYNC
+from eventpatterns.jobs._watch import RESYNC
 from eventpatterns.testing import ManualClock
 
 from .test_tracker import act, tracking
@@ -116,14 +125,17 @@ async def test_closing_a_watch_from_another_task_ends_its_loop() -> None:
         assert watch.last == job
 
 
-async def test_a_watcher_that_missed_events_reads_the_store() -> None:
+async def test_a_watcher_that_missed_events_reads_the_store(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_watch, "HUB_BUFFER", 8)  # the tracker's hub holds 8 events
     async with tracking() as tracker:
         job = await act(tracker, await tracker.submit("echo", 1, owner="u1"), Start("w1", lease=30))
         async with tracker.watch(job.id) as watch:
             assert (await watch.__anext__()).version == job.version
-            # More events than the watcher holds, published at once: it is told of a gap.
+            # More events than the hub holds, published at once: it is told of a gap.
             versions = []
-            for _n in range(BUFFER + 10):
+            for _n in range(8 + 10):
                 new = dataclasses.replace(job, version=job.version + 1, progress=Progress(0.5))
                 job = await tracker.store.replace(new, expected_version=job.version)
                 versions.append(job_event(job, PROGRESS, source="/t"))

@@ -145,3 +145,21 @@ async def test_a_large_result_goes_to_the_blob_store_and_durable_steps_chain() -
         assert url is not None
         assert url.startswith(f"/blobs/{large.result_ref.key}?expires=")
     assert (chained.state, chained.result) == (JobState.SUCCEEDED, 40)
+
+
+async def test_a_job_submitted_before_any_worker_started_runs_when_one_does() -> None:
+    store = MemoryJobStore()
+    async with EventBus.from_url("memory://") as bus:
+        front = JobTracker(bus, store, dispatch_recheck=3600, run_workers=False)
+        front.declare("late")
+        async with front:
+            job = await front.submit("late", {"n": 1}, owner="u1")
+            back = JobTracker(bus, store, dispatch_recheck=3600, run_reaper=False)
+
+            @back.worker("late")
+            async def late(ctx: JobContext[dict[str, int]]) -> int:
+                return ctx.input["n"] + 1
+
+            async with back:
+                done = await front.wait(job.id, timeout=10)  # not a dispatch_recheck later
+    assert (done.state, done.result) == (JobState.SUCCEEDED, 2)

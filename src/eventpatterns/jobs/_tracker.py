@@ -30,7 +30,7 @@ from ._ops import DEFAULT_SOURCE, JobOps
 from ._reaper import Reaper, check_seconds
 from ._registry import KindRegistry
 from ._store import JobPage, JobStore
-from ._watch import JobWatch
+from ._watch import JobWatch, WatchHub
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found,unused-ignore]
@@ -175,6 +175,13 @@ class JobTracker(KindRegistry):
             blobs=blobs,
         )
         self._tg: TaskGroup | None = None
+        self._hub = WatchHub(self)
+
+    def _spawn(self, function: Any, *args: Any) -> None:
+        """Run ``function(*args)`` in the tracker's task group (it stops with it)."""
+        self._running()
+        assert self._tg is not None  # noqa: S101 - running() checked it
+        self._tg.start_soon(function, *args)
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -186,6 +193,13 @@ class JobTracker(KindRegistry):
         await tg.__aenter__()
         self._tg, self._state = tg, "running"
         try:
+            # Every kind's consumer group exists from now on, so a job submitted before
+            # any of its workers started is delivered when one does (not re-dispatched
+            # by the reaper a dispatch_recheck later).
+            from ._worker import group_name
+
+            for kind in self._kinds:
+                await self.bus.create_group(group_name(self.group_prefix, kind), start="latest")
             if self.run_reaper:
                 await tg.start(self.reaper.run)
             runnable = {name: k for name, k in self._kinds.items() if k.runnable}

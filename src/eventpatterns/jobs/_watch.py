@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import logging
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import anyio.lowlevel
 
 from ..bus import Subscription
 from ..core import Event
 from ..errors import BackendUnavailable, EventsMissed, JobNotFound, SubscriptionClosed
-from ._events import job_pattern
+from ._events import JOB_EVENT_PREFIX
 from ._model import Job
 
 if TYPE_CHECKING:
     from ._tracker import JobTracker
 
-__all__ = ["RESYNC", "JobWatch"]
+__all__ = ["RESYNC", "JobWatch", "WatchHub"]
 
 logger = logging.getLogger("eventpatterns.jobs")
 
@@ -24,8 +26,110 @@ logger = logging.getLogger("eventpatterns.jobs")
 #: store anyway: the fallback for a change whose event was never published.
 RESYNC = 5.0
 
-#: Events held for one watcher; past it the oldest are dropped and the store is read.
-BUFFER = 64
+
+#: Job events one tracker's hub holds for its watchers before it drops the oldest (and
+#: every watcher reads the store instead).
+HUB_BUFFER = 10_000
+
+#: What a watcher's inbox holds: a version announced, ``None`` (events were missed:
+#: read the store), or the error that ended the hub.
+_Note = int | None | BaseException
+
+
+class _Inbox:
+    """One watcher's notes from the hub."""
+
+    __slots__ = ("_notes", "_ready")
+
+    def __init__(self) -> None:
+        self._notes: deque[_Note] = deque()
+        self._ready = anyio.Event()
+
+    def put(self, note: _Note) -> None:
+        self._notes.append(note)
+        self._ready.set()
+
+    async def get(self) -> int | None:
+        while not self._notes:
+            self._ready = anyio.Event()
+            await self._ready.wait()
+        note = self._notes.popleft()
+        if isinstance(note, BaseException):
+            self._notes.appendleft(note)  # every later call raises it too
+            raise note
+        return note
+
+
+class WatchHub:
+    """One bus subscription per tracker, shared by all its watchers.
+
+    A watcher per job with a subscription of its own would cost a compiled pattern,
+    an index update and a match per event each; the hub matches every job event once
+    and hands its version to the inboxes registered for that job id.
+    """
+
+    def __init__(self, tracker: JobTracker) -> None:
+        self._tracker = tracker
+        self._inboxes: dict[str, set[_Inbox]] = {}
+        self._lock = anyio.Lock()
+        self._started = False
+        self._ended: BaseException | None = None
+
+    async def register(self, job_id: str) -> _Inbox:
+        """Return an inbox of ``job_id``'s announcements from now on."""
+        if not self._started:
+            async with self._lock:
+                if not self._started:
+                    sub = self._tracker.bus.subscribe(
+                        {"type": [{"prefix": JOB_EVENT_PREFIX}]}, buffer=HUB_BUFFER
+                    )
+                    await sub.__aenter__()
+                    self._tracker._spawn(self._run, sub)
+                    self._started = True
+        inbox = _Inbox()
+        if self._ended is not None:
+            inbox.put(self._ended)
+        self._inboxes.setdefault(job_id, set()).add(inbox)
+        return inbox
+
+    def unregister(self, job_id: str, inbox: _Inbox) -> None:
+        """Stop sending ``job_id``'s announcements to ``inbox``."""
+        held = self._inboxes.get(job_id)
+        if held is not None:
+            held.discard(inbox)
+            if not held:
+                del self._inboxes[job_id]
+
+    def _end(self, error: SubscriptionClosed) -> None:
+        self._ended = error
+        for held in self._inboxes.values():
+            for inbox in held:
+                inbox.put(error)
+
+    async def _run(self, sub: Subscription) -> None:
+        inboxes = self._inboxes
+        try:
+            while True:
+                try:
+                    event = await sub.receive()
+                except EventsMissed:
+                    for held in inboxes.values():
+                        for inbox in held:
+                            inbox.put(None)
+                    continue
+                watching = inboxes.get(event.subject or "")
+                if watching:
+                    version = _version(event)
+                    for inbox in watching:
+                        inbox.put(version)
+        except SubscriptionClosed as exc:  # the bus closed: every watcher ends with it
+            self._end(exc)
+        except BaseException:  # the tracker is leaving (cancelled), or a bug
+            self._end(SubscriptionClosed("the tracker stopped watching jobs", position=None))
+            raise
+        finally:
+            with anyio.CancelScope(shield=True):
+                await sub.aclose()
 
 
 def _version(event: Event) -> int | None:
@@ -47,7 +151,7 @@ class JobWatch:
         self._tracker = tracker
         self._job_id = job_id
         self._owner = owner
-        self._sub: Subscription | None = None
+        self._inbox: _Inbox | None = None
         self._last: Job | None = None
         self._done = False
 
@@ -65,9 +169,11 @@ class JobWatch:
     async def aclose(self) -> None:
         """Stop watching (idempotent)."""
         self._done = True
-        sub, self._sub = self._sub, None
-        if sub is not None:
-            await sub.aclose()
+        inbox, self._inbox = self._inbox, None
+        if inbox is not None:
+            self._tracker._hub.unregister(self._job_id, inbox)
+            inbox.put(SubscriptionClosed("the watch was closed", position=None))  # wake it
+        await anyio.lowlevel.checkpoint()
 
     def __aiter__(self) -> JobWatch:
         return self
@@ -95,10 +201,8 @@ class JobWatch:
             raise
 
     async def _first(self) -> Job:
-        # Subscribe first, then read: a change between the two is in the subscription.
-        sub = self._tracker.bus.subscribe(job_pattern(self._job_id), buffer=BUFFER)
-        await sub.__aenter__()
-        self._sub = sub
+        # Register first, then read: a change between the two is in the inbox.
+        self._inbox = await self._tracker._hub.register(self._job_id)
         job = await self._tracker.get(self._job_id, owner=self._owner)
         if job is None:
             raise JobNotFound(self._job_id)
@@ -122,8 +226,8 @@ class JobWatch:
 
     async def _signal(self) -> int | None:
         """Wait for the job's next event (its version) or ``RESYNC`` seconds (``None``)."""
-        sub = self._sub
-        if sub is None:  # pragma: no cover - closed by another task during a read
+        inbox = self._inbox
+        if inbox is None:  # pragma: no cover - closed by another task during a read
             raise StopAsyncIteration
         clock = self._tracker.clock
         got: list[Any] = []
@@ -135,9 +239,7 @@ class JobWatch:
 
             tg.start_soon(resync)
             try:
-                got.append(_version(await sub.receive()))
-            except EventsMissed:  # events dropped for this watcher: read the store
-                got.append(None)
+                got.append(await inbox.get())  # None: events were missed, read the store
             except Exception as exc:  # re-raised below, out of the group and unwrapped
                 got.append(exc)
             tg.cancel_scope.cancel()
