@@ -7,6 +7,7 @@ The tracker, workers and HTTP routes build on them; see ``docs/jobs.md``.
 """
 
 from ._blobs import Blob, BlobStore, URLSigner
+from ._context import FailJob, JobContext
 from ._machine import (
     DEADLINE_EXCEEDED,
     Cancel,
@@ -38,8 +39,10 @@ __all__ = [
     "Dispatch",
     "ExpireLease",
     "Fail",
+    "FailJob",
     "Heartbeat",
     "Job",
+    "JobContext",
     "JobPage",
     "JobState",
     "JobStore",
