@@ -8,6 +8,7 @@ The tracker, workers and HTTP routes build on them; see ``docs/jobs.md``.
 
 from ._blobs import Blob, BlobStore, URLSigner
 from ._context import FailJob, JobContext
+from ._kinds import JobKind
 from ._machine import (
     DEADLINE_EXCEEDED,
     Cancel,
@@ -26,6 +27,8 @@ from ._machine import (
 )
 from ._model import Job, JobState, Progress, ResultRef
 from ._store import DEFAULT_TTL, JobPage, JobStore
+from ._tracker import JobTracker
+from ._watch import JobWatch
 
 __all__ = [
     "DEADLINE_EXCEEDED",
@@ -43,9 +46,12 @@ __all__ = [
     "Heartbeat",
     "Job",
     "JobContext",
+    "JobKind",
     "JobPage",
     "JobState",
     "JobStore",
+    "JobTracker",
+    "JobWatch",
     "Progress",
     "ReportProgress",
     "ResultRef",
