@@ -9,6 +9,9 @@ warm-up jobs (which also proves its worker is up), prints ``{"warm": true}``, wa
 line on stdin, then submits ``--jobs`` no-op jobs keeping at most ``--inflight`` in flight,
 each observed to succeed by the submitter, and prints its figures as one JSON line.
 
+Then, on ``account N``, it runs N more (while the benchmark counts commands with
+``MONITOR``) and prints their figures too.
+
 Only the standard library is imported at the top: the arq roles run in a venv of their
 own (arq pins ``redis<6``) that has neither eventpatterns nor celery.
 """
@@ -81,8 +84,12 @@ async def drive(n: int, inflight: int, one: Submit, *, offset: int = 0) -> dict[
 async def warm_then_measure(args: argparse.Namespace, one: Submit) -> None:
     await drive(WARMUP, min(args.inflight, WARMUP), one, offset=10**9)
     say({"warm": True})
-    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(None, sys.stdin.readline)
     say(await drive(args.jobs, args.inflight, one))
+    line = await loop.run_in_executor(None, sys.stdin.readline)
+    if line.startswith("account"):  # a pass under MONITOR, counting round trips
+        say(await drive(int(line.split()[1]), args.inflight, one, offset=2 * 10**9))
 
 
 # -- arq --------------------------------------------------------------------------------------
@@ -195,6 +202,9 @@ def celery_client(args: argparse.Namespace) -> None:
     say({"warm": True})
     sys.stdin.readline()
     say(run(args.jobs, args.inflight, 0))
+    line = sys.stdin.readline()
+    if line.startswith("account"):  # a pass under MONITOR, counting round trips
+        say(run(int(line.split()[1]), args.inflight, 2 * 10**9))
 
 
 # -- raw Redis Streams ------------------------------------------------------------------------

@@ -40,6 +40,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import queue
 import shutil
@@ -153,6 +154,35 @@ def command_calls(client: redis.Redis) -> dict[str, int]:
         if command != "info":
             calls[command] = int(value["calls"])
     return calls
+
+
+class Monitor(threading.Thread):
+    """Counts the commands Redis runs while it is on: sent by clients, or run by scripts."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(daemon=True)
+        self.url = url
+        self.sent = self.scripted = 0
+        self.ready = threading.Event()
+        self.stopping = False
+
+    def run(self) -> None:
+        client = redis.Redis.from_url(self.url)
+        with client.monitor() as monitor:
+            self.ready.set()
+            for command in monitor.listen():
+                if self.stopping:
+                    break
+                if command.get("client_type") == "lua":
+                    self.scripted += 1
+                else:
+                    self.sent += 1
+        client.close()
+
+    def finish(self) -> None:
+        self.stopping = True
+        redis.Redis.from_url(self.url).ping()  # wakes the listener up
+        self.join(10)
 
 
 # -- processes ----------------------------------------------------------------------------
@@ -325,6 +355,18 @@ class Harness:
             calls = command_calls(self.client)
             cpu = [cpu_seconds(pid) - c for pid, c in zip(pids, cpu0, strict=True)]
             redis_cpu = (cpu_seconds(redis_pid) - redis_cpu0) if redis_pid else 0.0
+            account: dict[str, Any] = {}
+            if number == 0 and self.args.account > 0:
+                monitor = Monitor(self.url)
+                monitor.start()
+                monitor.ready.wait(10)
+                client.stdin.write(f"account {self.args.account}\n")
+                client.stdin.flush()
+                counted = lines.next(timeout, "the figures of the MONITOR pass")
+                monitor.finish()
+                done = max(counted["completed"], 1)
+                account = {"sent_per_job": monitor.sent / done,
+                           "scripted_per_job": monitor.scripted / done}  # fmt: skip
         except RuntimeError as exc:
             problem = tail(worker_log) if "worker" in str(exc) else tail(client_log)
             problem = problem or tail(client_log) or tail(worker_log)
@@ -343,6 +385,7 @@ class Harness:
             "client_cpu_us_per_job": cpu[0] / max(n, 1) * 1e6,
             "worker_cpu_us_per_job": (cpu[1] if worker else 0.0) / max(n, 1) * 1e6,
             "redis_cpu_us_per_job": redis_cpu / max(n, 1) * 1e6,
+            **account,
         }
 
 
@@ -388,8 +431,10 @@ def summarize(rows: list[Row], rounds: list[dict[str, dict[str, Any]]],
             "p50 ms": median([g["p50_ms"] for g in good]),
             "p99 ms": median([g["p99_ms"] for g in good]),
             "cmds/job": median([g["commands_per_job"] for g in good]),
-            "cmds over raw": within(
-                lambda m, t: m["commands_per_job"] - t["commands_per_job"], row.raw
+            "sent/job": median([g["sent_per_job"] for g in good if "sent_per_job" in g]),
+            "sent over raw": within(
+                lambda m, t: m.get("sent_per_job", math.nan) - t.get("sent_per_job", math.nan),
+                row.raw,
             ),
             "us/job over raw": within(
                 lambda m, t: 1e6 / m["jobs_per_s"] - 1e6 / t["jobs_per_s"], row.raw
@@ -430,6 +475,9 @@ def main() -> int:
     parser.add_argument("--only", default="", help="comma-separated row keys")
     parser.add_argument("--url", help="an existing Redis (default: start a private one)")
     parser.add_argument("--arq-venv", default=str(ARQ_VENV), help="arq's venv (built if absent)")
+    parser.add_argument(
+        "--account", type=int, default=500, help="jobs under MONITOR (round 1); 0: none"
+    )
     parser.add_argument("--warmup-timeout", type=float, default=60.0)
     parser.add_argument("--logs", default=str(HERE / "results" / "jobs-logs"))
     parser.add_argument("--output", type=Path, help="JSON path (default benchmarks/results/)")
@@ -440,6 +488,7 @@ def main() -> int:
         args.inflight = min(args.inflight, 20)
         args.weak_inflight = min(args.weak_inflight, args.jobs)
         args.rounds = 1
+        args.account = min(args.account, 50)
         args.warmup_timeout = min(args.warmup_timeout, 30.0)
     keys = set(args.only.split(",")) if args.only else None
     args.rows = [row for row in ROWS if keys is None or row.key in keys]
@@ -475,7 +524,8 @@ def main() -> int:
           f"(1,000-in-flight rows: {args.weak_inflight}); medians of {args.rounds} round(s), "
           f"{time.monotonic() - t0:.0f} s; {'; '.join(harness.versions.values())}\n")  # fmt: skip
     columns = ["contender", "jobs/s", "x arq", "x celery", "p50 ms", "p99 ms", "cmds/job",
-               "cmds over raw", "us/job over raw", "CPU us/job", "complete"]  # fmt: skip
+               "sent/job", "sent over raw", "us/job over raw", "CPU us/job",
+               "complete"]  # fmt: skip
     print_table(table, columns)
     for line in table:
         if line.get("note"):
