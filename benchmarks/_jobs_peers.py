@@ -304,6 +304,9 @@ def ep_redis(args: argparse.Namespace) -> tuple[Any, Any]:
 async def ep_worker(args: argparse.Namespace) -> None:
     bus, store = ep_redis(args)
     async with bus, ep_tracker(args, bus, store, workers=True):
+        # Its consumer group now exists: a job submitted earlier would wait for the
+        # reaper's re-dispatch (dispatch_recheck, 60 s), so the benchmark waits for this.
+        say({"ready": True})
         await asyncio.Event().wait()  # until killed
 
 

@@ -163,6 +163,7 @@ class Monitor(threading.Thread):
         super().__init__(daemon=True)
         self.url = url
         self.sent = self.scripted = 0
+        self.by_command: dict[str, int] = {}
         self.ready = threading.Event()
         self.stopping = False
 
@@ -177,6 +178,8 @@ class Monitor(threading.Thread):
                     self.scripted += 1
                 else:
                     self.sent += 1
+                    name = str(command.get("command", "")).split(" ", 1)[0].lower()
+                    self.by_command[name] = self.by_command.get(name, 0) + 1
         client.close()
 
     def finish(self) -> None:
@@ -227,7 +230,7 @@ class Lines:
                     raise RuntimeError(f"no {what} within {timeout:.0f} s") from None
                 continue
             if line is None:
-                raise RuntimeError(f"the client exited before {what}")
+                raise RuntimeError(f"the process exited before {what}")
             with contextlib.suppress(ValueError):
                 value: dict[str, Any] = json.loads(line)
                 return value
@@ -329,11 +332,14 @@ class Harness:
         worker = client = None
         try:
             if row.worker is not None:
-                with (worker_log).open("w") as err:
+                with worker_log.open("w") as err:
                     worker = subprocess.Popen(
-                        self.command(row, row.worker, row.worker_args, name),
-                        env=env, stdout=subprocess.DEVNULL, stderr=err, cwd=HERE,
+                        self.command(row, row.worker, row.worker_args, name), env=env,
+                        stdout=subprocess.PIPE if row.peer == "ep" else subprocess.DEVNULL,
+                        stderr=err, text=True, cwd=HERE,
                     )  # fmt: skip
+                if worker.stdout is not None:  # it says when its consumer group exists
+                    Lines(worker.stdout, worker).next(self.args.warmup_timeout, "worker ready")
             with (client_log).open("w") as err:
                 client = subprocess.Popen(
                     self.command(row, row.client, row.client_args, name), env=env,
@@ -366,7 +372,9 @@ class Harness:
                 monitor.finish()
                 done = max(counted["completed"], 1)
                 account = {"sent_per_job": monitor.sent / done,
-                           "scripted_per_job": monitor.scripted / done}  # fmt: skip
+                           "scripted_per_job": monitor.scripted / done,
+                           "sent": {c: v / done for c, v in sorted(
+                               monitor.by_command.items(), key=lambda kv: -kv[1])}}  # fmt: skip
         except RuntimeError as exc:
             problem = tail(worker_log) if "worker" in str(exc) else tail(client_log)
             problem = problem or tail(client_log) or tail(worker_log)
