@@ -87,8 +87,6 @@ class Attempt:
         self.scope = anyio.CancelScope()
         self.stopped: Stopped | None = None
         self.finished = False
-        if job.cancel_requested:
-            self.stop(Stopped.CANCELLED)
 
     @property
     def lease_ends(self) -> float:

@@ -138,7 +138,10 @@ class WorkerPool:
             if kind.steps
         }
         self._slots = {name: anyio.Semaphore(kind.concurrency) for name, kind in self.kinds.items()}
+        #: The attempts running now, by job id.
         self.running: dict[str, Attempt] = {}
+        #: The bus consumers, one per kind, while the pool runs.
+        self.consumers: list[Consumer] = []
         self._tg: TaskGroup | None = None
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
@@ -152,7 +155,7 @@ class WorkerPool:
             return
         bus = self.ops.bus
         cancels = {"type": [CANCELLING], KIND_ATTRIBUTE: sorted(self.kinds)}
-        consumers: list[Consumer] = []
+        consumers = self.consumers
         async with anyio.create_task_group() as tg:
             self._tg = tg
             try:
@@ -175,9 +178,12 @@ class WorkerPool:
                 # No new attempt from here on; then the task group's exit cancels the
                 # running ones, each releasing its job (see _release).
                 self._tg = None
+                for consumer in consumers:
+                    consumer.stop()  # all at once: no dispatch gets past its next await
                 with anyio.CancelScope(shield=True):
                     for consumer in consumers:
                         await consumer.aclose()
+                consumers.clear()
 
     async def _watch_cancels(self, sub: Subscription) -> None:
         while True:
@@ -226,7 +232,7 @@ class WorkerPool:
             return
         attempt = Attempt(self.ops, kind, job, self.worker_id)
         tg = self._accepting()
-        if tg is None:  # shutting down since the dispatch began: give the job back
+        if tg is None:  # pragma: no cover - stopped consumers' dispatches are cancelled
             with anyio.CancelScope(shield=True), anyio.move_on_after(SHUTDOWN_GRACE):
                 await self._release(attempt)
             slot.release()
@@ -255,14 +261,13 @@ class WorkerPool:
         """Give a running attempt back on shutdown, to be retried at once elsewhere.
 
         It is failed as retryable with no backoff (``"worker shut down"``): the
-        attempt it used counts, and the reaper dispatches the retry within its
-        interval instead of waiting for the lease to run out.
+        attempt it used counts (on its last attempt the job fails, as it would when
+        its lease ran out), and the reaper dispatches the retry within its interval
+        instead of waiting for the lease to run out.
         """
         if attempt.finished or attempt.stopped is Stopped.LOST:
             return
-        if attempt.stopped is Stopped.CANCELLED:
-            await attempt.finish(Stop(self.worker_id))
-            return
+        # A job whose cancellation was requested is cancelled by this Fail instead.
         await attempt.finish(Fail(self.worker_id, "worker shut down", backoff=NO_DELAY))
 
     async def _execute(self, attempt: Attempt) -> None:
@@ -338,6 +343,9 @@ class WorkerPool:
             return
         ref = ResultRef(key=key, size=blob.size, content_type=content_type)
         if await attempt.finish(Succeed(worker, result_ref=ref)) is None:
-            with anyio.CancelScope(shield=True), anyio.move_on_after(SHUTDOWN_GRACE):
-                with contextlib.suppress(BackendUnavailable):  # else it expires with its ttl
-                    await self.blobs.delete(key)  # this attempt lost the job: not its result
+            with (  # this attempt lost the job: the blob is not its result (else: ttl)
+                anyio.CancelScope(shield=True),
+                anyio.move_on_after(SHUTDOWN_GRACE),
+                contextlib.suppress(BackendUnavailable),
+            ):
+                await self.blobs.delete(key)
