@@ -19,8 +19,7 @@ _DEFAULT_BACKOFF = Backoff()
 
 
 def _check_async(kind: str, fn: object) -> None:
-    call = getattr(fn, "__call__", None)  # noqa: B004 - an object with an async __call__
-    if not (inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(call)):
+    if not inspect.iscoroutinefunction(fn):
         raise ArgumentTypeError(
             f"job kind {kind!r}", "handler", expected="an async function", got=fn
         )

@@ -172,7 +172,7 @@ class JobTracker(KindRegistry):
                 await tg.start(self.reaper.run)
             runnable = {name: k for name, k in self._kinds.items() if k.runnable}
             if self.run_workers and runnable:
-                from ._worker import WorkerPool  # type: ignore[import-not-found,unused-ignore]
+                from ._worker import WorkerPool
 
                 pool = WorkerPool(
                     self.ops, runnable, blobs=self.blobs, worker_id=self.worker_id,
@@ -377,9 +377,7 @@ class JobTracker(KindRegistry):
         """
         if not isinstance(reason, str):
             raise ArgumentTypeError("JobTracker.cancel", "reason", expected="a str", got=reason)
-        job = await self.get(job_id, owner=owner)
-        if job is None:
-            raise JobNotFound(job_id)
+        job = await self._found(job_id, owner)
         command = Cancel(reason[:MAX_REASON])
 
         def decide(current: Job) -> Command | None:
@@ -388,12 +386,14 @@ class JobTracker(KindRegistry):
         if decide(job) is None:
             return job
         changed = await self.ops.apply(job_id, decide, current=job)
-        if changed is not None:
-            return changed
-        again = await self.store.get(job_id)  # someone else ended it first
-        if again is None:
+        # None: someone else ended it (or asked) first; return it as they left it
+        return changed if changed is not None else await self._found(job_id, owner)
+
+    async def _found(self, job_id: str, owner: str | None) -> Job:
+        job = await self.get(job_id, owner=owner)
+        if job is None:
             raise JobNotFound(job_id)
-        return again
+        return job
 
     def watch(self, job_id: str, *, owner: str | None = None) -> JobWatch:
         """Follow one job: its current state first, then each change, until it ends.
@@ -435,13 +435,13 @@ class JobTracker(KindRegistry):
             InvalidState: The tracker is not entered.
         """
         timeout = check_seconds("timeout", timeout)
-        last: Job | None = None
         async with self.watch(job_id, owner=owner) as updates:
             with anyio.move_on_after(timeout):
-                async for job in updates:
-                    last = job
-                if last is not None and last.state.final:
-                    return last
+                async for _ in updates:  # it ends after the final state
+                    pass
+            last = updates.last
+        if last is not None and last.state.final:
+            return last
         state = JobState.UNKNOWN if last is None else last.state
         raise JobTimeout(job_id, state=state.value, timeout=timeout)
 

@@ -9,7 +9,7 @@ import anyio
 
 from ..bus import Subscription
 from ..core import Event
-from ..errors import BackendUnavailable, EventsMissed, JobNotFound
+from ..errors import BackendUnavailable, EventsMissed, JobNotFound, SubscriptionClosed
 from ._events import job_pattern
 from ._model import Job
 
@@ -50,6 +50,11 @@ class JobWatch:
         self._last: Job | None = None
         self._done = False
 
+    @property
+    def last(self) -> Job | None:
+        """The version of the job yielded last (``None`` before the first)."""
+        return self._last
+
     async def __aenter__(self) -> JobWatch:
         return self
 
@@ -79,6 +84,11 @@ class JobWatch:
                 job = await self._read()
                 if job is not None and job.version > self._last.version:
                     return await self._emit(job)
+        except SubscriptionClosed:
+            if self._done:  # aclose() from another task while this one waited
+                raise StopAsyncIteration from None
+            await self.aclose()
+            raise
         except BaseException:
             await self.aclose()
             raise
@@ -112,7 +122,7 @@ class JobWatch:
     async def _signal(self) -> int | None:
         """Wait for the job's next event (its version) or ``RESYNC`` seconds (``None``)."""
         sub = self._sub
-        if sub is None:  # closed by another task meanwhile
+        if sub is None:  # pragma: no cover - closed by another task during a read
             raise StopAsyncIteration
         clock = self._tracker.clock
         got: list[Any] = []
