@@ -298,7 +298,8 @@ def ep_redis(args: argparse.Namespace) -> tuple[Any, Any]:
     from eventpatterns.backends.redis import RedisBusBackend, RedisJobStore
 
     bus = EventBus(RedisBusBackend(args.url, prefix=args.name))
-    return bus, RedisJobStore(args.url, prefix=args.name)
+    options = {"max_connections": args.max_connections} if args.max_connections else {}
+    return bus, RedisJobStore(args.url, prefix=args.name, **options)
 
 
 async def ep_worker(args: argparse.Namespace) -> None:
@@ -366,6 +367,9 @@ def main() -> None:
     parser.add_argument("--poll", type=float, default=0.5, help="arq poll delay, s")
     parser.add_argument("--pool", default="solo", help="Celery worker pool")
     parser.add_argument("--concurrency", type=int, default=2, help="Celery prefork processes")
+    parser.add_argument(
+        "--max-connections", type=int, default=0, help="eventpatterns: the store's pool size"
+    )
     parser.add_argument("--watch", action="store_true", help="eventpatterns: watch, not wait")
     args = parser.parse_args()
     outcome = ROLES[args.role](args)
