@@ -34,6 +34,7 @@ from eventpatterns.jobs import (
     Fail,
     Job,
     JobState,
+    JobStore,
     JobTracker,
     Progress,
     ReportProgress,
@@ -68,7 +69,7 @@ async def tracking(
     clock: ManualClock | None = None,
     *,
     blobs: BlobStore | None = None,
-    store: MemoryJobStore | None = None,
+    store: JobStore | None = None,
     **options: Any,
 ) -> AsyncIterator[JobTracker]:
     """A tracker (reaper off unless asked) knowing ``render`` (typed) and ``echo`` (any JSON)."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import time
 from typing import Any
 
 import anyio
@@ -14,10 +16,11 @@ from pydantic import BaseModel
 from eventpatterns import Backoff, Event
 from eventpatterns.backends.memory import MemoryBlobStore
 from eventpatterns.bus import check_group_name
-from eventpatterns.errors import ConfigurationError
-from eventpatterns.jobs import FailJob, JobContext, JobState
+from eventpatterns.errors import BackendUnavailable, BlobNotFound, ConfigurationError
+from eventpatterns.jobs import Blob, ExpireLease, FailJob, Job, JobContext, JobState
 from eventpatterns.jobs._events import PENDING, job_event
 from eventpatterns.jobs._worker import MAX_ERROR, WorkerPool, describe, group_name
+from eventpatterns.testing import ManualClock, eventually
 
 from .worker_helpers import kind, running_pool
 
@@ -133,9 +136,15 @@ async def test_a_duplicate_or_stale_dispatch_is_dropped() -> None:
         await h.bus.publish(Event.from_dict({**stale.to_dict(), "id": "again"}))
         ghost = {**stale.to_dict(), "id": "ghost", "subject": "no-such-job"}
         await h.bus.publish(Event.from_dict(ghost))
+        other = await h.ops.create(Job.new("other", "elsewhere", owner="bob", input=None, now=0))
+        wrong = job_event(other, PENDING, source="/test").to_dict()  # a job of another kind
+        await h.bus.publish(Event.from_dict({**wrong, "id": "wrong", "jobkind": "count"}))
+        nameless = {k: v for k, v in stale.to_dict().items() if k != "subject"}
+        await h.bus.publish(Event.from_dict({**nameless, "id": "nameless"}))
         for consumer in h.pool.consumers:
             await consumer.drain()
         assert await h.get(job.id) == done
+        assert (await h.get("other")).state is JobState.PENDING
     assert runs == [job.id]
 
 
@@ -263,6 +272,94 @@ async def test_a_large_result_goes_to_the_blob_store() -> None:
     assert blob.expires_at is not None
     assert blob.expires_at - blob.created_at == 60
     assert ref.key == f"jobs/{job.id}/result-1"
+
+
+async def test_a_job_id_blob_keys_refuse_gets_a_derived_key() -> None:
+    blobs = MemoryBlobStore()
+
+    async def raw(ctx: JobContext[None]) -> bytes:
+        return b"data"
+
+    async with running_pool(kind("raw", raw), blobs=blobs) as h:
+        odd = Job.new("odd id/../x", "raw", owner="alice", input=None, now=h.clock.time())
+        await h.ops.create(odd)
+        done = await h.final(odd.id)
+    assert done.result_ref is not None
+    key = done.result_ref.key
+    assert key == f"jobs/{hashlib.sha256(odd.id.encode()).hexdigest()[:32]}/result-1"
+    assert (await blobs.get(key)).data == b"data"
+
+
+class GatedBlobs(MemoryBlobStore):
+    """A real memory blob store whose ``put`` waits for the test, or fails while down."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = anyio.Event()
+        self.gate = anyio.Event()
+        self.error: Exception | None = None
+
+    async def put(
+        self, key: str, data: bytes, *, content_type: str = "application/octet-stream",
+        ttl: float | None = None,
+    ) -> Blob:  # fmt: skip
+        self.entered.set()
+        await self.gate.wait()
+        if self.error is not None:
+            raise self.error
+        return await super().put(key, data, content_type=content_type, ttl=ttl)
+
+
+async def test_a_blob_store_that_cannot_be_reached_retries_the_job() -> None:
+    blobs = GatedBlobs()
+    blobs.error = BackendUnavailable("the blob store is down (test)")
+    blobs.gate.set()
+
+    async def raw(ctx: JobContext[None]) -> bytes:
+        return b"data"
+
+    async with running_pool(kind("raw", raw), blobs=blobs) as h:
+        job = await h.submit("raw")
+        done = await h.in_state(job.id, JobState.RETRYING)
+    assert done.error == "BackendUnavailable: the blob store is down (test)"
+
+
+async def test_an_unexpected_blob_store_error_fails_the_attempt_and_the_pool_goes_on() -> None:
+    blobs = GatedBlobs()
+    blobs.error = OSError("no space left on device")
+    blobs.gate.set()
+
+    async def raw(ctx: JobContext[str]) -> Any:
+        return b"data" if ctx.input == "bytes" else "inline"
+
+    async with running_pool(kind("raw", raw), blobs=blobs) as h:
+        job = await h.submit("raw", "bytes")
+        failed = await h.in_state(job.id, JobState.RETRYING)
+        other = await h.submit("raw", "small")
+        done = await h.final(other.id)
+    assert failed.error == "OSError: no space left on device"
+    assert done.result == "inline"
+
+
+async def test_a_blob_put_by_an_attempt_that_lost_its_lease_is_deleted() -> None:
+    clock = ManualClock(start=time.time())
+    blobs = GatedBlobs()
+
+    async def raw(ctx: JobContext[None]) -> bytes:
+        return b"late"
+
+    async with running_pool(kind("raw", raw, lease=0.3), blobs=blobs, clock=clock) as h:
+        job = await h.submit("raw")
+        await blobs.entered.wait()  # the result is on its way to the blob store
+        clock.advance(1.0)
+        await h.ops.apply(job.id, lambda j: ExpireLease(backoff=NOW))
+        blobs.gate.set()
+        await eventually(lambda: not h.pool.running)
+        left = await h.get(job.id)
+    assert left.state is JobState.RETRYING
+    assert left.result_ref is None
+    with pytest.raises(BlobNotFound):
+        await blobs.get(f"jobs/{job.id}/result-1")
 
 
 async def test_bytes_always_go_to_the_blob_store() -> None:

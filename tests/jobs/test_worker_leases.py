@@ -48,7 +48,8 @@ class Probe:
 async def test_a_cancel_reaches_the_running_handler_through_the_bus() -> None:
     probe = Probe()
     # A lease of 300 s heartbeats every 100 s: only the bus can stop it within the bound.
-    async with running_pool(kind("probe", probe.handler, lease=300)) as h:
+    # Two pools: the one not running the job ignores the cancelling event.
+    async with running_pool(kind("probe", probe.handler, lease=300), workers=2) as h:
         job = await h.submit("probe")
         await probe.started.wait()
         await h.ops.apply(job.id, lambda j: Cancel("the user gave up"))

@@ -142,8 +142,8 @@ class StepPlan:
         count = len(self.steps)
         if job.step >= count:
             raise FailJob(
-                f"job {job.id!r} recorded {job.step} steps but kind {self.kind!r} has {count}:"
-                " the kind's steps changed under it"
+                f"job {job.id!r} recorded {job.step} steps but kind {self.kind!r} has {count}"
+                " (the last one is never recorded): the kind's steps changed under it"
             )
         value = job.step_outputs[-1] if job.step else ctx.input
         for index in range(job.step, count):

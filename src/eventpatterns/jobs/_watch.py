@@ -39,7 +39,8 @@ class JobWatch:
 
     Made by :meth:`JobTracker.watch`; iterate it with ``async for``. Closing it early
     (``await watch.aclose()``, or ``async with tracker.watch(id) as updates:``) leaves
-    the bus at once; otherwise it closes itself after the final state.
+    the bus at once; otherwise it closes itself after the final state or an error. A
+    call cancelled while waiting (a timeout around it) leaves it usable.
     """
 
     def __init__(self, tracker: JobTracker, job_id: str, *, owner: str | None) -> None:
@@ -89,7 +90,7 @@ class JobWatch:
                 raise StopAsyncIteration from None
             await self.aclose()
             raise
-        except BaseException:
+        except Exception:  # a cancelled call leaves it usable; an error ends it
             await self.aclose()
             raise
 

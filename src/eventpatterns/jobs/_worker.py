@@ -30,6 +30,7 @@ from anyio.abc import TaskGroup, TaskStatus
 from ..bus import Backoff, Consumer, Retry, Subscription, Timeouts, check_group_name
 from ..core import Event
 from ..errors import (
+    ArgumentTypeError,
     BackendUnavailable,
     ConfigurationError,
     EventsMissed,
@@ -189,9 +190,9 @@ class WorkerPool:
         while True:
             try:
                 event = await sub.receive()
-            except EventsMissed:
+            except EventsMissed:  # pragma: no cover - 1,000 cancels behind
                 continue  # the heartbeat's answer tells the attempts it concerned
-            except SubscriptionClosed:
+            except SubscriptionClosed:  # pragma: no cover - the bus closed under the pool
                 return
             attempt = self.running.get(event.subject or "")
             if attempt is not None:
@@ -246,7 +247,15 @@ class WorkerPool:
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(attempt.keep_alive)
-                await self._execute(attempt)
+                try:
+                    await self._execute(attempt)
+                except Exception as exc:  # never let one job take the pool down
+                    logger.exception("job %s: the worker failed", attempt.job.id)
+                    if not attempt.finished and attempt.stopped is not Stopped.LOST:
+                        error = describe(exc)
+                        await attempt.finish(
+                            Fail(self.worker_id, error, backoff=attempt.kind.backoff)
+                        )
                 tg.cancel_scope.cancel()
         except anyio.get_cancelled_exc_class():
             with anyio.CancelScope(shield=True), anyio.move_on_after(SHUTDOWN_GRACE):
@@ -338,7 +347,7 @@ class WorkerPool:
         except BackendUnavailable as exc:
             await attempt.finish(Fail(worker, describe(exc), backoff=attempt.kind.backoff))
             return
-        except ConfigurationError as exc:  # over the store's max_size
+        except (ConfigurationError, ArgumentTypeError) as exc:  # over the store's max_size
             await attempt.finish(Fail(worker, describe(exc), retryable=False))
             return
         ref = ResultRef(key=key, size=blob.size, content_type=content_type)
