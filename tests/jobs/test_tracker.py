@@ -178,7 +178,8 @@ async def test_bad_registrations_name_what_is_wrong() -> None:
         ("inline_limit", -1, "inline_limit"),
         ("max_input", 1.5, "max_input"),
         ("worker_id", "", "worker_id"),
-        ("group_prefix", "", "group_prefix"),
+        ("group_prefix", "", "group name"),
+        ("group_prefix", "jobs of mine", "group name"),
         ("reaper_interval", 0, "reaper_interval"),
         ("dispatch_recheck", float("nan"), "dispatch_recheck"),
     ],
@@ -206,6 +207,19 @@ class BrokenStore(MemoryJobStore):
 
     async def expired_leases(self, now: float, *, limit: int = 100) -> list[str]:
         raise RuntimeError("a bug in the store")
+
+
+async def test_a_worker_pool_that_cannot_start_leaves_the_tracker_closed() -> None:
+    async def one_parameter(ctx: Any) -> None:
+        return None
+
+    async with EventBus(MemoryBusBackend()) as bus:
+        tracker = JobTracker(bus, MemoryJobStore())
+        tracker.durable("steps", [one_parameter])  # type: ignore[list-item] - (ctx, value)
+        with pytest.raises(ConfigurationError, match="one_parameter"):
+            await tracker.__aenter__()
+        with pytest.raises(InvalidState, match="closed"):
+            await tracker.submit("steps", 1, owner="u1")
 
 
 async def test_errors_come_out_of_the_tracker_as_themselves() -> None:

@@ -22,6 +22,7 @@ from backends.redis.redis_helpers import (
 from eventpatterns import EventBus
 from eventpatterns.backends.redis import RedisBusBackend, RedisJobStore
 from eventpatterns.bus import Backoff
+from eventpatterns.core import Clock
 from eventpatterns.errors import BackendUnavailable, JobNotFound
 from eventpatterns.jobs import JobContext, JobState, JobTracker, Start
 from eventpatterns.jobs._events import PROGRESS, job_event
@@ -56,13 +57,18 @@ def own_server(tmp_path: Path) -> Iterator[RedisServer]:
 
 @asynccontextmanager
 async def on_redis(
-    url: str, prefix: str, register: Callable[[JobTracker], None] | None = None, **options: Any
+    url: str,
+    prefix: str,
+    register: Callable[[JobTracker], None] | None = None,
+    *,
+    clock: Clock | None = None,
+    **options: Any,
 ) -> AsyncIterator[JobTracker]:
     async with (
-        EventBus(RedisBusBackend(url, prefix=prefix)) as bus,
-        RedisJobStore(url, prefix=prefix) as store,
+        EventBus(RedisBusBackend(url, prefix=prefix, clock=clock)) as bus,
+        RedisJobStore(url, prefix=prefix, clock=clock) as store,
     ):
-        tracker = JobTracker(bus, store, **options)
+        tracker = JobTracker(bus, store, clock=clock, **options)
         tracker.declare("echo")
         if register is not None:
             register(tracker)

@@ -8,6 +8,7 @@ import anyio
 import anyio.lowlevel
 import pytest
 
+from eventpatterns.backends.memory import MemoryJobStore
 from eventpatterns.errors import ConfigurationError, JobNotFound, JobTimeout, SubscriptionClosed
 from eventpatterns.jobs import Job, JobState, JobTracker, Progress, ReportProgress, Start, Succeed
 from eventpatterns.jobs._events import PROGRESS, job_event
@@ -15,6 +16,7 @@ from eventpatterns.jobs._watch import BUFFER, RESYNC
 from eventpatterns.testing import ManualClock
 
 from .test_tracker import act, tracking
+from .worker_helpers import FlakyStore
 
 pytestmark = pytest.mark.anyio
 
@@ -188,3 +190,47 @@ async def test_a_watch_ends_with_the_bus() -> None:
             await watch.__anext__()
         with pytest.raises(StopAsyncIteration):
             await watch.__anext__()
+
+
+class StuckStore(MemoryJobStore):
+    """A store whose next read hangs (a stalled connection) until cancelled."""
+
+    stuck = False
+
+    async def get(self, job_id: str) -> Job | None:
+        if self.stuck:
+            self.stuck = False
+            await anyio.sleep_forever()
+        return await super().get(job_id)
+
+
+async def test_a_wait_that_times_out_before_its_first_read_names_the_state_now() -> None:
+    store = StuckStore()
+    async with tracking(store=store) as tracker:
+        job = await tracker.submit("echo", 1, owner="u1")
+        store.stuck = True
+        with pytest.raises(JobTimeout, match="still pending"):
+            await tracker.wait(job.id, timeout=0.05)
+        store.stuck = True
+        with pytest.raises(JobNotFound):
+            await tracker.wait("no-such-job", timeout=0.05)
+
+
+async def test_a_watcher_outlives_an_unreachable_store() -> None:
+    clock = ManualClock()
+    flaky = FlakyStore(MemoryJobStore(clock=clock))
+    async with tracking(clock, store=flaky) as tracker:
+        job = await tracker.submit("echo", 1, owner="u1")
+        seen: list[Job] = []
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(collect, tracker, job.id, seen)
+            await until(1, seen)
+            flaky.down = True
+            with anyio.fail_after(5):
+                while flaky.refused < 2:  # its periodic reads fail, and are logged
+                    clock.advance(RESYNC)
+                    await anyio.sleep(0.01)
+            flaky.down = False
+            await tracker.cancel(job.id)
+            await until(2, seen)
+    assert [j.state for j in seen] == [JobState.PENDING, JobState.CANCELLED]

@@ -12,7 +12,7 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup
 
-from ..bus import EventBus
+from ..bus import EventBus, check_group_name
 from ..core import Clock, SystemClock, is_json_content_type, new_id
 from ..errors import (
     ArgumentTypeError,
@@ -57,6 +57,25 @@ def check_token(name: str, value: object) -> str:
             f"{name} must be 1 to {MAX_TOKEN} printable ASCII characters, got {value[:80]!r}"
         )
     return value
+
+
+async def _exit_group(
+    tg: TaskGroup,
+    exc_type: type[BaseException] | None,
+    exc: BaseException | None,
+    tb: TracebackType | None,
+) -> bool | None:
+    """Cancel and leave ``tg``; one error comes out as itself (as EventBus does)."""
+    tg.cancel_scope.cancel()
+    try:
+        return await tg.__aexit__(exc_type, exc, tb)
+    except BaseExceptionGroup as group:
+        if len(group.exceptions) == 1:
+            only = group.exceptions[0]
+            if only is exc:
+                return False
+            raise only from None
+        raise
 
 
 class JobTracker(KindRegistry):
@@ -134,8 +153,7 @@ class JobTracker(KindRegistry):
         if worker_id is None:
             worker_id = f"{socket.gethostname()}-{os.getpid()}-{new_id()[-8:]}"
         check_token("worker_id", worker_id)
-        if not isinstance(group_prefix, str) or not group_prefix:
-            raise ConfigurationError(f"group_prefix must be a non-empty str, got {group_prefix!r}")
+        check_group_name(group_prefix)  # the workers' groups are "<group_prefix>.<kind>"
         self.bus = bus
         self.store = store
         self.blobs = blobs
@@ -181,8 +199,7 @@ class JobTracker(KindRegistry):
                 await tg.start(pool.run)
         except BaseException as exc:
             self._state, self._tg = "closed", None
-            tg.cancel_scope.cancel()
-            await tg.__aexit__(type(exc), exc, exc.__traceback__)
+            await _exit_group(tg, type(exc), exc, exc.__traceback__)
             raise
         return self
 
@@ -195,17 +212,7 @@ class JobTracker(KindRegistry):
         tg, self._tg, self._state = self._tg, None, "closed"
         if tg is None:
             return None
-        tg.cancel_scope.cancel()  # stops the reaper and the workers (see docs/jobs.md)
-        try:
-            return await tg.__aexit__(exc_type, exc, tb)
-        except BaseExceptionGroup as group:
-            # As EventBus does: one error comes out as itself, not wrapped in a group.
-            if len(group.exceptions) == 1:
-                only = group.exceptions[0]
-                if only is exc:
-                    return False
-                raise only from None
-            raise
+        return await _exit_group(tg, exc_type, exc, tb)  # stops the reaper and the workers
 
     def _running(self) -> None:
         if self._state != "running":
@@ -442,7 +449,10 @@ class JobTracker(KindRegistry):
             last = updates.last
         if last is not None and last.state.final:
             return last
-        state = JobState.UNKNOWN if last is None else last.state
+        # Timed out before the first read finished: name the state as it is now.
+        state = last.state if last is not None else await self.state(job_id, owner=owner)
+        if state is JobState.UNKNOWN:
+            raise JobNotFound(job_id)
         raise JobTimeout(job_id, state=state.value, timeout=timeout)
 
     # -- results --------------------------------------------------------------------------
