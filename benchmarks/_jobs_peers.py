@@ -297,8 +297,8 @@ def ep_redis(args: argparse.Namespace) -> tuple[Any, Any]:
     from eventpatterns import EventBus
     from eventpatterns.backends.redis import RedisBusBackend, RedisJobStore
 
-    bus = EventBus(RedisBusBackend(args.url, prefix=args.name))
     options = {"max_connections": args.max_connections} if args.max_connections else {}
+    bus = EventBus(RedisBusBackend(args.url, prefix=args.name, **options))
     return bus, RedisJobStore(args.url, prefix=args.name, **options)
 
 

@@ -109,8 +109,9 @@ ROWS = [
         "ep-worker", size=256, arq="arq-256B", raw="raw-256B"),
     Row("arq-1000", "arq tuned, 1,000 in flight", "arq", "arq-client", "arq-worker",
         TUNED, ("--poll", "0.005"), weak_inflight=True, arq="arq-1000"),
-    # redis-py 8 pools hold 100 connections and raise beyond: RedisJobStore's default fails
-    # at 1,000 concurrent calls ("Too many connections"), hence a bigger pool here.
+    # redis-py 8 pools hold 100 connections and raise beyond: RedisJobStore's and
+    # RedisBusBackend's defaults fail at 1,000 concurrent calls ("Too many connections"),
+    # hence bigger pools here.
     Row("ep-redis-1000", "eventpatterns Redis wait(), 1,000 in flight (pool 1,100)", "ep",
         "ep-client", "ep-worker", ("--max-connections", "1100"), ("--max-connections", "1100"),
         weak_inflight=True, arq="arq-1000"),
