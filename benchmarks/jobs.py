@@ -512,7 +512,7 @@ def main() -> int:
         args.inflight = min(args.inflight, 20)
         args.weak_inflight = min(args.weak_inflight, args.jobs)
         args.rounds = 1
-        args.account = min(args.account, 50)
+        args.account = min(args.account, 20)
         args.warmup_timeout = min(args.warmup_timeout, 30.0)
     keys = set(args.only.split(",")) if args.only else None
     args.rows = [row for row in ROWS if keys is None or row.key in keys]
