@@ -103,7 +103,7 @@ def arq_worker(args: argparse.Namespace) -> None:
         return value
 
     worker = Worker(
-        functions=[func(noop, name="noop")],  # type: ignore[list-item]
+        functions=[func(noop, name="noop")],
         redis_settings=RedisSettings.from_dsn(args.url),
         queue_name=args.name,
         max_jobs=args.inflight,
@@ -148,7 +148,7 @@ def celery_app(args: argparse.Namespace) -> Any:
         accept_content=["json"],
     )
 
-    @app.task(name="bench.noop")  # type: ignore[misc]
+    @app.task(name="bench.noop")  # type: ignore[untyped-decorator]
     def noop(value: Any) -> Any:
         return value
 
@@ -270,7 +270,7 @@ async def raw_client(args: argparse.Namespace) -> None:
 
     await warm_then_measure(args, one)
     listening.cancel()
-    await pubsub.aclose()
+    await pubsub.aclose()  # type: ignore[no-untyped-call]
     await client.aclose()
     await listener.aclose()
 

@@ -151,7 +151,7 @@ class PrivateRedis:
 
 
 def command_calls(client: redis.Redis) -> dict[str, int]:
-    stats: dict[str, Any] = client.info("commandstats")  # type: ignore[assignment]
+    stats: dict[str, Any] = client.info("commandstats")
     calls = {}
     for name, value in stats.items():
         command = name.removeprefix("cmdstat_")
@@ -173,15 +173,15 @@ class Monitor(threading.Thread):
 
     def run(self) -> None:
         client = redis.Redis.from_url(self.url)
-        with client.monitor() as monitor:
+        with client.monitor() as monitor:  # type: ignore[no-untyped-call]
             self.ready.set()
             while not self.stopping:
                 try:
                     command = monitor.next_command()
                 except redis.TimeoutError:  # a quiet spell: keep listening
                     continue
-                if self.stopping:
-                    break
+                if self.stopping:  # set by another thread meanwhile
+                    break  # type: ignore[unreachable]
                 if command.get("client_type") == "lua":
                     self.scripted += 1
                 else:

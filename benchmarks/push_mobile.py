@@ -16,6 +16,7 @@ import argparse
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -79,7 +80,7 @@ async def bench_fcm(info: dict[str, Any], count: int, concurrency: int) -> dict[
             response = await client.post(
                 url,
                 content=body,
-                headers={"authorization": header, "content-type": "application/json"},
+                headers={"authorization": str(header), "content-type": "application/json"},
             )
             assert response.status_code == 200, response.text
 
@@ -146,7 +147,7 @@ def bench_build(rounds: int) -> list[dict[str, Any]]:
     import timeit
 
     big = {f"key{n:02d}": "v" * 28 for n in range(100)}  # the weakest case: 100 keys, ~4 KB
-    cases = [
+    cases: list[tuple[str, Callable[[], FCMMessage | APNsMessage]]] = [
         ("fcm small", lambda: FCMMessage(token="t", title="Shipped", data={"order": "42"})),
         ("fcm 100 keys", lambda: FCMMessage(token="t", title="Shipped", data=big)),
         ("apns small", lambda: APNsMessage(token="ab" * 32, topic="com.x", alert="Shipped")),
