@@ -144,3 +144,16 @@ def test_fuzz_from_json_text(text: str) -> None:
     except InvalidDevice:
         return
     raise AssertionError("random text parsed as a subscription")  # pragma: no cover
+
+
+def test_from_device_bridges_the_registry() -> None:
+    from eventpatterns.push import Device, Registration
+
+    registration = Registration("webpush", ENDPOINT, p256dh=P256DH, auth=AUTH)
+    device = Device.of("alice", registration, created_at=1.0, registered_at=1.0, last_seen=1.0)
+    assert WebPushSubscription.from_device(device) == WebPushSubscription.from_json(browser_json())
+    phone = Registration("fcm", "f" * 40)
+    other = Device.of("alice", phone, created_at=1.0, registered_at=1.0, last_seen=1.0)
+    with pytest.raises(InvalidDevice, match="fcm device has no Web Push") as info:
+        WebPushSubscription.from_device(other)
+    assert info.value.field == "platform"

@@ -6,13 +6,16 @@ import ipaddress
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from ..errors import InvalidDevice
 from ._vapid import b64url_decode, b64url_encode, origin_of
+
+if TYPE_CHECKING:
+    from ._devices import Device
 
 __all__ = ["WebPushSubscription"]
 
@@ -134,6 +137,22 @@ class WebPushSubscription:
         p256dh = _key(keys["p256dh"], field="keys.p256dh", size=65)
         auth = _key(keys["auth"], field="keys.auth", size=16)
         return cls(endpoint, p256dh, auth)
+
+    @classmethod
+    def from_device(cls, device: Device) -> WebPushSubscription:
+        """Return the subscription of a ``webpush`` device from a device registry.
+
+        Raises:
+            InvalidDevice: The device is of another platform (``field="platform"``).
+        """
+        if device.platform != "webpush" or device.p256dh is None or device.auth is None:
+            raise InvalidDevice(
+                f"a {device.platform.value} device has no Web Push subscription",
+                field="platform",
+            )
+        return cls.from_json(
+            {"endpoint": device.token, "keys": {"p256dh": device.p256dh, "auth": device.auth}}
+        )
 
     def to_json(self) -> dict[str, Any]:
         """Return the ``PushSubscription.toJSON()`` shape (keys in base64url)."""
