@@ -247,13 +247,11 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=3, help="rounds (medians are shown)")
     parser.add_argument("--output", type=Path, help="JSON path (default benchmarks/results/)")
-    parser.add_argument(
-        "--quick", action="store_true", help="CI smoke: 1,000 to ours, 200 to peers"
-    )
+    parser.add_argument("--quick", action="store_true", help="CI smoke: 500 to ours, 150 to peers")
     args = parser.parse_args()
     if args.quick:
-        args.subscriptions = min(args.subscriptions, 1000)
-        args.peer_subscriptions = args.peer_subscriptions or 200
+        args.subscriptions = min(args.subscriptions, 500)
+        args.peer_subscriptions = args.peer_subscriptions or 150
         args.rounds = 1
     peers_n = min(args.peer_subscriptions or args.subscriptions, args.subscriptions)
 
