@@ -23,8 +23,17 @@ from ._fcm_message import FCMMessage
 from ._notification import Notification, Urgency
 from ._registry import DEFAULT_MAX_DEVICES, DeviceRegistry
 from ._result import DeadToken, Delivered, PermanentFailure, RetryLater, SendResult
+from ._vapid import Vapid, VapidClaims, VapidKeys, verify_vapid
+from ._webpush import WebPushProvider
+from ._webpush_subscription import WebPushSubscription
 
 __all__ = [
+    "Vapid",
+    "VapidClaims",
+    "VapidKeys",
+    "WebPushProvider",
+    "WebPushSubscription",
+    "verify_vapid",
     "DEFAULT_MAX_DEVICES",
     "MAX_TOPICS",
     "APNsMessage",
