@@ -56,9 +56,11 @@ def _reason(response: httpx.Response) -> tuple[str, float | None]:
     """Return ``(reason, timestamp in seconds)`` of an APNs error response."""
     try:
         body = json.loads(response.content)
-        reason = str(body["reason"])
-    except (ValueError, KeyError, TypeError):
+        reason = str(body["reason"])[:200]
+    except (ValueError, KeyError, TypeError, RecursionError):
         return str(response.status_code), None
+    if not reason.strip():  # an empty reason says nothing: name the status instead
+        reason = str(response.status_code)
     stamp = body.get("timestamp")
     if isinstance(stamp, (int, float)) and not isinstance(stamp, bool):
         return reason, stamp / 1000.0  # APNs gives milliseconds
