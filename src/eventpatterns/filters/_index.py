@@ -34,11 +34,12 @@ key stopped being current, so a match sees each pattern wholly or not at all.
 from __future__ import annotations
 
 import itertools
+import math
 import threading
-from collections.abc import Callable, Hashable, Iterator, Mapping
+from collections.abc import Hashable, Iterator, Mapping
 from typing import Any, Final, Generic, TypeVar
 
-from ._fields import FieldIndex, Pile
+from ._fields import FieldIndex
 from ._matcher import Matcher, as_event_dict
 from ._matcher import compile as compile_pattern
 from ._model import (
@@ -63,38 +64,90 @@ __all__ = ["PatternIndex"]
 
 K = TypeVar("K", bound=Hashable)
 Path = tuple[str, ...]
-Signature = tuple[Path, frozenset[object]]
+Signature = tuple[Path, object]
+# (key, generation, shared levels or None, branch, rest): a branch ending at a state;
+# ``rest`` holds the conditions still to test there (see PatternIndex._file).
+_Entry = tuple[Any, int, Any, Conjunction, tuple[Leaf, ...]]
+# A pile of entries, replaced whole by writers: one or two runs (see _pile_add).
+_Runs = tuple[tuple[_Entry, ...], ...]
 
 
 class _State:
-    """A point in the machine: the fields leaving it and the branches ending at it."""
+    """A point in the machine: the fields leaving it and the branches ending at it.
 
-    __slots__ = ("accept", "children", "fields", "moves", "parent", "refs", "sig", "via")
+    It holds no reference back to its parent (no reference cycle: a state dropped
+    is freed at once, and the garbage collector has less to walk); writers find
+    the states of a branch again from the root, by its conditions' signatures.
+    """
 
-    def __init__(
-        self, parent: _State | None = None, sig: Signature | None = None, via: Leaf | None = None
-    ) -> None:
+    __slots__ = ("accept", "children", "fields", "moves", "refs")
+
+    def __init__(self) -> None:
         # Read side, replaced whole: (path, field index) per field leaving here.
         self.moves: tuple[tuple[Path, FieldIndex], ...] = ()
-        # Entries (key, generation, shared levels or None, branch, rest) of the
-        # branches ending here; ``rest`` holds conditions still to test (see _file).
-        self.accept: Pile | None = None
+        # The entries of the branches ending here, as runs (see _pile_add).
+        self.accept: _Runs | None = None
         # Write side (a state where branches only end has neither: shared empties).
         self.fields: dict[Path, FieldIndex] = _NONE
         self.children: dict[Signature, _State] = _NONE
         self.refs = 0  # branches through or ending at this state
-        self.parent = parent
-        self.sig = sig
-        self.via = via  # the condition that leads here from the parent
 
 
-# (final state, accept entry, the order of the branch's leaves)
-_Record = tuple[_State, tuple[Any, ...], tuple[Leaf, ...]]
 _REORDER_FROM = 8
 # (state, chain) pairs one match may walk through arrays of objects beyond 16 per value
 _TRACK_BUDGET: Final = 4096
 _NONE: Final[dict[Any, Any]] = {}  # the shared empty table; never written
 _NO_LEVELS: Final[frozenset[Path]] = frozenset()
+_SMALL_RUN: Final = 8
+# Levels sets are few and repeated (every pattern of one shape has the same): one each.
+_LEVELS: dict[frozenset[Path], frozenset[Path]] = {}
+
+
+def _pile_add(runs: _Runs | None, entry: _Entry) -> _Runs:
+    """Return ``runs`` with ``entry`` added (copy-on-write, readers take no lock).
+
+    A large run and a small one: appending copies only the small run, merged into
+    the large one once it outgrows about the square root of the whole, so n
+    appends copy O(n sqrt n) references, not O(n**2). One entry is one tuple.
+    """
+    if runs is None:
+        return ((entry,),)
+    if len(runs) == 1:
+        (only,) = runs
+        if len(only) < _SMALL_RUN:
+            return ((*only, entry),)
+        return (only, (entry,))
+    big, small = runs
+    small = (*small, entry)
+    if len(small) > _SMALL_RUN + math.isqrt(len(big)):
+        return (big + small,)
+    return (big, small)
+
+
+def _pile_drop(runs: _Runs, entry: _Entry) -> _Runs | None:
+    """Return ``runs`` without ``entry`` (``None`` when nothing is left).
+
+    Raises:
+        ValueError: It is not there.
+    """
+    for i, run in enumerate(runs):
+        if entry in run:
+            at = run.index(entry)
+            left = run[:at] + run[at + 1 :]
+            kept = list(runs)
+            if left:
+                kept[i] = left
+            else:
+                del kept[i]
+            return tuple(kept) or None
+    raise ValueError(entry)
+
+
+def _indexable(leaf: Leaf) -> bool:
+    # A condition on an array as a whole (the model's ``whole_array`` kinds), or a leaf
+    # of a kind the index does not know (a subclass with its own ``check``), is not
+    # indexed: its branch is verified by the model's own tree where it ends.
+    return type(leaf) is Leaf and not leaf.whole_array
 
 
 def _rank(leaf: Leaf) -> int:
@@ -117,53 +170,52 @@ def _rank(leaf: Leaf) -> int:
     return rank
 
 
-def _distinct(leaf: Leaf) -> tuple[Predicate, ...]:
-    """The alternatives of a leaf without repeats (a child is filed once per value)."""
-    return _prepared(leaf)[2]
-
-
-def _distinct_alternatives(leaf: Leaf) -> list[Predicate]:
-    seen: set[object] = set()
-    out: list[Predicate] = []
-    for alt, sig in zip(leaf.alternatives, _alt_signatures(leaf), strict=True):
-        if sig not in seen:
-            seen.add(sig)
-            out.append(alt)
-    return out
-
-
-def _alt_signatures(leaf: Leaf) -> list[object]:
-    alts: list[object] = []
-    for alt in leaf.alternatives:
-        if type(alt) is Exact:
-            alts.append(("=", alt.key))
-            continue
-        try:
-            hash(alt)
-        except TypeError:  # a predicate with unhashable fields: never shared
-            alts.append(("id", id(alt)))
-        else:
-            alts.append(alt)
-    return alts
+def _alt_signature(alt: Predicate) -> object:
+    if type(alt) is Exact:
+        return ("=", alt.key)
+    try:
+        hash(alt)
+    except TypeError:  # a predicate with unhashable fields: never shared
+        return ("id", id(alt))
+    return alt
 
 
 def _signature(leaf: Leaf) -> Signature:
-    """Name a condition: equal signatures accept the same values, so they share a state."""
-    return _prepared(leaf)[0]
+    """Name a condition: equal signatures accept the same values, so they share a state.
 
-
-def _prepared(leaf: Leaf) -> tuple[Signature, _Check, tuple[Predicate, ...]]:
-    """Return a leaf's signature, its test where a branch ends, and its distinct alternatives.
-
-    Computed once per leaf and kept on it (leaves naming the same strings are shared
-    between patterns by the parser, so this is once per distinct condition).
+    Computed once per leaf and kept on it (leaves naming the same values are shared
+    between patterns by the parser, so this is once per distinct condition), with
+    the leaf's distinct alternatives (a child is filed once per value).
     """
-    cache = leaf.index_cache
-    if cache is None or cache[0] is not _prepared:
-        sig: Signature = (leaf.path, frozenset(_alt_signatures(leaf)))
-        cache = (_prepared, (sig, _make_check(leaf), tuple(_distinct_alternatives(leaf))))
-        object.__setattr__(leaf, "index_cache", cache)
-    return cache[1]
+    sig = leaf.index_sig
+    if sig is None:
+        alts = leaf.alternatives
+        distinct = alts
+        if len(alts) == 1:
+            sig = (leaf.path, _alt_signature(alts[0]))
+        else:
+            sigs = [_alt_signature(alt) for alt in alts]
+            names = frozenset(sigs)
+            if len(names) < len(sigs):
+                seen: set[object] = set()
+                kept: list[Predicate] = []
+                for alt, name in zip(alts, sigs, strict=True):
+                    if name not in seen:
+                        seen.add(name)
+                        kept.append(alt)
+                distinct = tuple(kept)
+            # A frozenset never equals the one-alternative form (a tuple or a predicate).
+            sig = (leaf.path, names)
+        object.__setattr__(leaf, "index_alts", distinct)
+        object.__setattr__(leaf, "index_sig", sig)
+    return sig  # type: ignore[no-any-return]
+
+
+def _distinct(leaf: Leaf) -> tuple[Predicate, ...]:
+    """The alternatives of a leaf without repeats (see :func:`_signature`)."""
+    if leaf.index_alts is None:
+        _signature(leaf)
+    return leaf.index_alts  # type: ignore[return-value]
 
 
 class PatternIndex(Generic[K]):
@@ -189,7 +241,7 @@ class PatternIndex(Generic[K]):
         self._root = _State()
         self._current: dict[K, int] = {}
         self._matchers: dict[K, Matcher] = {}
-        self._filed: dict[K, list[_Record]] = {}
+        self._filed: dict[K, tuple[Any, ...]] = {}
         self._stats = Selectivity()
         self._branches = 0
         self._reorder_at = _REORDER_FROM
@@ -224,18 +276,18 @@ class PatternIndex(Generic[K]):
             matcher = compile_pattern(pattern, limits=self._limits)
         with self._lock:
             gen = next(self._gens)
+            filed: list[Any] = []
             for branch in matcher.branches:
                 self._stats.observe(branch.leaves, +1)
-            records = [
-                self._file(key, gen, branch, self._order(branch)) for branch in matcher.branches
-            ]
-            old = self._filed.get(key, [])
+                filed.extend(self._file(key, gen, branch, self._order(branch)))
+            old = self._filed.get(key)
             self._matchers[key] = matcher
             self._current[key] = gen  # the switch: from here on matches see the new pattern
-            self._filed[key] = records
-            self._branches += len(records)
-            for record in old:
-                self._unfile(record)
+            # Flat: (entry, order, depth) per branch, one tuple per pattern.
+            self._filed[key] = tuple(filed)
+            self._branches += len(matcher.branches)
+            if old is not None:
+                self._unfile_all(old)
             if self._branches >= self._reorder_at:
                 self._reorder_at = 2 * self._branches
                 self._reorder()
@@ -249,8 +301,7 @@ class PatternIndex(Generic[K]):
         with self._lock:
             del self._current[key]
             del self._matchers[key]
-            for record in self._filed.pop(key):
-                self._unfile(record)
+            self._unfile_all(self._filed.pop(key))
 
     def discard(self, key: K) -> None:
         """Remove the pattern under ``key`` if there is one."""
@@ -258,8 +309,7 @@ class PatternIndex(Generic[K]):
             if key in self._current:
                 del self._current[key]
                 del self._matchers[key]
-                for record in self._filed.pop(key):
-                    self._unfile(record)
+                self._unfile_all(self._filed.pop(key))
 
     def match(self, event: object) -> set[K]:
         """Return the keys of every pattern the event matches.
@@ -291,9 +341,9 @@ class PatternIndex(Generic[K]):
         tracked: list[tuple[_State, Chain]] = []
         while todo:
             state = pop()
-            pile = state.accept
-            if pile is not None:
-                for run in pile.runs:
+            accept = state.accept
+            if accept is not None:
+                for run in accept:
                     for key, gen, shared, branch, rest in run:
                         if key in found or current.get(key) != gen:
                             continue
@@ -406,10 +456,10 @@ class PatternIndex(Generic[K]):
                         fi.collect(value, reached)
                     todo.extend((target, mem) for target in set(reached))
         for state, mems in ends.items():
-            pile = state.accept
-            if pile is None:  # pragma: no cover - only states with an accept are kept
+            accept = state.accept
+            if accept is None:  # pragma: no cover - only states with an accept are kept
                 continue
-            for run in pile.runs:
+            for run in accept:
                 for key, gen, shared, branch, rest in run:
                     if key in found or current.get(key) != gen:
                         continue
@@ -450,26 +500,36 @@ class PatternIndex(Generic[K]):
     # ------------------------------------------------------------------ filing
 
     def _order(self, branch: Conjunction) -> tuple[Leaf, ...]:
-        if len(branch.leaves) < 2:  # nothing to order
-            return branch.leaves
+        """Return the branch's indexed conditions, the most selective first."""
+        leaves = branch.leaves
+        if len(leaves) < 2:  # nothing to order
+            return leaves if not leaves or _indexable(leaves[0]) else ()
         estimate = self._stats.estimate
-        return tuple(
-            sorted(branch.leaves, key=lambda leaf: (estimate(leaf), _rank(leaf), leaf.path))
-        )
+        indexed = [leaf for leaf in leaves if _indexable(leaf)]
+        indexed.sort(key=lambda leaf: (estimate(leaf), _rank(leaf), leaf.path))
+        return tuple(indexed)
 
     def _reorder(self) -> None:
         """Re-file each branch whose best order changed (new path first, then the old goes)."""
-        for key, records in self._filed.items():
-            for i, record in enumerate(records):
-                branch = record[1][3]
+        for key, filed in self._filed.items():
+            changed: list[Any] | None = None
+            for at in range(0, len(filed), 3):
+                entry, order = filed[at], filed[at + 1]
+                branch = entry[3]
                 if len(branch.leaves) < 2:
                     continue
-                order = self._order(branch)
-                if order != record[2]:
-                    records[i] = self._file(key, record[1][1], branch, order)
-                    self._unfile(record, keep_stats=True)
+                new = self._order(branch)
+                if new != order:
+                    if changed is None:
+                        changed = list(filed)
+                    changed[at : at + 3] = self._file(key, entry[1], branch, new)
+                    self._unfile(entry, order, filed[at + 2], keep_stats=True)
+            if changed is not None:
+                self._filed[key] = tuple(changed)
 
-    def _file(self, key: K, gen: int, branch: Conjunction, leaves: tuple[Leaf, ...]) -> _Record:
+    def _file(
+        self, key: K, gen: int, branch: Conjunction, order: tuple[Leaf, ...]
+    ) -> tuple[_Entry, tuple[Leaf, ...], int]:
         """Build the path of one branch and hold its key at the end.
 
         The branch follows the states that earlier branches built for the same
@@ -478,49 +538,40 @@ class PatternIndex(Generic[K]):
         A state so made carries at most one ``rest``: any later branch through it
         builds a state of its own for its next condition. So unique patterns cost
         one state, and shared ones share every state they agree on.
+
+        Returns:
+            The entry, the order of the indexed conditions, and how many of them
+            are states (the rest are tested where the branch ends).
         """
-        # A condition on an array as a whole (the model's ``whole_array`` kinds), or a
-        # leaf of a kind the index does not know (a subclass with its own ``check``),
-        # is not indexed: its branch is verified by the model's own tree where it ends.
-        order = leaves
-        whole = [leaf for leaf in leaves if leaf.whole_array or type(leaf) is not Leaf]
-        if whole:
-            leaves = tuple(leaf for leaf in leaves if leaf not in whole)
         state = self._root
-        depth = 0
-        while depth < len(leaves):
-            child = state.children.get(_signature(leaves[depth]))
+        depth, size = 0, len(order)
+        while depth < size:
+            child = state.children.get(_signature(order[depth]))
             if child is None:
                 break
+            child.refs += 1
             state, depth = child, depth + 1
-        levels = shared_levels(branch.leaves) if len(branch.leaves) > 1 else _NO_LEVELS
-        if depth < len(leaves):
-            state, depth = self._grow(state, leaves[depth]), depth + 1
-        rest = tuple(_check(leaf) for leaf in leaves[depth:]) if depth < len(leaves) else ()
+        if depth < size:
+            state, depth = self._grow(state, order[depth]), depth + 1
+        rest = order[depth:] if depth < size else ()
+        leaves = branch.leaves
+        whole = size != len(leaves)
+        levels = shared_levels(leaves) if len(leaves) > 1 else _NO_LEVELS
         # (levels where array consistency can reject the branch, its conditions' names,
         # whether only the model's own tree can tell)
-        shared = (
-            (levels, frozenset(map(_signature, branch.leaves)), bool(whole))
-            if levels or whole
-            else None
-        )
-        entry = (key, gen, shared, branch, rest)
-        node: _State | None = state
-        while node is not None and node is not self._root:
-            node.refs += 1
-            node = node.parent
-        if state.accept is None:
-            pile = Pile()
-            pile.append(entry)
-            state.accept = pile
-        else:
-            state.accept.append(entry)
-        return state, entry, order
+        shared = None
+        if levels or whole:
+            levels = _LEVELS.setdefault(levels, levels)
+            shared = (levels, frozenset(map(_signature, leaves)), whole)
+        entry: _Entry = (key, gen, shared, branch, rest)
+        state.accept = _pile_add(state.accept, entry)
+        return entry, order, depth
 
     def _grow(self, state: _State, leaf: Leaf) -> _State:
         """Add a state after ``state`` for ``leaf``, filed in the field's index."""
         sig = _signature(leaf)
-        child = _State(state, sig, leaf)
+        child = _State()
+        child.refs = 1
         if state.children is _NONE:
             state.children, state.fields = {}, {}
         state.children[sig] = child
@@ -535,52 +586,39 @@ class PatternIndex(Generic[K]):
             state.moves = (*state.moves, (leaf.path, fi))
         return child
 
-    def _unfile(self, record: _Record, *, keep_stats: bool = False) -> None:
+    def _unfile_all(self, filed: tuple[Any, ...]) -> None:
+        for at in range(0, len(filed), 3):
+            self._unfile(filed[at], filed[at + 1], filed[at + 2])
+
+    def _unfile(
+        self, entry: _Entry, order: tuple[Leaf, ...], depth: int, *, keep_stats: bool = False
+    ) -> None:
         """Take a branch apart: drop its key, then the states no other branch uses."""
-        end, entry, _ = record
         if not keep_stats:
             self._stats.observe(entry[3].leaves, -1)
             self._branches -= 1
-        pile = end.accept
-        if pile is not None:
-            pile.remove(entry)
-            if not len(pile):
-                end.accept = None
-        child = end
-        while child is not self._root:
-            parent, sig, leaf = child.parent, child.sig, child.via
-            if parent is None or sig is None or leaf is None:  # pragma: no cover - root only
-                break
+        path = [self._root]
+        for leaf in order[:depth]:
+            path.append(path[-1].children[_signature(leaf)])
+        end = path[-1]
+        if end.accept is not None:
+            end.accept = _pile_drop(end.accept, entry)
+        for at in range(depth, 0, -1):
+            child, parent, leaf = path[at], path[at - 1], order[at - 1]
             child.refs -= 1
-            if not child.refs:
-                del parent.children[sig]
-                fi = parent.fields[leaf.path]
-                for alt in _distinct(leaf):
-                    fi.remove(alt, child)
-                if not fi.size:
-                    del parent.fields[leaf.path]
-                    parent.moves = tuple(m for m in parent.moves if m[1] is not fi)
-            child = parent
-
-
-# (path, its one key if it has one, the exact values when that is all, test, absent ok)
-_Check = tuple[Path, "str | None", "frozenset[object] | None", Callable[[object], bool], bool]
-
-
-def _check(leaf: Leaf) -> _Check:
-    """Return the test of a condition left where a branch ends (see :func:`_make_check`)."""
-    return _prepared(leaf)[1]
-
-
-def _make_check(leaf: Leaf) -> _Check:
-    """Compile a condition left to test where a branch ends: exact values as a set."""
-    only_exact = not (leaf.others or leaf.present_ok or leaf.absent_ok)
-    top = leaf.path[0] if len(leaf.path) == 1 else None
-    return leaf.path, top, leaf.exact if only_exact else None, leaf.test_value, leaf.absent_ok
+            if child.refs:
+                continue
+            del parent.children[_signature(leaf)]
+            fi = parent.fields[leaf.path]
+            for alt in _distinct(leaf):
+                fi.remove(alt, child)
+            if not fi.size:
+                del parent.fields[leaf.path]
+                parent.moves = tuple(m for m in parent.moves if m[1] is not fi)
 
 
 def _holds(
-    rest: tuple[_Check, ...],
+    rest: tuple[Leaf, ...],
     doc: Mapping[str, Any],
     values: dict[Path, tuple[object, ...]],
     multi: set[Path],
@@ -595,7 +633,8 @@ def _holds(
     """
     pending: list[list[Chain]] | None = None
     plain = type(doc) is dict
-    for path, top, exact, test, absent_ok in rest:
+    for leaf in rest:
+        top, exact, test = leaf.top, leaf.only_exact, leaf.test_value
         if top is not None and plain:
             # A top-level string (the common case) is tested as it is read.
             value = doc.get(top, MISSING)
@@ -607,11 +646,12 @@ def _holds(
                 if test(value):
                     continue
                 return False
+        path = leaf.path
         vals = values.get(path)
         if vals is None:
             vals = values[path] = values_of(doc, path, multi, chains)
         if not vals:
-            if not absent_ok:
+            if not leaf.absent_ok:
                 return False
         elif chains and path in chains:
             held = {
