@@ -206,7 +206,7 @@ def test_branches_that_agree_share_states() -> None:
     # state per type holds that type's thresholds in one range index.
     ((path, fields),) = index._root.moves
     assert path == ("type",)
-    (after_type,) = cast(Any, fields.exact["order"])
+    after_type = cast(Any, fields.exact["order"])  # one target: held as itself
     (move,) = after_type.moves
     assert move[0] == ("detail", "total")
     assert move[1].ranges is not None

@@ -60,6 +60,31 @@ def _put(table: dict[Any, Targets], key: object, target: Hashable) -> None:
     table[key] = (*table.get(key, ()), target)
 
 
+def _put_one(table: dict[Any, Any], key: object, target: Hashable) -> None:
+    # Most exact values lead to one target: it is held as itself, not in a tuple
+    # (one object less per pattern for the garbage collector to walk). Targets are
+    # states or entry ids, never tuples.
+    held = table.get(key)
+    if held is None:
+        table[key] = target
+    elif type(held) is tuple:
+        table[key] = (*held, target)
+    else:
+        table[key] = (held, target)
+
+
+def _drop_one(table: dict[Any, Any], key: object, target: Hashable) -> None:
+    held = table[key]
+    if type(held) is not tuple:
+        if held != target:
+            raise ValueError(target)
+        del table[key]
+        return
+    rest = list(held)
+    rest.remove(target)
+    table[key] = rest[0] if len(rest) == 1 else tuple(rest)
+
+
 def _drop(table: dict[Any, Targets], key: object, target: Hashable) -> None:
     rest = list(table[key])
     rest.remove(target)
@@ -98,7 +123,7 @@ class FieldIndex:
     def __init__(self) -> None:
         # Tables other than ``exact`` start as one shared read-only empty mapping
         # and get their own dict on first write (most indexes hold one kind only).
-        self.exact: dict[object, Targets] = {}
+        self.exact: dict[object, Any] = {}  # a target, or a tuple of two or more
         self.eic: dict[object, Targets] = _NONE
         # prefix / suffix / prefix_ic / suffix_ic -> {text: targets}
         self.tables: dict[str, dict[object, Targets]] = _NONE
@@ -127,21 +152,25 @@ class FieldIndex:
     def add(self, pred: Predicate, target: Hashable) -> None:
         """File one alternative leading to ``target``."""
         self.size += 1
+        if type(pred) is Exact:  # the common case: no summary changes
+            _put_one(self.exact, pred.key, target)
+            return
         self._edit(pred, target, +1)
         self._summarise()
 
     def remove(self, pred: Predicate, target: Hashable) -> None:
         """Unfile one alternative filed with :meth:`add`."""
         self.size -= 1
+        if type(pred) is Exact:
+            _drop_one(self.exact, pred.key, target)
+            return
         self._edit(pred, target, -1)
         self._summarise()
 
     def _edit(self, pred: Predicate, target: Hashable, delta: int) -> None:
         kind = type(pred)
         edit = _put if delta > 0 else _drop
-        if kind is Exact:
-            edit(self.exact, pred.key, target)  # type: ignore[attr-defined]
-        elif kind is EqualsIgnoreCase:
+        if kind is EqualsIgnoreCase:
             if self.eic is _NONE:
                 self.eic = {}
             edit(self.eic, pred.text, target)  # type: ignore[attr-defined]
@@ -255,14 +284,20 @@ class FieldIndex:
         """Append the targets one leaf value reaches (duplicates possible)."""
         if type(value) is str:
             hit = self.exact.get(value)
-            if hit:
-                out.extend(hit)
+            if hit is not None:
+                if type(hit) is tuple:
+                    out.extend(hit)
+                else:
+                    out.append(hit)
             if self.textual:
                 self.strings(value, out)
         else:
             hit = self.exact.get(canon(value))
-            if hit:
-                out.extend(hit)
+            if hit is not None:
+                if type(hit) is tuple:
+                    out.extend(hit)
+                else:
+                    out.append(hit)
             ranges = self.ranges
             if ranges is not None:
                 # Ranges compare a number as its double; one a double does not hold

@@ -211,6 +211,27 @@ def _signature(leaf: Leaf) -> Signature:
     return sig  # type: ignore[no-any-return]
 
 
+def _first_two(item: tuple[Any, ...]) -> tuple[Any, Any]:
+    return item[0], item[1]
+
+
+def _shared(branch: Conjunction, *, whole: bool) -> Any:
+    """Return what a branch's entry notes where one match alone cannot tell, or ``None``.
+
+    That is (the levels holding two or more of its conditions, where array
+    consistency can reject it; its conditions' names, which key the verdicts of
+    branches alike; whether only the model's own tree can tell).
+    """
+    leaves = branch.leaves
+    levels = shared_levels(leaves) if len(leaves) > 1 else _NO_LEVELS
+    if not (levels or whole):
+        return None
+    if len(_LEVELS) >= 4096:  # bounded: shapes are few, unless someone makes many
+        _LEVELS.clear()
+    levels = _LEVELS.setdefault(levels, levels)
+    return levels, frozenset(map(_signature, leaves)), whole
+
+
 def _distinct(leaf: Leaf) -> tuple[Predicate, ...]:
     """The alternatives of a leaf without repeats (see :func:`_signature`)."""
     if leaf.index_alts is None:
@@ -381,8 +402,8 @@ class PatternIndex(Generic[K]):
                 elif fi.plain and len(vals) == 1:
                     value = vals[0]
                     hit = fi.exact.get(value if type(value) is str else canon(value))
-                    if hit:
-                        extend(hit) if len(hit) > 1 else push(hit[0])
+                    if hit is not None:
+                        extend(hit) if type(hit) is tuple else push(hit)
                 else:
                     reached = []
                     for value in vals:
@@ -499,18 +520,38 @@ class PatternIndex(Generic[K]):
 
     # ------------------------------------------------------------------ filing
 
-    def _order(self, branch: Conjunction) -> tuple[Leaf, ...]:
-        """Return the branch's indexed conditions, the most selective first."""
+    def _order(
+        self, branch: Conjunction, memo: dict[int, tuple[float, int]] | None = None
+    ) -> tuple[Leaf, ...]:
+        """Return the branch's indexed conditions, the most selective first.
+
+        ``memo`` keeps each leaf's estimate for one pass over many branches (leaves
+        are shared between patterns, and the counts do not move during a pass).
+        """
         leaves = branch.leaves
         if len(leaves) < 2:  # nothing to order
             return leaves if not leaves or _indexable(leaves[0]) else ()
         estimate = self._stats.estimate
-        indexed = [leaf for leaf in leaves if _indexable(leaf)]
-        indexed.sort(key=lambda leaf: (estimate(leaf), _rank(leaf), leaf.path))
-        return tuple(indexed)
+        keyed = []
+        for leaf in leaves:
+            if not _indexable(leaf):
+                continue
+            if memo is None:
+                score = (estimate(leaf), _rank(leaf))
+            else:
+                found = memo.get(id(leaf))
+                if found is None:
+                    found = memo[id(leaf)] = (estimate(leaf), _rank(leaf))
+                score = found
+            keyed.append((score, leaf.path, leaf))
+        if len(keyed) < 2:
+            return tuple(item[2] for item in keyed)
+        keyed.sort(key=_first_two)
+        return tuple(item[2] for item in keyed)
 
     def _reorder(self) -> None:
         """Re-file each branch whose best order changed (new path first, then the old goes)."""
+        memo: dict[int, tuple[float, int]] = {}
         for key, filed in self._filed.items():
             changed: list[Any] | None = None
             for at in range(0, len(filed), 3):
@@ -518,17 +559,22 @@ class PatternIndex(Generic[K]):
                 branch = entry[3]
                 if len(branch.leaves) < 2:
                     continue
-                new = self._order(branch)
+                new = self._order(branch, memo)
                 if new != order:
                     if changed is None:
                         changed = list(filed)
-                    changed[at : at + 3] = self._file(key, entry[1], branch, new)
+                    changed[at : at + 3] = self._file(key, entry[1], branch, new, entry[2])
                     self._unfile(entry, order, filed[at + 2], keep_stats=True)
             if changed is not None:
                 self._filed[key] = tuple(changed)
 
     def _file(
-        self, key: K, gen: int, branch: Conjunction, order: tuple[Leaf, ...]
+        self,
+        key: K,
+        gen: int,
+        branch: Conjunction,
+        order: tuple[Leaf, ...],
+        shared: Any = False,
     ) -> tuple[_Entry, tuple[Leaf, ...], int]:
         """Build the path of one branch and hold its key at the end.
 
@@ -538,6 +584,14 @@ class PatternIndex(Generic[K]):
         A state so made carries at most one ``rest``: any later branch through it
         builds a state of its own for its next condition. So unique patterns cost
         one state, and shared ones share every state they agree on.
+
+        Args:
+            key: The pattern's key.
+            gen: The pattern's generation.
+            branch: The branch.
+            order: Its indexed conditions, in the order they become states.
+            shared: What the entry notes about array consistency (see
+                :func:`_shared`), when the branch was filed before.
 
         Returns:
             The entry, the order of the indexed conditions, and how many of them
@@ -554,15 +608,8 @@ class PatternIndex(Generic[K]):
         if depth < size:
             state, depth = self._grow(state, order[depth]), depth + 1
         rest = order[depth:] if depth < size else ()
-        leaves = branch.leaves
-        whole = size != len(leaves)
-        levels = shared_levels(leaves) if len(leaves) > 1 else _NO_LEVELS
-        # (levels where array consistency can reject the branch, its conditions' names,
-        # whether only the model's own tree can tell)
-        shared = None
-        if levels or whole:
-            levels = _LEVELS.setdefault(levels, levels)
-            shared = (levels, frozenset(map(_signature, leaves)), whole)
+        if shared is False:  # not known yet (a re-filed branch brings its own)
+            shared = _shared(branch, whole=size != len(branch.leaves))
         entry: _Entry = (key, gen, shared, branch, rest)
         state.accept = _pile_add(state.accept, entry)
         return entry, order, depth
