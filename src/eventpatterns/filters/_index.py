@@ -65,9 +65,12 @@ __all__ = ["PatternIndex"]
 K = TypeVar("K", bound=Hashable)
 Path = tuple[str, ...]
 Signature = tuple[Path, object]
-# (key, generation, shared levels or None, branch, rest): a branch ending at a state;
-# ``rest`` holds the conditions still to test there (see PatternIndex._file).
-_Entry = tuple[Any, int, Any, Conjunction, tuple[Leaf, ...]]
+# A branch ending at a state: (key, generation, shared levels or None, branch, rest,
+# order, depth, more). ``rest`` holds the conditions still to test there, ``order``
+# the indexed conditions (``depth`` of them are states; see PatternIndex._file);
+# the first branch of a pattern holds the entries of the others in ``more`` (the
+# index keeps no other record of a pattern's branches).
+_Entry = tuple[Any, int, Any, Conjunction, tuple[Leaf, ...], tuple[Leaf, ...], int, Any]
 # A pile of entries, replaced whole by writers: one or two runs (see _pile_add).
 _Runs = tuple[tuple[_Entry, ...], ...]
 
@@ -191,7 +194,16 @@ def _signature(leaf: Leaf) -> Signature:
     if sig is None:
         alts = leaf.alternatives
         distinct = alts
-        if len(alts) == 1:
+        if leaf.only_exact is not None and all(type(alt) is Exact for alt in alts):
+            # Exact values only: the leaf's own set of keys names it (a frozenset of
+            # keys never equals the other forms, which hold a tuple or a predicate).
+            sig = (leaf.path, leaf.only_exact)
+            if len(leaf.only_exact) < len(alts):
+                first: dict[object, Predicate] = {}
+                for alt in alts:
+                    first.setdefault(alt.key, alt)  # type: ignore[attr-defined]
+                distinct = tuple(first.values())
+        elif len(alts) == 1:
             sig = (leaf.path, _alt_signature(alts[0]))
         else:
             sigs = [_alt_signature(alt) for alt in alts]
@@ -262,7 +274,7 @@ class PatternIndex(Generic[K]):
         self._root = _State()
         self._current: dict[K, int] = {}
         self._matchers: dict[K, Matcher] = {}
-        self._filed: dict[K, tuple[Any, ...]] = {}
+        self._filed: dict[K, _Entry | None] = {}  # the entry of each pattern's first branch
         self._stats = Selectivity()
         self._branches = 0
         self._reorder_at = _REORDER_FROM
@@ -297,16 +309,18 @@ class PatternIndex(Generic[K]):
             matcher = compile_pattern(pattern, limits=self._limits)
         with self._lock:
             gen = next(self._gens)
-            filed: list[Any] = []
-            for branch in matcher.branches:
+            branches = matcher.branches
+            for branch in branches:
                 self._stats.observe(branch.leaves, +1)
-                filed.extend(self._file(key, gen, branch, self._order(branch)))
-            old = self._filed.get(key)
+            first: _Entry | None = None
+            if branches:
+                more = tuple(self._file(key, gen, b, self._order(b)) for b in branches[1:])
+                first = self._file(key, gen, branches[0], self._order(branches[0]), more=more)
+            old = self._filed.get(key, None)
             self._matchers[key] = matcher
             self._current[key] = gen  # the switch: from here on matches see the new pattern
-            # Flat: (entry, order, depth) per branch, one tuple per pattern.
-            self._filed[key] = tuple(filed)
-            self._branches += len(matcher.branches)
+            self._filed[key] = first
+            self._branches += len(branches)
             if old is not None:
                 self._unfile_all(old)
             if self._branches >= self._reorder_at:
@@ -322,7 +336,9 @@ class PatternIndex(Generic[K]):
         with self._lock:
             del self._current[key]
             del self._matchers[key]
-            self._unfile_all(self._filed.pop(key))
+            first = self._filed.pop(key)
+            if first is not None:
+                self._unfile_all(first)
 
     def discard(self, key: K) -> None:
         """Remove the pattern under ``key`` if there is one."""
@@ -330,7 +346,9 @@ class PatternIndex(Generic[K]):
             if key in self._current:
                 del self._current[key]
                 del self._matchers[key]
-                self._unfile_all(self._filed.pop(key))
+                first = self._filed.pop(key)
+                if first is not None:
+                    self._unfile_all(first)
 
     def match(self, event: object) -> set[K]:
         """Return the keys of every pattern the event matches.
@@ -365,7 +383,7 @@ class PatternIndex(Generic[K]):
             accept = state.accept
             if accept is not None:
                 for run in accept:
-                    for key, gen, shared, branch, rest in run:
+                    for key, gen, shared, branch, rest, _, _, _ in run:
                         if key in found or current.get(key) != gen:
                             continue
                         if rest and not _holds(rest, doc, values, multi, chains, ()):
@@ -481,7 +499,7 @@ class PatternIndex(Generic[K]):
             if accept is None:  # pragma: no cover - only states with an accept are kept
                 continue
             for run in accept:
-                for key, gen, shared, branch, rest in run:
+                for key, gen, shared, branch, rest, _, _, _ in run:
                     if key in found or current.get(key) != gen:
                         continue
                     if rest and not any(
@@ -550,23 +568,24 @@ class PatternIndex(Generic[K]):
         return tuple(item[2] for item in keyed)
 
     def _reorder(self) -> None:
-        """Re-file each branch whose best order changed (new path first, then the old goes)."""
+        """Re-file each pattern whose best order changed (new paths first, then the old go)."""
         memo: dict[int, tuple[float, int]] = {}
-        for key, filed in self._filed.items():
-            changed: list[Any] | None = None
-            for at in range(0, len(filed), 3):
-                entry, order = filed[at], filed[at + 1]
-                branch = entry[3]
-                if len(branch.leaves) < 2:
-                    continue
-                new = self._order(branch, memo)
-                if new != order:
-                    if changed is None:
-                        changed = list(filed)
-                    changed[at : at + 3] = self._file(key, entry[1], branch, new, entry[2])
-                    self._unfile(entry, order, filed[at + 2], keep_stats=True)
-            if changed is not None:
-                self._filed[key] = tuple(changed)
+        for key, first in self._filed.items():
+            if first is None:
+                continue
+            entries = (first, *first[7])
+            orders = [self._order(e[3], memo) if len(e[3].leaves) > 1 else e[5] for e in entries]
+            if all(new == e[5] for new, e in zip(orders, entries, strict=True)):
+                continue
+            gen = first[1]
+            more = tuple(
+                self._file(key, gen, e[3], order, e[2])
+                for e, order in zip(entries[1:], orders[1:], strict=True)
+            )
+            # Assigning to a key already there does not disturb the iteration.
+            self._filed[key] = self._file(key, gen, first[3], orders[0], first[2], more)
+            for e in entries:
+                self._unfile(e, keep_stats=True)
 
     def _file(
         self,
@@ -575,7 +594,8 @@ class PatternIndex(Generic[K]):
         branch: Conjunction,
         order: tuple[Leaf, ...],
         shared: Any = False,
-    ) -> tuple[_Entry, tuple[Leaf, ...], int]:
+        more: tuple[_Entry, ...] = (),
+    ) -> _Entry:
         """Build the path of one branch and hold its key at the end.
 
         The branch follows the states that earlier branches built for the same
@@ -592,10 +612,10 @@ class PatternIndex(Generic[K]):
             order: Its indexed conditions, in the order they become states.
             shared: What the entry notes about array consistency (see
                 :func:`_shared`), when the branch was filed before.
+            more: The entries of the pattern's other branches (for its first).
 
         Returns:
-            The entry, the order of the indexed conditions, and how many of them
-            are states (the rest are tested where the branch ends).
+            The branch's entry.
         """
         state = self._root
         depth, size = 0, len(order)
@@ -610,9 +630,9 @@ class PatternIndex(Generic[K]):
         rest = order[depth:] if depth < size else ()
         if shared is False:  # not known yet (a re-filed branch brings its own)
             shared = _shared(branch, whole=size != len(branch.leaves))
-        entry: _Entry = (key, gen, shared, branch, rest)
+        entry: _Entry = (key, gen, shared, branch, rest, order, depth, more)
         state.accept = _pile_add(state.accept, entry)
-        return entry, order, depth
+        return entry
 
     def _grow(self, state: _State, leaf: Leaf) -> _State:
         """Add a state after ``state`` for ``leaf``, filed in the field's index."""
@@ -633,14 +653,13 @@ class PatternIndex(Generic[K]):
             state.moves = (*state.moves, (leaf.path, fi))
         return child
 
-    def _unfile_all(self, filed: tuple[Any, ...]) -> None:
-        for at in range(0, len(filed), 3):
-            self._unfile(filed[at], filed[at + 1], filed[at + 2])
+    def _unfile_all(self, first: _Entry) -> None:
+        for entry in (first, *first[7]):
+            self._unfile(entry)
 
-    def _unfile(
-        self, entry: _Entry, order: tuple[Leaf, ...], depth: int, *, keep_stats: bool = False
-    ) -> None:
+    def _unfile(self, entry: _Entry, *, keep_stats: bool = False) -> None:
         """Take a branch apart: drop its key, then the states no other branch uses."""
+        order, depth = entry[5], entry[6]
         if not keep_stats:
             self._stats.observe(entry[3].leaves, -1)
             self._branches -= 1
