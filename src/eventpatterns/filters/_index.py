@@ -102,8 +102,8 @@ _TRACK_BUDGET: Final = 4096
 _NONE: Final[dict[Any, Any]] = {}  # the shared empty table; never written
 _NO_LEVELS: Final[frozenset[Path]] = frozenset()
 _SMALL_RUN: Final = 8
-# Levels sets are few and repeated (every pattern of one shape has the same): one each.
-_LEVELS: dict[frozenset[Path], frozenset[Path]] = {}
+# Entry notes (see _shared), each held once.
+_NOTES: dict[tuple[frozenset[Path], bool], tuple[frozenset[Path], bool]] = {}
 
 
 def _pile_add(runs: _Runs | None, entry: _Entry) -> _Runs:
@@ -231,17 +231,20 @@ def _shared(branch: Conjunction, *, whole: bool) -> Any:
     """Return what a branch's entry notes where one match alone cannot tell, or ``None``.
 
     That is (the levels holding two or more of its conditions, where array
-    consistency can reject it; its conditions' names, which key the verdicts of
-    branches alike; whether only the model's own tree can tell).
+    consistency can reject it; whether only the model's own tree can tell). These
+    are few and repeated (patterns of one shape have the same): each is held once.
     """
     leaves = branch.leaves
     levels = shared_levels(leaves) if len(leaves) > 1 else _NO_LEVELS
     if not (levels or whole):
         return None
-    if len(_LEVELS) >= 4096:  # bounded: shapes are few, unless someone makes many
-        _LEVELS.clear()
-    levels = _LEVELS.setdefault(levels, levels)
-    return levels, frozenset(map(_signature, leaves)), whole
+    note = (levels, whole)
+    found = _NOTES.get(note)
+    if found is None:
+        if len(_NOTES) >= 4096:  # bounded: shapes are few, unless someone makes many
+            _NOTES.clear()
+        found = _NOTES[note] = note
+    return found
 
 
 def _distinct(leaf: Leaf) -> tuple[Predicate, ...]:
@@ -278,6 +281,11 @@ class PatternIndex(Generic[K]):
         self._stats = Selectivity()
         self._branches = 0
         self._reorder_at = _REORDER_FROM
+        # Each leaf's estimate, kept until the next re-ordering (shared leaves, such
+        # as one ``source`` named by thousands, are estimated once), and the leaves
+        # themselves, so that their ids stay theirs.
+        self._memo: dict[int, tuple[float, int]] = {}
+        self._memo_held: list[Leaf] = []
 
     def __len__(self) -> int:
         return len(self._current)
@@ -324,7 +332,9 @@ class PatternIndex(Generic[K]):
             if old is not None:
                 self._unfile_all(old)
             if self._branches >= self._reorder_at:
-                self._reorder_at = 2 * self._branches
+                # Each time the branches quadruple: O(1) amortised per add, and the
+                # counts the estimates come from move little in between.
+                self._reorder_at = 4 * self._branches
                 self._reorder()
 
     def remove(self, key: K) -> None:
@@ -375,7 +385,7 @@ class PatternIndex(Generic[K]):
         # every state reached is visited once without a visited set.
         todo: list[Any] = [self._root]  # states
         pop, push, extend = todo.pop, todo.append, todo.extend
-        verdicts: dict[frozenset[Signature], bool] | None = None
+        verdicts: dict[tuple[int, ...], bool] | None = None
         # Partial matches that came through arrays of objects: (state, chain).
         tracked: list[tuple[_State, Chain]] = []
         while todo:
@@ -389,18 +399,20 @@ class PatternIndex(Generic[K]):
                         if rest and not _holds(rest, doc, values, multi, chains, ()):
                             continue
                         if shared is None or (
-                            not shared[2] and (not multi or multi.isdisjoint(shared[0]))
+                            not shared[1] and (not multi or multi.isdisjoint(shared[0]))
                         ):
                             found.add(key)
                             continue
-                        # Branches with the same conditions get the same verdict.
+                        # Branches with the same conditions (leaves are shared between
+                        # patterns by the parser) get the same verdict.
                         if verdicts is None:
                             verdicts = {}
-                        verdict = verdicts.get(shared[1])
+                        alike = tuple(map(id, branch.leaves))
+                        verdict = verdicts.get(alike)
                         if verdict is None:
-                            verdict = verdicts[shared[1]] = (
+                            verdict = verdicts[alike] = (
                                 branch.tree.match(doc, doc)
-                                if shared[2]
+                                if shared[1]
                                 else self._verify(branch, doc, values, multi, chains)
                             )
                         if verdict:
@@ -508,10 +520,10 @@ class PatternIndex(Generic[K]):
                         continue
                     if (
                         shared is None
-                        or (not shared[2] and (not multi or multi.isdisjoint(shared[0])))
+                        or (not shared[1] and (not multi or multi.isdisjoint(shared[0])))
                         or (
                             branch.tree.match(doc, doc)
-                            if shared[2]
+                            if shared[1]
                             else self._verify(branch, doc, values, multi, chains)
                         )
                     ):
@@ -538,29 +550,23 @@ class PatternIndex(Generic[K]):
 
     # ------------------------------------------------------------------ filing
 
-    def _order(
-        self, branch: Conjunction, memo: dict[int, tuple[float, int]] | None = None
-    ) -> tuple[Leaf, ...]:
-        """Return the branch's indexed conditions, the most selective first.
-
-        ``memo`` keeps each leaf's estimate for one pass over many branches (leaves
-        are shared between patterns, and the counts do not move during a pass).
-        """
+    def _order(self, branch: Conjunction) -> tuple[Leaf, ...]:
+        """Return the branch's indexed conditions, the most selective first."""
         leaves = branch.leaves
         if len(leaves) < 2:  # nothing to order
             return leaves if not leaves or _indexable(leaves[0]) else ()
-        estimate = self._stats.estimate
+        memo = self._memo
         keyed = []
         for leaf in leaves:
             if not _indexable(leaf):
                 continue
-            if memo is None:
-                score = (estimate(leaf), _rank(leaf))
-            else:
-                found = memo.get(id(leaf))
-                if found is None:
-                    found = memo[id(leaf)] = (estimate(leaf), _rank(leaf))
-                score = found
+            score = memo.get(id(leaf))
+            if score is None:
+                if len(memo) > 2 * self._branches + 1024:  # patterns come and go
+                    memo.clear()
+                    self._memo_held.clear()
+                score = memo[id(leaf)] = (self._stats.estimate(leaf), _rank(leaf))
+                self._memo_held.append(leaf)
             keyed.append((score, leaf.path, leaf))
         if len(keyed) < 2:
             return tuple(item[2] for item in keyed)
@@ -569,12 +575,13 @@ class PatternIndex(Generic[K]):
 
     def _reorder(self) -> None:
         """Re-file each pattern whose best order changed (new paths first, then the old go)."""
-        memo: dict[int, tuple[float, int]] = {}
+        self._memo.clear()
+        self._memo_held.clear()
         for key, first in self._filed.items():
             if first is None:
                 continue
             entries = (first, *first[7])
-            orders = [self._order(e[3], memo) if len(e[3].leaves) > 1 else e[5] for e in entries]
+            orders = [self._order(e[3]) if len(e[3].leaves) > 1 else e[5] for e in entries]
             if all(new == e[5] for new, e in zip(orders, entries, strict=True)):
                 continue
             gen = first[1]
