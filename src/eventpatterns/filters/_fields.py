@@ -247,7 +247,9 @@ class FieldIndex:
     def _count(self, table: str, length: Any, delta: int) -> tuple[Any, ...]:
         if self._counts is _NONE:
             self._counts = {}
-        counts = self._counts.setdefault(table, Counter())
+        counts = self._counts.get(table)
+        if counts is None:
+            counts = self._counts[table] = Counter()
         counts[length] += delta
         if not counts[length]:
             del counts[length]

@@ -37,17 +37,19 @@ import itertools
 import math
 import threading
 from collections.abc import Hashable, Iterator, Mapping
-from typing import Any, Final, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar, cast
 
 from ._fields import FieldIndex
 from ._matcher import Matcher, as_event_dict
 from ._matcher import compile as compile_pattern
 from ._model import (
     MISSING,
+    AnythingBut,
     Cidr,
     Conjunction,
     EqualsIgnoreCase,
     Exact,
+    Exists,
     Leaf,
     Numeric,
     Predicate,
@@ -102,8 +104,9 @@ _TRACK_BUDGET: Final = 4096
 _NONE: Final[dict[Any, Any]] = {}  # the shared empty table; never written
 _NO_LEVELS: Final[frozenset[Path]] = frozenset()
 _SMALL_RUN: Final = 8
-# Entry notes (see _shared), each held once.
-_NOTES: dict[tuple[frozenset[Path], bool], tuple[frozenset[Path], bool]] = {}
+# Entry notes (see _shared) by the shape of the branch (its paths): each held once.
+_NOTES: dict[tuple[tuple[Path, ...], bool], tuple[frozenset[Path], bool] | None] = {}
+_UNSEEN: Final = object()
 
 
 def _pile_add(runs: _Runs | None, entry: _Entry) -> _Runs:
@@ -174,9 +177,27 @@ def _rank(leaf: Leaf) -> int:
 
 
 def _alt_signature(alt: Predicate) -> object:
-    if type(alt) is Exact:
-        return ("=", alt.key)
-    try:
+    """Name one alternative by plain values (cheap to hash: states are looked up by it)."""
+    kind = type(alt)
+    if kind is Exact:
+        return ("=", alt.key)  # type: ignore[attr-defined]
+    if kind is Numeric:
+        rng = cast(Numeric, alt)
+        return ("n", rng.low, rng.low_inclusive, rng.high, rng.high_inclusive)
+    if kind is Prefix or kind is Suffix:
+        return ("p" if kind is Prefix else "s", alt.text, alt.ignore_case)  # type: ignore[attr-defined]
+    if kind is EqualsIgnoreCase:
+        return ("i", alt.text)  # type: ignore[attr-defined]
+    if kind is Wildcard:
+        return ("w", alt.pieces)  # type: ignore[attr-defined]
+    if kind is Cidr:
+        net = cast(Cidr, alt).network
+        return ("c", net.version, net.prefixlen, int(net.network_address))
+    if kind is Exists:
+        return ("e", alt.present)  # type: ignore[attr-defined]
+    if kind is AnythingBut:
+        return ("!", tuple(_alt_signature(p) for p in alt.inner))  # type: ignore[attr-defined]
+    try:  # a kind this module does not know: named by itself
         hash(alt)
     except TypeError:  # a predicate with unhashable fields: never shared
         return ("id", id(alt))
@@ -235,15 +256,15 @@ def _shared(branch: Conjunction, *, whole: bool) -> Any:
     are few and repeated (patterns of one shape have the same): each is held once.
     """
     leaves = branch.leaves
-    levels = shared_levels(leaves) if len(leaves) > 1 else _NO_LEVELS
-    if not (levels or whole):
-        return None
-    note = (levels, whole)
-    found = _NOTES.get(note)
-    if found is None:
+    if len(leaves) < 2:
+        return (_NO_LEVELS, True) if whole else None
+    shape = (tuple([leaf.path for leaf in leaves]), whole)
+    found = _NOTES.get(shape, _UNSEEN)
+    if found is _UNSEEN:
         if len(_NOTES) >= 4096:  # bounded: shapes are few, unless someone makes many
             _NOTES.clear()
-        found = _NOTES[note] = note
+        levels = shared_levels(leaves)
+        found = _NOTES[shape] = (levels, whole) if levels or whole else None
     return found
 
 
