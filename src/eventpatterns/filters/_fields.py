@@ -10,7 +10,9 @@ of an event, which targets it reaches:
   ``equals-ignore-case``;
 * prefixes and suffixes (also case-folded) in hash maps probed once per distinct
   length held; wildcards in a map keyed by their literal head and tail, probed
-  once per distinct pair of lengths, then tested;
+  once per distinct pair of lengths, then tested; wildcards with neither
+  (``*x*``) by a three-character slice of their literal pieces (the one fewest
+  share), probed once per distinct slice of the value, then tested;
 * numeric ranges in a :class:`~eventpatterns.filters._ranges.RangeIndex`; CIDR
   blocks in maps per prefix length;
 * ``exists``: the targets any value reaches (``present``) and those reached when
@@ -107,6 +109,8 @@ class FieldIndex:
         "eic",
         "exact",
         "folded",
+        "infix",
+        "infix_lens",
         "lens",
         "negated",
         "others",
@@ -130,6 +134,10 @@ class FieldIndex:
         self.lens: dict[str, tuple[int, ...]] = _NONE
         self.wild: dict[tuple[str, str], tuple[tuple[Wildcard, Hashable], ...]] = _NONE
         self.wild_lens: tuple[tuple[int, int], ...] = ()
+        # Wildcards with no literal head or tail (``*x*``), by a slice of a literal
+        # piece (three characters, or a shorter piece), probed once per value slice.
+        self.infix: dict[str, tuple[tuple[Wildcard, Hashable], ...]] = _NONE
+        self.infix_lens: tuple[int, ...] = ()
         self.cidr: dict[object, Targets] = _NONE
         self.cidr_lens: tuple[tuple[int, int], ...] = ()
         self.ranges: RangeIndex | None = None
@@ -183,6 +191,23 @@ class FieldIndex:
                 self.tables, self.lens = {}, {}
             edit(self.tables.setdefault(name, {}), text, target)
             self.lens[name] = self._count(name, len(text), delta)
+        elif kind is Wildcard and _infix(cast(Wildcard, pred)):
+            pred = cast(Wildcard, pred)
+            if self.infix is _NONE:
+                self.infix = {}
+            table, item, grams = self.infix, (pred, target), _grams(pred)
+            if delta > 0:  # the slice fewest wildcards are filed under so far
+                gram = min(grams, key=lambda g: len(table.get(g, ())))
+                found = [*table.get(gram, ()), item]
+            else:
+                gram = next(g for g in grams if item in table.get(g, ()))
+                found = list(table[gram])
+                found.remove(item)
+            if found:
+                self.infix[gram] = tuple(found)
+            else:
+                del self.infix[gram]
+            self.infix_lens = self._count("infix", len(gram), delta)
         elif kind is Wildcard:
             pred = cast(Wildcard, pred)
             group = (pred.head, pred.tail)
@@ -273,6 +298,7 @@ class FieldIndex:
             self.folded
             or self.cidr_lens
             or self.wild_lens
+            or self.infix_lens
             or lens.get("prefix")
             or lens.get("suffix")
         )
@@ -344,8 +370,24 @@ class FieldIndex:
                 for pred, target in group:
                     if len(pred.pieces) == 2 or pred.test(value):
                         out.append(target)
+        if self.infix_lens:
+            self._infixes(value, size, out)
         if self.cidr_lens:
             self._networks(value, out)
+
+    def _infixes(self, value: str, size: int, out: list[Any]) -> None:
+        # Each slice of the value of a held length, once: a wildcard is filed under
+        # one slice of its literal, so it is tested at most once per value.
+        table = self.infix
+        for n in self.infix_lens:
+            if n > size:
+                break
+            for gram in {value[i : i + n] for i in range(size - n + 1)}:
+                group = table.get(gram)
+                if group:
+                    for pred, target in group:
+                        if pred.test(value):
+                            out.append(target)
 
     def _networks(self, value: str, out: list[Any]) -> None:
         if ":" in value:  # only IPv6 addresses have colons, only they need ipaddress
@@ -366,6 +408,27 @@ class FieldIndex:
 
 
 _Probes = tuple[tuple[bool, tuple[int, ...], dict[object, Targets]], ...]
+_GRAM: Final = 3
+
+
+def _infix(pred: Wildcard) -> bool:
+    """Tell whether a wildcard has no literal head or tail (``*x*``, ``*x*y*``)."""
+    pieces = pred.pieces
+    return not (pieces[0] or pieces[-1]) and len(pieces) > 2
+
+
+def _grams(pred: Wildcard) -> list[str]:
+    """Return the slices a ``*x*`` wildcard may be filed under.
+
+    Every three-character slice of its literal pieces (any value it matches holds
+    each), or its longest pieces when none is that long. The index files it under
+    the one fewest others share, so literals that begin alike spread out.
+    """
+    inner = pred.pieces[1:-1]
+    longest = max(map(len, inner))
+    if longest >= _GRAM:
+        return [p[i : i + _GRAM] for p in inner for i in range(len(p) - _GRAM + 1)]
+    return [p for p in inner if len(p) == longest]
 
 
 def _probe(value: str, size: int, probes: _Probes, out: list[Any]) -> None:
