@@ -427,23 +427,27 @@ def test_leaves_naming_the_same_strings_are_shared() -> None:
 
 
 def test_infix_wildcards_are_indexed_by_a_slice_of_their_literal() -> None:
-    # ``*x*`` has no literal head or tail: it is filed under up to three characters of
-    # its longest piece and tested only when the value holds that slice.
-    globs = ["*a*", "*ab*", "*err*", "*error*", "*time*out*", "*x*yz*", "*é*", "*ror*"]
+    # ``*x*`` has no literal head or tail: it is filed under a six-character slice of
+    # its pieces (or its longest piece, when shorter) and tested only when the value
+    # holds that slice.
+    globs = ["*a*", "*ab*", "*err*", "*errors*", "*timeout*", "*x*yz*", "*é*", "*terrors*"]
     index: PatternIndex[str] = PatternIndex()
     for glob in globs:
         index.add(glob, {"msg": [{"wildcard": glob}]})
     index.add("not", {"msg": [{"anything-but": {"wildcard": "*err*"}}]})
     fields = index._root.fields[("msg",)]
-    # "*error*" goes under "rro" ("err" is taken): literals that begin alike spread out.
-    assert sorted(fields.infix) == ["a", "ab", "err", "ror", "rro", "tim", "yz", "é"]
+    # "*terrors*" goes under "terror": "errors" is taken (the slice fewest wildcards
+    # share wins), so literals alike spread out.
+    assert sorted(fields.infix) == ["a", "ab", "err", "errors", "terror", "timeou", "yz", "é"]
+    assert fields.infix_lens == (1, 2, 3, 6)
     assert not fields.wild  # none left to test one by one
     matchers = {key: index.get(key) for key in index}
-    for value in ["", "a", "b", "ab", "an error", "time's out", "timeout", "xayz", "é", "erro"]:
+    values = ["", "a", "b", "ab", "errors", "terrors!", "time out", "timeout", "xayz", "é"]
+    for value in values:
         expected = {k for k, m in matchers.items() if m is not None and m.matches({"msg": value})}
         assert index.match({"msg": value}) == expected, value
-    assert index.match({"msg": "an error"}) == {"*a*", "*err*", "*error*", "*ror*"}
-    assert index.match({"msg": ["b", "timeout"]}) == {"*time*out*", "not"}
+    assert index.match({"msg": "terrors!"}) == {"*err*", "*errors*", "*terrors*"}
+    assert index.match({"msg": ["b", "timeout"]}) == {"*timeout*", "not"}
     for glob in globs:
         index.remove(glob)
     assert not fields.infix and not fields.infix_lens

@@ -11,7 +11,7 @@ of an event, which targets it reaches:
 * prefixes and suffixes (also case-folded) in hash maps probed once per distinct
   length held; wildcards in a map keyed by their literal head and tail, probed
   once per distinct pair of lengths, then tested; wildcards with neither
-  (``*x*``) by a three-character slice of their literal pieces (the one fewest
+  (``*x*``) by a six-character slice of their literal pieces (the one fewest
   share), probed once per distinct slice of the value, then tested;
 * numeric ranges in a :class:`~eventpatterns.filters._ranges.RangeIndex`; CIDR
   blocks in maps per prefix length;
@@ -135,7 +135,7 @@ class FieldIndex:
         self.wild: dict[tuple[str, str], tuple[tuple[Wildcard, Hashable], ...]] = _NONE
         self.wild_lens: tuple[tuple[int, int], ...] = ()
         # Wildcards with no literal head or tail (``*x*``), by a slice of a literal
-        # piece (three characters, or a shorter piece), probed once per value slice.
+        # piece (six characters, or a shorter piece), probed once per value slice.
         self.infix: dict[str, tuple[tuple[Wildcard, Hashable], ...]] = _NONE
         self.infix_lens: tuple[int, ...] = ()
         self.cidr: dict[object, Targets] = _NONE
@@ -408,7 +408,7 @@ class FieldIndex:
 
 
 _Probes = tuple[tuple[bool, tuple[int, ...], dict[object, Targets]], ...]
-_GRAM: Final = 3
+_GRAM: Final = 6
 
 
 def _infix(pred: Wildcard) -> bool:
@@ -420,7 +420,7 @@ def _infix(pred: Wildcard) -> bool:
 def _grams(pred: Wildcard) -> list[str]:
     """Return the slices a ``*x*`` wildcard may be filed under.
 
-    Every three-character slice of its literal pieces (any value it matches holds
+    Every six-character slice of its literal pieces (any value it matches holds
     each), or its longest pieces when none is that long. The index files it under
     the one fewest others share, so literals that begin alike spread out.
     """
