@@ -107,6 +107,7 @@ _SMALL_RUN: Final = 8
 # Entry notes (see _shared) by the shape of the branch (its paths): each held once.
 _NOTES: dict[tuple[tuple[Path, ...], bool], tuple[frozenset[Path], bool] | None] = {}
 _UNSEEN: Final = object()
+_NOTES_MAX = 4096
 
 
 def _pile_add(runs: _Runs | None, entry: _Entry) -> _Runs:
@@ -261,7 +262,7 @@ def _shared(branch: Conjunction, *, whole: bool) -> Any:
     shape = (tuple([leaf.path for leaf in leaves]), whole)
     found = _NOTES.get(shape, _UNSEEN)
     if found is _UNSEEN:
-        if len(_NOTES) >= 4096:  # bounded: shapes are few, unless someone makes many
+        if len(_NOTES) >= _NOTES_MAX:  # bounded: shapes are few, unless someone makes many
             _NOTES.clear()
         levels = shared_levels(leaves)
         found = _NOTES[shape] = (levels, whole) if levels or whole else None
@@ -270,8 +271,7 @@ def _shared(branch: Conjunction, *, whole: bool) -> Any:
 
 def _distinct(leaf: Leaf) -> tuple[Predicate, ...]:
     """The alternatives of a leaf without repeats (see :func:`_signature`)."""
-    if leaf.index_alts is None:
-        _signature(leaf)
+    _signature(leaf)  # prepares both, once
     return leaf.index_alts  # type: ignore[return-value]
 
 
@@ -695,8 +695,7 @@ class PatternIndex(Generic[K]):
         for leaf in order[:depth]:
             path.append(path[-1].children[_signature(leaf)])
         end = path[-1]
-        if end.accept is not None:
-            end.accept = _pile_drop(end.accept, entry)
+        end.accept = _pile_drop(end.accept or (), entry)
         for at in range(depth, 0, -1):
             child, parent, leaf = path[at], path[at - 1], order[at - 1]
             child.refs -= 1

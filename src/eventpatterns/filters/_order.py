@@ -45,10 +45,8 @@ def _tags(alts: tuple[Predicate, ...]) -> list[tuple[str, object]]:
     """Name what each alternative is counted as (kind, literal)."""
     tags: list[tuple[str, object]] = []
     for alt in alts:
-        kind = type(alt)
-        if kind is Exact:
-            tags.append(("=", alt.key))  # type: ignore[attr-defined]
-        elif kind is EqualsIgnoreCase:
+        kind = type(alt)  # exact values are counted by the caller, without a list
+        if kind is EqualsIgnoreCase:
             tags.append(("i", alt.text))  # type: ignore[attr-defined]
         elif kind is Prefix or kind is Suffix:
             tags.append((alt.op + ("i" if alt.ignore_case else ""), alt.text))  # type: ignore[attr-defined]
