@@ -439,7 +439,7 @@ def test_infix_wildcards_are_indexed_by_a_slice_of_their_literal() -> None:
     # "*terrors*" goes under "terror": "errors" is taken (the slice fewest wildcards
     # share wins), so literals alike spread out.
     assert sorted(fields.infix) == ["a", "ab", "err", "errors", "terror", "timeou", "yz", "é"]
-    assert fields.infix_lens == (1, 2, 3, 6)
+    assert list(fields.infix_lens) == [1, 2, 3, 6]
     assert not fields.wild  # none left to test one by one
     matchers = {key: index.get(key) for key in index}
     values = ["", "a", "b", "ab", "errors", "terrors!", "time out", "timeout", "xayz", "é"]
@@ -451,5 +451,5 @@ def test_infix_wildcards_are_indexed_by_a_slice_of_their_literal() -> None:
     for glob in globs:
         index.remove(glob)
     assert not fields.infix
-    assert fields.infix_lens == ()
+    assert not fields.infix_lens
     assert index.match({"msg": "ok"}) == {"not"}
