@@ -58,14 +58,10 @@ _EXACT: Final = 2**53
 _AFFIX = ("prefix", "suffix", "prefix_ic", "suffix_ic")
 
 
-def _put(table: dict[Any, Targets], key: object, target: Hashable) -> None:
-    table[key] = (*table.get(key, ()), target)
-
-
 def _put_one(table: dict[Any, Any], key: object, target: Hashable) -> None:
-    # Most exact values lead to one target: it is held as itself, not in a tuple
-    # (one object less per pattern for the garbage collector to walk). Targets are
-    # states or entry ids, never tuples.
+    # Most keys (exact values, affixes, networks...) lead to one target: it is held
+    # as itself, not in a tuple (one object less per pattern for the garbage
+    # collector to walk). Targets are states or entry ids, never tuples.
     held = table.get(key)
     if held is None:
         table[key] = target
@@ -85,15 +81,6 @@ def _drop_one(table: dict[Any, Any], key: object, target: Hashable) -> None:
     rest = list(held)
     rest.remove(target)
     table[key] = rest[0] if len(rest) == 1 else tuple(rest)
-
-
-def _drop(table: dict[Any, Targets], key: object, target: Hashable) -> None:
-    rest = list(table[key])
-    rest.remove(target)
-    if rest:
-        table[key] = tuple(rest)
-    else:
-        del table[key]
 
 
 class FieldIndex:
@@ -128,9 +115,9 @@ class FieldIndex:
         # Tables other than ``exact`` start as one shared read-only empty mapping
         # and get their own dict on first write (most indexes hold one kind only).
         self.exact: dict[object, Any] = {}  # a target, or a tuple of two or more
-        self.eic: dict[object, Targets] = _NONE
+        self.eic: dict[object, Any] = _NONE  # a target, or a tuple of two or more
         # prefix / suffix / prefix_ic / suffix_ic -> {text: targets}
-        self.tables: dict[str, dict[object, Targets]] = _NONE
+        self.tables: dict[str, dict[object, Any]] = _NONE  # the same
         self.lens: dict[str, tuple[int, ...]] = _NONE
         self.wild: dict[tuple[str, str], tuple[tuple[Wildcard, Hashable], ...]] = _NONE
         self.wild_lens: tuple[tuple[int, int], ...] = ()
@@ -138,7 +125,7 @@ class FieldIndex:
         # piece (six characters, or a shorter piece), probed once per value slice.
         self.infix: dict[str, tuple[tuple[Wildcard, Hashable], ...]] = _NONE
         self.infix_lens: tuple[int, ...] = ()
-        self.cidr: dict[object, Targets] = _NONE
+        self.cidr: dict[object, Any] = _NONE  # the same
         self.cidr_lens: tuple[tuple[int, int], ...] = ()
         self.ranges: RangeIndex | None = None
         self.present: Targets = ()
@@ -177,7 +164,7 @@ class FieldIndex:
 
     def _edit(self, pred: Predicate, target: Hashable, delta: int) -> None:
         kind = type(pred)
-        edit = _put if delta > 0 else _drop
+        edit = _put_one if delta > 0 else _drop_one
         if kind is EqualsIgnoreCase:
             if self.eic is _NONE:
                 self.eic = {}
@@ -358,8 +345,11 @@ class FieldIndex:
         if self.folded:
             lower = value.lower()
             hit = self.eic.get(lower)
-            if hit:
-                out.extend(hit)
+            if hit is not None:
+                if type(hit) is tuple:
+                    out.extend(hit)
+                else:
+                    out.append(hit)
             if self.affixes_ic:
                 _probe(lower, len(lower), self.affixes_ic, out)
         for head, tail in self.wild_lens:
@@ -403,11 +393,14 @@ class FieldIndex:
         for kind, length in self.cidr_lens:
             if kind == version:
                 hit = self.cidr.get((version, length, number >> (bits - length)))
-                if hit:
-                    out.extend(hit)
+                if hit is not None:
+                    if type(hit) is tuple:
+                        out.extend(hit)
+                    else:
+                        out.append(hit)
 
 
-_Probes = tuple[tuple[bool, tuple[int, ...], dict[object, Targets]], ...]
+_Probes = tuple[tuple[bool, tuple[int, ...], dict[object, Any]], ...]
 _GRAM: Final = 6
 
 
@@ -438,8 +431,11 @@ def _probe(value: str, size: int, probes: _Probes, out: list[Any]) -> None:
             if n > size:
                 break
             hit = table.get(value[:n] if prefix else value[size - n :])
-            if hit:
-                out.extend(hit)
+            if hit is not None:
+                if type(hit) is tuple:
+                    out.extend(hit)
+                else:
+                    out.append(hit)
 
 
 class Negated:

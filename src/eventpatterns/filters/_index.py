@@ -67,12 +67,12 @@ __all__ = ["PatternIndex"]
 K = TypeVar("K", bound=Hashable)
 Path = tuple[str, ...]
 Signature = tuple[Path, object]
-# A branch ending at a state: (key, generation, shared levels or None, branch, rest,
-# order, depth, more). ``rest`` holds the conditions still to test there, ``order``
-# the indexed conditions (``depth`` of them are states; see PatternIndex._file);
+# A branch ending at a state: (key, generation, shared levels or None, branch, None,
+# order, depth, more). ``order`` holds the indexed conditions: the first ``depth`` are
+# states, the rest are tested where it ends (see PatternIndex._file);
 # the first branch of a pattern holds the entries of the others in ``more`` (the
 # index keeps no other record of a pattern's branches).
-_Entry = tuple[Any, int, Any, Conjunction, tuple[Leaf, ...], tuple[Leaf, ...], int, Any]
+_Entry = tuple[Any, int, Any, Conjunction, None, tuple[Leaf, ...], int, Any]
 # A pile of entries, replaced whole by writers: one or two runs (see _pile_add).
 _Runs = tuple[tuple[_Entry, ...], ...]
 
@@ -265,7 +265,11 @@ def _shared(branch: Conjunction, *, whole: bool) -> Any:
         if len(_NOTES) >= _NOTES_MAX:  # bounded: shapes are few, unless someone makes many
             _NOTES.clear()
         levels = shared_levels(leaves)
-        found = _NOTES[shape] = (levels, whole) if levels or whole else None
+        found = None
+        if levels or whole:  # shapes in another order have the same note: one object
+            note = (levels, whole)
+            found = _NOTES.setdefault(note, note)  # type: ignore[arg-type]
+        _NOTES[shape] = found
     return found
 
 
@@ -414,10 +418,12 @@ class PatternIndex(Generic[K]):
             accept = state.accept
             if accept is not None:
                 for run in accept:
-                    for key, gen, shared, branch, rest, _, _, _ in run:
+                    for key, gen, shared, branch, _, order, depth, _ in run:
                         if key in found or current.get(key) != gen:
                             continue
-                        if rest and not _holds(rest, doc, values, multi, chains, ()):
+                        if depth < len(order) and not _holds(
+                            order[depth:], doc, values, multi, chains, ()
+                        ):
                             continue
                         if shared is None or (
                             not shared[1] and (not multi or multi.isdisjoint(shared[0]))
@@ -532,9 +538,10 @@ class PatternIndex(Generic[K]):
             if accept is None:  # pragma: no cover - only states with an accept are kept
                 continue
             for run in accept:
-                for key, gen, shared, branch, rest, _, _, _ in run:
+                for key, gen, shared, branch, _, order, depth, _ in run:
                     if key in found or current.get(key) != gen:
                         continue
+                    rest = order[depth:]
                     if rest and not any(
                         _holds(rest, doc, values, multi, chains, mem) for mem in mems
                     ):
@@ -655,10 +662,10 @@ class PatternIndex(Generic[K]):
             state, depth = child, depth + 1
         if depth < size:
             state, depth = self._grow(state, order[depth]), depth + 1
-        rest = order[depth:] if depth < size else ()
         if shared is False:  # not known yet (a re-filed branch brings its own)
             shared = _shared(branch, whole=size != len(branch.leaves))
-        entry: _Entry = (key, gen, shared, branch, rest, order, depth, more)
+        # The conditions after the first ``depth`` (its rest) are tested where it ends.
+        entry: _Entry = (key, gen, shared, branch, None, order, depth, more)
         state.accept = _pile_add(state.accept, entry)
         return entry
 
