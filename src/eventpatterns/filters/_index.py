@@ -73,8 +73,6 @@ Signature = tuple[Path, object]
 # the first branch of a pattern holds the entries of the others in ``more`` (the
 # index keeps no other record of a pattern's branches).
 _Entry = tuple[Any, int, Any, Conjunction, None, tuple[Leaf, ...], int, Any]
-# A pile of entries, replaced whole by writers: one or two runs (see _pile_add).
-_Runs = tuple[tuple[_Entry, ...], ...]
 
 
 class _State:
@@ -85,13 +83,15 @@ class _State:
     the states of a branch again from the root, by its conditions' signatures.
     """
 
-    __slots__ = ("accept", "children", "fields", "moves", "refs")
+    __slots__ = ("accept", "children", "fields", "more", "moves", "refs")
 
     def __init__(self) -> None:
         # Read side, replaced whole: (path, field index) per field leaving here.
         self.moves: tuple[tuple[Path, FieldIndex], ...] = ()
-        # The entries of the branches ending here, as runs (see _pile_add).
-        self.accept: _Runs | None = None
+        # The entries of the branches ending here: a small run and a large one
+        # (see _pile_add), each replaced whole.
+        self.accept: tuple[_Entry, ...] | None = None
+        self.more: tuple[_Entry, ...] = ()
         # Write side (a state where branches only end has neither: shared empties).
         self.fields: dict[Path, FieldIndex] = _NONE
         self.children: dict[Signature, _State] = _NONE
@@ -110,44 +110,37 @@ _UNSEEN: Final = object()
 _NOTES_MAX = 4096
 
 
-def _pile_add(runs: _Runs | None, entry: _Entry) -> _Runs:
-    """Return ``runs`` with ``entry`` added (copy-on-write, readers take no lock).
+def _pile_add(state: _State, entry: _Entry) -> None:
+    """Hold ``entry`` at ``state`` (copy-on-write: readers take no lock).
 
-    A large run and a small one: appending copies only the small run, merged into
-    the large one once it outgrows about the square root of the whole, so n
-    appends copy O(n sqrt n) references, not O(n**2). One entry is one tuple.
+    Appending copies only the small run (``accept``), merged into the large one
+    (``more``) once it outgrows about the square root of the whole, so n appends
+    copy O(n sqrt n) references, not O(n**2); one entry is one tuple. The large run
+    is written before the small one is emptied: a reader (which reads ``accept``
+    first) may see an entry twice, never miss one.
     """
-    if runs is None:
-        return ((entry,),)
-    if len(runs) == 1:
-        (only,) = runs
-        if len(only) < _SMALL_RUN:
-            return ((*only, entry),)
-        return (only, (entry,))
-    big, small = runs
-    small = (*small, entry)
-    if len(small) > _SMALL_RUN + math.isqrt(len(big)):
-        return (big + small,)
-    return (big, small)
+    small, big = state.accept or (), state.more
+    if len(small) < _SMALL_RUN + math.isqrt(len(big)):
+        state.accept = (*small, entry)
+    else:
+        state.more = big + small + (entry,)
+        state.accept = None
 
 
-def _pile_drop(runs: _Runs, entry: _Entry) -> _Runs | None:
-    """Return ``runs`` without ``entry`` (``None`` when nothing is left).
+def _pile_drop(state: _State, entry: _Entry) -> None:
+    """Let go of ``entry`` held at ``state``.
 
     Raises:
         ValueError: It is not there.
     """
-    for i, run in enumerate(runs):
-        if entry in run:
-            at = run.index(entry)
-            left = run[:at] + run[at + 1 :]
-            kept = list(runs)
-            if left:
-                kept[i] = left
-            else:
-                del kept[i]
-            return tuple(kept) or None
-    raise ValueError(entry)
+    small = state.accept or ()
+    if entry in small:
+        at = small.index(entry)
+        state.accept = small[:at] + small[at + 1 :] or None
+        return
+    big = state.more
+    at = big.index(entry)
+    state.more = big[:at] + big[at + 1 :]
 
 
 def _indexable(leaf: Leaf) -> bool:
@@ -415,9 +408,12 @@ class PatternIndex(Generic[K]):
         tracked: list[tuple[_State, Chain]] = []
         while todo:
             state = pop()
-            accept = state.accept
-            if accept is not None:
-                for run in accept:
+            accept = state.accept  # read before ``more`` (see _pile_add)
+            more = state.more
+            if accept is not None or more:
+                for run in (accept, more) if more else (accept,):
+                    if run is None:
+                        continue
                     for key, gen, shared, branch, _, order, depth, _ in run:
                         if key in found or current.get(key) != gen:
                             continue
@@ -504,7 +500,7 @@ class PatternIndex(Generic[K]):
         while todo:
             item = todo.pop()
             state, mem = item
-            if state.accept is not None:
+            if state.accept is not None or state.more:
                 mems = ends.get(state)
                 if mems is None:
                     ends[state] = {mem}
@@ -534,10 +530,7 @@ class PatternIndex(Generic[K]):
                         fi.collect(value, reached)
                     todo.extend((target, mem) for target in set(reached))
         for state, mems in ends.items():
-            accept = state.accept
-            if accept is None:  # pragma: no cover - only states with an accept are kept
-                continue
-            for run in accept:
+            for run in (state.accept or (), state.more):
                 for key, gen, shared, branch, _, order, depth, _ in run:
                     if key in found or current.get(key) != gen:
                         continue
@@ -666,7 +659,7 @@ class PatternIndex(Generic[K]):
             shared = _shared(branch, whole=size != len(branch.leaves))
         # The conditions after the first ``depth`` (its rest) are tested where it ends.
         entry: _Entry = (key, gen, shared, branch, None, order, depth, more)
-        state.accept = _pile_add(state.accept, entry)
+        _pile_add(state, entry)
         return entry
 
     def _grow(self, state: _State, leaf: Leaf) -> _State:
@@ -702,7 +695,7 @@ class PatternIndex(Generic[K]):
         for leaf in order[:depth]:
             path.append(path[-1].children[_signature(leaf)])
         end = path[-1]
-        end.accept = _pile_drop(end.accept or (), entry)
+        _pile_drop(end, entry)
         for at in range(depth, 0, -1):
             child, parent, leaf = path[at], path[at - 1], order[at - 1]
             child.refs -= 1
