@@ -155,3 +155,15 @@ def test_leaves_are_shared_by_their_json_text_and_kept_apart_by_it() -> None:
     filters.compile(glob)
     with pytest.raises(InvalidPattern, match="too complex"):
         filters.compile(glob, limits=filters.Limits(max_wildcards=1))
+
+
+def test_many_anything_but_alternatives_on_one_field_come_and_go() -> None:
+    # Thirty complements on one field: their entries outgrow one run and shrink again.
+    index: PatternIndex[int] = PatternIndex()
+    for i in range(30):
+        index.add(i, {"s": [{"anything-but": [f"v{i}"]}]})
+    assert index.match({"s": "v3"}) == set(range(30)) - {3}
+    for i in range(30):
+        index.remove(i)
+        assert index.match({"s": "v29"}) == set(range(i + 1, 29))
+    assert index._root.moves == ()

@@ -114,9 +114,6 @@ class Pile:
     def __init__(self) -> None:
         self.runs: tuple[tuple[Any, ...], tuple[Any, ...]] = ((), ())
 
-    def __len__(self) -> int:
-        return len(self.runs[0]) + len(self.runs[1])
-
     def append(self, item: object) -> None:
         """Add ``item``."""
         big, small = self.runs
