@@ -17,7 +17,7 @@ numeric threshold; an exact ``source`` plus ``anything-but``; an exact field plu
 ``wildcard``; a mix of every kind; distinct exact / prefix / suffix /
 equals-ignore-case / ``$or`` / exists) and harder ones (overlapping numeric ranges,
 many ``anything-but`` lists on one field, deep nesting, patterns sharing every
-field but the last, conditions under an array of objects).
+field but the last, conditions under an array of objects, ``*text*`` wildcards).
 
 Run: ``python benchmarks/filters.py [--quick] [--only NAME,...] [--jobs N]``; writes
 ``benchmarks/results/filters.json``. ``--quick`` reports the same figures from fewer
@@ -341,6 +341,23 @@ def w_array_objects(rng: random.Random, n: int, m: int) -> tuple[list[Pattern], 
     return pats, evs
 
 
+def w_infix_wildcard(rng: random.Random, n: int, m: int) -> tuple[list[Pattern], list[Event]]:
+    """``*text*`` wildcards (no literal head or tail) on a free-text message."""
+    stems = ["time", "err", "retr", "conn", "disc", "pay", "ord", "ship"]
+    ends = ["out", "or", "ied", "ect", "ard", "ment", "er", "ped"]
+    words = [f"{a}{b}" for a in stems for b in ends]
+    pats = [
+        {"detail": {"message": [{"wildcard": f"*{rng.choice(words)}-{rng.randrange(200)}*"}]}}
+        for _ in range(n)
+    ]
+    evs = [
+        _envelope(rng, {"message": " ".join(
+            f"{rng.choice(words)}-{rng.randrange(200)}" for _ in range(rng.randrange(3, 7)))})
+        for _ in range(m)
+    ]  # fmt: skip
+    return pats, evs
+
+
 WORKLOADS: dict[str, Callable[[random.Random, int, int], tuple[list[Pattern], list[Event]]]] = {
     "type+threshold": w_type_threshold,
     "source+anything-but": w_source_anything_but,
@@ -352,6 +369,7 @@ WORKLOADS: dict[str, Callable[[random.Random, int, int], tuple[list[Pattern], li
     "deep": w_deep,
     "shared-but-last": w_shared_but_last,
     "array-of-objects": w_array_objects,
+    "infix-wildcard": w_infix_wildcard,
 }
 QUICK_TRACED = 300  # patterns built under tracemalloc by --quick
 OUTPUT_BOUND = {"anything-but-lists"}  # matches per event grow with the patterns held

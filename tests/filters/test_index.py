@@ -206,7 +206,7 @@ def test_branches_that_agree_share_states() -> None:
     # state per type holds that type's thresholds in one range index.
     ((path, fields),) = index._root.moves
     assert path == ("type",)
-    (after_type,) = cast(Any, fields.exact["order"])
+    after_type = cast(Any, fields.exact["order"])  # one target: held as itself
     (move,) = after_type.moves
     assert move[0] == ("detail", "total")
     assert move[1].ranges is not None
@@ -424,3 +424,32 @@ def test_leaves_naming_the_same_strings_are_shared() -> None:
     assert index.match({"source": "auth", "detail": {"n": 1.5}}) == {"a", "c"}
     index.remove("a")
     assert index.match({"source": "shop", "detail": {"n": 3}}) == {"b", "c"}
+
+
+def test_infix_wildcards_are_indexed_by_a_slice_of_their_literal() -> None:
+    # ``*x*`` has no literal head or tail: it is filed under a six-character slice of
+    # its pieces (or its longest piece, when shorter) and tested only when the value
+    # holds that slice.
+    globs = ["*a*", "*ab*", "*err*", "*errors*", "*timeout*", "*x*yz*", "*é*", "*terrors*"]
+    index: PatternIndex[str] = PatternIndex()
+    for glob in globs:
+        index.add(glob, {"msg": [{"wildcard": glob}]})
+    index.add("not", {"msg": [{"anything-but": {"wildcard": "*err*"}}]})
+    fields = index._root.fields[("msg",)]
+    # "*terrors*" goes under "terror": "errors" is taken (the slice fewest wildcards
+    # share wins), so literals alike spread out.
+    assert sorted(fields.infix) == ["a", "ab", "err", "errors", "terror", "timeou", "yz", "é"]
+    assert list(fields.infix_lens) == [1, 2, 3, 6]
+    assert not fields.wild  # none left to test one by one
+    matchers = {key: index.get(key) for key in index}
+    values = ["", "a", "b", "ab", "errors", "terrors!", "time out", "timeout", "xayz", "é"]
+    for value in values:
+        expected = {k for k, m in matchers.items() if m is not None and m.matches({"msg": value})}
+        assert index.match({"msg": value}) == expected, value
+    assert index.match({"msg": "terrors!"}) == {"*err*", "*errors*", "*terrors*"}
+    assert index.match({"msg": ["b", "timeout"]}) == {"*timeout*", "not"}
+    for glob in globs:
+        index.remove(glob)
+    assert not fields.infix
+    assert not fields.infix_lens
+    assert index.match({"msg": "ok"}) == {"not"}

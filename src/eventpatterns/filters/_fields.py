@@ -10,7 +10,9 @@ of an event, which targets it reaches:
   ``equals-ignore-case``;
 * prefixes and suffixes (also case-folded) in hash maps probed once per distinct
   length held; wildcards in a map keyed by their literal head and tail, probed
-  once per distinct pair of lengths, then tested;
+  once per distinct pair of lengths, then tested; wildcards with neither
+  (``*x*``) by a six-character slice of their literal pieces (the one fewest
+  share), probed once per distinct slice of the value, then tested;
 * numeric ranges in a :class:`~eventpatterns.filters._ranges.RangeIndex`; CIDR
   blocks in maps per prefix length;
 * ``exists``: the targets any value reaches (``present``) and those reached when
@@ -56,17 +58,29 @@ _EXACT: Final = 2**53
 _AFFIX = ("prefix", "suffix", "prefix_ic", "suffix_ic")
 
 
-def _put(table: dict[Any, Targets], key: object, target: Hashable) -> None:
-    table[key] = (*table.get(key, ()), target)
-
-
-def _drop(table: dict[Any, Targets], key: object, target: Hashable) -> None:
-    rest = list(table[key])
-    rest.remove(target)
-    if rest:
-        table[key] = tuple(rest)
+def _put_one(table: dict[Any, Any], key: object, target: Hashable) -> None:
+    # Most keys (exact values, affixes, networks...) lead to one target: it is held
+    # as itself, not in a tuple (one object less per pattern for the garbage
+    # collector to walk). Targets are states or entry ids, never tuples.
+    held = table.get(key)
+    if held is None:
+        table[key] = target
+    elif type(held) is tuple:
+        table[key] = (*held, target)
     else:
+        table[key] = (held, target)
+
+
+def _drop_one(table: dict[Any, Any], key: object, target: Hashable) -> None:
+    held = table[key]
+    if type(held) is not tuple:
+        if held != target:
+            raise ValueError(target)
         del table[key]
+        return
+    rest = list(held)
+    rest.remove(target)
+    table[key] = rest[0] if len(rest) == 1 else tuple(rest)
 
 
 class FieldIndex:
@@ -82,6 +96,8 @@ class FieldIndex:
         "eic",
         "exact",
         "folded",
+        "infix",
+        "infix_lens",
         "lens",
         "negated",
         "others",
@@ -98,14 +114,18 @@ class FieldIndex:
     def __init__(self) -> None:
         # Tables other than ``exact`` start as one shared read-only empty mapping
         # and get their own dict on first write (most indexes hold one kind only).
-        self.exact: dict[object, Targets] = {}
-        self.eic: dict[object, Targets] = _NONE
+        self.exact: dict[object, Any] = {}  # a target, or a tuple of two or more
+        self.eic: dict[object, Any] = _NONE  # a target, or a tuple of two or more
         # prefix / suffix / prefix_ic / suffix_ic -> {text: targets}
-        self.tables: dict[str, dict[object, Targets]] = _NONE
+        self.tables: dict[str, dict[object, Any]] = _NONE  # the same
         self.lens: dict[str, tuple[int, ...]] = _NONE
         self.wild: dict[tuple[str, str], tuple[tuple[Wildcard, Hashable], ...]] = _NONE
         self.wild_lens: tuple[tuple[int, int], ...] = ()
-        self.cidr: dict[object, Targets] = _NONE
+        # Wildcards with no literal head or tail (``*x*``), by a slice of a literal
+        # piece (six characters, or a shorter piece), probed once per value slice.
+        self.infix: dict[str, tuple[tuple[Wildcard, Hashable], ...]] = _NONE
+        self.infix_lens: tuple[int, ...] = ()
+        self.cidr: dict[object, Any] = _NONE  # the same
         self.cidr_lens: tuple[tuple[int, int], ...] = ()
         self.ranges: RangeIndex | None = None
         self.present: Targets = ()
@@ -127,21 +147,25 @@ class FieldIndex:
     def add(self, pred: Predicate, target: Hashable) -> None:
         """File one alternative leading to ``target``."""
         self.size += 1
+        if type(pred) is Exact:  # the common case: no summary changes
+            _put_one(self.exact, pred.key, target)
+            return
         self._edit(pred, target, +1)
         self._summarise()
 
     def remove(self, pred: Predicate, target: Hashable) -> None:
         """Unfile one alternative filed with :meth:`add`."""
         self.size -= 1
+        if type(pred) is Exact:
+            _drop_one(self.exact, pred.key, target)
+            return
         self._edit(pred, target, -1)
         self._summarise()
 
     def _edit(self, pred: Predicate, target: Hashable, delta: int) -> None:
         kind = type(pred)
-        edit = _put if delta > 0 else _drop
-        if kind is Exact:
-            edit(self.exact, pred.key, target)  # type: ignore[attr-defined]
-        elif kind is EqualsIgnoreCase:
+        edit = _put_one if delta > 0 else _drop_one
+        if kind is EqualsIgnoreCase:
             if self.eic is _NONE:
                 self.eic = {}
             edit(self.eic, pred.text, target)  # type: ignore[attr-defined]
@@ -154,6 +178,23 @@ class FieldIndex:
                 self.tables, self.lens = {}, {}
             edit(self.tables.setdefault(name, {}), text, target)
             self.lens[name] = self._count(name, len(text), delta)
+        elif kind is Wildcard and _infix(cast(Wildcard, pred)):
+            pred = cast(Wildcard, pred)
+            if self.infix is _NONE:
+                self.infix = {}
+            table, item, grams = self.infix, (pred, target), _grams(pred)
+            if delta > 0:  # the slice fewest wildcards are filed under so far
+                gram = min(grams, key=lambda g: len(table.get(g, ())))
+                found = [*table.get(gram, ()), item]
+            else:
+                gram = next(g for g in grams if item in table.get(g, ()))
+                found = list(table[gram])
+                found.remove(item)
+            if found:
+                self.infix[gram] = tuple(found)
+            else:
+                del self.infix[gram]
+            self.infix_lens = self._count("infix", len(gram), delta)
         elif kind is Wildcard:
             pred = cast(Wildcard, pred)
             group = (pred.head, pred.tail)
@@ -218,7 +259,9 @@ class FieldIndex:
     def _count(self, table: str, length: Any, delta: int) -> tuple[Any, ...]:
         if self._counts is _NONE:
             self._counts = {}
-        counts = self._counts.setdefault(table, Counter())
+        counts = self._counts.get(table)
+        if counts is None:
+            counts = self._counts[table] = Counter()
         counts[length] += delta
         if not counts[length]:
             del counts[length]
@@ -242,6 +285,7 @@ class FieldIndex:
             self.folded
             or self.cidr_lens
             or self.wild_lens
+            or self.infix_lens
             or lens.get("prefix")
             or lens.get("suffix")
         )
@@ -255,14 +299,20 @@ class FieldIndex:
         """Append the targets one leaf value reaches (duplicates possible)."""
         if type(value) is str:
             hit = self.exact.get(value)
-            if hit:
-                out.extend(hit)
+            if hit is not None:
+                if type(hit) is tuple:
+                    out.extend(hit)
+                else:
+                    out.append(hit)
             if self.textual:
                 self.strings(value, out)
         else:
             hit = self.exact.get(canon(value))
-            if hit:
-                out.extend(hit)
+            if hit is not None:
+                if type(hit) is tuple:
+                    out.extend(hit)
+                else:
+                    out.append(hit)
             ranges = self.ranges
             if ranges is not None:
                 # Ranges compare a number as its double; one a double does not hold
@@ -295,8 +345,11 @@ class FieldIndex:
         if self.folded:
             lower = value.lower()
             hit = self.eic.get(lower)
-            if hit:
-                out.extend(hit)
+            if hit is not None:
+                if type(hit) is tuple:
+                    out.extend(hit)
+                else:
+                    out.append(hit)
             if self.affixes_ic:
                 _probe(lower, len(lower), self.affixes_ic, out)
         for head, tail in self.wild_lens:
@@ -307,8 +360,24 @@ class FieldIndex:
                 for pred, target in group:
                     if len(pred.pieces) == 2 or pred.test(value):
                         out.append(target)
+        if self.infix_lens:
+            self._infixes(value, size, out)
         if self.cidr_lens:
             self._networks(value, out)
+
+    def _infixes(self, value: str, size: int, out: list[Any]) -> None:
+        # Each slice of the value of a held length, once: a wildcard is filed under
+        # one slice of its literal, so it is tested at most once per value.
+        table = self.infix
+        for n in self.infix_lens:
+            if n > size:
+                break
+            for gram in {value[i : i + n] for i in range(size - n + 1)}:
+                group = table.get(gram)
+                if group:
+                    for pred, target in group:
+                        if pred.test(value):
+                            out.append(target)
 
     def _networks(self, value: str, out: list[Any]) -> None:
         if ":" in value:  # only IPv6 addresses have colons, only they need ipaddress
@@ -324,11 +393,35 @@ class FieldIndex:
         for kind, length in self.cidr_lens:
             if kind == version:
                 hit = self.cidr.get((version, length, number >> (bits - length)))
-                if hit:
-                    out.extend(hit)
+                if hit is not None:
+                    if type(hit) is tuple:
+                        out.extend(hit)
+                    else:
+                        out.append(hit)
 
 
-_Probes = tuple[tuple[bool, tuple[int, ...], dict[object, Targets]], ...]
+_Probes = tuple[tuple[bool, tuple[int, ...], dict[object, Any]], ...]
+_GRAM: Final = 6
+
+
+def _infix(pred: Wildcard) -> bool:
+    """Tell whether a wildcard has no literal head or tail (``*x*``, ``*x*y*``)."""
+    pieces = pred.pieces
+    return not (pieces[0] or pieces[-1]) and len(pieces) > 2
+
+
+def _grams(pred: Wildcard) -> list[str]:
+    """Return the slices a ``*x*`` wildcard may be filed under.
+
+    Every six-character slice of its literal pieces (any value it matches holds
+    each), or its longest pieces when none is that long. The index files it under
+    the one fewest others share, so literals that begin alike spread out.
+    """
+    inner = pred.pieces[1:-1]
+    longest = max(map(len, inner))
+    if longest >= _GRAM:
+        return [p[i : i + _GRAM] for p in inner for i in range(len(p) - _GRAM + 1)]
+    return [p for p in inner if len(p) == longest]
 
 
 def _probe(value: str, size: int, probes: _Probes, out: list[Any]) -> None:
@@ -338,8 +431,11 @@ def _probe(value: str, size: int, probes: _Probes, out: list[Any]) -> None:
             if n > size:
                 break
             hit = table.get(value[:n] if prefix else value[size - n :])
-            if hit:
-                out.extend(hit)
+            if hit is not None:
+                if type(hit) is tuple:
+                    out.extend(hit)
+                else:
+                    out.append(hit)
 
 
 class Negated:

@@ -34,19 +34,22 @@ key stopped being current, so a match sees each pattern wholly or not at all.
 from __future__ import annotations
 
 import itertools
+import math
 import threading
-from collections.abc import Callable, Hashable, Iterator, Mapping
-from typing import Any, Final, Generic, TypeVar
+from collections.abc import Hashable, Iterator, Mapping
+from typing import Any, Final, Generic, TypeVar, cast
 
-from ._fields import FieldIndex, Pile
+from ._fields import FieldIndex
 from ._matcher import Matcher, as_event_dict
 from ._matcher import compile as compile_pattern
 from ._model import (
     MISSING,
+    AnythingBut,
     Cidr,
     Conjunction,
     EqualsIgnoreCase,
     Exact,
+    Exists,
     Leaf,
     Numeric,
     Predicate,
@@ -63,38 +66,88 @@ __all__ = ["PatternIndex"]
 
 K = TypeVar("K", bound=Hashable)
 Path = tuple[str, ...]
-Signature = tuple[Path, frozenset[object]]
+Signature = tuple[Path, object]
+# A branch ending at a state: (key, generation, shared levels or None, branch, None,
+# order, depth, more). ``order`` holds the indexed conditions: the first ``depth`` are
+# states, the rest are tested where it ends (see PatternIndex._file);
+# the first branch of a pattern holds the entries of the others in ``more`` (the
+# index keeps no other record of a pattern's branches).
+_Entry = tuple[Any, int, Any, Conjunction, None, tuple[Leaf, ...], int, Any]
 
 
 class _State:
-    """A point in the machine: the fields leaving it and the branches ending at it."""
+    """A point in the machine: the fields leaving it and the branches ending at it.
 
-    __slots__ = ("accept", "children", "fields", "moves", "parent", "refs", "sig", "via")
+    It holds no reference back to its parent (no reference cycle: a state dropped
+    is freed at once, and the garbage collector has less to walk); writers find
+    the states of a branch again from the root, by its conditions' signatures.
+    """
 
-    def __init__(
-        self, parent: _State | None = None, sig: Signature | None = None, via: Leaf | None = None
-    ) -> None:
+    __slots__ = ("accept", "children", "fields", "more", "moves", "refs")
+
+    def __init__(self) -> None:
         # Read side, replaced whole: (path, field index) per field leaving here.
         self.moves: tuple[tuple[Path, FieldIndex], ...] = ()
-        # Entries (key, generation, shared levels or None, branch, rest) of the
-        # branches ending here; ``rest`` holds conditions still to test (see _file).
-        self.accept: Pile | None = None
+        # The entries of the branches ending here: a small run and a large one
+        # (see _pile_add), each replaced whole.
+        self.accept: tuple[_Entry, ...] | None = None
+        self.more: tuple[_Entry, ...] = ()
         # Write side (a state where branches only end has neither: shared empties).
         self.fields: dict[Path, FieldIndex] = _NONE
         self.children: dict[Signature, _State] = _NONE
         self.refs = 0  # branches through or ending at this state
-        self.parent = parent
-        self.sig = sig
-        self.via = via  # the condition that leads here from the parent
 
 
-# (final state, accept entry, the order of the branch's leaves)
-_Record = tuple[_State, tuple[Any, ...], tuple[Leaf, ...]]
 _REORDER_FROM = 8
 # (state, chain) pairs one match may walk through arrays of objects beyond 16 per value
 _TRACK_BUDGET: Final = 4096
 _NONE: Final[dict[Any, Any]] = {}  # the shared empty table; never written
 _NO_LEVELS: Final[frozenset[Path]] = frozenset()
+_SMALL_RUN: Final = 8
+# Entry notes (see _shared) by the shape of the branch (its paths): each held once.
+_NOTES: dict[tuple[tuple[Path, ...], bool], tuple[frozenset[Path], bool] | None] = {}
+_UNSEEN: Final = object()
+_NOTES_MAX = 4096
+
+
+def _pile_add(state: _State, entry: _Entry) -> None:
+    """Hold ``entry`` at ``state`` (copy-on-write: readers take no lock).
+
+    Appending copies only the small run (``accept``), merged into the large one
+    (``more``) once it outgrows about the square root of the whole, so n appends
+    copy O(n sqrt n) references, not O(n**2); one entry is one tuple. The large run
+    is written before the small one is emptied: a reader (which reads ``accept``
+    first) may see an entry twice, never miss one.
+    """
+    small, big = state.accept or (), state.more
+    if len(small) < _SMALL_RUN + math.isqrt(len(big)):
+        state.accept = (*small, entry)
+    else:
+        state.more = big + small + (entry,)
+        state.accept = None
+
+
+def _pile_drop(state: _State, entry: _Entry) -> None:
+    """Let go of ``entry`` held at ``state``.
+
+    Raises:
+        ValueError: It is not there.
+    """
+    small = state.accept or ()
+    if entry in small:
+        at = small.index(entry)
+        state.accept = small[:at] + small[at + 1 :] or None
+        return
+    big = state.more
+    at = big.index(entry)
+    state.more = big[:at] + big[at + 1 :]
+
+
+def _indexable(leaf: Leaf) -> bool:
+    # A condition on an array as a whole (the model's ``whole_array`` kinds), or a leaf
+    # of a kind the index does not know (a subclass with its own ``check``), is not
+    # indexed: its branch is verified by the model's own tree where it ends.
+    return type(leaf) is Leaf and not leaf.whole_array
 
 
 def _rank(leaf: Leaf) -> int:
@@ -117,53 +170,106 @@ def _rank(leaf: Leaf) -> int:
     return rank
 
 
-def _distinct(leaf: Leaf) -> tuple[Predicate, ...]:
-    """The alternatives of a leaf without repeats (a child is filed once per value)."""
-    return _prepared(leaf)[2]
-
-
-def _distinct_alternatives(leaf: Leaf) -> list[Predicate]:
-    seen: set[object] = set()
-    out: list[Predicate] = []
-    for alt, sig in zip(leaf.alternatives, _alt_signatures(leaf), strict=True):
-        if sig not in seen:
-            seen.add(sig)
-            out.append(alt)
-    return out
-
-
-def _alt_signatures(leaf: Leaf) -> list[object]:
-    alts: list[object] = []
-    for alt in leaf.alternatives:
-        if type(alt) is Exact:
-            alts.append(("=", alt.key))
-            continue
-        try:
-            hash(alt)
-        except TypeError:  # a predicate with unhashable fields: never shared
-            alts.append(("id", id(alt)))
-        else:
-            alts.append(alt)
-    return alts
+def _alt_signature(alt: Predicate) -> object:
+    """Name one alternative by plain values (cheap to hash: states are looked up by it)."""
+    kind = type(alt)
+    if kind is Exact:
+        return ("=", alt.key)  # type: ignore[attr-defined]
+    if kind is Numeric:
+        rng = cast(Numeric, alt)
+        return ("n", rng.low, rng.low_inclusive, rng.high, rng.high_inclusive)
+    if kind is Prefix or kind is Suffix:
+        return ("p" if kind is Prefix else "s", alt.text, alt.ignore_case)  # type: ignore[attr-defined]
+    if kind is EqualsIgnoreCase:
+        return ("i", alt.text)  # type: ignore[attr-defined]
+    if kind is Wildcard:
+        return ("w", alt.pieces)  # type: ignore[attr-defined]
+    if kind is Cidr:
+        net = cast(Cidr, alt).network
+        return ("c", net.version, net.prefixlen, int(net.network_address))
+    if kind is Exists:
+        return ("e", alt.present)  # type: ignore[attr-defined]
+    if kind is AnythingBut:
+        return ("!", tuple(_alt_signature(p) for p in alt.inner))  # type: ignore[attr-defined]
+    try:  # a kind this module does not know: named by itself
+        hash(alt)
+    except TypeError:  # a predicate with unhashable fields: never shared
+        return ("id", id(alt))
+    return alt
 
 
 def _signature(leaf: Leaf) -> Signature:
-    """Name a condition: equal signatures accept the same values, so they share a state."""
-    return _prepared(leaf)[0]
+    """Name a condition: equal signatures accept the same values, so they share a state.
 
-
-def _prepared(leaf: Leaf) -> tuple[Signature, _Check, tuple[Predicate, ...]]:
-    """Return a leaf's signature, its test where a branch ends, and its distinct alternatives.
-
-    Computed once per leaf and kept on it (leaves naming the same strings are shared
-    between patterns by the parser, so this is once per distinct condition).
+    Computed once per leaf and kept on it (leaves naming the same values are shared
+    between patterns by the parser, so this is once per distinct condition), with
+    the leaf's distinct alternatives (a child is filed once per value).
     """
-    cache = leaf.index_cache
-    if cache is None or cache[0] is not _prepared:
-        sig: Signature = (leaf.path, frozenset(_alt_signatures(leaf)))
-        cache = (_prepared, (sig, _make_check(leaf), tuple(_distinct_alternatives(leaf))))
-        object.__setattr__(leaf, "index_cache", cache)
-    return cache[1]
+    sig = leaf.index_sig
+    if sig is None:
+        alts = leaf.alternatives
+        distinct = alts
+        if leaf.only_exact is not None and all(type(alt) is Exact for alt in alts):
+            # Exact values only: the leaf's own set of keys names it (a frozenset of
+            # keys never equals the other forms, which hold a tuple or a predicate).
+            sig = (leaf.path, leaf.only_exact)
+            if len(leaf.only_exact) < len(alts):
+                first: dict[object, Predicate] = {}
+                for alt in alts:
+                    first.setdefault(alt.key, alt)  # type: ignore[attr-defined]
+                distinct = tuple(first.values())
+        elif len(alts) == 1:
+            sig = (leaf.path, _alt_signature(alts[0]))
+        else:
+            sigs = [_alt_signature(alt) for alt in alts]
+            names = frozenset(sigs)
+            if len(names) < len(sigs):
+                seen: set[object] = set()
+                kept: list[Predicate] = []
+                for alt, name in zip(alts, sigs, strict=True):
+                    if name not in seen:
+                        seen.add(name)
+                        kept.append(alt)
+                distinct = tuple(kept)
+            # A frozenset never equals the one-alternative form (a tuple or a predicate).
+            sig = (leaf.path, names)
+        object.__setattr__(leaf, "index_alts", distinct)
+        object.__setattr__(leaf, "index_sig", sig)
+    return sig  # type: ignore[no-any-return]
+
+
+def _first_two(item: tuple[Any, ...]) -> tuple[Any, Any]:
+    return item[0], item[1]
+
+
+def _shared(branch: Conjunction, *, whole: bool) -> Any:
+    """Return what a branch's entry notes where one match alone cannot tell, or ``None``.
+
+    That is (the levels holding two or more of its conditions, where array
+    consistency can reject it; whether only the model's own tree can tell). These
+    are few and repeated (patterns of one shape have the same): each is held once.
+    """
+    leaves = branch.leaves
+    if len(leaves) < 2:
+        return (_NO_LEVELS, True) if whole else None
+    shape = (tuple([leaf.path for leaf in leaves]), whole)
+    found = _NOTES.get(shape, _UNSEEN)
+    if found is _UNSEEN:
+        if len(_NOTES) >= _NOTES_MAX:  # bounded: shapes are few, unless someone makes many
+            _NOTES.clear()
+        levels = shared_levels(leaves)
+        found = None
+        if levels or whole:  # shapes in another order have the same note: one object
+            note = (levels, whole)
+            found = _NOTES.setdefault(note, note)  # type: ignore[arg-type]
+        _NOTES[shape] = found
+    return found
+
+
+def _distinct(leaf: Leaf) -> tuple[Predicate, ...]:
+    """The alternatives of a leaf without repeats (see :func:`_signature`)."""
+    _signature(leaf)  # prepares both, once
+    return leaf.index_alts  # type: ignore[return-value]
 
 
 class PatternIndex(Generic[K]):
@@ -189,10 +295,15 @@ class PatternIndex(Generic[K]):
         self._root = _State()
         self._current: dict[K, int] = {}
         self._matchers: dict[K, Matcher] = {}
-        self._filed: dict[K, list[_Record]] = {}
+        self._filed: dict[K, _Entry | None] = {}  # the entry of each pattern's first branch
         self._stats = Selectivity()
         self._branches = 0
         self._reorder_at = _REORDER_FROM
+        # Each leaf's estimate, kept until the next re-ordering (shared leaves, such
+        # as one ``source`` named by thousands, are estimated once), and the leaves
+        # themselves, so that their ids stay theirs.
+        self._memo: dict[int, tuple[float, int]] = {}
+        self._memo_held: list[Leaf] = []
 
     def __len__(self) -> int:
         return len(self._current)
@@ -224,20 +335,24 @@ class PatternIndex(Generic[K]):
             matcher = compile_pattern(pattern, limits=self._limits)
         with self._lock:
             gen = next(self._gens)
-            for branch in matcher.branches:
+            branches = matcher.branches
+            for branch in branches:
                 self._stats.observe(branch.leaves, +1)
-            records = [
-                self._file(key, gen, branch, self._order(branch)) for branch in matcher.branches
-            ]
-            old = self._filed.get(key, [])
+            first: _Entry | None = None
+            if branches:
+                more = tuple(self._file(key, gen, b, self._order(b)) for b in branches[1:])
+                first = self._file(key, gen, branches[0], self._order(branches[0]), more=more)
+            old = self._filed.get(key, None)
             self._matchers[key] = matcher
             self._current[key] = gen  # the switch: from here on matches see the new pattern
-            self._filed[key] = records
-            self._branches += len(records)
-            for record in old:
-                self._unfile(record)
+            self._filed[key] = first
+            self._branches += len(branches)
+            if old is not None:
+                self._unfile_all(old)
             if self._branches >= self._reorder_at:
-                self._reorder_at = 2 * self._branches
+                # Each time the branches quadruple: O(1) amortised per add, and the
+                # counts the estimates come from move little in between.
+                self._reorder_at = 4 * self._branches
                 self._reorder()
 
     def remove(self, key: K) -> None:
@@ -249,8 +364,9 @@ class PatternIndex(Generic[K]):
         with self._lock:
             del self._current[key]
             del self._matchers[key]
-            for record in self._filed.pop(key):
-                self._unfile(record)
+            first = self._filed.pop(key)
+            if first is not None:
+                self._unfile_all(first)
 
     def discard(self, key: K) -> None:
         """Remove the pattern under ``key`` if there is one."""
@@ -258,8 +374,9 @@ class PatternIndex(Generic[K]):
             if key in self._current:
                 del self._current[key]
                 del self._matchers[key]
-                for record in self._filed.pop(key):
-                    self._unfile(record)
+                first = self._filed.pop(key)
+                if first is not None:
+                    self._unfile_all(first)
 
     def match(self, event: object) -> set[K]:
         """Return the keys of every pattern the event matches.
@@ -286,32 +403,39 @@ class PatternIndex(Generic[K]):
         # every state reached is visited once without a visited set.
         todo: list[Any] = [self._root]  # states
         pop, push, extend = todo.pop, todo.append, todo.extend
-        verdicts: dict[frozenset[Signature], bool] | None = None
+        verdicts: dict[tuple[int, ...], bool] | None = None
         # Partial matches that came through arrays of objects: (state, chain).
         tracked: list[tuple[_State, Chain]] = []
         while todo:
             state = pop()
-            pile = state.accept
-            if pile is not None:
-                for run in pile.runs:
-                    for key, gen, shared, branch, rest in run:
+            accept = state.accept  # read before ``more`` (see _pile_add)
+            more = state.more
+            if accept is not None or more:
+                for run in (accept, more) if more else (accept,):
+                    if run is None:
+                        continue
+                    for key, gen, shared, branch, _, order, depth, _ in run:
                         if key in found or current.get(key) != gen:
                             continue
-                        if rest and not _holds(rest, doc, values, multi, chains, ()):
+                        if depth < len(order) and not _holds(
+                            order[depth:], doc, values, multi, chains, ()
+                        ):
                             continue
                         if shared is None or (
-                            not shared[2] and (not multi or multi.isdisjoint(shared[0]))
+                            not shared[1] and (not multi or multi.isdisjoint(shared[0]))
                         ):
                             found.add(key)
                             continue
-                        # Branches with the same conditions get the same verdict.
+                        # Branches with the same conditions (leaves are shared between
+                        # patterns by the parser) get the same verdict.
                         if verdicts is None:
                             verdicts = {}
-                        verdict = verdicts.get(shared[1])
+                        alike = tuple(map(id, branch.leaves))
+                        verdict = verdicts.get(alike)
                         if verdict is None:
-                            verdict = verdicts[shared[1]] = (
+                            verdict = verdicts[alike] = (
                                 branch.tree.match(doc, doc)
-                                if shared[2]
+                                if shared[1]
                                 else self._verify(branch, doc, values, multi, chains)
                             )
                         if verdict:
@@ -331,8 +455,8 @@ class PatternIndex(Generic[K]):
                 elif fi.plain and len(vals) == 1:
                     value = vals[0]
                     hit = fi.exact.get(value if type(value) is str else canon(value))
-                    if hit:
-                        extend(hit) if len(hit) > 1 else push(hit[0])
+                    if hit is not None:
+                        extend(hit) if type(hit) is tuple else push(hit)
                 else:
                     reached = []
                     for value in vals:
@@ -376,7 +500,7 @@ class PatternIndex(Generic[K]):
         while todo:
             item = todo.pop()
             state, mem = item
-            if state.accept is not None:
+            if state.accept is not None or state.more:
                 mems = ends.get(state)
                 if mems is None:
                     ends[state] = {mem}
@@ -406,23 +530,21 @@ class PatternIndex(Generic[K]):
                         fi.collect(value, reached)
                     todo.extend((target, mem) for target in set(reached))
         for state, mems in ends.items():
-            pile = state.accept
-            if pile is None:  # pragma: no cover - only states with an accept are kept
-                continue
-            for run in pile.runs:
-                for key, gen, shared, branch, rest in run:
+            for run in (state.accept or (), state.more):
+                for key, gen, shared, branch, _, order, depth, _ in run:
                     if key in found or current.get(key) != gen:
                         continue
+                    rest = order[depth:]
                     if rest and not any(
                         _holds(rest, doc, values, multi, chains, mem) for mem in mems
                     ):
                         continue
                     if (
                         shared is None
-                        or (not shared[2] and (not multi or multi.isdisjoint(shared[0])))
+                        or (not shared[1] and (not multi or multi.isdisjoint(shared[0])))
                         or (
                             branch.tree.match(doc, doc)
-                            if shared[2]
+                            if shared[1]
                             else self._verify(branch, doc, values, multi, chains)
                         )
                     ):
@@ -450,26 +572,58 @@ class PatternIndex(Generic[K]):
     # ------------------------------------------------------------------ filing
 
     def _order(self, branch: Conjunction) -> tuple[Leaf, ...]:
-        if len(branch.leaves) < 2:  # nothing to order
-            return branch.leaves
-        estimate = self._stats.estimate
-        return tuple(
-            sorted(branch.leaves, key=lambda leaf: (estimate(leaf), _rank(leaf), leaf.path))
-        )
+        """Return the branch's indexed conditions, the most selective first."""
+        leaves = branch.leaves
+        if len(leaves) < 2:  # nothing to order
+            return leaves if not leaves or _indexable(leaves[0]) else ()
+        memo = self._memo
+        keyed = []
+        for leaf in leaves:
+            if not _indexable(leaf):
+                continue
+            score = memo.get(id(leaf))
+            if score is None:
+                if len(memo) > 2 * self._branches + 1024:  # patterns come and go
+                    memo.clear()
+                    self._memo_held.clear()
+                score = memo[id(leaf)] = (self._stats.estimate(leaf), _rank(leaf))
+                self._memo_held.append(leaf)
+            keyed.append((score, leaf.path, leaf))
+        if len(keyed) < 2:
+            return tuple(item[2] for item in keyed)
+        keyed.sort(key=_first_two)
+        return tuple(item[2] for item in keyed)
 
     def _reorder(self) -> None:
-        """Re-file each branch whose best order changed (new path first, then the old goes)."""
-        for key, records in self._filed.items():
-            for i, record in enumerate(records):
-                branch = record[1][3]
-                if len(branch.leaves) < 2:
-                    continue
-                order = self._order(branch)
-                if order != record[2]:
-                    records[i] = self._file(key, record[1][1], branch, order)
-                    self._unfile(record, keep_stats=True)
+        """Re-file each pattern whose best order changed (new paths first, then the old go)."""
+        self._memo.clear()
+        self._memo_held.clear()
+        for key, first in self._filed.items():
+            if first is None:
+                continue
+            entries = (first, *first[7])
+            orders = [self._order(e[3]) if len(e[3].leaves) > 1 else e[5] for e in entries]
+            if all(new == e[5] for new, e in zip(orders, entries, strict=True)):
+                continue
+            gen = first[1]
+            more = tuple(
+                self._file(key, gen, e[3], order, e[2])
+                for e, order in zip(entries[1:], orders[1:], strict=True)
+            )
+            # Assigning to a key already there does not disturb the iteration.
+            self._filed[key] = self._file(key, gen, first[3], orders[0], first[2], more)
+            for e in entries:
+                self._unfile(e, keep_stats=True)
 
-    def _file(self, key: K, gen: int, branch: Conjunction, leaves: tuple[Leaf, ...]) -> _Record:
+    def _file(
+        self,
+        key: K,
+        gen: int,
+        branch: Conjunction,
+        order: tuple[Leaf, ...],
+        shared: Any = False,
+        more: tuple[_Entry, ...] = (),
+    ) -> _Entry:
         """Build the path of one branch and hold its key at the end.
 
         The branch follows the states that earlier branches built for the same
@@ -478,49 +632,41 @@ class PatternIndex(Generic[K]):
         A state so made carries at most one ``rest``: any later branch through it
         builds a state of its own for its next condition. So unique patterns cost
         one state, and shared ones share every state they agree on.
+
+        Args:
+            key: The pattern's key.
+            gen: The pattern's generation.
+            branch: The branch.
+            order: Its indexed conditions, in the order they become states.
+            shared: What the entry notes about array consistency (see
+                :func:`_shared`), when the branch was filed before.
+            more: The entries of the pattern's other branches (for its first).
+
+        Returns:
+            The branch's entry.
         """
-        # A condition on an array as a whole (the model's ``whole_array`` kinds), or a
-        # leaf of a kind the index does not know (a subclass with its own ``check``),
-        # is not indexed: its branch is verified by the model's own tree where it ends.
-        order = leaves
-        whole = [leaf for leaf in leaves if leaf.whole_array or type(leaf) is not Leaf]
-        if whole:
-            leaves = tuple(leaf for leaf in leaves if leaf not in whole)
         state = self._root
-        depth = 0
-        while depth < len(leaves):
-            child = state.children.get(_signature(leaves[depth]))
+        depth, size = 0, len(order)
+        while depth < size:
+            child = state.children.get(_signature(order[depth]))
             if child is None:
                 break
+            child.refs += 1
             state, depth = child, depth + 1
-        levels = shared_levels(branch.leaves) if len(branch.leaves) > 1 else _NO_LEVELS
-        if depth < len(leaves):
-            state, depth = self._grow(state, leaves[depth]), depth + 1
-        rest = tuple(_check(leaf) for leaf in leaves[depth:]) if depth < len(leaves) else ()
-        # (levels where array consistency can reject the branch, its conditions' names,
-        # whether only the model's own tree can tell)
-        shared = (
-            (levels, frozenset(map(_signature, branch.leaves)), bool(whole))
-            if levels or whole
-            else None
-        )
-        entry = (key, gen, shared, branch, rest)
-        node: _State | None = state
-        while node is not None and node is not self._root:
-            node.refs += 1
-            node = node.parent
-        if state.accept is None:
-            pile = Pile()
-            pile.append(entry)
-            state.accept = pile
-        else:
-            state.accept.append(entry)
-        return state, entry, order
+        if depth < size:
+            state, depth = self._grow(state, order[depth]), depth + 1
+        if shared is False:  # not known yet (a re-filed branch brings its own)
+            shared = _shared(branch, whole=size != len(branch.leaves))
+        # The conditions after the first ``depth`` (its rest) are tested where it ends.
+        entry: _Entry = (key, gen, shared, branch, None, order, depth, more)
+        _pile_add(state, entry)
+        return entry
 
     def _grow(self, state: _State, leaf: Leaf) -> _State:
         """Add a state after ``state`` for ``leaf``, filed in the field's index."""
         sig = _signature(leaf)
-        child = _State(state, sig, leaf)
+        child = _State()
+        child.refs = 1
         if state.children is _NONE:
             state.children, state.fields = {}, {}
         state.children[sig] = child
@@ -535,52 +681,37 @@ class PatternIndex(Generic[K]):
             state.moves = (*state.moves, (leaf.path, fi))
         return child
 
-    def _unfile(self, record: _Record, *, keep_stats: bool = False) -> None:
+    def _unfile_all(self, first: _Entry) -> None:
+        for entry in (first, *first[7]):
+            self._unfile(entry)
+
+    def _unfile(self, entry: _Entry, *, keep_stats: bool = False) -> None:
         """Take a branch apart: drop its key, then the states no other branch uses."""
-        end, entry, _ = record
+        order, depth = entry[5], entry[6]
         if not keep_stats:
             self._stats.observe(entry[3].leaves, -1)
             self._branches -= 1
-        pile = end.accept
-        if pile is not None:
-            pile.remove(entry)
-            if not len(pile):
-                end.accept = None
-        child = end
-        while child is not self._root:
-            parent, sig, leaf = child.parent, child.sig, child.via
-            if parent is None or sig is None or leaf is None:  # pragma: no cover - root only
-                break
+        path = [self._root]
+        for leaf in order[:depth]:
+            path.append(path[-1].children[_signature(leaf)])
+        end = path[-1]
+        _pile_drop(end, entry)
+        for at in range(depth, 0, -1):
+            child, parent, leaf = path[at], path[at - 1], order[at - 1]
             child.refs -= 1
-            if not child.refs:
-                del parent.children[sig]
-                fi = parent.fields[leaf.path]
-                for alt in _distinct(leaf):
-                    fi.remove(alt, child)
-                if not fi.size:
-                    del parent.fields[leaf.path]
-                    parent.moves = tuple(m for m in parent.moves if m[1] is not fi)
-            child = parent
-
-
-# (path, its one key if it has one, the exact values when that is all, test, absent ok)
-_Check = tuple[Path, "str | None", "frozenset[object] | None", Callable[[object], bool], bool]
-
-
-def _check(leaf: Leaf) -> _Check:
-    """Return the test of a condition left where a branch ends (see :func:`_make_check`)."""
-    return _prepared(leaf)[1]
-
-
-def _make_check(leaf: Leaf) -> _Check:
-    """Compile a condition left to test where a branch ends: exact values as a set."""
-    only_exact = not (leaf.others or leaf.present_ok or leaf.absent_ok)
-    top = leaf.path[0] if len(leaf.path) == 1 else None
-    return leaf.path, top, leaf.exact if only_exact else None, leaf.test_value, leaf.absent_ok
+            if child.refs:
+                continue
+            del parent.children[_signature(leaf)]
+            fi = parent.fields[leaf.path]
+            for alt in _distinct(leaf):
+                fi.remove(alt, child)
+            if not fi.size:
+                del parent.fields[leaf.path]
+                parent.moves = tuple(m for m in parent.moves if m[1] is not fi)
 
 
 def _holds(
-    rest: tuple[_Check, ...],
+    rest: tuple[Leaf, ...],
     doc: Mapping[str, Any],
     values: dict[Path, tuple[object, ...]],
     multi: set[Path],
@@ -595,7 +726,8 @@ def _holds(
     """
     pending: list[list[Chain]] | None = None
     plain = type(doc) is dict
-    for path, top, exact, test, absent_ok in rest:
+    for leaf in rest:
+        top, exact, test = leaf.top, leaf.only_exact, leaf.test_value
         if top is not None and plain:
             # A top-level string (the common case) is tested as it is read.
             value = doc.get(top, MISSING)
@@ -607,11 +739,12 @@ def _holds(
                 if test(value):
                     continue
                 return False
+        path = leaf.path
         vals = values.get(path)
         if vals is None:
             vals = values[path] = values_of(doc, path, multi, chains)
         if not vals:
-            if not absent_ok:
+            if not leaf.absent_ok:
                 return False
         elif chains and path in chains:
             held = {

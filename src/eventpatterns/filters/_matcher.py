@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Union
 
-from ._model import Conjunction, brief
+from ._model import Conjunction, Node, brief
 from ._parse import DEFAULT_LIMITS, Limits, check_size, load_json, parse_pattern
 
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ class Matcher:
 
     def __init__(self, branches: tuple[Conjunction, ...], pattern: object) -> None:
         self._branches = branches
-        self._trees = tuple(b.tree for b in branches)
+        self._trees: tuple[Node, ...] | None = None  # built on the first match
         self._pattern = pattern
 
     @property
@@ -78,7 +78,10 @@ class Matcher:
                 :class:`~eventpatterns.core.Event`.
         """
         doc = event if type(event) is dict else as_event_dict(event)
-        for tree in self._trees:  # noqa: SIM110 - a plain loop is faster here
+        trees = self._trees
+        if trees is None:
+            trees = self._trees = tuple(b.tree for b in self._branches)
+        for tree in trees:  # noqa: SIM110 - a plain loop is faster here
             if tree.match(doc, doc):
                 return True
         return False

@@ -17,7 +17,7 @@ Semantics follow Amazon EventBridge ("Event patterns", "Content filtering",
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -152,6 +152,9 @@ def values_at(root: object, path: tuple[str, ...]) -> list[object]:
     return out
 
 
+_NO_KEYS: Final[frozenset[object]] = frozenset()
+
+
 class _Scope:
     """The event of one top-level match, with what was learnt about it.
 
@@ -175,7 +178,7 @@ class Leaf:
         path: Keys from the root of the event.
         alternatives: The alternatives, as written.
         exact: Keys (:func:`canon`) of the exact-value alternatives, for O(1) tests.
-        others: The other value-testing alternatives.
+        others: The other value-testing alternatives (predicates).
         present_ok: An ``exists: true`` alternative is present.
         absent_ok: An ``exists: false`` alternative is present.
     """
@@ -183,24 +186,52 @@ class Leaf:
     path: tuple[str, ...]
     alternatives: tuple[Predicate, ...]
     exact: frozenset[object] = field(init=False)
-    others: tuple[Callable[[object], bool], ...] = field(init=False)
+    others: tuple[Predicate, ...] = field(init=False)
     present_ok: bool = field(init=False)
     absent_ok: bool = field(init=False)
     whole_array: bool = field(init=False, repr=False, compare=False)
+    #: The exact values when they are all the leaf tests (``None`` otherwise), and
+    #: its one key when the path has one: the fast paths of trees and the index.
+    only_exact: frozenset[object] | None = field(init=False, repr=False, compare=False)
+    top: str | None = field(init=False, repr=False, compare=False)
     #: Filled in by :class:`~eventpatterns.filters.PatternIndex` the first time it files
-    #: the leaf (its state signature and its test where a branch ends), so that a leaf
-    #: shared by many patterns is prepared once.
-    index_cache: tuple[Any, Any] | None = field(init=False, repr=False, compare=False, default=None)
+    #: the leaf (its state signature and its distinct alternatives), so that a leaf
+    #: shared by many patterns is prepared once. Plain values: no reference cycle.
+    index_sig: Any = field(init=False, repr=False, compare=False, default=None)
+    index_alts: tuple[Predicate, ...] | None = field(
+        init=False, repr=False, compare=False, default=None
+    )
 
     def __post_init__(self) -> None:
-        exact = frozenset(p.key for p in self.alternatives if isinstance(p, Exact))
-        others = tuple(p.test for p in self.alternatives if not isinstance(p, (Exact, Exists)))
-        object.__setattr__(self, "exact", exact)
-        object.__setattr__(self, "others", others)
-        flags = [p.present for p in self.alternatives if isinstance(p, Exists)]
-        object.__setattr__(self, "present_ok", True in flags)
-        object.__setattr__(self, "absent_ok", False in flags)
-        object.__setattr__(self, "whole_array", any(p.whole_array for p in self.alternatives))
+        alts = self.alternatives
+        exact: frozenset[object] = _NO_KEYS
+        others: tuple[Predicate, ...] = ()
+        present_ok = absent_ok = whole = False
+        kinds = {type(p) for p in alts}
+        if kinds == {Exact}:  # the common case: exact values only
+            exact = frozenset([p.key for p in alts])  # type: ignore[attr-defined]
+        else:
+            keys = [p.key for p in alts if isinstance(p, Exact)]
+            if keys:
+                exact = frozenset(keys)
+            others = tuple(p for p in alts if not isinstance(p, (Exact, Exists)))
+            for p in alts:
+                if isinstance(p, Exists):
+                    if p.present:
+                        present_ok = True
+                    else:
+                        absent_ok = True
+                if p.whole_array:
+                    whole = True
+        setattr_ = object.__setattr__
+        setattr_(self, "exact", exact)
+        setattr_(self, "others", others)
+        setattr_(self, "present_ok", present_ok)
+        setattr_(self, "absent_ok", absent_ok)
+        setattr_(self, "whole_array", whole)
+        only = None if (others or present_ok or absent_ok) else exact
+        setattr_(self, "only_exact", only)
+        setattr_(self, "top", self.path[0] if len(self.path) == 1 else None)
 
     def test_value(self, value: object) -> bool:
         """Tell whether one leaf value satisfies an alternative."""
@@ -209,7 +240,10 @@ class Leaf:
         key = value if type(value) is str else canon(value)
         if key in self.exact:
             return True
-        return any(test(value) for test in self.others)
+        for pred in self.others:  # noqa: SIM110 - a plain loop is faster here
+            if pred.test(value):
+                return True
+        return False
 
     def check(self, value: object, root: object) -> bool:
         """Tell whether the event value found at this leaf satisfies it.
@@ -269,14 +303,7 @@ class Node:
             any(leaf.absent_ok for _, leaf in self.leaves)
             or any(child.has_absent for _, child in self.children),
         )
-        fast = tuple(
-            (
-                key,
-                leaf.exact if not (leaf.others or leaf.present_ok or leaf.absent_ok) else None,
-                leaf,
-            )
-            for key, leaf in self.leaves
-        )
+        fast = tuple((key, leaf.only_exact, leaf) for key, leaf in self.leaves)
         object.__setattr__(self, "fast", fast)
 
     def match(self, obj: Mapping[str, Any], root: object) -> bool:
@@ -358,13 +385,25 @@ def _build(leaves: tuple[Leaf, ...] | list[Leaf], depth: int) -> Node:
 
 @dataclass(frozen=True, slots=True)
 class Conjunction:
-    """One ``$or`` branch: all its leaves must hold (array consistency included)."""
+    """One ``$or`` branch: all its leaves must hold (array consistency included).
+
+    Its tree is built the first time it is asked for: a
+    :class:`~eventpatterns.filters.PatternIndex` rarely needs it, and ten thousand
+    patterns held there would otherwise keep ten thousand trees for the garbage
+    collector to walk.
+    """
 
     leaves: tuple[Leaf, ...]
-    tree: Node = field(init=False, compare=False)
+    _tree: Node | None = field(init=False, repr=False, compare=False, default=None)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "tree", build_tree(self.leaves))
+    @property
+    def tree(self) -> Node:
+        """The leaves assembled into nodes (:func:`build_tree`), built once."""
+        tree = self._tree
+        if tree is None:
+            tree = build_tree(self.leaves)
+            object.__setattr__(self, "_tree", tree)
+        return tree
 
     def match(self, event: Mapping[str, Any]) -> bool:
         """Tell whether the event (a mapping) satisfies this branch."""

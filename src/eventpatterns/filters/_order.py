@@ -29,6 +29,7 @@ from ._model import (
     Exists,
     Leaf,
     Numeric,
+    Predicate,
     Prefix,
     Suffix,
     Wildcard,
@@ -40,14 +41,12 @@ Path = tuple[str, ...]
 _HALF: Final = 0.5
 
 
-def _tags(leaf: Leaf) -> list[tuple[str, object]]:
-    """Name what each alternative of a leaf is counted as (kind, literal)."""
+def _tags(alts: tuple[Predicate, ...]) -> list[tuple[str, object]]:
+    """Name what each alternative is counted as (kind, literal)."""
     tags: list[tuple[str, object]] = []
-    for alt in leaf.alternatives:
-        kind = type(alt)
-        if kind is Exact:
-            tags.append(("=", alt.key))  # type: ignore[attr-defined]
-        elif kind is EqualsIgnoreCase:
+    for alt in alts:
+        kind = type(alt)  # exact values are counted by the caller, without a list
+        if kind is EqualsIgnoreCase:
             tags.append(("i", alt.text))  # type: ignore[attr-defined]
         elif kind is Prefix or kind is Suffix:
             tags.append((alt.op + ("i" if alt.ignore_case else ""), alt.text))  # type: ignore[attr-defined]
@@ -72,15 +71,32 @@ class Selectivity:
 
     def observe(self, leaves: tuple[Leaf, ...], delta: int) -> None:
         """Count (``delta=1``) or uncount (``-1``) the conditions of a branch."""
+        named, counts = self._named, self._values
         for leaf in leaves:
             path = leaf.path
-            self._named[path] += delta
-            for kind, literal in _tags(leaf):
-                self._values[(path, kind, literal)] += delta
-            if delta > 0:
-                for alt in leaf.alternatives:
-                    if type(alt) is Numeric:
-                        self._widen(path, alt)
+            left = named.get(path, 0) + delta
+            if left:
+                named[path] = left
+            else:  # counts that reach zero go: patterns come and go for ever
+                del named[path]
+            for alt in leaf.alternatives:
+                if type(alt) is Exact:  # the common case, without a list of tags
+                    tag: tuple[Path, str, object] = (path, "=", alt.key)
+                    left = counts.get(tag, 0) + delta
+                    if left:
+                        counts[tag] = left
+                    else:
+                        del counts[tag]
+                    continue
+                for kind, literal in _tags((alt,)):
+                    tag = (path, kind, literal)
+                    left = counts.get(tag, 0) + delta
+                    if left:
+                        counts[tag] = left
+                    else:
+                        del counts[tag]
+                if delta > 0 and type(alt) is Numeric:
+                    self._widen(path, alt)
 
     def _widen(self, path: Path, rng: Numeric) -> None:
         bounds = [b for b in (rng.low, rng.high) if b is not None]

@@ -100,6 +100,8 @@ _KEY_IN_PATH = 64
 _SHARED_LEAVES: dict[tuple[Any, ...], Leaf] = {}
 _SHARED_MAX: Final = 8192  # entries; a few MB at most
 _PATHS: dict[tuple[str, str], str] = {}
+# check_circular off: a pattern has passed check_size (a cycle would not have).
+_dumps = json.JSONEncoder(ensure_ascii=False, check_circular=False, allow_nan=False).encode
 
 
 def field_path(base: str, key: str) -> str:
@@ -152,43 +154,76 @@ def check_size(pattern: object, limit: int, *, what: str = "pattern") -> None:
 
     The walk stops as soon as the limit is passed, so refusing a huge pattern costs
     about as much as reading ``limit`` characters of it; no integer is converted to
-    text (Python refuses past 4,300 digits).
+    text (Python refuses past 4,300 digits). Escapes are measured in one pass over
+    the strings seen, once the walk is done (they are at most ``limit`` long).
 
     Raises:
         InvalidPattern: The pattern is over the limit (path ``$``).
     """
     size = 0
+    texts: list[str] = []
     stack: list[object] = [pattern]
+    pop, extend, keep = stack.pop, stack.extend, texts.append
     while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            size += len(item) + 2
-            # Short enough to measure exactly (escapes): printable text without quotes
-            # or backslashes has none.
-            if size <= limit and not (item.isprintable() and '"' not in item and "\\" not in item):
-                size += len(json.dumps(item, ensure_ascii=False)) - len(item) - 2
-        elif isinstance(item, dict):
-            size += 2 + max(len(item) - 1, 0) + len(item)  # braces, commas, colons
+        item = pop()
+        kind = type(item)
+        if kind is str:
+            size += len(item) + 2  # type: ignore[arg-type]
+            keep(item)  # type: ignore[arg-type]
+        elif kind is dict or (kind is not list and isinstance(item, dict)):
+            size = _dict_size(item, size, limit, extend, keep)  # type: ignore[arg-type]
+        elif kind is list or kind is tuple or isinstance(item, (list, tuple)):
+            n = len(item)  # type: ignore[arg-type]
+            size += n + 1 if n else 2
             if size <= limit:
-                for key, value in item.items():
-                    stack.append(value)
-                    stack.append(key if isinstance(key, str) else "")
-        elif isinstance(item, (list, tuple)):
-            size += 2 + max(len(item) - 1, 0)
-            if size <= limit:
-                stack.extend(item)
-        elif isinstance(item, bool) or item is None:
-            size += 4 if item is not False else 5
-        elif isinstance(item, int):
-            bits = item.bit_length()
-            size += int(bits * 0.30103) + 1 if bits > 3000 else len(str(int(item)))
-        elif isinstance(item, float):
-            size += len(repr(float(item)))
+                extend(item)  # type: ignore[arg-type]
+        else:
+            size += _scalar_size(item, keep)
         if size > limit:
-            raise InvalidPattern(
-                f"the {what} is over {limit} characters long as compact JSON (at least"
-                f" {size}); the limit is {limit}"
-            )
+            _over(what, limit, size)
+    if texts:
+        joined = "".join(texts)
+        # Printable text without quotes or backslashes has no escapes (the common case).
+        if not (joined.isprintable() and '"' not in joined and "\\" not in joined):
+            size += sum(len(json.dumps(t, ensure_ascii=False)) - len(t) - 2 for t in texts)
+            if size > limit:
+                _over(what, limit, size)
+
+
+def _over(what: str, limit: int, size: int) -> None:
+    raise InvalidPattern(
+        f"the {what} is over {limit} characters long as compact JSON (at least"
+        f" {size}); the limit is {limit}"
+    )
+
+
+def _dict_size(item: dict[Any, Any], size: int, limit: int, extend: Any, keep: Any) -> int:
+    n = len(item)
+    size += 2 * n + 1 if n else 2  # braces, commas, colons
+    if size <= limit:
+        extend(item.values())
+        for key in item:
+            if type(key) is str:
+                size += len(key) + 2
+                keep(key)
+            else:  # not JSON (refused by the parser): counted as ""
+                size += 2
+    return size
+
+
+def _scalar_size(item: object, keep: Any) -> int:
+    """Measure a leaf value (a str subclass, a number, a boolean, ``null``...)."""
+    if isinstance(item, str):
+        keep(str(item))
+        return len(item) + 2
+    if isinstance(item, bool) or item is None:
+        return 4 if item is not False else 5
+    if isinstance(item, int):
+        bits = item.bit_length()
+        return int(bits * 0.30103) + 1 if bits > 3000 else len(str(int(item)))
+    if isinstance(item, float):
+        return len(repr(float(item)))
+    return 0
 
 
 def parse_pattern(pattern: object, limits: Limits = DEFAULT_LIMITS) -> tuple[Conjunction, ...]:
@@ -305,12 +340,20 @@ class _Parser:
     def leaf(self, values: list[Any], keys: tuple[str, ...], path: str) -> Leaf:
         if not values:
             raise InvalidPattern("an array of alternatives must not be empty", path=path)
-        # Leaves are immutable: one that only names strings (they do not depend on the
-        # limits) is shared by every pattern that names the same strings at the same
-        # path, so ten thousand subscriptions to one ``source`` hold one leaf.
-        shared = None
+        # Leaves are immutable: one is shared by every pattern that names the same
+        # alternatives at the same path, so ten thousand subscriptions to one
+        # ``source`` hold one leaf (and the index prepares it once). Strings name
+        # themselves; other alternatives are named by their JSON text (which keeps
+        # 1, 1.0 and true apart), with the one limit a leaf depends on.
+        shared: tuple[Any, ...] | None
         if all(type(v) is str for v in values):
             shared = (keys, *values)
+        else:
+            try:
+                shared = (keys, self.limits.max_wildcards, _dumps(values))
+            except (TypeError, ValueError, RecursionError):  # not JSON: not shared
+                shared = None
+        if shared is not None:
             found = _SHARED_LEAVES.get(shared)
             if found is not None:
                 return found

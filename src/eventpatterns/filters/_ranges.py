@@ -2,8 +2,9 @@
 
 Three families, each kept in sorted runs (see :class:`Runs`):
 
-* lower bounds only (``> n``, ``>= n``), sorted by bound: every entry before the
-  binary-search point holds the value, so they are returned without a test;
+* lower bounds only (``> n``, ``>= n``), sorted by bound, inclusive and exclusive
+  apart: every entry before the binary-search point holds the value, so they are
+  returned in one slice, without a test;
 * upper bounds only, the same on the negated bound;
 * bounded ranges, grouped by *width class* ``k`` (their width is below ``2**k``),
   sorted by lower bound. A range of class ``k`` holding ``x`` has its lower bound
@@ -113,9 +114,6 @@ class Pile:
     def __init__(self) -> None:
         self.runs: tuple[tuple[Any, ...], tuple[Any, ...]] = ((), ())
 
-    def __len__(self) -> int:
-        return len(self.runs[0]) + len(self.runs[1])
-
     def append(self, item: object) -> None:
         """Add ``item``."""
         big, small = self.runs
@@ -190,13 +188,15 @@ _Band = tuple[float, bool, float, bool, object]
 class RangeIndex:
     """The numeric ranges of one field, each leading to a target (see the module docs)."""
 
-    __slots__ = ("_bands", "bands", "lower", "size", "upper")
+    __slots__ = ("_bands", "bands", "lower", "lower_in", "size", "upper", "upper_in")
 
     def __init__(self) -> None:
-        # lower: keys are the bounds; items (inclusive, target).
-        self.lower: Runs[tuple[bool, object]] = Runs()
-        # upper: keys are the negated bounds; items (inclusive, target).
-        self.upper: Runs[tuple[bool, object]] = Runs()
+        # Lower bounds, exclusive (``>``) and inclusive (``>=``): keys are the bounds,
+        # items the targets. Upper bounds the same, keyed by the negated bound.
+        self.lower: Runs[Any] = Runs()
+        self.lower_in: Runs[Any] = Runs()
+        self.upper: Runs[Any] = Runs()
+        self.upper_in: Runs[Any] = Runs()
         # (class, window, safe magnitude, runs keyed by low), replaced whole; items
         # (low, low inclusive, high, high inclusive, target), tested inline.
         self.bands: tuple[tuple[int, float, float, Runs[_Band]], ...] = ()
@@ -210,9 +210,9 @@ class RangeIndex:
         if high is None:
             if low is None:  # pragma: no cover - the parser never builds one
                 raise ValueError("a range needs a bound")
-            self.lower.insert(low, (rng.low_inclusive, target))
+            (self.lower_in if rng.low_inclusive else self.lower).insert(low, target)
         elif low is None:
-            self.upper.insert(-high, (rng.high_inclusive, target))
+            (self.upper_in if rng.high_inclusive else self.upper).insert(-high, target)
         else:
             k = _width_class(low, high)
             item = (low, rng.low_inclusive, high, rng.high_inclusive, target)
@@ -229,9 +229,9 @@ class RangeIndex:
         self.size -= 1
         low, high = rng.low, rng.high
         if high is None:
-            self.lower.remove(low, (rng.low_inclusive, target))
+            (self.lower_in if rng.low_inclusive else self.lower).remove(low, target)
         elif low is None:
-            self.upper.remove(-high, (rng.high_inclusive, target))
+            (self.upper_in if rng.high_inclusive else self.upper).remove(-high, target)
         else:
             k = _width_class(low, high)
             band = self._bands[k]
@@ -245,24 +245,25 @@ class RangeIndex:
 
     def collect(self, value: float, out: list[object]) -> None:
         """Append the targets of the ranges holding ``value`` (a number, not NaN)."""
+        # ``> n`` holds for n < value, ``>= n`` for n <= value: one slice each.
         for keys, items in self.lower.runs:
             end = bisect.bisect_left(keys, value)
-            for _, target in items[:end]:
-                out.append(target)
-            while end < len(keys) and keys[end] == value:
-                if items[end][0]:
-                    out.append(items[end][1])
-                end += 1
-        if self.upper.runs:
+            if end:
+                out.extend(items[:end])
+        for keys, items in self.lower_in.runs:
+            end = bisect.bisect_right(keys, value)
+            if end:
+                out.extend(items[:end])
+        if self.upper.runs or self.upper_in.runs:
             neg = -value
             for keys, items in self.upper.runs:
                 end = bisect.bisect_left(keys, neg)
-                for _, target in items[:end]:
-                    out.append(target)
-                while end < len(keys) and keys[end] == neg:
-                    if items[end][0]:
-                        out.append(items[end][1])
-                    end += 1
+                if end:
+                    out.extend(items[:end])
+            for keys, items in self.upper_in.runs:
+                end = bisect.bisect_right(keys, neg)
+                if end:
+                    out.extend(items[:end])
         for k, window, safe, band in self.bands:
             # A range of class k holding value has its low in (value - 2**k, value].
             first: Any
