@@ -12,8 +12,10 @@ from eventpatterns.errors import ConfigurationError, LimitExceeded
 from eventpatterns.push import DEFAULT_MAX_DEVICES, DeviceRegistry, Registration
 from eventpatterns.testing import DeviceRegistrySuite
 
-from ._dynamo_moto import dynamo, serial_moto  # noqa: F401 - fixtures
+from . import _dynamo_moto
 from .conftest import REGION
+
+serial_moto, dynamo = _dynamo_moto.serial_moto, _dynamo_moto.dynamo  # the fixtures
 
 _prefixes = itertools.count()
 T0 = 1_700_000_000.0

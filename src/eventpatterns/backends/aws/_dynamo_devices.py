@@ -33,6 +33,7 @@ older time, so prune with a margin of days, as FCM advises).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from collections.abc import Iterable
@@ -255,7 +256,7 @@ class DynamoDeviceRegistry:
 
     async def _release(self, user: str, device_id: str, value: str) -> None:
         """Free the user's slot of the device if it still holds ``value``."""
-        try:
+        with contextlib.suppress(_Conflict):  # else renewed meanwhile: no longer the device's
             await self._call(
                 "UpdateItem",
                 Key=self._user(user),
@@ -264,8 +265,6 @@ class DynamoDeviceRegistry:
                 ExpressionAttributeNames={"#d": f"d{device_id}"},
                 ExpressionAttributeValues={":val": {"S": value}, ":minus": {"N": "-1"}},
             )
-        except _Conflict:
-            pass  # renewed by a registration meanwhile: that one owns it now
 
     async def _reclaim(self, user: str, slots: dict[str, Any], now: float) -> bool:
         """Free the slots whose device is not the user's and that are older than the grace."""
