@@ -10,6 +10,7 @@ permissions; both keep the AWS error ``code``.
 from ._client import AWSConfigurationError, AWSUnavailable
 from ._dynamo_devices import DynamoDeviceRegistry
 from ._dynamo_jobs import DynamoJobStore
+from ._dynamo_presence import DynamoPresence
 from ._s3 import S3BlobStore
 
 __all__ = [
@@ -17,5 +18,6 @@ __all__ = [
     "AWSUnavailable",
     "DynamoDeviceRegistry",
     "DynamoJobStore",
+    "DynamoPresence",
     "S3BlobStore",
 ]

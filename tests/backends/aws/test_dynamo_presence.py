@@ -1,0 +1,143 @@
+"""DynamoPresence runs the public Presence suite against moto_server, and its own cases."""
+
+from __future__ import annotations
+
+import itertools
+import socket
+
+import anyio
+import pytest
+
+from eventpatterns.backends.aws import AWSConfigurationError, AWSUnavailable, DynamoPresence
+from eventpatterns.errors import ConfigurationError, EventsMissed
+from eventpatterns.realtime import Presence, PresenceEvent
+from eventpatterns.testing import ManualClock, PresenceSuite
+
+from . import _dynamo_moto
+from .conftest import REGION
+
+serial_moto, dynamo = _dynamo_moto.serial_moto, _dynamo_moto.dynamo  # the fixtures
+_prefixes = itertools.count()
+
+
+class TestDynamoPresence(PresenceSuite):
+    anyio_backends = ("asyncio",)  # aiobotocore runs on asyncio only
+
+    @pytest.fixture(autouse=True)
+    def _endpoint(self, dynamo: str) -> None:
+        self.endpoint = dynamo
+
+    async def make_presence(
+        self,
+        clock: ManualClock,
+        *,
+        ttl: float = 10.0,
+        sweep_interval: float = 1.0,
+        max_info_size: int = 4096,
+    ) -> Presence:
+        return DynamoPresence(
+            "presence",
+            prefix=f"suite{next(_prefixes)}",
+            ttl=ttl,
+            sweep_interval=sweep_interval,
+            max_info_size=max_info_size,
+            poll_interval=0.02,
+            region=REGION,
+            endpoint_url=self.endpoint,
+            create_table=True,
+            clock=clock,
+        )
+
+    async def make_peer(self, presence: Presence, clock: ManualClock) -> Presence:
+        assert isinstance(presence, DynamoPresence)
+        return DynamoPresence(
+            presence.table,
+            prefix=presence.prefix,
+            ttl=presence.ttl,
+            poll_interval=0.02,
+            region=REGION,
+            endpoint_url=self.endpoint,
+            clock=clock,
+        )
+
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def presence(endpoint: str, clock: ManualClock, **kwargs: object) -> DynamoPresence:
+    options: dict[str, object] = {
+        "region": REGION, "endpoint_url": endpoint, "create_table": True,
+        "poll_interval": 0.02, "clock": clock, **kwargs,
+    }  # fmt: skip
+    return DynamoPresence("presence", **options)  # type: ignore[arg-type]
+
+
+async def test_two_prefixes_share_a_table_and_never_meet(dynamo: str) -> None:
+    clock = ManualClock()  # no sweeper runs: expiry happens when asked
+    a, b = presence(dynamo, clock, prefix="a"), presence(dynamo, clock, prefix="b")
+    try:
+        async with b.events("room") as theirs:
+            assert await a.join("room", "alice", connection="c1", ttl=5)
+            assert await b.members("room") == {}
+            assert await b.heartbeat("c1") == 0
+            clock.advance(6)
+            assert await b.expire() == 0
+            assert await b.join("room", "bob", connection="c2")
+            with anyio.fail_after(10):
+                assert await theirs.__anext__() == PresenceEvent("join", "room", "bob", "c2")
+        assert await a.expire() == 1
+    finally:
+        await a.aclose()
+        await b.aclose()
+
+
+async def test_a_listener_far_behind_is_told_how_many_it_missed(dynamo: str) -> None:
+    clock = ManualClock()
+    async with presence(dynamo, clock) as store, store.events("room") as events:
+        for i in range(105):  # the channel item keeps the latest 100 events
+            await store.join("room", f"u{i}", connection=f"c{i}")
+        with anyio.fail_after(10), pytest.raises(EventsMissed) as info:
+            await events.__anext__()
+        assert info.value.missed == 5
+        with anyio.fail_after(10):
+            assert (await events.__anext__()).member == "u5"
+
+
+async def test_a_missing_table_is_a_configuration_error_naming_it(dynamo: str) -> None:
+    store = DynamoPresence("no-such-table", region=REGION, endpoint_url=dynamo)
+    async with store:
+        with pytest.raises(AWSConfigurationError, match="no-such-table") as info:
+            await store.count("room")
+        assert info.value.code == "ResourceNotFoundException"
+
+
+async def test_an_unreachable_endpoint_is_unavailable(moto_endpoint: str) -> None:
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    store = DynamoPresence("presence", region=REGION, endpoint_url=f"http://127.0.0.1:{port}")
+    with pytest.raises(AWSUnavailable, match="cannot reach"):
+        await store.join("room", "alice", connection="c1")
+    await store.aclose()
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"table": "ab"},
+        {"prefix": "a#b"},
+        {"poll_interval": 0},
+        {"poll_interval": "1"},
+        {"grace": float("inf")},
+        {"ttl": 0},
+    ],
+)
+def test_bad_options_are_refused(kwargs: dict[str, object]) -> None:
+    options: dict[str, object] = {"table": "presence", **kwargs}
+    with pytest.raises(ConfigurationError):
+        DynamoPresence(**options)  # type: ignore[arg-type]
