@@ -139,3 +139,18 @@ def test_bad_options_are_refused(kwargs: dict[str, object]) -> None:
     options: dict[str, object] = {"table": "devices", **kwargs}
     with pytest.raises(ConfigurationError):
         DynamoDeviceRegistry(**options)  # type: ignore[arg-type]
+
+
+async def test_creating_the_table_on_an_unreachable_endpoint_is_unavailable(
+    moto_endpoint: str,
+) -> None:
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    async with DynamoDeviceRegistry(
+        "devices", region=REGION, endpoint_url=url, create_table=True
+    ) as store:
+        with pytest.raises(AWSUnavailable) as info:
+            await store.devices("alice")
+        assert info.value.operation == "CreateTable"

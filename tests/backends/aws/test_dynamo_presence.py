@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import itertools
+import json
 import socket
 
 import anyio
 import pytest
 
 from eventpatterns.backends.aws import AWSConfigurationError, AWSUnavailable, DynamoPresence
-from eventpatterns.errors import ConfigurationError, EventsMissed
+from eventpatterns.backends.aws._dynamo_presence_state import ChannelState, events_after
+from eventpatterns.errors import BusClosed, ConfigurationError, EventsMissed
 from eventpatterns.realtime import Presence, PresenceEvent
 from eventpatterns.testing import ManualClock, PresenceSuite
 
@@ -141,3 +143,56 @@ def test_bad_options_are_refused(kwargs: dict[str, object]) -> None:
     options: dict[str, object] = {"table": "presence", **kwargs}
     with pytest.raises(ConfigurationError):
         DynamoPresence(**options)  # type: ignore[arg-type]
+
+
+async def test_expire_pages_through_many_due_channels(dynamo: str) -> None:
+    clock = ManualClock()
+    store = presence(dynamo, clock)
+    try:
+        for i in range(105):  # more than one page of the due index
+            await store.join(f"room{i}", "alice", connection="c1", ttl=5)
+        clock.advance(6)
+        assert await store.expire() == 105
+        assert await store.expire() == 0
+    finally:
+        await store.aclose()
+
+
+async def test_a_channel_past_the_item_size_limit_is_refused_whole(dynamo: str) -> None:
+    clock = ManualClock()
+    async with presence(dynamo, clock) as store:
+        info = {"k": "x" * 4000}
+
+        async def fill() -> None:
+            for i in range(120):  # 120 x 4 KB > DynamoDB's 400 KB item limit
+                await store.join("big", f"u{i}", connection=f"c{i}", info=info)
+
+        with pytest.raises(AWSConfigurationError, match="size") as error:
+            await fill()
+        assert error.value.operation == "PutItem"
+        accepted = await store.count("big")
+        assert 50 <= accepted < 120  # what was accepted stays
+        assert await store.join("big", "small", connection="s")  # a smaller one fits
+
+
+async def test_closing_inside_the_context_stops_the_sweeper(dynamo: str) -> None:
+    clock = ManualClock()
+    async with presence(dynamo, clock, sweep_interval=1) as store:
+        await store.join("room", "alice", connection="c1")
+        await store.aclose()
+        clock.advance(1)
+        await anyio.wait_all_tasks_blocked()
+        with pytest.raises(BusClosed):
+            await store.count("room")
+
+
+def test_the_event_log_keeps_the_latest_events_within_its_byte_budget() -> None:
+    state = ChannelState("room")
+    big = json.dumps({"k": "x" * 3000})
+    for i in range(40):  # 40 x 3 KB of events: over the 64 KB budget
+        state.join(f"u{i}", "c", big, 10.0)
+    fields = state.item_fields()
+    kept = json.loads(fields["e"]["S"])
+    assert 15 < len(kept) < 25
+    assert kept[-1][0] == 40  # the latest stays
+    assert events_after("room", None, 7) == (7, 0, [])

@@ -62,6 +62,8 @@ __all__ = ["DynamoPresence"]
 _T = TypeVar("_T")
 _INDEXES = {"due": ("dk", "nd", "N")}
 _ATTEMPTS = 500
+#: How many due channels one query of the sweeper reads.
+SWEEP_PAGE = 100
 
 
 class DynamoPresence(SweeperLifecycle):
@@ -323,6 +325,7 @@ class DynamoPresence(SweeperLifecycle):
                 IndexName="due",
                 KeyConditionExpression="dk = :k AND nd <= :now",
                 ExpressionAttributeValues={":k": {"S": f"{self.prefix}#due"}, ":now": num(now)},
+                Limit=SWEEP_PAGE,
                 **page,
             )
             for item in answer.get("Items", []):
@@ -382,7 +385,7 @@ class _Listener:
             try:
                 await anyio.sleep(delay)
                 return await self._owner._read(self.channel, consistent=False)
-            except BusClosed:
+            except BusClosed:  # pragma: no cover - closed between the check and the read
                 self._stopped = True
             finally:
                 self._scope = None
@@ -394,7 +397,7 @@ class _Listener:
             if self._stopped:
                 raise StopAsyncIteration
             item = await self._poll(delay)
-            if self._stopped:
+            if self._stopped:  # pragma: no cover - closed while polling
                 raise StopAsyncIteration
             delay = self._owner.poll_interval
             self._seq, missed, self._ready = events_after(self.channel, item, self._seq)
