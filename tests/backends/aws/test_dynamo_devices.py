@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import socket
+from typing import Any
 
 import pytest
 
@@ -154,3 +155,31 @@ async def test_creating_the_table_on_an_unreachable_endpoint_is_unavailable(
         with pytest.raises(AWSUnavailable) as info:
             await store.devices("alice")
         assert info.value.operation == "CreateTable"
+
+
+async def count_calls(store: DynamoDeviceRegistry) -> list[str]:
+    """Record the name of every DynamoDB operation the store's client makes from now on."""
+    calls: list[str] = []
+    db = await store._db()
+
+    def record(model: Any, **kwargs: Any) -> None:
+        calls.append(model.name)
+
+    db.meta.events.register("before-call.dynamodb", record)
+    return calls
+
+
+async def test_requests_per_call_are_as_documented(dynamo: str) -> None:
+    async with registry(dynamo) as store:
+        calls = await count_calls(store)
+        await store.register("alice", fcm("t1"), now=T0)  # new: try, claim, put
+        assert calls == ["UpdateItem", "UpdateItem", "PutItem"]
+        calls.clear()
+        await store.register("alice", fcm("t1"), now=T0 + 1)  # known: one write
+        assert calls == ["UpdateItem"]
+        calls.clear()
+        await store.register("bob", fcm("t1"), now=T0 + 2)  # moved: + free alice's slot
+        assert calls == ["UpdateItem", "UpdateItem", "PutItem", "UpdateItem"]
+        calls.clear()
+        await store.devices("bob")
+        assert calls == ["GetItem", "BatchGetItem"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import socket
+from typing import Any
 
 import anyio
 import pytest
@@ -196,3 +197,28 @@ def test_the_event_log_keeps_the_latest_events_within_its_byte_budget() -> None:
     assert 15 < len(kept) < 25
     assert kept[-1][0] == 40  # the latest stays
     assert events_after("room", None, 7) == (7, 0, [])
+
+
+async def test_requests_per_call_are_as_documented(dynamo: str) -> None:
+    clock = ManualClock()
+    store = presence(dynamo, clock)
+    try:
+        await store.count("warm-up")  # creates the table
+        calls: list[str] = []
+        db = await store._pool.client("dynamodb")
+
+        def record(model: Any, **kwargs: Any) -> None:
+            calls.append(model.name)
+
+        db.meta.events.register("before-call.dynamodb", record)
+        await store.join("room", "alice", connection="c1")
+        assert calls == ["UpdateItem", "GetItem", "PutItem"]
+        calls.clear()
+        assert await store.count("room") == 1  # nothing changed: a read
+        assert calls == ["GetItem"]
+        calls.clear()
+        clock.advance(1)
+        assert await store.heartbeat("c1") == 1
+        assert calls == ["GetItem", "GetItem", "PutItem"]
+    finally:
+        await store.aclose()
