@@ -8,7 +8,16 @@ permissions; both keep the AWS error ``code``.
 """
 
 from ._client import AWSConfigurationError, AWSUnavailable
+from ._dynamo_devices import DynamoDeviceRegistry
 from ._dynamo_jobs import DynamoJobStore
+from ._dynamo_presence import DynamoPresence
 from ._s3 import S3BlobStore
 
-__all__ = ["AWSConfigurationError", "AWSUnavailable", "DynamoJobStore", "S3BlobStore"]
+__all__ = [
+    "AWSConfigurationError",
+    "AWSUnavailable",
+    "DynamoDeviceRegistry",
+    "DynamoJobStore",
+    "DynamoPresence",
+    "S3BlobStore",
+]
