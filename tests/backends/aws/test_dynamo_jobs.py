@@ -11,7 +11,10 @@ from eventpatterns.errors import ConfigurationError
 from eventpatterns.jobs import Job, JobStore
 from eventpatterns.testing import JobStoreSuite, ManualClock
 
+from . import _dynamo_moto
 from .conftest import REGION
+
+serial_moto, dynamo = _dynamo_moto.serial_moto, _dynamo_moto.dynamo  # the fixtures
 
 _prefixes = itertools.count()
 
@@ -20,18 +23,10 @@ class TestDynamoJobStore(JobStoreSuite):
     anyio_backends = ("asyncio",)  # aiobotocore runs on asyncio only
 
     @pytest.fixture(autouse=True)
-    def _endpoint(self, aws: str) -> None:
-        self.endpoint = aws
-
-    async def test_concurrent_submits_with_one_key_make_one_job(
-        self, store: JobStore, clock: ManualClock
-    ) -> None:
-        # moto's TransactWriteItems is not isolated: each call deep-copies the table and a
-        # failed one restores that copy, undoing transactions that committed meanwhile
-        # (moto/dynamodb/models/__init__.py, transact_write_items). DynamoDB serialises
-        # conflicting transactions, which is what create() relies on; the sequential
-        # idempotency cases of the suite run here, this one needs the real service.
-        pytest.skip("moto's TransactWriteItems is not atomic under concurrent requests")
+    def _endpoint(self, dynamo: str) -> None:
+        # moto serialised: its threaded server interleaves concurrent transactions
+        # (each restores a copy of the table when it fails), which DynamoDB never does.
+        self.endpoint = dynamo
 
     async def make_store(self, clock: ManualClock, *, default_ttl: float) -> JobStore:
         return DynamoJobStore(
