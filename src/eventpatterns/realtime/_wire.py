@@ -24,6 +24,7 @@ them for connections that are not open.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -60,7 +61,7 @@ def text_frame(payload: bytes) -> bytes:
     return b"\x81\x7f" + length.to_bytes(8, "big") + payload
 
 
-def _discard(data: bytes | bytearray | memoryview, /) -> None:
+def _discard(data: bytes, /) -> None:
     """The writer's ``write`` once it is closed: drop what comes."""
 
 
@@ -92,7 +93,7 @@ class FrameWriter:
         self._protocol = protocol
         self._open = State.OPEN  # looked up once: websockets is imported lazily
         self._transport = transport
-        self._write = transport.write
+        self._write: Callable[[bytes], None] = transport.write
         self.buffered = transport.get_write_buffer_size
         self.held: list[bytes] = []
         self.held_size = 0
