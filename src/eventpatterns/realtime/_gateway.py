@@ -10,6 +10,7 @@ import secrets
 import sys
 from collections import deque
 from types import TracebackType
+from typing import TYPE_CHECKING
 from typing import NamedTuple
 
 import anyio
@@ -36,10 +37,16 @@ from ._wire import FLUSH_AT, FrameWriter, text_frame
 
 __all__ = ["CONTROL_SOURCE", "CONTROL_TYPE", "Gateway", "GatewayStats"]
 
+if TYPE_CHECKING:
+    import asyncio
+
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found,unused-ignore]
 
 logger = logging.getLogger("eventpatterns.realtime")
+#: Longest a connection's event frames are held while events keep arriving on every
+#: loop iteration, to be joined into one write.
+HOLD_SECONDS = 0.002
 
 #: The type of the control events gateways publish on the bus (``revoke``); every
 #: gateway process handles them and no client subscription ever receives one.
@@ -172,6 +179,10 @@ class Gateway:
         self._timer_scope: anyio.CancelScope | None = None
         self._timer_due: float | None = None
         self._stops: list[anyio.CancelScope] = []  # one per task of the gateway
+        self._dirty: list[FrameWriter] = []  # writers holding frames (see _hold)
+        self._routed = False
+        self._ticking = False
+        self._hold_until = 0.0
         self._counts = dict.fromkeys(("delivered", "dropped", "resyncs", "slow", "revoked"), 0)
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -425,11 +436,35 @@ class Gateway:
                         route.position = position
                         delivered += 1
         finally:
-            for out in touched:
-                out.flush()
+            if touched:
+                self._hold(touched)
             self._head = entries[-1].position
             self._counts["delivered"] += delivered
             self._counts["dropped"] += dropped
+
+    def _hold(self, touched: list[FrameWriter]) -> None:
+        # Coalescing (asyncio only: writers exist only there): the held frames go out
+        # at the next loop iteration, or, while events keep being routed on every
+        # iteration, after at most HOLD_SECONDS: one write per connection for them all.
+        import asyncio
+
+        self._dirty.extend(touched)
+        self._routed = True
+        if not self._ticking:
+            loop = asyncio.get_running_loop()
+            self._ticking = True
+            self._hold_until = loop.time() + HOLD_SECONDS
+            loop.call_soon(self._tick, loop)
+
+    def _tick(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._routed and loop.time() < self._hold_until:
+            self._routed = False
+            loop.call_soon(self._tick, loop)
+            return
+        self._ticking = False
+        dirty, self._dirty = self._dirty, []
+        for out in dirty:
+            out.flush()
 
     def _slow(self, route: Route) -> None:
         conn = route.conn
