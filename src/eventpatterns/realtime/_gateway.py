@@ -10,8 +10,7 @@ import secrets
 import sys
 from collections import deque
 from types import TracebackType
-from typing import TYPE_CHECKING
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import anyio
 import anyio.lowlevel
