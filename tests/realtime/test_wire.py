@@ -9,6 +9,7 @@ import socket
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -259,3 +260,22 @@ async def test_frames_given_after_close_or_once_the_peer_closed_are_dropped() ->
             assert ws.close_code == 4000
         writer.write(text_frame(b"{}"))  # closed: nothing to write to, no error
         assert not writer.writable()
+
+
+async def test_frames_held_while_events_keep_coming_all_arrive_in_order() -> None:
+    async with (
+        running_gateway(limits=SMALL) as gateway,
+        serve(gateway, "127.0.0.1", 0) as server,
+        connect(server.url) as ws,
+    ):
+        await recv_until(ws, "connected")
+        await ws.send('{"type":"subscribe","id":"s1"}')
+        await recv_until(ws, "subscribed")
+        # One event per loop iteration: the gateway routes on every iteration and holds
+        # the frames (up to HOLD_SECONDS), then writes them together.
+        for n in range(300):
+            await gateway.bus.publish(order(n))
+            await anyio.lowlevel.checkpoint()
+        got = [(await recv_until(ws, "event"))["event"]["data"]["n"] for _ in range(300)]
+        assert got == list(range(300))
+        assert not gateway._dirty  # every held frame was written

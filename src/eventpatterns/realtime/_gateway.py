@@ -100,7 +100,10 @@ class Gateway:
     subscription in one :class:`~eventpatterns.filters.PatternIndex`; each event is
     matched once, encoded once per (dialect, subscription id) with the bytes of
     ``Event.to_json()`` spliced into the frame, and queued on each matching
-    connection's transport.
+    connection's transport (on :func:`serve`'s connections without compression: the
+    whole WebSocket frame's bytes, written straight to the socket's transport and
+    joined into one write per connection while events keep coming, see
+    ``docs/realtime-transports.md``).
 
     Slow clients: each connection's transport reports the bytes it has queued;
     an event that would take it over ``limits.max_buffered`` is not queued. With
