@@ -279,3 +279,23 @@ async def test_frames_held_while_events_keep_coming_all_arrive_in_order() -> Non
         got = [(await recv_until(ws, "event"))["event"]["data"]["n"] for _ in range(300)]
         assert got == list(range(300))
         assert not gateway._dirty  # every held frame was written
+
+
+async def test_each_subscription_id_gets_its_own_frame_built_once() -> None:
+    async with (
+        running_gateway(limits=SMALL) as gateway,
+        serve(gateway, "127.0.0.1", 0) as server,
+        connect(server.url) as one,
+        connect(server.url) as two,
+        connect(server.url) as three,
+    ):
+        # Ids a, b, a in one group: the frame for "a" is built once, reused for the third.
+        for ws, sid in ((one, "a"), (two, "b"), (three, "a")):
+            await recv_until(ws, "connected")
+            await ws.send(json.dumps({"type": "subscribe", "id": sid}))
+            await recv_until(ws, "subscribed")
+        await gateway.bus.publish(order(7))
+        frames = [await recv_until(ws, "event") for ws in (one, two, three)]
+        assert [f["id"] for f in frames] == ["a", "b", "a"]
+        assert frames[0] == frames[2]
+        assert {f["event"]["data"]["n"] for f in frames} == {7}
