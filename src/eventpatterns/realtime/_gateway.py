@@ -43,9 +43,12 @@ if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found,unused-ignore]
 
 logger = logging.getLogger("eventpatterns.realtime")
-#: Longest a connection's event frames are held while events keep arriving on every
-#: loop iteration, to be joined into one write.
+#: Longest a connection's event frames are held to be joined into one write.
 HOLD_SECONDS = 0.002
+#: Loop iterations they are held (within HOLD_SECONDS; longer while events keep being
+#: routed): a few microseconds on an idle loop, and the bus reader's next batches,
+#: routed meanwhile, go out in the same write when it is busy.
+HOLD_TICKS = 4
 
 #: The type of the control events gateways publish on the bus (``revoke``); every
 #: gateway process handles them and no client subscription ever receives one.
@@ -446,8 +449,8 @@ class Gateway:
 
     def _hold(self, touched: list[FrameWriter]) -> None:
         # Coalescing (asyncio only: writers exist only there): the held frames go out
-        # at the next loop iteration, or, while events keep being routed on every
-        # iteration, after at most HOLD_SECONDS: one write per connection for them all.
+        # after HOLD_TICKS loop iterations, or later while events keep being routed,
+        # but after at most HOLD_SECONDS: one write per connection for them all.
         import asyncio
 
         self._dirty.extend(touched)
@@ -456,12 +459,12 @@ class Gateway:
             loop = asyncio.get_running_loop()
             self._ticking = True
             self._hold_until = loop.time() + HOLD_SECONDS
-            loop.call_soon(self._tick, loop)
+            loop.call_soon(self._tick, loop, HOLD_TICKS)
 
-    def _tick(self, loop: asyncio.AbstractEventLoop) -> None:
-        if self._routed and loop.time() < self._hold_until:
+    def _tick(self, loop: asyncio.AbstractEventLoop, ticks: int) -> None:
+        if (self._routed or ticks > 0) and loop.time() < self._hold_until:
             self._routed = False
-            loop.call_soon(self._tick, loop)
+            loop.call_soon(self._tick, loop, ticks - 1)
             return
         self._ticking = False
         dirty, self._dirty = self._dirty, []
