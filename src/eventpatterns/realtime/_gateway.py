@@ -105,7 +105,7 @@ class Gateway:
     ``Event.to_json()`` spliced into the frame, and queued on each matching
     connection's transport (on :func:`serve`'s connections without compression: the
     whole WebSocket frame's bytes, written straight to the socket's transport and
-    joined into one write per connection while events keep coming, see
+    joined into one write per connection over a few loop iterations, see
     ``docs/realtime-transports.md``).
 
     Slow clients: each connection's transport reports the bytes it has queued;

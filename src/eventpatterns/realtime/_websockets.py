@@ -12,7 +12,7 @@ Without per-message deflate a server's frames are the same bytes for every recip
 subscription id and gives the bytes to each connection's
 :class:`~eventpatterns.realtime._wire.FrameWriter`, which writes them straight to the
 connection's asyncio transport while the WebSocket is OPEN; the frames of one routed
-batch, and of the next loop iterations while events keep coming (at most 2 ms), are
+batch, and of those routed in the next four loop iterations (at most 2 ms), are
 joined into one write per connection (one system call for them all). With
 per-message deflate negotiated (RFC 7692) every connection compresses with its own
 context, so the transport has no writer and falls back to ``protocol.send_text()``.
