@@ -1,5 +1,5 @@
 # ruff: noqa: ASYNC110, ASYNC240, E501 - a benchmark harness: it polls buffers, long literals
-"""Send path of the websockets transport: broadcast() vs send_text loop vs WebSocketTransport.
+"""Send path of the websockets transport: broadcast() vs send_text loop vs pre-built frames.
 
 Server and clients in separate processes; clients are raw RFC 6455 clients that count
 bytes. Environment: N clients (1000), M frames (1000), R rounds (3), METHODS
@@ -71,7 +71,8 @@ async def server(method: str, port_q: Any, ready_evt: Any, result_q: Any) -> Non
     from websockets.asyncio.server import broadcast, serve
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-    from eventpatterns.realtime._websockets import WebSocketTransport, _FrameCache
+    from eventpatterns.realtime._websockets import WebSocketTransport
+    from eventpatterns.realtime._wire import FrameWriter, text_frame
 
     conns: list[Any] = []
 
@@ -87,8 +88,8 @@ async def server(method: str, port_q: Any, ready_evt: Any, result_q: Any) -> Non
         port_q.put(port)
         while len(conns) < N_CLIENTS:
             await asyncio.sleep(0.01)
-        cache = _FrameCache()
-        transports = [WebSocketTransport(c, cache) for c in conns]
+        transports = [WebSocketTransport(c) for c in conns]
+        writers: list[FrameWriter] = [t.frames for t in transports if t.frames is not None]
         msgs = [PAYLOAD.replace("1-0", f"{i}-0") for i in range(N_MSGS)]
         t0 = time.perf_counter()
         in_send = 0.0
@@ -101,11 +102,16 @@ async def server(method: str, port_q: Any, ready_evt: Any, result_q: Any) -> Non
                     c.protocol.send_text(m.encode())
                     c.send_data()
             elif method == "transport":
-                for t in transports:
-                    t.send(m)
+                # As the gateway does: one frame built, held by each writer, joined.
+                data = text_frame(m.encode())
+                for w in writers:
+                    w.held.append(data)
+                    w.held_size += len(data)
             in_send += time.perf_counter() - s0
             if os.environ.get("BURST") and (k + 1) % 50:
                 continue  # 50 messages per loop iteration, as the gateway gets them
+            for w in writers:
+                w.flush()
             # let the loop write (like a real server between events)
             while any(
                 t.buffered_amount() > 1 << 20 for t in transports[:: max(1, N_CLIENTS // 20)]

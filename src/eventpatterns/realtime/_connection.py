@@ -21,6 +21,8 @@ from ._protocol import (
 )
 from ._routing import Group, Route
 from ._transport import Transport
+from ._websockets import WebSocketTransport
+from ._wire import FrameWriter
 
 if TYPE_CHECKING:
     from ._gateway import Gateway
@@ -50,6 +52,10 @@ class Connection:
         self.credentials = credentials
         self.id = cid
         self.dialect = transport.dialect
+        #: Where the gateway writes pre-built WebSocket frames (``None``: ``send`` them).
+        self.frames: FrameWriter | None = (
+            transport.frames if isinstance(transport, WebSocketTransport) else None
+        )
         self.protocol = ServerProtocol(
             limits=gateway.limits, dialect=transport.dialect, clock=gateway.clock.time
         )

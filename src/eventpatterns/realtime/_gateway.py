@@ -10,7 +10,7 @@ import secrets
 import sys
 from collections import deque
 from types import TracebackType
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import anyio
 import anyio.lowlevel
@@ -32,13 +32,23 @@ from ._protocol import (
 from ._resume import resume
 from ._routing import Group, Route, Routes
 from ._transport import Transport
+from ._wire import FLUSH_AT, FrameWriter, text_frame
 
 __all__ = ["CONTROL_SOURCE", "CONTROL_TYPE", "Gateway", "GatewayStats"]
+
+if TYPE_CHECKING:
+    import asyncio
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found,unused-ignore]
 
 logger = logging.getLogger("eventpatterns.realtime")
+#: Longest a connection's event frames are held to be joined into one write.
+HOLD_SECONDS = 0.002
+#: Loop iterations they are held (within HOLD_SECONDS; longer while events keep being
+#: routed): a few microseconds on an idle loop, and the bus reader's next batches,
+#: routed meanwhile, go out in the same write when it is busy.
+HOLD_TICKS = 4
 
 #: The type of the control events gateways publish on the bus (``revoke``); every
 #: gateway process handles them and no client subscription ever receives one.
@@ -93,7 +103,10 @@ class Gateway:
     subscription in one :class:`~eventpatterns.filters.PatternIndex`; each event is
     matched once, encoded once per (dialect, subscription id) with the bytes of
     ``Event.to_json()`` spliced into the frame, and queued on each matching
-    connection's transport.
+    connection's transport (on :func:`serve`'s connections without compression: the
+    whole WebSocket frame's bytes, written straight to the socket's transport and
+    joined into one write per connection over a few loop iterations, see
+    ``docs/realtime-transports.md``).
 
     Slow clients: each connection's transport reports the bytes it has queued;
     an event that would take it over ``limits.max_buffered`` is not queued. With
@@ -171,6 +184,10 @@ class Gateway:
         self._timer_scope: anyio.CancelScope | None = None
         self._timer_due: float | None = None
         self._stops: list[anyio.CancelScope] = []  # one per task of the gateway
+        self._dirty: list[FrameWriter] = []  # writers holding frames (see _hold)
+        self._routed = False
+        self._ticking = False
+        self._hold_until = 0.0
         self._counts = dict.fromkeys(("delivered", "dropped", "resyncs", "slow", "revoked"), 0)
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -337,59 +354,122 @@ class Gateway:
     # -- routing (the bus reader's task; never awaits) ---------------------------------
 
     def _route(self, entries: list[LogEntry]) -> None:
+        # The hot loop: one pass over each event's recipients, with the frame built
+        # once per subscription id (as bytes of a whole WebSocket frame for writers,
+        # as text for other transports) and no method call per delivery on the
+        # writers' path but the buffer check. Writers' frames are held and joined
+        # into one write per connection at the end of the batch (or at FLUSH_AT).
         routes = self._routes
         everything = routes.everything
         groups = routes.groups
         match = routes.index.match
         indexed = len(routes.index) > 0
-        counts = self._counts
-        delivered = dropped = 0
         max_buffered = self.limits.max_buffered
-        for entry in entries:
-            event = entry.event
-            if event.type == CONTROL_TYPE and event.source == CONTROL_SOURCE:
-                self._control(event)
-                continue
-            doc = None
-            targets: list[Group] = []
-            if indexed:
-                doc = event.to_dict()
-                targets = [groups[key] for key in match(doc) if key in groups]
-            if everything.routes:
-                targets.append(everything)
-            if not targets:
-                continue
-            # Event.to_json() is exactly this encoding of to_dict(): one encoding per event.
-            raw = _DUMPS(doc if doc is not None else event.to_dict())
-            position = entry.position
-            frames: dict[str, str] = {}
-            last_key = ""
-            frame = ""
-            for group in targets:
-                for route in group.members():
-                    if not route.direct:  # replaying (the merge orders it), or gone
-                        if route.active and route.merge is not None:
-                            route.merge.push([entry])
-                        continue
-                    key = route.key
-                    if key != last_key:  # neighbours in a group mostly share a key
-                        cached = frames.get(key)
-                        if cached is None:
-                            cached = frames[key] = encode_event(
-                                route.dialect, route.id, position, raw
-                            )
-                        frame, last_key = cached, key
-                    transport = route.transport
-                    if transport.buffered_amount() + len(frame) > max_buffered:
-                        dropped += 1
-                        self._slow(route)
-                        continue
-                    transport.send(frame)
-                    route.position = position
-                    delivered += 1
-        self._head = entries[-1].position
-        counts["delivered"] += delivered
-        counts["dropped"] += dropped
+        touched: list[FrameWriter] = []  # writers holding frames of this batch
+        delivered = dropped = 0
+        try:
+            for entry in entries:
+                event = entry.event
+                if event.type == CONTROL_TYPE and event.source == CONTROL_SOURCE:
+                    self._control(event)
+                    continue
+                doc = None
+                targets: list[Group] = []
+                if indexed:
+                    doc = event.to_dict()
+                    targets = [groups[key] for key in match(doc) if key in groups]
+                if everything.routes:
+                    targets.append(everything)
+                if not targets:
+                    continue
+                # Event.to_json() is exactly this encoding of to_dict(): once per event.
+                raw = _DUMPS(doc if doc is not None else event.to_dict())
+                position = entry.position
+                wires: dict[str, bytes] = {}
+                texts: dict[str, str] = {}
+                last_key = ""
+                wire = b""
+                text = ""
+                size = 0
+                for group in targets:
+                    for route in group.members():
+                        if not route.direct:  # replaying (the merge orders it), or gone
+                            if route.active and route.merge is not None:
+                                route.merge.push([entry])
+                            continue
+                        out = route.out
+                        key = route.key
+                        if key != last_key:  # neighbours in a group mostly share a key
+                            last_key = key
+                            if out is not None:
+                                cached = wires.get(key)
+                                if cached is None:
+                                    frame = encode_event("ws", route.id, position, raw)
+                                    cached = wires[key] = text_frame(
+                                        frame.encode("utf-8", "surrogatepass")
+                                    )
+                                wire = cached
+                                size = len(wire)
+                            else:
+                                cached_text = texts.get(key)
+                                if cached_text is None:
+                                    cached_text = texts[key] = encode_event(
+                                        route.dialect, route.id, position, raw
+                                    )
+                                text = cached_text
+                                size = len(text)
+                        if out is not None:
+                            held_size = out.held_size + size
+                            if out.buffered() + held_size > max_buffered:
+                                dropped += 1
+                                self._slow(route)
+                                continue
+                            held = out.held
+                            if not held:
+                                touched.append(out)
+                            held.append(wire)
+                            out.held_size = held_size
+                            if held_size >= FLUSH_AT:
+                                out.flush()
+                        else:
+                            transport = route.transport
+                            if transport.buffered_amount() + size > max_buffered:
+                                dropped += 1
+                                self._slow(route)
+                                continue
+                            transport.send(text)
+                        route.position = position
+                        delivered += 1
+        finally:
+            if touched:
+                self._hold(touched)
+            self._head = entries[-1].position
+            self._counts["delivered"] += delivered
+            self._counts["dropped"] += dropped
+
+    def _hold(self, touched: list[FrameWriter]) -> None:
+        # Coalescing (asyncio only: writers exist only there): the held frames go out
+        # after HOLD_TICKS loop iterations, or later while events keep being routed,
+        # but after at most HOLD_SECONDS: one write per connection for them all.
+        import asyncio
+
+        self._dirty.extend(touched)
+        self._routed = True
+        if not self._ticking:
+            loop = asyncio.get_running_loop()
+            self._ticking = True
+            self._hold_until = loop.time() + HOLD_SECONDS
+            loop.call_soon(self._tick, loop, HOLD_TICKS)
+
+    def _tick(self, loop: asyncio.AbstractEventLoop, ticks: int) -> None:
+        if (self._routed or ticks > 0) and loop.time() < self._hold_until:
+            self._routed = False
+            loop.call_soon(self._tick, loop, ticks - 1)
+            return
+        self._ticking = False
+        dirty, self._dirty = self._dirty, []
+        for out in dirty:
+            out.flush()
 
     def _slow(self, route: Route) -> None:
         conn = route.conn

@@ -36,8 +36,8 @@ class Route:
     """
 
     __slots__ = (
-        "active", "conn", "dialect", "direct", "group", "id", "key", "merge", "position",
-        "presence", "transport",
+        "active", "conn", "dialect", "direct", "group", "id", "key", "merge", "out",
+        "position", "presence", "transport",
     )  # fmt: skip
 
     def __init__(self, conn: Connection, sid: str, group: Group, position: str | None) -> None:
@@ -52,8 +52,14 @@ class Route:
         # Copied from the connection for the fan-out's hot loop.
         self.transport = conn.transport
         self.dialect = conn.dialect
-        #: Recipients with equal keys get the very same encoded frame.
-        self.key = f"w{sid}" if conn.dialect == "ws" else "s"
+        #: Pre-built WebSocket frames go there (bytes); ``None``: ``transport.send``.
+        self.out = conn.frames
+        #: Recipients with equal keys get the very same encoded frame: ``b<id>`` bytes
+        #: of a whole WebSocket frame, ``w<id>`` its text, ``s`` an SSE message.
+        if conn.dialect != "ws":
+            self.key = "s"
+        else:
+            self.key = f"w{sid}" if self.out is None else f"b{sid}"
         self.presence: str | None = None  # the presence channel joined with it
 
 

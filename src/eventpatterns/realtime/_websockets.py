@@ -7,22 +7,23 @@ incoming message goes to ``conn.receive()``; the gateway writes back through
 Send path. ``websockets``' own :func:`websockets.asyncio.server.broadcast` calls
 ``connection.protocol.send_text()`` and ``connection.send_data()`` for each
 connection: it builds the frame header and copies the payload once per connection.
-The gateway sends the *same* frame string to every connection that matches an event,
-so this transport builds the whole RFC 6455 frame (RFC 6455 §5.2: a server's frames
-are not masked) once, keeps it in a one-entry cache keyed by the string's identity,
-and writes those bytes straight to each connection's asyncio transport while the
-WebSocket is OPEN, joining the frames of one event-loop iteration into one write
-(one system call per connection per routed batch). With per-message deflate
-negotiated (RFC 7692) every connection compresses with its own context, so the
-transport falls back to ``protocol.send_text()``. ``docs/realtime-transports.md`` has
-the measurements.
+Without per-message deflate a server's frames are the same bytes for every recipient
+(RFC 6455 §5.2: not masked), so the gateway builds each event's whole frame once per
+subscription id and gives the bytes to each connection's
+:class:`~eventpatterns.realtime._wire.FrameWriter`, which writes them straight to the
+connection's asyncio transport while the WebSocket is OPEN; the frames of one routed
+batch, and of those routed in the next four loop iterations (at most 2 ms), are
+joined into one write per connection (one system call for them all). With
+per-message deflate negotiated (RFC 7692) every connection compresses with its own
+context, so the transport has no writer and falls back to ``protocol.send_text()``.
+``docs/realtime-transports.md`` has the measurements.
 
 Slow clients, in one paragraph as ``broadcast()`` states its own: ``send()`` never
 waits for a client. What it cannot write at once stays in the connection's asyncio
-write buffer, which :meth:`~WebSocketTransport.buffered_amount` reports; the gateway
-compares it with ``Limits.max_buffered`` after each send and applies its slow-client
-policy (drop and send ``resync-required``, or close with 4409), so memory per
-connection stays bounded by that limit plus one frame. ``websockets``' own write
+write buffer, which :meth:`~WebSocketTransport.buffered_amount` reports; before each
+event frame the gateway compares it with ``Limits.max_buffered`` and applies its
+slow-client policy (drop and send ``resync-required``, or close with 4409), so memory
+per connection stays bounded by that limit plus one frame. ``websockets``' own write
 limit (``write_limit``) only pauses its own ``send()`` coroutines, which the gateway
 does not use.
 
@@ -43,10 +44,9 @@ import anyio
 
 from ._asgi import credentials_from, wants_authentication
 from ._auth import Credentials
+from ._wire import FrameWriter, text_frame
 
 if TYPE_CHECKING:
-    import asyncio
-
     from websockets.asyncio.server import Server, ServerConnection
 
     from ._gateway import Gateway
@@ -56,136 +56,62 @@ __all__ = ["WebSocketServer", "WebSocketTransport", "serve"]
 log = logging.getLogger("eventpatterns.realtime")
 
 
-#: Bytes of frames held for one write; more are written at once (a batch of big events
-#: is not held back, so that a client that reads keeps its buffer near empty).
-_FLUSH_AT = 16 * 1024
-
-
-class _FrameCache:
-    """The last frame built and the transports waiting for this iteration's flush.
-
-    The gateway sends one string to many connections in a row: the frame is built once.
-    """
-
-    __slots__ = ("dirty", "frame", "loop", "text", "wire")
-
-    def __init__(self) -> None:
-        self.text: str | None = None
-        self.frame = b""
-        self.wire = b""  # UTF-8 payload without the header (the fallback path's input)
-        self.dirty: list[WebSocketTransport] = []
-        self.loop: asyncio.AbstractEventLoop | None = None
-
-    def build(self, text: str) -> bytes:
-        payload = text.encode("utf-8", "surrogatepass")
-        length = len(payload)
-        # RFC 6455 §5.2: FIN + opcode 0x1 (text); unmasked; 7-bit, 16-bit or 64-bit length.
-        if length < 126:
-            header = bytes((0x81, length))
-        elif length < 65536:
-            header = b"\x81\x7e" + length.to_bytes(2, "big")
-        else:
-            header = b"\x81\x7f" + length.to_bytes(8, "big")
-        self.text = text
-        self.wire = payload
-        self.frame = header + payload
-        return self.frame
-
-    def mark(self, transport: WebSocketTransport) -> None:
-        """Flush ``transport`` at the end of this loop iteration (one write per batch)."""
-        if not self.dirty:
-            if self.loop is None:
-                import asyncio
-
-                self.loop = asyncio.get_running_loop()
-            # A loop callback, not a task: it only writes bytes, never awaits or fails.
-            self.loop.call_soon(self.flush)
-        self.dirty.append(transport)
-
-    def flush(self) -> None:
-        dirty, self.dirty = self.dirty, []
-        for transport in dirty:
-            transport._flush()
-
-
 class WebSocketTransport:
     """The gateway's :class:`~eventpatterns.realtime.Transport` over one ``websockets`` connection.
 
     Built by :func:`serve` for each connection; exposed for custom ``websockets``
     handlers that drive a :class:`~eventpatterns.realtime.Gateway` themselves.
 
-    Frames sent in one event-loop iteration (the gateway routes a batch of events at
-    once) are joined and written with one ``transport.write()`` at the end of the
-    iteration, or as soon as 16 KiB are held: one system call per connection per batch
-    rather than per frame.
+    Without extensions (compression off, the default) the gateway writes event frames
+    through :attr:`frames`, pre-built once per event for every connection, and
+    :meth:`send` writes each control frame the same way; everything goes to the
+    connection's asyncio transport in the order it was sent.
 
     Args:
         connection: The server-side ``websockets`` connection (asyncio implementation).
-        cache: Shared by the transports of one server (see the module docstring); a
-            transport of its own when omitted.
+
+    Attributes:
+        frames: Where pre-built frames are written (``None`` with per-message deflate:
+            each frame is then built and compressed by ``websockets``).
     """
 
     dialect: Literal["ws", "sse"] = "ws"
-    __slots__ = (
-        "_cache",
-        "_close_requested",
-        "_closing",
-        "_open",
-        "_pending",
-        "_pending_size",
-        "_protocol",
-        "_raw",
-        "_transport",
-        "connection",
-    )
+    __slots__ = ("_close_requested", "_closing", "_open", "_protocol", "connection", "frames")
 
-    def __init__(self, connection: ServerConnection, cache: _FrameCache | None = None) -> None:
+    def __init__(self, connection: ServerConnection) -> None:
         from websockets.protocol import State
 
         self.connection = connection
         self._protocol = connection.protocol
-        self._transport: asyncio.Transport = connection.transport
-        self._cache = cache if cache is not None else _FrameCache()
         # Raw frames are only valid without extensions (no deflate context to keep in step).
-        self._raw = not connection.protocol.extensions
+        self.frames: FrameWriter | None = None
+        if not connection.protocol.extensions:
+            self.frames = FrameWriter(connection.protocol, connection.transport)
         self._closing: tuple[int, str] | None = None
         self._close_requested = anyio.Event()
         self._open = State.OPEN  # looked up once: websockets is imported lazily
-        self._pending: list[bytes] = []
-        self._pending_size = 0
 
     def send(self, frame: str, /) -> None:
-        """Queue one text frame for writing; never blocks (a closed connection drops it)."""
-        if self._protocol.state is not self._open or self._closing is not None:
+        """Write one text frame after those already sent; never blocks.
+
+        Dropped once :meth:`close` was called or the WebSocket is no longer open.
+        """
+        if self._closing is not None:
             return
-        cache = self._cache
-        if cache.text is not frame:
-            cache.build(frame)
-        if self._raw:
-            if not self._pending:
-                cache.mark(self)
-            data = cache.frame
-            self._pending.append(data)
-            self._pending_size += len(data)
-            if self._pending_size >= _FLUSH_AT:
-                self._flush()
-        else:
-            self._protocol.send_text(cache.wire)
+        payload = frame.encode("utf-8", "surrogatepass")
+        frames = self.frames
+        if frames is not None:
+            frames.write(text_frame(payload))
+        elif self._protocol.state is self._open:
+            self._protocol.send_text(payload)
             self.connection.send_data()
 
-    def _flush(self) -> None:
-        pending = self._pending
-        if not pending:
-            return
-        self._pending = []
-        self._pending_size = 0
-        # Still OPEN: websockets may have answered a close frame since (then drop them).
-        if self._protocol.state is self._open and not self._transport.is_closing():
-            self._transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
-
     def buffered_amount(self) -> int:
-        """Return the bytes sent that the socket has not taken yet (queued or buffered)."""
-        return self._pending_size + self._transport.get_write_buffer_size()
+        """Return the bytes sent that the socket has not taken yet (held or buffered)."""
+        frames = self.frames
+        if frames is not None:
+            return frames.buffered_amount()
+        return self.connection.transport.get_write_buffer_size()
 
     def close(self, code: int, reason: str, /) -> None:
         """Start the closing handshake with ``code`` and ``reason``; never blocks.
@@ -196,7 +122,8 @@ class WebSocketTransport:
         """
         if self._closing is None:
             self._closing = (code, reason)
-            self._flush()
+            if self.frames is not None:
+                self.frames.close()
             self._close_requested.set()
 
 
@@ -205,7 +132,6 @@ class _State:
 
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
-        self.cache = _FrameCache()
 
 
 def _credentials(connection: ServerConnection) -> Credentials:
@@ -227,7 +153,7 @@ async def _handle(state: _State, connection: ServerConnection) -> None:
     from ..errors import InvalidState
 
     gateway = state.gateway
-    transport = WebSocketTransport(connection, state.cache)
+    transport = WebSocketTransport(connection)
     credentials = _credentials(connection)
     try:
         conn = gateway.connect(transport, credentials)

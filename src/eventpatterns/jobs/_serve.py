@@ -1,0 +1,116 @@
+"""The jobs' part of ``eventpatterns serve --jobs MODULE:FUNCTION``.
+
+``FUNCTION(tracker)`` registers the application's job kinds (``tracker.worker(...)``,
+``tracker.durable(...)``, ``tracker.declare(...)``); the tracker then runs in the serve
+process on its bus, with a job store beside it (memory on ``memory://``, Redis on the
+bus's Redis) and a blob store (memory, or files under ``--blobs DIR``), and its HTTP
+routes are mounted at ``/jobs`` (and ``/blobs``) on the same port.
+"""
+
+from __future__ import annotations
+
+import importlib
+import secrets
+import sys
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlsplit
+
+from ..errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from starlette.routing import BaseRoute
+
+    from ..bus import EventBus
+    from ..realtime import Authorizer
+    from ._tracker import JobTracker
+
+__all__ = ["load_setup", "serve_jobs"]
+
+Setup = Callable[["JobTracker"], Any]
+
+
+def load_setup(spec: str) -> Setup:
+    """Import ``MODULE:FUNCTION`` (the current directory on the path, as ``python -m``).
+
+    Raises:
+        ConfigurationError: Not ``MODULE:FUNCTION``, not importable, or not callable.
+    """
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise ConfigurationError(f"--jobs takes MODULE:FUNCTION, got {spec[:200]!r}")
+    if "" not in sys.path:
+        sys.path.insert(0, "")
+    try:
+        found = getattr(importlib.import_module(module_name), attr)
+    except Exception as exc:  # the user's module: say which and why
+        raise ConfigurationError(
+            f"cannot load {spec[:200]!r}: {type(exc).__name__}: {str(exc)[:300]}"
+        ) from exc
+    if not callable(found):
+        raise ConfigurationError(f"{spec[:200]!r} is not a function taking the tracker")
+    setup: Setup = found
+    return setup
+
+
+def _store(bus_url: str) -> Any:
+    from ..backends.memory import MemoryJobStore
+
+    scheme = bus_url.split("://", 1)[0].lower()
+    if scheme == "memory":
+        return MemoryJobStore()
+    from ..backends.redis import RedisJobStore
+
+    parts = urlsplit(bus_url)
+    options = dict(parse_qsl(parts.query))
+    prefix = options.get("prefix", "eventpatterns")
+    return RedisJobStore(parts._replace(query="").geturl(), prefix=prefix)
+
+
+@asynccontextmanager
+async def serve_jobs(
+    spec: str,
+    bus: EventBus,
+    *,
+    bus_url: str,
+    authorizer: Authorizer,
+    base_url: str,
+    blobs_dir: str | None = None,
+) -> AsyncIterator[list[BaseRoute]]:
+    """Run the tracker ``spec`` sets up; yield the routes to mount while it runs.
+
+    Raises:
+        ConfigurationError: A bad ``spec``, or a setup function that raised.
+    """
+    from ._asgi import blob_routes, routes
+    from ._blobs import URLSigner
+    from ._tracker import JobTracker
+
+    setup = load_setup(spec)
+    signer = URLSigner(secrets.token_bytes(32), base_url=f"{base_url}/blobs")
+    if blobs_dir is None:
+        from ..backends.memory import MemoryBlobStore
+
+        blobs: Any = MemoryBlobStore(signer=signer)
+    else:
+        from ..backends.filesystem import FileBlobStore
+
+        blobs = FileBlobStore(blobs_dir, signer=signer)
+    store = _store(bus_url)
+    tracker = JobTracker(bus, store, blobs=blobs)
+    try:
+        setup(tracker)
+    except Exception as exc:
+        raise ConfigurationError(
+            f"{spec[:200]!r} raised {type(exc).__name__}: {str(exc)[:300]}"
+        ) from exc
+    if not tracker.kinds:
+        raise ConfigurationError(f"{spec[:200]!r} registered no job kind on the tracker")
+    try:
+        async with tracker:
+            yield [*routes(tracker, authorizer=authorizer), *blob_routes(blobs, signer)]
+    finally:
+        close = getattr(store, "aclose", None)
+        if close is not None:
+            await close()
