@@ -346,8 +346,9 @@ class WebPushReceiver:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         script = self._script_for(self.origin + scope["path"])
         if script is not None:
-            if script.delay:
-                await anyio.sleep(script.delay)
+            deadline = time.monotonic() + script.delay
+            while time.monotonic() < deadline and not self._server.should_exit:
+                await anyio.sleep(0.02)  # polls, so that stop() need not wait out a stall
             status = script.status
             extra = {} if script.retry_after is None else {"retry-after": script.retry_after}
             out = b"scripted"
