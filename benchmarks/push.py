@@ -241,7 +241,9 @@ def main() -> int:
     parser.add_argument("--inflight", type=int, default=64)
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--output", type=Path, help="JSON path (default benchmarks/results/)")
-    parser.add_argument("--quick", action="store_true", help="CI smoke: 1,000 to ours, 200 to peers")
+    parser.add_argument(
+        "--quick", action="store_true", help="CI smoke: 1,000 to ours, 200 to peers"
+    )
     args = parser.parse_args()
     if args.quick:
         args.subscriptions = min(args.subscriptions, 1000)

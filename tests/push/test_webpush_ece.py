@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-import http_ece
+import http_ece  # type: ignore[import-untyped]
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat

@@ -6,7 +6,7 @@ import email.utils
 import socket
 from collections.abc import AsyncIterator
 
-import http_ece
+import http_ece  # type: ignore[import-untyped]
 import httpx
 import pytest
 
@@ -143,7 +143,9 @@ async def test_the_receiver_itself_answers_413_over_4096(
     async with httpx.AsyncClient() as client:
         response = await client.post(sub.endpoint, content=b"x" * 4097, headers=headers)
     assert response.status_code == 413
-    assert classify(response, now=NOW) == PermanentFailure("webpush", "payload too large", status=413)
+    assert classify(response, now=NOW) == PermanentFailure(
+        "webpush", "payload too large", status=413
+    )
 
 
 async def test_429_retries_after_seconds_or_an_http_date(
@@ -186,9 +188,10 @@ async def test_a_scripted_401_or_403_refreshes_the_token_once(
 
 async def test_an_expired_token_is_refreshed_once_then_permanent(clock: ManualClock) -> None:
     # The push service's clock is a day ahead: every token is expired there.
-    async with WebPushReceiver(clock=ManualClock(start=NOW + 86400)) as receiver, WebPushProvider(
-        VAPID, clock=clock
-    ) as provider:
+    async with (
+        WebPushReceiver(clock=ManualClock(start=NOW + 86400)) as receiver,
+        WebPushProvider(VAPID, clock=clock) as provider,
+    ):
         result = await provider.send(receiver.subscribe(), b"x")
         assert result == PermanentFailure("webpush", "VAPID token rejected", status=401)
         assert provider.auth.mints == 2

@@ -43,7 +43,10 @@ def test_from_json_reads_what_the_browser_sends() -> None:
 
 def test_padded_base64url_keys_are_accepted() -> None:
     keys = {"p256dh": P256DH + "=", "auth": AUTH + "=="}
-    assert WebPushSubscription.from_json(browser_json(keys=keys)).auth == WebPushSubscription.from_json(browser_json()).auth
+    assert (
+        WebPushSubscription.from_json(browser_json(keys=keys)).auth
+        == WebPushSubscription.from_json(browser_json()).auth
+    )
 
 
 def test_repr_shows_the_endpoint_not_the_keys() -> None:
@@ -104,7 +107,9 @@ def test_the_constructor_checks_raw_keys_too() -> None:
 
 _JSONISH = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=40),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
     max_leaves=10,
 )
 
@@ -112,15 +117,20 @@ _JSONISH = st.recursive(
 @settings(max_examples=300)
 @given(
     endpoint=st.one_of(st.just(ENDPOINT), st.text(max_size=60), _JSONISH),
-    p256dh=st.one_of(st.just(P256DH), st.text(max_size=100), st.binary(max_size=70).map(b64url_encode), _JSONISH),
+    p256dh=st.one_of(
+        st.just(P256DH), st.text(max_size=100), st.binary(max_size=70).map(b64url_encode), _JSONISH
+    ),
     auth=st.one_of(st.just(AUTH), st.text(max_size=30), st.binary(max_size=20).map(b64url_encode)),
 )
-def test_fuzz_from_json_raises_only_invalid_subscription(endpoint: Any, p256dh: Any, auth: Any) -> None:
+def test_fuzz_from_json_raises_only_invalid_subscription(
+    endpoint: Any, p256dh: Any, auth: Any
+) -> None:
     value = {"endpoint": endpoint, "keys": {"p256dh": p256dh, "auth": auth}}
     try:
         sub = WebPushSubscription.from_json(json.dumps(value))
     except InvalidSubscription as exc:
-        assert exc.reason
+        reason = exc.reason
+        assert reason, "an error without a reason"
         return
     assert sub.endpoint == endpoint
     assert WebPushSubscription.from_json(sub.to_json()) == sub

@@ -159,7 +159,9 @@ def test_origin_of_an_endpoint() -> None:
 
 
 def test_the_rfc8292_example_token_verifies_before_its_exp() -> None:
-    claims = verify_vapid(EXAMPLE["authorization"], audience=AUD, now=EXAMPLE["jwt_claims"]["exp"] - 60)
+    claims = verify_vapid(
+        EXAMPLE["authorization"], audience=AUD, now=EXAMPLE["jwt_claims"]["exp"] - 60
+    )
     assert claims.subject == "mailto:push@example.com"
     assert claims.expires == 1453523768
     with pytest.raises(AuthenticationFailed, match="expired") as info:
@@ -201,7 +203,9 @@ def test_verify_refuses_a_token_signed_by_another_key(keys: VapidKeys) -> None:
 
 
 def test_verify_refuses_another_algorithm(keys: VapidKeys) -> None:
-    hs = jwt.encode({"aud": AUD, "exp": NOW + 60, "sub": "mailto:a@b.c"}, "k" * 32, algorithm="HS256")
+    hs = jwt.encode(
+        {"aud": AUD, "exp": NOW + 60, "sub": "mailto:a@b.c"}, "k" * 32, algorithm="HS256"
+    )
     with pytest.raises(AuthenticationFailed, match="ES256"):
         verify_vapid(f"vapid t={hs}, k={keys.application_server_key}", audience=AUD, now=NOW)
 

@@ -268,7 +268,12 @@ class Vapid:
             ConfigurationError: ``audience`` is not an origin.
         """
         _check_audience(audience)
-        return {**self._claims, "aud": audience, "exp": int(now + self.lifetime), "sub": self.subject}
+        return {
+            **self._claims,
+            "aud": audience,
+            "exp": int(now + self.lifetime),
+            "sub": self.subject,
+        }
 
     def authorization(self, audience: str, *, now: float) -> tuple[str, float]:
         """Return the ``Authorization`` header value and when it expires.
@@ -363,6 +368,8 @@ def verify_vapid(header: str, *, audience: str, now: float) -> VapidClaims:
         raise _fail("the token expired", "expired")
     if exp > now + MAX_LIFETIME:
         raise _fail("exp is more than 24 hours ahead (RFC 8292 section 2)", "lifetime")
+    if not isinstance(sub, str):
+        raise _fail("sub is missing", "subject")
     try:
         _check_subject(sub)
     except ConfigurationError:

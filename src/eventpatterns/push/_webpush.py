@@ -25,7 +25,14 @@ from ._result import DeadToken, Delivered, PermanentFailure, RetryLater, SendRes
 from ._vapid import Vapid, origin_of
 from ._webpush_subscription import WebPushSubscription
 
-__all__ = ["DEFAULT_TTL", "URGENCIES", "WebPushUrgency", "WebPushProvider", "classify", "retry_after"]
+__all__ = [
+    "DEFAULT_TTL",
+    "URGENCIES",
+    "WebPushUrgency",
+    "WebPushProvider",
+    "classify",
+    "retry_after",
+]
 
 #: Default ``TTL``: one day. Long enough for a phone that is off overnight to get the
 #: message when it comes back; short enough that it does not arrive days late. (Not 0,
@@ -253,4 +260,3 @@ class WebPushProvider:
         except httpx.TransportError as exc:
             return RetryLater(_PROVIDER, f"connection error: {type(exc).__name__}")
         return classify(response, now=self._clock.time())
-

@@ -96,7 +96,9 @@ class WebPushReceiver:
         ...     subscription = receiver.subscribe()
     """
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, clock: Clock | None = None) -> None:
+    def __init__(
+        self, *, host: str = "127.0.0.1", port: int = 0, clock: Clock | None = None
+    ) -> None:
         self._host = host
         self._port = port
         self._clock = clock or SystemClock()
@@ -168,7 +170,10 @@ class WebPushReceiver:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.stop()
 
@@ -177,7 +182,10 @@ class WebPushReceiver:
         return self
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         with anyio.CancelScope(shield=True):
             await anyio.to_thread.run_sync(self.stop)
@@ -281,8 +289,10 @@ class WebPushReceiver:
         self._verified[authorization] = claims
         return claims
 
-    def _handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
-        import http_ece
+    def _handle(
+        self, method: str, path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
+        import http_ece  # type: ignore[import-untyped]
 
         from ..errors import AuthenticationFailed
 
@@ -347,8 +357,10 @@ class WebPushReceiver:
         script = self._script_for(self.origin + scope["path"])
         if script is not None:
             deadline = time.monotonic() + script.delay
-            while time.monotonic() < deadline and not self._server.should_exit:
-                await anyio.sleep(0.02)  # polls, so that stop() need not wait out a stall
+            # Polls uvicorn's exit flag (set from another thread), so stop() need not
+            # wait out a stall.
+            while time.monotonic() < deadline and not self._server.should_exit:  # noqa: ASYNC110
+                await anyio.sleep(0.02)
             status = script.status
             extra = {} if script.retry_after is None else {"retry-after": script.retry_after}
             out = b"scripted"
