@@ -12,6 +12,9 @@ Subcommands:
   prints the URLs; SIGTERM closes every connection with 1001 and exits with 0.
   Without an authentication option it is open (anyone may subscribe and publish)
   and says so; the open mode on a non-loopback address needs ``--allow-anonymous``.
+* ``push vapid-keys``: a new VAPID key pair for Web Push: the private key (PEM, or
+  ``--format raw`` base64url; ``--json`` for both fields as JSON) and the public key
+  as the ``applicationServerKey`` browsers subscribe with.
 """
 
 from __future__ import annotations
@@ -178,6 +181,26 @@ def _serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _vapid_keys(args: argparse.Namespace) -> int:
+    from .errors import MissingDependency
+
+    try:
+        from .push import VapidKeys
+    except MissingDependency as exc:
+        raise _UsageError(str(exc)) from exc
+    keys = VapidKeys.generate()
+    private = keys.private_pem().strip() if args.format == "pem" else keys.private_raw()
+    if args.json:
+        data = {"private_key": private, "application_server_key": keys.application_server_key}
+        print(json.dumps(data, indent=2))
+    else:
+        print("# VAPID private key: keep it secret (e.g. in your secret store)")
+        print(private)
+        print("# applicationServerKey: give it to browsers' pushManager.subscribe()")
+        print(keys.application_server_key)
+    return EXIT_OK
+
+
 def _announce(line: str) -> None:
     print(line, flush=True)
 
@@ -228,6 +251,24 @@ def _parser() -> argparse.ArgumentParser:
         "--compression", action="store_true", help="negotiate per-message deflate (off: faster)"
     )
     serve.set_defaults(handler=_serve)
+    push = commands.add_parser(
+        "push", help="push notification tools", description="Push notification tools."
+    )
+    push_commands = push.add_subparsers(dest="push_command", metavar="COMMAND", required=True)
+    vapid = push_commands.add_parser(
+        "vapid-keys",
+        help="print a new VAPID key pair for Web Push",
+        description="Print a new VAPID (RFC 8292) P-256 key pair: the private key and the"
+        " applicationServerKey browsers subscribe with.",
+    )
+    vapid.add_argument(
+        "--format",
+        choices=("pem", "raw"),
+        default="pem",
+        help="the private key as PKCS#8 PEM (default) or base64url of its 32 octets",
+    )
+    vapid.add_argument("--json", action="store_true", help="print both keys as a JSON object")
+    vapid.set_defaults(handler=_vapid_keys)
     return parser
 
 

@@ -34,7 +34,8 @@ Each error also inherits the builtin exception a caller would already catch, so
     ├── Forbidden                 (PermissionError) an authenticated caller may not do this
     ├── ProtocolViolation         (ValueError)     a client frame the gateway refuses
     ├── InvalidDevice             (ValueError)     a push device registration that is malformed
-    └── LimitExceeded             (ValueError)     over a configured limit (size, rate, count)
+    ├── LimitExceeded             (ValueError)     over a configured limit (size, rate, count)
+    └── InvalidSubscription       (ValueError)     a malformed Web Push subscription
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ __all__ = [
     "InvalidPattern",
     "InvalidPosition",
     "InvalidState",
+    "InvalidSubscription",
     "JobConflict",
     "JobNotFound",
     "JobTimeout",
@@ -532,3 +534,19 @@ class LimitExceeded(EventPatternsError, ValueError):
         self.limit = limit
         self.value = value
         super().__init__(message)
+
+
+class InvalidSubscription(EventPatternsError, ValueError):
+    """A Web Push subscription (``PushSubscription.toJSON()``) that cannot be used.
+
+    Attributes:
+        field: The offending field (``"endpoint"``, ``"keys.p256dh"``, ``"keys.auth"``),
+            or ``None`` when the input as a whole is unreadable.
+        reason: What is wrong with it.
+    """
+
+    def __init__(self, reason: str, *, field: str | None = None) -> None:
+        self.field = field
+        self.reason = reason
+        where = f" field {field!r}" if field else ""
+        super().__init__(f"invalid Web Push subscription{where}: {reason}")

@@ -19,6 +19,9 @@ from ._fatigue import (
 from ._notification import Notification, Urgency
 from ._registry import DEFAULT_MAX_DEVICES, DeviceRegistry
 from ._result import DeadToken, Delivered, PermanentFailure, RetryLater, SendResult
+from ._vapid import Vapid, VapidClaims, VapidKeys, verify_vapid
+from ._webpush import WebPushProvider, WebPushUrgency
+from ._webpush_subscription import WebPushSubscription
 
 __all__ = [
     "DEFAULT_MAX_DEVICES",
@@ -43,9 +46,16 @@ __all__ = [
     "TokenAuth",
     "Urgency",
     "UserFatigue",
+    "Vapid",
+    "VapidClaims",
+    "VapidKeys",
+    "WebPushProvider",
+    "WebPushSubscription",
+    "WebPushUrgency",
     "admit",
     "device_id",
     "device_to_json",
     "registration_from_json",
     "release",
+    "verify_vapid",
 ]

@@ -11,6 +11,8 @@ Importing this package needs pytest (``pip install 'eventpatterns[dev]'`` or jus
 ``pytest``); it is never imported by ``import eventpatterns``.
 """
 
+from typing import TYPE_CHECKING
+
 from ._blob_store_suite import BlobStoreSuite
 from ._bus_suite import BusBackendSuite
 from ._clock import ManualClock
@@ -22,6 +24,9 @@ from ._job_store_suite import JobStoreSuite
 from ._log_suite import EventLogSuite
 from ._presence_suite import PresenceSuite
 
+if TYPE_CHECKING:
+    from ._webpush_receiver import ReceivedWebPush, WebPushReceiver
+
 __all__ = [
     "BlobStoreSuite",
     "BusBackendSuite",
@@ -32,7 +37,18 @@ __all__ = [
     "JobStoreSuite",
     "ManualClock",
     "PresenceSuite",
+    "ReceivedWebPush",
+    "WebPushReceiver",
     "TypeMatcher",
     "eventually",
     "make_events",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # The push fakes need the push extra (cryptography, http_ece) and uvicorn: import on use.
+    if name in ("ReceivedWebPush", "WebPushReceiver"):
+        from . import _webpush_receiver
+
+        return getattr(_webpush_receiver, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

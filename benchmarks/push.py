@@ -1,0 +1,329 @@
+"""Benchmark: Web Push notifications/s, eventpatterns' WebPushProvider beside pywebpush.
+
+Run: ``python benchmarks/push.py`` (10,000 subscriptions, about a minute and a half;
+``--quick`` for a CI smoke run of under 20 s)
+
+The push service is :class:`eventpatterns.testing.WebPushReceiver` in a process of its
+own (so its work is not measured in the sender's): it checks every VAPID token (ES256
+signature, ``aud``, ``exp``, ``sub``; a token it verified before is not verified
+again) and decrypts every body with ``http_ece``. The benchmark then asks it how many
+messages decrypted to exactly the payload sent to that subscription: a row is
+complete only if every one did.
+
+Every contender sends one ~207-byte JSON notification to each subscription,
+encryption included:
+
+* ``pywebpush``: ``webpush(...)`` per message as its README shows (it signs a new
+  VAPID token and opens a new connection per message);
+* ``pywebpush-session``: the same with one shared ``requests.Session``;
+* ``pywebpush-threads``: 8 threads, a session each;
+* ``pywebpush-async``: ``webpush_async`` with one aiohttp session, 64 in flight;
+* ``eventpatterns``: one ``WebPushProvider`` (one VAPID token per origin, httpx
+  connection pool), 64 sends in flight;
+* ``eventpatterns-serial``: the weakest case, one send at a time (latency-bound).
+
+Ratios are to ``pywebpush`` in the same run. Where our time goes is measured in the
+sender process: VAPID signing (per token, and per message as sent), P-256 ECDH (an
+ephemeral key pair and the exchange), the whole encryption (ECDH, HKDF, AES-GCM), and
+what is left of the per-message time: HTTP (httpx) and the scheduling around it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from multiprocessing.connection import Connection as Pipe
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from _common import print_table, write_results
+
+SUBJECT = "mailto:bench@example.com"
+
+
+def payload_for(index: int) -> bytes:
+    body = {
+        "title": "Your order has shipped",
+        "body": "Order #1042 left the warehouse and arrives on Thursday.",
+        "url": "/orders/1042",
+        "tag": f"order-{index:06d}",
+    }
+    text = json.dumps(body, separators=(",", ":"))
+    return (text + " " * max(0, 207 - len(text))).encode()
+
+
+# -- the push service process --------------------------------------------------------------
+
+
+def serve(count: int, pipe: Pipe) -> None:
+    from eventpatterns.testing import WebPushReceiver
+
+    with WebPushReceiver() as receiver:
+        subs = [receiver.subscribe() for _ in range(count)]
+        index = {sub.endpoint: i for i, sub in enumerate(subs)}
+        pipe.send({"origin": receiver.origin, "subscriptions": [s.to_json() for s in subs]})
+        while True:
+            command = pipe.recv()
+            if command == "quit":
+                break
+            if command == "reset":
+                receiver.clear()
+                start = time.process_time()
+                pipe.send("ok")
+                continue
+            messages = receiver.messages
+            verified = sum(payload_for(index[m.endpoint]) == m.payload for m in messages)
+            pipe.send(
+                {
+                    "messages": len(messages),
+                    "verified": verified,
+                    "distinct": len({m.endpoint for m in messages}),
+                    "rejections": len(receiver.rejections),
+                    "cpu_s": time.process_time() - start,
+                }
+            )
+
+
+# -- the senders -----------------------------------------------------------------------------
+
+
+def run_pywebpush(subs: list[dict[str, Any]], raw_key: str, *, session: bool) -> None:
+    import requests
+    from pywebpush import webpush
+
+    shared = requests.Session() if session else None
+    for i, sub in enumerate(subs):
+        webpush(
+            sub,
+            payload_for(i).decode(),
+            vapid_private_key=raw_key,
+            vapid_claims={"sub": SUBJECT},
+            requests_session=shared,
+        )
+
+
+def run_pywebpush_threads(subs: list[dict[str, Any]], raw_key: str, *, threads: int) -> None:
+    import requests
+    from pywebpush import webpush
+
+    local = threading.local()
+
+    def send(i: int) -> None:
+        if not hasattr(local, "session"):
+            local.session = requests.Session()
+        webpush(
+            subs[i],
+            payload_for(i).decode(),
+            vapid_private_key=raw_key,
+            vapid_claims={"sub": SUBJECT},
+            requests_session=local.session,
+        )
+
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(send, range(len(subs))))
+
+
+async def run_pywebpush_async(subs: list[dict[str, Any]], raw_key: str, *, inflight: int) -> None:
+    import aiohttp
+    from pywebpush import webpush_async
+
+    limit = asyncio.Semaphore(inflight)
+    async with aiohttp.ClientSession() as session:
+
+        async def send(i: int) -> None:
+            async with limit:
+                await webpush_async(
+                    subs[i],
+                    payload_for(i).decode(),
+                    vapid_private_key=raw_key,
+                    vapid_claims={"sub": SUBJECT},
+                    aiohttp_session=session,
+                )
+
+        await asyncio.gather(*(send(i) for i in range(len(subs))))
+
+
+async def run_ours(subs: list[dict[str, Any]], raw_key: str, *, inflight: int) -> dict[str, Any]:
+    import anyio
+    import httpx
+
+    from eventpatterns.push import Delivered, Vapid, VapidKeys, WebPushProvider, WebPushSubscription
+
+    vapid = Vapid(VapidKeys.from_raw(raw_key), subject=SUBJECT)
+    parsed = [WebPushSubscription.from_json(s) for s in subs]
+    limits = httpx.Limits(max_connections=inflight, max_keepalive_connections=inflight)
+    failures = 0
+    async with httpx.AsyncClient(limits=limits) as client:
+        provider = WebPushProvider(vapid, client=client)
+        queue = iter(range(len(parsed)))
+
+        async def worker() -> None:
+            nonlocal failures
+            for i in queue:
+                result = await provider.send(parsed[i], payload_for(i))
+                failures += not isinstance(result, Delivered)
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(min(inflight, len(parsed))):
+                tg.start_soon(worker)
+    return {"failures": failures, "mints": provider.auth.mints}
+
+
+# -- where the time goes ------------------------------------------------------------------
+
+
+def breakdown(subs: list[dict[str, Any]], raw_key: str, repeat: int) -> dict[str, float]:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from eventpatterns.push import Vapid, VapidKeys, WebPushSubscription
+    from eventpatterns.push._ece import encrypt
+
+    vapid = Vapid(VapidKeys.from_raw(raw_key), subject=SUBJECT)
+    sub = WebPushSubscription.from_json(subs[0])
+    payload = payload_for(0)
+
+    def per_call(fn: Any) -> float:
+        start = time.perf_counter()
+        for _ in range(repeat):
+            fn()
+        return (time.perf_counter() - start) / repeat * 1e6
+
+    def ecdh() -> None:
+        ec.generate_private_key(ec.SECP256R1()).exchange(ec.ECDH(), sub.public_key)
+
+    return {
+        "vapid_sign_us": per_call(lambda: vapid.authorization("https://push.example", now=1e9)),
+        "ecdh_us": per_call(ecdh),
+        "encrypt_us": per_call(
+            lambda: encrypt(payload, sub.public_key, auth_secret=sub.auth, ua_point=sub.p256dh)
+        ),
+    }
+
+
+# -- the harness --------------------------------------------------------------------------
+
+
+def measure(pipe: Pipe, count: int, fn: Any) -> dict[str, Any]:
+    pipe.send("reset")
+    pipe.recv()
+    start_cpu = time.process_time()
+    start = time.perf_counter()
+    extra = fn() or {}
+    seconds = time.perf_counter() - start
+    cpu = time.process_time() - start_cpu
+    pipe.send("stats")
+    stats = pipe.recv()
+    return {
+        "notifications": count,
+        "seconds": seconds,
+        "rate": count / seconds,
+        "sender_cpu_us": cpu / count * 1e6,
+        "receiver_cpu_us": stats["cpu_s"] / count * 1e6,
+        "verified": stats["verified"],
+        "complete": stats["verified"] == count == stats["distinct"] and not stats["rejections"],
+        **extra,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--subscriptions", type=int, default=10_000)
+    parser.add_argument("--peer-subscriptions", type=int, default=0,
+                        help="how many the pywebpush rows send (default: all)")  # fmt: skip
+    parser.add_argument("--inflight", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--output", type=Path, help="JSON path (default benchmarks/results/)")
+    parser.add_argument(
+        "--quick", action="store_true", help="CI smoke: 1,000 to ours, 200 to peers"
+    )
+    args = parser.parse_args()
+    if args.quick:
+        args.subscriptions = min(args.subscriptions, 1000)
+        args.peer_subscriptions = args.peer_subscriptions or 200
+    peers_n = min(args.peer_subscriptions or args.subscriptions, args.subscriptions)
+
+    from eventpatterns.push import VapidKeys
+
+    raw_key = VapidKeys.generate().private_raw()
+    context = multiprocessing.get_context("spawn")
+    ours_end, theirs_end = context.Pipe()
+    server = context.Process(target=serve, args=(args.subscriptions, theirs_end), daemon=True)
+    server.start()
+    t0 = time.monotonic()
+    try:
+        hello = ours_end.recv()
+        subs: list[dict[str, Any]] = hello["subscriptions"]
+        peer_subs = subs[:peers_n]
+        inflight, threads = args.inflight, args.threads
+        runs: list[tuple[str, str, int, Any]] = [
+            ("pywebpush", "pywebpush webpush() per message (README)", peers_n,
+             lambda: run_pywebpush(peer_subs, raw_key, session=False)),
+            ("pywebpush-session", "pywebpush, one requests.Session", peers_n,
+             lambda: run_pywebpush(peer_subs, raw_key, session=True)),
+            ("pywebpush-threads", f"pywebpush, {threads} threads with a session each", peers_n,
+             lambda: run_pywebpush_threads(peer_subs, raw_key, threads=threads)),
+            ("pywebpush-async", f"pywebpush webpush_async, aiohttp session, {inflight} in flight",
+             peers_n, lambda: asyncio.run(run_pywebpush_async(peer_subs, raw_key, inflight=inflight))),
+            ("eventpatterns", f"WebPushProvider, {inflight} in flight", len(subs),
+             lambda: asyncio.run(run_ours(subs, raw_key, inflight=inflight))),
+            ("eventpatterns-serial", "WebPushProvider, one at a time (weakest case)", peers_n,
+             lambda: asyncio.run(run_ours(peer_subs, raw_key, inflight=1))),
+        ]  # fmt: skip
+        rows: list[dict[str, Any]] = []
+        for key, label, count, fn in runs:
+            result = measure(ours_end, count, fn)
+            rows.append({"key": key, "contender": label, **result})
+            flag = "" if result["complete"] else "  INCOMPLETE"
+            print(f"{key:22} {result['rate']:>8,.0f} notifications/s ({count:,}){flag}", flush=True)
+        ours_end.send("quit")
+    finally:
+        server.join(10)
+        if server.is_alive():
+            server.kill()
+    base = rows[0]["rate"]
+    for row in rows:
+        row["x pywebpush"] = round(row["rate"] / base, 2)
+    costs = breakdown(subs, raw_key, repeat=200 if args.quick else 2000)
+    ours = next(row for row in rows if row["key"] == "eventpatterns")
+    per_message = 1e6 / ours["rate"]
+    costs["vapid_per_message_us"] = costs["vapid_sign_us"] * ours["mints"] / ours["notifications"]
+    costs["http_and_rest_us"] = max(
+        ours["sender_cpu_us"] - costs["encrypt_us"] - costs["vapid_per_message_us"], 0.0
+    )
+    costs["wall_us_per_message"] = per_message
+    print(f"\n{args.subscriptions:,} subscriptions ({peers_n:,} for the peers), "
+          f"{len(payload_for(0))}-byte payload, {time.monotonic() - t0:.0f} s\n")  # fmt: skip
+    columns = ["contender", "notifications", "rate", "x pywebpush", "sender_cpu_us",
+               "receiver_cpu_us", "verified", "complete"]  # fmt: skip
+    print_table(rows, columns)
+    print("\nwhere eventpatterns' sender time goes (us per message unless noted):")
+    print(f"  VAPID signing       {costs['vapid_sign_us']:8.1f} per token, "
+          f"{costs['vapid_per_message_us']:.3f} per message ({ours['mints']} token(s))")  # fmt: skip
+    print(f"  ECDH (keygen+exch.) {costs['ecdh_us']:8.1f}  (part of the encryption)")
+    print(f"  encryption in all   {costs['encrypt_us']:8.1f}  (ECDH, HKDF, AES-128-GCM, padding)")
+    print(f"  HTTP and the rest   {costs['http_and_rest_us']:8.1f}  (sender CPU less the above)")
+    print(f"  sender CPU          {ours['sender_cpu_us']:8.1f}; wall {per_message:.1f} per message")
+    target = {"target": "eventpatterns >= 5x pywebpush, all verified",
+              "measured": f"{ours['x pywebpush']}x",
+              "met": ours["x pywebpush"] >= 5 and all(r["complete"] for r in rows)}  # fmt: skip
+    print()
+    print_table([target], ["target", "measured", "met"])
+    extra = {"config": {k: str(v) for k, v in vars(args).items()}, "costs": costs,
+             "targets": [target]}  # fmt: skip
+    if args.output is not None:
+        args.output.write_text(json.dumps({"benchmark": "push", "rows": rows, **extra}, indent=2))
+    else:
+        write_results("push", rows, extra)
+    return 0 if all(row["complete"] for row in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

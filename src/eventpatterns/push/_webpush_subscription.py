@@ -1,0 +1,152 @@
+"""A browser's Web Push subscription: where to send, and the keys to encrypt for."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from ..errors import InvalidSubscription
+from ._vapid import b64url_decode, b64url_encode, origin_of
+
+__all__ = ["WebPushSubscription"]
+
+_MAX_ENDPOINT = 2048
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_endpoint(endpoint: object) -> str:
+    if not isinstance(endpoint, str) or not endpoint:
+        raise InvalidSubscription("must be a non-empty URL string", field="endpoint")
+    if len(endpoint) > _MAX_ENDPOINT or not endpoint.isprintable() or " " in endpoint:
+        raise InvalidSubscription(
+            f"must be a URL of at most {_MAX_ENDPOINT} printable characters", field="endpoint"
+        )
+    try:
+        parts = urlsplit(endpoint)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        raise InvalidSubscription("is not a valid URL", field="endpoint") from None
+    if not host:
+        raise InvalidSubscription("has no host", field="endpoint")
+    # RFC 8030 section 8: push resources are https; http only for a local test service.
+    if parts.scheme != "https" and not (parts.scheme == "http" and _loopback(host)):
+        raise InvalidSubscription(
+            "must be an https: URL (http: only for a loopback test service)", field="endpoint"
+        )
+    return endpoint
+
+
+def _key(value: object, *, field: str, size: int) -> bytes:
+    if not isinstance(value, str):
+        raise InvalidSubscription("must be a base64url string", field=field)
+    try:
+        raw = b64url_decode(value, what="it")
+    except ValueError as exc:
+        raise InvalidSubscription(str(exc).replace("it is", "is"), field=field) from None
+    if len(raw) != size:
+        raise InvalidSubscription(f"must decode to {size} octets, not {len(raw)}", field=field)
+    return raw
+
+
+@dataclass(frozen=True, slots=True)
+class WebPushSubscription:
+    """Where a browser receives pushes, and its encryption keys (RFC 8030, RFC 8291).
+
+    Build it from what the browser's ``PushSubscription.toJSON()`` gave your backend
+    with :meth:`from_json`.
+
+    Attributes:
+        endpoint: The push resource URL (``https:``; ``http:`` only on loopback).
+        p256dh: The browser's P-256 public key, 65 octets (uncompressed point).
+        auth: The browser's 16-octet authentication secret.
+
+    Raises:
+        InvalidSubscription: A field is missing or malformed (it names the field).
+    """
+
+    endpoint: str
+    p256dh: bytes
+    auth: bytes
+    _public: ec.EllipticCurvePublicKey = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        _check_endpoint(self.endpoint)
+        if not isinstance(self.p256dh, bytes) or len(self.p256dh) != 65:
+            raise InvalidSubscription("must be 65 octets", field="keys.p256dh")
+        if not isinstance(self.auth, bytes) or len(self.auth) != 16:
+            raise InvalidSubscription("must be 16 octets", field="keys.auth")
+        try:
+            public = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), self.p256dh)
+        except ValueError:
+            raise InvalidSubscription(
+                "is not an uncompressed P-256 public key (a point on the curve)",
+                field="keys.p256dh",
+            ) from None
+        object.__setattr__(self, "_public", public)
+
+    def __repr__(self) -> str:  # the keys say nothing useful in a log line
+        return f"WebPushSubscription(endpoint={self.endpoint!r})"
+
+    @classmethod
+    def from_json(cls, value: str | bytes | Mapping[str, Any]) -> WebPushSubscription:
+        """Read the browser's ``PushSubscription.toJSON()`` shape.
+
+        ``{"endpoint": "https://...", "expirationTime": null, "keys": {"p256dh": "...",
+        "auth": "..."}}``, as JSON text or as the decoded mapping; the keys are base64url
+        with or without padding.
+
+        Raises:
+            InvalidSubscription: Not that shape; the error names the field.
+        """
+        if isinstance(value, (str, bytes)):
+            try:
+                value = json.loads(value)
+            except (ValueError, RecursionError):
+                raise InvalidSubscription("not valid JSON") from None
+        if not isinstance(value, Mapping):
+            raise InvalidSubscription("must be a JSON object with endpoint and keys")
+        if "endpoint" not in value:
+            raise InvalidSubscription("is missing", field="endpoint")
+        endpoint = _check_endpoint(value["endpoint"])
+        keys = value.get("keys")
+        if not isinstance(keys, Mapping):
+            raise InvalidSubscription("must be an object with p256dh and auth", field="keys")
+        for name in ("p256dh", "auth"):
+            if name not in keys:
+                raise InvalidSubscription("is missing", field=f"keys.{name}")
+        p256dh = _key(keys["p256dh"], field="keys.p256dh", size=65)
+        auth = _key(keys["auth"], field="keys.auth", size=16)
+        return cls(endpoint, p256dh, auth)
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the ``PushSubscription.toJSON()`` shape (keys in base64url)."""
+        return {
+            "endpoint": self.endpoint,
+            "expirationTime": None,
+            "keys": {"p256dh": b64url_encode(self.p256dh), "auth": b64url_encode(self.auth)},
+        }
+
+    @property
+    def origin(self) -> str:
+        """The push service's origin: the ``aud`` of the VAPID token for this endpoint."""
+        return origin_of(self.endpoint)
+
+    @property
+    def public_key(self) -> ec.EllipticCurvePublicKey:
+        """The ``p256dh`` key as a ``cryptography`` public key."""
+        return self._public
