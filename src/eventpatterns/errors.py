@@ -35,7 +35,8 @@ Each error also inherits the builtin exception a caller would already catch, so
     ├── ProtocolViolation         (ValueError)     a client frame the gateway refuses
     ├── InvalidDevice             (ValueError)     a push device registration that is malformed
     ├── LimitExceeded             (ValueError)     over a configured limit (size, rate, count)
-    └── InvalidSubscription       (ValueError)     a malformed Web Push subscription
+    ├── InvalidSubscription       (ValueError)     a malformed Web Push subscription
+    └── InvalidNotification       (ValueError)     a push message its provider would refuse
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ __all__ = [
     "InvalidJobInput",
     "InvalidDevice",
     "InvalidJobTransition",
+    "InvalidNotification",
     "InvalidPattern",
     "InvalidPosition",
     "InvalidState",
@@ -550,3 +552,19 @@ class InvalidSubscription(EventPatternsError, ValueError):
         self.reason = reason
         where = f" field {field!r}" if field else ""
         super().__init__(f"invalid Web Push subscription{where}: {reason}")
+
+
+class InvalidNotification(EventPatternsError, ValueError):
+    """A push message that its provider would refuse, caught before sending.
+
+    Attributes:
+        provider: ``"fcm"``, ``"apns"`` or ``"webpush"``.
+        field: The offending field (``"data.price"``, ``"collapse_id"``...).
+        reason: What is wrong with it, in words.
+    """
+
+    def __init__(self, reason: str, *, provider: str, field: str) -> None:
+        self.provider = provider
+        self.field = field
+        self.reason = reason
+        super().__init__(f"invalid {provider} message field {field!r}: {reason}")

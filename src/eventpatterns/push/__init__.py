@@ -3,6 +3,8 @@
 See ``docs/push.md``.
 """
 
+from ._apns import APNsProvider
+from ._apns_message import APNsMessage, PushType
 from ._auth import Mint, TokenAuth
 from ._devices import MAX_TOPICS, Device, Environment, Platform, Registration, device_id
 from ._devices_json import device_to_json, registration_from_json
@@ -16,6 +18,8 @@ from ._fatigue import (
     admit,
     release,
 )
+from ._fcm import FCMProvider
+from ._fcm_message import FCMMessage
 from ._notification import Notification, Urgency
 from ._registry import DEFAULT_MAX_DEVICES, DeviceRegistry
 from ._result import DeadToken, Delivered, PermanentFailure, RetryLater, SendResult
@@ -26,6 +30,8 @@ from ._webpush_subscription import WebPushSubscription
 __all__ = [
     "DEFAULT_MAX_DEVICES",
     "MAX_TOPICS",
+    "APNsMessage",
+    "APNsProvider",
     "Bucket",
     "Budget",
     "DeadToken",
@@ -33,11 +39,14 @@ __all__ = [
     "Device",
     "DeviceRegistry",
     "Environment",
+    "FCMMessage",
+    "FCMProvider",
     "FatiguePolicy",
     "Mint",
     "Notification",
     "PermanentFailure",
     "Platform",
+    "PushType",
     "QuietHours",
     "Registration",
     "Release",

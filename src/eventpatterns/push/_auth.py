@@ -67,14 +67,20 @@ class TokenAuth(httpx.Auth):
     def __repr__(self) -> str:  # never show a credential
         return f"<TokenAuth keys={len(self._cache)} mints={self.mints}>"
 
-    async def _value(self, request: httpx.Request, *, force: bool) -> str:
+    async def _value(self, request: httpx.Request, *, stale: str | None = None) -> str:
+        # ``stale``: the value a response called expired. Many requests may carry it
+        # when it expires; the first one through the lock mints, the others find a
+        # newer value cached and use it, so one expiry costs one mint, not one each.
         key = self._key(request)
         async with self._lock:
             now = self._clock.time()
             cached = self._cache.get(key)
-            if cached is not None and not force:
+            if cached is not None:
                 value, expires, minted = cached
-                if now < expires - self._margin or now - minted < self._min_age:
+                if stale is not None and value != stale:
+                    return value
+                fresh = now < expires - self._margin or now - minted < self._min_age
+                if stale is None and fresh:
                     return value
             value, expires = await self._mint(request)
             self._cache[key] = (value, expires, now)
@@ -89,8 +95,11 @@ class TokenAuth(httpx.Auth):
     async def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        request.headers[self._header] = await self._value(request, force=False)
+        used = request.headers[self._header] = await self._value(request)
         response = yield request
+        # httpx reads the body for ``requires_response_body`` only in the default
+        # ``async_auth_flow``; this one overrides it, so it reads the body itself.
+        await response.aread()
         if self._expired(response):
-            request.headers[self._header] = await self._value(request, force=True)
+            request.headers[self._header] = await self._value(request, stale=used)
             yield request

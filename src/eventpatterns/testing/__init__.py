@@ -13,11 +13,13 @@ Importing this package needs pytest (``pip install 'eventpatterns[dev]'`` or jus
 
 from typing import TYPE_CHECKING
 
+from ._apns_fake import APNsNotification, FakeAPNs, make_apns_key
 from ._blob_store_suite import BlobStoreSuite
 from ._bus_suite import BusBackendSuite
 from ._clock import ManualClock
 from ._dead_letter_suite import DeadLetterSuite
 from ._device_registry_suite import DeviceRegistrySuite
+from ._fcm_fake import FakeFCM, make_service_account
 from ._group_suite import ConsumerGroupSuite
 from ._helpers import TypeMatcher, eventually, make_events
 from ._job_store_suite import JobStoreSuite
@@ -28,12 +30,15 @@ if TYPE_CHECKING:
     from ._webpush_receiver import ReceivedWebPush, WebPushReceiver
 
 __all__ = [
+    "APNsNotification",
     "BlobStoreSuite",
     "BusBackendSuite",
     "ConsumerGroupSuite",
     "DeadLetterSuite",
     "DeviceRegistrySuite",
     "EventLogSuite",
+    "FakeAPNs",
+    "FakeFCM",
     "JobStoreSuite",
     "ManualClock",
     "PresenceSuite",
@@ -41,7 +46,9 @@ __all__ = [
     "WebPushReceiver",
     "TypeMatcher",
     "eventually",
+    "make_apns_key",
     "make_events",
+    "make_service_account",
 ]
 
 
