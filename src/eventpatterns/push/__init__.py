@@ -3,11 +3,24 @@
 See ``docs/push.md``.
 """
 
+from ._adapters import NOTIFICATION_ID, APNsAdapter, FCMAdapter, PushProvider, WebPushAdapter
 from ._apns import APNsProvider
 from ._apns_message import APNsMessage, PushType
 from ._auth import Mint, TokenAuth
 from ._devices import MAX_TOPICS, Device, Environment, Platform, Registration, device_id
 from ._devices_json import device_to_json, registration_from_json
+from ._dispatch_inapp import ACK_TYPE, INAPP_TYPE, job_notification, user_channel
+from ._dispatch_state import (
+    DeliveryOutcome,
+    DispatchState,
+    MemoryDispatchState,
+    MemoryPushDeadLetters,
+    NotifyResult,
+    PushDeadLetter,
+    PushDeadLetters,
+    PushRetry,
+)
+from ._dispatcher import PushDispatcher
 from ._fatigue import (
     Bucket,
     Budget,
@@ -28,24 +41,39 @@ from ._webpush import WebPushProvider, WebPushUrgency
 from ._webpush_subscription import WebPushSubscription
 
 __all__ = [
+    "ACK_TYPE",
     "DEFAULT_MAX_DEVICES",
+    "INAPP_TYPE",
     "MAX_TOPICS",
+    "NOTIFICATION_ID",
+    "APNsAdapter",
     "APNsMessage",
     "APNsProvider",
     "Bucket",
     "Budget",
     "DeadToken",
     "Delivered",
+    "DeliveryOutcome",
     "Device",
     "DeviceRegistry",
+    "DispatchState",
     "Environment",
+    "FCMAdapter",
     "FCMMessage",
     "FCMProvider",
     "FatiguePolicy",
+    "MemoryDispatchState",
+    "MemoryPushDeadLetters",
     "Mint",
     "Notification",
+    "NotifyResult",
     "PermanentFailure",
     "Platform",
+    "PushDeadLetter",
+    "PushDeadLetters",
+    "PushDispatcher",
+    "PushProvider",
+    "PushRetry",
     "PushType",
     "QuietHours",
     "Registration",
@@ -58,13 +86,16 @@ __all__ = [
     "Vapid",
     "VapidClaims",
     "VapidKeys",
+    "WebPushAdapter",
     "WebPushProvider",
     "WebPushSubscription",
     "WebPushUrgency",
     "admit",
     "device_id",
     "device_to_json",
+    "job_notification",
     "registration_from_json",
     "release",
+    "user_channel",
     "verify_vapid",
 ]
