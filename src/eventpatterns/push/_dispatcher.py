@@ -152,7 +152,7 @@ class PushDispatcher:
         self._budgets: dict[str, Bucket] = {}
         self._latest: dict[tuple[str, str], str] = {}  # (device, collapse key) -> newest id
         self._wakes: dict[str, float] = {}  # user -> earliest budget wake-up scheduled
-        self._pending: dict[int, tuple[str, Device | None, Notification, str, int]] = {}
+        self._pending: dict[int, tuple[str, Device, Notification, str, int, float]] = {}
         self._fatigue_lock = anyio.Lock()
         self._tg: anyio.abc.TaskGroup | None = None
         self._closed = False
@@ -185,9 +185,14 @@ class PushDispatcher:
         self._closed = True
         tg, self._tg = self._tg, None
         tg.cancel_scope.cancel()
-        with anyio.CancelScope(shield=True):
+        try:
             await tg.__aexit__(None, None, None)
-            for user, device, notification, nid, attempts in list(self._pending.values()):
+        finally:
+            await self._flush()
+
+    async def _flush(self) -> None:
+        with anyio.CancelScope(shield=True):
+            for user, device, notification, nid, attempts, _ in list(self._pending.values()):
                 await self._dead_letter(
                     user, device, notification, nid, "dispatcher closed", attempts, None
                 )
@@ -207,8 +212,15 @@ class PushDispatcher:
 
     @property
     def pending(self) -> int:
-        """How many deliveries wait (retries, quiet hours, budget, ack deadlines)."""
+        """How many device deliveries wait (for a retry, a breaker or quiet hours)."""
         return len(self._pending)
+
+    def scheduled(self) -> list[tuple[str, str, float]]:
+        """Return ``(notification id, device id, when)`` of each waiting delivery, soonest first."""
+        return sorted(
+            ((nid, device.id, at) for _, device, _, nid, _, at in self._pending.values()),
+            key=lambda item: item[2],
+        )
 
     # -- notify ---------------------------------------------------------------------
 
@@ -387,7 +399,7 @@ class PushDispatcher:
 
     def _schedule(self, at: float, job: _Job) -> None:
         key = id(job)
-        self._pending[key] = (job.user, job.device, job.notification, job.id, job.attempt - 1)
+        self._pending[key] = (job.user, job.device, job.notification, job.id, job.attempt - 1, at)
 
         async def later() -> None:
             await self._clock.sleep(max(0.0, at - self._clock.time()))
