@@ -11,12 +11,10 @@ dispatcher's task group sleeping on the injected clock.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import random
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -27,24 +25,22 @@ from ..bus import Consumer, EventBus
 from ..core import Clock, Event, SystemClock
 from ..errors import ArgumentTypeError, ConfigurationError, EventPatternsError, InvalidState
 from ._adapters import NOTIFICATION_ID, PushProvider
-from ._breaker import Breaker, BreakerPolicy
-from ._devices import Device, Platform
+from ._breaker import BreakerPolicy
+from ._devices import Platform
 from ._dispatch_inapp import JOB_TYPES, InApp, job_notification, user_channel
+from ._dispatch_send import Sender, with_id
 from ._dispatch_state import (
     DeliveryOutcome,
-    DeliveryStatus,
     DispatchState,
     MemoryDispatchState,
     MemoryPushDeadLetters,
     NotifyResult,
-    PushDeadLetter,
     PushDeadLetters,
     PushRetry,
 )
-from ._fatigue import Bucket, FatiguePolicy, admit, release
+from ._fatigue import FatiguePolicy, admit, release
 from ._notification import MAX_DATA, Notification
 from ._registry import DeviceRegistry, check_user
-from ._result import DeadToken, Delivered, PermanentFailure, SendResult
 
 if TYPE_CHECKING:
     from ..realtime import Presence
@@ -52,18 +48,6 @@ if TYPE_CHECKING:
 __all__ = ["PushDispatcher"]
 
 logger = logging.getLogger("eventpatterns.push")
-
-
-@dataclass(frozen=True, slots=True)
-class _Job:
-    """One notification for one device, on its ``attempt``-th send."""
-
-    user: str
-    device: Device
-    notification: Notification
-    id: str
-    attempt: int
-    created: float
 
 
 class PushDispatcher:
@@ -147,12 +131,18 @@ class PushDispatcher:
                 ack_timeout=float(ack_timeout),
                 escalate=self._escalate,
             )
-        self._rng = rng or random.Random()  # noqa: S311 - jitter, not security
-        self._breakers: dict[str, Breaker] = {}
-        self._budgets: dict[str, Bucket] = {}
-        self._latest: dict[tuple[str, str], str] = {}  # (device, collapse key) -> newest id
+        self._sender = Sender(
+            registry,
+            self._providers,
+            quiet_hours=self.policy.quiet_hours,
+            retry=self.retry,
+            breaker=self.breaker_policy,
+            dead_letters=self.dead_letters,
+            clock=self._clock,
+            rng=rng or random.Random(),  # noqa: S311 - jitter, not security
+            running=self._running,
+        )
         self._wakes: dict[str, float] = {}  # user -> earliest budget wake-up scheduled
-        self._pending: dict[int, tuple[str, Device, Notification, str, int, float]] = {}
         self._fatigue_lock = anyio.Lock()
         self._tg: anyio.abc.TaskGroup | None = None
         self._closed = False
@@ -192,14 +182,10 @@ class PushDispatcher:
 
     async def _flush(self) -> None:
         with anyio.CancelScope(shield=True):
-            for user, device, notification, nid, attempts, _ in list(self._pending.values()):
-                await self._dead_letter(
-                    user, device, notification, nid, "dispatcher closed", attempts, None
-                )
-            self._pending.clear()
+            await self._sender.flush()
             waiting = {} if self._inapp is None else self._inapp.waiting
             for nid, item in list(waiting.items()):
-                await self._dead_letter(
+                await self._sender.dead_letter(
                     item.user, None, item.notification, nid, "dispatcher closed before ack", 0, None
                 )
             waiting.clear()
@@ -213,14 +199,11 @@ class PushDispatcher:
     @property
     def pending(self) -> int:
         """How many device deliveries wait (for a retry, a breaker or quiet hours)."""
-        return len(self._pending)
+        return len(self._sender.pending)
 
     def scheduled(self) -> list[tuple[str, str, float]]:
         """Return ``(notification id, device id, when)`` of each waiting delivery, soonest first."""
-        return sorted(
-            ((nid, device.id, at) for _, device, _, nid, _, at in self._pending.values()),
-            key=lambda item: item[2],
-        )
+        return self._sender.scheduled()
 
     # -- notify ---------------------------------------------------------------------
 
@@ -259,7 +242,7 @@ class PushDispatcher:
             first = await self.state.claim(user, key, nid, now=self._clock.time())
             if first is not None:
                 return NotifyResult(nid, user, "duplicate", duplicate_of=first)
-        notification = _with_id(notification, nid)
+        notification = with_id(notification, nid)
         if self._inapp is not None and await self._inapp.online(user):
             await self._inapp.publish(self._running(), user, notification, nid)
             return NotifyResult(nid, user, "inapp")
@@ -295,8 +278,9 @@ class PushDispatcher:
         """No ack in time: push it."""
         try:
             await self._push(user, notification, nid)
-        except EventPatternsError as exc:  # the registry is down: keep it, say why
-            await self._dead_letter(user, None, notification, nid, f"escalation: {exc}", 0, None)
+        except EventPatternsError as exc:
+            if not getattr(exc, "dead_lettered", False):  # the state store failed
+                await self._lost(user, notification, exc)
 
     async def notify_jobs(
         self, bus: EventBus, *, group: str = "eventpatterns-push-jobs", topic: str | None = None
@@ -338,7 +322,12 @@ class PushDispatcher:
         self._wake(user, decided.wake_at)
         deliveries: list[DeliveryOutcome] = []
         for item in decided.deliver:
-            deliveries.extend(await self._fan_out(user, item))
+            try:
+                deliveries.extend(await self._sender.fan_out(user, item))
+            except EventPatternsError as exc:
+                await self._lost(user, item, exc)  # kept for a redrive, and the caller told
+                exc.dead_lettered = True  # type: ignore[attr-defined]
+                raise
         if not decided.deliver:
             return NotifyResult(nid, user, "held")
         return NotifyResult(nid, user, "push" if deliveries else "no-devices", tuple(deliveries))
@@ -358,166 +347,13 @@ class PushDispatcher:
             await self.state.set_fatigue(user, decided.state)
         self._wake(user, decided.wake_at)
         for item in decided.deliver:
-            await self._fan_out(user, item)
+            try:
+                await self._sender.fan_out(user, item)
+            except EventPatternsError as exc:
+                await self._lost(user, item, exc)
 
-    async def _fan_out(self, user: str, notification: Notification) -> list[DeliveryOutcome]:
-        """Send to each of the user's devices that consented to the topic, at once."""
-        nid = notification.data.get(NOTIFICATION_ID)
-        if nid is None:  # a digest: an id of its own
-            nid = uuid.uuid4().hex
-            notification = _with_id(notification, nid)
-        devices = await self.registry.devices(user, topic=notification.topic)
-        now = self._clock.time()
-        outcomes: list[DeliveryOutcome | None] = [None] * len(devices)
-        if notification.collapse_key is not None:
-            for device in devices:
-                self._latest[(device.id, notification.collapse_key)] = nid
-
-        async def one(index: int, device: Device) -> None:
-            outcomes[index] = await self._attempt(_Job(user, device, notification, nid, 1, now))
-
-        async with anyio.create_task_group() as tg:
-            for index, device in enumerate(devices):
-                tg.start_soon(one, index, device)
-        return [outcome for outcome in outcomes if outcome is not None]
-
-    # -- one send -------------------------------------------------------------------
-
-    def _outcome(
-        self,
-        job: _Job,
-        status: DeliveryStatus,
-        *,
-        message_id: str | None = None,
-        reason: str | None = None,
-        at: float | None = None,
-    ) -> DeliveryOutcome:
-        device = job.device
-        return DeliveryOutcome(
-            device.id, device.platform.value, job.id, status, message_id, reason, at
-        )
-
-    def _schedule(self, at: float, job: _Job) -> None:
-        key = id(job)
-        self._pending[key] = (job.user, job.device, job.notification, job.id, job.attempt - 1, at)
-
-        async def later() -> None:
-            await self._clock.sleep(max(0.0, at - self._clock.time()))
-            del self._pending[key]
-            await self._attempt(job)
-
-        self._running().start_soon(later)
-
-    async def _attempt(self, job: _Job) -> DeliveryOutcome:
-        """Send one job, or hold it; decide what its answer means."""
-        device, notification = job.device, job.notification
-        now = self._clock.time()
-        key = notification.collapse_key
-        if key is not None and self._latest.get((device.id, key), job.id) != job.id:
-            return self._outcome(job, "collapsed", reason="replaced by a newer notification")
-        if job.attempt > 1 and now > job.created + notification.ttl:
-            return await self._give_up(job, "expired: its ttl passed before delivery", None)
-        quiet = self.policy.quiet_hours
-        zone = device.zone
-        if quiet is not None and notification.urgency != "high" and zone is not None:
-            until = quiet.until(now, zone)
-            if until is not None:
-                self._schedule(until, job)
-                return self._outcome(job, "held", reason="quiet hours", at=until)
-        provider = self._providers.get(device.platform)
-        if provider is None:
-            return await self._give_up(job, f"no provider for {device.platform.value}", None)
-        name = device.platform.value
-        policy = self.breaker_policy
-        breaker, allowed = self._breakers.get(name, Breaker()).allow(policy, now)
-        self._breakers[name] = breaker
-        if not allowed:
-            at = breaker.retry_at() or now + policy.cooldown
-            self._schedule(at, job)
-            return self._outcome(job, "retrying", reason="circuit breaker open", at=at)
-        try:
-            result = await provider.send(device, notification)
-        except (EventPatternsError, ValueError) as exc:
-            self._record(name, ok=True)
-            return await self._give_up(job, f"{type(exc).__name__}: {exc}", None)
-        return await self._answer(job, result, started=now)
-
-    def _record(self, name: str, *, ok: bool) -> Breaker:
-        breaker = self._breakers.get(name, Breaker())
-        breaker = breaker.record(self.breaker_policy, ok=ok, now=self._clock.time())
-        self._breakers[name] = breaker
-        return breaker
-
-    async def _answer(self, job: _Job, result: SendResult, *, started: float) -> DeliveryOutcome:
-        name = job.device.platform.value
-        if isinstance(result, Delivered):
-            self._record(name, ok=True)
-            return self._outcome(job, "delivered", message_id=result.message_id)
-        if isinstance(result, DeadToken):
-            self._record(name, ok=True)
-            # APNs gives when the token stopped being valid; for the others the time
-            # this send started is as safe: a registration after it is kept.
-            since = result.timestamp if result.timestamp is not None else started
-            removed = await self.registry.remove_if_not_registered_since(job.device.id, since)
-            reason = result.reason if removed else f"{result.reason}; kept: registered again"
-            return self._outcome(job, "pruned" if removed else "kept", reason=reason)
-        if isinstance(result, PermanentFailure):
-            self._record(name, ok=True)
-            return await self._give_up(job, result.reason, result)
-        breaker = self._record(name, ok=False)
-        if job.attempt >= self.retry.max_attempts:
-            return await self._give_up(job, f"retries exhausted: {result.reason}", result)
-        if not self._take_retry(name):
-            return await self._give_up(job, f"retry budget spent: {result.reason}", result)
-        now = self._clock.time()
-        at = result.at if result.at is not None else now + self._backoff(job.attempt)
-        at = max(at, breaker.retry_at() or at)
-        self._schedule(at, dataclasses.replace(job, attempt=job.attempt + 1))
-        return self._outcome(job, "retrying", reason=result.reason, at=at)
-
-    def _backoff(self, attempt: int) -> float:
-        return self.retry.backoff.delay(attempt, self._rng)
-
-    def _take_retry(self, name: str) -> bool:
-        budget = self.retry.budget
-        if budget is None:
-            return True
-        now = self._clock.time()
-        bucket = self._budgets.get(name) or Bucket.full(budget, now)
-        bucket = bucket.refill(budget, now)
-        if bucket.tokens < 1:
-            self._budgets[name] = bucket
-            return False
-        self._budgets[name] = dataclasses.replace(bucket, tokens=bucket.tokens - 1)
-        return True
-
-    async def _give_up(self, job: _Job, reason: str, result: SendResult | None) -> DeliveryOutcome:
-        await self._dead_letter(
-            job.user, job.device, job.notification, job.id, reason, job.attempt, result
-        )
-        return self._outcome(job, "dead-lettered", reason=reason)
-
-    async def _dead_letter(
-        self,
-        user: str,
-        device: Device | None,
-        notification: Notification,
-        nid: str,
-        reason: str,
-        attempts: int,
-        result: SendResult | None,
-    ) -> None:
-        store = self.dead_letters
-        letter = PushDeadLetter(
-            store.new_id(), user, None if device is None else device.id,
-            None if device is None else device.platform.value, notification, nid, reason,
-            attempts, self._clock.time(), result,
-        )  # fmt: skip
-        logger.warning("push dead letter %s for user %r: %s", letter.id, user, reason)
-        await store.add(letter)
-
-
-def _with_id(notification: Notification, nid: str) -> Notification:
-    if notification.data.get(NOTIFICATION_ID) == nid:
-        return notification
-    return dataclasses.replace(notification, data={**notification.data, NOTIFICATION_ID: nid})
+    async def _lost(self, user: str, notification: Notification, exc: Exception) -> None:
+        """Dead-letter a notification whose fan-out failed (the registry is down)."""
+        nid = notification.data.get(NOTIFICATION_ID, "")
+        reason = f"fan-out failed: {type(exc).__name__}: {exc}"
+        await self._sender.dead_letter(user, None, notification, nid, reason, 0, None)
