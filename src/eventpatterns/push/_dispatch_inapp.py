@@ -66,6 +66,7 @@ class _Waiting:
     user: str
     notification: Notification
     acked: anyio.Event = field(default_factory=anyio.Event)
+    escalated: bool = False
 
 
 class InApp:
@@ -123,26 +124,30 @@ class InApp:
                 },
             )
         )
-        tg.start_soon(self._deadline, nid, waiting)
+        # The deadline is fixed now, not when the task first runs.
+        tg.start_soon(self._deadline, nid, waiting, self._clock.time() + self._ack_timeout)
 
-    async def _deadline(self, nid: str, waiting: _Waiting) -> None:
+    async def _deadline(self, nid: str, waiting: _Waiting, deadline: float) -> None:
         async with anyio.create_task_group() as tg:
 
             async def timer() -> None:
-                await self._clock.sleep(self._ack_timeout)
+                await self._clock.sleep(max(0.0, deadline - self._clock.time()))
                 tg.cancel_scope.cancel()
 
             tg.start_soon(timer)
             await waiting.acked.wait()
             tg.cancel_scope.cancel()
-        self.waiting.pop(nid, None)
         if not waiting.acked.is_set():
+            waiting.escalated = True  # an ack from now on is too late
             await self._escalate(waiting.user, waiting.notification, nid)
+        # Not in a finally: cancelled (the dispatcher closing), it stays listed, and
+        # the dispatcher dead-letters it.
+        self.waiting.pop(nid, None)
 
     def apply_ack(self, user: str, nid: str) -> bool:
         """Mark ``nid`` acknowledged if it waits for ``user``'s ack; tell if it did."""
         waiting = self.waiting.get(nid)
-        if waiting is None or waiting.user != user or waiting.acked.is_set():
+        if waiting is None or waiting.user != user or waiting.escalated or waiting.acked.is_set():
             return False
         waiting.acked.set()
         return True

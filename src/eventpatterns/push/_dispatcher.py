@@ -201,6 +201,10 @@ class PushDispatcher:
         """How many device deliveries wait (for a retry, a breaker or quiet hours)."""
         return len(self._sender.pending)
 
+    def awaiting_ack(self) -> list[str]:
+        """Return the ids of the in-app notifications waiting for their ack."""
+        return [] if self._inapp is None else list(self._inapp.waiting)
+
     def scheduled(self) -> list[tuple[str, str, float]]:
         """Return ``(notification id, device id, when)`` of each waiting delivery, soonest first."""
         return self._sender.scheduled()
