@@ -9,7 +9,6 @@ import dataclasses
 from collections.abc import AsyncIterator
 from typing import Any
 
-import anyio
 import pytest
 
 from eventpatterns import Event, EventBus
@@ -219,7 +218,9 @@ async def test_closing_dead_letters_what_waits_for_an_ack(
         result = await dispatcher.notify("alice", Notification(title="bye"))
     [letter] = await dispatcher.dead_letters.list()
     assert (letter.reason, letter.notification_id, letter.device_id) == (
-        "dispatcher closed before ack", result.id, None
+        "dispatcher closed before ack",
+        result.id,
+        None,
     )
 
 
@@ -273,7 +274,8 @@ def test_job_completions_become_notifications() -> None:
     assert job_notification(orphan) is None
     bare = Event(type="eventpatterns.job.failed", source="/j", extensions={"jobowner": "a"})
     made = job_notification(bare)
-    assert made is not None and made[1].body == "It failed."
+    assert made is not None
+    assert made[1].body == "It failed."
 
 
 async def test_job_completions_are_pushed_to_offline_owners_once(

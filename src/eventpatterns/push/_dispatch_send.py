@@ -85,6 +85,10 @@ class Sender:
         self._latest: dict[tuple[str, str], str] = {}  # (device, collapse key) -> newest id
         self.pending: dict[int, tuple[_Job, float]] = {}
 
+    def breaker(self, name: str) -> Breaker:
+        """Return the breaker of provider ``name``."""
+        return self._breakers.get(name, Breaker())
+
     def scheduled(self) -> list[tuple[str, str, float]]:
         """Return ``(notification id, device id, when)`` of each waiting delivery."""
         items = ((job.id, job.device.id, at) for job, at in self.pending.values())

@@ -25,7 +25,7 @@ from ..bus import Consumer, EventBus
 from ..core import Clock, Event, SystemClock
 from ..errors import ArgumentTypeError, ConfigurationError, EventPatternsError, InvalidState
 from ._adapters import NOTIFICATION_ID, PushProvider
-from ._breaker import BreakerPolicy
+from ._breaker import Breaker, BreakerPolicy
 from ._devices import Platform
 from ._dispatch_inapp import JOB_TYPES, InApp, job_notification, user_channel
 from ._dispatch_send import Sender, with_id
@@ -200,6 +200,10 @@ class PushDispatcher:
     def pending(self) -> int:
         """How many device deliveries wait (for a retry, a breaker or quiet hours)."""
         return len(self._sender.pending)
+
+    def breaker(self, platform: Platform | str) -> Breaker:
+        """Return the circuit breaker of a platform's provider (closed until it fails)."""
+        return self._sender.breaker(Platform(platform).value)
 
     def awaiting_ack(self) -> list[str]:
         """Return the ids of the in-app notifications waiting for their ack."""
