@@ -20,6 +20,7 @@ from eventpatterns.backends.memory import MemoryDeviceRegistry
 from eventpatterns.bus import Backoff
 from eventpatterns.errors import (
     ArgumentTypeError,
+    BackendUnavailable,
     ConfigurationError,
     InvalidDevice,
     InvalidState,
@@ -29,6 +30,7 @@ from eventpatterns.push import (
     Budget,
     Device,
     FatiguePolicy,
+    MemoryDispatchState,
     MemoryPushDeadLetters,
     Notification,
     PermanentFailure,
@@ -519,3 +521,74 @@ async def test_a_platform_without_a_provider_is_dead_lettered(
     async with PushDispatcher(registry, {}, clock=clock, policy=NO_BUDGET) as dispatcher:
         [outcome] = (await dispatcher.notify("alice", Notification(title="x"))).deliveries
         assert (outcome.status, outcome.reason) == ("dead-lettered", "no provider for fcm")
+
+
+class FlakyRegistry(MemoryDeviceRegistry):
+    """The memory registry, which can be told to be unreachable."""
+
+    down = False
+
+    async def devices(self, user: str, *, topic: str | None = None) -> list[Device]:
+        if self.down:
+            raise BackendUnavailable("the registry is down")
+        return await super().devices(user, topic=topic)
+
+    async def remove_if_not_registered_since(self, device_id: str, timestamp: float) -> bool:
+        if self.down:
+            raise BackendUnavailable("the registry is down")
+        return await super().remove_if_not_registered_since(device_id, timestamp)
+
+
+async def test_a_registry_outage_dead_letters_instead_of_losing(
+    receiver: WebPushReceiver, provider: WebPushProvider, clock: ManualClock
+) -> None:
+    registry = FlakyRegistry()
+    _, sub = await browser(registry, receiver, "alice")
+    policy = FatiguePolicy(user_budget=Budget(1, 600))
+    async with dispatcher_for(registry, provider, clock, policy=policy) as dispatcher:
+        receiver.fail(429, retry_after=30, subscription=sub)
+        [retrying] = (await dispatcher.notify("alice", Notification(title="a"))).deliveries
+        held = await dispatcher.notify("alice", Notification(title="b"))  # over budget
+        assert (retrying.status, held.route) == ("retrying", "held")
+        registry.down = True
+        with pytest.raises(BackendUnavailable):  # the caller is told, and it is kept
+            await dispatcher.notify("alice", Notification(title="c", urgency="high"))
+        receiver.unsubscribe(sub)
+        clock.advance(30)  # the retry gets 410, and pruning fails
+        clock.advance(570)  # the budget's wake-up cannot fan out "b"
+        letters = await dead_letters(dispatcher, 3)
+    assert sorted(letter.notification.title for letter in letters) == ["a", "b", "c"]
+    reasons = sorted(letter.reason for letter in letters)
+    assert reasons[0] == "BackendUnavailable: the registry is down"
+    assert reasons[1:] == ["fan-out failed: BackendUnavailable: the registry is down"] * 2
+
+
+async def test_a_retry_past_the_notification_ttl_is_dead_lettered_as_expired(
+    registry: MemoryDeviceRegistry,
+    receiver: WebPushReceiver,
+    dispatcher: PushDispatcher,
+    clock: ManualClock,
+) -> None:
+    _, sub = await browser(registry, receiver, "alice")
+    receiver.fail(503, subscription=sub)
+    await dispatcher.notify("alice", Notification(title="soon stale", ttl=5))
+    clock.advance(10)
+    [letter] = await dead_letters(dispatcher, 1)
+    assert (letter.reason, letter.attempts) == ("expired: its ttl passed before delivery", 2)
+
+
+async def test_memory_stores_check_their_settings_and_forget_old_keys() -> None:
+    for bad in (0, -1.0, float("inf"), True, "1"):
+        with pytest.raises(ConfigurationError, match="key_ttl"):
+            MemoryDispatchState(key_ttl=bad)  # type: ignore[arg-type]
+    state = MemoryDispatchState(key_ttl=10)
+    assert await state.claim("alice", "k", "n1", now=0) is None
+    assert await state.claim("alice", "k", "n2", now=5) == "n1"
+    assert await state.claim("alice", "k", "n3", now=10) is None  # expired: claimable
+    for i in range(10_001):
+        await state.claim("bob", f"k{i}", f"n{i}", now=100)
+    assert await state.claim("carol", "k", "n", now=200) is None  # swept the expired
+    assert len(state._keys) == 1
+    letters = MemoryPushDeadLetters()
+    with pytest.raises(ConfigurationError, match="limit"):
+        await letters.list(limit=0)
