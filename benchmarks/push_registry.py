@@ -111,7 +111,8 @@ async def main() -> None:
                 ids = await raw.smembers(user_set)
                 pipe = raw.pipeline(transaction=False)
                 for device in ids:
-                    pipe.hgetall("{" + prefix + "}:push:d:" + device.decode())
+                    name = device.decode() if isinstance(device, bytes) else device
+                    pipe.hgetall("{" + prefix + "}:push:d:" + name)
                 await pipe.execute()
 
             async def devices(i: int) -> None:

@@ -12,6 +12,8 @@ Subcommands:
   prints the URLs; SIGTERM closes every connection with 1001 and exits with 0.
   Without an authentication option it is open (anyone may subscribe and publish)
   and says so; the open mode on a non-loopback address needs ``--allow-anonymous``.
+* ``schema export --module M``: the JSON Schemas of the event types module ``M``
+  declares (``--asyncapi``: an AsyncAPI 3.0 document), printed or written ``--out DIR``.
 * ``push vapid-keys``: a new VAPID key pair for Web Push: the private key (PEM, or
   ``--format raw`` base64url; ``--json`` for both fields as JSON) and the public key
   as the ``applicationServerKey`` browsers subscribe with.
@@ -186,7 +188,7 @@ def _vapid_keys(args: argparse.Namespace) -> int:
 
     try:
         from .push import VapidKeys
-    except MissingDependency as exc:
+    except MissingDependency as exc:  # pragma: no cover - the push extra is installed
         raise _UsageError(str(exc)) from exc
     keys = VapidKeys.generate()
     private = keys.private_pem().strip() if args.format == "pem" else keys.private_raw()
@@ -269,6 +271,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     vapid.add_argument("--json", action="store_true", help="print both keys as a JSON object")
     vapid.set_defaults(handler=_vapid_keys)
+    from .contracts._cli import add_parser as add_schema
+
+    add_schema(commands)
     return parser
 
 
@@ -284,9 +289,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse reports usage errors by exiting
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     handler: Callable[[argparse.Namespace], int] = args.handler
+    from .contracts._cli import SchemaUsageError
+
     try:
         return handler(args)
-    except _UsageError as exc:
+    except (_UsageError, SchemaUsageError) as exc:
         message = str(exc)
     except (ValueError, RecursionError, MemoryError, OverflowError) as exc:
         # Never a traceback: whatever the input, one line and status 2.

@@ -34,9 +34,8 @@ Each error also inherits the builtin exception a caller would already catch, so
     ├── Forbidden                 (PermissionError) an authenticated caller may not do this
     ├── ProtocolViolation         (ValueError)     a client frame the gateway refuses
     ├── InvalidDevice             (ValueError)     a push device registration that is malformed
-    ├── LimitExceeded             (ValueError)     over a configured limit (size, rate, count)
-    ├── InvalidSubscription       (ValueError)     a malformed Web Push subscription
-    └── InvalidNotification       (ValueError)     a push message its provider would refuse
+    ├── InvalidNotification       (ValueError)     a push message its provider would refuse
+    └── LimitExceeded             (ValueError)     over a configured limit (size, rate, count)
 """
 
 from __future__ import annotations

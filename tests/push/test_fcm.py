@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -392,6 +393,18 @@ async def test_the_fake_token_endpoint_checks_the_assertion(
         assertion(iat=now - 7200, exp=now - 3600): "invalid_grant",  # expired
         assertion(scope="https://www.googleapis.com/auth/drive"): "invalid_scope",
         assertion(aud="https://elsewhere.example/token"): "invalid_grant",
+        jwt.encode(
+            {
+                "iss": account["client_email"],
+                "aud": fcm.token_url,
+                "scope": "x",
+                "iat": now,
+                "exp": now + 60,
+            },
+            account["private_key"],
+            algorithm="RS256",
+            headers={"kid": "another-key-id"},
+        ): "invalid_grant",
     }
     async with httpx.AsyncClient() as http:
         for token, error in cases.items():
@@ -414,3 +427,16 @@ async def test_a_token_endpoint_answering_html_raises(clock: ManualClock) -> Non
         with pytest.raises(AuthenticationFailed, match="400 400") as caught:
             await p.send(HELLO)
     assert caught.value.reason == "400"
+
+
+@pytest.mark.parametrize("module", ["jwt", "h2"])
+def test_a_missing_extra_names_it(module: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from eventpatterns.errors import MissingDependency
+    from eventpatterns.push import APNsProvider
+    from eventpatterns.testing import make_apns_key
+
+    monkeypatch.setitem(sys.modules, module, None)  # "import jwt" now raises ImportError
+    with pytest.raises(MissingDependency, match=r"pip install 'eventpatterns\[push\]'"):
+        FCMProvider(make_service_account())
+    with pytest.raises(MissingDependency, match=module):
+        APNsProvider(team_id="T", key_id="K", private_key=make_apns_key())

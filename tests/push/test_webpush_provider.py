@@ -47,7 +47,7 @@ async def receiver(clock: ManualClock) -> AsyncIterator[WebPushReceiver]:
 
 @pytest.fixture
 async def provider(clock: ManualClock) -> AsyncIterator[WebPushProvider]:
-    async with WebPushProvider(VAPID, clock=clock, timeout=5) as provider:
+    async with WebPushProvider(VAPID, clock=clock, deadline=5) as provider:
         yield provider
 
 
@@ -214,7 +214,7 @@ async def test_a_service_that_never_answers_is_retried_later(
     clock: ManualClock, receiver: WebPushReceiver
 ) -> None:
     receiver.fail(201, delay=3)
-    async with WebPushProvider(VAPID, clock=clock, timeout=0.3) as provider:
+    async with WebPushProvider(VAPID, clock=clock, deadline=0.3) as provider:
         assert await provider.send(receiver.subscribe(), b"x") == RetryLater("webpush", "timeout")
 
 
@@ -273,8 +273,8 @@ async def test_bad_arguments_send_nothing(
 async def test_provider_arguments_are_checked() -> None:
     with pytest.raises(ConfigurationError, match="Vapid"):
         WebPushProvider(KEYS)  # type: ignore[arg-type]
-    with pytest.raises(ConfigurationError, match="timeout"):
-        WebPushProvider(VAPID, timeout=0)
+    with pytest.raises(ConfigurationError, match="deadline"):
+        WebPushProvider(VAPID, deadline=0)
     with pytest.raises(ConfigurationError, match="padding"):
         WebPushProvider(VAPID, padding=-1)
     provider = WebPushProvider(VAPID, padding=0)

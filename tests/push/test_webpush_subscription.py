@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from eventpatterns.errors import InvalidSubscription
+from eventpatterns.errors import InvalidDevice
 from eventpatterns.push import WebPushSubscription
 from eventpatterns.push._vapid import b64url_encode
 
@@ -57,8 +57,8 @@ def test_repr_shows_the_endpoint_not_the_keys() -> None:
 @pytest.mark.parametrize(
     ("value", "field", "message"),
     [
-        ("{not json", None, "not valid JSON"),
-        ([1, 2], None, "JSON object"),
+        ("{not json", "subscription", "not valid JSON"),
+        ([1, 2], "subscription", "JSON object"),
         ({"keys": {}}, "endpoint", "is missing"),
         (browser_json(endpoint=None), "endpoint", "non-empty URL"),
         (browser_json(endpoint="http://push.example.com/x"), "endpoint", "https: URL"),
@@ -81,8 +81,8 @@ def test_repr_shows_the_endpoint_not_the_keys() -> None:
         ),
     ],
 )
-def test_bad_subscriptions_name_the_field(value: Any, field: str | None, message: str) -> None:
-    with pytest.raises(InvalidSubscription, match=message) as info:
+def test_bad_subscriptions_name_the_field(value: Any, field: str, message: str) -> None:
+    with pytest.raises(InvalidDevice, match=message) as info:
         WebPushSubscription.from_json(value)
     assert info.value.field == field
     assert isinstance(info.value, ValueError)
@@ -91,16 +91,16 @@ def test_bad_subscriptions_name_the_field(value: Any, field: str | None, message
 def test_http_is_allowed_only_on_loopback() -> None:
     for host in ("127.0.0.1:8000", "localhost", "[::1]:9"):
         WebPushSubscription.from_json(browser_json(endpoint=f"http://{host}/push/1"))
-    with pytest.raises(InvalidSubscription, match="loopback"):
+    with pytest.raises(InvalidDevice, match="loopback"):
         WebPushSubscription.from_json(browser_json(endpoint="http://10.0.0.1/push/1"))
 
 
 def test_the_constructor_checks_raw_keys_too() -> None:
     sub = WebPushSubscription.from_json(browser_json())
-    with pytest.raises(InvalidSubscription, match="65 octets") as info:
+    with pytest.raises(InvalidDevice, match="65 octets") as info:
         WebPushSubscription(ENDPOINT, b"short", sub.auth)
     assert info.value.field == "keys.p256dh"
-    with pytest.raises(InvalidSubscription, match="16 octets") as info:
+    with pytest.raises(InvalidDevice, match="16 octets") as info:
         WebPushSubscription(ENDPOINT, sub.p256dh, b"short")
     assert info.value.field == "keys.auth"
 
@@ -128,7 +128,7 @@ def test_fuzz_from_json_raises_only_invalid_subscription(
     value = {"endpoint": endpoint, "keys": {"p256dh": p256dh, "auth": auth}}
     try:
         sub = WebPushSubscription.from_json(json.dumps(value))
-    except InvalidSubscription as exc:
+    except InvalidDevice as exc:
         reason = exc.reason
         assert reason, "an error without a reason"
         return
@@ -141,6 +141,19 @@ def test_fuzz_from_json_raises_only_invalid_subscription(
 def test_fuzz_from_json_text(text: str) -> None:
     try:
         WebPushSubscription.from_json(text)
-    except InvalidSubscription:
+    except InvalidDevice:
         return
     raise AssertionError("random text parsed as a subscription")  # pragma: no cover
+
+
+def test_from_device_bridges_the_registry() -> None:
+    from eventpatterns.push import Device, Registration
+
+    registration = Registration("webpush", ENDPOINT, p256dh=P256DH, auth=AUTH)
+    device = Device.of("alice", registration, created_at=1.0, registered_at=1.0, last_seen=1.0)
+    assert WebPushSubscription.from_device(device) == WebPushSubscription.from_json(browser_json())
+    phone = Registration("fcm", "f" * 40)
+    other = Device.of("alice", phone, created_at=1.0, registered_at=1.0, last_seen=1.0)
+    with pytest.raises(InvalidDevice, match="fcm device has no Web Push") as info:
+        WebPushSubscription.from_device(other)
+    assert info.value.field == "platform"

@@ -1,6 +1,7 @@
 """The event backbone: publish/subscribe, replay, durable consumer groups, dead letters."""
 
 from ._bus import BACKENDS, EventBus
+from ._claims import DATAREF, ClaimCheck
 from ._consumer import BatchFailure, Consumer, ConsumerStats, Timeouts
 from ._contract import (
     BusBackend,
@@ -33,12 +34,14 @@ from ._typed import InvalidHook, TypedSubscription
 
 __all__ = [
     "BACKENDS",
+    "DATAREF",
     "EARLIEST",
     "Ack",
     "Backoff",
     "BatchFailure",
     "BusBackend",
     "Capabilities",
+    "ClaimCheck",
     "Consumer",
     "ConsumerGroups",
     "ConsumerStats",

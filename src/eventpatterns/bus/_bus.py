@@ -22,6 +22,7 @@ from ..errors import (
     DeadLetterNotFound,
     InvalidState,
 )
+from ._claims import ClaimCheck, ClaimedSubscription
 from ._consumer import BatchHandler, Consumer, Handler, Timeouts
 from ._contract import BusBackend, DeadLetter, GroupStats, Position, check_group_name
 from ._matching import SupportsMatch, as_matcher
@@ -66,6 +67,8 @@ class EventBus:
 
     Args:
         backend: Any :class:`~eventpatterns.bus.BusBackend`; the bus closes it on exit.
+        claim_check: Offload large event data to a blob store (:class:`ClaimCheck`);
+            subscribers and consumers of this bus get it back transparently.
 
     Example:
         ```python
@@ -84,8 +87,13 @@ class EventBus:
         ```
     """
 
-    def __init__(self, backend: BusBackend) -> None:
+    def __init__(self, backend: BusBackend, *, claim_check: ClaimCheck | None = None) -> None:
+        if claim_check is not None and not isinstance(claim_check, ClaimCheck):
+            raise ArgumentTypeError(
+                "EventBus", "claim_check", expected="a ClaimCheck", got=claim_check
+            )
         self.backend = backend
+        self.claim_check = claim_check
         self._tg: TaskGroup | None = None
         self._reader: LogReader | None = None
         self._consumers: weakref.WeakSet[Consumer] = weakref.WeakSet()
@@ -93,10 +101,12 @@ class EventBus:
         self._closed = False
 
     @classmethod
-    def from_url(cls, url: str, **options: Any) -> EventBus:
+    def from_url(
+        cls, url: str, *, claim_check: ClaimCheck | None = None, **options: Any
+    ) -> EventBus:
         """Create a bus from a URL: ``memory://`` or ``redis://host:6379/0``.
 
-        Keyword options go to the backend's constructor.
+        Keyword options go to the backend's constructor (``claim_check`` to the bus).
 
         Raises:
             ConfigurationError: Unknown scheme or bad option.
@@ -110,7 +120,7 @@ class EventBus:
         module_name, _, attr = target.partition(":")
         module = importlib.import_module(module_name)
         backend_cls = getattr(module, attr)
-        return cls(backend_cls.from_url(url, **options))
+        return cls(backend_cls.from_url(url, **options), claim_check=claim_check)
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -201,6 +211,9 @@ class EventBus:
             raise ArgumentTypeError("publish", "event", expected="an Event", got=event)
         if self._tg is None or self._closed:
             self._running()  # raises the right error
+        if self.claim_check is not None:
+            limit = self.backend.capabilities.max_message_size
+            event = await self.claim_check.offload(event, limit=limit)
         return (await self.backend.append((event,)))[0]
 
     async def publish_batch(self, events: Iterable[Event | EventModel]) -> list[Position]:
@@ -224,6 +237,9 @@ class EventBus:
         self._running()
         if not batch:
             return []
+        if self.claim_check is not None:
+            limit = self.backend.capabilities.max_message_size
+            batch = [await self.claim_check.offload(e, limit=limit) for e in batch]
         return await self.backend.append(batch)
 
     # -- live subscriptions -------------------------------------------------------------
@@ -238,6 +254,7 @@ class EventBus:
         buffer: int = 1000,
         overflow: Overflow = "drop_oldest",
         on_invalid: InvalidHook | None = None,
+        fetch_claims: bool = True,
     ) -> TypedSubscription[M]: ...
 
     @overload
@@ -248,6 +265,7 @@ class EventBus:
         since: Position | None = None,
         buffer: int = 1000,
         overflow: Overflow = "drop_oldest",
+        fetch_claims: bool = True,
     ) -> Subscription: ...
 
     def subscribe(
@@ -259,6 +277,7 @@ class EventBus:
         buffer: int = 1000,
         overflow: Overflow = "drop_oldest",
         on_invalid: InvalidHook | None = None,
+        fetch_claims: bool = True,
     ) -> Subscription | TypedSubscription[Any]:
         """Open a live stream of matching events (enter it with ``async with``).
 
@@ -278,6 +297,8 @@ class EventBus:
                 :class:`~eventpatterns.core.EventModel` class.
             where: With a model: a pattern the events must also match.
             on_invalid: With a model: told of each event whose data is invalid.
+            fetch_claims: On a bus with a claim check, fetch claim-checked data back
+                (``False``: hand events out with ``data=None`` and their ``dataref``).
             since: Replay events after this position first, then go live with no gap
                 and no duplicate; :data:`EARLIEST` replays all retained history.
             buffer: Most undelivered events held for this subscriber.
@@ -302,20 +323,20 @@ class EventBus:
         reader = self._reader
         if reader is None:  # pragma: no cover - set together with the task group
             raise InvalidState("the bus has no reader", state="new")
-        if isinstance(pattern, type) and issubclass(pattern, EventModel):
-            sub = Subscription(
-                reader,
-                as_matcher(typed_pattern(pattern, where)),
-                since=since,
-                buffer=buffer,
-                overflow=overflow,
-            )
-            return TypedSubscription(sub, pattern, on_invalid)
-        if where is not None or on_invalid is not None:
+        typed = isinstance(pattern, type) and issubclass(pattern, EventModel)
+        if not typed and (where is not None or on_invalid is not None):
             raise ConfigurationError("where= and on_invalid= go with an EventModel class")
-        return Subscription(
-            reader, as_matcher(pattern), since=since, buffer=buffer, overflow=overflow
-        )
+        matcher = as_matcher(typed_pattern(pattern, where) if typed else pattern)  # type: ignore[arg-type]
+        options: dict[str, Any] = {"since": since, "buffer": buffer, "overflow": overflow}
+        if self.claim_check is not None and fetch_claims:
+            sub: Subscription = ClaimedSubscription(
+                reader, matcher, claims=self.claim_check, **options
+            )
+        else:
+            sub = Subscription(reader, matcher, **options)
+        if typed:
+            return TypedSubscription(sub, pattern, on_invalid)  # type: ignore[arg-type]
+        return sub
 
     async def attach(self, sink: Sink) -> Position | None:
         """Push every entry appended from now on to ``sink``; return where that starts.
@@ -375,6 +396,7 @@ class EventBus:
         concurrency: int = 1,
         start: Literal["earliest", "latest"] = "latest",
         name: str | None = None,
+        fetch_claims: bool = True,
     ) -> Consumer: ...
 
     @overload
@@ -390,6 +412,7 @@ class EventBus:
         concurrency: int = 1,
         start: Literal["earliest", "latest"] = "latest",
         name: str | None = None,
+        fetch_claims: bool = True,
     ) -> Consumer: ...
 
     async def consume(
@@ -404,6 +427,7 @@ class EventBus:
         concurrency: int = 1,
         start: Literal["earliest", "latest"] = "latest",
         name: str | None = None,
+        fetch_claims: bool = True,
     ) -> Consumer:
         """Start a consumer in ``group``: at-least-once, with retries and dead letters.
 
@@ -432,6 +456,8 @@ class EventBus:
             start: Where a newly created group starts (``"earliest"``: the retained
                 history too).
             name: Consumer name within the group (default: unique per process).
+            fetch_claims: On a bus with a claim check, hand the handler claim-checked
+                events with their data fetched back (``False``: with ``dataref``).
 
         Returns:
             The running :class:`Consumer`; it stops with the bus, its ``aclose()``,
@@ -445,7 +471,7 @@ class EventBus:
         """
         return await self._start_consumer(
             "consume", group, handler, pattern, retry, timeouts, prefetch, None, concurrency,
-            start, name,
+            start, name, fetch_claims,
         )  # fmt: skip
 
     async def consume_batches(
@@ -460,6 +486,7 @@ class EventBus:
         concurrency: int = 1,
         start: Literal["earliest", "latest"] = "latest",
         name: str | None = None,
+        fetch_claims: bool = True,
     ) -> Consumer:
         """Start a consumer whose handler takes lists of events, with partial failure.
 
@@ -479,6 +506,7 @@ class EventBus:
             concurrency: That many workers, each handling its own batches.
             start: Where a newly created group starts.
             name: Consumer name within the group.
+            fetch_claims: As for :meth:`consume`.
 
         Returns:
             The running :class:`Consumer`.
@@ -490,7 +518,7 @@ class EventBus:
         """
         return await self._start_consumer(
             "consume_batches", group, handler, pattern, retry, timeouts, batch_size,
-            batch_size, concurrency, start, name,
+            batch_size, concurrency, start, name, fetch_claims,
         )  # fmt: skip
 
     async def _start_consumer(
@@ -506,6 +534,7 @@ class EventBus:
         concurrency: int,
         start: Literal["earliest", "latest"],
         name: str | None,
+        fetch_claims: bool = True,
     ) -> Consumer:
         tg = self._running()
         check_group_name(group)
@@ -515,6 +544,11 @@ class EventBus:
         if model is not None:
             pattern = typed_pattern(model, pattern)
             handler = typed_handler(model, handler)
+        if self.claim_check is not None and fetch_claims:
+            if batch_size is None:
+                handler = self.claim_check.wrap(handler)
+            else:
+                handler = self.claim_check.wrap_batch(handler)  # type: ignore[arg-type]
         if not isinstance(retry, Retry):
             raise ArgumentTypeError(function, "retry", expected="a Retry", got=retry)
         if not isinstance(timeouts, Timeouts):

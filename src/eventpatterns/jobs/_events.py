@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import Any
 
-from ..core import Event
+from ..core import Event, format_time, trusted_event
 from ._model import Job, JobState
 
 __all__ = [
@@ -98,15 +98,24 @@ def job_view(job: Job) -> dict[str, Any]:
 
 
 def job_event(job: Job, type_: str, *, source: str) -> Event:
-    """Return the event announcing ``job`` as it now is (id ``<job id>.<version>``)."""
-    return Event(
-        type=type_,
-        source=source,
-        id=f"{job.id}.{job.version}",
-        subject=job.id,
-        time=datetime.fromtimestamp(job.updated_at, timezone.utc),
-        data=job_view(job),
-        extensions={OWNER_ATTRIBUTE: job.owner, KIND_ATTRIBUTE: job.kind},
+    """Return the event announcing ``job`` as it now is (id ``<job id>.<version>``).
+
+    Built without re-validating the data: every field comes from a job record the
+    store accepted (its JSON checked on the way in), so the walk over ``data`` that
+    ``Event(...)`` makes would only cost time.
+    """
+    return trusted_event(
+        {
+            "specversion": "1.0",
+            "id": f"{job.id}.{job.version}",
+            "source": source,
+            "type": type_,
+            "subject": job.id,
+            "time": format_time(datetime.fromtimestamp(job.updated_at, timezone.utc)),
+            "data": job_view(job),
+            OWNER_ATTRIBUTE: job.owner,
+            KIND_ATTRIBUTE: job.kind,
+        }
     )
 
 

@@ -37,16 +37,19 @@ from ._notification import Notification, Urgency
 from ._registry import DEFAULT_MAX_DEVICES, DeviceRegistry
 from ._result import DeadToken, Delivered, PermanentFailure, RetryLater, SendResult
 from ._vapid import Vapid, VapidClaims, VapidKeys, verify_vapid
-from ._webpush import WebPushProvider, WebPushUrgency
+from ._webpush import WebPushProvider
 from ._webpush_subscription import WebPushSubscription
 
 __all__ = [
-    "ACK_TYPE",
+    "Vapid",
+    "VapidClaims",
+    "VapidKeys",
+    "WebPushProvider",
+    "WebPushSubscription",
+    "verify_vapid",
     "DEFAULT_MAX_DEVICES",
     "INAPP_TYPE",
     "MAX_TOPICS",
-    "NOTIFICATION_ID",
-    "APNsAdapter",
     "APNsMessage",
     "APNsProvider",
     "Bucket",
@@ -58,22 +61,14 @@ __all__ = [
     "DeviceRegistry",
     "DispatchState",
     "Environment",
-    "FCMAdapter",
     "FCMMessage",
     "FCMProvider",
     "FatiguePolicy",
-    "MemoryDispatchState",
-    "MemoryPushDeadLetters",
     "Mint",
     "Notification",
     "NotifyResult",
     "PermanentFailure",
     "Platform",
-    "PushDeadLetter",
-    "PushDeadLetters",
-    "PushDispatcher",
-    "PushProvider",
-    "PushRetry",
     "PushType",
     "QuietHours",
     "Registration",

@@ -19,7 +19,7 @@ import anyio
 import httpx
 
 from ..core import Clock, SystemClock
-from ..errors import ArgumentTypeError, ConfigurationError
+from ..errors import ArgumentTypeError, ConfigurationError, MissingDependency
 from ._apns_message import APNsMessage
 from ._auth import TokenAuth
 from ._fcm_errors import Outcome, retry_at
@@ -56,9 +56,11 @@ def _reason(response: httpx.Response) -> tuple[str, float | None]:
     """Return ``(reason, timestamp in seconds)`` of an APNs error response."""
     try:
         body = json.loads(response.content)
-        reason = str(body["reason"])
-    except (ValueError, KeyError, TypeError):
+        reason = str(body["reason"])[:200]
+    except (ValueError, KeyError, TypeError, RecursionError):
         return str(response.status_code), None
+    if not reason.strip():  # an empty reason says nothing: name the status instead
+        reason = str(response.status_code)
     stamp = body.get("timestamp")
     if isinstance(stamp, (int, float)) and not isinstance(stamp, bool):
         return reason, stamp / 1000.0  # APNs gives milliseconds
@@ -122,9 +124,14 @@ class APNsProvider:
             ``RetryLater(reason="timeout")``: APNs sometimes never answers.
         refresh_after: Mint a new provider token after this many seconds (20 to 60 minutes).
 
+    Attributes:
+        auth: The :class:`~eventpatterns.push.TokenAuth` holding the provider token
+            (``auth.mints`` counts tokens minted).
+
     Raises:
         ConfigurationError: A key that is not an EC P-256 PEM, empty ids, a
             ``refresh_after`` outside 20-60 minutes.
+        MissingDependency: The ``push`` extra is not installed.
     """
 
     def __init__(
@@ -140,7 +147,12 @@ class APNsProvider:
         deadline: float = 10.0,
         refresh_after: float = 50 * 60,
     ) -> None:
-        import jwt  # the push extra; imported here so that the package stays light
+        try:  # the push extra; imported here so that the package stays light
+            import cryptography  # noqa: F401
+            import h2  # noqa: F401  # httpx's HTTP/2
+            import jwt
+        except ImportError as exc:
+            raise MissingDependency(exc.name or "pyjwt", extra="push") from exc
 
         if not team_id or not key_id:
             raise ConfigurationError("team_id and key_id must be non-empty")

@@ -20,7 +20,12 @@ import anyio
 import httpx
 
 from ..core import Clock, SystemClock
-from ..errors import ArgumentTypeError, AuthenticationFailed, ConfigurationError
+from ..errors import (
+    ArgumentTypeError,
+    AuthenticationFailed,
+    ConfigurationError,
+    MissingDependency,
+)
 from ._auth import TokenAuth
 from ._fcm_errors import fcm_result, retry_at, token_expired
 from ._fcm_message import FCMMessage
@@ -80,9 +85,15 @@ class FCMProvider:
             with ``RetryLater(reason="timeout")``.
         margin: Refresh the access token this many seconds before it expires.
 
+    Attributes:
+        project_id: The Firebase project (from the key).
+        auth: The :class:`~eventpatterns.push.TokenAuth` holding the access token
+            (``auth.mints`` counts tokens fetched).
+
     Raises:
         ConfigurationError: An unreadable key, a key that is not a service account or
             lacks a field, a private key that is not RSA.
+        MissingDependency: The ``push`` extra is not installed.
 
     Example:
         >>> provider = FCMProvider(service_account)  # doctest: +SKIP
@@ -101,9 +112,13 @@ class FCMProvider:
         deadline: float = 10.0,
         margin: float = 300.0,
     ) -> None:
-        import jwt  # the push extra; imported here so that the package stays light
-        from cryptography.hazmat.primitives.asymmetric import rsa
-        from cryptography.hazmat.primitives.serialization import load_pem_private_key
+        try:  # the push extra; imported here so that the package stays light
+            import h2  # noqa: F401  # httpx's HTTP/2
+            import jwt
+            from cryptography.hazmat.primitives.asymmetric import rsa
+            from cryptography.hazmat.primitives.serialization import load_pem_private_key
+        except ImportError as exc:
+            raise MissingDependency(exc.name or "pyjwt", extra="push") from exc
 
         info = _load(service_account)
         try:
@@ -203,9 +218,9 @@ class FCMProvider:
         """
         if not isinstance(message, FCMMessage):
             raise ArgumentTypeError("send", "message", expected="an FCMMessage", got=message)
-        body = message.encode()
+        body = message.encode()  # checks the size before anything is sent
         if validate_only:
-            body = body[:-1] + b',"validate_only":true}'
+            body = json.dumps({"message": message.payload(), "validate_only": True}).encode()
         request = self._client.build_request(
             "POST", self._url, content=body, headers={"content-type": "application/json"}
         )

@@ -64,6 +64,21 @@ def _fail(where: str, reason: str) -> InvalidNotification:
     return InvalidNotification(reason, provider=_FIELD, field=where)
 
 
+#: Keys FCM keeps for itself in ``data`` (it answers INVALID_ARGUMENT for them).
+_RESERVED = frozenset({"from", "notification", "message_type"})
+
+
+def _data(where: str, value: object) -> dict[str, str]:
+    out = _strings(where, value)
+    for key in out:
+        if key in _RESERVED or key.lower().startswith(("google", "gcm")):
+            raise _fail(
+                f"{where}.{key}",
+                "a key FCM reserves (from, notification, message_type, google*, gcm*)",
+            )
+    return out
+
+
 def _strings(where: str, value: object) -> dict[str, str]:
     if not isinstance(value, Mapping):
         raise _fail(where, f"must be a mapping of strings to strings, got {type(value).__name__}")
@@ -95,9 +110,10 @@ def _block(name: str, value: Mapping[str, Any]) -> dict[str, Any]:
     if unknown:
         raise _fail(f"{name}.{unknown[0]}", f"unknown field; {name} takes {sorted(_BLOCKS[name])}")
     out: dict[str, Any] = _json(name, dict(value))
-    for key in ("data", "headers"):
-        if key in out:
-            out[key] = _strings(f"{name}.{key}", out[key])
+    if "headers" in out:
+        out["headers"] = _strings(f"{name}.headers", out["headers"])
+    if "data" in out:
+        out["data"] = _data(f"{name}.data", out["data"])
     if name == "android":
         if out.get("priority", "normal") not in ("normal", "high"):
             raise _fail("android.priority", f"must be 'normal' or 'high', got {out['priority']!r}")
@@ -165,7 +181,7 @@ class FCMMessage:
             item = getattr(self, text)
             if item is not None and not isinstance(item, str):
                 raise _fail(text, f"must be a string, got {type(item).__name__}")
-        object.__setattr__(self, "data", _strings("data", self.data))
+        object.__setattr__(self, "data", _data("data", self.data))
         for block in ("android", "apns", "webpush"):
             if getattr(self, block) is not None:
                 object.__setattr__(self, block, _block(block, getattr(self, block)))

@@ -12,7 +12,6 @@ from __future__ import annotations
 import email.utils
 import re
 from types import TracebackType
-from typing import Literal
 
 import anyio
 import httpx
@@ -21,6 +20,7 @@ from ..core import Clock, SystemClock
 from ..errors import ConfigurationError
 from ._auth import TokenAuth
 from ._ece import DEFAULT_PADDING, encrypt
+from ._notification import Urgency
 from ._result import DeadToken, Delivered, PermanentFailure, RetryLater, SendResult
 from ._vapid import Vapid, origin_of
 from ._webpush_subscription import WebPushSubscription
@@ -28,7 +28,6 @@ from ._webpush_subscription import WebPushSubscription
 __all__ = [
     "DEFAULT_TTL",
     "URGENCIES",
-    "WebPushUrgency",
     "WebPushProvider",
     "classify",
     "retry_after",
@@ -40,8 +39,6 @@ __all__ = [
 DEFAULT_TTL = 24 * 3600
 #: The ``Urgency`` header values of RFC 8030 section 5.3, least urgent first.
 URGENCIES = ("very-low", "low", "normal", "high")
-#: The type of ``send(urgency=...)``.
-WebPushUrgency = Literal["very-low", "low", "normal", "high"]
 _TOPIC = re.compile(r"[A-Za-z0-9_-]{1,32}")
 _PROVIDER = "webpush"
 
@@ -124,8 +121,8 @@ class WebPushProvider:
         client: The HTTP client to send with; by default one of its own, closed by
             :meth:`aclose`. A client passed in is not closed here.
         clock: Where token expiry and ``Retry-After`` are read from.
-        timeout: The deadline of each request, connecting included (seconds); a push
-            service that does not answer in time gives :class:`RetryLater`.
+        deadline: Seconds a send may take in all (connecting included); a push service
+            that does not answer in time gives :class:`RetryLater`.
         padding: Pad each message to a multiple of this many octets (0: none).
 
     Example:
@@ -140,20 +137,20 @@ class WebPushProvider:
         *,
         client: httpx.AsyncClient | None = None,
         clock: Clock | None = None,
-        timeout: float = 10.0,
+        deadline: float = 10.0,
         padding: int = DEFAULT_PADDING,
     ) -> None:
         if not isinstance(vapid, Vapid):
             raise ConfigurationError("WebPushProvider needs a Vapid(keys, subject=...) signer")
-        if timeout <= 0:
-            raise ConfigurationError(f"timeout must be > 0 seconds, not {timeout}")
+        if deadline <= 0:
+            raise ConfigurationError(f"deadline must be positive, got {deadline!r}")
         if padding < 0:
             raise ConfigurationError(f"padding must be >= 0 octets, not {padding}")
         self._vapid = vapid
         self._clock = clock or SystemClock()
         self._own_client = client is None
-        self._client = client or httpx.AsyncClient(timeout=timeout)
-        self._timeout = timeout
+        self._client = client or httpx.AsyncClient(timeout=deadline)
+        self._deadline = deadline
         self._padding = padding
         #: The VAPID credentials, one per push service origin.
         self.auth = TokenAuth(
@@ -206,7 +203,7 @@ class WebPushProvider:
         payload: bytes,
         *,
         ttl: int = DEFAULT_TTL,
-        urgency: WebPushUrgency = "normal",
+        urgency: Urgency = "normal",
         topic: str | None = None,
     ) -> SendResult:
         """Encrypt and send one message; return what the push service made of it.
@@ -249,7 +246,7 @@ class WebPushProvider:
             headers["topic"] = topic
         body = self.encrypt(subscription, payload)
         try:
-            with anyio.fail_after(self._timeout):
+            with anyio.fail_after(self._deadline):
                 response = await self._client.post(
                     subscription.endpoint, content=body, headers=headers, auth=self.auth
                 )

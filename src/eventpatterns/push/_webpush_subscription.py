@@ -6,13 +6,16 @@ import ipaddress
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from ..errors import InvalidSubscription
+from ..errors import InvalidDevice
 from ._vapid import b64url_decode, b64url_encode, origin_of
+
+if TYPE_CHECKING:
+    from ._devices import Device
 
 __all__ = ["WebPushSubscription"]
 
@@ -30,9 +33,9 @@ def _loopback(host: str) -> bool:
 
 def _check_endpoint(endpoint: object) -> str:
     if not isinstance(endpoint, str) or not endpoint:
-        raise InvalidSubscription("must be a non-empty URL string", field="endpoint")
+        raise InvalidDevice("must be a non-empty URL string", field="endpoint")
     if len(endpoint) > _MAX_ENDPOINT or not endpoint.isprintable() or " " in endpoint:
-        raise InvalidSubscription(
+        raise InvalidDevice(
             f"must be a URL of at most {_MAX_ENDPOINT} printable characters", field="endpoint"
         )
     try:
@@ -40,12 +43,12 @@ def _check_endpoint(endpoint: object) -> str:
         host = parts.hostname
         parts.port  # noqa: B018 - raises ValueError for a bad port
     except ValueError:
-        raise InvalidSubscription("is not a valid URL", field="endpoint") from None
+        raise InvalidDevice("is not a valid URL", field="endpoint") from None
     if not host:
-        raise InvalidSubscription("has no host", field="endpoint")
+        raise InvalidDevice("has no host", field="endpoint")
     # RFC 8030 section 8: push resources are https; http only for a local test service.
     if parts.scheme != "https" and not (parts.scheme == "http" and _loopback(host)):
-        raise InvalidSubscription(
+        raise InvalidDevice(
             "must be an https: URL (http: only for a loopback test service)", field="endpoint"
         )
     return endpoint
@@ -53,13 +56,13 @@ def _check_endpoint(endpoint: object) -> str:
 
 def _key(value: object, *, field: str, size: int) -> bytes:
     if not isinstance(value, str):
-        raise InvalidSubscription("must be a base64url string", field=field)
+        raise InvalidDevice("must be a base64url string", field=field)
     try:
         raw = b64url_decode(value, what="it")
     except ValueError as exc:
-        raise InvalidSubscription(str(exc).replace("it is", "is"), field=field) from None
+        raise InvalidDevice(str(exc).replace("it is", "is"), field=field) from None
     if len(raw) != size:
-        raise InvalidSubscription(f"must decode to {size} octets, not {len(raw)}", field=field)
+        raise InvalidDevice(f"must decode to {size} octets, not {len(raw)}", field=field)
     return raw
 
 
@@ -76,7 +79,7 @@ class WebPushSubscription:
         auth: The browser's 16-octet authentication secret.
 
     Raises:
-        InvalidSubscription: A field is missing or malformed (it names the field).
+        InvalidDevice: A field is missing or malformed (it names the field).
     """
 
     endpoint: str
@@ -87,13 +90,13 @@ class WebPushSubscription:
     def __post_init__(self) -> None:
         _check_endpoint(self.endpoint)
         if not isinstance(self.p256dh, bytes) or len(self.p256dh) != 65:
-            raise InvalidSubscription("must be 65 octets", field="keys.p256dh")
+            raise InvalidDevice("must be 65 octets", field="keys.p256dh")
         if not isinstance(self.auth, bytes) or len(self.auth) != 16:
-            raise InvalidSubscription("must be 16 octets", field="keys.auth")
+            raise InvalidDevice("must be 16 octets", field="keys.auth")
         try:
             public = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), self.p256dh)
         except ValueError:
-            raise InvalidSubscription(
+            raise InvalidDevice(
                 "is not an uncompressed P-256 public key (a point on the curve)",
                 field="keys.p256dh",
             ) from None
@@ -111,27 +114,45 @@ class WebPushSubscription:
         with or without padding.
 
         Raises:
-            InvalidSubscription: Not that shape; the error names the field.
+            InvalidDevice: Not that shape; the error names the field.
         """
         if isinstance(value, (str, bytes)):
             try:
                 value = json.loads(value)
             except (ValueError, RecursionError):
-                raise InvalidSubscription("not valid JSON") from None
+                raise InvalidDevice("not valid JSON", field="subscription") from None
         if not isinstance(value, Mapping):
-            raise InvalidSubscription("must be a JSON object with endpoint and keys")
+            raise InvalidDevice(
+                "must be a JSON object with endpoint and keys", field="subscription"
+            )
         if "endpoint" not in value:
-            raise InvalidSubscription("is missing", field="endpoint")
+            raise InvalidDevice("is missing", field="endpoint")
         endpoint = _check_endpoint(value["endpoint"])
         keys = value.get("keys")
         if not isinstance(keys, Mapping):
-            raise InvalidSubscription("must be an object with p256dh and auth", field="keys")
+            raise InvalidDevice("must be an object with p256dh and auth", field="keys")
         for name in ("p256dh", "auth"):
             if name not in keys:
-                raise InvalidSubscription("is missing", field=f"keys.{name}")
+                raise InvalidDevice("is missing", field=f"keys.{name}")
         p256dh = _key(keys["p256dh"], field="keys.p256dh", size=65)
         auth = _key(keys["auth"], field="keys.auth", size=16)
         return cls(endpoint, p256dh, auth)
+
+    @classmethod
+    def from_device(cls, device: Device) -> WebPushSubscription:
+        """Return the subscription of a ``webpush`` device from a device registry.
+
+        Raises:
+            InvalidDevice: The device is of another platform (``field="platform"``).
+        """
+        if device.platform != "webpush" or device.p256dh is None or device.auth is None:
+            raise InvalidDevice(
+                f"a {device.platform.value} device has no Web Push subscription",
+                field="platform",
+            )
+        return cls.from_json(
+            {"endpoint": device.token, "keys": {"p256dh": device.p256dh, "auth": device.auth}}
+        )
 
     def to_json(self) -> dict[str, Any]:
         """Return the ``PushSubscription.toJSON()`` shape (keys in base64url)."""

@@ -5,7 +5,8 @@ One suite per role protocol of the bus contract (:class:`EventLogSuite`,
 which runs all three plus the tests that need a whole backend; :class:`PresenceSuite`
 for implementations of the real-time :class:`~eventpatterns.realtime.Presence` contract;
 :class:`JobStoreSuite` and :class:`BlobStoreSuite` for job and blob stores;
-:class:`DeviceRegistrySuite` for push device registries.
+:class:`DeviceRegistrySuite` for push device registries; :class:`WebPushReceiver`, a
+local Web Push service.
 
 Importing this package needs pytest (``pip install 'eventpatterns[dev]'`` or just
 ``pytest``); it is never imported by ``import eventpatterns``.
@@ -25,6 +26,7 @@ from ._helpers import TypeMatcher, eventually, make_events
 from ._job_store_suite import JobStoreSuite
 from ._log_suite import EventLogSuite
 from ._presence_suite import PresenceSuite
+from ._webpush_receiver import ReceivedWebPush, WebPushReceiver
 
 if TYPE_CHECKING:
     from ._webpush_receiver import ReceivedWebPush, WebPushReceiver

@@ -198,6 +198,7 @@ class FakeAPNs:
     async def __aenter__(self) -> FakeAPNs:
         from contextlib import AsyncExitStack
 
+        self._closing = anyio.Event()  # a fresh one each time the fake starts
         self._stack = AsyncExitStack()
         certificate = (self.certificate, self._certificate_key)
         self._port = await self._stack.enter_async_context(

@@ -163,6 +163,9 @@ async def serve_asgi(
     config.errorlog = None
     config.accesslog = None
     config.graceful_timeout = 1.0
+    # hypercorn closes a connection after 1,000 requests by default; push services keep
+    # theirs open (APNs asks for one long-lived HTTP/2 connection).
+    config.keep_alive_max_requests = 2**31
     stop = anyio.Event()
     with tempfile.TemporaryDirectory(prefix="eventpatterns-fake-") as directory:
         if certificate is not None:

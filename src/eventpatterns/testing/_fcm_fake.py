@@ -217,6 +217,7 @@ class FakeFCM:
     async def __aenter__(self) -> FakeFCM:
         from contextlib import AsyncExitStack
 
+        self._closing = anyio.Event()  # a fresh one each time the fake starts
         self._stack = AsyncExitStack()
         self._port = await self._stack.enter_async_context(serve_asgi(self._app))
         return self
@@ -270,8 +271,11 @@ class FakeFCM:
                     "require": ["iat", "exp", "scope"],
                 },
             )
+            kid = jwt.get_unverified_header(form.get("assertion", "")).get("kid")
         except jwt.PyJWTError as exc:
             return 400, {"error": "invalid_grant", "error_description": f"Invalid JWT: {exc}"}
+        if kid is not None and kid != self._account.get("private_key_id"):
+            return 400, {"error": "invalid_grant", "error_description": "Invalid JWT Signature."}
         now = self._clock.time()
         iat, exp = claims["iat"], claims["exp"]
         if (

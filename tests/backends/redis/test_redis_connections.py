@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
+from typing import Any
 
 import anyio
 import pytest
@@ -106,3 +108,23 @@ async def test_resp3_connections_read_and_receive(prefix: str) -> None:
                 taken = await backend.receive("g", "c", max_count=10, visibility_timeout=5, wait=5)
         assert [e.position for e in got] == [second]  # type: ignore[attr-defined]
         assert [d.position for d in taken] == [first, second]
+
+
+async def test_more_concurrent_calls_than_connections_wait_instead_of_failing(prefix: str) -> None:
+    # redis-py's own pool raises MaxConnectionsError past 100 calls in flight.
+    from eventpatterns.backends.redis import RedisJobStore
+    from eventpatterns.jobs import Job
+
+    backend = RedisBusBackend(REDIS_URL, prefix=prefix, max_connections=8)
+    store = RedisJobStore(REDIS_URL, prefix=prefix)
+    try:
+        positions = await asyncio.gather(*(backend.append(make_events(1)) for _ in range(300)))
+        assert len({p[0] for p in positions}) == 300
+        jobs = [Job.new(f"j{i}", "k", owner="o", input={}, now=1.0) for i in range(300)]
+        created = await asyncio.gather(*(store.create(job) for job in jobs))
+        assert [job.id for job in created] == [job.id for job in jobs]
+        client: Any = backend._conn.client
+        assert client.connection_pool.max_connections == 8
+    finally:
+        await backend.aclose()
+        await store.aclose()

@@ -109,6 +109,28 @@ def pack_head(*args: Any, more: int) -> bytes:
     return b"*%d\r\n" % (len(args) + more) + pack_args(*args)
 
 
+#: Connections a client opens at most unless ``max_connections`` says otherwise.
+DEFAULT_MAX_CONNECTIONS = 100
+
+
+def waiting_client(redis: Any, options: dict[str, Any]) -> Any:
+    """Return a ``redis.asyncio.Redis`` whose pool waits for a free connection.
+
+    redis-py's default pool raises ``MaxConnectionsError`` once ``max_connections``
+    (100) commands are in flight; this one makes the 101st wait (up to the socket
+    timeout, or 20 s) instead, so a burst of concurrent calls slows down rather than
+    failing. ``max_connections`` in the URL or options still sets the size.
+    """
+    plain = redis.asyncio.Redis(**options).connection_pool
+    pool = redis.asyncio.BlockingConnectionPool(
+        connection_class=plain.connection_class,
+        max_connections=options.get("max_connections") or DEFAULT_MAX_CONNECTIONS,
+        timeout=options.get("socket_timeout") or 20.0,
+        **plain.connection_kwargs,
+    )
+    return redis.asyncio.Redis.from_pool(pool)
+
+
 class RedisConnection:
     """A client for commands and scripts, plus connections of their own for blocking reads.
 
@@ -137,7 +159,9 @@ class RedisConnection:
             options["retry"] = redis.asyncio.retry.Retry(backoff, 2)
         self.cluster = cluster
         self.db = options.get("db", 0)
-        self.client: Redis | RedisCluster = client_class(**options)
+        self.client: Redis | RedisCluster = (
+            client_class(**options) if cluster else waiting_client(redis, options)
+        )
         # Blocking reads and receive's transactions get connections of their own,
         # used raw: one cancelled half-way leaves a reply in flight, so such a
         # connection is dropped, never pooled. Without a cluster, that pool is the

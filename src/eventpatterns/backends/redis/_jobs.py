@@ -34,7 +34,7 @@ from ...errors import BackendUnavailable, BusClosed, ConfigurationError, JobConf
 from ...jobs._codec import job_from_json, job_to_json
 from ...jobs._model import Job, JobState
 from ...jobs._store import DEFAULT_TTL, JobPage, check_limit, format_cursor, parse_cursor
-from ._connection import _import_redis
+from ._connection import _import_redis, waiting_client
 from ._url import connection_options
 
 __all__ = ["RedisJobStore"]
@@ -105,7 +105,7 @@ class RedisJobStore:
         redis = _import_redis()
         allowed = set(inspect.signature(redis.asyncio.Redis.__init__).parameters) - {"self"}
         options = connection_options(url, redis_options, cluster=False, allowed=allowed)
-        self._client = redis.asyncio.Redis(**options)
+        self._client = waiting_client(redis, options)
         self._unavailable: tuple[type[BaseException], ...] = (
             redis.exceptions.ConnectionError,
             redis.exceptions.TimeoutError,

@@ -1,0 +1,248 @@
+"""Following one job: :meth:`JobTracker.watch`'s iterator."""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.lowlevel
+
+from ..bus import Subscription
+from ..core import Event
+from ..errors import BackendUnavailable, EventsMissed, JobNotFound, SubscriptionClosed
+from ._events import JOB_EVENT_PREFIX
+from ._model import Job
+
+if TYPE_CHECKING:
+    from ._tracker import JobTracker
+
+__all__ = ["RESYNC", "JobWatch", "WatchHub"]
+
+logger = logging.getLogger("eventpatterns.jobs")
+
+#: Seconds (of the tracker's clock) after which a watcher with no news reads the
+#: store anyway: the fallback for a change whose event was never published.
+RESYNC = 5.0
+
+
+#: Job events one tracker's hub holds for its watchers before it drops the oldest (and
+#: every watcher reads the store instead).
+HUB_BUFFER = 10_000
+
+#: What a watcher's inbox holds: a version announced, ``None`` (events were missed:
+#: read the store), or the error that ended the hub.
+_Note = int | None | BaseException
+
+
+class _Inbox:
+    """One watcher's notes from the hub."""
+
+    __slots__ = ("_notes", "_ready")
+
+    def __init__(self) -> None:
+        self._notes: deque[_Note] = deque()
+        self._ready = anyio.Event()
+
+    def put(self, note: _Note) -> None:
+        self._notes.append(note)
+        self._ready.set()
+
+    async def get(self) -> int | None:
+        while not self._notes:
+            self._ready = anyio.Event()
+            await self._ready.wait()
+        note = self._notes.popleft()
+        if isinstance(note, BaseException):
+            self._notes.appendleft(note)  # every later call raises it too
+            raise note
+        return note
+
+
+class WatchHub:
+    """One bus subscription per tracker, shared by all its watchers.
+
+    A watcher per job with a subscription of its own would cost a compiled pattern,
+    an index update and a match per event each; the hub matches every job event once
+    and hands its version to the inboxes registered for that job id.
+    """
+
+    def __init__(self, tracker: JobTracker) -> None:
+        self._tracker = tracker
+        self._inboxes: dict[str, set[_Inbox]] = {}
+        self._lock = anyio.Lock()
+        self._started = False
+        self._ended: BaseException | None = None
+
+    async def register(self, job_id: str) -> _Inbox:
+        """Return an inbox of ``job_id``'s announcements from now on."""
+        if not self._started:
+            async with self._lock:
+                if not self._started:
+                    sub = self._tracker.bus.subscribe(
+                        {"type": [{"prefix": JOB_EVENT_PREFIX}]}, buffer=HUB_BUFFER
+                    )
+                    await sub.__aenter__()
+                    self._tracker._spawn(self._run, sub)
+                    self._started = True
+        inbox = _Inbox()
+        if self._ended is not None:
+            inbox.put(self._ended)
+        self._inboxes.setdefault(job_id, set()).add(inbox)
+        return inbox
+
+    def unregister(self, job_id: str, inbox: _Inbox) -> None:
+        """Stop sending ``job_id``'s announcements to ``inbox``."""
+        held = self._inboxes.get(job_id)
+        if held is not None:
+            held.discard(inbox)
+            if not held:
+                del self._inboxes[job_id]
+
+    def _end(self, error: SubscriptionClosed) -> None:
+        self._ended = error
+        for held in self._inboxes.values():
+            for inbox in held:
+                inbox.put(error)
+
+    async def _run(self, sub: Subscription) -> None:
+        inboxes = self._inboxes
+        try:
+            while True:
+                try:
+                    event = await sub.receive()
+                except EventsMissed:
+                    for held in inboxes.values():
+                        for inbox in held:
+                            inbox.put(None)
+                    continue
+                watching = inboxes.get(event.subject or "")
+                if watching:
+                    version = _version(event)
+                    for inbox in watching:
+                        inbox.put(version)
+        except SubscriptionClosed as exc:  # the bus closed: every watcher ends with it
+            self._end(exc)
+        except BaseException:  # the tracker is leaving (cancelled), or a bug
+            self._end(SubscriptionClosed("the tracker stopped watching jobs", position=None))
+            raise
+        finally:
+            with anyio.CancelScope(shield=True):
+                await sub.aclose()
+
+
+def _version(event: Event) -> int | None:
+    data = event.data
+    version = data.get("version") if isinstance(data, dict) else None
+    return version if isinstance(version, int) and not isinstance(version, bool) else None
+
+
+class JobWatch:
+    """An async iterator of one job's versions, from now until it ends.
+
+    Made by :meth:`JobTracker.watch`; iterate it with ``async for``. Closing it early
+    (``await watch.aclose()``, or ``async with tracker.watch(id) as updates:``) leaves
+    the bus at once; otherwise it closes itself after the final state or an error. A
+    call cancelled while waiting (a timeout around it) leaves it usable.
+    """
+
+    def __init__(self, tracker: JobTracker, job_id: str, *, owner: str | None) -> None:
+        self._tracker = tracker
+        self._job_id = job_id
+        self._owner = owner
+        self._inbox: _Inbox | None = None
+        self._last: Job | None = None
+        self._done = False
+
+    @property
+    def last(self) -> Job | None:
+        """The version of the job yielded last (``None`` before the first)."""
+        return self._last
+
+    async def __aenter__(self) -> JobWatch:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Stop watching (idempotent)."""
+        self._done = True
+        inbox, self._inbox = self._inbox, None
+        if inbox is not None:
+            self._tracker._hub.unregister(self._job_id, inbox)
+            inbox.put(SubscriptionClosed("the watch was closed", position=None))  # wake it
+        await anyio.lowlevel.checkpoint()
+
+    def __aiter__(self) -> JobWatch:
+        return self
+
+    async def __anext__(self) -> Job:
+        if self._done:
+            raise StopAsyncIteration
+        try:
+            if self._last is None:
+                return await self._emit(await self._first())
+            while True:
+                announced = await self._signal()
+                if announced is not None and announced <= self._last.version:
+                    continue  # a change already seen (the store was read after it)
+                job = await self._read()
+                if job is not None and job.version > self._last.version:
+                    return await self._emit(job)
+        except SubscriptionClosed:
+            if self._done:  # aclose() from another task while this one waited
+                raise StopAsyncIteration from None
+            await self.aclose()
+            raise
+        except Exception:  # a cancelled call leaves it usable; an error ends it
+            await self.aclose()
+            raise
+
+    async def _first(self) -> Job:
+        # Register first, then read: a change between the two is in the inbox.
+        self._inbox = await self._tracker._hub.register(self._job_id)
+        job = await self._tracker.get(self._job_id, owner=self._owner)
+        if job is None:
+            raise JobNotFound(self._job_id)
+        return job
+
+    async def _read(self) -> Job | None:
+        try:
+            job = await self._tracker.get(self._job_id, owner=self._owner)
+        except BackendUnavailable as exc:  # retried at the next event or resync
+            logger.warning("watching job %s: store unreachable: %s", self._job_id, exc)
+            return None
+        if job is None:  # its record vanished (deleted by hand): it will not end
+            raise JobNotFound(self._job_id)
+        return job
+
+    async def _emit(self, job: Job) -> Job:
+        self._last = job
+        if job.state.final:
+            await self.aclose()
+        return job
+
+    async def _signal(self) -> int | None:
+        """Wait for the job's next event (its version) or ``RESYNC`` seconds (``None``)."""
+        inbox = self._inbox
+        if inbox is None:  # pragma: no cover - closed by another task during a read
+            raise StopAsyncIteration
+        clock = self._tracker.clock
+        got: list[Any] = []
+        async with anyio.create_task_group() as tg:
+
+            async def resync() -> None:
+                await clock.sleep(RESYNC)
+                tg.cancel_scope.cancel()
+
+            tg.start_soon(resync)
+            try:
+                got.append(await inbox.get())  # None: events were missed, read the store
+            except Exception as exc:  # re-raised below, out of the group and unwrapped
+                got.append(exc)
+            tg.cancel_scope.cancel()
+        if got and isinstance(got[0], Exception):
+            raise got[0]
+        return got[0] if got else None
