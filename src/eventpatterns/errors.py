@@ -62,7 +62,6 @@ __all__ = [
     "InvalidPattern",
     "InvalidPosition",
     "InvalidState",
-    "InvalidSubscription",
     "JobConflict",
     "JobNotFound",
     "JobTimeout",
@@ -535,22 +534,6 @@ class LimitExceeded(EventPatternsError, ValueError):
         self.limit = limit
         self.value = value
         super().__init__(message)
-
-
-class InvalidSubscription(EventPatternsError, ValueError):
-    """A Web Push subscription (``PushSubscription.toJSON()``) that cannot be used.
-
-    Attributes:
-        field: The offending field (``"endpoint"``, ``"keys.p256dh"``, ``"keys.auth"``),
-            or ``None`` when the input as a whole is unreadable.
-        reason: What is wrong with it.
-    """
-
-    def __init__(self, reason: str, *, field: str | None = None) -> None:
-        self.field = field
-        self.reason = reason
-        where = f" field {field!r}" if field else ""
-        super().__init__(f"invalid Web Push subscription{where}: {reason}")
 
 
 class InvalidNotification(EventPatternsError, ValueError):

@@ -77,7 +77,7 @@ async def receiver(clock: ManualClock) -> AsyncIterator[WebPushReceiver]:
 
 @pytest.fixture
 async def provider(clock: ManualClock) -> AsyncIterator[WebPushProvider]:
-    async with WebPushProvider(VAPID, clock=clock, timeout=5, padding=0) as provider:
+    async with WebPushProvider(VAPID, clock=clock, deadline=5, padding=0) as provider:
         yield provider
 
 

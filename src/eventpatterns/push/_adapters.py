@@ -90,12 +90,6 @@ def _check_device(device: object, platform: Platform) -> Device:
     return device
 
 
-def _b64(value: str | None, name: str) -> bytes:
-    if value is None:  # a registry never stores a webpush device without its keys
-        raise ConfigurationError(f"the Web Push device has no {name} key")
-    return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-
-
 class WebPushAdapter:
     """Web Push: the notification as a JSON payload, encrypted and sent by the provider.
 
@@ -124,10 +118,7 @@ class WebPushAdapter:
 
     async def send(self, device: Device, notification: Notification) -> SendResult:
         """Send to a browser subscription (see :meth:`WebPushProvider.send`)."""
-        device = _check_device(device, Platform.WEBPUSH)
-        subscription = WebPushSubscription(
-            device.token, _b64(device.p256dh, "p256dh"), _b64(device.auth, "auth")
-        )
+        subscription = WebPushSubscription.from_device(_check_device(device, Platform.WEBPUSH))
         key = notification.collapse_key
         return await self.provider.send(
             subscription,

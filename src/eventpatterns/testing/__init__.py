@@ -12,8 +12,6 @@ Importing this package needs pytest (``pip install 'eventpatterns[dev]'`` or jus
 ``pytest``); it is never imported by ``import eventpatterns``.
 """
 
-from typing import TYPE_CHECKING
-
 from ._apns_fake import APNsNotification, FakeAPNs, make_apns_key
 from ._blob_store_suite import BlobStoreSuite
 from ._bus_suite import BusBackendSuite
@@ -27,9 +25,6 @@ from ._job_store_suite import JobStoreSuite
 from ._log_suite import EventLogSuite
 from ._presence_suite import PresenceSuite
 from ._webpush_receiver import ReceivedWebPush, WebPushReceiver
-
-if TYPE_CHECKING:
-    from ._webpush_receiver import ReceivedWebPush, WebPushReceiver
 
 __all__ = [
     "APNsNotification",
@@ -52,12 +47,3 @@ __all__ = [
     "make_events",
     "make_service_account",
 ]
-
-
-def __getattr__(name: str) -> object:
-    # The push fakes need the push extra (cryptography, http_ece) and uvicorn: import on use.
-    if name in ("ReceivedWebPush", "WebPushReceiver"):
-        from . import _webpush_receiver
-
-        return getattr(_webpush_receiver, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
