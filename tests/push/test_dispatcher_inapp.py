@@ -10,6 +10,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from eventpatterns import Event, EventBus
 from eventpatterns.backends.memory import MemoryDeviceRegistry
@@ -20,12 +22,15 @@ from eventpatterns.push import (
     ACK_TYPE,
     INAPP_TYPE,
     NOTIFICATION_ID,
+    MemoryDispatchState,
     Notification,
     PushDispatcher,
+    UserFatigue,
     WebPushProvider,
     job_notification,
     user_channel,
 )
+from eventpatterns.push._dispatch_inapp import JOB_TYPES, parse_ack
 from eventpatterns.realtime import MemoryPresence
 from eventpatterns.testing import ManualClock, WebPushReceiver, eventually
 
@@ -302,3 +307,85 @@ async def test_job_completions_are_pushed_to_offline_owners_once(
     await dispatcher.notify("alice", job_notification(done)[1])  # type: ignore[index]
     titles = [(m.endpoint, shown(m)["title"]) for m in receiver.messages]
     assert [title for _, title in titles] == ["export succeeded"]
+
+
+class _DownState(MemoryDispatchState):
+    down = False
+
+    async def fatigue(self, user: str) -> UserFatigue:
+        if self.down:
+            raise BackendUnavailable("the state store is down")
+        return await super().fatigue(user)
+
+
+async def test_an_escalation_the_state_store_refuses_is_dead_lettered(
+    registry: MemoryDeviceRegistry,
+    provider: WebPushProvider,
+    clock: ManualClock,
+    bus: EventBus,
+    presence: MemoryPresence,
+) -> None:
+    from eventpatterns.push import WebPushAdapter
+
+    state = _DownState()
+    await connect(presence, "alice")
+    async with PushDispatcher(
+        registry,
+        {"webpush": WebPushAdapter(provider)},
+        presence=presence,
+        bus=bus,
+        clock=clock,
+        state=state,
+        ack_timeout=ACK_TIMEOUT,
+    ) as dispatcher:
+        result = await dispatcher.notify("alice", Notification(title="lost?"))
+        state.down = True
+        clock.advance(ACK_TIMEOUT)
+        await eventually(lambda: dispatcher.awaiting_ack() == [])
+        [letter] = await dispatcher.dead_letters.list()
+    assert letter.notification_id == result.id
+    assert letter.reason == "fan-out failed: BackendUnavailable: the state store is down"
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    type_=st.sampled_from([*JOB_TYPES, "eventpatterns.job.running", "other"]),
+    owner=st.none()
+    | st.from_regex(r"[a-z0-9@.]{1,10}", fullmatch=True)
+    | st.integers(-(2**31), 2**31 - 1),
+    data=json_values
+    | st.fixed_dictionaries(
+        {"id": st.text(max_size=300), "kind": json_values, "error": json_values}
+    ),
+)
+def test_job_notification_takes_any_event(type_: str, owner: object, data: object) -> None:
+    extensions = {} if owner is None else {"jobowner": owner}
+    event = Event(type=type_, source="/fuzz", data=data, extensions=extensions)  # type: ignore[arg-type]
+    made = job_notification(event)
+    if made is not None:  # only a completion with an owner makes one, and it is valid
+        owner_id, note = made
+        assert type_ in JOB_TYPES
+        assert owner_id == owner
+        assert note.idempotency_key == f"job-event:{event.id}"[:255]
+        assert note.collapse_key is not None
+        assert len(note.collapse_key) <= 255
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=json_values | st.fixed_dictionaries({"id": json_values, "userId": json_values}))
+def test_parse_ack_takes_any_data(data: object) -> None:
+    ack = parse_ack(data)
+    if ack is not None:
+        assert isinstance(data, dict)
+        assert ack == (data["userId"], data["id"])
+        assert all(isinstance(part, str) and part for part in ack)
+    assert parse_ack({"id": "n", "userId": "u"}) == ("u", "n")

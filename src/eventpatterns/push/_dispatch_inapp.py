@@ -36,6 +36,7 @@ __all__ = [
     "SOURCE",
     "InApp",
     "job_notification",
+    "parse_ack",
     "user_channel",
 ]
 
@@ -159,17 +160,32 @@ class InApp:
             async for item in sub.items():
                 if isinstance(item, Gap):
                     continue  # a missed ack only means a push after the deadline
-                data: Any = item.data
-                if isinstance(data, dict):
-                    nid, user = data.get("id"), data.get("userId")
-                    if isinstance(nid, str) and isinstance(user, str):
-                        self.apply_ack(user, nid)
+                ack = parse_ack(item.data)
+                if ack is not None:
+                    self.apply_ack(*ack)
 
     async def publish_ack(self, user: str, nid: str) -> None:
         """Publish the ack, so that the dispatcher waiting for it (any process) sees it."""
         await self.bus.publish(
             Event(type=ACK_TYPE, source=SOURCE, subject=nid, data={"id": nid, "userId": user})
         )
+
+
+def parse_ack(data: object) -> tuple[str, str] | None:
+    """Return ``(user, notification id)`` from an ack event's data, or ``None``.
+
+    The data comes from clients: anything but ``{"id": str, "userId": str}`` is ignored.
+
+    Example:
+        >>> parse_ack({"id": "n1", "userId": "alice"})
+        ('alice', 'n1')
+    """
+    if not isinstance(data, dict):
+        return None
+    nid, user = data.get("id"), data.get("userId")
+    if isinstance(nid, str) and isinstance(user, str) and nid and user:
+        return user, nid
+    return None
 
 
 def job_notification(event: Event, *, topic: str | None = None) -> tuple[str, Notification] | None:

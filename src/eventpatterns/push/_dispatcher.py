@@ -11,6 +11,7 @@ dispatcher's task group sleeping on the injected clock.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import uuid
@@ -283,12 +284,9 @@ class PushDispatcher:
         return applied
 
     async def _escalate(self, user: str, notification: Notification, nid: str) -> None:
-        """No ack in time: push it."""
-        try:
-            await self._push(user, notification, nid)
-        except EventPatternsError as exc:
-            if not getattr(exc, "dead_lettered", False):  # the state store failed
-                await self._lost(user, notification, exc)
+        """No ack in time: push it (a failure is dead-lettered by ``_push``)."""
+        with contextlib.suppress(EventPatternsError):
+            await self._push(user, notification, nid, keep=True)
 
     async def notify_jobs(
         self, bus: EventBus, *, group: str = "eventpatterns-push-jobs", topic: str | None = None
@@ -321,12 +319,23 @@ class PushDispatcher:
 
         return await bus.consume(group, handle, pattern={"type": list(JOB_TYPES)})
 
-    async def _push(self, user: str, notification: Notification, nid: str) -> NotifyResult:
-        """Apply the fatigue budget, then fan out what it lets through now."""
-        async with self._fatigue_lock:
-            now = self._clock.time()
-            decided = admit(self.policy, await self.state.fatigue(user), notification, now)
-            await self.state.set_fatigue(user, decided.state)
+    async def _push(
+        self, user: str, notification: Notification, nid: str, *, keep: bool = False
+    ) -> NotifyResult:
+        """Apply the fatigue budget, then fan out what it lets through now.
+
+        A failure of the state store or the registry raises; what was accepted by then
+        (and, with ``keep``, the notification itself) goes to the dead letters first.
+        """
+        try:
+            async with self._fatigue_lock:
+                now = self._clock.time()
+                decided = admit(self.policy, await self.state.fatigue(user), notification, now)
+                await self.state.set_fatigue(user, decided.state)
+        except EventPatternsError as exc:
+            if keep:  # an escalation: nobody else holds it
+                await self._lost(user, notification, exc)
+            raise
         self._wake(user, decided.wake_at)
         deliveries: list[DeliveryOutcome] = []
         for item in decided.deliver:
@@ -334,7 +343,6 @@ class PushDispatcher:
                 deliveries.extend(await self._sender.fan_out(user, item))
             except EventPatternsError as exc:
                 await self._lost(user, item, exc)  # kept for a redrive, and the caller told
-                exc.dead_lettered = True  # type: ignore[attr-defined]
                 raise
         if not decided.deliver:
             return NotifyResult(nid, user, "held")
