@@ -592,3 +592,21 @@ async def test_memory_stores_check_their_settings_and_forget_old_keys() -> None:
     letters = MemoryPushDeadLetters()
     with pytest.raises(ConfigurationError, match="limit"):
         await letters.list(limit=0)
+
+
+async def test_a_retry_overtaken_by_a_newer_notification_with_its_key_is_dropped(
+    registry: MemoryDeviceRegistry,
+    receiver: WebPushReceiver,
+    dispatcher: PushDispatcher,
+    clock: ManualClock,
+) -> None:
+    _, sub = await browser(registry, receiver, "alice")
+    receiver.fail(503, subscription=sub)
+    old = await dispatcher.notify("alice", Notification(title="eta 10", collapse_key="eta"))
+    assert old.deliveries[0].status == "retrying"
+    new = await dispatcher.notify("alice", Notification(title="eta 5", collapse_key="eta"))
+    assert new.deliveries[0].status == "delivered"
+    clock.advance(10)  # the old one's retry: replaced meanwhile, so not sent
+    await eventually(lambda: dispatcher.pending == 0)
+    assert [shown(m)["title"] for m in receiver.messages] == ["eta 5"]
+    assert dispatcher._sender._latest == {}  # nothing kept per device once settled

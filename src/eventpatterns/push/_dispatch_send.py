@@ -155,11 +155,20 @@ class Sender:
         self._running().start_soon(later)
 
     async def _attempt(self, job: _Job) -> DeliveryOutcome:
+        """Send one job, or hold it; forget its collapse key once it is settled."""
+        outcome = await self._send(job)
+        slot = (job.device.id, job.notification.collapse_key or "")
+        settled = outcome.status not in ("retrying", "held")
+        if settled and self._latest.get(slot) == job.id:
+            del self._latest[slot]  # nothing newer waits for this device: no leak
+        return outcome
+
+    async def _send(self, job: _Job) -> DeliveryOutcome:
         """Send one job, or hold it; decide what its answer means."""
         device, notification = job.device, job.notification
         now = self._clock.time()
         key = notification.collapse_key
-        if key is not None and self._latest.get((device.id, key), job.id) != job.id:
+        if key is not None and self._latest.get((device.id, key)) != job.id:
             return self._outcome(job, "collapsed", reason="replaced by a newer notification")
         if job.attempt > 1 and now > job.created + notification.ttl:
             return await self._give_up(job, "expired: its ttl passed before delivery", None)
