@@ -389,3 +389,38 @@ def test_parse_ack_takes_any_data(data: object) -> None:
         assert ack == (data["userId"], data["id"])
         assert all(isinstance(part, str) and part for part in ack)
     assert parse_ack({"id": "n", "userId": "u"}) == ("u", "n")
+
+
+class _RefusingBus(EventBus):
+    async def publish(self, event: Any) -> Any:
+        if event.type == INAPP_TYPE:
+            raise BackendUnavailable("the bus is down")
+        return await super().publish(event)
+
+
+async def test_an_in_app_notification_the_bus_refuses_is_pushed(
+    registry: MemoryDeviceRegistry,
+    receiver: WebPushReceiver,
+    provider: WebPushProvider,
+    clock: ManualClock,
+    presence: MemoryPresence,
+) -> None:
+    from eventpatterns.backends.memory import MemoryBusBackend
+    from eventpatterns.push import WebPushAdapter
+
+    await browser(registry, receiver, "alice")
+    await connect(presence, "alice")
+    async with (
+        _RefusingBus(MemoryBusBackend()) as bus,
+        PushDispatcher(
+            registry,
+            {"webpush": WebPushAdapter(provider)},
+            presence=presence,
+            bus=bus,
+            clock=clock,
+            policy=NO_BUDGET,
+        ) as dispatcher,
+    ):
+        result = await dispatcher.notify("alice", Notification(title="fallback"))
+        assert (result.route, dispatcher.awaiting_ack()) == ("push", [])
+    assert [shown(m)["title"] for m in receiver.messages] == ["fallback"]

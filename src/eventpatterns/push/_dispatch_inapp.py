@@ -105,28 +105,37 @@ class InApp:
 
     async def publish(
         self, tg: anyio.abc.TaskGroup, user: str, notification: Notification, nid: str
-    ) -> None:
-        """Publish the in-app event and start its ack deadline."""
+    ) -> bool:
+        """Publish the in-app event and start its ack deadline; tell if it was published.
+
+        A bus that cannot take it gives ``False`` (the caller pushes instead).
+        """
         waiting = _Waiting(user, notification)
-        self.waiting[nid] = waiting
-        await self.bus.publish(
-            Event(
-                type=INAPP_TYPE,
-                source=SOURCE,
-                subject=nid,
-                data={
-                    "id": nid,
-                    "userId": user,
-                    "title": notification.title,
-                    "body": notification.body,
-                    "data": dict(notification.data),
-                    "topic": notification.topic,
-                    "urgency": notification.urgency,
-                },
+        self.waiting[nid] = waiting  # before publishing: an ack may come back at once
+        try:
+            await self.bus.publish(
+                Event(
+                    type=INAPP_TYPE,
+                    source=SOURCE,
+                    subject=nid,
+                    data={
+                        "id": nid,
+                        "userId": user,
+                        "title": notification.title,
+                        "body": notification.body,
+                        "data": dict(notification.data),
+                        "topic": notification.topic,
+                        "urgency": notification.urgency,
+                    },
+                )
             )
-        )
+        except EventPatternsError as exc:
+            del self.waiting[nid]
+            logger.warning("cannot publish in-app notification %s, pushing: %s", nid, exc)
+            return False
         # The deadline is fixed now, not when the task first runs.
         tg.start_soon(self._deadline, nid, waiting, self._clock.time() + self._ack_timeout)
+        return True
 
     async def _deadline(self, nid: str, waiting: _Waiting, deadline: float) -> None:
         async with anyio.create_task_group() as tg:

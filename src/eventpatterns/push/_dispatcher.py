@@ -252,8 +252,12 @@ class PushDispatcher:
             if first is not None:
                 return NotifyResult(nid, user, "duplicate", duplicate_of=first)
         notification = with_id(notification, nid)
-        if self._inapp is not None and await self._inapp.online(user):
-            await self._inapp.publish(self._running(), user, notification, nid)
+        inapp = self._inapp
+        if (
+            inapp is not None
+            and await inapp.online(user)
+            and await inapp.publish(self._running(), user, notification, nid)
+        ):
             return NotifyResult(nid, user, "inapp")
         return await self._push(user, notification, nid)
 
