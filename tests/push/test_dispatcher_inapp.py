@@ -256,8 +256,8 @@ async def test_a_presence_that_cannot_answer_means_push(
     assert len(receiver.messages) == 1
 
 
-def finished(state: JobState, owner: str = "alice", **fields: Any) -> Event:
-    job = Job.new("job-1", "export", owner=owner, input={}, now=NOW)
+def finished(state: JobState, owner: str = "alice", job_id: str = "job-1", **fields: Any) -> Event:
+    job = Job.new(job_id, "export", owner=owner, input={}, now=NOW)
     job = dataclasses.replace(job, state=state, version=4, **fields)
     return job_event(job, f"eventpatterns.job.{state.value}", source="/jobs")
 
@@ -298,7 +298,7 @@ async def test_job_completions_are_pushed_to_offline_owners_once(
     for event in (
         done,
         done,  # published twice: deduplicated by the bus or by the idempotency key
-        finished(JobState.FAILED, owner="bob"),
+        finished(JobState.FAILED, owner="bob", job_id="job-2"),
         Event(type="eventpatterns.job.failed", source="/jobs"),  # no owner: skipped
     ):
         await bus.publish(event)
