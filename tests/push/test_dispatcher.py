@@ -271,21 +271,8 @@ async def test_the_breaker_opens_and_holds_sends_until_its_cooldown(
         clock.advance(10)  # alice's first retry: still open, moved to the cooldown's end
         await eventually(lambda: {at for *_, at in dispatcher.scheduled()} == {NOW + 60})
         clock.advance(50)  # half-open: one trial goes, the others wait for its answer
-
-        def settled() -> bool:  # the trial answered; the rest sent or waiting for later
-            if dispatcher.breaker("webpush").state != "closed":
-                return False
-            later = all(at > clock.time() for *_, at in dispatcher.scheduled())
-            return (
-                len(receiver.messages) >= 1
-                and later
-                and len(receiver.messages) + dispatcher.pending == 3
-            )
-
-        await eventually(settled)
-        if dispatcher.pending:  # those that asked while the trial was out: 60 s later
-            clock.advance(max(at for *_, at in dispatcher.scheduled()) - clock.time())
-        await eventually(lambda: len(receiver.messages) == 3)
+        await eventually(lambda: len(receiver.messages) == 3)  # it closed: they went too
+        assert dispatcher.breaker("webpush").state == "closed"
         assert await dispatcher.dead_letters.list() == []
 
 
@@ -610,3 +597,29 @@ async def test_a_retry_overtaken_by_a_newer_notification_with_its_key_is_dropped
     await eventually(lambda: dispatcher.pending == 0)
     assert [shown(m)["title"] for m in receiver.messages] == ["eta 5"]
     assert dispatcher._sender._latest == {}  # nothing kept per device once settled
+
+
+async def test_a_failed_trial_opens_the_breaker_again_for_longer(
+    registry: MemoryDeviceRegistry,
+    receiver: WebPushReceiver,
+    clock: ManualClock,
+    provider: WebPushProvider,
+) -> None:
+    for _ in range(3):
+        await browser(registry, receiver, "alice")
+    receiver.fail(500, times=4)  # the three first sends (at once), then the trial
+    breaker = BreakerPolicy(threshold=2, cooldown=60, max_cooldown=600)
+    retry = PushRetry(max_attempts=5, backoff=Backoff(initial=60, jitter=0), budget=None)
+    async with dispatcher_for(
+        registry, provider, clock, breaker=breaker, retry=retry
+    ) as dispatcher:
+        result = await dispatcher.notify("alice", Notification(title="x"))
+        assert [o.reason for o in result.deliveries] == ["500"] * 3
+        assert {o.at for o in result.deliveries} == {NOW + 60}
+        clock.advance(60)  # one trial, which fails: open for twice as long, all wait
+        reopened = {NOW + 60 + 120}
+        await eventually(lambda: {at for *_, at in dispatcher.scheduled()} == reopened)
+        assert len(dispatcher.scheduled()) == 3
+        assert dispatcher.breaker("webpush").state == "open"
+        clock.advance(120)
+        await eventually(lambda: len(receiver.messages) == 3)

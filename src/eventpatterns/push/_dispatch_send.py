@@ -12,6 +12,7 @@ and a notification the adapter refuses go to the dead letters.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import random
 import uuid
@@ -84,6 +85,8 @@ class Sender:
         self._budgets: dict[str, Bucket] = {}
         self._latest: dict[tuple[str, str], str] = {}  # (device, collapse key) -> newest id
         self.pending: dict[int, tuple[_Job, float]] = {}
+        self._keys = itertools.count()
+        self._trials: dict[str, anyio.Event] = {}  # provider -> set when its trial answers
 
     def breaker(self, name: str) -> Breaker:
         """Return the breaker of provider ``name``."""
@@ -140,12 +143,13 @@ class Sender:
             device.id, device.platform.value, job.id, status, message_id, reason, at
         )
 
-    def _schedule(self, at: float, job: _Job) -> None:
-        key = id(job)
+    def _schedule(self, at: float, job: _Job, *, wake: anyio.Event | None = None) -> None:
+        """Attempt ``job`` again at ``at`` (or as soon as ``wake`` is set, if given)."""
+        key = next(self._keys)
         self.pending[key] = (job, at)
 
         async def later() -> None:
-            await self._clock.sleep(max(0.0, at - self._clock.time()))
+            await self._wait(at, wake)
             del self.pending[key]
             try:
                 await self._attempt(job)
@@ -162,6 +166,20 @@ class Sender:
         if settled and self._latest.get(slot) == job.id:
             del self._latest[slot]  # nothing newer waits for this device: no leak
         return outcome
+
+    async def _wait(self, at: float, wake: anyio.Event | None) -> None:
+        if wake is None:
+            await self._clock.sleep(max(0.0, at - self._clock.time()))
+            return
+        async with anyio.create_task_group() as tg:
+
+            async def cap() -> None:
+                await self._clock.sleep(max(0.0, at - self._clock.time()))
+                tg.cancel_scope.cancel()
+
+            tg.start_soon(cap)
+            await wake.wait()
+            tg.cancel_scope.cancel()
 
     async def _send(self, job: _Job) -> DeliveryOutcome:
         """Send one job, or hold it; decide what its answer means."""
@@ -186,10 +204,15 @@ class Sender:
         policy = self.breaker_policy
         breaker, allowed = self._breakers.get(name, Breaker()).allow(policy, now)
         self._breakers[name] = breaker
+        if allowed and breaker.state == "half-open":
+            self._trials[name] = anyio.Event()  # the others wait for this trial's answer
         if not allowed:
+            # Open: until its cooldown ends. Half-open with the trial out: until the
+            # trial answers (a cooldown at most), then the breaker decides again.
+            trial = self._trials.get(name) if breaker.state == "half-open" else None
             at = breaker.retry_at() or now + policy.cooldown
-            self._schedule(at, job)
-            return self._outcome(job, "retrying", reason="circuit breaker open", at=at)
+            self._schedule(at, job, wake=trial)
+            return self._outcome(job, "retrying", reason=f"circuit breaker {breaker.state}", at=at)
         try:
             result = await provider.send(device, notification)
         except (EventPatternsError, ValueError) as exc:
@@ -201,6 +224,9 @@ class Sender:
         breaker = self._breakers.get(name, Breaker())
         breaker = breaker.record(self.breaker_policy, ok=ok, now=self._clock.time())
         self._breakers[name] = breaker
+        trial = self._trials.pop(name, None)
+        if trial is not None:
+            trial.set()
         return breaker
 
     async def _answer(self, job: _Job, result: SendResult, *, started: float) -> DeliveryOutcome:
