@@ -3,11 +3,24 @@
 See ``docs/push.md``.
 """
 
+from ._adapters import NOTIFICATION_ID, APNsAdapter, FCMAdapter, PushProvider, WebPushAdapter
 from ._apns import APNsProvider
 from ._apns_message import APNsMessage, PushType
 from ._auth import Mint, TokenAuth
 from ._devices import MAX_TOPICS, Device, Environment, Platform, Registration, device_id
 from ._devices_json import device_to_json, registration_from_json
+from ._dispatch_inapp import ACK_TYPE, INAPP_TYPE, job_notification, user_channel
+from ._dispatch_state import (
+    DeliveryOutcome,
+    DispatchState,
+    MemoryDispatchState,
+    MemoryPushDeadLetters,
+    NotifyResult,
+    PushDeadLetter,
+    PushDeadLetters,
+    PushRetry,
+)
+from ._dispatcher import PushDispatcher
 from ._fatigue import (
     Bucket,
     Budget,
@@ -66,4 +79,23 @@ __all__ = [
     "device_to_json",
     "registration_from_json",
     "release",
+    # The dispatcher (issue 11)
+    "ACK_TYPE",
+    "INAPP_TYPE",
+    "NOTIFICATION_ID",
+    "APNsAdapter",
+    "DeliveryOutcome",
+    "DispatchState",
+    "FCMAdapter",
+    "MemoryDispatchState",
+    "MemoryPushDeadLetters",
+    "NotifyResult",
+    "PushDeadLetter",
+    "PushDeadLetters",
+    "PushDispatcher",
+    "PushProvider",
+    "PushRetry",
+    "WebPushAdapter",
+    "job_notification",
+    "user_channel",
 ]
