@@ -12,6 +12,8 @@ Subcommands:
   prints the URLs; SIGTERM closes every connection with 1001 and exits with 0.
   Without an authentication option it is open (anyone may subscribe and publish)
   and says so; the open mode on a non-loopback address needs ``--allow-anonymous``.
+  ``--jobs MODULE:FUNCTION`` also serves the jobs' HTTP routes at ``/jobs`` (and
+  ``/blobs``), ``FUNCTION(tracker)`` registering the kinds (workers run in the process).
 * ``schema export --module M``: the JSON Schemas of the event types module ``M``
   declares (``--asyncapi``: an AsyncAPI 3.0 document), printed or written ``--out DIR``.
 * ``push vapid-keys``: a new VAPID key pair for Web Push: the private key (PEM, or
@@ -173,6 +175,8 @@ def _serve(args: argparse.Namespace) -> int:
         bus=args.bus,
         authorizer=authorizer,
         compression=args.compression,
+        jobs=args.jobs,
+        blobs_dir=args.blobs,
     )
     try:
         anyio.run(functools.partial(run, options, announce=_announce))
@@ -251,6 +255,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--compression", action="store_true", help="negotiate per-message deflate (off: faster)"
+    )
+    serve.add_argument(
+        "--jobs",
+        metavar="MODULE:FUNCTION",
+        help="also serve jobs at /jobs: FUNCTION(tracker) registers the job kinds",
+    )
+    serve.add_argument(
+        "--blobs", metavar="DIR", help="with --jobs: keep large results in files under DIR"
     )
     serve.set_defaults(handler=_serve)
     push = commands.add_parser(

@@ -24,7 +24,7 @@ import json
 import signal
 import socket
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -42,7 +42,7 @@ from ._asgi import (
 )
 
 if TYPE_CHECKING:
-    from ._auth import Authorizer
+    from ._auth import Authorizer, Credentials, Principal
     from ._gateway import Gateway
 
 __all__ = ["ServeOptions", "build_app", "is_loopback", "run"]
@@ -63,6 +63,15 @@ class ServeOptions:
     authorizer: Authorizer | None = None
     compression: bool = False
     shutdown_timeout: float = 5.0
+    jobs: str | None = None
+    blobs_dir: str | None = None
+
+
+async def _anonymous(credentials: Credentials) -> Principal:
+    """The open mode's authorizer for the jobs routes: everyone is ``anonymous``."""
+    from ._gateway import ANONYMOUS
+
+    return ANONYMOUS
 
 
 def is_loopback(host: str) -> bool:
@@ -135,7 +144,7 @@ class _PublishEndpoint:
 class _App:
     """The app of ``eventpatterns serve`` and a count of the connections it serves."""
 
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(self, gateway: Gateway, extra: Sequence[Any] = ()) -> None:
         from starlette.applications import Starlette
         from starlette.routing import Route, WebSocketRoute
 
@@ -146,6 +155,7 @@ class _App:
                 WebSocketRoute("/ws", self.websocket),
                 Route("/events", self.sse, methods=["GET", "HEAD"]),
                 Route("/publish", _PublishEndpoint(gateway), methods=["POST"]),
+                *extra,
             ]
         )
 
@@ -195,8 +205,28 @@ async def run(options: ServeOptions, *, announce: Callable[[str], None] = print)
     )
     with sock:
         bus = EventBus.from_url(options.bus)
-        async with bus, Gateway(bus, authorizer=options.authorizer) as gateway:
-            app = _App(gateway)
+        async with (
+            bus,
+            Gateway(bus, authorizer=options.authorizer) as gateway,
+            contextlib.AsyncExitStack() as stack,
+        ):
+            extra: list[Any] = []
+            if options.jobs is not None:
+                from ..jobs._serve import serve_jobs
+
+                host, port = sock.getsockname()[:2]
+                host = f"[{host}]" if ":" in host else host
+                extra = await stack.enter_async_context(
+                    serve_jobs(
+                        options.jobs,
+                        bus,
+                        bus_url=options.bus,
+                        authorizer=options.authorizer or _anonymous,
+                        base_url=f"http://{host}:{port}",
+                        blobs_dir=options.blobs_dir,
+                    )
+                )
+            app = _App(gateway, extra)
             config = uvicorn.Config(
                 app.app,
                 lifespan="off",
@@ -216,6 +246,8 @@ async def run(options: ServeOptions, *, announce: Callable[[str], None] = print)
                     announce(f"WebSocket: {ws_url}")
                     announce(f"SSE:       {sse_url}")
                     announce(f"Publish:   POST {publish_url}")
+                    if options.jobs is not None:
+                        announce(f"Jobs:      {publish_url.removesuffix('/publish')}/jobs")
                     if options.authorizer is None:
                         print(
                             "eventpatterns serve: OPEN MODE: no authentication; anyone who can"
