@@ -5,15 +5,28 @@ delivery is created without a client; the Starlette routes live in
 :mod:`eventpatterns.bff.asgi` (extra ``server``).
 """
 
-from ._projection import MAX_DEPTH, Localizer, Projection, parse_fields
+from ._aggregate import Aggregator, Part, PartResult, Upstream, View, ViewResult
 from ._profile import Profile, Profiles, Shaped
+from ._projection import MAX_DEPTH, Localizer, Projection, parse_fields
+from ._webhooks import WebhookDestination, deliver, new_secret, sign, verify
 
 __all__ = [
     "MAX_DEPTH",
+    "Aggregator",
     "Localizer",
+    "Part",
+    "PartResult",
     "Profile",
     "Profiles",
     "Projection",
     "Shaped",
+    "Upstream",
+    "View",
+    "ViewResult",
+    "WebhookDestination",
+    "deliver",
+    "new_secret",
     "parse_fields",
+    "sign",
+    "verify",
 ]

@@ -82,8 +82,7 @@ class Profile(BaseModel):
                     key = key.event_type
                 if not isinstance(key, str) or not key:
                     raise ConfigurationError(
-                        "a projection key is an event type or an EventModel class,"
-                        f" got {key!r:.80}"
+                        f"a projection key is an event type or an EventModel class, got {key!r:.80}"
                     )
                 keyed[key] = (
                     Projection.parse(projection) if isinstance(projection, str) else projection
@@ -211,9 +210,12 @@ def _has_path(model: type[BaseModel], path: str) -> bool:
     for candidate in _unwrap(field.annotation):
         if candidate is Any or candidate is dict or typing.get_origin(candidate) is dict:
             return True
-        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
-            if _has_path(candidate, rest):
-                return True
+        if (
+            isinstance(candidate, type)
+            and issubclass(candidate, BaseModel)
+            and _has_path(candidate, rest)
+        ):
+            return True
     return False
 
 
