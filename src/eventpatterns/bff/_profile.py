@@ -18,12 +18,12 @@ import typing
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from ..core import DEFAULT_REGISTRY, Event, EventModel, EventRegistry, is_json_content_type
 from ..errors import ConfigurationError
 from ..push import Notification
-from ._projection import Localizer, Projection
+from ._projection import Localizer, Projection, as_configuration_error
 
 __all__ = ["Profile", "Profiles", "Shaped"]
 
@@ -88,7 +88,10 @@ class Profile(BaseModel):
                     Projection.parse(projection) if isinstance(projection, str) else projection
                 )
             data["projections"] = keyed
-        super().__init__(**data)
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise as_configuration_error("profile option", exc) from None
         if not _NAME.match(self.name):
             raise ConfigurationError(f"profile name {self.name!r:.40} is not [a-z][a-z0-9_-]*")
         self._models.update(models)

@@ -20,11 +20,11 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..errors import ConfigurationError
 
-__all__ = ["MAX_DEPTH", "Localizer", "Projection", "parse_fields"]
+__all__ = ["MAX_DEPTH", "Localizer", "Projection", "as_configuration_error", "parse_fields"]
 
 #: Most segments in one field path (``a.b.c``).
 MAX_DEPTH = 8
@@ -36,6 +36,16 @@ _SEGMENT = r"[A-Za-z_][A-Za-z0-9_]{0,63}"
 _PATH = re.compile(rf"^{_SEGMENT}(?:\.{_SEGMENT}){{0,{MAX_DEPTH - 1}}}$")
 _NAME = re.compile(rf"^{_SEGMENT}$")
 _MISSING = object()
+
+
+def as_configuration_error(what: str, exc: ValidationError) -> ConfigurationError:
+    """Return pydantic's error as ours: our own raised inside a validator, else a summary."""
+    first = exc.errors()[0] if exc.errors() else {}
+    inner = first.get("ctx", {}).get("error")
+    if isinstance(inner, ConfigurationError):
+        return inner
+    where = ".".join(str(part) for part in first.get("loc", ()))
+    return ConfigurationError(f"invalid {what} {where}: {first.get('msg', exc)}".replace("  ", " "))
 
 
 def _check_path(path: object, what: str) -> str:
@@ -149,12 +159,13 @@ class Projection(BaseModel):
             ConfigurationError: The list or an option is invalid.
         """
         fields, rename = parse_fields(spec)
+        return cls(fields=fields, rename=rename, **options)
+
+    def __init__(self, **data: Any) -> None:
         try:
-            return cls(fields=fields, rename=rename, **options)
-        except ConfigurationError:
-            raise
-        except ValueError as exc:  # pydantic's ValidationError, for an option
-            raise ConfigurationError(f"invalid projection option: {exc}") from None
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise as_configuration_error("projection option", exc) from None
 
     @field_validator("fields", "required", "localize", mode="before")
     @classmethod
