@@ -5,6 +5,7 @@ delivery is created without a client; the Starlette routes live in
 :mod:`eventpatterns.bff.asgi` (extra ``server``).
 """
 
+from ..push._breaker import BreakerPolicy
 from ._aggregate import Aggregator, Part, PartResult, Upstream, View, ViewResult
 from ._profile import Profile, Profiles, Shaped
 from ._projection import MAX_DEPTH, Localizer, Projection, parse_fields
@@ -13,6 +14,7 @@ from ._webhooks import WebhookDestination, deliver, new_secret, sign, verify
 __all__ = [
     "MAX_DEPTH",
     "Aggregator",
+    "BreakerPolicy",
     "Localizer",
     "Part",
     "PartResult",
