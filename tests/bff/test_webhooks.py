@@ -178,7 +178,7 @@ async def test_the_rate_limit_holds_sends_until_a_token_is_there(
         )  # fmt: skip
         for n in range(4):
             await bus.publish(order(n))
-        await until(lambda: len(app.accepted) == 2 and clock.sleepers() == 1)
+        await until(lambda: len(app.accepted) == 2 and clock.sleepers == 1)
         assert len(app.accepted) == 2 and app.calls == 2  # the third waits for a token
         clock.advance(30)  # one token back
         await until(lambda: len(app.accepted) == 3)
