@@ -40,7 +40,7 @@ def aggregator(url: str, client: httpx.AsyncClient, **options: object) -> Aggreg
 
 
 async def test_parts_run_concurrently_and_each_gets_its_data(service: tuple[Service, str]) -> None:
-    upstream, url = service
+    _upstream, url = service
     view = View("pair", "/pair", (Part("a", "svc", "/pair/a"), Part("b", "svc", "/pair/b")))
     async with httpx.AsyncClient() as client:
         result = await aggregator(url, client).fetch(view, {})
@@ -48,9 +48,13 @@ async def test_parts_run_concurrently_and_each_gets_its_data(service: tuple[Serv
     assert {n: p.data for n, p in result.parts.items()} == {"a": {"half": "a"}, "b": {"half": "b"}}
 
 
-async def test_a_slow_part_times_out_and_the_rest_still_answer(service: tuple[Service, str]) -> None:
+async def test_a_slow_part_times_out_and_the_rest_still_answer(
+    service: tuple[Service, str],
+) -> None:
     _, url = service
-    view = View("v", "/u/{uid}", (Part("user", "svc", "/users/{uid}"), Part("slow", "svc", "/slow")))
+    view = View(
+        "v", "/u/{uid}", (Part("user", "svc", "/users/{uid}"), Part("slow", "svc", "/slow"))
+    )
     async with httpx.AsyncClient() as client:
         result = await aggregator(url, client, timeout=0.3, retries=0).fetch(view, {"uid": "7"})
     assert not result.complete
@@ -65,14 +69,18 @@ async def test_get_is_retried_with_backoff_post_is_not(service: tuple[Service, s
     async with httpx.AsyncClient() as client:
         agg = aggregator(url, client, retries=2)
         got = await agg.fetch(View("v", "/", (Part("f", "svc", "/flaky"),)), {})
-        assert got.parts["f"].ok and got.parts["f"].attempts == 3 and upstream.hits["/flaky"] == 3
+        assert got.parts["f"].ok
+        assert got.parts["f"].attempts == 3
+        assert upstream.hits["/flaky"] == 3
         upstream.hits.clear()
         posted = await agg.fetch(View("p", "/", (Part("f", "svc", "/flaky", method="POST"),)), {})
     assert posted.parts["f"] == PartResult(False, 503, error="HTTP 503", attempts=1)
     assert upstream.hits["/flaky"] == 1
 
 
-async def test_client_errors_are_not_retried_and_text_bodies_pass(service: tuple[Service, str]) -> None:
+async def test_client_errors_are_not_retried_and_text_bodies_pass(
+    service: tuple[Service, str],
+) -> None:
     upstream, url = service
     view = View("v", "/", (Part("m", "svc", "/missing"), Part("t", "svc", "/text")))
     async with httpx.AsyncClient() as client:
@@ -82,7 +90,9 @@ async def test_client_errors_are_not_retried_and_text_bodies_pass(service: tuple
     assert upstream.hits["/missing"] == 1
 
 
-async def test_the_breaker_opens_and_stops_calling_the_upstream(service: tuple[Service, str]) -> None:
+async def test_the_breaker_opens_and_stops_calling_the_upstream(
+    service: tuple[Service, str],
+) -> None:
     upstream, url = service
     view = View("v", "/", (Part("d", "svc", "/down"),))
     async with httpx.AsyncClient() as client:
@@ -110,7 +120,9 @@ async def test_an_unreachable_upstream_is_a_part_error() -> None:
 
 async def test_user_values_cannot_change_the_host_or_path(service: tuple[Service, str]) -> None:
     upstream, url = service
-    view = View("v", "/u/{uid}", (Part("user", "svc", "/users/{uid}", query={"q": "{uid}", "k": "1"}),))
+    view = View(
+        "v", "/u/{uid}", (Part("user", "svc", "/users/{uid}", query={"q": "{uid}", "k": "1"}),)
+    )
     hostile = "../admin?x=1#@evil.example/"
     async with httpx.AsyncClient() as client:
         agg = aggregator(url, client)
@@ -153,7 +165,9 @@ async def allow(credentials: Credentials) -> Principal:
     return Principal("user-1")
 
 
-async def test_view_routes_serve_partial_responses_and_problems(service: tuple[Service, str]) -> None:
+async def test_view_routes_serve_partial_responses_and_problems(
+    service: tuple[Service, str],
+) -> None:
     _, url = service
     summary = View(
         "summary",
@@ -177,7 +191,8 @@ async def test_view_routes_serve_partial_responses_and_problems(service: tuple[S
     assert denied.headers["content-type"] == "application/problem+json"
     assert denied.headers["www-authenticate"] == "Bearer"
     assert denied.json()["reason"] == "unknown_key"
-    assert failed.status_code == 502 and "d" in failed.json()["parts"]
+    assert failed.status_code == 502
+    assert "d" in failed.json()["parts"]
 
 
 def test_view_routes_check_upstreams_and_duplicates() -> None:

@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator
 from email.utils import formatdate
 from typing import Any
 
-import anyio
 import httpx
 import pytest
 from hypothesis import given, settings
@@ -23,8 +22,15 @@ from eventpatterns.bus import Backoff, EventBus
 from eventpatterns.core import Event
 from eventpatterns.errors import AuthenticationFailed, ConfigurationError, WebhookFailed
 from eventpatterns.push import Budget
-from eventpatterns.testing import ManualClock
-from eventpatterns.testing._fake_server import Receive, Scope, Send, read_request, respond, serve_asgi
+from eventpatterns.testing import ManualClock, eventually
+from eventpatterns.testing._fake_server import (
+    Receive,
+    Scope,
+    Send,
+    read_request,
+    respond,
+    serve_asgi,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -80,12 +86,6 @@ def order(n: int, kind: str = "shop.order.created") -> Event:
     return Event(type=kind, source="/shop", id=f"e{n}", data={"n": n, "secret": "s", "x": "y"})
 
 
-async def until(predicate: Any) -> None:
-    with anyio.fail_after(10):
-        while not predicate():
-            await anyio.sleep(0.01)
-
-
 async def test_matching_events_are_delivered_signed_and_transformed(
     receiver: tuple[Receiver, str],
 ) -> None:
@@ -105,7 +105,8 @@ async def test_matching_events_are_delivered_signed_and_transformed(
         await bus.publish(order(3))
         await consumer.drain()
     assert [body["data"] for body in app.accepted] == [{"number": 1}, {"number": 3}]
-    assert app.ids == ["e1", "e3"] and app.forged == 0
+    assert app.ids == ["e1", "e3"]
+    assert app.forged == 0
 
 
 async def test_429_and_5xx_are_retried_honouring_retry_after(
@@ -138,7 +139,7 @@ async def test_after_the_last_attempt_the_event_is_dead_lettered(
         assert "HTTP 503 after 3 attempt(s)" in dead[0].error
         assert app.calls == 3
         await bus.redrive("hooks")  # the receiver is back: redriving delivers it
-        await until(lambda: app.accepted)
+        await eventually(lambda: len(app.accepted) == 1)
     assert [body["id"] for body in app.accepted] == ["e1"]
 
 
@@ -150,7 +151,8 @@ async def test_a_permanent_refusal_dead_letters_at_once(receiver: tuple[Receiver
         await bus.publish(order(1))
         await consumer.drain()
         dead = await bus.dead_letters("hooks")
-    assert app.forged == 1 and app.calls == 1
+    assert app.forged == 1
+    assert app.calls == 1
     assert "HTTP 401 after 1 attempt(s)" in dead[0].error
 
 
@@ -178,12 +180,13 @@ async def test_the_rate_limit_holds_sends_until_a_token_is_there(
         )  # fmt: skip
         for n in range(4):
             await bus.publish(order(n))
-        await until(lambda: len(app.accepted) == 2 and clock.sleepers == 1)
-        assert len(app.accepted) == 2 and app.calls == 2  # the third waits for a token
+        await eventually(lambda: len(app.accepted) == 2 and clock.sleepers == 1)
+        assert len(app.accepted) == 2
+        assert app.calls == 2
         clock.advance(30)  # one token back
-        await until(lambda: len(app.accepted) == 3)
+        await eventually(lambda: len(app.accepted) == 3)
         clock.advance(30)
-        await until(lambda: len(app.accepted) == 4)
+        await eventually(lambda: len(app.accepted) == 4)
     assert [body["id"] for body in app.accepted] == ["e0", "e1", "e2", "e3"]
 
 
@@ -211,7 +214,11 @@ def test_the_signature_is_the_standard_webhooks_hmac() -> None:
 
 def test_verify_refuses_missing_stale_and_forged_requests() -> None:
     body = b"{}"
-    good = {"webhook-id": "m", "webhook-timestamp": "1000", "webhook-signature": sign(SECRET, "m", 1000, body)}
+    good = {
+        "webhook-id": "m",
+        "webhook-timestamp": "1000",
+        "webhook-signature": sign(SECRET, "m", 1000, body),
+    }
     assert verify(SECRET, good, body, now=1100) == "m"
     rotated = {**good, "webhook-signature": "v1,AAAA " + good["webhook-signature"]}
     assert verify(SECRET, rotated, body, now=1100) == "m"
@@ -235,7 +242,7 @@ def test_verify_refuses_missing_stale_and_forged_requests() -> None:
         (lambda: WebhookDestination("http://x", "whsec_!!"), "not base64"),
         (lambda: WebhookDestination("http://x", "whsec_AAAA"), "24 to 64"),
         (lambda: WebhookDestination("http://x", SECRET, max_attempts=0), "1 to 100"),
-        (lambda: WebhookDestination("http://x", SECRET, max_attempts=1.5), "an int"),
+        (lambda: WebhookDestination("http://x", SECRET, max_attempts=1.5), "an int"),  # type: ignore[arg-type]
         (lambda: WebhookDestination("http://x", SECRET, timeout=-1), "positive"),
     ],
 )
@@ -252,7 +259,8 @@ async def test_deliver_refuses_a_bad_start() -> None:
 
 def test_webhook_failed_carries_context() -> None:
     error = WebhookFailed("no", url="http://x", status_code=503, attempts=3)
-    assert isinstance(error, ConnectionError) and error.status_code == 503
+    assert isinstance(error, ConnectionError)
+    assert error.status_code == 503
 
 
 def test_retry_after_reads_seconds_and_dates() -> None:

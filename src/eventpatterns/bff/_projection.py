@@ -40,12 +40,12 @@ _MISSING = object()
 
 def as_configuration_error(what: str, exc: ValidationError) -> ConfigurationError:
     """Return pydantic's error as ours: our own raised inside a validator, else a summary."""
-    first = exc.errors()[0] if exc.errors() else {}
+    first = exc.errors()[0]  # a ValidationError holds at least one error
     inner = first.get("ctx", {}).get("error")
     if isinstance(inner, ConfigurationError):
         return inner
-    where = ".".join(str(part) for part in first.get("loc", ()))
-    return ConfigurationError(f"invalid {what} {where}: {first.get('msg', exc)}".replace("  ", " "))
+    where = ".".join(str(part) for part in first["loc"])
+    return ConfigurationError(f"invalid {what} {where}: {first['msg']}")
 
 
 def _check_path(path: object, what: str) -> str:
