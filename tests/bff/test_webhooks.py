@@ -113,9 +113,16 @@ async def test_429_and_5xx_are_retried_honouring_retry_after(
     receiver: tuple[Receiver, str],
 ) -> None:
     app, url = receiver
-    app.script = [(429, {"retry-after": "0"}), (503, {}), (500, {"retry-after": formatdate(0)})]
+    app.script = [
+        (429, {"retry-after": "0"}),
+        (503, {"retry-after": "86400"}),  # cut to max_retry_after
+        (500, {"retry-after": formatdate(0)}),  # a date in the past: at once
+    ]
+    # The backoff is an hour: only honouring Retry-After delivers within the test.
+    hour = Backoff(initial=3600, maximum=3600, jitter=0)
+    dest = WebhookDestination(url, SECRET, backoff=hour, max_retry_after=0.05, timeout=5)
     async with EventBus.from_url("memory://") as bus, httpx.AsyncClient() as client:
-        consumer = await deliver(bus, "hooks", destination=destination(url), client=client)
+        consumer = await deliver(bus, "hooks", destination=dest, client=client)
         await bus.publish(order(1))
         await consumer.drain()
         assert await bus.dead_letters("hooks") == []

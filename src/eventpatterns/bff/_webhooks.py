@@ -237,8 +237,10 @@ class _Sender:
                     break
                 wait = _retry_after(response.headers.get("retry-after"), self.clock.time())
             if attempt < dest.max_attempts:
+                # The receiver's Retry-After wins over the backoff (capped: a receiver
+                # must not park a consumer for a day).
                 delay = dest.backoff.delay(attempt) if wait is None else wait
-                await self.clock.sleep(min(delay, dest.max_retry_after))
+                await self.clock.sleep(delay if wait is None else min(delay, dest.max_retry_after))
         raise WebhookFailed(
             f"webhook {dest.url} refused event {event.id!r}: {reason} after {attempt} attempt(s)",
             url=dest.url,
