@@ -1,8 +1,9 @@
 """Backend for Frontend: profiles that shape events per client, aggregated views, webhooks.
 
-``import eventpatterns.bff`` imports httpx only when an :class:`Aggregator` or a webhook
-delivery is created without a client; the Starlette routes live in
-:mod:`eventpatterns.bff.asgi` (extra ``server``).
+``import eventpatterns`` does not import this package. It imports no Starlette: the
+routes live in :mod:`eventpatterns.bff.asgi` (extra ``server``). Shaping events
+(:class:`Profile`, :class:`Projection`) is plain synchronous code with no I/O; the gateway
+calls :meth:`Profiles.encode` for each profile's frame text.
 """
 
 from ..push._breaker import BreakerPolicy
