@@ -90,6 +90,17 @@ async def test_client_errors_are_not_retried_and_text_bodies_pass(
     assert upstream.hits["/missing"] == 1
 
 
+async def test_a_body_over_the_limit_is_a_part_error(service: tuple[Service, str]) -> None:
+    _, url = service
+    view = View("v", "/", (Part("h", "svc", "/huge"), Part("t", "svc", "/text")))
+    async with httpx.AsyncClient() as client:
+        result = await aggregator(url, client, max_body=64 * 1024).fetch(view, {})
+    assert result.parts["h"] == PartResult(
+        False, 200, error="response over 65536 bytes", attempts=1
+    )
+    assert result.parts["t"].ok
+
+
 async def test_the_breaker_opens_and_stops_calling_the_upstream(
     service: tuple[Service, str],
 ) -> None:
@@ -145,6 +156,8 @@ def test_hosts_outside_the_allow_list_are_refused() -> None:
         (lambda: Upstream("x", "http://h", timeout=0), "timeout"),
         (lambda: Upstream("x", "http://h", retries=11), "0 to 10"),
         (lambda: Upstream("x", "http://h", retries=True), "an int"),
+        (lambda: Upstream("x", "http://h", max_body=0), ">= 1"),
+        (lambda: Upstream("x", "http://h", max_body=1.5), "max_body must be an int"),  # type: ignore[arg-type]
         (lambda: Upstream("bad name", "http://h"), "upstream name"),
         (lambda: Part("p", "x", "relative"), "start with"),
         (lambda: Part("p", "x", "/a?b"), "no scheme"),

@@ -44,6 +44,13 @@ class Upstream:
             await respond(send, 503, None)
         elif head == "/missing":
             await respond(send, 404, {"error": "no"})
+        elif head == "/huge":
+            await respond(send, 200, b"x" * 1_000_000)
+        elif head == "/chunked":  # no content-length: the size is known only by reading
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            for _ in range(20):
+                await send({"type": "http.response.body", "body": b"y" * 10_000, "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
         elif head == "/text":
             await respond(send, 200, b"plain words")
         elif head == "/pair":

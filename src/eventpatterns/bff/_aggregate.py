@@ -13,6 +13,7 @@ against ``allowed_hosts``; request values only fill path segments (percent-encod
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Mapping
@@ -36,7 +37,6 @@ _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]{0,63})\}")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
 #: Statuses worth another try of an idempotent call.
 _TRANSIENT = frozenset({429, 502, 503, 504})
-_MAX_BODY = 4 * 1024 * 1024
 
 
 def _check_name(name: object, what: str) -> None:
@@ -55,6 +55,7 @@ class Upstream:
         retries: Extra tries of a failed ``GET`` (connection error, timeout, 429/5xx).
         backoff: Delay between tries.
         breaker: When its circuit breaker opens.
+        max_body: Largest response body read, in bytes (a larger one is a part error).
     """
 
     name: str
@@ -63,6 +64,7 @@ class Upstream:
     retries: int = 2
     backoff: Backoff = field(default_factory=lambda: Backoff(initial=0.05, maximum=1.0))
     breaker: BreakerPolicy = field(default_factory=lambda: BreakerPolicy(threshold=5))
+    max_body: int = 4 * 1024 * 1024
 
     def __post_init__(self) -> None:
         _check_name(self.name, "upstream")
@@ -81,6 +83,10 @@ class Upstream:
             raise ConfigurationError(f"upstream {self.name!r}: retries must be an int")
         if not 0 <= self.retries <= 10:
             raise ConfigurationError(f"upstream {self.name!r}: retries must be 0 to 10")
+        if isinstance(self.max_body, bool) or not isinstance(self.max_body, int):
+            raise ConfigurationError(f"upstream {self.name!r}: max_body must be an int")
+        if self.max_body < 1:
+            raise ConfigurationError(f"upstream {self.name!r}: max_body must be >= 1")
 
     @property
     def host(self) -> str:
@@ -331,28 +337,47 @@ class Aggregator:
     ) -> tuple[PartResult, bool]:
         import httpx
 
+        limit = upstream.max_body
+        too_large = False
         try:
             with anyio.fail_after(upstream.timeout):
-                response = await self.client.request(
+                request = self.client.stream(
                     part.method, url, params=query, timeout=upstream.timeout
                 )
-                body = await response.aread()
+                async with request as response:
+                    chunks: list[bytes] = []
+                    size = 0
+                    # Hold no more than the limit: a hostile or broken upstream cannot
+                    # make the BFF buffer an unbounded body. A declared length over it
+                    # is refused unread; an undeclared one is drained (within the
+                    # timeout) rather than abandoned mid-stream, which would leave
+                    # httpcore's generators unfinished.
+                    declared = response.headers.get("content-length", "")
+                    if declared.isdigit() and int(declared) > limit:
+                        too_large = True
+                    else:
+                        async for chunk in response.aiter_bytes():
+                            size += len(chunk)
+                            if size > limit:
+                                too_large = True
+                            else:
+                                chunks.append(chunk)
         except (TimeoutError, httpx.TimeoutException):
-            return PartResult(
-                False, error=f"timeout after {upstream.timeout}s", attempts=attempt
-            ), True
+            error = f"timeout after {upstream.timeout}s"
+            return PartResult(False, error=error, attempts=attempt), True
         except httpx.HTTPError as exc:
-            return PartResult(
-                False, error=f"unreachable: {type(exc).__name__}", attempts=attempt
-            ), True
+            error = f"unreachable: {type(exc).__name__}"
+            return PartResult(False, error=error, attempts=attempt), True
         status = response.status_code
         if not 200 <= status < 300:
             transient = status in _TRANSIENT or status >= 500
             return PartResult(False, status, error=f"HTTP {status}", attempts=attempt), transient
-        if len(body) > _MAX_BODY:
-            return PartResult(False, status, error="response too large", attempts=attempt), False
+        if too_large:
+            error = f"response over {limit} bytes"
+            return PartResult(False, status, error=error, attempts=attempt), False
+        body = b"".join(chunks)
         try:
-            data = response.json() if body else None
+            data = json.loads(body) if body else None
         except ValueError:
             data = body.decode("utf-8", "replace")
         return PartResult(True, status, data, attempts=attempt), False
