@@ -231,6 +231,7 @@ def test_verify_refuses_missing_stale_and_forged_requests() -> None:
     assert verify(SECRET, rotated, body, now=1100) == "m"
     for headers, now, reason in (
         ({}, 1000, "missing"),
+        ({**good, "webhook-timestamp": "¹"}, 1000, "missing"),
         (good, 2000, "expired"),
         ({**good, "webhook-signature": "v1,AAAA"}, 1000, "bad_signature"),
     ):

@@ -353,7 +353,7 @@ class Aggregator:
                     # timeout) rather than abandoned mid-stream, which would leave
                     # httpcore's generators unfinished.
                     declared = response.headers.get("content-length", "")
-                    if declared.isdigit() and int(declared) > limit:
+                    if re.fullmatch(r"[0-9]{1,18}", declared) and int(declared) > limit:
                         too_large = True
                     else:
                         async for chunk in response.aiter_bytes():

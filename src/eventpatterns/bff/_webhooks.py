@@ -24,6 +24,7 @@ import hashlib
 import hmac
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
@@ -44,6 +45,8 @@ if TYPE_CHECKING:
 __all__ = ["WebhookDestination", "deliver", "new_secret", "sign", "verify"]
 
 _RETRIED = frozenset({408, 425, 429})
+#: ASCII digits only: ``str.isdigit`` also accepts "¹", which ``int`` refuses.
+_DIGITS = re.compile(r"^[0-9]{1,12}$")
 
 
 def _key(secret: str) -> bytes:
@@ -95,7 +98,7 @@ def verify(
     msg_id = headers.get("webhook-id", "")
     stamp = headers.get("webhook-timestamp", "")
     given = headers.get("webhook-signature", "")
-    if not msg_id or not stamp.isdigit() or not given:
+    if not msg_id or not _DIGITS.match(stamp) or not given:
         raise AuthenticationFailed("webhook headers are missing", reason="missing")
     if abs(now - int(stamp)) > tolerance:
         raise AuthenticationFailed("webhook timestamp is outside the tolerance", reason="expired")
@@ -156,7 +159,7 @@ class WebhookDestination:
 def _retry_after(value: str | None, now: float) -> float | None:
     if not value:
         return None
-    if value.strip().isdigit():
+    if _DIGITS.match(value.strip()):
         return float(value.strip())
     try:
         return max(0.0, parsedate_to_datetime(value).timestamp() - now)
