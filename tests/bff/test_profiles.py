@@ -281,3 +281,30 @@ def test_any_data_projects_without_crashing(data: Any) -> None:
     out = Projection(fields=("a", "a.b", "c"), rename={"a.b": "ab"}, form="compact").apply(data)
     assert out is not None
     assert set(out) <= {"a", "ab", "c"}
+
+
+_JSONISH = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=12),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=10,
+)
+_OPTIONS = st.dictionaries(
+    st.sampled_from(["fields", "rename", "required", "localize", "form", "max_string", "other"]),
+    _JSONISH | st.sampled_from(["a, b as c", "compact", "rich", 0, 10]),
+    max_size=4,
+)
+
+
+@settings(max_examples=300)
+@given(_OPTIONS)
+def test_any_projection_spec_builds_or_raises_configuration_error(spec: dict[str, Any]) -> None:
+    try:
+        profile = Profile(name="web", projections={"t": spec})
+    except ConfigurationError:
+        return
+    projection = profile.projections["t"]
+    assert projection.form in ("rich", "compact")
+    shaped = profile.shape(Event(type="t", source="/s", data={"a": 1, "b": {"c": "x"}}))
+    assert shaped is None or isinstance(shaped, Event | dict)
