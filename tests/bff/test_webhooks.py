@@ -16,7 +16,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from eventpatterns.bff import Profile, WebhookDestination, deliver, new_secret, sign, verify
+from eventpatterns.bff import (
+    Profile,
+    Projection,
+    WebhookDestination,
+    deliver,
+    new_secret,
+    sign,
+    verify,
+)
 from eventpatterns.bff._webhooks import _retry_after
 from eventpatterns.bus import Backoff, EventBus
 from eventpatterns.core import Event
@@ -50,6 +58,7 @@ class Receiver:
         self.script: list[tuple[int, dict[str, str]]] = []
         self.accepted: list[dict[str, Any]] = []
         self.ids: list[str] = []
+        self.types: list[str] = []
         self.calls = 0
         self.forged = 0
 
@@ -63,6 +72,7 @@ class Receiver:
             await respond(send, 401, {"error": "bad signature"})
             return
         self.ids.append(msg_id)
+        self.types.append(request.headers["content-type"])
         if self.script:
             status, headers = self.script.pop(0)
             await respond(send, status, {"error": status}, headers)
@@ -201,7 +211,8 @@ async def test_an_event_the_transform_hides_is_acked_not_sent(
     receiver: tuple[Receiver, str],
 ) -> None:
     app, url = receiver
-    hide = Profile(name="webhook", projections={"shop.order.created": "n"}, unlisted="drop")
+    compact = Projection.parse("n", form="compact")
+    hide = Profile(name="webhook", projections={"shop.order.created": compact}, unlisted="drop")
     async with EventBus.from_url("memory://") as bus, httpx.AsyncClient() as client:
         consumer = await deliver(
             bus, "hooks", destination=destination(url), transform=hide, client=client
@@ -211,6 +222,8 @@ async def test_an_event_the_transform_hides_is_acked_not_sent(
         await consumer.drain()
         assert await bus.dead_letters("hooks") == []
     assert app.ids == ["e2"]
+    assert app.types == ["application/json"]
+    assert app.accepted[0]["data"] == {"n": 2}
 
 
 def test_the_signature_is_the_standard_webhooks_hmac() -> None:

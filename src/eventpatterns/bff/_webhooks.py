@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 import anyio
 
 from ..bus import Backoff, Consumer, EventBus, Retry, Timeouts
-from ..core import Clock, Event, SystemClock
+from ..core import STRUCTURED_CONTENT_TYPE, Clock, Event, SystemClock
 from ..errors import AuthenticationFailed, ConfigurationError, WebhookFailed
 from ..push import Bucket, Budget
 from ._profile import Profile
@@ -197,19 +197,27 @@ class _Sender:
                     return
                 await self.clock.sleep(self.bucket.next_token(budget) - self.clock.time())
 
-    def body(self, event: Event) -> bytes | None:
+    def body(self, event: Event) -> tuple[bytes, str] | None:
+        """Return the request body and its media type (``None``: nothing to send).
+
+        A rich-form event goes as a structured-mode CloudEvent; a compact one as JSON.
+        """
         shaped: Any = event if self.transform is None else self.transform.shape(event)
         if shaped is None:
             return None
-        doc = shaped.to_dict() if isinstance(shaped, Event) else shaped
-        return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+        if isinstance(shaped, Event):
+            return shaped.to_json(), STRUCTURED_CONTENT_TYPE
+        return json.dumps(shaped, separators=(",", ":"), ensure_ascii=False).encode(), (
+            "application/json"
+        )
 
     async def __call__(self, event: Event) -> None:
         import httpx
 
-        body = self.body(event)
-        if body is None:  # the transformation hides it: nothing to deliver
+        shaped = self.body(event)
+        if shaped is None:  # the transformation hides it: nothing to deliver
             return
+        body, media_type = shaped
         dest = self.destination
         status: int | None = None
         reason = ""
@@ -218,7 +226,7 @@ class _Sender:
             stamp = int(self.clock.time())
             headers = {
                 **dest.headers,
-                "content-type": "application/json",
+                "content-type": media_type,
                 "webhook-id": event.id,
                 "webhook-timestamp": str(stamp),
                 "webhook-signature": sign(dest.secret, event.id, stamp, body),
