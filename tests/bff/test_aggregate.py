@@ -173,6 +173,8 @@ def test_bad_views_are_refused(build: object, message: str) -> None:
 
 
 async def allow(credentials: Credentials) -> Principal:
+    if credentials.token == "admin":
+        return Principal("admin-1", scopes=frozenset({"admin"}))
     if credentials.token != "good":
         raise AuthenticationFailed("unknown token", reason="unknown_key")
     return Principal("user-1")
@@ -188,14 +190,17 @@ async def test_view_routes_serve_partial_responses_and_problems(
         (Part("me", "svc", "/users/{principal}"), Part("flaky", "svc", "/down")),
     )
     strict = View("strict", "/strict", (Part("d", "svc", "/down", required=True),))
+    admin = View("admin", "/admin", (Part("u", "svc", "/users/{principal}"),), scope="admin")
     async with httpx.AsyncClient() as upstream_client:
         agg = aggregator(url, upstream_client, retries=0)
-        app = Starlette(routes=view_routes(agg, [summary, strict], authorizer=allow))
+        app = Starlette(routes=view_routes(agg, [summary, strict, admin], authorizer=allow))
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://bff") as client:
             ok = await client.get("/me/1", headers={"authorization": "Bearer good"})
             denied = await client.get("/me/1")
             failed = await client.get("/strict?token=good")
+            forbidden = await client.get("/admin?token=good")
+            allowed = await client.get("/admin?token=admin")
     assert ok.status_code == 200
     assert ok.json()["complete"] is False
     assert ok.json()["parts"]["me"]["data"]["id"] == "user-1"
@@ -206,6 +211,9 @@ async def test_view_routes_serve_partial_responses_and_problems(
     assert denied.json()["reason"] == "unknown_key"
     assert failed.status_code == 502
     assert "d" in failed.json()["parts"]
+    assert forbidden.status_code == 403
+    assert forbidden.json()["detail"] == "view 'admin' needs scope 'admin'"
+    assert allowed.json()["parts"]["u"]["data"]["id"] == "admin-1"
 
 
 def test_view_routes_check_upstreams_and_duplicates() -> None:

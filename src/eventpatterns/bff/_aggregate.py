@@ -141,11 +141,14 @@ class View:
         path: Its route, e.g. ``/orders/{order_id}``; only these values reach parts,
             plus ``principal`` (the caller's id).
         parts: The calls made, all at once.
+        scope: A scope the caller's principal must hold (``None``: any caller); the
+            routes answer ``403`` without it.
     """
 
     name: str
     path: str
     parts: tuple[Part, ...]
+    scope: str | None = None
 
     def __post_init__(self) -> None:
         _check_name(self.name, "view")

@@ -2,7 +2,8 @@
 
 ``GET <view.path>`` authenticates the caller with a real-time authorizer (from
 ``Authorization: Bearer``, ``X-Api-Key`` or ``?token=``), runs the view's parts at once,
-and answers ``200`` with every part's result (``"complete": false`` when some failed:
+checks the view's ``scope`` (``403`` without it), and answers ``200`` with every part's
+result (``"complete": false`` when some failed:
 a partial response), or a ``502`` problem when a ``required`` part failed. Errors are
 RFC 9457 ``application/problem+json``.
 """
@@ -77,14 +78,18 @@ def view_routes(
 
         async def endpoint(request: Request, view: View = view) -> Response:
             principal = "anonymous"
+            scopes: frozenset[str] = frozenset()
             if authorizer is not None:
                 credentials = credentials_from(
                     {k.lower(): v for k, v in request.headers.items()}, dict(request.query_params)
                 )
                 try:
-                    principal = (await authorizer(credentials)).id
+                    caller = await authorizer(credentials)
                 except AuthenticationFailed as exc:
                     return problem(401, "Unauthorized", str(exc), reason=exc.reason)
+                principal, scopes = caller.id, caller.scopes
+            if view.scope is not None and view.scope not in scopes:
+                return problem(403, "Forbidden", f"view {view.name!r} needs scope {view.scope!r}")
             values = {k: str(v) for k, v in request.path_params.items()}
             values["principal"] = principal
             result = await aggregator.fetch(view, values)
