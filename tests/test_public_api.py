@@ -20,6 +20,8 @@ PACKAGES = [
     "eventpatterns.jobs.asgi",
     "eventpatterns.push",
     "eventpatterns.push.asgi",
+    "eventpatterns.bff",
+    "eventpatterns.bff.asgi",
     "eventpatterns.realtime",
     "eventpatterns.realtime.asgi",
     "eventpatterns.backends.memory",

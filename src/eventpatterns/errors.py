@@ -30,6 +30,7 @@ Each error also inherits the builtin exception a caller would already catch, so
     ├── BusClosed                 (RuntimeError)   the bus or consumer was closed
     │   └── SubscriptionClosed                     a subscription's stream ended
     ├── BackendUnavailable        (ConnectionError) the backend cannot be reached
+    ├── WebhookFailed             (ConnectionError) a webhook target did not accept a delivery
     ├── AuthenticationFailed      (PermissionError) bad, expired or missing credentials
     ├── Forbidden                 (PermissionError) an authenticated caller may not do this
     ├── ProtocolViolation         (ValueError)     a client frame the gateway refuses
@@ -74,6 +75,7 @@ __all__ = [
     "SubscriberOverflow",
     "SubscriptionClosed",
     "UnknownJobKind",
+    "WebhookFailed",
 ]
 
 
@@ -465,6 +467,22 @@ class SubscriptionClosed(BusClosed):
 
 class BackendUnavailable(EventPatternsError, ConnectionError):
     """The backend cannot be reached; the call did not complete."""
+
+
+class WebhookFailed(EventPatternsError, ConnectionError):
+    """A webhook destination did not accept an event (after its last attempt, or for good).
+
+    Attributes:
+        url: The destination.
+        status_code: Its last HTTP status (``None``: no answer).
+        attempts: Calls made.
+    """
+
+    def __init__(self, message: str, *, url: str, status_code: int | None, attempts: int) -> None:
+        self.url = url
+        self.status_code = status_code
+        self.attempts = attempts
+        super().__init__(message)
 
 
 class AuthenticationFailed(EventPatternsError, PermissionError):

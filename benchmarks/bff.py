@@ -1,0 +1,168 @@
+"""Aggregated view over three local downstream services vs the same view by hand.
+
+Three upstreams on real sockets (hypercorn, in this process): ``fast`` answers at once,
+``slow`` after ``--slow-ms``, ``failing`` answers 503. The eventpatterns row runs the
+view through ``Aggregator.fetch`` (task group, per-call timeout, breaker and per-part
+errors in the path; the breaker's threshold is set past the run so it never opens and
+short-circuits the failing part, which would flatter us). The peer row is the same three
+calls written by hand with ``httpx`` and ``anyio`` over the same pooled client.
+
+The weakest case is ``3 fast``: no slow part hides the aggregator's own overhead.
+
+    python benchmarks/bff.py [--requests 400] [--concurrency 10] [--rounds 4] [--slow-ms 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from _common import now, print_table, write_results
+
+from eventpatterns.bff import Aggregator, BreakerPolicy, Part, Upstream, View
+from eventpatterns.testing._fake_server import (
+    Receive,
+    Scope,
+    Send,
+    read_request,
+    respond,
+    serve_asgi,
+)
+
+SLOW = 0.02
+
+
+async def service(scope: Scope, receive: Receive, send: Send) -> None:
+    request = await read_request(scope, receive)
+    if request.path.startswith("/slow"):
+        await anyio.sleep(SLOW)
+    if request.path.startswith("/failing"):
+        await respond(send, 503, {"error": "down"})
+        return
+    await respond(send, 200, {"path": request.path, "items": list(range(10))})
+
+
+async def by_hand(client: httpx.AsyncClient, urls: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+
+    async def one(url: str) -> None:
+        try:
+            with anyio.fail_after(2.0):
+                response = await client.get(url, timeout=2.0)
+            if response.status_code == 200:
+                out[url] = {"ok": True, "data": response.json()}
+            else:
+                out[url] = {"ok": False, "error": f"HTTP {response.status_code}"}
+        except (TimeoutError, httpx.HTTPError) as exc:
+            out[url] = {"ok": False, "error": type(exc).__name__}
+
+    async with anyio.create_task_group() as tg:
+        for url in urls:
+            tg.start_soon(one, url)
+    return out
+
+
+async def timed(
+    call: Callable[[], Awaitable[Any]], requests: int, concurrency: int
+) -> tuple[list[float], float]:
+    """Run ``requests`` calls, ``concurrency`` at once; return latencies and elapsed time."""
+    latencies: list[float] = []
+    todo = iter(range(requests))
+
+    async def worker() -> None:
+        for _ in todo:
+            start = now()
+            await call()
+            latencies.append(now() - start)
+
+    began = now()
+    async with anyio.create_task_group() as tg:
+        for _ in range(concurrency):
+            tg.start_soon(worker)
+    return latencies, now() - began
+
+
+def summary(latencies: list[float], elapsed: float) -> dict[str, float]:
+    latencies = sorted(latencies)
+    return {
+        "p50_ms": statistics.median(latencies) * 1000,
+        "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
+        "views_s": len(latencies) / elapsed,
+    }
+
+
+async def compare(
+    ours: Callable[[], Awaitable[Any]],
+    hand: Callable[[], Awaitable[Any]],
+    requests: int,
+    concurrency: int,
+    rounds: int,
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Alternate rounds of both, so that a loaded machine's drift hits both alike."""
+    results: dict[str, tuple[list[float], float]] = {"ours": ([], 0.0), "hand": ([], 0.0)}
+    for _ in range(rounds):
+        for key, call in (("hand", hand), ("ours", ours)):
+            latencies, elapsed = await timed(call, requests // rounds, concurrency)
+            held, total = results[key]
+            results[key] = (held + latencies, total + elapsed)
+    return summary(*results["ours"]), summary(*results["hand"])
+
+
+async def main(args: argparse.Namespace) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    async with serve_asgi(service) as port, httpx.AsyncClient() as client:
+        base = f"http://127.0.0.1:{port}"
+        never = BreakerPolicy(threshold=10**9)
+        upstream = Upstream("svc", base, timeout=2.0, retries=0, breaker=never)
+        aggregator = Aggregator([upstream], allowed_hosts={"127.0.0.1"}, client=client)
+        cases = {
+            "fast+slow+failing": ["/fast/1", "/slow/1", "/failing/1"],
+            "3 fast (weakest)": ["/fast/1", "/fast/2", "/fast/3"],
+        }
+        for name, paths in cases.items():
+            view = View("v", "/", tuple(Part(f"p{i}", "svc", p) for i, p in enumerate(paths)))
+            urls = [base + p for p in paths]
+            for _ in range(2):  # warm the pool
+                await aggregator.fetch(view, {})
+                await by_hand(client, urls)
+            ours, hand = await compare(
+                lambda v=view: aggregator.fetch(v, {}),  # type: ignore[misc]
+                lambda u=urls: by_hand(client, u),  # type: ignore[misc]
+                args.requests,
+                args.concurrency,
+                args.rounds,
+            )
+            for key, result in (("httpx+anyio by hand", hand), ("eventpatterns.bff", ours)):
+                rows.append({"case": name, "row": key, **result})
+            rows.append(
+                {
+                    "case": name,
+                    "row": "ratio (ours / hand)",
+                    "p50_ms": ours["p50_ms"] / hand["p50_ms"],
+                    "p99_ms": ours["p99_ms"] / hand["p99_ms"],
+                    "views_s": ours["views_s"] / hand["views_s"],
+                }
+            )
+    return rows
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--concurrency", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--slow-ms", type=float, default=20.0)
+    parsed = parser.parse_args()
+    SLOW = parsed.slow_ms / 1000
+    result = anyio.run(main, parsed)
+    print_table(result, ["case", "row", "p50_ms", "p99_ms", "views_s"])
+    print("results:", write_results("bff", result))
