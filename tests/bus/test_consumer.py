@@ -48,13 +48,13 @@ def test_consume_takes_two_positional_parameters_at_most() -> None:
 async def test_consume_validates_its_arguments() -> None:
     async with EventBus.from_url("memory://") as bus:
         with pytest.raises(ArgumentTypeError, match="'handler' takes an async callable, got str"):
-            await bus.consume("g", "not callable")  # type: ignore[arg-type]
+            await bus.consume("g", "not callable")  # type: ignore[call-overload]
         with pytest.raises(ArgumentTypeError, match=r"consume_batches\(\) argument 'handler'"):
             await bus.consume_batches("g", None)  # type: ignore[arg-type]
         with pytest.raises(ArgumentTypeError, match="'retry' takes a Retry, got int"):
-            await bus.consume("g", nothing, retry=5)  # type: ignore[arg-type]
+            await bus.consume("g", nothing, retry=5)  # type: ignore[call-overload]
         with pytest.raises(ArgumentTypeError, match="'timeouts' takes a Timeouts"):
-            await bus.consume("g", nothing, timeouts=30.0)  # type: ignore[arg-type]
+            await bus.consume("g", nothing, timeouts=30.0)  # type: ignore[call-overload]
         bad_options: list[tuple[dict[str, Any], str]] = [
             ({"prefetch": 0}, "prefetch must be at least 1"),
             ({"concurrency": 0}, "concurrency must be at least 1"),
@@ -68,7 +68,7 @@ async def test_consume_validates_its_arguments() -> None:
         with pytest.raises(ConfigurationError, match="group name"):
             await bus.consume("", nothing)
         with pytest.raises(TypeError):
-            await bus.consume("g", nothing, {"type": ["x"]})  # type: ignore[call-arg]
+            await bus.consume("g", nothing, {"type": ["x"]})  # type: ignore[call-overload]
         # None of the bad calls created the group:
         assert await bus.create_group("g") is True
 

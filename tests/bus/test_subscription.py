@@ -96,13 +96,13 @@ async def test_publish_rejects_what_is_not_an_event() -> None:
 async def test_subscribe_validates_its_arguments() -> None:
     async with EventBus.from_url("memory://") as bus:
         with pytest.raises(ConfigurationError, match="pattern must be a dict"):
-            bus.subscribe(42)  # type: ignore[arg-type]
+            bus.subscribe(42)  # type: ignore[call-overload]
         with pytest.raises(InvalidPattern, match=r"\$\.type"):
             bus.subscribe({"type": "not-an-array"})
         with pytest.raises(ConfigurationError, match="buffer must be at least 1"):
             bus.subscribe(buffer=0)
         with pytest.raises(ConfigurationError, match="overflow must be"):
-            bus.subscribe(overflow="block")  # type: ignore[arg-type]
+            bus.subscribe(overflow="block")  # type: ignore[call-overload]
         sub = bus.subscribe()
         with pytest.raises(InvalidState, match="enter the subscription first") as info:
             await sub.receive()

@@ -267,3 +267,20 @@ async def test_random_bodies_never_crash_the_route(client: httpx.AsyncClient, bo
         "/jobs/render", content=body, headers={**ALICE, "content-type": "application/json"}
     )
     assert answer.status_code in (202, 400, 413, 415, 422)
+
+
+async def test_non_ascii_digits_in_a_length_or_limit_are_a_400_not_a_crash(
+    client: httpx.AsyncClient,
+) -> None:
+    bad = await client.get("/jobs", params={"limit": "¹"}, headers=ALICE)
+    assert bad.status_code == 400
+    answer = await client.post(
+        "/jobs/render",
+        content=b'{"frames": 1}',
+        headers=[
+            (b"authorization", b"Bearer alice-token"),
+            (b"content-type", b"application/json"),
+            (b"content-length", "¹".encode()),
+        ],
+    )
+    assert answer.status_code in (202, 400)

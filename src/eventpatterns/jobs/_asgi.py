@@ -114,7 +114,7 @@ def _guarded(endpoint: Endpoint) -> Endpoint:
 
 async def _read_json(request: Request, limit: int) -> Any:
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise _Problem(413, "Content Too Large", f"the body is over {limit} bytes")
     chunks: list[bytes] = []
     size = 0
@@ -282,7 +282,7 @@ class _Routes:
                 raise _Problem(400, "Bad Request", f"?state= must be one of {', '.join(names)}")
             state = JobState(query["state"])
         raw_limit = query.get("limit", "50")
-        if not raw_limit.isdigit():
+        if not (raw_limit.isascii() and raw_limit.isdigit()):
             raise _Problem(400, "Bad Request", "?limit= must be an integer from 1 to 1000")
         page = await self.tracker.list(
             principal.id, state=state, limit=int(raw_limit), cursor=query.get("cursor")

@@ -99,7 +99,7 @@ async def _read_json(scope: Scope, receive: Receive, limit: int) -> Any:
     if not is_json_content_type(headers.get("content-type", "none")):
         raise _Problem(415, "send the body as application/json")
     declared = headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise _Problem(413, f"the body is over {limit} bytes")
     chunks: list[bytes] = []
     size = 0

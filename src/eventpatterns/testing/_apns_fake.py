@@ -324,7 +324,8 @@ class FakeAPNs:
         priority = headers.get("apns-priority", "10")
         if priority not in ("10", "5", "1") or (push_type == "background" and priority != "5"):
             return "BadPriority"
-        if not headers.get("apns-expiration", "0").isdigit():
+        expiration = headers.get("apns-expiration", "0")
+        if not (expiration.isascii() and expiration.isdigit()):
             return "BadExpirationDate"
         if len(headers.get("apns-collapse-id", "").encode("latin-1")) > 64:
             return "BadCollapseId"

@@ -314,7 +314,7 @@ class WebPushReceiver:
         if sub.application_server_key not in (None, claims.application_server_key):
             return self._reject(403, "k= is not the key this subscription was made with")
         ttl = headers.get("ttl", "")
-        if not ttl.isdigit():
+        if not (ttl.isascii() and ttl.isdigit()):
             return self._reject(400, "the TTL header is missing or not a number")
         urgency = headers.get("urgency", "normal")
         if urgency not in _URGENCIES:
