@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from types import TracebackType
 
 import anyio
 import httpx
@@ -23,6 +22,7 @@ from ..errors import ArgumentTypeError, ConfigurationError, MissingDependency
 from ._apns_message import APNsMessage
 from ._auth import TokenAuth
 from ._fcm_errors import Outcome, retry_at
+from ._http import OwnedClient
 from ._result import DeadToken, Delivered, PermanentFailure, RetryLater, SendResult
 
 __all__ = ["APNsProvider"]
@@ -108,7 +108,7 @@ def _load_key(private_key: str | bytes | os.PathLike[str]) -> object:
     return key
 
 
-class APNsProvider:
+class APNsProvider(OwnedClient):
     """Send APNs notifications over HTTP/2; each send returns a normalised result.
 
     Args:
@@ -183,23 +183,6 @@ class APNsProvider:
 
     def __repr__(self) -> str:
         return f"<APNsProvider team={self.team_id!r} key={self.key_id!r}>"
-
-    async def __aenter__(self) -> APNsProvider:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Close the HTTP client if the provider made it."""
-        if self._owns_client:
-            with anyio.CancelScope(shield=True), anyio.move_on_after(5):
-                await self._client.aclose()
 
     async def _mint(self, request: httpx.Request) -> tuple[str, float]:
         now = self._clock.time()

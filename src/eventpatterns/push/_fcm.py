@@ -13,7 +13,6 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import anyio
@@ -29,6 +28,7 @@ from ..errors import (
 from ._auth import TokenAuth
 from ._fcm_errors import fcm_result, retry_at, token_expired
 from ._fcm_message import FCMMessage
+from ._http import OwnedClient
 from ._result import RetryLater, SendResult
 
 __all__ = ["FCMProvider"]
@@ -70,7 +70,7 @@ def _load(service_account: Mapping[str, Any] | str | os.PathLike[str]) -> dict[s
     return info
 
 
-class FCMProvider:
+class FCMProvider(OwnedClient):
     """Send FCM HTTP v1 messages; each send returns a normalised result.
 
     Args:
@@ -144,23 +144,6 @@ class FCMProvider:
 
     def __repr__(self) -> str:
         return f"<FCMProvider project={self.project_id!r} account={self._email!r}>"
-
-    async def __aenter__(self) -> FCMProvider:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Close the HTTP client if the provider made it."""
-        if self._owns_client:
-            with anyio.CancelScope(shield=True), anyio.move_on_after(5):
-                await self._client.aclose()
 
     async def _mint(self, request: httpx.Request) -> tuple[str, float]:
         now = self._clock.time()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import email.utils
 import re
-from types import TracebackType
 
 import anyio
 import httpx
@@ -20,6 +19,7 @@ from ..core import Clock, SystemClock
 from ..errors import ConfigurationError
 from ._auth import TokenAuth
 from ._ece import DEFAULT_PADDING, encrypt
+from ._http import OwnedClient
 from ._notification import Urgency
 from ._result import DeadToken, Delivered, PermanentFailure, RetryLater, SendResult
 from ._vapid import Vapid, origin_of
@@ -113,7 +113,7 @@ def _check_topic(topic: str) -> None:
         )
 
 
-class WebPushProvider:
+class WebPushProvider(OwnedClient):
     """Send Web Push messages: encrypted, VAPID-signed, mapped to a normalised result.
 
     Args:
@@ -148,7 +148,7 @@ class WebPushProvider:
             raise ConfigurationError(f"padding must be >= 0 octets, not {padding}")
         self._vapid = vapid
         self._clock = clock or SystemClock()
-        self._own_client = client is None
+        self._owns_client = client is None
         self._client = client or httpx.AsyncClient(timeout=deadline)
         self._deadline = deadline
         self._padding = padding
@@ -165,23 +165,6 @@ class WebPushProvider:
 
     async def _mint(self, request: httpx.Request) -> tuple[str, float]:
         return self._vapid.authorization(origin_of(str(request.url)), now=self._clock.time())
-
-    async def __aenter__(self) -> WebPushProvider:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Close the HTTP client if this provider made it."""
-        if self._own_client:
-            with anyio.CancelScope(shield=True), anyio.move_on_after(5):
-                await self._client.aclose()
 
     def encrypt(self, subscription: WebPushSubscription, payload: bytes) -> bytes:
         """Return the encrypted body for ``payload`` (RFC 8291, padded).
