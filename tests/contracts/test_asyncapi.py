@@ -173,3 +173,28 @@ def test_the_cli_reports_an_unwritable_directory(
     registry = "tests.contracts.sample_events:REGISTRY"
     assert main(["schema", "export", "--registry", registry, "--out", str(blocker / "d")]) == 2
     assert "cannot write to" in capsys.readouterr().err
+
+
+def test_the_document_shown_in_the_docs_is_the_one_the_example_builds(
+    asyncapi_schema: dict[str, Any],
+) -> None:
+    import re
+
+    page = (ROOT / "docs" / "contracts.md").read_text(encoding="utf-8")
+    match = re.search(r"<!-- asyncapi-example -->\n```json\n(.*?)\n```", page, re.S)
+    assert match is not None
+    shown = json.loads(match.group(1))
+    shop = EventRegistry("shop")
+
+    class OrderPlaced(EventModel, type="com.example.order.placed", registry=shop):
+        """An order was placed."""
+
+        order_id: str
+        total_cents: int
+
+    built = asyncapi_document(
+        shop, title="Shop", version="2.1.0", groups={"billing": [OrderPlaced]},
+        gateway=[OrderPlaced],
+    )  # fmt: skip
+    assert shown == built
+    assert problems(shown, asyncapi_schema) == []
