@@ -8,7 +8,8 @@ permissions; both keep the AWS error ``code``.
 """
 
 from ._client import AWSConfigurationError, AWSUnavailable
+from ._bus import AWSBusBackend
 from ._dynamo_jobs import DynamoJobStore
 from ._s3 import S3BlobStore
 
-__all__ = ["AWSConfigurationError", "AWSUnavailable", "DynamoJobStore", "S3BlobStore"]
+__all__ = ["AWSBusBackend", "AWSConfigurationError", "AWSUnavailable", "DynamoJobStore", "S3BlobStore"]

@@ -1,0 +1,521 @@
+"""The AWS bus backend: EventBridge to publish, SQS queues per consumer group.
+
+See ``docs/backends.md`` ("AWS") for the resources it creates, its costs and the IAM
+permissions it needs, and :class:`AWSBusBackend` for what differs from Redis.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import anyio
+
+from ...bus._contract import Capabilities, DeadLetter, Delivery, GroupStats, LogEntry, Position
+from ...bus._contract import check_group_name
+from ...core import Clock, Event, SystemClock
+from ...errors import (
+    BusClosed,
+    ConfigurationError,
+    EventTooLarge,
+    InvalidPosition,
+    PositionExpired,
+    StalePosition,
+)
+from ._bus_dlq import DeadLetterQueue
+from ._bus_leases import Lease, Leases, change_visibility, delete_messages, receive_slice, seconds
+from ._bus_url import parse_bus_url
+from ._client import AWSUnavailable, ClientPool, aws_errors, error_code
+from ._eventbridge import MAX_REQUEST, DedupeTable, Entry, check_size, decode_envelope
+from ._eventbridge import position_of, put_entries
+from ._patterns import MATCH_ALL, to_eventbridge
+from ._sqs import GroupResources, resource_name
+
+__all__ = ["AWSBusBackend"]
+
+logger = logging.getLogger("eventpatterns.bus.aws")
+
+#: Largest event JSON by default: an entry's 256 KiB less room for Source, DetailType
+#: and the position in Resources (EventBridge counts them all).
+DEFAULT_MAX_MESSAGE_SIZE = 256 * 1024 - 1024
+
+
+def no_history(position: str | None) -> PositionExpired:
+    """The error for a replay this backend cannot serve (it keeps no history)."""
+    exc = PositionExpired(str(position), oldest=None)
+    exc.args = (
+        f"resync required: the aws:// bus keeps no history (capabilities.history is False), "
+        f"so it cannot replay from {position!r}; subscribe without since= and take the "
+        "current state from your own store",
+    )
+    return exc
+
+
+class AWSBusBackend(DeadLetterQueue):
+    """A bus on EventBridge and SQS, with dedupe in DynamoDB.
+
+    * **Publish:** ``PutEvents``, 10 entries and 256 KiB per request; the CloudEvent
+      whole in ``Detail``, ``Source``/``DetailType`` mirrored, its position in
+      ``Resources``. Dedupe: one DynamoDB conditional ``PutItem`` per event id.
+    * **Groups:** an EventBridge rule per group targeting its SQS queue, with a
+      redrive policy to its DLQ after ``max_receives`` receives (the crash safety
+      net: the façade dead-letters at ``Retry.max_attempts`` itself).
+    * **Live subscriptions:** a queue and rule of this backend object (the *tap*),
+      opened by the first :meth:`last_position` and removed by :meth:`aclose`.
+      There is no history: ``read`` only goes on from the tap's cursor, and every
+      other position raises :class:`~eventpatterns.errors.PositionExpired` saying so.
+    * **Ordering:** none (SQS standard queues); positions are local to this object.
+
+    Args:
+        region: AWS region (``None``: botocore's default chain).
+        bus: EventBridge event bus name (created if missing, unless ``"default"``).
+        prefix: Starts every queue, rule and table name.
+        endpoint_url: Another endpoint (moto, LocalStack).
+        dedupe_window: Seconds an event id is remembered.
+        max_message_size: Largest event JSON accepted (at most 255 KiB).
+        max_receives: Receives before SQS itself moves a message to the DLQ.
+        poll: Longest single SQS long poll, in seconds: bounds how late a
+            cancellation or ``aclose`` takes effect (each costs one request).
+        clock: Time source for visibility, delays and the dedupe window.
+    """
+
+    def __init__(
+        self,
+        *,
+        region: str | None = None,
+        bus: str = "default",
+        prefix: str = "eventpatterns",
+        endpoint_url: str | None = None,
+        dedupe_window: float = 300.0,
+        max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
+        max_receives: int = 10,
+        poll: int = 5,
+        clock: Clock | None = None,
+    ) -> None:
+        checked = parse_bus_url("aws://")  # validate keyword options with the URL's rules
+        for key, value in {"bus": bus, "prefix": prefix, "poll": str(poll),
+                           "max_receives": str(max_receives),
+                           "dedupe_window": str(dedupe_window)}.items():  # fmt: skip
+            checked.update(parse_bus_url(f"aws://?{key}={value}"))
+        if max_message_size is None or not 0 < max_message_size <= DEFAULT_MAX_MESSAGE_SIZE:
+            raise ConfigurationError(
+                f"max_message_size must be 1..{DEFAULT_MAX_MESSAGE_SIZE} bytes on aws:// "
+                f"(EventBridge takes 256 KiB per entry), got {max_message_size!r}"
+            )
+        self.clock: Clock = clock or SystemClock()
+        self.capabilities = Capabilities(
+            ordering="none",
+            history=False,
+            max_message_size=max_message_size,
+            dedupe_window=float(dedupe_window),
+        )
+        self.bus = bus
+        self.prefix = prefix
+        self.epoch = secrets.token_hex(4)
+        self.pool = ClientPool(region=region, endpoint_url=endpoint_url)
+        self.max_receives = int(max_receives)
+        self.poll = int(poll)
+        self.dedupe = DedupeTable(
+            self.pool, f"{prefix}-dedupe", window=float(dedupe_window), clock=self.clock
+        )
+        self.leases = Leases()
+        self._groups: dict[str, GroupResources] = {}
+        self._seq = 0
+        self._bus_ready = bus == "default"
+        self._tap: GroupResources | None = None
+        self._tap_cursor: Position | None = None
+        self._tap_lock = anyio.Lock()
+        self._inflight = 0
+        self._closed = False
+        super().__init__()
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> AWSBusBackend:
+        """Build from ``aws://?region=eu-west-1&bus=orders&prefix=myapp``.
+
+        The query takes ``region``, ``bus``, ``prefix``, ``endpoint_url``,
+        ``dedupe_window``, ``max_message_size``, ``max_receives`` and ``poll``;
+        keyword ``options`` (``clock`` too) win over it.
+
+        Raises:
+            ConfigurationError: Not an ``aws://`` URL, or a bad or unknown option.
+        """
+        return cls(**{**parse_bus_url(url), **options})
+
+    # -- shared -----------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise BusClosed("the aws:// bus backend is closed")
+
+    def _next_position(self) -> Position:
+        self._seq += 1
+        return f"{self.epoch}:{self._seq}"
+
+    async def _ensure_bus(self) -> None:
+        if self._bus_ready:
+            return
+        events = await self.pool.client("events")
+        try:
+            with aws_errors("CreateEventBus", resource=f"event bus {self.bus!r}"):
+                await events.create_event_bus(Name=self.bus)
+        except ConfigurationError as exc:
+            if error_code(exc.__cause__ or exc) != "ResourceAlreadyExistsException":
+                raise
+        self._bus_ready = True
+
+    # -- the log ----------------------------------------------------------------------
+
+    async def append(self, events: Sequence[Event]) -> list[Position]:
+        """Publish events; return their positions (an id seen in the window: its first).
+
+        Raises:
+            EventTooLarge: An event's JSON is over ``max_message_size`` or its entry
+                over EventBridge's 256 KiB; nothing of the call is published.
+            AWSUnavailable: Some entries could not be published (their dedupe records
+                are removed, so the call can be retried as a whole).
+        """
+        self._check_open()
+        limit = self.capabilities.max_message_size or DEFAULT_MAX_MESSAGE_SIZE
+        entries: list[Entry] = []
+        for event in events:
+            check_size(event, limit=limit)
+            entry = Entry(event, "", self.bus)
+            if entry.size > MAX_REQUEST - 100:
+                raise EventTooLarge(event.id, size=entry.size, limit=MAX_REQUEST - 100)
+            entries.append(entry)
+        await self.dedupe.ensure()
+        await self._ensure_bus()
+        positions: list[Position] = []
+        first: dict[str, Position] = {}
+        fresh: list[tuple[int, Entry]] = []
+        for entry in entries:
+            if entry.event.id in first:
+                positions.append(first[entry.event.id])
+                continue
+            position = self._next_position()
+            first[entry.event.id] = position
+            positions.append(position)
+            fresh.append((len(positions) - 1, Entry(entry.event, position, self.bus)))
+        seen: dict[int, str | None] = {}
+
+        async def claim(index: int, entry: Entry) -> None:
+            seen[index] = await self.dedupe.claim(entry.event.id, entry.position)
+
+        async with anyio.create_task_group() as tg:
+            for index, entry in fresh:
+                tg.start_soon(claim, index, entry)
+        to_send = []
+        for index, entry in fresh:
+            earlier = seen[index]
+            if earlier is None:
+                to_send.append(entry)
+            else:
+                positions = [earlier if p == entry.position else p for p in positions]
+        await self._publish(to_send)
+        return positions
+
+    async def _publish(self, entries: list[Entry]) -> None:
+        try:
+            failed = await put_entries(self.pool, entries, bus=self.bus)
+        except AWSUnavailable as exc:
+            unsent: list[Entry] = getattr(exc, "unsent", entries)
+            with anyio.CancelScope(shield=True):
+                await self.dedupe.forget([e.event.id for e in unsent])
+            raise
+        if failed:
+            with anyio.CancelScope(shield=True):
+                await self.dedupe.forget([e.event.id for e in failed])
+            reason = getattr(failed[0], "error", "unknown")
+            raise AWSUnavailable(
+                f"AWS PutEvents on event bus {self.bus!r}: {len(failed)} of {len(entries)} "
+                f"entries were not published (first: {reason}); none of them is recorded "
+                "as seen, so publishing them again is safe",
+                code=str(reason).partition(":")[0],
+                operation="PutEvents",
+            )
+
+    def sort_key(self, position: Position) -> tuple[int, ...]:
+        """Order positions of this backend object (``"<epoch>:<n>"``).
+
+        Raises:
+            InvalidPosition: Not of that form.
+            StalePosition: Another backend object's (each has its own epoch).
+        """
+        expected = "'<epoch>:<n>' from this aws:// backend"
+        if not isinstance(position, str):
+            raise InvalidPosition(position, expected=expected)
+        epoch, sep, local = position.partition(":")
+        if not sep or not epoch or not local.isascii() or not local.isdigit():
+            raise InvalidPosition(position, expected=expected)
+        if epoch != self.epoch:
+            raise StalePosition(position, epoch=self.epoch)
+        return (int(local),)
+
+    async def last_position(self) -> Position | None:
+        """Open this object's tap (if needed) and return its cursor.
+
+        Reading after the cursor returns what reaches the tap from now on.
+        """
+        self._check_open()
+        await self._open_tap()
+        return self._tap_cursor
+
+    async def read(
+        self, after: Position | None, *, limit: int, wait: float = 0.0
+    ) -> list[LogEntry]:
+        """Return events that reached the tap, read on from its cursor.
+
+        Raises:
+            PositionExpired: ``after`` is not the tap's cursor: there is no history.
+            InvalidPosition: Malformed, or beyond the end of this object's positions.
+            StalePosition: Another backend object's position.
+        """
+        self._check_open()
+        if after is None:
+            raise no_history(after)
+        (seq,) = self.sort_key(after)
+        if seq > self._seq:
+            raise InvalidPosition(after, expected="a position not beyond the end of the log")
+        async with self._tap_lock:
+            if self._tap is None or after != self._tap_cursor:
+                raise no_history(after)
+            self._inflight += 1
+            try:
+                return await self._read_tap(self._tap, limit=limit, wait=wait)
+            finally:
+                self._inflight -= 1
+
+    async def _open_tap(self) -> None:
+        async with self._tap_lock:
+            if self._tap is not None:
+                return
+            await self._ensure_bus()
+            tap = GroupResources.named(self.prefix, f"tap-{self.epoch}")
+            tap.group = f"tap-{self.epoch}"
+            await tap.create(self.pool, bus=self.bus, pattern=MATCH_ALL, max_receives=1000)
+            self._tap = tap
+            self._tap_cursor = self._next_position()
+
+    async def _read_tap(self, tap: GroupResources, *, limit: int, wait: float) -> list[LogEntry]:
+        deadline = anyio.current_time() + wait
+        while True:
+            self._check_open()
+            remaining = deadline - anyio.current_time()
+            messages = await receive_slice(
+                self.pool, tap.queue_url, max_count=limit, visibility=30,
+                wait=self._slice(remaining), resource="the bus's live tap",
+            )  # fmt: skip
+            if messages:
+                break
+            if anyio.current_time() >= deadline:
+                return []
+        await delete_messages(
+            self.pool, tap.queue_url, [m["ReceiptHandle"] for m in messages],
+            resource="the bus's live tap",
+        )  # fmt: skip
+        entries = []
+        for message in messages:
+            try:
+                _, event = decode_envelope(message["Body"])
+            except Exception:  # noqa: BLE001 - a foreign message on the tap: skip it
+                logger.warning("aws:// tap: skipped a message that is not a CloudEvent envelope")
+                continue
+            entries.append(LogEntry(self._next_position(), event))
+        if entries:
+            self._tap_cursor = entries[-1].position
+        return entries
+
+    def _slice(self, remaining: float) -> int:
+        if remaining <= 0:
+            return 0
+        return int(min(self.poll, max(1, remaining)))
+
+    # -- consumer groups --------------------------------------------------------------
+
+    async def _group(self, group: str) -> GroupResources:
+        self._check_open()
+        found = self._groups.get(group)
+        if found is None:
+            found = GroupResources.named(self.prefix, check_group_name(group))
+            await found.require(self.pool)
+            self._groups[group] = found
+        return found
+
+    async def create_group(
+        self,
+        group: str,
+        *,
+        start: Literal["earliest", "latest"],
+        pattern: object = None,
+    ) -> bool:
+        """Create the group's rule, queue, DLQ and queue policy unless it exists.
+
+        ``"earliest"`` is ``"latest"`` here: there is no history to start from.
+
+        Args:
+            group: The group's name.
+            start: ``"earliest"`` or ``"latest"``.
+            pattern: A filter pattern the rule applies (EventBridge filters before
+                the queue, so unwanted events cost no SQS requests); ``None``: all.
+
+        Raises:
+            ConfigurationError: A bad name or ``start``.
+            InvalidPattern: ``pattern`` cannot be expressed as an EventBridge rule.
+        """
+        self._check_open()
+        check_group_name(group)
+        if start not in ("earliest", "latest"):
+            raise ConfigurationError(f"start must be 'earliest' or 'latest', got {start!r}")
+        rule = to_eventbridge(pattern)
+        resources = GroupResources.named(self.prefix, group)
+        if await resources.lookup(self.pool):
+            self._groups[group] = resources
+            return False
+        await self._ensure_bus()
+        await resources.create(
+            self.pool, bus=self.bus, pattern=rule, max_receives=self.max_receives
+        )
+        self._groups[group] = resources
+        return True
+
+    async def delete_group(self, group: str) -> None:
+        """Tear down the group: its rule, target, queue and DLQ (dead letters too)."""
+        self._check_open()
+        resources = GroupResources.named(self.prefix, check_group_name(group))
+        await resources.delete(self.pool, bus=self.bus)
+        self._groups.pop(group, None)
+        self.leases.forget_group(group)
+
+    async def receive(
+        self,
+        group: str,
+        consumer: str,
+        *,
+        max_count: int,
+        visibility_timeout: float,
+        wait: float,
+    ) -> list[Delivery]:
+        """Long-poll the group's queue (at most 10 messages per call, SQS's limit)."""
+        resources = await self._group(group)
+        where = f"group {group!r}"
+        deadline = anyio.current_time() + wait
+        visibility = max(1, seconds(visibility_timeout))
+        self._inflight += 1
+        try:
+            while True:
+                self._check_open()
+                await self._expire(resources)
+                remaining = deadline - anyio.current_time()
+                messages = await receive_slice(
+                    self.pool, resources.queue_url, max_count=max_count,
+                    visibility=visibility, wait=self._slice(remaining),
+                    resource=where,
+                )  # fmt: skip
+                if messages or anyio.current_time() >= deadline:
+                    break
+        finally:
+            self._inflight -= 1
+        return self._deliveries(resources, messages, visibility_timeout, visibility)
+
+    def _deliveries(
+        self, resources: GroupResources, messages: list[dict[str, Any]], timeout: float, vis: int
+    ) -> list[Delivery]:
+        now, real_now = self.clock.time(), anyio.current_time()
+        out = []
+        for message in messages:
+            try:
+                envelope, event = decode_envelope(message["Body"])
+            except Exception:  # noqa: BLE001 - left for SQS's redrive policy to set aside
+                logger.warning("aws:// group %r: a message is not a CloudEvent envelope", resources.group)
+                continue
+            attempt = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
+            receipt, message_id = message["ReceiptHandle"], message["MessageId"]
+            self.leases.add(
+                receipt,
+                Lease(resources.group, resources.queue_url, message_id, message["Body"],
+                      attempt, due=now + timeout, real_due=real_now + vis),
+            )  # fmt: skip
+            out.append(
+                Delivery(
+                    receipt=receipt,
+                    position=position_of(envelope),
+                    event=event,
+                    attempt=attempt,
+                    last_error=self.leases.last_error.get((resources.group, message_id)),
+                )
+            )
+        return out
+
+    async def _expire(self, resources: GroupResources) -> None:
+        due = self.leases.due(resources.group, self.clock.time())
+        if due:
+            await change_visibility(
+                self.pool, resources.queue_url, [(r, 0) for r, _ in due],
+                resource=f"group {resources.group!r}",
+            )  # fmt: skip
+
+    async def ack(self, group: str, receipts: Sequence[str]) -> None:
+        """Delete acknowledged messages (``DeleteMessageBatch``, 10 per request)."""
+        resources = await self._group(group)
+        known = []
+        for receipt in receipts:
+            lease = self.leases.pop(group, receipt)
+            if lease is not None:
+                known.append(receipt)
+                self.leases.last_error.pop((group, lease.message_id), None)
+        if known:
+            await delete_messages(self.pool, resources.queue_url, known, resource=f"group {group!r}")
+
+    async def release(self, group: str, receipt: str, *, delay: float, error: str) -> None:
+        """Hide the message for ``delay`` (``ChangeMessageVisibility``), noting ``error``."""
+        resources = await self._group(group)
+        lease = self.leases.pop(group, receipt)
+        if lease is None:
+            return
+        hide = seconds(delay)
+        await change_visibility(
+            self.pool, resources.queue_url, [(receipt, hide)], resource=f"group {group!r}"
+        )
+        lease.due, lease.real_due = self.clock.time() + delay, anyio.current_time() + hide
+        self.leases.add(receipt, lease)
+        self.leases.last_error[(group, lease.message_id)] = error
+
+    async def group_stats(self, group: str) -> GroupStats:
+        """Counters from ``GetQueueAttributes`` of the queue and its DLQ (approximate)."""
+        resources = await self._group(group)
+        sqs = await self.pool.client("sqs")
+        names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+                 "ApproximateNumberOfMessagesDelayed"]  # fmt: skip
+        with aws_errors("GetQueueAttributes", resource=f"group {group!r}"):
+            main = (await sqs.get_queue_attributes(
+                QueueUrl=resources.queue_url, AttributeNames=names))["Attributes"]
+            dead = (await sqs.get_queue_attributes(
+                QueueUrl=resources.dlq_url, AttributeNames=names))["Attributes"]  # fmt: skip
+        return GroupStats(
+            pending=int(main[names[1]]),
+            lag=int(main[names[0]]) + int(main[names[2]]),
+            dead_letters=int(dead[names[0]]) + int(dead[names[1]]),
+        )
+
+    # -- closing ----------------------------------------------------------------------
+
+    async def aclose(self) -> None:
+        """Wake blocked calls, remove the tap's rule and queue, close the clients."""
+        if self._closed:
+            return
+        self._closed = True
+        with anyio.CancelScope(shield=True):
+            with anyio.move_on_after(self.poll + 5):
+                while self._inflight:  # noqa: ASYNC110 - they end at their poll's end
+                    await anyio.sleep(0.02)
+            tap = self._tap
+            if tap is not None:
+                with anyio.move_on_after(10):
+                    try:
+                        await tap.delete(self.pool, bus=self.bus)
+                    except Exception as exc:  # noqa: BLE001 - closing must not fail
+                        logger.warning("aws:// bus: could not remove the live tap: %s", exc)
+            await self.pool.aclose()
