@@ -7,9 +7,15 @@ throttling and endpoint failures after botocore's retries, :class:`AWSConfigurat
 permissions; both keep the AWS error ``code``.
 """
 
-from ._client import AWSConfigurationError, AWSUnavailable
 from ._bus import AWSBusBackend
+from ._client import AWSConfigurationError, AWSUnavailable
 from ._dynamo_jobs import DynamoJobStore
 from ._s3 import S3BlobStore
 
-__all__ = ["AWSBusBackend", "AWSConfigurationError", "AWSUnavailable", "DynamoJobStore", "S3BlobStore"]
+__all__ = [
+    "AWSBusBackend",
+    "AWSConfigurationError",
+    "AWSUnavailable",
+    "DynamoJobStore",
+    "S3BlobStore",
+]

@@ -13,25 +13,38 @@ from typing import Any, Literal
 
 import anyio
 
-from ...bus._contract import Capabilities, DeadLetter, Delivery, GroupStats, LogEntry, Position
-from ...bus._contract import check_group_name
+from ...bus._contract import (
+    Capabilities,
+    Delivery,
+    GroupStats,
+    LogEntry,
+    Position,
+    check_group_name,
+)
 from ...core import Clock, Event, SystemClock
 from ...errors import (
     BusClosed,
     ConfigurationError,
     EventTooLarge,
     InvalidPosition,
-    PositionExpired,
     StalePosition,
 )
 from ._bus_dlq import DeadLetterQueue
 from ._bus_leases import Lease, Leases, change_visibility, delete_messages, receive_slice, seconds
+from ._bus_tap import LiveTap, no_history
 from ._bus_url import parse_bus_url
 from ._client import AWSUnavailable, ClientPool, aws_errors, error_code
-from ._eventbridge import MAX_REQUEST, DedupeTable, Entry, check_size, decode_envelope
-from ._eventbridge import position_of, put_entries
-from ._patterns import MATCH_ALL, to_eventbridge
-from ._sqs import GroupResources, resource_name
+from ._eventbridge import (
+    MAX_REQUEST,
+    DedupeTable,
+    Entry,
+    check_size,
+    decode_envelope,
+    position_of,
+    put_entries,
+)
+from ._patterns import to_eventbridge
+from ._sqs import GroupResources
 
 __all__ = ["AWSBusBackend"]
 
@@ -40,17 +53,6 @@ logger = logging.getLogger("eventpatterns.bus.aws")
 #: Largest event JSON by default: an entry's 256 KiB less room for Source, DetailType
 #: and the position in Resources (EventBridge counts them all).
 DEFAULT_MAX_MESSAGE_SIZE = 256 * 1024 - 1024
-
-
-def no_history(position: str | None) -> PositionExpired:
-    """The error for a replay this backend cannot serve (it keeps no history)."""
-    exc = PositionExpired(str(position), oldest=None)
-    exc.args = (
-        f"resync required: the aws:// bus keeps no history (capabilities.history is False), "
-        f"so it cannot replay from {position!r}; subscribe without since= and take the "
-        "current state from your own store",
-    )
-    return exc
 
 
 class AWSBusBackend(DeadLetterQueue):
@@ -124,9 +126,9 @@ class AWSBusBackend(DeadLetterQueue):
         self._groups: dict[str, GroupResources] = {}
         self._seq = 0
         self._bus_ready = bus == "default"
-        self._tap: GroupResources | None = None
-        self._tap_cursor: Position | None = None
-        self._tap_lock = anyio.Lock()
+        self.tap = LiveTap(
+            self.pool, prefix=prefix, epoch=self.epoch, bus=bus, next_position=self._next_position
+        )
         self._inflight = 0
         self._closed = False
         super().__init__()
@@ -255,21 +257,23 @@ class AWSBusBackend(DeadLetterQueue):
         return (int(local),)
 
     async def last_position(self) -> Position | None:
-        """Open this object's tap (if needed) and return its cursor.
+        """Open this object's live tap (if needed) and return its newest position.
 
-        Reading after the cursor returns what reaches the tap from now on.
+        Reading after it returns what reaches the tap from then on.
         """
         self._check_open()
-        await self._open_tap()
-        return self._tap_cursor
+        await self._ensure_bus()
+        await self.tap.open()
+        return self.tap.last
 
     async def read(
         self, after: Position | None, *, limit: int, wait: float = 0.0
     ) -> list[LogEntry]:
-        """Return events that reached the tap, read on from its cursor.
+        """Return entries the live tap received after ``after`` (see ``_bus_tap``).
 
         Raises:
-            PositionExpired: ``after`` is not the tap's cursor: there is no history.
+            PositionExpired: ``after`` is ``None`` or not a recent position of this
+                object's tap: there is no history.
             InvalidPosition: Malformed, or beyond the end of this object's positions.
             StalePosition: Another backend object's position.
         """
@@ -279,54 +283,13 @@ class AWSBusBackend(DeadLetterQueue):
         (seq,) = self.sort_key(after)
         if seq > self._seq:
             raise InvalidPosition(after, expected="a position not beyond the end of the log")
-        async with self._tap_lock:
-            if self._tap is None or after != self._tap_cursor:
-                raise no_history(after)
-            self._inflight += 1
-            try:
-                return await self._read_tap(self._tap, limit=limit, wait=wait)
-            finally:
-                self._inflight -= 1
-
-    async def _open_tap(self) -> None:
-        async with self._tap_lock:
-            if self._tap is not None:
-                return
-            await self._ensure_bus()
-            tap = GroupResources.named(self.prefix, f"tap-{self.epoch}")
-            tap.group = f"tap-{self.epoch}"
-            await tap.create(self.pool, bus=self.bus, pattern=MATCH_ALL, max_receives=1000)
-            self._tap = tap
-            self._tap_cursor = self._next_position()
-
-    async def _read_tap(self, tap: GroupResources, *, limit: int, wait: float) -> list[LogEntry]:
-        deadline = anyio.current_time() + wait
-        while True:
-            self._check_open()
-            remaining = deadline - anyio.current_time()
-            messages = await receive_slice(
-                self.pool, tap.queue_url, max_count=limit, visibility=30,
-                wait=self._slice(remaining), resource="the bus's live tap",
-            )  # fmt: skip
-            if messages:
-                break
-            if anyio.current_time() >= deadline:
-                return []
-        await delete_messages(
-            self.pool, tap.queue_url, [m["ReceiptHandle"] for m in messages],
-            resource="the bus's live tap",
-        )  # fmt: skip
-        entries = []
-        for message in messages:
-            try:
-                _, event = decode_envelope(message["Body"])
-            except Exception:  # noqa: BLE001 - a foreign message on the tap: skip it
-                logger.warning("aws:// tap: skipped a message that is not a CloudEvent envelope")
-                continue
-            entries.append(LogEntry(self._next_position(), event))
-        if entries:
-            self._tap_cursor = entries[-1].position
-        return entries
+        self._inflight += 1
+        try:
+            return await self.tap.read(
+                after, limit=limit, wait=wait, poll=self.poll, closed=self._check_open
+            )
+        finally:
+            self._inflight -= 1
 
     def _slice(self, remaining: float) -> int:
         if remaining <= 0:
@@ -428,8 +391,10 @@ class AWSBusBackend(DeadLetterQueue):
         for message in messages:
             try:
                 envelope, event = decode_envelope(message["Body"])
-            except Exception:  # noqa: BLE001 - left for SQS's redrive policy to set aside
-                logger.warning("aws:// group %r: a message is not a CloudEvent envelope", resources.group)
+            except Exception:
+                logger.warning(
+                    "aws:// group %r: a message is not a CloudEvent envelope", resources.group
+                )
                 continue
             attempt = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
             receipt, message_id = message["ReceiptHandle"], message["MessageId"]
@@ -467,7 +432,9 @@ class AWSBusBackend(DeadLetterQueue):
                 known.append(receipt)
                 self.leases.last_error.pop((group, lease.message_id), None)
         if known:
-            await delete_messages(self.pool, resources.queue_url, known, resource=f"group {group!r}")
+            await delete_messages(
+                self.pool, resources.queue_url, known, resource=f"group {group!r}"
+            )
 
     async def release(self, group: str, receipt: str, *, delay: float, error: str) -> None:
         """Hide the message for ``delay`` (``ChangeMessageVisibility``), noting ``error``."""
@@ -490,8 +457,9 @@ class AWSBusBackend(DeadLetterQueue):
         names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
                  "ApproximateNumberOfMessagesDelayed"]  # fmt: skip
         with aws_errors("GetQueueAttributes", resource=f"group {group!r}"):
-            main = (await sqs.get_queue_attributes(
-                QueueUrl=resources.queue_url, AttributeNames=names))["Attributes"]
+            main = (
+                await sqs.get_queue_attributes(QueueUrl=resources.queue_url, AttributeNames=names)
+            )["Attributes"]
             dead = (await sqs.get_queue_attributes(
                 QueueUrl=resources.dlq_url, AttributeNames=names))["Attributes"]  # fmt: skip
         return GroupStats(
@@ -511,11 +479,9 @@ class AWSBusBackend(DeadLetterQueue):
             with anyio.move_on_after(self.poll + 5):
                 while self._inflight:  # noqa: ASYNC110 - they end at their poll's end
                     await anyio.sleep(0.02)
-            tap = self._tap
-            if tap is not None:
-                with anyio.move_on_after(10):
-                    try:
-                        await tap.delete(self.pool, bus=self.bus)
-                    except Exception as exc:  # noqa: BLE001 - closing must not fail
-                        logger.warning("aws:// bus: could not remove the live tap: %s", exc)
+            with anyio.move_on_after(10):
+                try:
+                    await self.tap.close()
+                except Exception as exc:
+                    logger.warning("aws:// bus: could not remove the live tap: %s", exc)
             await self.pool.aclose()

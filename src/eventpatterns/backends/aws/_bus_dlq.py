@@ -71,7 +71,9 @@ class DeadLetterQueue:
                     _ATTRIBUTE: {"DataType": "String", "StringValue": json.dumps(note)}
                 },
             )
-        await delete_messages(self.pool, resources.queue_url, [receipt], resource=f"group {group!r}")
+        await delete_messages(
+            self.pool, resources.queue_url, [receipt], resource=f"group {group!r}"
+        )
         self.leases.last_error.pop((group, lease.message_id), None)
         return DeadLetter(
             id=sent["MessageId"],
@@ -86,7 +88,7 @@ class DeadLetterQueue:
     def _letter(self, group: str, message: dict[str, Any]) -> DeadLetter | None:
         try:
             envelope, event = decode_envelope(message["Body"])
-        except Exception:  # noqa: BLE001 - not ours: not listed
+        except Exception:
             return None
         raw = message.get("MessageAttributes", {}).get(_ATTRIBUTE, {}).get("StringValue")
         if raw is not None:
@@ -174,7 +176,9 @@ class DeadLetterQueue:
             sqs = await self.pool.client("sqs")
             for message in chosen:
                 with aws_errors("SendMessage", resource=f"group {group!r}"):
-                    await sqs.send_message(QueueUrl=resources.queue_url, MessageBody=message["Body"])
+                    await sqs.send_message(
+                        QueueUrl=resources.queue_url, MessageBody=message["Body"]
+                    )
             await delete_messages(
                 self.pool, resources.dlq_url, [m["ReceiptHandle"] for m in chosen],
                 resource=f"dead letters of {group!r}",

@@ -155,6 +155,22 @@ async def receive_slice(
                 MessageAttributeNames=["All"],
             )
     messages: list[dict[str, Any]] = response.get("Messages", [])
+    # A long poll returns as soon as one message is there; publishers' batches land a
+    # message at a time, so top up without waiting while messages keep coming.
+    while messages and len(messages) < max_count:
+        with anyio.CancelScope(shield=True):
+            with aws_errors("ReceiveMessage", resource=resource):
+                more = await sqs.receive_message(
+                    QueueUrl=queue_url,
+                    MaxNumberOfMessages=max(1, min(10, max_count - len(messages))),
+                    VisibilityTimeout=visibility,
+                    WaitTimeSeconds=0,
+                    MessageSystemAttributeNames=["ApproximateReceiveCount", "SentTimestamp"],
+                    MessageAttributeNames=["All"],
+                )
+        if not more.get("Messages"):
+            break
+        messages.extend(more["Messages"])
     try:
         await anyio.lowlevel.checkpoint_if_cancelled()
     except anyio.get_cancelled_exc_class():

@@ -159,18 +159,20 @@ class DedupeTable:
         if self._ready:
             return
         async with self._lock:
-            if self._ready:
-                return
-            client = await self.pool.client("dynamodb")
-            resource = f"dedupe table {self.table!r}"
-            try:
-                with aws_errors("DescribeTable", resource=resource):
-                    await client.describe_table(TableName=self.table)
-            except Exception as exc:
-                if error_code(exc.__cause__ or exc) != "ResourceNotFoundException":
-                    raise
-                await self._create(client, resource)
-            self._ready = True
+            if not self._ready:
+                await self._ensure()
+
+    async def _ensure(self) -> None:
+        client = await self.pool.client("dynamodb")
+        resource = f"dedupe table {self.table!r}"
+        try:
+            with aws_errors("DescribeTable", resource=resource):
+                await client.describe_table(TableName=self.table)
+        except Exception as exc:
+            if error_code(exc.__cause__ or exc) != "ResourceNotFoundException":
+                raise
+            await self._create(client, resource)
+        self._ready = True
 
     async def _create(self, client: Any, resource: str) -> None:
         try:

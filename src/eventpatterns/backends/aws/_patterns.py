@@ -52,8 +52,9 @@ def to_eventbridge(pattern: object) -> dict[str, Any]:
             than EventBridge accepts.
     """
     if pattern is None:
-        return json.loads(json.dumps(MATCH_ALL))  # a fresh copy
-    from ...filters import Matcher, compile
+        return {"detail": {"specversion": ["1.0"]}}  # a fresh copy of MATCH_ALL
+    from ...filters import Matcher
+    from ...filters import compile as compile_pattern
 
     if isinstance(pattern, Matcher):
         pattern = pattern.pattern
@@ -62,7 +63,7 @@ def to_eventbridge(pattern: object) -> dict[str, Any]:
             f"a {type(pattern).__name__} cannot be translated into an EventBridge rule; "
             "pass a pattern dict",
         )
-    compile(pattern)  # validates with the engine's own parser first
+    compile_pattern(pattern)  # validates with the engine's own parser first
     if isinstance(pattern, (str, bytes)):
         pattern = json.loads(pattern)
     assert isinstance(pattern, Mapping)  # noqa: S101 - compile() accepted it as a pattern
