@@ -32,7 +32,7 @@ from ...errors import (
 from ._bus_dlq import DeadLetterQueue
 from ._bus_leases import Lease, Leases, change_visibility, delete_messages, receive_slice, seconds
 from ._bus_tap import LiveTap, no_history
-from ._bus_url import parse_bus_url
+from ._bus_url import check_option, parse_bus_url
 from ._client import AWSUnavailable, ClientPool, aws_errors, error_code
 from ._eventbridge import (
     MAX_REQUEST,
@@ -80,6 +80,8 @@ class AWSBusBackend(DeadLetterQueue):
         max_receives: Receives before SQS itself moves a message to the DLQ.
         poll: Longest single SQS long poll, in seconds: bounds how late a
             cancellation or ``aclose`` takes effect (each costs one request).
+        window: Live entries this object keeps, so that its subscribers can resume
+            from a recent position of theirs (see ``_bus_tap``).
         clock: Time source for visibility, delays and the dedupe window.
     """
 
@@ -94,13 +96,15 @@ class AWSBusBackend(DeadLetterQueue):
         max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
         max_receives: int = 10,
         poll: int = 5,
+        window: int = 10_000,
         clock: Clock | None = None,
     ) -> None:
-        checked = parse_bus_url("aws://")  # validate keyword options with the URL's rules
-        for key, value in {"bus": bus, "prefix": prefix, "poll": str(poll),
-                           "max_receives": str(max_receives),
-                           "dedupe_window": str(dedupe_window)}.items():  # fmt: skip
-            checked.update(parse_bus_url(f"aws://?{key}={value}"))
+        given = {"region": region, "bus": bus, "prefix": prefix, "endpoint_url": endpoint_url,
+                 "dedupe_window": dedupe_window, "max_receives": max_receives, "poll": poll,
+                 "window": window}  # fmt: skip
+        for key, value in given.items():
+            if value is not None:
+                check_option(key, value)
         if max_message_size is None or not 0 < max_message_size <= DEFAULT_MAX_MESSAGE_SIZE:
             raise ConfigurationError(
                 f"max_message_size must be 1..{DEFAULT_MAX_MESSAGE_SIZE} bytes on aws:// "
@@ -127,7 +131,12 @@ class AWSBusBackend(DeadLetterQueue):
         self._seq = 0
         self._bus_ready = bus == "default"
         self.tap = LiveTap(
-            self.pool, prefix=prefix, epoch=self.epoch, bus=bus, next_position=self._next_position
+            self.pool,
+            prefix=prefix,
+            epoch=self.epoch,
+            bus=bus,
+            next_position=self._next_position,
+            window=int(window),
         )
         self._inflight = 0
         self._closed = False
@@ -138,7 +147,8 @@ class AWSBusBackend(DeadLetterQueue):
         """Build from ``aws://?region=eu-west-1&bus=orders&prefix=myapp``.
 
         The query takes ``region``, ``bus``, ``prefix``, ``endpoint_url``,
-        ``dedupe_window``, ``max_message_size``, ``max_receives`` and ``poll``;
+        ``dedupe_window``, ``max_message_size``, ``max_receives``, ``poll`` and
+        ``window``;
         keyword ``options`` (``clock`` too) win over it.
 
         Raises:
@@ -230,7 +240,7 @@ class AWSBusBackend(DeadLetterQueue):
         if failed:
             with anyio.CancelScope(shield=True):
                 await self.dedupe.forget([e.event.id for e in failed])
-            reason = getattr(failed[0], "error", "unknown")
+            reason = failed[0].error
             raise AWSUnavailable(
                 f"AWS PutEvents on event bus {self.bus!r}: {len(failed)} of {len(entries)} "
                 f"entries were not published (first: {reason}); none of them is recorded "
@@ -279,6 +289,7 @@ class AWSBusBackend(DeadLetterQueue):
         """
         self._check_open()
         if after is None:
+            await anyio.lowlevel.checkpoint()  # a caller retrying at once stays cancellable
             raise no_history(after)
         (seq,) = self.sort_key(after)
         if seq > self._seq:

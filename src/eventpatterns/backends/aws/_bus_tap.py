@@ -76,6 +76,9 @@ class LiveTap:
         self.start: Position | None = None
         self._next_position = next_position
         self._entries: deque[LogEntry] = deque(maxlen=window)
+        # Fetch at most half the window at a time, so that the position a reader read
+        # on from is still held after the fetch.
+        self._fetch_size = max(1, min(100, window // 2))
         self._index: dict[Position, int] = {}  # position -> absolute index
         self._base = 0  # absolute index of _entries[0]
         self._open_lock = anyio.Lock()
@@ -138,7 +141,7 @@ class LiveTap:
 
     async def _fetch(self, limit: int, wait: int) -> None:
         messages = await receive_slice(
-            self.pool, self.resources.queue_url, max_count=min(limit, 100),
+            self.pool, self.resources.queue_url, max_count=min(limit, self._fetch_size),
             visibility=30, wait=wait, resource=_WHERE,
         )  # fmt: skip
         if not messages:

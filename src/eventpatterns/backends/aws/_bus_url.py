@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from ...errors import ConfigurationError
 
-__all__ = ["BUS_OPTIONS", "parse_bus_url"]
+__all__ = ["BUS_OPTIONS", "check_option", "parse_bus_url"]
 
 _NAME = re.compile(r"[A-Za-z0-9._-]{1,256}")
 _PREFIX = re.compile(r"[A-Za-z0-9_-]{1,40}")
@@ -70,7 +70,22 @@ BUS_OPTIONS: dict[str, Callable[[str], Any]] = {
     "max_message_size": _number(1, 256 * 1024 - 1024, integer=True),
     "max_receives": _number(1, 1000, integer=True),
     "poll": _number(1, 20, integer=True),
+    "window": _number(1, 1_000_000, integer=True),
 }
+
+
+def check_option(key: str, value: object) -> Any:
+    """Check one option given as a keyword (or URL text); return its parsed value.
+
+    Raises:
+        ConfigurationError: A bad value; the message names the option.
+    """
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise ConfigurationError(f"aws:// option {key}={value!r}: expected text or a number")
+    try:
+        return BUS_OPTIONS[key](str(value))
+    except ValueError as exc:
+        raise ConfigurationError(f"aws:// option {key}={value!r}: expected {exc}") from None
 
 
 def parse_bus_url(url: str) -> dict[str, Any]:
@@ -91,14 +106,10 @@ def parse_bus_url(url: str) -> dict[str, Any]:
         )
     options: dict[str, Any] = {}
     for key, value in parse_qsl(parts.query, keep_blank_values=True, strict_parsing=False):
-        parser = BUS_OPTIONS.get(key)
-        if parser is None:
+        if key not in BUS_OPTIONS:
             known = ", ".join(sorted(BUS_OPTIONS))
             raise ConfigurationError(f"unknown aws:// option {key!r}; expected one of {known}")
         if key in options:
             raise ConfigurationError(f"aws:// option {key!r} is given twice")
-        try:
-            options[key] = parser(value)
-        except ValueError as exc:
-            raise ConfigurationError(f"aws:// option {key}={value!r}: expected {exc}") from None
+        options[key] = check_option(key, value)
     return options

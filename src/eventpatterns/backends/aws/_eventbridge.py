@@ -36,12 +36,13 @@ _POSITION_MARK = "eventpatterns:position:"
 class Entry:
     """One event ready for ``PutEvents``: its request entry and its size."""
 
-    __slots__ = ("event", "position", "request", "size")
+    __slots__ = ("error", "event", "position", "request", "size")
 
     def __init__(self, event: Event, position: str, bus: str) -> None:
         detail = event.to_json().decode()
         self.event = event
         self.position = position
+        self.error = ""  # why PutEvents refused it, once it did
         self.request: dict[str, Any] = {
             "Source": event.source,
             "DetailType": event.type,
@@ -123,7 +124,7 @@ async def put_entries(
                 if code in _RETRY_ENTRY and attempt + 1 < attempts:
                     retry.append(entry)
                 else:
-                    entry.error = f"{code}: {result.get('ErrorMessage', '')}"  # type: ignore[attr-defined]
+                    entry.error = f"{code}: {result.get('ErrorMessage', '')}"
                     failed.append(entry)
             if not retry:
                 break
