@@ -113,7 +113,7 @@ def test_bad_keyword_options_are_refused() -> None:
     with pytest.raises(ConfigurationError, match="max_message_size"):
         AWSBusBackend(max_message_size=None)
     with pytest.raises(ConfigurationError, match="poll"):
-        AWSBusBackend(poll=True)  # type: ignore[arg-type]
+        AWSBusBackend(poll=True)
 
 
 @settings(max_examples=200, deadline=None)
@@ -200,13 +200,15 @@ class FaultyEventBridge:
         headers = {
             k: v for k, v in request.headers.items() if k.lower() not in ("host", "content-length")
         }
-        async with ClientSession() as session:
-            async with session.request(
+        async with (
+            ClientSession() as session,
+            session.request(
                 request.method, self.upstream + request.path_qs, data=body, headers=headers
-            ) as upstream:
-                answer = await upstream.read()
-                status = upstream.status
-                content_type = upstream.headers.get("Content-Type", "application/json")
+            ) as upstream,
+        ):
+            answer = await upstream.read()
+            status = upstream.status
+            content_type = upstream.headers.get("Content-Type", "application/json")
         if failing:
             results = json.loads(answer)
             entries = results["Entries"]
