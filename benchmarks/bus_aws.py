@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import shutil
 import socket
@@ -155,9 +156,10 @@ async def bench(endpoint: str, n: int) -> list[dict[str, Any]]:
 
         async def raw_consume() -> None:
             while True:
-                got = (await sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)).get(
-                    "Messages", []
+                answer = await sqs.receive_message(
+                    QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30, WaitTimeSeconds=0
                 )
+                got = answer.get("Messages", [])
                 if not got:
                     return
                 await sqs.delete_message_batch(
@@ -237,9 +239,11 @@ def main() -> None:
          for r in rows],
         ["scenario", "events", "events_per_s", "ratio_to_peer", "requests_per_event", "requests"],
     )  # fmt: skip
-    path = write_results("bus_aws", rows, {"note": "against moto_server, not AWS"})
-    if args.output is not None:
-        args.output.write_text(path.read_text())
+    extra = {"note": "against moto_server, not AWS", "events": n}
+    if args.output is None:
+        print(f"results: {write_results('bus_aws', rows, extra)}")
+    else:  # a smoke test: leave benchmarks/results alone
+        args.output.write_text(json.dumps({"benchmark": "bus_aws", "rows": rows, **extra}))
 
 
 if __name__ == "__main__":

@@ -193,6 +193,10 @@ class FaultyEventBridge:
             self.put_events.append(len(payload["Entries"]))
             if self.plan:
                 failing, code = self.plan.pop(0)
+                if code == "HTTP 500":  # the whole request fails; moto never sees it
+                    return web.json_response(
+                        {"__type": "InternalException", "message": "injected"}, status=500
+                    )
                 payload["Entries"] = [
                     e for i, e in enumerate(payload["Entries"]) if i not in failing
                 ]
@@ -271,6 +275,26 @@ async def test_permanent_entry_failure_raises_and_can_be_retried(
         await backend.append(events)  # the failed one was not recorded as seen: it goes now
         got = await drain_group(backend, "g")
         assert sorted(e.data["n"] for e in got) == [0, 1, 2]
+    finally:
+        await backend.aclose()
+
+
+async def test_failed_put_events_request_loses_nothing_and_can_be_retried(
+    faulty: tuple[FaultyEventBridge, str],
+) -> None:
+    proxy, endpoint = faulty
+    backend = make(endpoint)
+    try:
+        await backend.create_group("g", start="latest")
+        proxy.plan = [(set(), "HTTP 500")] * 4  # botocore: the request and 3 retries
+        events = make_events(15)
+        with pytest.raises(AWSUnavailable) as info:
+            await backend.append(events)
+        assert info.value.operation == "PutEvents"
+        assert await drain_group(backend, "g") == []  # nothing was published
+        await backend.append(events)  # no dedupe record was left behind: all go now
+        got = await drain_group(backend, "g")
+        assert sorted(e.data["n"] for e in got) == list(range(15))
     finally:
         await backend.aclose()
 
@@ -424,6 +448,25 @@ async def test_a_plain_client_reads_cloudevents_from_the_group_queue(
         cloud_event = http.from_json(json.dumps(envelope["detail"]))
         parsed.append((cloud_event["id"], cloud_event["type"], cloud_event.data))
     assert sorted(parsed, key=lambda p: p[2]["n"]) == [(e.id, e.type, e.data) for e in events]
+
+
+async def test_a_cloudevent_published_by_hand_reaches_the_group(
+    backend: AWSBusBackend, aws: str
+) -> None:
+    from aiobotocore.session import get_session
+
+    await backend.create_group("native", start="latest")
+    event = Event(type="order.placed", source="/elsewhere", data={"n": 1})
+    async with get_session().create_client("events", region_name=REGION, endpoint_url=aws) as ev:
+        entry = {"Source": "elsewhere", "DetailType": "order.placed", "EventBusName": "tests"}
+        await ev.put_events(
+            Entries=[
+                {**entry, "Detail": event.to_json().decode()},
+                {**entry, "Detail": json.dumps({"not": "a cloudevent"})},  # not routed
+            ]
+        )
+    (delivery,) = await backend.receive("native", "c", max_count=10, visibility_timeout=30, wait=0)
+    assert (delivery.event, delivery.position) == (event, "")  # no position: not ours
 
 
 # -- live tap --------------------------------------------------------------------------------

@@ -44,21 +44,30 @@ class Leases:
     def __init__(self) -> None:
         self.by_receipt: dict[str, Lease] = {}
         self.last_error: dict[tuple[str, str], str] = {}
+        self._receipt_of: dict[tuple[str, str], str] = {}  # (group, message id) -> receipt
 
     def add(self, receipt: str, lease: Lease) -> None:
         """Record a delivery; an older receipt of the same message is forgotten."""
-        for old, known in list(self.by_receipt.items()):
-            if known.message_id == lease.message_id and known.group == lease.group:
-                del self.by_receipt[old]
+        key = (lease.group, lease.message_id)
+        old = self._receipt_of.get(key)
+        if old is not None and old != receipt:
+            self.by_receipt.pop(old, None)
+        self._receipt_of[key] = receipt
         self.by_receipt[receipt] = lease
+
+    def _drop(self, receipt: str) -> Lease:
+        lease = self.by_receipt.pop(receipt)
+        key = (lease.group, lease.message_id)
+        if self._receipt_of.get(key) == receipt:
+            del self._receipt_of[key]
+        return lease
 
     def pop(self, group: str, receipt: str) -> Lease | None:
         """Settle a delivery of ``group``: return it, or ``None`` if unknown."""
         lease = self.by_receipt.get(receipt)
         if lease is None or lease.group != group:
             return None
-        del self.by_receipt[receipt]
-        return lease
+        return self._drop(receipt)
 
     def due(self, group: str, now: float) -> list[tuple[str, Lease]]:
         """Take the leases the clock ended before SQS will (``now`` on the clock).
@@ -72,18 +81,17 @@ class Leases:
                 continue
             if lease.real_due <= real_now:
                 if lease.real_due + 3600 <= real_now:
-                    del self.by_receipt[receipt]  # long over: nobody will settle it
+                    self._drop(receipt)  # long over: nobody will settle it
                 continue
             if lease.due <= now:
-                del self.by_receipt[receipt]
-                out.append((receipt, lease))
+                out.append((receipt, self._drop(receipt)))
         return out
 
     def forget_group(self, group: str) -> None:
         """Drop every lease and note of ``group`` (it was torn down)."""
         for receipt, lease in list(self.by_receipt.items()):
             if lease.group == group:
-                del self.by_receipt[receipt]
+                self._drop(receipt)
         for key in [k for k in self.last_error if k[0] == group]:
             del self.last_error[key]
 

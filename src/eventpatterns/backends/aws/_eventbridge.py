@@ -219,18 +219,10 @@ class DedupeTable:
             cause = exc.__cause__ or exc
             if error_code(cause) != "ConditionalCheckFailedException":
                 raise
+            # ReturnValuesOnConditionCheckFailure hands back the record: no extra read.
             item = getattr(cause, "response", {}).get("Item") or {}
-            if "position" in item:
-                return str(item["position"]["S"])
-            return await self._position(client, event_id)
+            return str(item.get("position", {}).get("S", ""))
         return None
-
-    async def _position(self, client: Any, event_id: str) -> str:
-        with aws_errors("GetItem", resource=f"dedupe table {self.table!r}"):
-            found = await client.get_item(
-                TableName=self.table, Key={"id": {"S": event_id}}, ConsistentRead=True
-            )
-        return str(found.get("Item", {}).get("position", {}).get("S", ""))
 
     async def forget(self, event_ids: Sequence[str]) -> None:
         """Delete records of events that were not published after all (best effort)."""
