@@ -24,6 +24,7 @@ from eventpatterns.errors import (
     EventTooLarge,
     GroupNotFound,
     InvalidPattern,
+    InvalidPosition,
     PositionExpired,
 )
 from eventpatterns.filters import compile as compile_pattern
@@ -505,3 +506,55 @@ async def test_aclose_removes_the_tap(aws: str) -> None:
         assert len((await sqs.list_queues(QueueNamePrefix=tap)).get("QueueUrls", [])) == 2
         await backend.aclose()
         assert (await sqs.list_queues(QueueNamePrefix=tap)).get("QueueUrls", []) == []
+
+
+async def test_duplicates_in_one_call_are_published_once(backend: AWSBusBackend) -> None:
+    await backend.create_group("g", start="latest")
+    (event,) = make_events(1)
+    positions = await backend.append([event, event])
+    assert positions[0] == positions[1]
+    assert await drain_group(backend, "g") == [event]
+    with pytest.raises(InvalidPosition):
+        backend.sort_key(42)  # type: ignore[arg-type]
+
+
+async def test_another_backend_object_shares_the_group(backend: AWSBusBackend, aws: str) -> None:
+    await backend.create_group("shared", start="latest")
+    other = make(aws)
+    try:
+        (event,) = make_events(1)
+        (first,) = await other.append([event])
+        assert await backend.append([event]) == [first]  # deduped across backend objects
+        assert await drain_group(other, "shared") == [event]
+        assert (await backend.group_stats("shared")).lag == 0
+    finally:
+        await other.aclose()
+
+
+async def test_foreign_messages_are_skipped_not_delivered(
+    backend: AWSBusBackend, aws: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    from aiobotocore.session import get_session
+
+    await backend.create_group("g", start="latest")
+    await backend.last_position()  # opens the tap
+    async with get_session().create_client("sqs", region_name=REGION, endpoint_url=aws) as sqs:
+        for url in (backend._groups["g"].queue_url, backend.tap.resources.queue_url):
+            await sqs.send_message(QueueUrl=url, MessageBody="not json")
+    assert await backend.receive("g", "c", max_count=10, visibility_timeout=30, wait=0) == []
+    cursor = await backend.last_position()
+    assert await backend.read(cursor, limit=10) == []
+    assert "not a CloudEvent envelope" in caplog.text
+
+
+async def test_teardown_forgets_the_group_s_deliveries(backend: AWSBusBackend) -> None:
+    await backend.create_group("g", start="latest")
+    await backend.append(make_events(2))
+    first, second = await backend.receive("g", "c", max_count=10, visibility_timeout=30, wait=0)
+    await backend.release("g", first.receipt, delay=60, error="later")
+    await backend.delete_group("g")
+    assert backend.leases.by_receipt == {}
+    assert backend.leases.last_error == {}
+    assert await backend.create_group("g", start="latest") is True  # a fresh group
+    assert (await backend.group_stats("g")).pending == 0
+    assert second.attempt == 1

@@ -487,7 +487,7 @@ class AWSBusBackend(DeadLetterQueue):
             return
         self._closed = True
         with anyio.CancelScope(shield=True):
-            with anyio.move_on_after(self.poll + 5):
+            with anyio.move_on_after(self.poll + 1):
                 while self._inflight:  # noqa: ASYNC110 - they end at their poll's end
                     await anyio.sleep(0.02)
             with anyio.move_on_after(10):
