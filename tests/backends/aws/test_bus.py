@@ -558,3 +558,30 @@ async def test_teardown_forgets_the_group_s_deliveries(backend: AWSBusBackend) -
     assert await backend.create_group("g", start="latest") is True  # a fresh group
     assert (await backend.group_stats("g")).pending == 0
     assert second.attempt == 1
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 5) | st.text(max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(["type", "data", "$or", "prefix", "exactly", "numeric", "exists"]),
+            inner,
+            max_size=3,
+        )
+    ),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_JSON)
+def test_pattern_translation_fuzz(pattern: object) -> None:
+    try:
+        translated = to_eventbridge(pattern)
+    except InvalidPattern:
+        return
+    # What it accepts is a valid pattern, nested under detail, for the same events.
+    compile_pattern(translated)
+    assert set(translated) == {"detail"}
+    assert translated["detail"]["specversion"] == ["1.0"]
