@@ -42,6 +42,7 @@ BACKENDS: dict[str, str] = {
     "redis": "eventpatterns.backends.redis:RedisBusBackend",
     "rediss": "eventpatterns.backends.redis:RedisBusBackend",
     "unix": "eventpatterns.backends.redis:RedisBusBackend",
+    "aws": "eventpatterns.backends.aws:AWSBusBackend",
 }
 
 Pattern = SupportsMatch | Mapping[str, Any] | None

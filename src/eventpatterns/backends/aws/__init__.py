@@ -7,6 +7,7 @@ throttling and endpoint failures after botocore's retries, :class:`AWSConfigurat
 permissions; both keep the AWS error ``code``.
 """
 
+from ._bus import AWSBusBackend
 from ._client import AWSConfigurationError, AWSUnavailable
 from ._dynamo_devices import DynamoDeviceRegistry
 from ._dynamo_jobs import DynamoJobStore
@@ -14,6 +15,7 @@ from ._dynamo_presence import DynamoPresence
 from ._s3 import S3BlobStore
 
 __all__ = [
+    "AWSBusBackend",
     "AWSConfigurationError",
     "AWSUnavailable",
     "DynamoDeviceRegistry",
