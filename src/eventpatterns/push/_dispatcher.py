@@ -144,7 +144,6 @@ class PushDispatcher:
             running=self._running,
         )
         self._wakes: dict[str, float] = {}  # user -> earliest budget wake-up scheduled
-        self._fatigue_lock = anyio.Lock()
         self._tg: anyio.abc.TaskGroup | None = None
         self._closed = False
 
@@ -332,10 +331,10 @@ class PushDispatcher:
         (and, with ``keep``, the notification itself) goes to the dead letters first.
         """
         try:
-            async with self._fatigue_lock:
-                now = self._clock.time()
-                decided = admit(self.policy, await self.state.fatigue(user), notification, now)
-                await self.state.set_fatigue(user, decided.state)
+            now = self._clock.time()
+            decided = await self.state.update_fatigue(
+                user, lambda state: admit(self.policy, state, notification, now)
+            )
         except EventPatternsError as exc:
             if keep:  # an escalation: nobody else holds it
                 await self._lost(user, notification, exc)
@@ -362,9 +361,10 @@ class PushDispatcher:
         await self._clock.sleep(max(0.0, at - self._clock.time()))
         if self._wakes.get(user) == at:
             del self._wakes[user]
-        async with self._fatigue_lock:
-            decided = release(self.policy, await self.state.fatigue(user), self._clock.time())
-            await self.state.set_fatigue(user, decided.state)
+        now = self._clock.time()
+        decided = await self.state.update_fatigue(
+            user, lambda state: release(self.policy, state, now)
+        )
         self._wake(user, decided.wake_at)
         for item in decided.deliver:
             try:
