@@ -15,7 +15,7 @@ import contextlib
 import logging
 import random
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -285,6 +285,55 @@ class PushDispatcher:
         applied = self._inapp.apply_ack(user, notification_id)
         await self._inapp.publish_ack(user, notification_id)
         return applied
+
+    async def redrive(self, ids: Sequence[str] | None = None, *, limit: int = 1000) -> int:
+        """Send dead letters again through the normal path, with fresh attempts.
+
+        A letter of one device is sent to that device again (quiet hours, retries and
+        the breaker apply; its fatigue budget was spent when it was first sent); a
+        letter of no device (closed before delivery, a failed fan-out) is notified
+        anew, through the fatigue budget, to the user's consented devices. Each letter
+        is discarded before it is sent, so a new failure is a new dead letter, and
+        dispatchers sharing the store never redrive one letter twice. A letter whose
+        device is gone (pruned, or now another user's) is left in the store.
+
+        Args:
+            ids: The letters to redrive (unknown ids are skipped); ``None``: the
+                oldest ``limit`` of the store.
+            limit: How many letters at most, when ``ids`` is ``None``.
+
+        Returns:
+            How many letters were redriven.
+
+        Raises:
+            InvalidState: The dispatcher is not running.
+            ConfigurationError: A bad ``limit``.
+            BackendUnavailable: The dead letter store, state or registry failed (the
+                letters not redriven yet stay stored).
+        """
+        self._running()
+        if ids is None:
+            letters = await self.dead_letters.list(limit=limit)
+        else:
+            found = [await self.dead_letters.get(i) for i in dict.fromkeys(ids)]
+            letters = [letter for letter in found if letter is not None]
+        redriven = 0
+        for letter in letters:
+            device = None
+            if letter.device_id is not None:
+                device = await self.registry.get(letter.device_id)
+                if device is None or device.user != letter.user:
+                    continue
+            if not await self.dead_letters.discard([letter.id]):
+                continue  # another dispatcher redrove (or discarded) it meanwhile
+            redriven += 1
+            nid = letter.notification_id or uuid.uuid4().hex
+            notification = with_id(letter.notification, nid)
+            if device is not None:
+                await self._sender.send_one(letter.user, device, notification, nid)
+            else:
+                await self._push(letter.user, notification, nid, keep=True)
+        return redriven
 
     async def _escalate(self, user: str, notification: Notification, nid: str) -> None:
         """No ack in time: push it (a failure is dead-lettered by ``_push``)."""
