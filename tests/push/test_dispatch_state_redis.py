@@ -153,3 +153,27 @@ async def test_the_fatigue_budget_is_shared_by_two_dispatchers(
     await eventually(lambda: not first._wakes and not second._wakes)
     assert (await first.state.fatigue("alice")).held == ()  # released, by one of them
     assert len(receiver.messages) == 6
+
+
+async def test_two_dispatchers_redriving_at_once_send_each_letter_once(
+    prefix: str, stack: AsyncExitStack, receiver: WebPushReceiver, provider: WebPushProvider,
+    clock: ManualClock,
+) -> None:  # fmt: skip
+    first = await Process(stack, prefix).dispatcher(provider, clock)
+    second = await Process(stack, prefix).dispatcher(provider, clock)
+    _, sub = await browser(first.registry, receiver, "alice")
+    receiver.fail(413, times=6, subscription=sub)
+    for i in range(6):
+        await first.notify("alice", Notification(title=f"n{i}"))
+    assert len(await second.dead_letters.list()) == 6
+    counts: list[int] = []
+
+    async def redrive(dispatcher: PushDispatcher) -> None:
+        counts.append(await dispatcher.redrive())
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(redrive, first)
+        tg.start_soon(redrive, second)
+    assert sum(counts) == 6
+    assert sorted(shown(m)["title"] for m in receiver.messages) == [f"n{i}" for i in range(6)]
+    assert await first.dead_letters.list() == []
