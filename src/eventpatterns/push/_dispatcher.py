@@ -70,8 +70,10 @@ class PushDispatcher:
         clock: The time source of every wait (``ManualClock`` in tests).
         retry: Attempts, backoff and retry budget (:class:`PushRetry`).
         breaker: The circuit breaker policy, one breaker per provider.
-        dead_letters: Where undeliverable notifications go (memory by default).
-        state: Idempotency keys and fatigue state (memory by default).
+        dead_letters: Where undeliverable notifications go (memory by default;
+            ``RedisPushDeadLetters`` keeps them across restarts and processes).
+        state: Idempotency keys and fatigue state (memory by default;
+            ``RedisDispatchState`` shares them between dispatchers).
         ack_timeout: Seconds an in-app notification waits for its ack before it is pushed.
         channel: The presence channel of a user (``user:<id>`` by default).
         rng: The random source of the backoff jitter.
