@@ -24,6 +24,12 @@ encryption included:
 * ``eventpatterns-64``: 64 in flight over 64 connections, the weakest case: httpcore's
   pool checks every connection on each request, so more connections cost more CPU.
 
+With ``--http2`` the receiver's ASGI app is served by hypercorn instead of uvicorn
+(every row then talks to hypercorn), and two rows are added: ``eventpatterns-h2``
+(``inflight`` streams on one HTTP/2 connection, h2c by prior knowledge:
+``httpx.AsyncClient(http1=False, http2=True)``) and ``eventpatterns-h2-64`` (64 streams);
+each is also reported as a ratio to its HTTP/1.1 row on the same server.
+
 Ratios are to ``pywebpush`` in the same round; rounds (3, ``--rounds``) run
 pywebpush first and the others in a rotating order, and the table shows medians.
 Where our time goes is measured in the sender process: VAPID signing (per token, and
@@ -38,11 +44,14 @@ import argparse
 import asyncio
 import json
 import multiprocessing
+import socket
 import statistics
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from multiprocessing.connection import Connection as Pipe
 from pathlib import Path
 from typing import Any
@@ -68,10 +77,57 @@ def payload_for(index: int) -> bytes:
 # -- the push service process --------------------------------------------------------------
 
 
-def serve(count: int, pipe: Pipe) -> None:
+def serve_hypercorn(app: Any, sock: Any, stop: threading.Event) -> None:
+    """Serve ``app`` on ``sock`` with hypercorn (HTTP/1.1, and h2c by prior knowledge)."""
+    from hypercorn.asyncio import serve as hypercorn_serve
+    from hypercorn.config import Config
+
+    config = Config()
+    config.bind = [f"fd://{sock.detach()}"]
+    config.errorlog = config.accesslog = None
+    config.keep_alive_max_requests = 2**31
+    config.h2_max_concurrent_streams = 1000
+
+    async def wrapped(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "lifespan":
+            await app(scope, receive, send)
+            return
+        while (await receive())["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        await send({"type": "lifespan.shutdown.complete"})
+
+    async def stopped() -> None:
+        while not stop.is_set():  # noqa: ASYNC110 - a thread's event
+            await asyncio.sleep(0.05)
+
+    asyncio.run(hypercorn_serve(wrapped, config, shutdown_trigger=stopped))  # type: ignore[arg-type]
+
+
+@contextmanager
+def receiver_on(server: str) -> Iterator[Any]:
+    """A WebPushReceiver on uvicorn (its own), or its ASGI app on hypercorn (for HTTP/2)."""
     from eventpatterns.testing import WebPushReceiver
 
-    with WebPushReceiver() as receiver:
+    if server == "uvicorn":
+        with WebPushReceiver() as receiver:
+            yield receiver
+        return
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(1024)
+    receiver = WebPushReceiver(port=sock.getsockname()[1])  # its origin: hypercorn's port
+    stop = threading.Event()
+    thread = threading.Thread(target=serve_hypercorn, args=(receiver._app, sock, stop))
+    thread.start()
+    try:
+        yield receiver
+    finally:
+        stop.set()
+        thread.join(10)
+
+
+def serve(count: int, pipe: Pipe, server: str = "uvicorn") -> None:
+    with receiver_on(server) as receiver:
         subs = [receiver.subscribe() for _ in range(count)]
         index = {sub.endpoint: i for i, sub in enumerate(subs)}
         pipe.send({"origin": receiver.origin, "subscriptions": [s.to_json() for s in subs]})
@@ -156,7 +212,9 @@ async def run_pywebpush_async(subs: list[dict[str, Any]], raw_key: str, *, infli
         await asyncio.gather(*(send(i) for i in range(len(subs))))
 
 
-async def run_ours(subs: list[dict[str, Any]], raw_key: str, *, inflight: int) -> dict[str, Any]:
+async def run_ours(
+    subs: list[dict[str, Any]], raw_key: str, *, inflight: int, http2: bool = False
+) -> dict[str, Any]:
     import anyio
     import httpx
 
@@ -165,8 +223,10 @@ async def run_ours(subs: list[dict[str, Any]], raw_key: str, *, inflight: int) -
     vapid = Vapid(VapidKeys.from_raw(raw_key), subject=SUBJECT)
     parsed = [WebPushSubscription.from_json(s) for s in subs]
     limits = httpx.Limits(max_connections=inflight, max_keepalive_connections=inflight)
+    if http2:  # one connection, ``inflight`` streams on it (h2c by prior knowledge)
+        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
     failures = 0
-    async with httpx.AsyncClient(limits=limits) as client:
+    async with httpx.AsyncClient(limits=limits, http1=not http2, http2=http2) as client:
         provider = WebPushProvider(vapid, client=client)
         queue = iter(range(len(parsed)))
 
@@ -248,6 +308,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="rounds (medians are shown)")
     parser.add_argument("--output", type=Path, help="JSON path (default benchmarks/results/)")
     parser.add_argument("--quick", action="store_true", help="CI smoke: 500 to ours, 150 to peers")
+    parser.add_argument("--http2", action="store_true",
+                        help="serve on hypercorn; add rows over one HTTP/2 connection")  # fmt: skip
     args = parser.parse_args()
     if args.quick:
         args.subscriptions = min(args.subscriptions, 500)
@@ -260,7 +322,10 @@ def main() -> int:
     raw_key = VapidKeys.generate().private_raw()
     context = multiprocessing.get_context("spawn")
     ours_end, theirs_end = context.Pipe()
-    server = context.Process(target=serve, args=(args.subscriptions, theirs_end), daemon=True)
+    where = "hypercorn" if args.http2 else "uvicorn"
+    server = context.Process(
+        target=serve, args=(args.subscriptions, theirs_end, where), daemon=True
+    )
     server.start()
     t0 = time.monotonic()
     try:
@@ -269,8 +334,8 @@ def main() -> int:
         peer_subs = subs[:peers_n]
         inflight, threads = args.inflight, args.threads
 
-        def ours_run(targets: list[dict[str, Any]], n: int) -> Any:
-            return lambda: asyncio.run(run_ours(targets, raw_key, inflight=n))
+        def ours_run(targets: list[dict[str, Any]], n: int, *, http2: bool = False) -> Any:
+            return lambda: asyncio.run(run_ours(targets, raw_key, inflight=n, http2=http2))
 
         runs: list[tuple[str, str, int, Any]] = [
             ("pywebpush", "pywebpush webpush() per message (README)", peers_n,
@@ -288,6 +353,13 @@ def main() -> int:
             ("eventpatterns-64", "WebPushProvider, 64 in flight (64 connections)", peers_n,
              ours_run(peer_subs, 64)),
         ]  # fmt: skip
+        if args.http2:
+            runs += [
+                ("eventpatterns-h2", f"WebPushProvider, HTTP/2, {inflight} streams, 1 connection",
+                 len(subs), ours_run(subs, inflight, http2=True)),
+                ("eventpatterns-h2-64", "WebPushProvider, HTTP/2, 64 streams, 1 connection",
+                 peers_n, ours_run(peer_subs, 64, http2=True)),
+            ]  # fmt: skip
         rounds: list[dict[str, dict[str, Any]]] = []
         for number in range(args.rounds):
             # pywebpush first in every round (the reference), the others rotated, so a
@@ -346,6 +418,15 @@ def main() -> int:
     target = {"target": "eventpatterns >= 5x pywebpush, all verified",
               "measured": f"{ours['x pywebpush']}x",
               "met": ours["x pywebpush"] >= 5 and all(r["complete"] for r in rows)}  # fmt: skip
+    if args.http2:
+        by_key = {row["key"]: row for row in rows}
+        for h2, h1 in (
+            ("eventpatterns-h2", "eventpatterns"),
+            ("eventpatterns-h2-64", "eventpatterns-64"),
+        ):
+            ratio = by_key[h2]["rate"] / by_key[h1]["rate"]
+            costs[f"{h2} x {h1}"] = round(ratio, 2)
+            print(f"  {h2} / {h1} (HTTP/1.1), same hypercorn server: {ratio:.2f}x")
     print()
     print_table([target], ["target", "measured", "met"])
     extra = {"config": {k: str(v) for k, v in vars(args).items()}, "costs": costs,

@@ -127,6 +127,14 @@ class Sender:
                 tg.start_soon(one, index, device)
         return [outcome for outcome in outcomes if outcome is not None]
 
+    async def send_one(
+        self, user: str, device: Device, notification: Notification, nid: str
+    ) -> DeliveryOutcome:
+        """Send to one device with fresh attempts (a redriven dead letter)."""
+        if notification.collapse_key is not None:
+            self._latest[(device.id, notification.collapse_key)] = nid
+        return await self._attempt(_Job(user, device, notification, nid, 1, self._clock.time()))
+
     # -- one send -------------------------------------------------------------------
 
     def _outcome(

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
+import anyio
+
 from ..bus import Backoff
 from ..errors import ConfigurationError
-from ._fatigue import Budget, UserFatigue
+from ._fatigue import Budget, Release, UserFatigue
 from ._notification import Notification
 from ._result import SendResult
 
@@ -218,8 +220,13 @@ class DispatchState(Protocol):
         """Return the user's fatigue state (a fresh one for a new user)."""
         ...
 
-    async def set_fatigue(self, user: str, state: UserFatigue) -> None:
-        """Store the user's fatigue state."""
+    async def update_fatigue(self, user: str, change: Callable[[UserFatigue], Release]) -> Release:
+        """Apply ``change`` to the user's fatigue state atomically; return its release.
+
+        ``change`` is pure (``admit`` or ``release`` with the policy bound); it may be
+        called more than once when another process changed the state meanwhile (a
+        compare-and-set retried), and only the call whose result is stored returns.
+        """
         ...
 
 
@@ -238,6 +245,7 @@ class MemoryDispatchState:
         self.key_ttl = float(key_ttl)
         self._keys: dict[tuple[str, str], tuple[str, float]] = {}
         self._fatigue: dict[str, UserFatigue] = {}
+        self._lock = anyio.Lock()
 
     async def claim(self, user: str, key: str, notification_id: str, *, now: float) -> str | None:
         """Claim ``key`` for ``user``; return the id holding it already, else ``None``."""
@@ -253,9 +261,12 @@ class MemoryDispatchState:
         """Return the user's fatigue state."""
         return self._fatigue.get(user, UserFatigue())
 
-    async def set_fatigue(self, user: str, state: UserFatigue) -> None:
-        """Store the user's fatigue state (dropped when it holds nothing and no bucket)."""
-        if state == UserFatigue():
-            self._fatigue.pop(user, None)
-        else:
-            self._fatigue[user] = state
+    async def update_fatigue(self, user: str, change: Callable[[UserFatigue], Release]) -> Release:
+        """Apply ``change`` to the user's state under this process's lock; return it."""
+        async with self._lock:
+            decided = change(await self.fatigue(user))
+            if decided.state == UserFatigue():
+                self._fatigue.pop(user, None)
+            else:
+                self._fatigue[user] = decided.state
+            return decided

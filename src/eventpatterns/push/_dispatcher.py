@@ -15,7 +15,7 @@ import contextlib
 import logging
 import random
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -70,8 +70,10 @@ class PushDispatcher:
         clock: The time source of every wait (``ManualClock`` in tests).
         retry: Attempts, backoff and retry budget (:class:`PushRetry`).
         breaker: The circuit breaker policy, one breaker per provider.
-        dead_letters: Where undeliverable notifications go (memory by default).
-        state: Idempotency keys and fatigue state (memory by default).
+        dead_letters: Where undeliverable notifications go (memory by default;
+            ``RedisPushDeadLetters`` keeps them across restarts and processes).
+        state: Idempotency keys and fatigue state (memory by default;
+            ``RedisDispatchState`` shares them between dispatchers).
         ack_timeout: Seconds an in-app notification waits for its ack before it is pushed.
         channel: The presence channel of a user (``user:<id>`` by default).
         rng: The random source of the backoff jitter.
@@ -144,7 +146,6 @@ class PushDispatcher:
             running=self._running,
         )
         self._wakes: dict[str, float] = {}  # user -> earliest budget wake-up scheduled
-        self._fatigue_lock = anyio.Lock()
         self._tg: anyio.abc.TaskGroup | None = None
         self._closed = False
 
@@ -287,6 +288,55 @@ class PushDispatcher:
         await self._inapp.publish_ack(user, notification_id)
         return applied
 
+    async def redrive(self, ids: Sequence[str] | None = None, *, limit: int = 1000) -> int:
+        """Send dead letters again through the normal path, with fresh attempts.
+
+        A letter of one device is sent to that device again (quiet hours, retries and
+        the breaker apply; its fatigue budget was spent when it was first sent); a
+        letter of no device (closed before delivery, a failed fan-out) is notified
+        anew, through the fatigue budget, to the user's consented devices. Each letter
+        is discarded before it is sent, so a new failure is a new dead letter, and
+        dispatchers sharing the store never redrive one letter twice. A letter whose
+        device is gone (pruned, or now another user's) is left in the store.
+
+        Args:
+            ids: The letters to redrive (unknown ids are skipped); ``None``: the
+                oldest ``limit`` of the store.
+            limit: How many letters at most, when ``ids`` is ``None``.
+
+        Returns:
+            How many letters were redriven.
+
+        Raises:
+            InvalidState: The dispatcher is not running.
+            ConfigurationError: A bad ``limit``.
+            BackendUnavailable: The dead letter store, state or registry failed (the
+                letters not redriven yet stay stored).
+        """
+        self._running()
+        if ids is None:
+            letters = await self.dead_letters.list(limit=limit)
+        else:
+            found = [await self.dead_letters.get(i) for i in dict.fromkeys(ids)]
+            letters = [letter for letter in found if letter is not None]
+        redriven = 0
+        for letter in letters:
+            device = None
+            if letter.device_id is not None:
+                device = await self.registry.get(letter.device_id)
+                if device is None or device.user != letter.user:
+                    continue
+            if not await self.dead_letters.discard([letter.id]):
+                continue  # another dispatcher redrove (or discarded) it meanwhile
+            redriven += 1
+            nid = letter.notification_id or uuid.uuid4().hex
+            notification = with_id(letter.notification, nid)
+            if device is not None:
+                await self._sender.send_one(letter.user, device, notification, nid)
+            else:
+                await self._push(letter.user, notification, nid, keep=True)
+        return redriven
+
     async def _escalate(self, user: str, notification: Notification, nid: str) -> None:
         """No ack in time: push it (a failure is dead-lettered by ``_push``)."""
         with contextlib.suppress(EventPatternsError):
@@ -332,10 +382,10 @@ class PushDispatcher:
         (and, with ``keep``, the notification itself) goes to the dead letters first.
         """
         try:
-            async with self._fatigue_lock:
-                now = self._clock.time()
-                decided = admit(self.policy, await self.state.fatigue(user), notification, now)
-                await self.state.set_fatigue(user, decided.state)
+            now = self._clock.time()
+            decided = await self.state.update_fatigue(
+                user, lambda state: admit(self.policy, state, notification, now)
+            )
         except EventPatternsError as exc:
             if keep:  # an escalation: nobody else holds it
                 await self._lost(user, notification, exc)
@@ -362,9 +412,10 @@ class PushDispatcher:
         await self._clock.sleep(max(0.0, at - self._clock.time()))
         if self._wakes.get(user) == at:
             del self._wakes[user]
-        async with self._fatigue_lock:
-            decided = release(self.policy, await self.state.fatigue(user), self._clock.time())
-            await self.state.set_fatigue(user, decided.state)
+        now = self._clock.time()
+        decided = await self.state.update_fatigue(
+            user, lambda state: release(self.policy, state, now)
+        )
         self._wake(user, decided.wake_at)
         for item in decided.deliver:
             try:

@@ -5,7 +5,8 @@ One suite per role protocol of the bus contract (:class:`EventLogSuite`,
 which runs all three plus the tests that need a whole backend; :class:`PresenceSuite`
 for implementations of the real-time :class:`~eventpatterns.realtime.Presence` contract;
 :class:`JobStoreSuite` and :class:`BlobStoreSuite` for job and blob stores;
-:class:`DeviceRegistrySuite` for push device registries; :class:`WebPushReceiver`, a
+:class:`DeviceRegistrySuite` for push device registries, :class:`DispatchStateSuite`
+and :class:`PushDeadLetterSuite` for the push dispatcher's stores; :class:`WebPushReceiver`, a
 local Web Push service.
 
 Importing this package needs pytest (``pip install 'eventpatterns[dev]'`` or just
@@ -18,6 +19,7 @@ from ._bus_suite import BusBackendSuite
 from ._clock import ManualClock
 from ._dead_letter_suite import DeadLetterSuite
 from ._device_registry_suite import DeviceRegistrySuite
+from ._dispatch_state_suite import DispatchStateSuite, PushDeadLetterSuite
 from ._fcm_fake import FakeFCM, make_service_account
 from ._group_suite import ConsumerGroupSuite
 from ._helpers import TypeMatcher, eventually, make_events
@@ -33,12 +35,14 @@ __all__ = [
     "ConsumerGroupSuite",
     "DeadLetterSuite",
     "DeviceRegistrySuite",
+    "DispatchStateSuite",
     "EventLogSuite",
     "FakeAPNs",
     "FakeFCM",
     "JobStoreSuite",
     "ManualClock",
     "PresenceSuite",
+    "PushDeadLetterSuite",
     "ReceivedWebPush",
     "WebPushReceiver",
     "TypeMatcher",

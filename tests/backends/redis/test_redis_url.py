@@ -131,15 +131,15 @@ def test_package_imports_without_redis_py_and_exports_its_names() -> None:
     code = (
         "import sys; sys.modules['redis'] = None\n"
         "import eventpatterns.backends.redis as pkg\n"
-        "assert pkg.__all__ == ['RedisBusBackend', 'RedisDeviceRegistry', 'RedisJobStore',"
-        " 'RedisPresence']\n"
+        "assert pkg.__all__ == ['RedisBusBackend', 'RedisDeviceRegistry', 'RedisDispatchState',"
+        " 'RedisJobStore', 'RedisPresence', 'RedisPushDeadLetters']\n"
         "for make in (pkg.RedisBusBackend, pkg.RedisDeviceRegistry, pkg.RedisJobStore,"
-        " pkg.RedisPresence):\n"
+        " pkg.RedisPresence, pkg.RedisDispatchState, pkg.RedisPushDeadLetters):\n"
         "    try:\n        make()\n"
         "    except ImportError as exc:\n        print(exc)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.count("pip install 'eventpatterns[redis]'") == 4
+    assert out.stdout.count("pip install 'eventpatterns[redis]'") == 6
 
 
 def test_trio_is_refused_with_a_clear_error() -> None:
