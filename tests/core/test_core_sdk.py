@@ -180,13 +180,25 @@ def test_sdk_legacy_structured_is_read_by_us(event: Event) -> None:
     assert Event.from_http(headers, body) == event
 
 
+def _parses_as_json(data: bytes) -> bool:
+    try:
+        json.loads(data)
+    except ValueError:
+        return False
+    return True
+
+
 @given(
     events().filter(
-        # The 1.x SDK parses base64 data as JSON when the content type is JSON, and
+        # The 1.x SDK parses base64 data as JSON when the content type is JSON, or when
+        # there is none and the bytes happen to be JSON text (b"0" becomes 0), and it
         # turns empty bytes and the empty string into no data.
         lambda e: (
             e.data != ""
-            and (not isinstance(e.data, bytes) or (e.datacontenttype is None and e.data != b""))
+            and (
+                not isinstance(e.data, bytes)
+                or (e.datacontenttype is None and e.data != b"" and not _parses_as_json(e.data))
+            )
         )
     )
 )
