@@ -39,10 +39,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+import anyio
 from _common import print_table, write_results
 
-from eventpatterns import Event
-from eventpatterns.backends.aws import AWSBusBackend
+from eventpatterns import Event, EventBus
+from eventpatterns.backends.aws import AWSBusBackend, DynamoJobStore
+from eventpatterns.jobs import JobContext, JobTracker
 
 REGION = "eu-west-1"
 
@@ -198,7 +200,48 @@ async def bench(endpoint: str, n: int) -> list[dict[str, Any]]:
             seconds = await timed(run)
             rows.append(row(name, "consume", n, seconds, requests.take(), peer, rows))
     await backend.aclose()
+    rows.append(await jobs_round_trip(endpoint, min(n, 100), rows))
     return rows
+
+
+async def _noop(ctx: JobContext[int]) -> int:
+    return ctx.input
+
+
+async def jobs_round_trip(endpoint: str, n: int, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """No-op jobs end to end on AWS: the EventBridge + SQS bus and the DynamoDB job store."""
+    requests = Requests()
+    backend = AWSBusBackend(region=REGION, bus="jobs", prefix="bj", endpoint_url=endpoint, poll=1)
+    store = DynamoJobStore("bench-jobs", region=REGION, endpoint_url=endpoint, create_table=True)
+    async with EventBus(backend) as bus:
+        tracker = JobTracker(bus, store)
+
+        tracker.worker("noop", concurrency=10)(_noop)
+
+        async with tracker:
+            warm = await tracker.submit("noop", 0, owner="bench")  # creates the table, tap
+            await tracker.wait(warm.id, timeout=60)
+            await attached(backend, requests)
+            requests.attach(await store._db())
+            requests.take()
+            limit = anyio.Semaphore(10)
+
+            async def one(i: int) -> None:
+                async with limit:
+                    job = await tracker.submit("noop", i, owner="bench")
+                    await tracker.wait(job.id, timeout=120)
+
+            async def all_jobs() -> None:
+                async with anyio.create_task_group() as tg:
+                    for i in range(n):
+                        tg.start_soon(one, i)
+
+            seconds = await timed(all_jobs)
+            spent = requests.take()
+    await store.aclose()
+    out = row("JobTracker no-op round trip", "job", n, seconds, spent, None, rows)
+    out["requests_per_job"] = out.pop("requests_per_event")
+    return out
 
 
 def row(
@@ -237,7 +280,8 @@ def main() -> None:
     print_table(
         [{**r, "requests": " ".join(f"{k}={v}" for k, v in sorted(r["requests"].items()))}
          for r in rows],
-        ["scenario", "events", "events_per_s", "ratio_to_peer", "requests_per_event", "requests"],
+        ["scenario", "events", "events_per_s", "ratio_to_peer", "requests_per_event",
+         "requests_per_job", "requests"],
     )  # fmt: skip
     extra = {"note": "against moto_server, not AWS", "events": n}
     if args.output is None:

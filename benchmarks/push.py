@@ -100,7 +100,7 @@ def serve_hypercorn(app: Any, sock: Any, stop: threading.Event) -> None:
         while not stop.is_set():  # noqa: ASYNC110 - a thread's event
             await asyncio.sleep(0.05)
 
-    asyncio.run(hypercorn_serve(wrapped, config, shutdown_trigger=stopped))  # type: ignore[arg-type]
+    asyncio.run(hypercorn_serve(wrapped, config, shutdown_trigger=stopped))
 
 
 @contextmanager
