@@ -497,11 +497,12 @@ export class Client {
     ws.onopen = () => {
       if (token !== undefined && token !== null) this._send({ type: "authenticate", token });
     };
-    ws.onmessage = (ev) => this._onMessage(ev.data);
+    ws.onmessage = (/** @type {{data: unknown}} */ ev) => this._onMessage(ev.data);
     ws.onerror = () => {
       // The close event follows and carries the code; nothing to do here.
     };
-    ws.onclose = (ev) => this._onClose(ev.code ?? 1006, ev.reason ?? "");
+    ws.onclose = (/** @type {{code?: number, reason?: string}} */ ev) =>
+      this._onClose(ev.code ?? 1006, ev.reason ?? "");
   }
 
   /** @param {number} code @param {string} reason */
