@@ -63,6 +63,24 @@ export interface SubscribeSpec {
   since?: string;
   /** The subscription id: 1-128 characters of `[A-Za-z0-9_.:-]` (default `s1`, `s2`, ...). */
   id?: string;
+  /** A presence channel to be listed in while subscribed. */
+  presence?: string;
+  /** With `presence`: keep `members` and call `onPresence` with the channel's changes. */
+  watch?: boolean;
+}
+
+/** A `presence` frame of a watching subscription. */
+export interface PresenceChange {
+  event: "sync" | "join" | "leave";
+  channel: string;
+  /** With `sync`: every member now. */
+  members?: string[];
+  /** With `join` / `leave`: who. */
+  member?: string;
+  /** With `join` / `leave`: that connection's info. */
+  info?: Record<string, unknown>;
+  /** With `leave`: it stopped heartbeating. */
+  expired?: boolean;
 }
 
 /** A CloudEvents 1.0 event in structured JSON form. */
@@ -105,6 +123,8 @@ export interface SubscribeHandlers {
   onError?: (error: SubscriptionError) => void;
   /** The gateway ended the subscription; return `false` to not subscribe again. */
   onResync?: (info: ResyncInfo) => boolean | void;
+  /** With `watch`: a presence frame, after `members` was updated with it. */
+  onPresence?: (change: PresenceChange, members: ReadonlySet<string>) => void;
 }
 
 export interface CloseInfo {
@@ -136,6 +156,12 @@ export class Subscription {
   duplicates: number;
   /** The `since` the next (re)subscription sends, if any. */
   readonly resumeFrom: string | undefined;
+  /** The presence channel it is listed in, if any. */
+  readonly presence: string | undefined;
+  /** Whether it watches `presence`. */
+  readonly watch: boolean;
+  /** With `watch`: the channel's members (replaced by each `sync`). */
+  members: Set<string>;
   /** Stop it (sends `unsubscribe` when connected). Idempotent. */
   unsubscribe(): void;
 }

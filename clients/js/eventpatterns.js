@@ -58,6 +58,19 @@
  * @property {Record<string, unknown>} [filter] An AppSync subscription filter group.
  * @property {string} [since] Start after this position (default: live from now).
  * @property {string} [id] The subscription id (default `s1`, `s2`, ...).
+ * @property {string} [presence] A presence channel to be listed in while subscribed.
+ * @property {boolean} [watch] With `presence`: keep `subscription.members` and call
+ *   `onPresence` with the channel's `sync`, `join` and `leave` frames.
+ */
+
+/**
+ * @typedef {object} PresenceChange
+ * @property {"sync" | "join" | "leave"} event
+ * @property {string} channel
+ * @property {string[]} [members] With `sync`: every member now.
+ * @property {string} [member] With `join` / `leave`: who.
+ * @property {Record<string, unknown>} [info] With `join` / `leave`: that connection's info.
+ * @property {boolean} [expired] With `leave`: it stopped heartbeating.
  */
 
 /**
@@ -87,6 +100,8 @@
  * @property {(info: ResyncInfo) => (boolean | void)} [onResync] The gateway ended the
  *   subscription with `resync-required`. The client subscribes again (see
  *   `ResyncInfo.resumed`) unless this returns `false`.
+ * @property {(change: PresenceChange, members: ReadonlySet<string>) => void} [onPresence]
+ *   With `watch`: a presence frame, after `subscription.members` was updated with it.
  */
 
 /** @typedef {{code: number, reason: string, willReconnect: boolean}} CloseInfo */
@@ -235,6 +250,29 @@ export class Subscription {
     this._handlers = handlers;
     // The log was empty when it was confirmed: resume from the very start.
     this._fromEarliest = false;
+    /** @type {string | undefined} */
+    this.presence = spec.presence;
+    /** @type {boolean} */
+    this.watch = spec.watch === true;
+    /**
+     * With `watch`: the members of the `presence` channel (replaced by each `sync`).
+     * @type {Set<string>}
+     */
+    this.members = new Set();
+  }
+
+  /** @param {any} frame */
+  _onPresence(frame) {
+    if (frame.event === "sync" && Array.isArray(frame.members)) {
+      this.members = new Set(frame.members.filter((/** @type {unknown} */ m) => typeof m === "string"));
+    } else if (frame.event === "join" && typeof frame.member === "string") {
+      this.members.add(frame.member);
+    } else if (frame.event === "leave" && typeof frame.member === "string") {
+      this.members.delete(frame.member);
+    } else {
+      return; // an event of a newer server
+    }
+    this._handlers.onPresence?.(frame, this.members);
   }
 
   /** The `since` to send when (re)subscribing, or undefined for live-from-now. */
@@ -367,6 +405,9 @@ export class Client {
       throw new TypeError("subscribe(spec): give pattern or filter, not both");
     }
     if (typeof onEvent !== "function") throw new TypeError("subscribe(spec, onEvent): onEvent must be a function");
+    if (spec.watch === true && typeof spec.presence !== "string") {
+      throw new TypeError("subscribe(spec): watch needs presence (the channel)");
+    }
     let id = spec.id;
     if (id === undefined) {
       do id = `s${this._nextId++}`;
@@ -456,11 +497,12 @@ export class Client {
     ws.onopen = () => {
       if (token !== undefined && token !== null) this._send({ type: "authenticate", token });
     };
-    ws.onmessage = (ev) => this._onMessage(ev.data);
+    ws.onmessage = (/** @type {{data: unknown}} */ ev) => this._onMessage(ev.data);
     ws.onerror = () => {
       // The close event follows and carries the code; nothing to do here.
     };
-    ws.onclose = (ev) => this._onClose(ev.code ?? 1006, ev.reason ?? "");
+    ws.onclose = (/** @type {{code?: number, reason?: string}} */ ev) =>
+      this._onClose(ev.code ?? 1006, ev.reason ?? "");
   }
 
   /** @param {number} code @param {string} reason */
@@ -577,6 +619,8 @@ export class Client {
     const frame = { type: "subscribe", id: sub.id };
     if (sub.pattern !== undefined) frame.pattern = sub.pattern;
     if (sub.filter !== undefined) frame.filter = sub.filter;
+    if (sub.presence !== undefined) frame.presence = sub.presence;
+    if (sub.watch) frame.watch = true;
     const since = sub.resumeFrom;
     if (since !== undefined) frame.since = since;
     this._send(frame);
@@ -629,6 +673,9 @@ export class Client {
         break;
       case "token-expiring":
         this._refreshToken();
+        break;
+      case "presence":
+        this.subscriptions.get(frame.id)?._onPresence(frame);
         break;
       default:
         break; // pong, unsubscribed, and frames of newer servers

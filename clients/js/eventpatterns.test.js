@@ -284,3 +284,29 @@ test("subscribe validates its arguments", () => {
   c.close();
   assert.throws(() => c.subscribe({}, () => {}), /closed/);
 });
+
+test("a watching subscription sends presence + watch and keeps the members", async () => {
+  const c = client({ token: "tok" });
+  const ws = await nextSocket(1);
+  const changes = [];
+  const sub = c.subscribe({ presence: "room:1", watch: true }, () => {}, {
+    onPresence: (change, members) => changes.push([change.event, [...members].sort()]),
+  });
+  ws.open();
+  ws.frame({ type: "connected", connection: "c1", principal: "alice", expires_at: null });
+  assert.deepEqual(ws.sent[1], { type: "subscribe", id: sub.id, presence: "room:1", watch: true });
+  ws.frame({ type: "subscribed", id: sub.id, position: "e:1" });
+  ws.frame({ type: "presence", id: sub.id, event: "sync", channel: "room:1", members: ["alice", "bob"] });
+  ws.frame({ type: "presence", id: sub.id, event: "join", channel: "room:1", member: "carol", info: {} });
+  ws.frame({ type: "presence", id: sub.id, event: "leave", channel: "room:1", member: "bob", expired: true });
+  ws.frame({ type: "presence", id: sub.id, event: "wave", channel: "room:1" }); // a newer server's
+  ws.frame({ type: "presence", id: "other", event: "join", channel: "room:1", member: "zed" });
+  assert.deepEqual(changes, [
+    ["sync", ["alice", "bob"]],
+    ["join", ["alice", "bob", "carol"]],
+    ["leave", ["alice", "carol"]],
+  ]);
+  assert.deepEqual([...sub.members].sort(), ["alice", "carol"]);
+  assert.throws(() => c.subscribe({ watch: true }, () => {}), /watch needs presence/);
+  c.close();
+});

@@ -14,6 +14,8 @@ Subcommands:
   and says so; the open mode on a non-loopback address needs ``--allow-anonymous``.
   ``--jobs MODULE:FUNCTION`` also serves the jobs' HTTP routes at ``/jobs`` (and
   ``/blobs``), ``FUNCTION(tracker)`` registering the kinds (workers run in the process).
+  ``--max-frame-bytes``, ``--max-subscriptions``, ``--max-connections-per-principal``,
+  ``--rate``, ``--rate-burst`` and ``--auth-timeout`` set the gateway's ``Limits``.
 * ``schema export --module M``: the JSON Schemas of the event types module ``M``
   declares (``--asyncapi``: an AsyncAPI 3.0 document), printed or written ``--out DIR``.
 * ``push vapid-keys``: a new VAPID key pair for Web Push: the private key (PEM, or
@@ -152,6 +154,41 @@ def _authorizer(args: argparse.Namespace) -> Any:
     return None
 
 
+#: ``serve``'s limit options: (option, ``Limits`` field, integer?).
+_LIMIT_OPTIONS = (
+    ("--max-frame-bytes", "max_frame_bytes", True),
+    ("--max-subscriptions", "max_subscriptions", True),
+    ("--max-connections-per-principal", "max_connections_per_principal", True),
+    ("--rate", "rate", False),
+    ("--rate-burst", "rate_burst", True),
+    ("--auth-timeout", "auth_timeout", False),
+)
+
+
+def _limits(args: argparse.Namespace) -> Any:
+    """The gateway's ``Limits`` from ``serve``'s limit options (defaults for the rest)."""
+    import math
+
+    from .realtime import Limits
+
+    given: dict[str, int | float] = {}
+    for option, field, integer in _LIMIT_OPTIONS:
+        raw: str | None = getattr(args, field)
+        if raw is None:
+            continue
+        try:
+            value: int | float = int(raw) if integer else float(raw)
+        except ValueError:
+            kind = "a whole number" if integer else "a number"
+            raise _UsageError(f"{option} must be {kind}, not {raw[:50]!r}") from None
+        if integer and value < 1:
+            raise _UsageError(f"{option} must be at least 1, not {raw}")
+        if not integer and not (math.isfinite(value) and value > 0):
+            raise _UsageError(f"{option} must be a positive number of seconds, not {raw}")
+        given[field] = value
+    return Limits(**given)  # type: ignore[arg-type]
+
+
 def _serve(args: argparse.Namespace) -> int:
     import anyio
 
@@ -160,6 +197,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     if not 0 <= args.port <= 65535:
         raise _UsageError(f"--port must be 0-65535, not {args.port}")
+    limits = _limits(args)
     authorizer = _authorizer(args)
     if authorizer is None:
         if not args.allow_anonymous and not is_loopback(args.host):
@@ -175,6 +213,7 @@ def _serve(args: argparse.Namespace) -> int:
         bus=args.bus,
         authorizer=authorizer,
         compression=args.compression,
+        limits=limits,
         jobs=args.jobs,
         blobs_dir=args.blobs,
     )
@@ -256,6 +295,21 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--compression", action="store_true", help="negotiate per-message deflate (off: faster)"
     )
+    limits = serve.add_argument_group("limits (see eventpatterns.realtime.Limits)")
+    limit_help = {
+        "max_frame_bytes": ("N", "largest client frame in bytes (default 65536; over: close 1009)"),
+        "max_subscriptions": ("N", "subscriptions per connection (default 100)"),
+        "max_connections_per_principal": (
+            "N",
+            "open connections of one principal (default 100; over: refused, 429/4429)",
+        ),
+        "rate": ("PER_S", "client frames per second on average (default 100)"),
+        "rate_burst": ("N", "client frames at once (default 200)"),
+        "auth_timeout": ("SECONDS", "time allowed to authenticate (default 10; then 4408)"),
+    }
+    for option, field, _ in _LIMIT_OPTIONS:
+        metavar, text = limit_help[field]
+        limits.add_argument(option, dest=field, metavar=metavar, help=text)
     serve.add_argument(
         "--jobs",
         metavar="MODULE:FUNCTION",

@@ -115,6 +115,8 @@ frame_like = st.fixed_dictionaries(
         "filter": json_values,
         "since": json_values,
         "payload": json_values,
+        "presence": st.one_of(st.sampled_from(["room:1", "a/b@c"]), json_values),
+        "watch": json_values,
     },
 )
 
@@ -139,3 +141,6 @@ def test_fuzz_parse_raises_only_protocol_violations_with_known_codes(text: str |
         assert str(outcome)
     else:
         assert isinstance(outcome, Authenticate | Subscribe | Unsubscribe | Ping)
+        if isinstance(outcome, Subscribe):
+            assert isinstance(outcome.watch, bool)
+            assert not outcome.watch or outcome.presence is not None

@@ -144,6 +144,14 @@ async def test_serve_with_jwt_needs_the_publish_scope(tmp_path: Path) -> None:
         (["--bus", "carrier-pigeon://"], "unknown bus URL scheme"),
         (["--port", "70000"], "0-65535"),
         (["--api-key-file", "/nonexistent/keys.json"], "cannot read"),
+        (["--max-frame-bytes", "0"], "--max-frame-bytes must be at least 1, not 0"),
+        (["--max-subscriptions", "1.5"], "--max-subscriptions must be a whole number"),
+        (["--max-connections-per-principal", "-3"], "--max-connections-per-principal must"),
+        (["--rate-burst", "many"], "--rate-burst must be a whole number, not 'many'"),
+        (["--max-frame-bytes", "512", "--rate", "fast"], "--rate must be a number"),
+        (["--auth-timeout", "0"], "--auth-timeout must be a positive number"),
+        (["--auth-timeout", "nan"], "--auth-timeout must be a positive number"),
+        (["--rate", "inf"], "--rate must be a positive number"),
     ],
 )
 def test_serve_usage_errors(
@@ -152,6 +160,7 @@ def test_serve_usage_errors(
     assert main(["serve", *args]) == 2
     err = capsys.readouterr().err
     assert err.startswith("eventpatterns serve: error:")
+    assert err.count("\n") == 1  # one line
     assert message in err
 
 
@@ -166,6 +175,38 @@ def test_serve_help_lists_the_options() -> None:
     assert result.returncode == 0
     for option in ("--bus", "--api-key-file", "--jwt-secret", "--jwks-url", "--allow-anonymous"):
         assert option in result.stdout
+    for option in ("--max-frame-bytes", "--max-subscriptions", "--max-connections-per-principal"):
+        assert option in result.stdout
+    for option in ("--rate", "--rate-burst", "--auth-timeout"):
+        assert option in result.stdout
+
+
+async def test_serve_limit_options_reach_the_gateway(tmp_path: Path) -> None:
+    from websockets.exceptions import InvalidStatus
+
+    secret_file = tmp_path / "secret"
+    secret_file.write_text(SECRET)
+    limits = ["--max-frame-bytes", "512", "--max-subscriptions", "1"]
+    limits += ["--max-connections-per-principal", "1", "--auth-timeout", "0.5"]
+    async with served("--jwt-secret", f"@{secret_file}", *limits) as (process, urls):
+        url = urls["WebSocket"]
+        async with connect(url) as silent:  # never authenticates
+            assert await close_code(silent, within=5) == 4408
+        async with connect(url + f"?token={_token('alice', 'read')}") as ws:
+            assert (await recv_json(ws))["type"] == "connected"
+            with pytest.raises(InvalidStatus) as refused:  # a second connection of alice
+                async with connect(url + f"?token={_token('alice', 'read')}"):
+                    pass  # pragma: no cover - the handshake must fail
+            assert refused.value.response.status_code == 429
+            await ws.send('{"type":"subscribe","id":"s1"}')
+            await recv_until(ws, "subscribed")
+            await ws.send('{"type":"subscribe","id":"s2"}')
+            assert (await recv_until(ws, "error"))["code"] == "too_many_subscriptions"
+            await ws.send(json.dumps({"type": "ping", "payload": "x" * 600}))
+            assert await close_code(ws) == 1009
+        process.send_signal(signal.SIGTERM)
+        with anyio.fail_after(15):
+            assert await process.wait() == 0
 
 
 @pytest.mark.redis

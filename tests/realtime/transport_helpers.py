@@ -46,8 +46,11 @@ SMALL = Limits(max_frame_bytes=4096, auth_timeout=5)
 
 
 @asynccontextmanager
-async def uvicorn_serving(app: Any) -> AsyncIterator[str]:
-    """Run ``app`` with uvicorn on 127.0.0.1, a free port; yield ``host:port``."""
+async def uvicorn_serving(app: Any, *, ws: str = "websockets-sansio") -> AsyncIterator[str]:
+    """Run ``app`` with uvicorn on 127.0.0.1, a free port; yield ``host:port``.
+
+    ``ws`` is uvicorn's WebSocket implementation (``websockets-sansio``, ``wsproto``).
+    """
     import contextlib
     import socket
 
@@ -62,7 +65,7 @@ async def uvicorn_serving(app: Any) -> AsyncIterator[str]:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", ws="websockets-sansio")
+    config = uvicorn.Config(app, log_level="warning", lifespan="off", ws=ws)
     server = Server(config)
     async with anyio.create_task_group() as tg:
         tg.start_soon(server.serve, [sock])

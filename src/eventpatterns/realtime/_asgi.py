@@ -32,6 +32,7 @@ from ._auth import Credentials
 if TYPE_CHECKING:
     from starlette.routing import BaseRoute
 
+    from ._connection import Connection
     from ._gateway import Gateway
 
 __all__ = ["routes", "sse_endpoint", "websocket_endpoint"]
@@ -161,7 +162,6 @@ class _WebSocketEndpoint:
             return
         if (await receive())["type"] != "websocket.connect":
             return
-        await send({"type": "websocket.accept"})
         self.active += 1
         try:
             await _run_websocket(self.gateway, scope, receive, send)
@@ -176,6 +176,14 @@ def websocket_endpoint(gateway: Gateway) -> ASGIApp:
     in Starlette; ``app.router.routes.append(...)`` or ``app.mount`` in FastAPI).
     Credentials come from ``Authorization: Bearer``, ``X-Api-Key`` or ``?token=``, or
     else from the client's ``authenticate`` frame.
+
+    Credentials in the request are checked during the handshake, before the
+    WebSocket is accepted: refused ones get an HTTP response instead of a WebSocket
+    (an RFC 9457 problem document with 401, or 429 for too many connections per
+    principal, 503 while the gateway shuts down) through the ASGI
+    ``websocket.http.response`` extension when the server offers it, or else a
+    close before accept, which the server answers with 403. Credentials in the
+    ``authenticate`` frame are checked after accept (a refusal closes with 4401).
     """
     return _WebSocketEndpoint(gateway)
 
@@ -186,8 +194,33 @@ async def _run_websocket(gateway: Gateway, scope: Scope, receive: Receive, send:
     try:
         conn = gateway.connect(transport, credentials)
     except InvalidState:  # the gateway is shutting down
-        await send({"type": "websocket.close", "code": 1001, "reason": "going away"})
+        await _refuse_handshake(scope, send, 503, "the gateway is shutting down")
         return
+    try:
+        if wants_authentication(gateway, credentials):
+            await conn.authenticate_from(credentials)
+            if transport.closing is not None:  # refused: bad credentials, too many
+                code, reason = transport.closing
+                status = _STATUS_FOR_CLOSE.get(code, 403)
+                await _refuse_handshake(scope, send, status, reason or "refused")
+                return
+        await send({"type": "websocket.accept"})
+        await _serve_websocket(conn, transport, receive, send)
+    finally:
+        conn.disconnected()
+
+
+async def _refuse_handshake(scope: Scope, send: Send, status: int, detail: str) -> None:
+    """Refuse a WebSocket handshake with an HTTP response, or a close before accept."""
+    if "websocket.http.response" in (scope.get("extensions") or {}):
+        await _problem(send, status, _PROBLEM_TITLES[status], detail, prefix="websocket.http")
+    else:  # the server answers a close before accept with 403 (ASGI spec)
+        await send({"type": "websocket.close", "code": 1008, "reason": detail[:120]})
+
+
+async def _serve_websocket(
+    conn: Connection, transport: _QueueTransport, receive: Receive, send: Send
+) -> None:
     gone = False
 
     async def writer() -> None:
@@ -201,29 +234,24 @@ async def _run_websocket(gateway: Gateway, scope: Scope, receive: Receive, send:
         except OSError:  # the client went away mid-write (ClientDisconnected is one)
             gone = True
 
-    try:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(writer)
-            try:
-                if wants_authentication(gateway, credentials):
-                    await conn.authenticate_from(credentials)
-                while True:
-                    message = await receive()
-                    if message["type"] == "websocket.disconnect":
-                        gone = True
-                        break
-                    data = message.get("text")
-                    if data is None:
-                        data = message.get("bytes") or b""
-                    if transport.closing is None:
-                        await conn.receive(data)
-            except Exception:
-                log.exception("real-time connection failed")
-                transport.close(_INTERNAL_ERROR, "internal error")
-            if gone:
-                tg.cancel_scope.cancel()
-    finally:
-        conn.disconnected()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(writer)
+        try:
+            while True:
+                message = await receive()
+                if message["type"] == "websocket.disconnect":
+                    gone = True
+                    break
+                data = message.get("text")
+                if data is None:
+                    data = message.get("bytes") or b""
+                if transport.closing is None:
+                    await conn.receive(data)
+        except Exception:
+            log.exception("real-time connection failed")
+            transport.close(_INTERNAL_ERROR, "internal error")
+        if gone:
+            tg.cancel_scope.cancel()
 
 
 # -- SSE -------------------------------------------------------------------------------
@@ -239,9 +267,19 @@ _PROBLEM_TITLES = {
 
 
 async def _problem(
-    send: Send, status: int, title: str, detail: str, *, extra: Mapping[str, str] | None = None
+    send: Send,
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    extra: Mapping[str, str] | None = None,
+    prefix: str = "http",
 ) -> None:
-    """Answer with an RFC 9457 problem document (``application/problem+json``)."""
+    """Answer with an RFC 9457 problem document (``application/problem+json``).
+
+    ``prefix`` is ``"websocket.http"`` to refuse a WebSocket handshake (the ASGI
+    ``websocket.http.response`` extension).
+    """
     body = json.dumps(
         {"type": "about:blank", "title": title, "status": status, "detail": detail},
         ensure_ascii=True,
@@ -255,8 +293,8 @@ async def _problem(
         headers.append((b"www-authenticate", b"Bearer"))
     for name, value in (extra or {}).items():
         headers.append((name.encode("latin-1"), value.encode("latin-1")))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    await send({"type": f"{prefix}.response.start", "status": status, "headers": headers})
+    await send({"type": f"{prefix}.response.body", "body": body})
 
 
 #: A refusal before streaming, as a close code, to its HTTP status.

@@ -91,12 +91,18 @@ class SubscriptionRequest:
         pattern: An EventBridge event pattern, if the client sent one.
         filter: AppSync filter groups (``{"filterGroup": [...]}``), if the client sent them.
         since: The position to resume after, or ``None`` for live only.
+        presence: The presence channel to be listed in while the subscription lasts,
+            or ``None``. A hook may refuse it (raise ``Forbidden``) or clear it.
+        watch: Whether the client also asked for the ``presence`` frames (joins and
+            leaves) of that channel; a hook may refuse it or set it to ``False``.
     """
 
     id: str
     pattern: Mapping[str, Any] | None = None
     filter: Mapping[str, Any] | None = None
     since: str | None = None
+    presence: str | None = None
+    watch: bool = False
 
 
 SubscriptionAuthorizer = Callable[[Principal, SubscriptionRequest], Awaitable[SubscriptionRequest]]

@@ -152,7 +152,7 @@ class Connection:
         self._flush()
         for event in protocol.events_received():
             if isinstance(event, SubscribeRequested):
-                await self._subscribe(event.request, raising=True, presence=event.presence)
+                await self._subscribe(event.request, raising=True)
         self._flush()
 
     # -- handling ------------------------------------------------------------------------
@@ -190,7 +190,7 @@ class Connection:
             if isinstance(event, AuthenticateRequested):
                 await self._authenticate(event)
             elif isinstance(event, SubscribeRequested):
-                await self._subscribe(event.request, raising=False, presence=event.presence)
+                await self._subscribe(event.request, raising=False)
             elif isinstance(event, UnsubscribeRequested):
                 route = self.routes.pop(event.id, None)
                 if route is not None:
@@ -231,13 +231,11 @@ class Connection:
         if protocol.state is State.OPEN:
             gateway._schedule_expiry(self, principal)
 
-    async def _subscribe(
-        self, request: SubscriptionRequest, *, raising: bool, presence: str | None = None
-    ) -> None:
+    async def _subscribe(self, request: SubscriptionRequest, *, raising: bool) -> None:
         protocol = self.protocol
         sid = request.id
         try:
-            group, since = await self._authorize(request)
+            group, request = await self._authorize(request)
         except (Forbidden, InvalidPattern, ProtocolViolation) as exc:
             if isinstance(exc, Forbidden):
                 code = ErrorCode.FORBIDDEN
@@ -253,16 +251,18 @@ class Connection:
         if protocol.state is not State.OPEN or protocol.subscriptions.get(sid) != "pending":
             self.gateway._routes.drop_if_unused(group)
             return
-        if since is None:
+        presence = request.presence
+        watch = request.watch and presence is not None
+        if request.since is None:
             route = Route(self, sid, group, self.gateway._head)
             self.routes[sid] = route
             self.gateway._routes.add(route)
-            self.gateway._presence_join(route, presence)
+            self.gateway._presence_join(route, presence, watch=watch)
             protocol.confirm(sid, route.position)
             return
-        await self.gateway._resume(self, sid, group, since, presence)
+        await self.gateway._resume(self, sid, group, request.since, presence, watch=watch)
 
-    async def _authorize(self, request: SubscriptionRequest) -> tuple[Group, str | None]:
+    async def _authorize(self, request: SubscriptionRequest) -> tuple[Group, SubscriptionRequest]:
         gateway = self.gateway
         hook = gateway.authorize_subscription
         principal = self.protocol.principal
@@ -286,7 +286,7 @@ class Connection:
                 )
             request = narrowed
         group = gateway._routes.group_for(request.pattern, request.filter)
-        return group, request.since
+        return group, request
 
 
 def _object(value: Mapping[str, Any] | None) -> dict[str, Any] | None:

@@ -92,13 +92,14 @@ class Authenticate:
 
 @dataclass(frozen=True, slots=True)
 class Subscribe:
-    """``{"type":"subscribe","id":..., "pattern"|"filter":{...}?, "since"?, "presence"?}``."""
+    """A ``subscribe`` frame (``pattern`` or ``filter``, ``since``, ``presence``, ``watch``)."""
 
     id: str
     pattern: dict[str, Any] | None = None
     filter: dict[str, Any] | None = None
     since: str | None = None
     presence: str | None = None
+    watch: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,7 +244,16 @@ def parse_client_frame(
                 "'presence' must be a channel name of 1-200 characters of"
                 f" A-Z a-z 0-9 _ . : / @ + = -, got {_brief(presence)}",
             )
-        return Subscribe(sid, pattern, spec, since, presence)
+        watch = obj.get("watch", False)
+        if not isinstance(watch, bool):
+            raise _violation(
+                ErrorCode.INVALID_FRAME, f"'watch' must be true or false, got {_brief(watch)}"
+            )
+        if watch and presence is None:
+            raise _violation(
+                ErrorCode.INVALID_FRAME, "'watch' needs 'presence': the channel to watch"
+            )
+        return Subscribe(sid, pattern, spec, since, presence, watch)
     if kind == "unsubscribe":
         return Unsubscribe(_subscription_id(obj))
     if kind == "ping":

@@ -26,6 +26,7 @@ from ._connection import Connection
 from ._frames import CloseCode, encode_event
 from ._limits import Limits
 from ._presence import Presence
+from ._presence_watch import PresenceWatch
 from ._protocol import (
     State,
 )
@@ -126,7 +127,9 @@ class Gateway:
             it (possibly narrowed) or raises ``Forbidden``.
         presence: Where connections that subscribe with ``"presence": channel`` are
             recorded (joined, heartbeated every third of ``limits.presence_ttl``, left
-            on unsubscribe or disconnect); ``None``: the field is ignored.
+            on unsubscribe or disconnect); with ``"watch": true`` the subscription also
+            gets the channel's ``presence`` frames (a ``sync`` list, then each join
+            and leave). ``None``: both fields are ignored.
         limits: Every bound enforced.
         clock: Wall-clock time (token expiry, auth timeout, rate limits).
 
@@ -168,6 +171,7 @@ class Gateway:
         self.presence = presence
         self._presence_ops: deque[tuple[str, str, str, str]] = deque()
         self._presence_scope: anyio.CancelScope | None = None
+        self._watch: PresenceWatch | None = None
         self.limits = limits = limits if limits is not None else Limits()
         self.clock: Clock = clock if clock is not None else SystemClock()
         self._routes = Routes(limits.patterns)
@@ -202,6 +206,7 @@ class Gateway:
             self._head = await self.bus.attach(self._sink)
             await tg.start(self._run_timers)
             if self.presence is not None:
+                self._watch = PresenceWatch(self.presence, tg)
                 await tg.start(self._run_presence)
         except BaseException as exc:
             tg.cancel_scope.cancel()
@@ -288,6 +293,8 @@ class Gateway:
             self._presence_queue(("leave_all", conn.id, "", ""))
         for route in conn.routes.values():
             self._routes.remove(route)
+            if route.watch and self._watch is not None:
+                self._watch.remove(route, route.presence)
         conn.routes.clear()
         principal = conn.protocol.principal
         if principal is not None:
@@ -508,9 +515,16 @@ class Gateway:
     # -- resume (see _resume.py) ------------------------------------------------------
 
     async def _resume(
-        self, conn: Connection, sid: str, group: Group, since: str, presence: str | None = None
+        self,
+        conn: Connection,
+        sid: str,
+        group: Group,
+        since: str,
+        presence: str | None = None,
+        *,
+        watch: bool = False,
     ) -> None:
-        await resume(self, conn, sid, group, since, presence)
+        await resume(self, conn, sid, group, since, presence, watch=watch)
 
     # -- timers: auth timeout, token expiry --------------------------------------------
 
@@ -575,7 +589,7 @@ class Gateway:
 
     # -- presence: one worker applies joins and leaves in order, and heartbeats -------
 
-    def _presence_join(self, route: Route, channel: str | None) -> None:
+    def _presence_join(self, route: Route, channel: str | None, *, watch: bool = False) -> None:
         if channel is None or self.presence is None:
             return
         route.presence = channel
@@ -585,9 +599,14 @@ class Gateway:
         principal = conn.protocol.principal
         if count == 0 and principal is not None:
             self._presence_queue(("join", conn.id, principal.id, channel))
+        if watch and self._watch is not None:
+            self._watch.add(route)
+            self._presence_queue(("sync", conn.id, route.id, channel))  # after the join
 
     def _presence_release(self, route: Route) -> None:
         channel, route.presence = route.presence, None
+        if route.watch and self._watch is not None:
+            self._watch.remove(route, channel)
         if channel is None:
             return
         conn = route.conn
@@ -629,6 +648,8 @@ class Gateway:
                         await presence.join(channel, member, connection=cid, ttl=ttl)
                     elif kind == "leave":
                         await presence.leave(channel, member, connection=cid)
+                    elif kind == "sync":  # ``member`` is the watching subscription's id
+                        await self._sync_watcher(cid, member, channel)
                     else:
                         await presence.leave_all(cid)
                 except Exception:  # a presence failure must not take the gateway down
@@ -643,6 +664,12 @@ class Gateway:
                 if not ops:
                     await self.clock.sleep(beat - now)
             self._presence_scope = None
+
+    async def _sync_watcher(self, cid: str, sid: str, channel: str) -> None:
+        conn = self._connections.get(cid)
+        route = conn.routes.get(sid) if conn is not None else None
+        if route is not None and self._watch is not None:
+            await self._watch.sync(route, channel)
 
     async def _heartbeat(self, presence: Presence, ttl: float) -> None:
         for conn in [c for c in self._connections.values() if c.channels]:

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import enum
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -298,7 +298,9 @@ class ServerProtocol:
             )
             return
         subs[frame.id] = PENDING
-        request = SubscriptionRequest(frame.id, frame.pattern, frame.filter, frame.since)
+        request = SubscriptionRequest(
+            frame.id, frame.pattern, frame.filter, frame.since, frame.presence, frame.watch
+        )
         self._events.append(SubscribeRequested(request, frame.presence))
 
     # -- output --------------------------------------------------------------------------
@@ -413,6 +415,16 @@ class ServerProtocol:
         self._send(
             {"type": "resync-required", "id": subscription, "reason": reason, "position": position}
         )
+
+    def presence(self, subscription: str, fields: Mapping[str, Any]) -> None:
+        """Queue a ``presence`` frame for a watching subscription (no-op if it is gone).
+
+        Args:
+            subscription: The subscription's id (pending or active).
+            fields: The frame's other members (``event``, ``channel``...).
+        """
+        if self.state is State.OPEN and subscription in self.subscriptions:
+            self._send({"type": "presence", "id": subscription, **fields})
 
     def token_expiring(self, expires_at: float) -> None:
         """Queue ``token-expiring``: the client should authenticate again before then."""

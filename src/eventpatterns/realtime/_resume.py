@@ -74,6 +74,8 @@ async def resume(
     group: Group,
     since: str,
     presence: str | None = None,
+    *,
+    watch: bool = False,
 ) -> None:
     """Replay the log after ``since`` to a new route, then put it on the direct path.
 
@@ -103,7 +105,7 @@ async def resume(
     route.direct = False
     conn.routes[sid] = route
     gateway._routes.add(route)
-    gateway._presence_join(route, presence)
+    gateway._presence_join(route, presence, watch=watch)
     if not await read_page(gateway, route):
         return
     if not route.active or protocol.state is not State.OPEN:

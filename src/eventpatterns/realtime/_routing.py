@@ -37,7 +37,7 @@ class Route:
 
     __slots__ = (
         "active", "conn", "dialect", "direct", "group", "id", "key", "merge", "out",
-        "position", "presence", "transport",
+        "position", "presence", "transport", "watch",
     )  # fmt: skip
 
     def __init__(self, conn: Connection, sid: str, group: Group, position: str | None) -> None:
@@ -61,6 +61,7 @@ class Route:
         else:
             self.key = f"w{sid}" if self.out is None else f"b{sid}"
         self.presence: str | None = None  # the presence channel joined with it
+        self.watch = False  # whether it gets that channel's presence frames
 
 
 class Group:

@@ -44,6 +44,7 @@ from ._asgi import (
 if TYPE_CHECKING:
     from ._auth import Authorizer, Credentials, Principal
     from ._gateway import Gateway
+    from ._limits import Limits
 
 __all__ = ["ServeOptions", "build_app", "is_loopback", "run"]
 
@@ -62,6 +63,7 @@ class ServeOptions:
     bus: str = "memory://"
     authorizer: Authorizer | None = None
     compression: bool = False
+    limits: Limits | None = None
     shutdown_timeout: float = 5.0
     jobs: str | None = None
     blobs_dir: str | None = None
@@ -207,7 +209,7 @@ async def run(options: ServeOptions, *, announce: Callable[[str], None] = print)
         bus = EventBus.from_url(options.bus)
         async with (
             bus,
-            Gateway(bus, authorizer=options.authorizer) as gateway,
+            Gateway(bus, authorizer=options.authorizer, limits=options.limits) as gateway,
             contextlib.AsyncExitStack() as stack,
         ):
             extra: list[Any] = []
