@@ -20,7 +20,7 @@ from ._auth import (
 )
 from ._connection import Connection
 from ._frames import CloseCode, ErrorCode, parse_client_frame
-from ._gateway import CONTROL_TYPE, Gateway, GatewayStats
+from ._gateway import CONTROL_TYPE, EventShaper, Gateway, GatewayStats
 from ._jwt import JWTAuthorizer, JWTKey
 from ._limits import Limits
 from ._oidc import OIDCAuthorizer
@@ -46,6 +46,7 @@ __all__ = [
     "Connection",
     "Credentials",
     "ErrorCode",
+    "EventShaper",
     "Gateway",
     "GatewayStats",
     "JWTAuthorizer",

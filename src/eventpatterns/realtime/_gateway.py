@@ -10,7 +10,7 @@ import secrets
 import sys
 from collections import deque
 from types import TracebackType
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import anyio
 import anyio.lowlevel
@@ -59,6 +59,23 @@ CONTROL_SOURCE = "/eventpatterns/realtime"
 #: A principal for connections when no authorizer is configured (development only).
 ANONYMOUS = Principal(id="anonymous")
 _DUMPS = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+class EventShaper(Protocol):
+    """Shapes events per client profile (``eventpatterns.bff.Profiles`` is one).
+
+    The gateway asks ``profile_of(principal)`` once per subscription, and
+    ``encode(profile, event)`` once per event and profile: the JSON text a frame
+    carries, or ``None`` when that profile does not show the event (no frame is sent).
+    """
+
+    def profile_of(self, principal: Any, /) -> Any:
+        """Return the principal's profile (an object with a ``name``)."""
+        ...
+
+    def encode(self, profile: Any, event: Event, /) -> str | None:
+        """Return the event's JSON text for ``profile`` (``None``: not shown)."""
+        ...
 
 
 class GatewayStats(NamedTuple):
@@ -164,8 +181,10 @@ class Gateway:
         presence: Presence | None = None,
         limits: Limits | None = None,
         clock: Clock | None = None,
+        profiles: EventShaper | None = None,
     ) -> None:
         self.bus = bus
+        self.profiles = profiles
         self.authorizer = authorizer
         self.authorize_subscription = authorize_subscription
         self.presence = presence
@@ -372,6 +391,7 @@ class Gateway:
         match = routes.index.match
         indexed = len(routes.index) > 0
         max_buffered = self.limits.max_buffered
+        shaper = self.profiles
         touched: list[FrameWriter] = []  # writers holding frames of this batch
         delivered = dropped = 0
         try:
@@ -391,6 +411,9 @@ class Gateway:
                     continue
                 # Event.to_json() is exactly this encoding of to_dict(): once per event.
                 raw = _DUMPS(doc if doc is not None else event.to_dict())
+                plain = raw
+                shaped: dict[str, str | None] = {}
+                hidden = False
                 position = entry.position
                 wires: dict[str, bytes] = {}
                 texts: dict[str, str] = {}
@@ -408,6 +431,15 @@ class Gateway:
                         key = route.key
                         if key != last_key:  # neighbours in a group mostly share a key
                             last_key = key
+                            if shaper is not None:  # shaped per client profile
+                                name = route.profile.name
+                                if name not in shaped:
+                                    shaped[name] = shaper.encode(route.profile, event)
+                                shaped_raw = shaped[name]
+                                hidden = shaped_raw is None
+                                if hidden:
+                                    continue
+                                raw = shaped_raw or plain
                             if out is not None:
                                 cached = wires.get(key)
                                 if cached is None:
@@ -425,6 +457,8 @@ class Gateway:
                                     )
                                 text = cached_text
                                 size = len(text)
+                        elif hidden:
+                            continue
                         if out is not None:
                             held_size = out.held_size + size
                             if out.buffered() + held_size > max_buffered:

@@ -46,7 +46,15 @@ async def deliver(gateway: Gateway, route: Route, entry: LogEntry) -> bool:
     before the slow-client policy applies.
     """
     conn = route.conn
-    frame = encode_event(conn.dialect, route.id, entry.position, _DUMPS(entry.event.to_dict()))
+    shaper = gateway.profiles
+    if shaper is None:
+        raw = _DUMPS(entry.event.to_dict())
+    else:
+        shaped = shaper.encode(route.profile, entry.event)
+        if shaped is None:  # not shown to this profile: nothing to send, not a failure
+            return True
+        raw = shaped
+    frame = encode_event(conn.dialect, route.id, entry.position, raw)
     transport = conn.transport
     limit = gateway.limits.max_buffered
     if transport.buffered_amount() + len(frame) > limit:

@@ -37,7 +37,7 @@ class Route:
 
     __slots__ = (
         "active", "conn", "dialect", "direct", "group", "id", "key", "merge", "out",
-        "position", "presence", "transport", "watch",
+        "position", "presence", "profile", "transport", "watch",
     )  # fmt: skip
 
     def __init__(self, conn: Connection, sid: str, group: Group, position: str | None) -> None:
@@ -60,6 +60,11 @@ class Route:
             self.key = "s"
         else:
             self.key = f"w{sid}" if self.out is None else f"b{sid}"
+        shaper = conn.gateway.profiles
+        #: The client profile its frames are shaped for (``None``: no profiles).
+        self.profile: Any = None if shaper is None else shaper.profile_of(conn.principal)
+        if self.profile is not None:
+            self.key = f"{self.profile.name}|{self.key}"
         self.presence: str | None = None  # the presence channel joined with it
         self.watch = False  # whether it gets that channel's presence frames
 
