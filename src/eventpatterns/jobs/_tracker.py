@@ -456,7 +456,8 @@ class JobTracker(KindRegistry):
             InvalidState: The tracker is not entered.
         """
         timeout = check_seconds("timeout", timeout)
-        async with self.watch(job_id, owner=owner) as updates:
+        self._running()
+        async with JobWatch(self, job_id, owner=owner, finals_only=True) as updates:
             with anyio.move_on_after(timeout):
                 async for _ in updates:  # it ends after the final state
                     pass

@@ -13,7 +13,7 @@ from ..bus import Subscription
 from ..core import Event
 from ..errors import BackendUnavailable, EventsMissed, JobNotFound, SubscriptionClosed
 from ._events import JOB_EVENT_PREFIX
-from ._model import Job
+from ._model import Job, JobState
 
 if TYPE_CHECKING:
     from ._tracker import JobTracker
@@ -31,9 +31,16 @@ RESYNC = 5.0
 #: every watcher reads the store instead).
 HUB_BUFFER = 10_000
 
-#: What a watcher's inbox holds: a version announced, ``None`` (events were missed:
-#: read the store), or the error that ended the hub.
-_Note = int | None | BaseException
+#: What a watcher's inbox holds: a change announced (its version, or ``None`` when the
+#: event carries none, and whether it announces a final state), ``None`` (events were
+#: missed: read the store), or the error that ended the hub.
+_Announced = tuple[int | None, bool]
+_Note = _Announced | None | BaseException
+
+#: The ``type`` of the events announcing a final state.
+_FINAL_TYPES = frozenset(
+    JOB_EVENT_PREFIX + state.value for state in JobState if state.final
+)
 
 
 class _Inbox:
@@ -49,7 +56,11 @@ class _Inbox:
         self._notes.append(note)
         self._ready.set()
 
-    async def get(self) -> int | None:
+    def ready(self) -> bool:
+        """Whether :meth:`get` would return (or raise) at once."""
+        return bool(self._notes)
+
+    async def get(self) -> _Announced | None:
         while not self._notes:
             self._ready = anyio.Event()
             await self._ready.wait()
@@ -119,9 +130,9 @@ class WatchHub:
                     continue
                 watching = inboxes.get(event.subject or "")
                 if watching:
-                    version = _version(event)
+                    note = (_version(event), event.type in _FINAL_TYPES)
                     for inbox in watching:
-                        inbox.put(version)
+                        inbox.put(note)
         except SubscriptionClosed as exc:  # the bus closed: every watcher ends with it
             self._end(exc)
         except BaseException:  # the tracker is leaving (cancelled), or a bug
@@ -147,10 +158,16 @@ class JobWatch:
     call cancelled while waiting (a timeout around it) leaves it usable.
     """
 
-    def __init__(self, tracker: JobTracker, job_id: str, *, owner: str | None) -> None:
+    def __init__(
+        self, tracker: JobTracker, job_id: str, *, owner: str | None, finals_only: bool = False
+    ) -> None:
         self._tracker = tracker
         self._job_id = job_id
         self._owner = owner
+        # Only the first version and a final one are wanted (``wait``): the store is
+        # read again only when a final state is announced (or events were missed, or
+        # at the resync), not on every change.
+        self._finals_only = finals_only
         self._inbox: _Inbox | None = None
         self._last: Job | None = None
         self._done = False
@@ -185,9 +202,13 @@ class JobWatch:
             if self._last is None:
                 return await self._emit(await self._first())
             while True:
-                announced = await self._signal()
-                if announced is not None and announced <= self._last.version:
-                    continue  # a change already seen (the store was read after it)
+                note = await self._signal()
+                if note is not None:
+                    announced, final = note
+                    if announced is not None and announced <= self._last.version:
+                        continue  # a change already seen (the store was read after it)
+                    if self._finals_only and not final:
+                        continue  # not the end yet: no need to read it
                 job = await self._read()
                 if job is not None and job.version > self._last.version:
                     return await self._emit(job)
@@ -224,11 +245,13 @@ class JobWatch:
             await self.aclose()
         return job
 
-    async def _signal(self) -> int | None:
-        """Wait for the job's next event (its version) or ``RESYNC`` seconds (``None``)."""
+    async def _signal(self) -> _Announced | None:
+        """Wait for the job's next announcement or ``RESYNC`` seconds (``None``)."""
         inbox = self._inbox
         if inbox is None:  # pragma: no cover - closed by another task during a read
             raise StopAsyncIteration
+        if inbox.ready():  # already here: no timer (and no task group) needed
+            return await inbox.get()
         clock = self._tracker.clock
         got: list[Any] = []
         async with anyio.create_task_group() as tg:
