@@ -85,6 +85,26 @@ class WatchHub:
         self._lock = anyio.Lock()
         self._started = False
         self._ended: BaseException | None = None
+        # Jobs this tracker created while the hub listened, whose end the hub has not
+        # seen yet: a ``wait`` on one can start from the created job instead of
+        # reading it back (every later change reaches its inbox).
+        self._fresh: dict[str, Job] = {}
+
+    @property
+    def listening(self) -> bool:
+        """Whether the hub hears every job event published from now on."""
+        return self._started and self._ended is None
+
+    def remember(self, job: Job) -> None:
+        """Hold ``job`` as just created (call only if :attr:`listening` before it was)."""
+        fresh = self._fresh
+        if len(fresh) >= HUB_BUFFER:
+            del fresh[next(iter(fresh))]  # the oldest: its wait reads the store
+        fresh[job.id] = job
+
+    def take_fresh(self, job_id: str) -> Job | None:
+        """Return (and forget) the created job if no end of it was announced since."""
+        return self._fresh.pop(job_id, None)
 
     async def register(self, job_id: str) -> _Inbox:
         """Return an inbox of ``job_id``'s announcements from now on."""
@@ -113,24 +133,30 @@ class WatchHub:
 
     def _end(self, error: SubscriptionClosed) -> None:
         self._ended = error
+        self._fresh.clear()
         for held in self._inboxes.values():
             for inbox in held:
                 inbox.put(error)
 
     async def _run(self, sub: Subscription) -> None:
-        inboxes = self._inboxes
+        inboxes, fresh = self._inboxes, self._fresh
         try:
             while True:
                 try:
                     event = await sub.receive()
                 except EventsMissed:
+                    fresh.clear()  # an end may be among the missed ones
                     for held in inboxes.values():
                         for inbox in held:
                             inbox.put(None)
                     continue
-                watching = inboxes.get(event.subject or "")
+                subject = event.subject or ""
+                final = event.type in _FINAL_TYPES
+                if final and fresh:
+                    fresh.pop(subject, None)
+                watching = inboxes.get(subject)
                 if watching:
-                    note = (_version(event), event.type in _FINAL_TYPES)
+                    note = (_version(event), final)
                     for inbox in watching:
                         inbox.put(note)
         except SubscriptionClosed as exc:  # the bus closed: every watcher ends with it
@@ -223,7 +249,15 @@ class JobWatch:
 
     async def _first(self) -> Job:
         # Register first, then read: a change between the two is in the inbox.
-        self._inbox = await self._tracker._hub.register(self._job_id)
+        hub = self._tracker._hub
+        self._inbox = await hub.register(self._job_id)
+        if self._finals_only:
+            # Created here while the hub listened, and not ended before the
+            # registration (the hub forgets it on its final event): its end will be
+            # in the inbox, so the created job stands for the first read.
+            fresh = hub.take_fresh(self._job_id)
+            if fresh is not None and self._owner in (None, fresh.owner):
+                return fresh
         job = await self._tracker.get(self._job_id, owner=self._owner)
         if job is None:
             raise JobNotFound(self._job_id)
