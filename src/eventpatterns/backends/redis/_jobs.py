@@ -240,7 +240,9 @@ class RedisJobStore:
                     job.state.value,
                     _num(job.lease_until if job.state is JobState.RUNNING else None),
                     _num(job.run_after if job.state in _WAITING else None),
-                    _num(None if job.state.final else job.deadline),
+                    "-"
+                    if job.deadline is None
+                    else _num(None if job.state.final else job.deadline),
                     _num(expires),
                     _num(now),
                     "1" if job.idempotency_key is not None else "0",
