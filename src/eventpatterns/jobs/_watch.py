@@ -38,9 +38,7 @@ _Announced = tuple[int | None, bool]
 _Note = _Announced | None | BaseException
 
 #: The ``type`` of the events announcing a final state.
-_FINAL_TYPES = frozenset(
-    JOB_EVENT_PREFIX + state.value for state in JobState if state.final
-)
+_FINAL_TYPES = frozenset(JOB_EVENT_PREFIX + state.value for state in JobState if state.final)
 
 
 class _Inbox:

@@ -157,6 +157,18 @@ class RedisBusBackend:
         self._conn.check_open()
         if not events:
             return []
+        keys, args = self.append_request(events)
+        return self.appended(await self._conn.script("APPEND", keys, args))
+
+    def append_request(self, events: Sequence[Event]) -> tuple[list[str], list[Any]]:
+        """Return the ``KEYS`` and ``ARGV`` of ``lua/append.lua`` appending ``events``.
+
+        For a script of another part that appends in the same step (the job store's
+        outbox); :meth:`appended` reads its reply.
+
+        Raises:
+            EventTooLarge: An event is over ``max_message_size``.
+        """
         limit = self._max_message_size
         keys = [self._keys.log, self._keys.meta]
         window = self._dedupe_window
@@ -175,7 +187,10 @@ class RedisBusBackend:
             keys.append(dedupe(event.id))
             args.append(event.id)
             args.append(data)
-        reply = await self._conn.script("APPEND", keys, args)
+        return keys, args
+
+    def appended(self, reply: Sequence[bytes]) -> list[Position]:
+        """Return the positions in ``lua/append.lua``'s reply (noting the log's epoch)."""
         prefix = self._positions.seen(reply[0])
         return [prefix + p.decode() for p in reply[1:]]
 
