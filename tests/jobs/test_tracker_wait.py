@@ -8,7 +8,8 @@ import anyio
 import anyio.lowlevel
 import pytest
 
-from eventpatterns.backends.memory import MemoryJobStore
+from eventpatterns import EventBus
+from eventpatterns.backends.memory import MemoryBusBackend, MemoryJobStore
 from eventpatterns.errors import BackendUnavailable, JobNotFound, JobTimeout
 from eventpatterns.jobs import (
     Job,
@@ -173,3 +174,36 @@ async def test_a_timed_out_wait_names_the_state_now() -> None:
         store.down = True
         with pytest.raises(BackendUnavailable):  # nothing seen, and the store is down
             await tracker.wait(job.id, timeout=0.05)
+
+
+async def test_on_the_system_clock_a_change_never_announced_is_found_by_the_resync(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_watch, "RESYNC", 0.05)
+    async with EventBus(MemoryBusBackend()) as bus:
+        store = MemoryJobStore()
+        tracker = JobTracker(bus, store, run_reaper=False)
+        tracker.declare("echo")
+        async with tracker:
+            job = await tracker.submit("echo", 1, owner="u1")
+            seen: list[JobState] = []
+            ended = anyio.Event()
+
+            async def follow() -> None:
+                async for update in tracker.watch(job.id):
+                    seen.append(update.state)
+                ended.set()
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(follow)
+                with anyio.fail_after(5):
+                    while not seen:
+                        await anyio.lowlevel.checkpoint()
+                # A write whose event was lost: only the periodic read finds it.
+                done = dataclasses.replace(
+                    job, version=2, state=JobState.CANCELLED, finished_at=job.created_at
+                )
+                await store.replace(done, expected_version=1)
+                with anyio.fail_after(5):
+                    await ended.wait()
+    assert seen == [JobState.PENDING, JobState.CANCELLED]
