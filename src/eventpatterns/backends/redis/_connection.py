@@ -276,7 +276,7 @@ class RedisConnection:
             pool = await self._pool()
             conn = await pool.get_connection(*self._command_name)  # type: ignore[no-untyped-call]
             try:
-                await conn.send_packed_command(conn.pack_commands([command, then]))
+                await conn.send_packed_command(pack(command, then))
                 first = await conn.read_response(timeout=block + _BLOCK_SLACK)
                 return first, await conn.read_response(timeout=_BLOCK_SLACK)
             except BaseException as exc:
