@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import pytest
@@ -66,7 +66,7 @@ async def log_length(prefix: str) -> int:
 
 async def test_every_change_is_announced_by_the_store_script(prefix: str) -> None:
     async with outboxed(prefix) as tracker:
-        assert tracker.ops._outbox is tracker.store
+        assert tracker.ops._outbox is cast(object, tracker.store)
         async with tracker.bus.subscribe(EVERY_JOB_EVENT) as sub:
             job = await tracker.submit("double", 21, owner="u1")
             done = await tracker.wait(job.id, timeout=10)
