@@ -17,7 +17,7 @@ from eventpatterns.backends.redis import RedisBusBackend, RedisJobStore
 from eventpatterns.bus import ClaimCheck
 from eventpatterns.core import Event
 from eventpatterns.errors import ConfigurationError, EventTooLarge, JobConflict
-from eventpatterns.jobs import Job, JobContext, JobState, JobTracker, Start, Succeed
+from eventpatterns.jobs import Heartbeat, Job, JobContext, JobState, JobTracker, Start, Succeed
 from eventpatterns.jobs._events import PENDING, job_event
 
 from .test_tracker import EVERY_JOB_EVENT, act, announced, types
@@ -93,6 +93,9 @@ async def test_a_write_refused_appends_no_event(prefix: str) -> None:
             await store.replace_announced(running, expected_version=1, event=stale)
         assert await log_length(prefix) == 2
         assert (await tracker.get(job.id)) == running
+        beat = await act(tracker, running, Heartbeat("w1", lease=60))  # no event for it
+        assert beat.version == running.version + 1
+        assert await log_length(prefix) == 2
 
 
 async def test_an_event_over_the_size_limit_is_refused_as_without_an_outbox(prefix: str) -> None:
