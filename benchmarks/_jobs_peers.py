@@ -298,8 +298,10 @@ def ep_redis(args: argparse.Namespace) -> tuple[Any, Any]:
     from eventpatterns.backends.redis import RedisBusBackend, RedisJobStore
 
     options = {"max_connections": args.max_connections} if args.max_connections else {}
-    bus = EventBus(RedisBusBackend(args.url, prefix=args.name, **options))
-    return bus, RedisJobStore(args.url, prefix=args.name, **options)
+    backend = RedisBusBackend(args.url, prefix=args.name, **options)
+    if args.outbox:  # (not passed otherwise: a --baseline-src tree may not know it)
+        options["outbox"] = backend
+    return EventBus(backend), RedisJobStore(args.url, prefix=args.name, **options)
 
 
 async def ep_worker(args: argparse.Namespace) -> None:
@@ -371,6 +373,7 @@ def main() -> None:
         "--max-connections", type=int, default=0, help="eventpatterns: the store's pool size"
     )
     parser.add_argument("--watch", action="store_true", help="eventpatterns: watch, not wait")
+    parser.add_argument("--outbox", action="store_true", help="eventpatterns: store outbox")
     args = parser.parse_args()
     outcome = ROLES[args.role](args)
     if asyncio.iscoroutine(outcome):

@@ -25,7 +25,8 @@ whose command counts then include everyone else's traffic):
 * **eventpatterns** ``JobTracker``: on the memory backend (one process), and on Redis
   (``RedisBusBackend`` + ``RedisJobStore``; the worker tracker in another process, the
   submitter's tracker with ``run_workers=False, run_reaper=False`` calling ``wait`` or
-  iterating ``watch``);
+  iterating ``watch``); and with the store's outbox (``RedisJobStore(outbox=...)``: each
+  change's event appended by the store's own script);
 * the weakest cases: 256-byte input and result, and 1,000 jobs in flight.
 
 Per row it also reports Redis commands per job (``INFO commandstats`` deltas over the
@@ -39,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -78,6 +80,7 @@ class Row:
     worker_args: tuple[str, ...] = ()
     client_args: tuple[str, ...] = ()
     size: int = 0  # bytes of input and result; 0 = {"i": n}
+    src: str | None = None  # another eventpatterns tree's src/ (--baseline-src rows)
     weak_inflight: bool = False  # run at WEAK_INFLIGHT jobs in flight
     arq: str = "arq"  # the arq row of the same workload (for "x arq")
     raw: str = "raw"  # the raw row of the same workload (for the overheads)
@@ -100,6 +103,8 @@ ROWS = [
     Row("ep-redis", "eventpatterns JobTracker, Redis, wait()", "ep", "ep-client", "ep-worker"),
     Row("ep-redis-watch", "eventpatterns JobTracker, Redis, watch()", "ep", "ep-client",
         "ep-worker", client_args=("--watch",)),
+    Row("ep-redis-outbox", "eventpatterns JobTracker, Redis, wait(), store outbox", "ep",
+        "ep-client", "ep-worker", ("--outbox",), ("--outbox",)),
     # the weakest cases
     Row("raw-256B", "raw Streams, 256 B input + result", "raw", "raw-client", "raw-worker",
         size=256, arq="arq-256B", raw="raw-256B"),
@@ -335,6 +340,8 @@ class Harness:
             self.client.flushall()
         env = self.env if row.peer != "arq" else {k: v for k, v in os.environ.items()
                                                    if k != "PYTHONPATH"}  # fmt: skip
+        if row.src is not None:
+            env = {**os.environ, "PYTHONPATH": row.src}
         worker_log = self.logs / f"{row.key}-r{number}-worker.log"
         client_log = self.logs / f"{row.key}-r{number}-client.log"
         worker = client = None
@@ -477,7 +484,7 @@ def summarize(rows: list[Row], rounds: list[dict[str, dict[str, Any]]],
 def check_targets(table: list[dict[str, Any]]) -> list[dict[str, Any]]:
     by = {line["key"]: line for line in table}
     checks = []
-    for key in ("ep-redis", "ep-redis-watch", "ep-redis-256B", "ep-redis-1000"):
+    for key in ("ep-redis", "ep-redis-watch", "ep-redis-outbox", "ep-redis-256B", "ep-redis-1000"):
         line = by.get(key)
         if line is None:
             continue
@@ -506,6 +513,11 @@ def main() -> int:
     parser.add_argument("--logs", default=str(HERE / "results" / "jobs-logs"))
     parser.add_argument("--output", type=Path, help="JSON path (default benchmarks/results/)")
     parser.add_argument("--quick", action="store_true", help="CI smoke: small and one round")
+    parser.add_argument(
+        "--baseline-src",
+        help="also run the eventpatterns rows from this checkout, in the same rounds"
+        " (an A/B: git worktree add /tmp/base <commit>)",
+    )
     args = parser.parse_args()
     if args.quick:
         args.jobs = min(args.jobs, 100)
@@ -516,6 +528,13 @@ def main() -> int:
         args.warmup_timeout = min(args.warmup_timeout, 30.0)
     keys = set(args.only.split(",")) if args.only else None
     args.rows = [row for row in ROWS if keys is None or row.key in keys]
+    if args.baseline_src:  # the same eventpatterns rows again, run from another tree
+        src = str(Path(args.baseline_src).resolve() / "src")
+        args.rows += [
+            dataclasses.replace(row, key=f"{row.key}@base", label=f"{row.label} [base]", src=src)
+            for row in args.rows
+            if row.peer == "ep" and "outbox" not in row.key
+        ]
     private = None if args.url else PrivateRedis()
     url = args.url or private.url  # type: ignore[union-attr]
     t0 = time.monotonic()

@@ -11,11 +11,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Protocol, cast
 
 from ..bus import EventBus
-from ..core import Clock
-from ..errors import BackendUnavailable, BusClosed, InvalidJobTransition, JobConflict, JobNotFound
-from ._events import event_type, job_event
+from ..core import Clock, Event
+from ..errors import (
+    BackendUnavailable,
+    BusClosed,
+    ConfigurationError,
+    EventTooLarge,
+    InvalidJobTransition,
+    JobConflict,
+    JobNotFound,
+)
+from ._events import PENDING, event_type, job_event
 from ._machine import Command, transition
 from ._model import Job
 from ._store import JobStore
@@ -29,6 +38,30 @@ DEFAULT_SOURCE = "/eventpatterns/jobs"
 
 #: Compare-and-swap attempts before a change gives up (each lost one re-reads the job).
 MAX_RACES = 50
+
+
+class _Outbox(Protocol):
+    """A store appending each change's event to the bus's log with the change itself.
+
+    :class:`~eventpatterns.backends.redis.RedisJobStore` given ``outbox=``.
+    """
+
+    async def create_announced(self, job: Job, event: Event) -> Job: ...
+
+    async def replace_announced(self, job: Job, *, expected_version: int, event: Event) -> Job: ...
+
+
+def _outbox_of(store: JobStore, bus: EventBus) -> _Outbox | None:
+    outbox = getattr(store, "outbox", None)
+    if outbox is None:
+        return None
+    if outbox is not bus.backend:
+        raise ConfigurationError(
+            "the job store's outbox is not the tracker's bus backend: give the store"
+            " outbox=<the bus's backend>, or none"
+        )
+    # A claim check may put a large event elsewhere: publishing does that, not the outbox.
+    return cast(_Outbox, store) if bus.claim_check is None else None
 
 
 class JobOps:
@@ -48,6 +81,7 @@ class JobOps:
         self.bus = bus
         self.clock = clock
         self.source = source
+        self._outbox = _outbox_of(store, bus)
 
     async def create(self, job: Job) -> Job:
         """Store a new job and announce it; return the stored job.
@@ -55,6 +89,13 @@ class JobOps:
         With an idempotency key already used by the owner, the existing job is
         returned and nothing is announced (compare ids to tell).
         """
+        if self._outbox is not None:
+            try:
+                return await self._outbox.create_announced(
+                    job, job_event(job, PENDING, source=self.source)
+                )
+            except EventTooLarge:
+                pass  # as without an outbox: stored, then its announcement refused
         stored = await self.store.create(job)
         if stored.id == job.id:
             await self.announce(None, stored)
@@ -108,13 +149,30 @@ class JobOps:
                 job = None  # the caller's copy may be stale: judge the stored job
                 continue
             try:
-                stored = await self.store.replace(new, expected_version=job.version)
+                stored = await self._write(job, new)
             except JobConflict:
                 job = None
                 continue
-            await self.announce(job, stored)
             return stored
         raise JobConflict(job_id, expected=None, actual=None)
+
+    async def _write(self, job: Job, new: Job) -> Job:
+        """Store ``new`` over ``job`` (compare-and-swap) and announce it."""
+        outbox = self._outbox
+        if outbox is not None:
+            type_ = event_type(job, new)
+            if type_ is not None:
+                try:
+                    return await outbox.replace_announced(
+                        new,
+                        expected_version=job.version,
+                        event=job_event(new, type_, source=self.source),
+                    )
+                except EventTooLarge:
+                    pass  # as without an outbox: stored, then its announcement refused
+        stored = await self.store.replace(new, expected_version=job.version)
+        await self.announce(job, stored)
+        return stored
 
     async def announce(self, before: Job | None, after: Job) -> None:
         """Publish the event for ``before -> after`` (none for a heartbeat).

@@ -16,6 +16,7 @@ from ..bus import EventBus, check_group_name
 from ..core import Clock, SystemClock, is_json_content_type, new_id
 from ..errors import (
     ArgumentTypeError,
+    BackendUnavailable,
     ConfigurationError,
     InvalidState,
     JobNotFound,
@@ -316,7 +317,11 @@ class JobTracker(KindRegistry):
             ttl=spec.ttl if ttl is None else ttl,
             run_after=now + self.dispatch_recheck,
         )
-        return await self.ops.create(job)
+        listening = self._hub.listening  # before the job's event can be published
+        stored = await self.ops.create(job)
+        if listening and stored.id == job.id:
+            self._hub.remember(stored)  # a wait() on it need not read it back
+        return stored
 
     # -- reading --------------------------------------------------------------------------
 
@@ -456,17 +461,26 @@ class JobTracker(KindRegistry):
             InvalidState: The tracker is not entered.
         """
         timeout = check_seconds("timeout", timeout)
-        async with self.watch(job_id, owner=owner) as updates:
+        self._running()
+        async with JobWatch(self, job_id, owner=owner, finals_only=True) as updates:
             with anyio.move_on_after(timeout):
                 async for _ in updates:  # it ends after the final state
                     pass
             last = updates.last
         if last is not None and last.state.final:
             return last
-        # Timed out before the first read finished: name the state as it is now.
-        state = last.state if last is not None else await self.state(job_id, owner=owner)
+        # Timed out: name the state as it is now (the watch read only the first
+        # version and would have read a final one).
+        try:
+            state = await self.state(job_id, owner=owner)
+        except BackendUnavailable:
+            if last is None:
+                raise
+            state = last.state
         if state is JobState.UNKNOWN:
-            raise JobNotFound(job_id)
+            if last is None:
+                raise JobNotFound(job_id)
+            state = last.state  # its record vanished meanwhile: the last one seen
         raise JobTimeout(job_id, state=state.value, timeout=timeout)
 
     # -- results --------------------------------------------------------------------------

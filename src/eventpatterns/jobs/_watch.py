@@ -10,10 +10,10 @@ import anyio
 import anyio.lowlevel
 
 from ..bus import Subscription
-from ..core import Event
+from ..core import Event, SystemClock
 from ..errors import BackendUnavailable, EventsMissed, JobNotFound, SubscriptionClosed
 from ._events import JOB_EVENT_PREFIX
-from ._model import Job
+from ._model import Job, JobState
 
 if TYPE_CHECKING:
     from ._tracker import JobTracker
@@ -31,9 +31,14 @@ RESYNC = 5.0
 #: every watcher reads the store instead).
 HUB_BUFFER = 10_000
 
-#: What a watcher's inbox holds: a version announced, ``None`` (events were missed:
-#: read the store), or the error that ended the hub.
-_Note = int | None | BaseException
+#: What a watcher's inbox holds: a change announced (its version, or ``None`` when the
+#: event carries none, and whether it announces a final state), ``None`` (events were
+#: missed: read the store), or the error that ended the hub.
+_Announced = tuple[int | None, bool]
+_Note = _Announced | None | BaseException
+
+#: The ``type`` of the events announcing a final state.
+_FINAL_TYPES = frozenset(JOB_EVENT_PREFIX + state.value for state in JobState if state.final)
 
 
 class _Inbox:
@@ -49,7 +54,11 @@ class _Inbox:
         self._notes.append(note)
         self._ready.set()
 
-    async def get(self) -> int | None:
+    def ready(self) -> bool:
+        """Whether :meth:`get` would return (or raise) at once."""
+        return bool(self._notes)
+
+    async def get(self) -> _Announced | None:
         while not self._notes:
             self._ready = anyio.Event()
             await self._ready.wait()
@@ -74,6 +83,26 @@ class WatchHub:
         self._lock = anyio.Lock()
         self._started = False
         self._ended: BaseException | None = None
+        # Jobs this tracker created while the hub listened, whose end the hub has not
+        # seen yet: a ``wait`` on one can start from the created job instead of
+        # reading it back (every later change reaches its inbox).
+        self._fresh: dict[str, Job] = {}
+
+    @property
+    def listening(self) -> bool:
+        """Whether the hub hears every job event published from now on."""
+        return self._started and self._ended is None
+
+    def remember(self, job: Job) -> None:
+        """Hold ``job`` as just created (call only if :attr:`listening` before it was)."""
+        fresh = self._fresh
+        if len(fresh) >= HUB_BUFFER:
+            del fresh[next(iter(fresh))]  # the oldest: its wait reads the store
+        fresh[job.id] = job
+
+    def take_fresh(self, job_id: str) -> Job | None:
+        """Return (and forget) the created job if no end of it was announced since."""
+        return self._fresh.pop(job_id, None)
 
     async def register(self, job_id: str) -> _Inbox:
         """Return an inbox of ``job_id``'s announcements from now on."""
@@ -102,26 +131,32 @@ class WatchHub:
 
     def _end(self, error: SubscriptionClosed) -> None:
         self._ended = error
+        self._fresh.clear()
         for held in self._inboxes.values():
             for inbox in held:
                 inbox.put(error)
 
     async def _run(self, sub: Subscription) -> None:
-        inboxes = self._inboxes
+        inboxes, fresh = self._inboxes, self._fresh
         try:
             while True:
                 try:
                     event = await sub.receive()
                 except EventsMissed:
+                    fresh.clear()  # an end may be among the missed ones
                     for held in inboxes.values():
                         for inbox in held:
                             inbox.put(None)
                     continue
-                watching = inboxes.get(event.subject or "")
+                subject = event.subject or ""
+                final = event.type in _FINAL_TYPES
+                if final and fresh:
+                    fresh.pop(subject, None)
+                watching = inboxes.get(subject)
                 if watching:
-                    version = _version(event)
+                    note = (_version(event), final)
                     for inbox in watching:
-                        inbox.put(version)
+                        inbox.put(note)
         except SubscriptionClosed as exc:  # the bus closed: every watcher ends with it
             self._end(exc)
         except BaseException:  # the tracker is leaving (cancelled), or a bug
@@ -147,10 +182,16 @@ class JobWatch:
     call cancelled while waiting (a timeout around it) leaves it usable.
     """
 
-    def __init__(self, tracker: JobTracker, job_id: str, *, owner: str | None) -> None:
+    def __init__(
+        self, tracker: JobTracker, job_id: str, *, owner: str | None, finals_only: bool = False
+    ) -> None:
         self._tracker = tracker
         self._job_id = job_id
         self._owner = owner
+        # Only the first version and a final one are wanted (``wait``): the store is
+        # read again only when a final state is announced (or events were missed, or
+        # at the resync), not on every change.
+        self._finals_only = finals_only
         self._inbox: _Inbox | None = None
         self._last: Job | None = None
         self._done = False
@@ -185,9 +226,13 @@ class JobWatch:
             if self._last is None:
                 return await self._emit(await self._first())
             while True:
-                announced = await self._signal()
-                if announced is not None and announced <= self._last.version:
-                    continue  # a change already seen (the store was read after it)
+                note = await self._signal()
+                if note is not None:
+                    announced, final = note
+                    if announced is not None and announced <= self._last.version:
+                        continue  # a change already seen (the store was read after it)
+                    if self._finals_only and not final:
+                        continue  # not the end yet: no need to read it
                 job = await self._read()
                 if job is not None and job.version > self._last.version:
                     return await self._emit(job)
@@ -202,7 +247,15 @@ class JobWatch:
 
     async def _first(self) -> Job:
         # Register first, then read: a change between the two is in the inbox.
-        self._inbox = await self._tracker._hub.register(self._job_id)
+        hub = self._tracker._hub
+        self._inbox = await hub.register(self._job_id)
+        if self._finals_only:
+            # Created here while the hub listened, and not ended before the
+            # registration (the hub forgets it on its final event): its end will be
+            # in the inbox, so the created job stands for the first read.
+            fresh = hub.take_fresh(self._job_id)
+            if fresh is not None and self._owner in (None, fresh.owner):
+                return fresh
         job = await self._tracker.get(self._job_id, owner=self._owner)
         if job is None:
             raise JobNotFound(self._job_id)
@@ -224,12 +277,18 @@ class JobWatch:
             await self.aclose()
         return job
 
-    async def _signal(self) -> int | None:
-        """Wait for the job's next event (its version) or ``RESYNC`` seconds (``None``)."""
+    async def _signal(self) -> _Announced | None:
+        """Wait for the job's next announcement or ``RESYNC`` seconds (``None``)."""
         inbox = self._inbox
         if inbox is None:  # pragma: no cover - closed by another task during a read
             raise StopAsyncIteration
+        if inbox.ready():  # already here: no timer (and no task group) needed
+            return await inbox.get()
         clock = self._tracker.clock
+        if type(clock) is SystemClock:  # its sleep is anyio's: a deadline, not a task
+            with anyio.move_on_after(RESYNC):
+                return await inbox.get()  # None: events were missed, read the store
+            return None
         got: list[Any] = []
         async with anyio.create_task_group() as tg:
 

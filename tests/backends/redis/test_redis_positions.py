@@ -214,3 +214,46 @@ async def test_a_log_deleted_during_a_blocking_read_is_noticed(
             assert (error.position, error.epoch) == (last, new.partition(":")[0])
     finally:
         await backend.aclose()
+
+
+@pytest.mark.anyio
+async def test_reading_on_from_the_last_position_read_checks_what_may_have_changed(
+    prefix: str, clock: ManualClock
+) -> None:
+    """A read after the newest position returned takes one round trip (XREAD + HMGET)
+    and still tells a deleted log and a trimmed one."""
+    backend = RedisBusBackend(REDIS_URL, prefix=prefix, clock=clock, max_entries=2)
+    raw = redis.asyncio.Redis.from_url(REDIS_URL)
+    try:
+        first = await backend.append(make_events(1))
+        (entry,) = await backend.read(None, limit=10)
+        assert entry.position == first[0]
+        assert await backend.read(entry.position, limit=10, wait=0.05) == []  # nothing new
+        more = await backend.append(make_events(1))
+        (newer,) = await backend.read(entry.position, limit=10, wait=0.05)
+        assert newer.position == more[0]
+        # Trimmed past the position while nobody read: expired, naming the oldest kept.
+        kept = await backend.append(make_events(3))
+        with pytest.raises(PositionExpired) as expired:
+            await backend.read(newer.position, limit=10, wait=0.05)
+        assert expired.value.oldest == kept[1]
+        # The keys deleted (another log, another epoch): stale.
+        assert await backend.last_position() == kept[-1]
+        await raw.delete(tagged(prefix, "log"), tagged(prefix, "meta"))
+        await backend.append(make_events(1))
+        with pytest.raises(StalePosition):
+            await backend.read(kept[-1], limit=10, wait=0.05)
+        # Deleted and not written again: stale too (the log has no epoch now).
+        last = await backend.last_position()
+        assert last is not None
+        other = RedisBusBackend(REDIS_URL, prefix=prefix, clock=clock)
+        try:  # a backend that did not return it reads the checked way: nothing new
+            assert await other.read(last, limit=10, wait=0.05) == []
+        finally:
+            await other.aclose()
+        await raw.delete(tagged(prefix, "log"), tagged(prefix, "meta"))
+        with pytest.raises(StalePosition):
+            await backend.read(last, limit=10, wait=0.05)
+    finally:
+        await backend.aclose()
+        await raw.aclose()

@@ -127,6 +127,9 @@ class RedisBusBackend:
             url, cluster=cluster, route_key=self._keys.log, redis_options=redis_options
         )
         self._positions = Positions()
+        #: The newest position a read (or last_position) returned: a read after it
+        #: takes the one-round-trip way (see _read_on).
+        self._tail: Position | None = None
         self._acks = Acks(self._conn, self._keys)
         self._receiver = Receiver(
             self._conn, self._keys, self._positions, self._acks, self.clock,
@@ -157,6 +160,18 @@ class RedisBusBackend:
         self._conn.check_open()
         if not events:
             return []
+        keys, args = self.append_request(events)
+        return self.appended(await self._conn.script("APPEND", keys, args))
+
+    def append_request(self, events: Sequence[Event]) -> tuple[list[str], list[Any]]:
+        """Return the ``KEYS`` and ``ARGV`` of ``lua/append.lua`` appending ``events``.
+
+        For a script of another part that appends in the same step (the job store's
+        outbox); :meth:`appended` reads its reply.
+
+        Raises:
+            EventTooLarge: An event is over ``max_message_size``.
+        """
         limit = self._max_message_size
         keys = [self._keys.log, self._keys.meta]
         window = self._dedupe_window
@@ -175,7 +190,10 @@ class RedisBusBackend:
             keys.append(dedupe(event.id))
             args.append(event.id)
             args.append(data)
-        reply = await self._conn.script("APPEND", keys, args)
+        return keys, args
+
+    def appended(self, reply: Sequence[bytes]) -> list[Position]:
+        """Return the positions in ``lua/append.lua``'s reply (noting the log's epoch)."""
         prefix = self._positions.seen(reply[0])
         return [prefix + p.decode() for p in reply[1:]]
 
@@ -202,15 +220,19 @@ class RedisBusBackend:
         epoch, stream_id = ("", "") if after is None else self._positions.split(after)
         self._conn.check_open()
         k = self._keys
+        if wait > 0 and after is not None and after == self._tail:
+            return await self._read_on(after, epoch, stream_id, limit=limit, wait=wait)
         page = await self._conn.script(
             "READ", [k.log, k.meta], [new_epoch(), epoch, stream_id, limit], position=after or ""
         )
         prefix = self._positions.seen(page[0])
         if len(page) > 2:
-            return [
+            entries = [
                 LogEntry(prefix + page[i].decode(), decode_event(page[i + 1]))
                 for i in range(2, len(page), 2)
             ]
+            self._tail = entries[-1].position
+            return entries
         if wait <= 0:
             return []
         # Nothing yet: block from the position, or for after=None from the newest entry
@@ -237,14 +259,53 @@ class RedisBusBackend:
                 first: Any = await self._conn.client.xrange(k.log, "-", "+", count=1)
             oldest = prefix + first[0][0].decode() if first else None
             raise PositionExpired(after or f"{prefix}{since}", oldest=oldest)
-        return [LogEntry(prefix + pos.decode(), decode_event(field(f, b"e"))) for pos, f in raw]
+        entries = [LogEntry(prefix + pos.decode(), decode_event(field(f, b"e"))) for pos, f in raw]
+        self._tail = entries[-1].position
+        return entries
+
+    async def _read_on(
+        self, after: Position, epoch: str, stream_id: str, *, limit: int, wait: float
+    ) -> list[LogEntry]:
+        """Read on from the newest position this backend returned: one round trip.
+
+        That position was checked when it was read (its epoch, that it is in the log),
+        so ``READ``'s checks come down to what may have changed since: the log's epoch
+        (its keys deleted: another log) and its trimming, read by an ``HMGET`` the
+        server runs right after the ``XREAD`` (which returns at once when entries wait).
+        """
+        k = self._keys
+        reply, (trimmed, epoch_now) = await self._conn.blocking_then(
+            ("XREAD", "COUNT", limit, "BLOCK", max(int(wait * 1000), 1), "STREAMS", k.log,
+             stream_id),
+            ("HMGET", k.meta, "trimmed", "epoch"),
+            block=wait,
+        )  # fmt: skip
+        if epoch_now is None or epoch_now.decode() != epoch:
+            self._tail = None
+            raise StalePosition(after, epoch=epoch_now.decode() if epoch_now else "")
+        if trimmed and id_key(trimmed) > id_key(stream_id):
+            self._tail = None
+            with self._conn.mapped():
+                first: Any = await self._conn.client.xrange(k.log, "-", "+", count=1)
+            oldest = f"{epoch}:{first[0][0].decode()}" if first else None
+            raise PositionExpired(after, oldest=oldest)
+        raw = stream_entries(reply)
+        if not raw:
+            return []
+        prefix = self._positions.seen(epoch_now)
+        entries = [LogEntry(prefix + pos.decode(), decode_event(field(f, b"e"))) for pos, f in raw]
+        self._tail = entries[-1].position
+        return entries
 
     async def last_position(self) -> Position | None:
         """Return the newest position, or ``None`` for an empty log."""
         k = self._keys
         epoch, last = await self._conn.script("LAST", [k.log, k.meta], [new_epoch()])
         prefix = self._positions.seen(epoch)
-        return prefix + last.decode() if last else None
+        if not last:
+            return None
+        self._tail = prefix + last.decode()  # a position in the log: reads may go on from it
+        return self._tail
 
     # -- consumer groups --------------------------------------------------------------
 

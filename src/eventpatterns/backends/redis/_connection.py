@@ -264,6 +264,28 @@ class RedisConnection:
                 with anyio.CancelScope(shield=True):
                     await pool.release(conn)
 
+    async def blocking_then(
+        self, command: Sequence[Any], then: Sequence[Any], *, block: float
+    ) -> tuple[Any, Any]:
+        """Run a blocking command and ``then`` after it on the same connection, at once.
+
+        One round trip: the server runs ``then`` as soon as ``command`` returns (the
+        connection's commands run in order), as if sent after its reply arrived.
+        """
+        with self.mapped():
+            pool = await self._pool()
+            conn = await pool.get_connection(*self._command_name)  # type: ignore[no-untyped-call]
+            try:
+                await conn.send_packed_command(pack(command, then))
+                first = await conn.read_response(timeout=block + _BLOCK_SLACK)
+                return first, await conn.read_response(timeout=_BLOCK_SLACK)
+            except BaseException as exc:
+                await self._drop(pool, conn, exc)
+                raise
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await pool.release(conn)
+
     def sha(self, name: str) -> bytes:
         """Return the SHA1 ``EVALSHA`` names one of the scripts :meth:`transaction` loads."""
         return self._shas[name]

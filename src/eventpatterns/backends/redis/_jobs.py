@@ -27,15 +27,19 @@ import inspect
 import math
 from collections.abc import Awaitable, Callable
 from importlib.resources import files
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from ...core import Clock, SystemClock
+from ...core import Clock, Event, SystemClock
 from ...errors import BackendUnavailable, BusClosed, ConfigurationError, JobConflict, JobNotFound
 from ...jobs._codec import job_from_json, job_to_json
 from ...jobs._model import Job, JobState
 from ...jobs._store import DEFAULT_TTL, JobPage, check_limit, format_cursor, parse_cursor
 from ._connection import _import_redis, waiting_client
+from ._scripts import HELPERS, as_function, text_of
 from ._url import connection_options
+
+if TYPE_CHECKING:
+    from ._bus import RedisBusBackend
 
 __all__ = ["RedisJobStore"]
 
@@ -46,6 +50,16 @@ _WAITING = (JobState.PENDING, JobState.RETRYING)
 
 def _script(name: str) -> str:
     return (files(__package__) / "lua" / "jobs" / f"{name}.lua").read_text(encoding="utf-8")
+
+
+def _outbox_script(name: str) -> str:
+    """The job script ``name`` followed, when it wrote the job, by the bus's append."""
+    return (
+        HELPERS
+        + as_function(text_of("append"), "bus_append")
+        + as_function(_script(name), "job_script")
+        + _script("outbox")
+    )
 
 
 def _positive(name: str, value: object) -> float:
@@ -73,10 +87,15 @@ class RedisJobStore:
         grace: Seconds the server keeps a final job's keys after its TTL, in case no
             process purges it.
         clock: Where expiry reads the time (pass the tracker's clock).
+        outbox: The :class:`RedisBusBackend` the tracker's bus runs on, to append each
+            job's event to the bus's log in the same script as the change it announces
+            (one round trip instead of two; the state and its event are stored
+            together). Opt-in; the bus must use the same Redis server and the same
+            ``prefix`` (so its keys share this store's hash tag, also on Cluster).
         redis_options: redis-py client options (``password``, ``socket_timeout``...).
 
     Raises:
-        ConfigurationError: A bad URL or option.
+        ConfigurationError: A bad URL or option, or an ``outbox`` of another prefix.
         MissingDependency: redis-py is not installed (``pip install 'eventpatterns[redis]'``).
 
     Example::
@@ -93,12 +112,28 @@ class RedisJobStore:
         default_ttl: float = DEFAULT_TTL,
         grace: float = 3600.0,
         clock: Clock | None = None,
+        outbox: RedisBusBackend | None = None,
         **redis_options: Any,
     ) -> None:
         if not isinstance(prefix, str) or not prefix or any(c in prefix for c in "{}"):
             raise ConfigurationError(
                 f"prefix must be a non-empty string without braces: {prefix!r}"
             )
+        if outbox is not None:
+            from ._bus import RedisBusBackend
+
+            if not isinstance(outbox, RedisBusBackend):
+                raise ConfigurationError(
+                    f"outbox must be a RedisBusBackend, got {type(outbox).__name__}"
+                )
+            if outbox.prefix != prefix:
+                raise ConfigurationError(
+                    f"outbox: the bus's prefix {outbox.prefix!r} is not the store's"
+                    f" {prefix!r} (the outbox writes both in one script: one hash tag)"
+                )
+        #: The bus backend whose log job events are appended to with each change
+        #: (``None``: the tracker publishes them itself).
+        self.outbox = outbox
         self._ttl = _positive("default_ttl", default_ttl)
         self._grace = _positive("grace", grace)
         self._clock = clock or SystemClock()
@@ -114,6 +149,11 @@ class RedisJobStore:
         self._create = self._client.register_script(_script("create"))
         self._replace = self._client.register_script(_script("replace"))
         self._purge = self._client.register_script(_script("purge"))
+        self._create_out: Any = None
+        self._replace_out: Any = None
+        if outbox is not None:
+            self._create_out = self._client.register_script(_outbox_script("create"))
+            self._replace_out = self._client.register_script(_outbox_script("replace"))
         self._tag = "{" + prefix + "}"
         self._leases = f"{self._tag}:jobs:leases"
         self._due = f"{self._tag}:jobs:due"
@@ -171,33 +211,51 @@ class RedisJobStore:
 
     async def create(self, job: Job) -> Job:
         """Store a new job, or return the owner's live job with the same idempotency key."""
+        return await self._create_job(job, None)
+
+    async def create_announced(self, job: Job, event: Event) -> Job:
+        """:meth:`create`, appending ``event`` to the :attr:`outbox` bus's log with it.
+
+        The event is appended only when the job is stored (not for an idempotency key
+        already used).
+
+        Raises:
+            ConfigurationError: The store has no outbox.
+            EventTooLarge: The event is over the bus's ``max_message_size`` (nothing
+                is written).
+        """
+        return await self._create_job(job, self._outbox_request(event))
+
+    def _outbox_request(self, event: Event) -> tuple[list[str], list[Any]]:
+        if self.outbox is None:
+            raise ConfigurationError("this RedisJobStore has no outbox (outbox=...)")
+        return self.outbox.append_request((event,))
+
+    async def _create_job(self, job: Job, announce: tuple[list[str], list[Any]] | None) -> Job:
         if job.version != 1:
             raise JobConflict(job.id, expected=None, actual=job.version)
         data = job_to_json(job)
         keyed = job.idempotency_key is not None
+        keys = [
+            self._job_key(job.id),
+            self._owner_key(job.owner),
+            self._owner_key(job.owner, "pending"),
+            self._idem_key(job),
+            self._deadlines,
+            self._due,
+        ]
         for _ in range(5):  # the keyed job may expire between the script and the read
-            reply = await self._call(
-                lambda: self._create(
-                    keys=[
-                        self._job_key(job.id),
-                        self._owner_key(job.owner),
-                        self._owner_key(job.owner, "pending"),
-                        self._idem_key(job),
-                        self._deadlines,
-                        self._due,
-                    ],
-                    args=[
-                        data,
-                        job.id,
-                        job.owner,
-                        _num(job.created_at),
-                        _num(job.deadline),
-                        "1" if keyed else "0",
-                        _num(self._clock.time()),
-                        _num(job.run_after),
-                    ],
-                )
-            )
+            args = [
+                data,
+                job.id,
+                job.owner,
+                _num(job.created_at),
+                _num(job.deadline),
+                "1" if keyed else "0",
+                _num(self._clock.time()),
+                _num(job.run_after),
+            ]
+            reply = await self._run(self._create, self._create_out, keys, args, announce)
             status = reply[0]
             if status == b"OK":
                 return job
@@ -208,6 +266,28 @@ class RedisJobStore:
                 return existing
         raise JobConflict(job.id, expected=None, actual=None)  # pragma: no cover - a race x5
 
+    async def _run(
+        self,
+        plain: Any,
+        announcing: Any,
+        keys: builtins.list[str],
+        args: builtins.list[Any],
+        announce: tuple[builtins.list[str], builtins.list[Any]] | None,
+    ) -> Any:
+        """Run a job script, or (``announce``: append.lua's keys and args) its outbox form."""
+        if announce is None:
+            return await self._call(lambda: plain(keys=keys, args=args))
+        more_keys, more_args = announce
+        reply = await self._call(
+            lambda: announcing(
+                keys=[*keys, *more_keys], args=[len(keys), len(args), *args, *more_args]
+            )
+        )
+        if reply[0] == b"OK":
+            assert self.outbox is not None  # noqa: S101 - announce came from it
+            self.outbox.appended(reply[-1])
+        return reply
+
     async def get(self, job_id: str) -> Job | None:
         """Return the job, or ``None`` if never stored or expired."""
         raw, expires = await self._call(lambda: self._client.hmget(self._job_key(job_id), "j", "e"))
@@ -215,41 +295,57 @@ class RedisJobStore:
 
     async def replace(self, job: Job, *, expected_version: int) -> Job:
         """Write ``job`` if the stored version is ``expected_version``."""
+        return await self._replace_job(job, expected_version, None)
+
+    async def replace_announced(self, job: Job, *, expected_version: int, event: Event) -> Job:
+        """:meth:`replace`, appending ``event`` to the :attr:`outbox` bus's log with it.
+
+        The event is appended only when the job is written (not on a conflict).
+
+        Raises:
+            ConfigurationError: The store has no outbox.
+            EventTooLarge: The event is over the bus's ``max_message_size`` (nothing
+                is written).
+        """
+        return await self._replace_job(job, expected_version, self._outbox_request(event))
+
+    async def _replace_job(
+        self,
+        job: Job,
+        expected_version: int,
+        announce: tuple[builtins.list[str], builtins.list[Any]] | None,
+    ) -> Job:
         if job.version != expected_version + 1:
             actual = await self._version(job.id)
             raise JobConflict(job.id, expected=expected_version, actual=actual)
         expires = self._expires_at(job)
         now = self._clock.time()
         backstop = 0 if expires is None else max(1, int((expires - now + self._grace) * 1000))
-        data = job_to_json(job)
-        reply = await self._call(
-            lambda: self._replace(
-                keys=[
-                    self._job_key(job.id),
-                    *(self._owner_key(job.owner, s) for s in _STATES),
-                    self._idem_key(job),
-                    self._leases,
-                    self._due,
-                    self._deadlines,
-                    self._expiry,
-                ],
-                args=[
-                    str(expected_version),
-                    str(job.version),
-                    data,
-                    job.state.value,
-                    _num(job.lease_until if job.state is JobState.RUNNING else None),
-                    _num(job.run_after if job.state in _WAITING else None),
-                    _num(None if job.state.final else job.deadline),
-                    _num(expires),
-                    _num(now),
-                    "1" if job.idempotency_key is not None else "0",
-                    job.id,
-                    job.owner,
-                    str(backstop),
-                ],
-            )
-        )
+        keys = [
+            self._job_key(job.id),
+            *(self._owner_key(job.owner, s) for s in _STATES),
+            self._idem_key(job),
+            self._leases,
+            self._due,
+            self._deadlines,
+            self._expiry,
+        ]
+        args = [
+            str(expected_version),
+            str(job.version),
+            job_to_json(job),
+            job.state.value,
+            _num(job.lease_until if job.state is JobState.RUNNING else None),
+            _num(job.run_after if job.state in _WAITING else None),
+            "-" if job.deadline is None else _num(None if job.state.final else job.deadline),
+            _num(expires),
+            _num(now),
+            "1" if job.idempotency_key is not None else "0",
+            job.id,
+            job.owner,
+            str(backstop),
+        ]
+        reply = await self._run(self._replace, self._replace_out, keys, args, announce)
         status = reply[0]
         if status == b"OK":
             return job

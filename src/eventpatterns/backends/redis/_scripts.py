@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 from importlib.resources import files
 
-__all__ = ["NAMES", "TEXTS", "sha1"]
+__all__ = ["HELPERS", "NAMES", "TEXTS", "as_function", "sha1", "text_of"]
 
 #: Script name (as the backend calls it) -> file in ``lua/``.
 NAMES = (
@@ -49,3 +49,22 @@ TEXTS: dict[str, str] = {name: _HELPERS + _load(name.lower()) for name in NAMES}
 def sha1(text: str) -> bytes:
     """Return the SHA1 digest that ``EVALSHA`` names a script by (hex, as bytes)."""
     return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest().encode()
+
+
+#: ``lua/helpers.lua``, for scripts of other parts that embed a bus script.
+HELPERS = _HELPERS
+
+
+def as_function(text: str, function: str) -> str:
+    """Return a script's text as a local Lua function ``function(KEYS, ARGV)``.
+
+    The script's own ``KEYS`` and ``ARGV`` become the function's parameters and its
+    ``return`` the function's, so another script can run it on a slice of its own
+    keys and arguments (the job store's outbox runs ``append.lua`` this way).
+    """
+    return f"local function {function}(KEYS, ARGV)\n{text}\nend\n"
+
+
+def text_of(name: str) -> str:
+    """Return ``lua/<name>.lua`` without the helpers (put :data:`HELPERS` in front)."""
+    return _load(name)

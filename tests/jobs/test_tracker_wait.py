@@ -1,0 +1,209 @@
+"""JobTracker.wait reads the store only for the first version (or not even that) and the end."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import anyio
+import anyio.lowlevel
+import pytest
+
+from eventpatterns import EventBus
+from eventpatterns.backends.memory import MemoryBusBackend, MemoryJobStore
+from eventpatterns.errors import BackendUnavailable, JobNotFound, JobTimeout
+from eventpatterns.jobs import (
+    Job,
+    JobState,
+    JobTracker,
+    Progress,
+    ReportProgress,
+    Start,
+    Succeed,
+    _watch,
+)
+from eventpatterns.jobs._events import PROGRESS, job_event
+from eventpatterns.testing import ManualClock
+
+from .test_tracker import act, tracking
+from .worker_helpers import FlakyStore
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+class CountingStore(FlakyStore):
+    """A memory store that counts reads and can hide every job (a vanished record)."""
+
+    def __init__(self, clock: ManualClock) -> None:
+        super().__init__(MemoryJobStore(clock=clock))
+        self.gets = 0
+        self.hidden = False
+
+    async def get(self, job_id: str) -> Job | None:
+        self.gets += 1
+        job = await super().get(job_id)
+        return None if self.hidden else job
+
+
+async def listening(tracker: JobTracker) -> None:
+    """Start the tracker's watch hub (a wait on a job that is already final)."""
+    job = await tracker.submit("echo", 0, owner="u0")
+    await tracker.cancel(job.id)
+    assert (await tracker.wait(job.id, timeout=5)).state is JobState.CANCELLED
+    assert tracker._hub.listening
+
+
+async def ended(tracker: JobTracker, job_id: str) -> None:
+    """Let the hub take in the job's final event (it forgets the job then)."""
+    with anyio.fail_after(5):
+        while job_id in tracker._hub._fresh:
+            await anyio.lowlevel.checkpoint()
+
+
+async def test_a_wait_on_a_job_created_here_reads_only_its_end() -> None:
+    clock = ManualClock()
+    store = CountingStore(clock)
+    async with tracking(clock, store=store) as tracker:
+        before = await tracker.submit("echo", 1, owner="u1")  # the hub not listening yet
+        await listening(tracker)
+        job = await tracker.submit("echo", 2, owner="u1")
+        store.gets = 0
+        done: list[Job] = []
+
+        async def waiter() -> None:
+            done.append(await tracker.wait(job.id, timeout=5, owner="u1"))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(waiter)
+            await anyio.sleep(0.01)
+            running = await act(tracker, job, Start("w1", lease=30))
+            running = await act(tracker, running, ReportProgress("w1", Progress(0.5)))
+            await anyio.sleep(0.01)
+            reads = store.gets  # the running and progress events needed no read
+            await act(tracker, running, Succeed("w1", result=2))
+        assert reads == 2  # the two commands' reads, none by the waiter
+        assert store.gets == 2 + 1 + 1  # and the Succeed's, then the waiter's final read
+        assert [j.state for j in done] == [JobState.SUCCEEDED]
+        assert done[0].result == 2
+        # A job created before the hub listened is read first, then at its end.
+        store.gets = 0
+        running = await act(tracker, before, Start("w1", lease=30))
+        await act(tracker, running, Succeed("w1", result=1))
+        assert (await tracker.wait(before.id, timeout=5)).result == 1
+        assert store.gets == 2 + 1  # the two commands' reads, then the wait's one read
+
+
+async def test_a_job_that_ended_before_its_wait_is_read_from_the_store() -> None:
+    async with tracking() as tracker:
+        await listening(tracker)
+        job = await tracker.submit("echo", 3, owner="u1")
+        running = await act(tracker, job, Start("w1", lease=30))
+        await act(tracker, running, Succeed("w1", result=3))
+        await ended(tracker, job.id)
+        done = await tracker.wait(job.id, timeout=5)
+        assert (done.state, done.result) == (JobState.SUCCEEDED, 3)
+        with pytest.raises(JobNotFound):  # another owner's job, created here or not
+            await tracker.wait(job.id, timeout=5, owner="u2")
+        other = await tracker.submit("echo", 4, owner="u1")
+        with pytest.raises(JobNotFound):
+            await tracker.wait(other.id, timeout=5, owner="u2")
+
+
+async def test_missed_events_make_every_wait_read_the_store(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_watch, "HUB_BUFFER", 8)
+    async with tracking() as tracker:
+        await listening(tracker)
+        job = await tracker.submit("echo", 5, owner="u1")
+        job = await act(tracker, job, Start("w1", lease=30))
+        assert job.id in tracker._hub._fresh
+        events = []
+        for _ in range(8 + 10):  # more than the hub holds, at once: a gap
+            new = dataclasses.replace(job, version=job.version + 1, progress=Progress(0.5))
+            job = await tracker.store.replace(new, expected_version=job.version)
+            events.append(job_event(job, PROGRESS, source="/t"))
+        await tracker.bus.publish_batch(events)
+        with anyio.fail_after(5):
+            while tracker._hub._fresh:
+                await anyio.lowlevel.checkpoint()
+        with pytest.raises(JobTimeout, match="still running"):  # read: running, not pending
+            await tracker.wait(job.id, timeout=0.05)
+
+
+async def test_the_hub_remembers_a_bounded_number_of_created_jobs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_watch, "HUB_BUFFER", 2)
+    async with tracking() as tracker:
+        await listening(tracker)
+        jobs = [await tracker.submit("echo", n, owner="u1") for n in range(3)]
+        assert list(tracker._hub._fresh) == [jobs[1].id, jobs[2].id]  # the oldest dropped
+        again = await tracker.submit("echo", 9, owner="u1", idempotency_key="k")
+        await tracker.submit("echo", 9, owner="u1", idempotency_key="k")  # the same job
+        assert list(tracker._hub._fresh) == [jobs[2].id, again.id]
+
+
+async def test_a_timed_out_wait_names_the_state_now() -> None:
+    clock = ManualClock()
+    store = CountingStore(clock)
+    async with tracking(clock, store=store) as tracker:
+        await listening(tracker)
+        job = await tracker.submit("echo", 6, owner="u1")
+        await act(tracker, job, Start("w1", lease=30))  # the wait starts from v1 (pending)
+        with pytest.raises(JobTimeout, match="still running"):
+            await tracker.wait(job.id, timeout=0.05)
+        # The read after the timeout fails: the last version seen is named instead.
+        fresh = await tracker.submit("echo", 7, owner="u1")
+        store.down = True
+        with pytest.raises(JobTimeout, match="still pending"):
+            await tracker.wait(fresh.id, timeout=0.05)
+        store.down = False
+        # The record vanished meanwhile: likewise.
+        third = await tracker.submit("echo", 8, owner="u1")
+        store.hidden = True
+        with pytest.raises(JobTimeout, match="still pending"):
+            await tracker.wait(third.id, timeout=0.05)
+        with pytest.raises(JobNotFound):  # never seen at all: not found
+            await tracker.wait("no-such-job", timeout=0.05)
+        store.hidden = False
+        store.down = True
+        with pytest.raises(BackendUnavailable):  # nothing seen, and the store is down
+            await tracker.wait(job.id, timeout=0.05)
+
+
+async def test_on_the_system_clock_a_change_never_announced_is_found_by_the_resync(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_watch, "RESYNC", 0.05)
+    async with EventBus(MemoryBusBackend()) as bus:
+        store = MemoryJobStore()
+        tracker = JobTracker(bus, store, run_reaper=False)
+        tracker.declare("echo")
+        async with tracker:
+            job = await tracker.submit("echo", 1, owner="u1")
+            seen: list[JobState] = []
+            ended = anyio.Event()
+
+            async def follow() -> None:
+                async for update in tracker.watch(job.id):
+                    seen.append(update.state)
+                ended.set()
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(follow)
+                with anyio.fail_after(5):
+                    while not seen:
+                        await anyio.lowlevel.checkpoint()
+                # A write whose event was lost: only the periodic read finds it.
+                done = dataclasses.replace(
+                    job, version=2, state=JobState.CANCELLED, finished_at=job.created_at
+                )
+                await store.replace(done, expected_version=1)
+                with anyio.fail_after(5):
+                    await ended.wait()
+    assert seen == [JobState.PENDING, JobState.CANCELLED]
