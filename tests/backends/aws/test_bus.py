@@ -405,6 +405,27 @@ async def test_create_group_is_idempotent_and_builds_every_resource(
     await backend.delete_group("orders.v2")  # tearing down twice is harmless
 
 
+async def test_create_group_mends_a_group_whose_rule_a_crash_left_out(
+    backend: AWSBusBackend, aws: str
+) -> None:
+    from aiobotocore.session import get_session
+
+    assert await backend.create_group("half", start="latest")
+    rule = backend._groups["half"].rule_name
+    async with get_session().create_client("events", region_name=REGION, endpoint_url=aws) as ev:
+        await ev.remove_targets(Rule=rule, EventBusName="tests", Ids=["queue"])
+        await ev.delete_rule(Name=rule, EventBusName="tests")  # as if it crashed before it
+        fresh = make(aws, clock=ManualClock())
+        try:
+            assert not await fresh.create_group("half", start="latest")  # it existed...
+            targets = await ev.list_targets_by_rule(Rule=rule, EventBusName="tests")
+            assert [t["Id"] for t in targets["Targets"]] == ["queue"]  # ...and is whole again
+            await fresh.append([Event(type="t", source="/s", id="after-mend")])
+            assert [e.id for e in await drain_group(fresh, "half")] == ["after-mend"]
+        finally:
+            await fresh.aclose()
+
+
 async def test_sqs_redrive_policy_moves_a_crashing_message_to_the_dlq(aws: str) -> None:
     clock = ManualClock()
     backend = make(aws, clock=clock, max_receives=2)

@@ -91,6 +91,11 @@ class SQSGroups:
         rule = to_eventbridge(pattern)
         resources = GroupResources.named(self.prefix, group)
         if await resources.lookup(self.pool):
+            if not await resources.complete(self.pool, bus=self.bus):
+                await self._ensure_bus()  # half created (a crash): mend its rule, target
+                await resources.create(
+                    self.pool, bus=self.bus, pattern=rule, max_receives=self.max_receives
+                )
             self._groups[group] = resources
             return False
         await self._ensure_bus()

@@ -74,6 +74,22 @@ class GroupResources:
             raise
         return True
 
+    async def complete(self, pool: ClientPool, *, bus: str) -> bool:
+        """Tell whether the group's rule exists and targets its queue (after :meth:`lookup`).
+
+        ``False`` for a group half created (a crash between its queues and its rule):
+        :meth:`create` mends it.
+        """
+        events = await pool.client("events")
+        with aws_errors("ListTargetsByRule", resource=f"rule {self.rule_name!r}"):
+            try:
+                answer = await events.list_targets_by_rule(Rule=self.rule_name, EventBusName=bus)
+            except Exception as exc:
+                if error_code(exc) == "ResourceNotFoundException":
+                    return False
+                raise
+        return any(t.get("Id") == "queue" for t in answer.get("Targets", []))
+
     async def require(self, pool: ClientPool) -> None:
         """Fill in the URLs, or raise :class:`GroupNotFound`."""
         if not self.queue_url and not await self.lookup(pool):
