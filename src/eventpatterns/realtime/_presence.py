@@ -259,6 +259,27 @@ def encode_info(info: object, *, limit: int) -> str:
     return text
 
 
+def check_join(
+    channel: object,
+    member: object,
+    connection: object,
+    info: object,
+    ttl: object,
+    *,
+    default_ttl: float,
+    max_info_size: int,
+) -> tuple[float, str]:
+    """Check :meth:`Presence.join`'s arguments (for implementations).
+
+    Returns:
+        The membership's TTL in seconds, and ``info`` as compact JSON.
+    """
+    check_channel("join", channel)
+    check_name("join", "member", member, limit=MAX_MEMBER)
+    check_name("join", "connection", connection, limit=MAX_CONNECTION)
+    return check_ttl(ttl, default_ttl), encode_info(info, limit=max_info_size)
+
+
 def check_settings(*, ttl: float, sweep_interval: float, max_info_size: int) -> None:
     """Check an implementation's constructor settings."""
     check_ttl(ttl, ttl)

@@ -21,10 +21,10 @@ from ._presence import (
     PresenceEvent,
     SweeperLifecycle,
     check_channel,
+    check_join,
     check_name,
     check_settings,
     check_ttl,
-    encode_info,
 )
 
 __all__ = ["MemoryPresence"]
@@ -159,11 +159,10 @@ class MemoryPresence(SweeperLifecycle):
         ttl: float | None = None,
     ) -> bool:
         """Join a connection of a member to a channel; see :meth:`Presence.join`."""
-        check_channel("join", channel)
-        check_name("join", "member", member, limit=MAX_MEMBER)
-        check_name("join", "connection", connection, limit=MAX_CONNECTION)
-        seconds = check_ttl(ttl, self.ttl)
-        text = encode_info(info, limit=self.max_info_size)
+        seconds, text = check_join(
+            channel, member, connection, info, ttl,
+            default_ttl=self.ttl, max_info_size=self.max_info_size,
+        )  # fmt: skip
         self._check_open()
         await anyio.lowlevel.checkpoint()
         now = self.clock.time()

@@ -48,10 +48,10 @@ from ...realtime._presence import (
     PresenceEvent,
     SweeperLifecycle,
     check_channel,
+    check_join,
     check_name,
     check_settings,
     check_ttl,
-    encode_info,
 )
 from ._client import ClientPool, aws_errors
 from ._dynamo_presence_state import ChannelState, events_after, ttl_of
@@ -226,11 +226,10 @@ class DynamoPresence(SweeperLifecycle):
         ttl: float | None = None,
     ) -> bool:
         """Join a connection of a member to a channel; see :meth:`Presence.join`."""
-        check_channel("join", channel)
-        check_name("join", "member", member, limit=MAX_MEMBER)
-        check_name("join", "connection", connection, limit=MAX_CONNECTION)
-        seconds = check_ttl(ttl, self.ttl)
-        text = encode_info(info, limit=self.max_info_size)
+        seconds, text = check_join(
+            channel, member, connection, info, ttl,
+            default_ttl=self.ttl, max_info_size=self.max_info_size,
+        )  # fmt: skip
         # First the connection's list of channels, so heartbeats find every membership.
         await self._call(
             "UpdateItem",

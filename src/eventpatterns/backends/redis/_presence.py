@@ -29,10 +29,10 @@ from ...realtime._presence import (
     PresenceEvent,
     SweeperLifecycle,
     check_channel,
+    check_join,
     check_name,
     check_settings,
     check_ttl,
-    encode_info,
 )
 from ._connection import RedisConnection
 from ._url import BUS_OPTIONS, _check_scheme, _int, _parse, _query, _seconds, _text
@@ -195,11 +195,10 @@ class RedisPresence(SweeperLifecycle):
         ttl: float | None = None,
     ) -> bool:
         """Join a connection of a member to a channel; see :meth:`Presence.join`."""
-        check_channel("join", channel)
-        check_name("join", "member", member, limit=MAX_MEMBER)
-        check_name("join", "connection", connection, limit=MAX_CONNECTION)
-        seconds = check_ttl(ttl, self.ttl)
-        text = encode_info(info, limit=self.max_info_size)
+        seconds, text = check_join(
+            channel, member, connection, info, ttl,
+            default_ttl=self.ttl, max_info_size=self.max_info_size,
+        )  # fmt: skip
         deadline = repr(self.clock.time() + seconds)
         return bool(await self._run("join", channel, member, connection, text, deadline))
 
