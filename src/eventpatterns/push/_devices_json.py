@@ -8,6 +8,7 @@ beside the other fields); anything it does not know is refused, so that a typo
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 from ..errors import InvalidDevice
 from ._devices import Device, Platform, Registration
 
-__all__ = ["device_to_json", "registration_from_json"]
+__all__ = ["device_to_json", "registration_from_json", "registration_key_json", "topics_json"]
 
 _COMMON = ("platform", "locale", "time_zone", "topics")
 _FIELDS = {
@@ -168,3 +169,17 @@ def device_to_json(device: Device, *, keys: bool = False) -> dict[str, Any]:
         out["apns_topic"] = device.apns_topic
         out["apns_environment"] = device.apns_environment
     return out
+
+
+def registration_key_json(r: Registration) -> str:
+    """Return the fields a store compares to tell a re-registration from a change (JSON)."""
+    fields = [
+        r.platform.value, r.token, r.p256dh, r.auth, r.apns_topic, r.apns_environment,
+        r.locale, r.time_zone, r.expires_at,
+    ]  # fmt: skip
+    return json.dumps(fields, separators=(",", ":"), ensure_ascii=False)
+
+
+def topics_json(topics: frozenset[str]) -> str:
+    """Return consented topics as a sorted JSON list (what stores keep)."""
+    return json.dumps(sorted(topics), separators=(",", ":"))

@@ -41,6 +41,7 @@ from typing import Any
 
 from ...errors import ConfigurationError
 from ...push._devices import Device, Platform, Registration, check_topics
+from ...push._devices_json import registration_key_json, topics_json
 from ...push._registry import (
     DEFAULT_MAX_DEVICES,
     check_device_id,
@@ -62,18 +63,6 @@ __all__ = ["DynamoDeviceRegistry"]
 MAX_SLOTS = 5000
 _INDEXES = {"seen": ("g", "s", "N")}
 _ATTEMPTS = 200
-
-
-def _registration_json(r: Registration) -> str:
-    fields = [
-        r.platform.value, r.token, r.p256dh, r.auth, r.apns_topic, r.apns_environment,
-        r.locale, r.time_zone, r.expires_at,
-    ]  # fmt: skip
-    return json.dumps(fields, separators=(",", ":"), ensure_ascii=False)
-
-
-def _topics_json(topics: frozenset[str]) -> str:
-    return json.dumps(sorted(topics), separators=(",", ":"))
 
 
 def _float(item: dict[str, Any], name: str) -> float:
@@ -204,8 +193,8 @@ class DynamoDeviceRegistry:
             "c": num(c),
             "r": num(r),
             "s": num(s),
-            "j": {"S": _registration_json(registration)},
-            "k": {"S": _topics_json(registration.topics)},
+            "j": {"S": registration_key_json(registration)},
+            "k": {"S": topics_json(registration.topics)},
             "t": {"S": t},
             "v": {"N": str(v)},
             "g": {"S": f"{self._p}#seen"},
@@ -317,8 +306,8 @@ class DynamoDeviceRegistry:
                 UpdateExpression="SET j = :j, k = :k, r = :now, s = :now ADD v :one",
                 ConditionExpression="u = :u AND r <= :now AND s <= :now",
                 ExpressionAttributeValues={
-                    ":j": {"S": _registration_json(registration)},
-                    ":k": {"S": _topics_json(registration.topics)},
+                    ":j": {"S": registration_key_json(registration)},
+                    ":k": {"S": topics_json(registration.topics)},
                     ":now": num(at),
                     ":one": {"N": "1"},
                     ":u": {"S": user},
@@ -436,7 +425,7 @@ class DynamoDeviceRegistry:
                 UpdateExpression="SET k = :k ADD v :one",
                 ConditionExpression="u = :u",
                 ExpressionAttributeValues={
-                    ":k": {"S": _topics_json(checked)},
+                    ":k": {"S": topics_json(checked)},
                     ":u": {"S": user},
                     ":one": {"N": "1"},
                 },

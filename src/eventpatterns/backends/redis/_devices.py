@@ -28,6 +28,7 @@ from urllib.parse import urlencode, urlunsplit
 
 from ...errors import ConfigurationError
 from ...push._devices import Device, Platform, Registration, check_topics
+from ...push._devices_json import registration_key_json, topics_json
 from ...push._registry import (
     DEFAULT_MAX_DEVICES,
     check_device_id,
@@ -58,18 +59,6 @@ def _script(name: str) -> str:
     lua = files(__package__) / "lua" / "push"
     helpers = (lua / "helpers.lua").read_text(encoding="utf-8")
     return helpers + (lua / f"{name}.lua").read_text(encoding="utf-8")
-
-
-def _registration_json(r: Registration) -> str:
-    fields = [
-        r.platform.value, r.token, r.p256dh, r.auth, r.apns_topic, r.apns_environment,
-        r.locale, r.time_zone, r.expires_at,
-    ]  # fmt: skip
-    return json.dumps(fields, separators=(",", ":"), ensure_ascii=False)
-
-
-def _topics_json(topics: frozenset[str]) -> str:
-    return json.dumps(sorted(topics), separators=(",", ":"))
 
 
 def _device(device_id: str, fields: list[Any]) -> Device:
@@ -189,8 +178,8 @@ class RedisDeviceRegistry:
             registration.id,
             user,
             repr(at),
-            _registration_json(registration),
-            _topics_json(registration.topics),
+            registration_key_json(registration),
+            topics_json(registration.topics),
             self.max_devices,
         )
         if reply[0] == b"LIMIT":
@@ -238,7 +227,7 @@ class RedisDeviceRegistry:
         checked = check_topics(topics)
         if not valid:
             return None
-        fields = await self._run("set_topics", device_id, user, _topics_json(checked))
+        fields = await self._run("set_topics", device_id, user, topics_json(checked))
         return None if fields is None else _device(device_id, fields)
 
     async def touch(self, device_id: str, now: float) -> bool:
