@@ -9,15 +9,12 @@ their concurrency tests run against moto behind one lock: every request is atomi
 
 from __future__ import annotations
 
-import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 
 import pytest
 
-from .conftest import _free_port
+from .conftest import reset, running_moto
 
 _SERVER = """
 import sys, threading
@@ -41,37 +38,12 @@ run_simple(sys.argv[1], int(sys.argv[2]), serial, threaded=True,
 @pytest.fixture(scope="session")
 def serial_moto(moto_endpoint: str) -> Iterator[str]:
     """Start the serialised moto_server (credentials come from ``moto_endpoint``)."""
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-c", _SERVER, "127.0.0.1", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1):
-                break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError("the serialised moto_server did not start") from None
-            time.sleep(0.1)
-    try:
-        yield endpoint
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    command = [sys.executable, "-c", _SERVER, "127.0.0.1"]
+    with running_moto(lambda port: [*command, str(port)], "the serialised moto_server") as url:
+        yield url
 
 
 @pytest.fixture
 def dynamo(serial_moto: str) -> str:
     """An empty account on the serialised moto_server; returns its endpoint URL."""
-    request = urllib.request.Request(f"{serial_moto}/moto-api/reset", method="POST")
-    with urllib.request.urlopen(request, timeout=10):
-        pass
-    return serial_moto
+    return reset(serial_moto)

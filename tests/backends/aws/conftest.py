@@ -13,7 +13,8 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -38,12 +39,12 @@ def _moto_command() -> list[str]:
     return [found]
 
 
-@pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    """Start moto_server, wait until it answers, and set fake credentials."""
+@contextmanager
+def running_moto(command: Callable[[int], list[str]], what: str) -> Iterator[str]:
+    """Run ``command(port)`` (a moto server on 127.0.0.1), wait until it answers, stop it."""
     port = _free_port()
     proc = subprocess.Popen(
-        [*_moto_command(), "-H", "127.0.0.1", "-p", str(port)],
+        command(port),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -56,23 +57,43 @@ def moto_endpoint() -> Iterator[str]:
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
                 proc.kill()
-                raise RuntimeError("moto_server did not start") from None
+                raise RuntimeError(f"{what} did not start") from None
             time.sleep(0.1)
+    try:
+        yield endpoint
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def reset(endpoint: str) -> str:
+    """Empty the moto account behind ``endpoint`` (``POST /moto-api/reset``); return it."""
+    request = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
+    with urllib.request.urlopen(request, timeout=10):
+        pass
+    return endpoint
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """Start moto_server, wait until it answers, and set fake credentials."""
     saved = {k: os.environ.get(k) for k in _ENV}
     os.environ.update(_ENV)
     try:
-        yield endpoint
+        moto = _moto_command()
+        with running_moto(
+            lambda port: [*moto, "-H", "127.0.0.1", "-p", str(port)], "moto_server"
+        ) as url:
+            yield url
     finally:
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 _ENV = {
@@ -87,7 +108,4 @@ _ENV = {
 @pytest.fixture
 def aws(moto_endpoint: str) -> str:
     """An empty moto account: reset before the test; returns the endpoint URL."""
-    request = urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST")
-    with urllib.request.urlopen(request, timeout=10):
-        pass
-    return moto_endpoint
+    return reset(moto_endpoint)
