@@ -145,7 +145,8 @@ async def test_the_readme_demo_in_two_tabs(browser: Browser) -> None:
         assert url.startswith("http://127.0.0.1:")
         first = await open_tab(browser, url)
         me = await first.text_content("#me")
-        assert me is not None and re.fullmatch(r"guest-[a-z0-9]{4}", me)
+        assert me is not None
+        assert re.fullmatch(r"guest-[a-z0-9]{4}", me)
 
         # The button publishes the event in the box; the default filter matches it.
         status = await publish(
@@ -157,21 +158,25 @@ async def test_the_readme_demo_in_two_tabs(browser: Browser) -> None:
         assert '"message":"hello"' in (await feed(first))[0]
 
         # Event data is shown as text, never run as HTML.
-        hostile = "<img src=x onerror=\"window.pwned=1\"><b>bold</b>"
+        hostile = '<img src=x onerror="window.pwned=1"><b>bold</b>'
         await publish(first, {"type": "demo.x", "source": "/<i>s</i>", "data": {"m": hostile}})
         await first.wait_for_function("() => document.querySelectorAll('#feed li').length === 2")
-        assert "<img src=x" in (await feed(first))[0] and "/<i>s</i>" in (await feed(first))[0]
+        assert "<img src=x" in (await feed(first))[0]
+        assert "/<i>s</i>" in (await feed(first))[0]
         assert await first.locator("#feed img, #feed b, #feed i").count() == 0
         assert await first.evaluate("window.pwned") is None
 
         # A filter the next event does not match: the page shows the explanation.
-        await apply_filter(first, {"type": ["demo.order"], "data": {"n": [{"numeric": [">", 100]}]}})
+        await apply_filter(
+            first, {"type": ["demo.order"], "data": {"n": [{"numeric": [">", 100]}]}}
+        )
         await filter_is_live(first)
         status = await publish(first, {"type": "demo.order", "source": "/demo", "data": {"n": 5}})
         assert "does not match" in status
         assert await first.is_visible("#explanation")
         explanation = await first.text_content("#explanation") or ""
-        assert "FAIL $.data.n" in explanation and "no alternative accepts 5" in explanation
+        assert "FAIL $.data.n" in explanation
+        assert "no alternative accepts 5" in explanation
         assert "ok   $.type" in explanation
         # The next one matches; it is after the refused one in the log, so had the
         # refused one been delivered it would be in the feed by now.
@@ -180,7 +185,8 @@ async def test_the_readme_demo_in_two_tabs(browser: Browser) -> None:
         assert not await first.is_visible("#explanation")
         await first.wait_for_function("() => document.querySelectorAll('#feed li').length === 3")
         items = await feed(first)
-        assert '"n":500' in items[0] and not any('"n":5}' in item for item in items)
+        assert '"n":500' in items[0]
+        assert not any('"n":5}' in item for item in items)
 
         # A malformed pattern is refused by the gateway, and the page says so.
         await apply_filter(first, {"type": [{"prefix": 1}]})
@@ -194,10 +200,15 @@ async def test_the_readme_demo_in_two_tabs(browser: Browser) -> None:
         # Presence: a second tab is a second guest, and both tabs list both.
         second = await open_tab(browser, url)
         other = await second.text_content("#me")
-        assert other is not None and other != me
+        assert other is not None
+        assert other != me
         for page, you in ((first, me), (second, other)):
-            await page.wait_for_function("() => document.querySelectorAll('#presence li').length === 2")
-            assert sorted(await presence(page)) == sorted([f"{you} (you)", (other if you == me else me)])
+            await page.wait_for_function(
+                "() => document.querySelectorAll('#presence li').length === 2"
+            )
+            assert sorted(await presence(page)) == sorted(
+                [f"{you} (you)", (other if you == me else me)]
+            )
 
         # The job: progress pushed live, to 100%, then the result link downloads it.
         await first.click("#start-job")
@@ -218,11 +229,13 @@ async def test_the_readme_demo_in_two_tabs(browser: Browser) -> None:
         download = await download_info.value
         assert download.suggested_filename == "demo-result.json"
         path = await download.path()
-        result = json.loads(Path(path).read_text(encoding="utf-8"))
+        result = json.loads(await anyio.Path(path).read_text(encoding="utf-8"))
         assert result == {"job": job_id, "steps": 20, "squares": [n * n for n in range(1, 21)]}
 
         # For the screenshot: an event the filter refuses, with its explanation.
-        status = await publish(first, {"type": "order.created", "source": "/shop", "data": {"n": 7}})
+        status = await publish(
+            first, {"type": "order.created", "source": "/shop", "data": {"n": 7}}
+        )
         assert "does not match" in status
         assert "FAIL $.type" in (await first.text_content("#explanation") or "")
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
@@ -231,7 +244,9 @@ async def test_the_readme_demo_in_two_tabs(browser: Browser) -> None:
 
         # The second tab goes: the first lists itself alone.
         await second.context.close()
-        await first.wait_for_function("() => document.querySelectorAll('#presence li').length === 1")
+        await first.wait_for_function(
+            "() => document.querySelectorAll('#presence li').length === 1"
+        )
         assert await presence(first) == [f"{me} (you)"]
 
         process.send_signal(signal.SIGTERM)

@@ -193,7 +193,7 @@ def parse_explain_request(body: bytes) -> tuple[Any, Mapping[str, Any]]:
 
 
 def _file(name: str) -> bytes:
-    return resources.files(__package__).joinpath("demo", name).read_bytes()
+    return resources.files(__package__).joinpath("demo").joinpath(name).read_bytes()
 
 
 def demo_routes(*, bus: EventBus, gateway: Gateway, tracker: JobTracker) -> list[BaseRoute]:
@@ -228,7 +228,11 @@ def demo_routes(*, bus: EventBus, gateway: Gateway, tracker: JobTracker) -> list
     headers = {"cache-control": "no-cache", "x-content-type-options": "nosniff"}
 
     async def index(request: Request) -> Response:
-        page_headers = {**headers, "content-security-policy": _CSP, "referrer-policy": "no-referrer"}
+        page_headers = {
+            **headers,
+            "content-security-policy": _CSP,
+            "referrer-policy": "no-referrer",
+        }
         return Response(page, media_type="text/html; charset=utf-8", headers=page_headers)
 
     async def static(request: Request) -> Response:
@@ -259,13 +263,16 @@ def demo_routes(*, bus: EventBus, gateway: Gateway, tracker: JobTracker) -> list
 
 @asynccontextmanager
 async def serve_demo(
-    bus: EventBus, gateway: Gateway, *, bus_url: str, base_url: str
+    bus: EventBus, gateway: Gateway, *, bus_url: str, address: tuple[Any, ...]
 ) -> AsyncIterator[list[BaseRoute]]:
     """Run a tracker with the demo kind; yield its routes and the demo's while it runs.
 
     The job store follows ``bus_url`` (as ``serve --jobs`` does); the jobs routes use the
-    gateway's authorizer, so a tab's jobs are its own.
+    gateway's authorizer, so a tab's jobs are its own. ``address`` is the listening
+    socket's (the blob URLs are signed for it).
     """
+    host, port = address[:2]
+    base_url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
     from ..backends.memory import MemoryBlobStore
     from ..jobs import JobTracker, URLSigner
     from ..jobs._asgi import blob_routes, routes

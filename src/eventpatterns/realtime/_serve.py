@@ -208,14 +208,14 @@ async def run(options: ServeOptions, *, announce: Callable[[str], None] = print)
     )
     with sock:
         bus = EventBus.from_url(options.bus)
-        authorizer, presence = options.authorizer, None
+        auth, presence = options.authorizer, None
         if options.demo:  # a guest name per tab (open mode), presence, the demo job kind
             from ..bff._demo import demo_gateway, serve_demo
 
-            authorizer, presence = demo_gateway(options.authorizer)
+            auth, presence = demo_gateway(options.authorizer)
         async with (
             bus,
-            Gateway(bus, authorizer=authorizer, limits=options.limits, presence=presence) as gateway,
+            Gateway(bus, authorizer=auth, limits=options.limits, presence=presence) as gateway,
             contextlib.AsyncExitStack() as stack,
         ):
             extra: list[Any] = []
@@ -235,9 +235,7 @@ async def run(options: ServeOptions, *, announce: Callable[[str], None] = print)
                     )
                 )
             if options.demo:
-                host, port = sock.getsockname()[:2]
-                base_url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
-                demo = serve_demo(bus, gateway, bus_url=options.bus, base_url=base_url)
+                demo = serve_demo(bus, gateway, bus_url=options.bus, address=sock.getsockname())
                 extra = [*extra, *await stack.enter_async_context(demo)]
             app = _App(gateway, extra)
             config = uvicorn.Config(
