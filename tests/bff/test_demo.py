@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from html.parser import HTMLParser
@@ -11,6 +12,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 from hypothesis import given, settings
@@ -32,6 +34,8 @@ from eventpatterns.errors import AuthenticationFailed, ConfigurationError
 from eventpatterns.filters import compile as compile_pattern
 from eventpatterns.jobs import JobState, JobTracker
 from eventpatterns.realtime import Credentials, Gateway, MemoryPresence
+
+from .test_demo_browser import demo_server
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGED = resources.files("eventpatterns.bff").joinpath("demo")
@@ -251,6 +255,37 @@ def test_serve_demo_usage_errors(
     err = capsys.readouterr().err
     assert err.startswith("eventpatterns serve: error:")
     assert message in err
+
+
+@pytest.mark.anyio
+async def test_the_readme_command_serves_the_page_jobs_and_explain() -> None:
+    # Without a browser: the same subprocess the browser test drives.
+    async with demo_server() as (process, url), httpx.AsyncClient(base_url=url) as http:
+        page = await http.get("/")
+        assert page.content == PACKAGED.joinpath("index.html").read_bytes()
+        guest = {"authorization": "Bearer guest-t1"}
+        published = await http.post(
+            "/publish",
+            content=json.dumps(_event(n=1)),
+            headers={"content-type": "application/cloudevents+json", **guest},
+        )
+        assert published.status_code == 202
+        anonymous = await http.post(
+            "/publish",
+            content=json.dumps(_event(n=2) | {"id": "e2"}),
+            headers={"content-type": "application/cloudevents+json"},
+        )
+        assert anonymous.status_code == 401  # a tab sends its guest name
+        job = await http.post("/jobs/demo", json={"steps": 1}, headers=guest)
+        assert job.status_code == 202
+        assert job.json()["owner"] == "guest-t1"
+        other = await http.get(job.headers["location"], headers={"authorization": "Bearer b"})
+        assert other.status_code == 404  # another guest's job
+        explained = await http.post("/demo/explain", json={"pattern": {}, "event": {}})
+        assert explained.json()["matched"] is True
+        process.send_signal(signal.SIGTERM)
+        with anyio.fail_after(15):
+            assert await process.wait() == 0
 
 
 # -- fuzz: the explain body's parser -------------------------------------------------------

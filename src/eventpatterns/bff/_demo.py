@@ -137,7 +137,10 @@ def demo_gateway(authorizer: Authorizer | None) -> tuple[Authorizer, Presence]:
 
 
 class ExplainRequestError(ValueError):
-    """A ``POST /demo/explain`` body that cannot be explained (the route's ``400``).
+    """A ``POST /demo/explain`` body that cannot be explained.
+
+    It never leaves this module's route, which answers it with ``400``
+    ``application/problem+json`` (so it is not in :mod:`eventpatterns.errors`).
 
     Attributes:
         path: JSON path of the offending part of the body, e.g. ``"$.pattern.detail"``.
@@ -256,8 +259,8 @@ def demo_routes(*, bus: EventBus, gateway: Gateway, tracker: JobTracker) -> list
 
     return [
         Route("/", index, methods=["GET", "HEAD"]),
-        Route("/demo/{name}", static, methods=["GET", "HEAD"]),
         Route("/demo/explain", explain_route, methods=["POST"]),
+        Route("/demo/{name}", static, methods=["GET", "HEAD"]),
     ]
 
 
