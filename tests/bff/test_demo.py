@@ -53,7 +53,8 @@ def test_the_packaged_client_is_clients_js_byte_for_byte() -> None:
     # src/eventpatterns/bff/demo/eventpatterns.js is a copy (package data, so that the
     # demo works from a wheel): cp clients/js/eventpatterns.js src/eventpatterns/bff/demo/
     source = (ROOT / "clients" / "js" / "eventpatterns.js").read_bytes()
-    assert PACKAGED.joinpath("eventpatterns.js").read_bytes() == source
+    copy = PACKAGED.joinpath("eventpatterns.js").read_bytes()
+    assert copy == source, "cp clients/js/eventpatterns.js src/eventpatterns/bff/demo/"
 
 
 class _Links(HTMLParser):

@@ -133,7 +133,7 @@ function renderJob(view) {
   if (FINAL.has(view.state)) $("start-job").disabled = false;
   if (view.state === "succeeded" && !$("job-result").dataset.job) {
     $("job-result").dataset.job = view.id;
-    fetchResult(view.id);
+    fetchResult(view.id).catch((error) => say("job-state", `succeeded; no result: ${error.message}`, true));
   }
 }
 
@@ -197,6 +197,9 @@ state.presence = client.subscribe(
   { onPresence: (change, members) => renderPresence(members) },
 );
 $("filter-form").addEventListener("submit", (event) => { event.preventDefault(); applyFilter(); });
-$("publish-form").addEventListener("submit", (event) => { event.preventDefault(); publish(); });
+$("publish-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  publish().catch((error) => say("publish-status", `Not published: ${error.message}`, true));
+});
 $("start-job").addEventListener("click", () => startJob());
 applyFilter();
