@@ -58,8 +58,6 @@ __all__ = [
 
 #: The job kind the demo registers.
 DEMO_KIND = "demo"
-#: The presence channel the page lists its tabs in.
-PRESENCE_CHANNEL = "demo"
 #: The largest ``POST /demo/explain`` body read.
 MAX_EXPLAIN_BODY = 64 * 1024
 #: A guest's name: what :func:`guest_authorizer` accepts as a token.
