@@ -207,6 +207,8 @@ def _serve(args: argparse.Namespace) -> int:
             )
     elif args.allow_anonymous:
         raise _UsageError("--allow-anonymous is for the open mode (no authentication option)")
+    if args.demo and args.jobs is not None:
+        raise _UsageError("--demo runs its own job kind: drop --jobs")
     options = ServeOptions(
         host=args.host,
         port=args.port,
@@ -216,6 +218,7 @@ def _serve(args: argparse.Namespace) -> int:
         limits=limits,
         jobs=args.jobs,
         blobs_dir=args.blobs,
+        demo=args.demo,
     )
     try:
         anyio.run(functools.partial(run, options, announce=_announce))
@@ -317,6 +320,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--blobs", metavar="DIR", help="with --jobs: keep large results in files under DIR"
+    )
+    serve.add_argument(
+        "--demo",
+        action="store_true",
+        help="also serve the demo page at / (event feed, a job, presence; open it in a browser)",
     )
     serve.set_defaults(handler=_serve)
     push = commands.add_parser(

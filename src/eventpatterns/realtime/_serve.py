@@ -67,6 +67,7 @@ class ServeOptions:
     shutdown_timeout: float = 5.0
     jobs: str | None = None
     blobs_dir: str | None = None
+    demo: bool = False
 
 
 async def _anonymous(credentials: Credentials) -> Principal:
@@ -207,9 +208,14 @@ async def run(options: ServeOptions, *, announce: Callable[[str], None] = print)
     )
     with sock:
         bus = EventBus.from_url(options.bus)
+        auth, presence = options.authorizer, None
+        if options.demo:  # a guest name per tab (open mode), presence, the demo job kind
+            from ..bff._demo import demo_gateway, serve_demo
+
+            auth, presence = demo_gateway(options.authorizer)
         async with (
             bus,
-            Gateway(bus, authorizer=options.authorizer, limits=options.limits) as gateway,
+            Gateway(bus, authorizer=auth, limits=options.limits, presence=presence) as gateway,
             contextlib.AsyncExitStack() as stack,
         ):
             extra: list[Any] = []
@@ -228,6 +234,9 @@ async def run(options: ServeOptions, *, announce: Callable[[str], None] = print)
                         blobs_dir=options.blobs_dir,
                     )
                 )
+            if options.demo:
+                demo = serve_demo(bus, gateway, bus_url=options.bus, address=sock.getsockname())
+                extra = [*extra, *await stack.enter_async_context(demo)]
             app = _App(gateway, extra)
             config = uvicorn.Config(
                 app.app,
@@ -250,6 +259,8 @@ async def run(options: ServeOptions, *, announce: Callable[[str], None] = print)
                     announce(f"Publish:   POST {publish_url}")
                     if options.jobs is not None:
                         announce(f"Jobs:      {publish_url.removesuffix('/publish')}/jobs")
+                    if options.demo:
+                        announce(f"Demo:      {publish_url.removesuffix('publish')}")
                     if options.authorizer is None:
                         print(
                             "eventpatterns serve: OPEN MODE: no authentication; anyone who can"
