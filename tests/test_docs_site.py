@@ -186,3 +186,28 @@ def test_migration_compares_peer_code_with_runnable_code() -> None:
     for code in ours:
         assert "from eventpatterns" in code, code
         assert "anyio.run(" in code, code
+
+
+# -- the protocol reference of docs/realtime-protocol.md ----------------------------------
+
+
+def _section(page: str, heading: str) -> str:
+    text = (DOCS / page).read_text(encoding="utf-8")
+    start = text.index(f"\n## {heading}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start : end if end >= 0 else len(text)]
+
+
+def test_protocol_reference_lists_exactly_the_error_codes() -> None:
+    from eventpatterns.realtime import ErrorCode
+
+    rows = re.findall(r"^\| `(\w+)` \|", _section("realtime-protocol.md", "Error codes"), re.M)
+    assert sorted(rows) == sorted(code.value for code in ErrorCode)
+
+
+def test_protocol_reference_lists_exactly_the_close_codes() -> None:
+    from eventpatterns.realtime import CloseCode
+
+    section = _section("realtime-protocol.md", "Close codes")
+    rows = {int(n): name for n, name in re.findall(r"^\| (\d{4}) \| `(\w+)` \|", section, re.M)}
+    assert rows == {code.value: code.name for code in CloseCode}
