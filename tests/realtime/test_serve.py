@@ -191,7 +191,14 @@ def test_serve_help_lists_the_options() -> None:
         timeout=30,
     )
     assert result.returncode == 0
-    for option in ("--backend", "--bus", "--api-key-file", "--jwt-secret", "--jwks-url", "--allow-anonymous"):
+    for option in (
+        "--backend",
+        "--bus",
+        "--api-key-file",
+        "--jwt-secret",
+        "--jwks-url",
+        "--allow-anonymous",
+    ):
         assert option in result.stdout
     for option in ("--max-frame-bytes", "--max-subscriptions", "--max-connections-per-principal"):
         assert option in result.stdout

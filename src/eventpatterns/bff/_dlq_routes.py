@@ -60,7 +60,7 @@ def _ids(body: bytes) -> list[str] | None:
     try:
         document = json.loads(body)
     except (ValueError, UnicodeDecodeError):
-        raise Refused(400, "the body must be a JSON object like {\"ids\": [...]}") from None
+        raise Refused(400, 'the body must be a JSON object like {"ids": [...]}') from None
     if not isinstance(document, dict) or set(document) - {"ids"}:
         raise Refused(400, "the body must be a JSON object with only the member 'ids'")
     ids = document.get("ids")

@@ -258,7 +258,7 @@ class IngestEndpoint:
 
 
 def _jsonable(errors: list[dict[str, object]]) -> list[dict[str, Any]]:
-    """pydantic's errors with every ``loc`` item a JSON string or integer."""
+    """Return pydantic's errors with every ``loc`` item a JSON string or integer."""
     out = []
     for error in errors:
         loc = error.get("loc", ())

@@ -54,8 +54,11 @@ def op(
     problems: Iterable[str] = (),
     content: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Return one operation: ``responses`` maps status to description; ``problems`` to
-    the shared problem response."""
+    """Return one operation.
+
+    ``responses`` maps a status to its description; each status in ``problems``
+    answers the shared problem document.
+    """
     out: dict[str, Any] = {"summary": summary}
     parameters = _params(path, query)
     if parameters:
