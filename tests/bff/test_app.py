@@ -367,3 +367,35 @@ async def test_mounted_in_fastapi() -> None:
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             answer = await client.post("/rt/publish", content=json.dumps(event(1)), headers=CE)
             assert answer.status_code == 202
+
+
+@pytest.mark.redis
+async def test_publish_on_redis_is_idempotent_on_the_event_id() -> None:
+    import uuid
+
+    import redis.asyncio
+
+    prefix = f"bff-app-{uuid.uuid4().hex[:12]}"
+    try:
+        async with EventBus.from_url(f"redis://127.0.0.1:6379/0?prefix={prefix}") as bus:
+            transport = httpx.ASGITransport(app=create_app(bus))
+            async with (
+                httpx.AsyncClient(transport=transport, base_url="http://test") as client,
+                bus.subscribe() as sub,
+            ):
+                body = json.dumps(event(1))
+                first = await client.post("/publish", content=body, headers=CE)
+                again = await client.post("/publish", content=body, headers=CE)
+                batch = await client.post(
+                    "/publish", content=json.dumps([event(1), event(2)]), headers=BATCH
+                )
+                assert first.status_code == again.status_code == batch.status_code == 202
+                assert again.json() == first.json()
+                assert batch.json()["events"][0] == first.json()
+                assert [(await sub.receive()).id for _ in range(2)] == ["e1", "e2"]
+    finally:
+        client_ = redis.asyncio.Redis()
+        keys = [key async for key in client_.scan_iter(match=f"*{prefix}*")]
+        if keys:
+            await client_.delete(*keys)
+        await client_.aclose()
