@@ -399,3 +399,16 @@ async def test_publish_on_redis_is_idempotent_on_the_event_id() -> None:
         if keys:
             await client_.delete(*keys)
         await client_.aclose()
+
+
+async def test_without_an_authorizer_the_gateways_one_guards_the_http_routes() -> None:
+    async with EventBus.from_url("memory://") as bus, Gateway(bus, authorizer=authorizer) as gw:
+        transport = httpx.ASGITransport(app=create_app(bus, gateway=gw))
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            body = json.dumps(event(1))
+            refused = await client.post("/publish", content=body, headers=CE)
+            assert refused.status_code == 401
+            assert refused.headers["www-authenticate"] == "Bearer"
+            ok = await client.post("/publish", content=body, headers={**CE, **bearer("pub")})
+            assert ok.status_code == 202
+            assert (await client.get("/dlq/g", headers=bearer("admin"))).status_code == 404
