@@ -61,6 +61,42 @@ class _Mounted:
         await self.app(scope, receive, send)
 
 
+class _Composition:
+    """What :func:`create_app` gathers: routes, their OpenAPI paths, health, drain counts."""
+
+    def __init__(self, bus: EventBus) -> None:
+        self.routes: list[BaseRoute] = []
+        self.paths: openapi.Paths = {}
+        self.components: dict[str, Callable[[], bool]] = {"bus": lambda: bus.running}
+        self.active: list[Callable[[], int]] = []
+
+    def patterns(
+        self,
+        tracker: JobTracker | None,
+        blobs: BlobStore | None,
+        signer: URLSigner | None,
+        registry: DeviceRegistry | None,
+        authorizer: Authorizer,
+    ) -> None:
+        """Add the jobs, blob and device routes of the components given."""
+        if tracker is not None:
+            from ..jobs.asgi import routes as job_routes
+
+            self.routes += job_routes(tracker, authorizer=authorizer)
+            self.components["jobs"] = lambda: tracker.running
+            openapi.jobs_paths(self.paths)
+        if blobs is not None and signer is not None:
+            from ..jobs.asgi import blob_routes
+
+            self.routes += blob_routes(blobs, signer)
+            openapi.blob_paths(self.paths)
+        if registry is not None:
+            from ..push.asgi import device_routes
+
+            self.routes += device_routes(registry, authorizer=authorizer)
+            openapi.device_paths(self.paths)
+
+
 def create_app(
     bus: EventBus,
     *,
@@ -152,11 +188,8 @@ def create_app(
             raise ConfigurationError(f"{name} must be an int >= 1, got {value!r}")
     if authorizer is None and gateway is not None:
         authorizer = gateway.authorizer
-    principal_of = authorizer or _anonymous
-    routes: list[BaseRoute] = []
-    paths: openapi.Paths = {}
-    components: dict[str, Callable[[], bool]] = {"bus": lambda: bus.running}
-    active: list[Callable[[], int]] = []
+    c = _Composition(bus)
+    routes, paths = c.routes, c.paths
     if gateway is not None:
         from ..realtime._asgi import _SSEEndpoint, _WebSocketEndpoint
 
@@ -165,8 +198,8 @@ def create_app(
             WebSocketRoute("/ws", websocket),
             Route("/events", sse, methods=["GET", "HEAD"]),
         ]
-        active.append(lambda: websocket.active + sse.active)
-        components["gateway"] = lambda: gateway.running
+        c.active.append(lambda: websocket.active + sse.active)
+        c.components["gateway"] = lambda: gateway.running
         openapi.realtime_paths(paths)
     if ingest:
         if contracts is None:
@@ -182,22 +215,7 @@ def create_app(
         )
         routes.append(Route("/publish", endpoint, methods=["POST"]))
         openapi.ingest_paths(paths)
-    if tracker is not None:
-        from ..jobs.asgi import routes as job_routes
-
-        routes += job_routes(tracker, authorizer=principal_of)
-        components["jobs"] = lambda: tracker.running
-        openapi.jobs_paths(paths)
-    if blobs is not None and signer is not None:
-        from ..jobs.asgi import blob_routes
-
-        routes += blob_routes(blobs, signer)
-        openapi.blob_paths(paths)
-    if registry is not None:
-        from ..push.asgi import device_routes
-
-        routes += device_routes(registry, authorizer=principal_of)
-        openapi.device_paths(paths)
+    c.patterns(tracker, blobs, signer, registry, authorizer or _anonymous)
     if views and aggregator is not None:
         from ._asgi import view_routes
 
@@ -217,12 +235,12 @@ def create_app(
     websocket_path = "/ws" if gateway is not None else None
     document = openapi.document(title, __version__, paths, websocket=websocket_path)
     routes += [
-        Route("/healthz", _health(components), methods=["GET", "HEAD"]),
+        Route("/healthz", _health(c.components), methods=["GET", "HEAD"]),
         Route("/openapi.json", _openapi_endpoint(document), methods=["GET", "HEAD"]),
         *extra_routes,
     ]
     app = Starlette(routes=routes, exception_handlers={HTTPException: _http_problem})
-    app.state.eventpatterns_active = active
+    app.state.eventpatterns_active = c.active
     return app
 
 
