@@ -129,10 +129,19 @@ async def test_publish_is_idempotent_on_the_event_id() -> None:
         again = await s.client.post("/publish", content=json.dumps(event(1)), headers=CE)
         other = await s.client.post("/publish", content=json.dumps(event(2)), headers=CE)
         assert first.status_code == again.status_code == other.status_code == 202
-        assert again.json() == first.json() == {"id": "e1", "position": first.json()["position"]}
+        assert first.json() == {"id": "e1", "position": first.json()["position"]}
+        assert again.json() == {**first.json(), "duplicate": True}
+        assert "duplicate" not in other.json()
         assert other.json()["position"] != first.json()["position"]
         got = [(await sub.receive()).id, (await sub.receive()).id]
         assert got == ["e1", "e2"]  # the repeat was not appended again
+
+
+async def test_a_repeat_first_published_elsewhere_has_the_position_but_no_flag() -> None:
+    async with stack() as s:
+        position = await s.bus.publish(Event(id="e1", type="t", source="/s"))
+        again = await s.client.post("/publish", content=json.dumps(event(1)), headers=CE)
+        assert again.json() == {"id": "e1", "position": position}
 
 
 async def test_binary_mode_and_batches_publish_in_order() -> None:
@@ -404,8 +413,11 @@ async def test_publish_on_redis_is_idempotent_on_the_event_id() -> None:
                     "/publish", content=json.dumps([event(1), event(2)]), headers=BATCH
                 )
                 assert first.status_code == again.status_code == batch.status_code == 202
-                assert again.json() == first.json()
-                assert batch.json()["events"][0] == first.json()
+                assert again.json() == {**first.json(), "duplicate": True}
+                assert batch.json()["events"] == [
+                    {**first.json(), "duplicate": True},
+                    {"id": "e2", "position": batch.json()["events"][1]["position"]},
+                ]
                 assert [(await sub.receive()).id for _ in range(2)] == ["e1", "e2"]
     finally:
         client_ = redis.asyncio.Redis()
@@ -426,3 +438,16 @@ async def test_without_an_authorizer_the_gateways_one_guards_the_http_routes() -
             ok = await client.post("/publish", content=body, headers={**CE, **bearer("pub")})
             assert ok.status_code == 202
             assert (await client.get("/dlq/g", headers=bearer("admin"))).status_code == 404
+
+
+async def test_the_ingest_remembers_a_bounded_number_of_ids() -> None:
+    from eventpatterns.bff._ingest import IngestEndpoint
+
+    async with EventBus.from_url("memory://") as bus:
+        ingest = IngestEndpoint(bus, authorizer=None, contracts=None, max_body=4096, max_batch=3)
+        ingest.remember = 2
+        first = [(await ingest.publish(CE, json.dumps(event(n)).encode()))[1] for n in range(3)]
+        forgotten = (await ingest.publish(CE, json.dumps(event(0)).encode()))[1]
+        remembered = (await ingest.publish(CE, json.dumps(event(2)).encode()))[1]
+        assert forgotten == first[0]  # the bus still dedupes; the endpoint forgot it
+        assert remembered == {**first[2], "duplicate": True}

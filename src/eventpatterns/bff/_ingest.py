@@ -11,8 +11,11 @@ The answer is ``202 {"id": ..., "position": ...}`` (a batch: ``{"events": [...]}
 the order sent). **Idempotent on the event id**: the bus appends an id once within its
 dedupe window (``EventBus.publish``; memory and Redis keep the window), so a client may
 retry a publish whose answer it lost; the repeat is not appended again and answers the
-same ``202`` with the original position (the bus does not say that it was a repeat, so
-neither does the answer).
+same ``202`` with the original position. The bus does not say that an append was a
+repeat, but a position is never given to two appends: when the endpoint published the
+same id at the same position before (it remembers the last ``remember`` ids), the
+answer adds ``"duplicate": true``. Without that member the event may still have been a
+repeat (first published by another process, or long ago).
 
 Validation: the envelope always (``400``); the data too when the event's ``type`` is
 declared in the app's :class:`~eventpatterns.core.EventRegistry` (an
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -170,6 +174,7 @@ class IngestEndpoint:
         contracts: Declared event types whose data is validated.
         max_body: Largest body read, in bytes.
         max_batch: Most events in one batch.
+        remember: How many published ids (and positions) to remember, to mark repeats.
     """
 
     def __init__(
@@ -180,8 +185,11 @@ class IngestEndpoint:
         contracts: EventRegistry | None,
         max_body: int,
         max_batch: int,
+        remember: int = 10_000,
     ) -> None:
         self.bus = bus
+        self.remember = remember
+        self._published: OrderedDict[str, str] = OrderedDict()
         self.authorizer = authorizer
         self.contracts = contracts
         self.max_body = max_body
@@ -231,10 +239,24 @@ class IngestEndpoint:
             raise Refused(413, str(exc)[:500], event_id=exc.event_id) from None
         except (BackendUnavailable, BusClosed) as exc:
             raise Refused(503, f"the bus is unavailable: {str(exc)[:200]}") from None
-        results = [{"id": e.id, "position": p} for e, p in zip(events, positions, strict=True)]
+        results = [self._result(e.id, p) for e, p in zip(events, positions, strict=True)]
         if media == BATCH_CONTENT_TYPE:
             return 202, {"events": results}
         return 202, results[0]
+
+    def _result(self, event_id: str, position: str) -> dict[str, Any]:
+        """The answer for one event; a repeat of a remembered publish says so."""
+        result: dict[str, Any] = {"id": event_id, "position": position}
+        published = self._published
+        if published.get(event_id) == position:
+            result["duplicate"] = True
+            published.move_to_end(event_id)
+            return result
+        published[event_id] = position
+        published.move_to_end(event_id)
+        if len(published) > self.remember:
+            published.popitem(last=False)
+        return result
 
     def validate(self, events: list[Event], *, batch: bool) -> None:
         """Check each event's data against its declared model, if it has one.
