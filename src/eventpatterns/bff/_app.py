@@ -123,8 +123,9 @@ def create_app(
 
     * ``/ws`` (WebSocket) and ``GET /events`` (SSE): the ``gateway``;
     * ``POST /publish`` (``ingest=True``): CloudEvents onto ``bus``, structured, binary
-      or batched, idempotent on the event id, with the scope ``publish``, the data
-      validated against ``contracts`` (see :mod:`eventpatterns.bff._ingest`);
+      or batched (``application/cloudevents-batch+json``), idempotent on the event id
+      (a repeat answers the original position), with the scope ``publish``; the data of
+      a type declared in ``contracts`` is validated (``422`` with pydantic's ``loc``);
     * ``/jobs...``: the ``tracker``; ``GET /blobs/{key}``: ``blobs`` with ``signer``;
     * ``/devices...``: the push device ``registry``;
     * the ``views`` (each ``GET view.path``), run by the ``aggregator``;
