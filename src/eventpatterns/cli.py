@@ -272,13 +272,18 @@ def _parser() -> argparse.ArgumentParser:
     test.set_defaults(handler=_test_pattern)
     serve = commands.add_parser(
         "serve",
-        help="run the real-time gateway: WebSocket /ws, SSE /events, POST /publish",
+        help="run the composed app: WebSocket /ws, SSE /events, POST /publish, /dlq, /healthz",
         description="Serve the real-time gateway on one port until SIGTERM or SIGINT.",
     )
     serve.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="TCP port (default 8000; 0: any)")
     serve.add_argument(
-        "--bus", default="memory://", help="bus URL: memory:// (default) or redis://host:6379/0"
+        "--backend",
+        "--bus",
+        dest="bus",
+        metavar="URL",
+        default="memory://",
+        help="backend URL: memory:// (default), redis://host:6379/0 or aws://?region=...",
     )
     auth = serve.add_mutually_exclusive_group()
     auth.add_argument(
