@@ -16,8 +16,8 @@ import json
 import os
 import socket
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -30,8 +30,9 @@ from starlette.responses import FileResponse, JSONResponse
 from starlette.routing import Route
 
 from eventpatterns import Event, EventBus
+from eventpatterns.backends.redis import RedisPresence
 from eventpatterns.errors import AuthenticationFailed
-from eventpatterns.realtime import Credentials, Gateway, MemoryPresence, Presence, Principal
+from eventpatterns.realtime import Credentials, Gateway, MemoryPresence, Principal
 from eventpatterns.realtime.asgi import credentials_from
 from eventpatterns.realtime.asgi import routes as realtime_routes
 
@@ -44,10 +45,8 @@ async def authorizer(credentials: Credentials) -> Principal:
     return Principal(credentials.token)
 
 
-def presence_for(url: str) -> Presence:
+def presence_for(url: str) -> MemoryPresence | RedisPresence:
     if url.startswith("redis://"):  # shared by every gateway process on that Redis
-        from eventpatterns.backends.redis import RedisPresence
-
         return RedisPresence.from_url(url)
     return MemoryPresence()
 
@@ -59,7 +58,11 @@ def build(bus: EventBus, gateway: Gateway) -> Starlette:
         except AuthenticationFailed as exc:
             return JSONResponse({"title": str(exc)}, status_code=401)
         body = await request.json()
-        data = {"room": request.path_params["room"], "from": user.id, "text": str(body["text"])[:500]}
+        data = {
+            "room": request.path_params["room"],
+            "from": user.id,
+            "text": str(body["text"])[:500],
+        }
         position = await bus.publish(Event(type="chat.message", source="/chat", data=data))
         return JSONResponse({"position": position}, status_code=201)
 
@@ -78,18 +81,27 @@ class Client:
         self.last: str | None = None  # the position of the last message seen
         self.here: set[str] = set()  # who is in the room
         self.messages: list[str] = []  # what the page shows
-        self.http = httpx.AsyncClient(base_url=f"http://{base}", headers={"authorization": f"Bearer {user}"})
+        self.http = httpx.AsyncClient(
+            base_url=f"http://{base}", headers={"authorization": f"Bearer {user}"}
+        )
 
     async def join(self, room: str) -> websockets.ClientConnection:
         ws = await websockets.connect(f"ws://{self.base}/ws?token={self.user}")
         pattern = {"type": ["chat.message"], "data": {"room": [room]}}
-        subscribe = {"type": "subscribe", "id": "room", "pattern": pattern, "presence": f"room:{room}"}
+        subscribe = {
+            "type": "subscribe",
+            "id": "room",
+            "pattern": pattern,
+            "presence": f"room:{room}",
+        }
         since = {} if self.last is None else {"since": self.last}  # resume: missed, then live
         await ws.send(json.dumps({**subscribe, "watch": True, **since}))
         await self.until(ws, lambda frame: frame["type"] == "subscribed")
         return ws
 
-    async def until(self, ws: websockets.ClientConnection, done: Callable[[dict[str, Any]], bool]) -> None:
+    async def until(
+        self, ws: websockets.ClientConnection, done: Callable[[dict[str, Any]], bool]
+    ) -> None:
         """Show frames until ``done`` says so; keep the room's members as a set."""
         while True:
             frame: dict[str, Any] = json.loads(await ws.recv())
@@ -102,13 +114,17 @@ class Client:
                 if frame["event"] == "sync":
                     self.here = set(frame["members"])
                 else:
-                    (self.here.add if frame["event"] == "join" else self.here.discard)(frame["member"])
+                    (self.here.add if frame["event"] == "join" else self.here.discard)(
+                        frame["member"]
+                    )
                 print(f"  {self.user} sees  here: {sorted(self.here)}")
             if done(frame):
                 return
 
     async def say(self, room: str, text: str) -> None:
-        assert (await self.http.post(f"/rooms/{room}/messages", json={"text": text})).status_code == 201
+        assert (
+            await self.http.post(f"/rooms/{room}/messages", json={"text": text})
+        ).status_code == 201
 
 
 def said(text: str) -> Callable[[dict[str, Any]], bool]:
@@ -138,25 +154,34 @@ async def scenario(base: str) -> None:
     print("ann missed nothing and saw nothing twice")
 
 
-async def main(*, port: int = 0, serve_forever: bool = False) -> None:
+async def serve(app: Starlette, scenario: Callable[[str], Awaitable[None]] | None) -> None:
+    """Serve ``app`` on 127.0.0.1; run ``scenario("host:port")`` and stop, or (None) forever."""
+    config = uvicorn.Config(app, lifespan="off", log_level="warning", ws="websockets-sansio")
+    server = uvicorn.Server(config)
+    sock = socket.create_server(("127.0.0.1", 0 if scenario else 8000))
+    base = f"127.0.0.1:{sock.getsockname()[1]}"
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(server.serve, [sock])
+        while not server.started:  # noqa: ASYNC110 - uvicorn has no readiness hook
+            await anyio.sleep(0.01)
+        if scenario is None:
+            print(f"open http://{base}/?token=ann (and ?token=bob in another tab)")
+            await anyio.sleep_forever()
+        else:
+            with anyio.fail_after(20):
+                await scenario(base)
+        server.should_exit = True
+
+
+async def main(serve_forever: bool = False) -> None:
     url = os.environ.get("EVENTPATTERNS_BACKEND", "memory://")
-    async with EventBus.from_url(url) as bus, presence_for(url) as presence:
-        async with Gateway(bus, authorizer=authorizer, presence=presence) as gateway:
-            config = uvicorn.Config(build(bus, gateway), lifespan="off", log_level="warning", ws="websockets-sansio")
-            server = uvicorn.Server(config)
-            sock = socket.create_server(("127.0.0.1", port))
-            base = f"127.0.0.1:{sock.getsockname()[1]}"
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(server.serve, [sock])
-                while not server.started:
-                    await anyio.sleep(0.01)
-                if serve_forever:
-                    print(f"open http://{base}/?token=ann (and ?token=bob in another tab)")
-                    await anyio.sleep_forever()
-                with anyio.fail_after(20):
-                    await scenario(base)
-                server.should_exit = True
+    async with (
+        EventBus.from_url(url) as bus,
+        presence_for(url) as presence,
+        Gateway(bus, authorizer=authorizer, presence=presence) as gateway,
+    ):
+        await serve(build(bus, gateway), None if serve_forever else scenario)
 
 
 if __name__ == "__main__":
-    anyio.run(lambda: main(port=8000 if "--serve" in sys.argv else 0, serve_forever="--serve" in sys.argv))
+    anyio.run(main, "--serve" in sys.argv)

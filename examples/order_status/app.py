@@ -16,6 +16,7 @@ import os
 import socket
 import sys
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import anyio
@@ -70,9 +71,8 @@ async def build(bus: EventBus, gateway: Gateway, *, step: float = 0.0) -> Starle
     async def page(request: Request) -> FileResponse:
         return FileResponse(PAGE)
 
-    return Starlette(
-        routes=[Route("/", page), Route("/orders", place, methods=["POST"]), *realtime_routes(gateway)]
-    )
+    routes = [Route("/", page), Route("/orders", place, methods=["POST"])]
+    return Starlette(routes=[*routes, *realtime_routes(gateway)])
 
 
 async def watch(base: str, user: str, orders: int) -> None:
@@ -95,33 +95,44 @@ async def watch(base: str, user: str, orders: int) -> None:
     assert all(states == ["placed", *NEXT.values()] for states in seen.values()), seen
 
 
-async def main(*, port: int = 0, serve_forever: bool = False) -> None:
-    url = os.environ.get("EVENTPATTERNS_BACKEND", "memory://")
-    async with EventBus.from_url(url) as bus:
-        gateway = Gateway(bus, authorizer=authorizer, authorize_subscription=owner_only("data.customer"))
-        async with gateway:
-            app = await build(bus, gateway, step=1.0 if serve_forever else 0.0)
-            config = uvicorn.Config(app, lifespan="off", log_level="warning", ws="websockets-sansio")
-            server = uvicorn.Server(config)
-            sock = socket.create_server(("127.0.0.1", port))
-            base = f"127.0.0.1:{sock.getsockname()[1]}"
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(server.serve, [sock])
-                while not server.started:
-                    await anyio.sleep(0.01)
-                if serve_forever:
-                    print(f"open http://{base}/?token=alice")
-                    await anyio.sleep_forever()
-                async with httpx.AsyncClient() as http:
-                    html = (await http.get(f"http://{base}/")).text
-                    assert "<title>Your orders</title>" in html
-                with anyio.fail_after(20):
-                    async with anyio.create_task_group() as users:
-                        users.start_soon(watch, base, "alice", 1)
-                        users.start_soon(watch, base, "bob", 2)
-                server.should_exit = True
+async def serve(app: Starlette, scenario: Callable[[str], Awaitable[None]] | None) -> None:
+    """Serve ``app`` on 127.0.0.1; run ``scenario("host:port")`` and stop, or (None) forever."""
+    config = uvicorn.Config(app, lifespan="off", log_level="warning", ws="websockets-sansio")
+    server = uvicorn.Server(config)
+    sock = socket.create_server(("127.0.0.1", 0 if scenario else 8000))
+    base = f"127.0.0.1:{sock.getsockname()[1]}"
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(server.serve, [sock])
+        while not server.started:  # noqa: ASYNC110 - uvicorn has no readiness hook
+            await anyio.sleep(0.01)
+        if scenario is None:
+            print(f"open http://{base}/?token=alice")
+            await anyio.sleep_forever()
+        else:
+            with anyio.fail_after(20):
+                await scenario(base)
+        server.should_exit = True
+
+
+async def scenario(base: str) -> None:
+    async with httpx.AsyncClient() as http:
+        assert "<title>Your orders</title>" in (await http.get(f"http://{base}/")).text
+    async with anyio.create_task_group() as users:
+        users.start_soon(watch, base, "alice", 1)
+        users.start_soon(watch, base, "bob", 2)
     print("every customer saw only their own orders, in order")
 
 
+async def main(serve_forever: bool = False) -> None:
+    url = os.environ.get("EVENTPATTERNS_BACKEND", "memory://")
+    hook = owner_only("data.customer")  # each customer sees only their own orders
+    async with (
+        EventBus.from_url(url) as bus,
+        Gateway(bus, authorizer=authorizer, authorize_subscription=hook) as gateway,
+    ):
+        app = await build(bus, gateway, step=1.0 if serve_forever else 0.0)
+        await serve(app, None if serve_forever else scenario)
+
+
 if __name__ == "__main__":
-    anyio.run(lambda: main(port=8000 if "--serve" in sys.argv else 0, serve_forever="--serve" in sys.argv))
+    anyio.run(main, "--serve" in sys.argv)

@@ -41,8 +41,15 @@ from eventpatterns.push import (
     WebPushProvider,
     user_channel,
 )
-from eventpatterns.realtime import Credentials, Gateway, MemoryPresence, MemoryTransport, Principal, owner_only
-from eventpatterns.testing import ManualClock, WebPushReceiver
+from eventpatterns.realtime import (
+    Credentials,
+    Gateway,
+    MemoryPresence,
+    MemoryTransport,
+    Principal,
+    owner_only,
+)
+from eventpatterns.testing import ManualClock, ReceivedWebPush, WebPushReceiver, eventually
 
 AFTERNOON_IN_PARIS = 1_800_021_600.0  # 14:00 UTC: 15:00 in Paris, 23:00 in Tokyo
 PUSHED = {"dave": "Europe/Paris", "erin": "Asia/Tokyo"}
@@ -74,6 +81,12 @@ async def stores(stack: AsyncExitStack, url: str, clock: ManualClock) -> dict[st
     }
 
 
+def body(push: ReceivedWebPush) -> str:
+    """The notification's body, as the service worker would decrypt and show it."""
+    text: str = json.loads(push.payload)["body"]
+    return text
+
+
 def b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
@@ -92,13 +105,18 @@ async def main() -> None:
             PushDispatcher(
                 providers={"webpush": WebPushAdapter(provider)},
                 policy=FatiguePolicy(quiet_hours=QuietHours(time(22), time(7))),
-                presence=presence, bus=bus, clock=clock, **parts,
-            )  # fmt: skip
+                presence=presence,
+                bus=bus,
+                clock=clock,
+                **parts,
+            )
         )
         for user, zone in PUSHED.items():  # what the browsers registered earlier
             browser = push_service.subscribe()
-            keys = {"p256dh": b64(browser.p256dh), "auth": b64(browser.auth)}
-            device = Registration("webpush", browser.endpoint, **keys, time_zone=zone, topics={"orders"})
+            device = Registration(
+                "webpush", browser.endpoint, p256dh=b64(browser.p256dh), auth=b64(browser.auth),
+                time_zone=zone, topics={"orders"},
+            )  # fmt: skip
             await parts["registry"].register(user, device, now=clock.time())
 
         # Carol's app is open: a gateway connection that lists her on user:carol.
@@ -123,29 +141,28 @@ async def main() -> None:
 
         consumer = await bus.consume("notifications", notify, pattern={"type": ["order.shipped"]})
         with anyio.fail_after(20):
-            while await presence.count(user_channel("carol")) == 0:
-                await anyio.sleep(0.01)
+            assert [(await carol.receive())["type"] for _ in range(2)] == [
+                "connected",
+                "subscribed",
+            ]
             for n, user in enumerate(["carol", *PUSHED], start=1):
                 data = {"order": n, "user": user}
                 await bus.publish(Event(type="order.shipped", source="/shop", data=data))
             await consumer.drain()
 
-            frames = [await carol.receive() for _ in range(3)]  # connected, subscribed, event
-            shown = frames[2]["event"]["data"]
+            shown = (await carol.receive())["event"]["data"]
             print(f"carol's app shows: {shown['title']}: {shown['body']}")
             assert await dispatcher.ack("carol", shown["id"])  # seen: no push for her
 
-            while len(push_service.messages) < 1:
-                await anyio.sleep(0.01)
-            print(f"pushed at 15:00 in Paris: {json.loads(push_service.messages[0].payload)['body']}")
+            await eventually(lambda: len(push_service.messages) == 1)
+            print(f"pushed at 15:00 in Paris: {body(push_service.messages[0])}")
             [(_, _, when)] = dispatcher.scheduled()
             tokyo = datetime.fromtimestamp(when, ZoneInfo(PUSHED["erin"])).strftime("%H:%M")
             print(f"held for Erin's quiet hours until {tokyo} in Tokyo")
             clock.advance(8 * 3600)  # 22:00 UTC: 07:00 in Tokyo
-            while len(push_service.messages) < 2:
-                await anyio.sleep(0.01)
-            print(f"pushed at 07:00 in Tokyo: {json.loads(push_service.messages[1].payload)['body']}")
-        assert [json.loads(m.payload)["body"] for m in push_service.messages] == [
+            await eventually(lambda: len(push_service.messages) == 2)
+            print(f"pushed at 07:00 in Tokyo: {body(push_service.messages[1])}")
+        assert [body(m) for m in push_service.messages] == [
             "Order 2 is on its way",
             "Order 3 is on its way",
         ]

@@ -15,6 +15,7 @@ import json
 import os
 import socket
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
@@ -31,13 +32,21 @@ from starlette.routing import Route
 from eventpatterns import EventBus
 from eventpatterns.backends.memory import MemoryBlobStore, MemoryJobStore
 from eventpatterns.errors import AuthenticationFailed
-from eventpatterns.jobs import JOB_EVENT_PREFIX, OWNER_ATTRIBUTE, JobContext, JobStore, JobTracker, URLSigner
+from eventpatterns.jobs import (
+    JOB_EVENT_PREFIX,
+    OWNER_ATTRIBUTE,
+    JobContext,
+    JobStore,
+    JobTracker,
+    URLSigner,
+)
 from eventpatterns.jobs.asgi import blob_routes
 from eventpatterns.jobs.asgi import routes as job_routes
 from eventpatterns.realtime import Credentials, Gateway, Principal, owner_only
 from eventpatterns.realtime.asgi import routes as realtime_routes
 
 PAGE = Path(__file__).with_name("index.html")
+ALICE = {"authorization": "Bearer alice"}
 
 
 class Report(BaseModel):
@@ -77,20 +86,22 @@ def build(bus: EventBus, url: str, *, step: float) -> tuple[JobTracker, Gateway,
                 await ctx.progress((row + 1) / ctx.input.rows, f"{row + 1} rows")
         return "\n".join(lines).encode()  # bytes: stored as a blob, downloaded by URL
 
-    gateway = Gateway(bus, authorizer=authorizer, authorize_subscription=owner_only(OWNER_ATTRIBUTE))
+    hook = owner_only(OWNER_ATTRIBUTE)  # each user sees only their own jobs
+    gateway = Gateway(bus, authorizer=authorizer, authorize_subscription=hook)
 
     async def page(request: Request) -> FileResponse:
         return FileResponse(PAGE)
 
-    routes = [Route("/", page), *job_routes(tracker, authorizer=authorizer), *blob_routes(blobs, signer)]
-    return tracker, gateway, Starlette(routes=[*routes, *realtime_routes(gateway)])
+    routes = [Route("/", page), *job_routes(tracker, authorizer=authorizer)]
+    routes += [*blob_routes(blobs, signer), *realtime_routes(gateway)]
+    return tracker, gateway, Starlette(routes=routes)
 
 
 async def use(base: str) -> None:
     """What the page does: subscribe to my jobs, submit, show progress, download."""
     async with (
         websockets.connect(f"ws://{base}/ws?token=alice") as ws,
-        httpx.AsyncClient(base_url=f"http://{base}", headers={"authorization": "Bearer alice"}) as http,
+        httpx.AsyncClient(base_url=f"http://{base}", headers=ALICE) as http,
     ):
         await ws.recv()  # connected
         mine = {"type": [{"prefix": JOB_EVENT_PREFIX}]}
@@ -110,29 +121,36 @@ async def use(base: str) -> None:
         download = await http.get(result.headers["location"])
         rows = download.text.splitlines()
         print(f"downloaded {len(download.content)} bytes: {rows[0]!r}, then {len(rows) - 1} rows")
-        assert rows[0] == "day,orders,revenue" and len(rows) == 1001
+        assert rows[0] == "day,orders,revenue"
+        assert len(rows) == 1001
 
 
-async def main(*, port: int = 0, serve_forever: bool = False) -> None:
+async def serve(app: Starlette, scenario: Callable[[str], Awaitable[None]] | None) -> None:
+    """Serve ``app`` on 127.0.0.1; run ``scenario("host:port")`` and stop, or (None) forever."""
+    config = uvicorn.Config(app, lifespan="off", log_level="warning", ws="websockets-sansio")
+    server = uvicorn.Server(config)
+    sock = socket.create_server(("127.0.0.1", 0 if scenario else 8000))
+    base = f"127.0.0.1:{sock.getsockname()[1]}"
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(server.serve, [sock])
+        while not server.started:  # noqa: ASYNC110 - uvicorn has no readiness hook
+            await anyio.sleep(0.01)
+        if scenario is None:
+            print(f"open http://{base}/?token=alice")
+            await anyio.sleep_forever()
+        else:
+            with anyio.fail_after(20):
+                await scenario(base)
+        server.should_exit = True
+
+
+async def main(serve_forever: bool = False) -> None:
     url = os.environ.get("EVENTPATTERNS_BACKEND", "memory://")
     async with EventBus.from_url(url) as bus:
         tracker, gateway, app = build(bus, url, step=1.0 if serve_forever else 0.0)
         async with tracker, gateway:
-            config = uvicorn.Config(app, lifespan="off", log_level="warning", ws="websockets-sansio")
-            server = uvicorn.Server(config)
-            sock = socket.create_server(("127.0.0.1", port))
-            base = f"127.0.0.1:{sock.getsockname()[1]}"
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(server.serve, [sock])
-                while not server.started:
-                    await anyio.sleep(0.01)
-                if serve_forever:
-                    print(f"open http://{base}/?token=alice")
-                    await anyio.sleep_forever()
-                with anyio.fail_after(20):
-                    await use(base)
-                server.should_exit = True
+            await serve(app, None if serve_forever else use)
 
 
 if __name__ == "__main__":
-    anyio.run(lambda: main(port=8000 if "--serve" in sys.argv else 0, serve_forever="--serve" in sys.argv))
+    anyio.run(main, "--serve" in sys.argv)
