@@ -1,7 +1,8 @@
 """Chat rooms with presence (who is here) and resume after a dropped connection.
 
 Run: python examples/chat/app.py            (the scripted scenario)
-     python examples/chat/app.py --serve    (then open http://127.0.0.1:8000/?token=ann)
+     python examples/chat/app.py --serve    (then open http://127.0.0.1:8000/?token=ann;
+                                           $PORT picks another port)
 
 Messages are posted over HTTP and published on the bus; each client holds a WebSocket
 subscription to its room that also lists it in the room's presence and watches the
@@ -45,24 +46,17 @@ async def authorizer(credentials: Credentials) -> Principal:
     return Principal(credentials.token)
 
 
-def presence_for(url: str) -> MemoryPresence | RedisPresence:
-    if url.startswith("redis://"):  # shared by every gateway process on that Redis
-        return RedisPresence.from_url(url)
-    return MemoryPresence()
-
-
 def build(bus: EventBus, gateway: Gateway) -> Starlette:
     async def post(request: Request) -> JSONResponse:
         try:
             user = await authorizer(credentials_from(request.headers, request.query_params))
         except AuthenticationFailed as exc:
             return JSONResponse({"title": str(exc)}, status_code=401)
-        body = await request.json()
-        data = {
-            "room": request.path_params["room"],
-            "from": user.id,
-            "text": str(body["text"])[:500],
-        }
+        try:
+            text = str((await request.json())["text"])[:500]
+        except (ValueError, KeyError, TypeError):  # not JSON, or not {"text": ...}
+            return JSONResponse({"title": 'expected {"text": "..."}'}, status_code=400)
+        data = {"room": request.path_params["room"], "from": user.id, "text": text}
         position = await bus.publish(Event(type="chat.message", source="/chat", data=data))
         return JSONResponse({"position": position}, status_code=201)
 
@@ -158,7 +152,8 @@ async def serve(app: Starlette, scenario: Callable[[str], Awaitable[None]] | Non
     """Serve ``app`` on 127.0.0.1; run ``scenario("host:port")`` and stop, or (None) forever."""
     config = uvicorn.Config(app, lifespan="off", log_level="warning", ws="websockets-sansio")
     server = uvicorn.Server(config)
-    sock = socket.create_server(("127.0.0.1", 0 if scenario else 8000))
+    port = 0 if scenario else int(os.environ.get("PORT", "8000"))
+    sock = socket.create_server(("127.0.0.1", port))
     base = f"127.0.0.1:{sock.getsockname()[1]}"
     async with anyio.create_task_group() as tg:
         tg.start_soon(server.serve, [sock])
@@ -175,9 +170,11 @@ async def serve(app: Starlette, scenario: Callable[[str], Awaitable[None]] | Non
 
 async def main(serve_forever: bool = False) -> None:
     url = os.environ.get("EVENTPATTERNS_BACKEND", "memory://")
+    # On Redis, the room's members are shared by every gateway process.
+    presence = RedisPresence.from_url(url) if url.startswith("redis://") else MemoryPresence()
     async with (
         EventBus.from_url(url) as bus,
-        presence_for(url) as presence,
+        presence,
         Gateway(bus, authorizer=authorizer, presence=presence) as gateway,
     ):
         await serve(build(bus, gateway), None if serve_forever else scenario)

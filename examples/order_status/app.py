@@ -1,7 +1,8 @@
 """Live order-status updates pushed to a web page over a WebSocket.
 
 Run: python examples/order_status/app.py            (the scripted scenario)
-     python examples/order_status/app.py --serve    (then open http://127.0.0.1:8000/)
+     python examples/order_status/app.py --serve    (then open the URL it prints;
+                                                   $PORT picks another port than 8000)
 
 ``POST /orders`` publishes ``order.status`` (placed); a consumer group moves each order
 along (paid, shipped, delivered), publishing every change on the bus; the gateway pushes
@@ -99,7 +100,8 @@ async def serve(app: Starlette, scenario: Callable[[str], Awaitable[None]] | Non
     """Serve ``app`` on 127.0.0.1; run ``scenario("host:port")`` and stop, or (None) forever."""
     config = uvicorn.Config(app, lifespan="off", log_level="warning", ws="websockets-sansio")
     server = uvicorn.Server(config)
-    sock = socket.create_server(("127.0.0.1", 0 if scenario else 8000))
+    port = 0 if scenario else int(os.environ.get("PORT", "8000"))
+    sock = socket.create_server(("127.0.0.1", port))
     base = f"127.0.0.1:{sock.getsockname()[1]}"
     async with anyio.create_task_group() as tg:
         tg.start_soon(server.serve, [sock])

@@ -1,7 +1,8 @@
 """A long-running report: submit over HTTP, watch its progress live, download the result.
 
 Run: python examples/report_job/app.py            (the scripted scenario)
-     python examples/report_job/app.py --serve    (then open http://127.0.0.1:8000/)
+     python examples/report_job/app.py --serve    (then open the URL it prints;
+                                                   $PORT picks another port than 8000)
 
 ``POST /jobs/report`` answers ``202 Accepted`` with a ``Location``; a worker builds the
 report, reporting progress; every change is an event the gateway pushes to the job's
@@ -129,7 +130,8 @@ async def serve(app: Starlette, scenario: Callable[[str], Awaitable[None]] | Non
     """Serve ``app`` on 127.0.0.1; run ``scenario("host:port")`` and stop, or (None) forever."""
     config = uvicorn.Config(app, lifespan="off", log_level="warning", ws="websockets-sansio")
     server = uvicorn.Server(config)
-    sock = socket.create_server(("127.0.0.1", 0 if scenario else 8000))
+    port = 0 if scenario else int(os.environ.get("PORT", "8000"))
+    sock = socket.create_server(("127.0.0.1", port))
     base = f"127.0.0.1:{sock.getsockname()[1]}"
     async with anyio.create_task_group() as tg:
         tg.start_soon(server.serve, [sock])
