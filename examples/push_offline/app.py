@@ -20,7 +20,7 @@ import json
 import os
 from contextlib import AsyncExitStack
 from datetime import datetime, time
-from typing import Any
+from typing import NamedTuple
 from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -28,10 +28,19 @@ import anyio
 
 from eventpatterns import Event, EventBus
 from eventpatterns.backends.memory import MemoryDeviceRegistry
+from eventpatterns.backends.redis import (
+    RedisDeviceRegistry,
+    RedisDispatchState,
+    RedisPresence,
+    RedisPushDeadLetters,
+)
 from eventpatterns.push import (
     INAPP_TYPE,
+    DeviceRegistry,
+    DispatchState,
     FatiguePolicy,
     Notification,
+    PushDeadLetters,
     PushDispatcher,
     QuietHours,
     Registration,
@@ -59,26 +68,26 @@ async def authorizer(credentials: Credentials) -> Principal:
     return Principal(credentials.token or "anonymous")  # a demo: use JWTAuthorizer for real
 
 
-async def stores(stack: AsyncExitStack, url: str, clock: ManualClock) -> dict[str, Any]:
+class Stores(NamedTuple):
+    registry: DeviceRegistry
+    presence: MemoryPresence | RedisPresence
+    state: DispatchState | None = None  # None: in the dispatcher's process
+    dead_letters: PushDeadLetters | None = None
+
+
+async def stores(stack: AsyncExitStack, url: str, clock: ManualClock) -> Stores:
     """The dispatcher's registry, presence and state: in this process, or on Redis."""
     if not url.startswith("redis://"):
-        return {"registry": MemoryDeviceRegistry(), "presence": MemoryPresence(clock=clock)}
-    from eventpatterns.backends.redis import (
-        RedisDeviceRegistry,
-        RedisDispatchState,
-        RedisPresence,
-        RedisPushDeadLetters,
-    )
-
+        return Stores(MemoryDeviceRegistry(), MemoryPresence(clock=clock))
     split = urlsplit(url)  # redis://host:6379/0?prefix=myapp
     prefix = dict(parse_qsl(split.query)).get("prefix", "eventpatterns")
     plain = split._replace(query="").geturl()
-    return {
-        "registry": await stack.enter_async_context(RedisDeviceRegistry(plain, prefix=prefix)),
-        "presence": RedisPresence.from_url(url, clock=clock),
-        "state": await stack.enter_async_context(RedisDispatchState(plain, prefix=prefix)),
-        "dead_letters": await stack.enter_async_context(RedisPushDeadLetters(plain, prefix=prefix)),
-    }
+    return Stores(
+        await stack.enter_async_context(RedisDeviceRegistry(plain, prefix=prefix)),
+        RedisPresence.from_url(url, clock=clock),
+        await stack.enter_async_context(RedisDispatchState(plain, prefix=prefix)),
+        await stack.enter_async_context(RedisPushDeadLetters(plain, prefix=prefix)),
+    )
 
 
 def body(push: ReceivedWebPush) -> str:
@@ -97,18 +106,20 @@ async def main() -> None:
     vapid = Vapid(VapidKeys.generate(), subject="mailto:ops@example.com")
     async with AsyncExitStack() as stack:
         bus = await stack.enter_async_context(EventBus.from_url(url))
-        parts = await stores(stack, url, clock)
-        presence = await stack.enter_async_context(parts.pop("presence"))
+        registry, presence, state, dead_letters = await stores(stack, url, clock)
+        await stack.enter_async_context(presence)  # its expiry sweeper
         push_service = await stack.enter_async_context(WebPushReceiver(clock=clock))
         provider = await stack.enter_async_context(WebPushProvider(vapid, clock=clock))
         dispatcher = await stack.enter_async_context(
             PushDispatcher(
-                providers={"webpush": WebPushAdapter(provider)},
+                registry,
+                {"webpush": WebPushAdapter(provider)},
                 policy=FatiguePolicy(quiet_hours=QuietHours(time(22), time(7))),
                 presence=presence,
                 bus=bus,
                 clock=clock,
-                **parts,
+                state=state,
+                dead_letters=dead_letters,
             )
         )
         for user, zone in PUSHED.items():  # what the browsers registered earlier
@@ -117,7 +128,7 @@ async def main() -> None:
                 "webpush", browser.endpoint, p256dh=b64(browser.p256dh), auth=b64(browser.auth),
                 time_zone=zone, topics={"orders"},
             )  # fmt: skip
-            await parts["registry"].register(user, device, now=clock.time())
+            await registry.register(user, device, now=clock.time())
 
         # Carol's app is open: a gateway connection that lists her on user:carol.
         gateway = await stack.enter_async_context(
