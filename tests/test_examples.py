@@ -4,7 +4,8 @@ Each runs as a user would run it (``python examples/<name>/app.py``, a subproces
 timeout) on the memory backend, and again on the real Redis where the backend matters
 (``EVENTPATTERNS_BACKEND=redis://...`` with a prefix of the test's own). The apps check
 themselves (an ``assert`` fails the process); these tests read what they print, in order.
-``aws_app`` on moto_server is in ``tests/backends/aws/test_aws_app_example.py``. Type
+``aws_app``, ``choreography`` and ``batch_failures`` on moto_server are in
+``tests/backends/aws/test_aws_app_example.py``. Type
 checking and lint of the apps: ``tests/test_docs.py`` and :func:`test_apps_are_ruff_clean`.
 """
 

@@ -1,21 +1,25 @@
-"""``examples/aws_app`` on EventBridge, SQS, DynamoDB and S3: moto_server, the real client.
+"""The gallery's apps on EventBridge, SQS, DynamoDB and S3: moto_server, the real client.
 
-The same app as on memory (``tests/test_examples.py`` runs that and holds the checks),
-switched by ``EVENTPATTERNS_BACKEND`` to an ``aws://`` bus URL naming moto's endpoint.
+``aws_app`` (bus, jobs and blobs on AWS) and the two apps that need only a bus
+(``choreography``: dead letters in each group's DLQ, redrive; ``batch_failures``: partial
+batch failure on SQS), the same code as on memory, switched by ``EVENTPATTERNS_BACKEND``
+to an ``aws://`` bus URL naming moto's endpoint. ``tests/test_examples.py`` runs them on
+memory and holds the checks of what they print.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from test_examples import check_aws_app, run_app  # tests/ is on sys.path (rootdir conftest)
+from test_examples import CHECKS, run_app  # tests/ is on sys.path (the rootdir conftest)
 
 from .conftest import REGION
 
 pytestmark = pytest.mark.aws
 
 
-def test_aws_app_on_moto(aws: str) -> None:
+@pytest.mark.parametrize("name", ["aws_app", "choreography", "batch_failures"])
+def test_app_on_moto(name: str, aws: str) -> None:
     # poll=1: the bus's long poll of its tap queue, so that closing takes a second, not five.
     url = f"aws://?region={REGION}&endpoint_url={aws}&prefix=example&poll=1"
-    check_aws_app(run_app("aws_app", url, timeout=90))
+    CHECKS[name](run_app(name, url, timeout=90))
