@@ -5,8 +5,8 @@ timeout) on the memory backend, and again on the real Redis where the backend ma
 (``EVENTPATTERNS_BACKEND=redis://...`` with a prefix of the test's own). The apps check
 themselves (an ``assert`` fails the process); these tests read what they print, in order.
 ``aws_app``, ``choreography`` and ``batch_failures`` on moto_server are in
-``tests/backends/aws/test_aws_app_example.py``. Type
-checking and lint of the apps: ``tests/test_docs.py`` and :func:`test_apps_are_ruff_clean`.
+``tests/backends/aws/test_aws_app_example.py``, the web pages in Chromium in
+``tests/test_examples_browser.py``; the apps' types are checked by ``tests/test_docs.py``.
 """
 
 from __future__ import annotations
