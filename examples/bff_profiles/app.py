@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
@@ -37,7 +37,6 @@ from eventpatterns.realtime.asgi import credentials_from
 from eventpatterns.realtime.asgi import routes as realtime_routes
 
 registry = EventRegistry("shop")
-Client = Callable[[str, anyio.Event], Awaitable[dict[str, Any]]]
 
 
 class OrderShipped(EventModel, type="shop.order.shipped", registry=registry):
@@ -94,53 +93,46 @@ def build(gateway: Gateway, latest: dict[str, Event]) -> Starlette:
     return Starlette(routes=[Route("/orders/{id}", order), *realtime_routes(gateway)])
 
 
-async def web_page(base: str, ready: anyio.Event) -> dict[str, Any]:
-    async with websockets.connect(f"ws://{base}/ws?token=t-web") as ws:
-        await ws.recv()  # connected
-        await ws.send(json.dumps({"type": "subscribe", "id": "all"}))
-        await ws.recv()  # subscribed
-        ready.set()
-        frames: list[dict[str, Any]] = [json.loads(await ws.recv())["event"] for _ in range(2)]
-    for event in frames:
-        print(f"web page gets {event['type']}: {json.dumps(event['data'], ensure_ascii=False)}")
-    return frames[1]
+async def sse_messages(response: httpx.Response) -> AsyncIterator[tuple[str, str]]:
+    """A minimal server-sent events reader: ``(event, data)`` per message."""
+    kind = "message"
+    async for line in response.aiter_lines():
+        if line.startswith("event: "):
+            kind = line[7:]
+        elif line.startswith("data: "):
+            yield kind, line[6:]
+        elif not line:  # the end of a message
+            kind = "message"
 
 
-async def ios_app(base: str, ready: anyio.Event) -> dict[str, Any]:
+async def scenario(bus: EventBus, base: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The web page (a WebSocket) and the iOS app (SSE) connect; the shop publishes."""
     async with (
+        websockets.connect(f"ws://{base}/ws?token=t-web") as web,
         httpx.AsyncClient(timeout=10) as http,
-        http.stream("GET", f"http://{base}/events?token=t-ios") as stream,
+        http.stream("GET", f"http://{base}/events?token=t-ios") as ios,
     ):
-        kind = ""
-        async for line in stream.aiter_lines():  # a minimal server-sent events reader
-            if line.startswith("event: "):
-                kind = line[7:]
-            elif line.startswith("data: ") and kind == "subscribed":
-                ready.set()
-            elif line.startswith("data: ") and kind == "event":
-                event: dict[str, Any] = json.loads(line[6:])
-                print(f"iOS app gets  {event['type']}: {json.dumps(event, ensure_ascii=False)}")
-                return event
-    raise AssertionError("the stream ended")
+        await web.recv()  # connected
+        await web.send(json.dumps({"type": "subscribe", "id": "all"}))
+        await web.recv()  # subscribed
+        ios_messages = sse_messages(ios)
+        async for kind, _ in ios_messages:  # connected, then subscribed
+            if kind == "subscribed":
+                break
 
-
-async def scenario(bus: EventBus, base: str) -> dict[str, dict[str, Any]]:
-    results: dict[str, dict[str, Any]] = {}
-    web_ready, ios_ready = anyio.Event(), anyio.Event()
-
-    async def run(name: str, client: Client, ready: anyio.Event) -> None:
-        results[name] = await client(base, ready)
-
-    async with anyio.create_task_group() as clients:
-        clients.start_soon(run, "web", web_page, web_ready)
-        clients.start_soon(run, "ios", ios_app, ios_ready)
-        await web_ready.wait()
-        await ios_ready.wait()
         audit = {"who": "ops", "what": "refund check"}
         await bus.publish(Event(type="shop.audit", source="/shop", data=audit))  # internal
         shipped = OrderShipped(order_id="o-1", total_cents=1999, carrier="DHL", warehouse="W3")
         await bus.publish(shipped.to_event(source="/shop"))
-    return results
+
+        for _ in range(2):
+            event = json.loads(await web.recv())["event"]
+            print(f"web page gets {event['type']}: {json.dumps(event['data'], ensure_ascii=False)}")
+        kind, data = await anext(ios_messages)  # not the audit event: the order
+        assert kind == "event"
+        print(f"iOS app gets  {json.loads(data)['type']}: {data}")
+        shown: tuple[dict[str, Any], dict[str, Any]] = (event, json.loads(data))
+        return shown
 
 
 async def main() -> None:
@@ -155,7 +147,8 @@ async def main() -> None:
         Gateway(bus, authorizer=authorizer, profiles=PROFILES) as gateway,
     ):
         consumer = await bus.consume("orders-read-model", remember, pattern=ORDERS)
-        config = uvicorn.Config(build(gateway, latest), log_level="warning", ws="websockets-sansio")
+        app = build(gateway, latest)
+        config = uvicorn.Config(app, lifespan="off", log_level="warning", ws="websockets-sansio")
         server = uvicorn.Server(config)
         sock = socket.create_server(("127.0.0.1", 0))
         base = f"127.0.0.1:{sock.getsockname()[1]}"
@@ -164,15 +157,15 @@ async def main() -> None:
             while not server.started:  # noqa: ASYNC110 - uvicorn has no readiness hook
                 await anyio.sleep(0.01)
             with anyio.fail_after(20):
-                results = await scenario(bus, base)
+                web, ios = await scenario(bus, base)
                 await consumer.drain()
                 async with httpx.AsyncClient(base_url=f"http://{base}") as http:
                     for token, (_, profile) in TOKENS.items():
                         answer = await http.get("/orders/o-1", params={"token": token})
                         print(f"GET /orders/o-1 as {profile}: {answer.text}")
             server.should_exit = True
-    assert results["web"]["data"]["warehouse"] == "W3"  # the whole event
-    assert results["ios"]["data"] == {"id": "o-1", "total": 1999, "status": "Expédiée"}
+    assert web["data"]["warehouse"] == "W3"  # the whole event
+    assert ios["data"] == {"id": "o-1", "total": 1999, "status": "Expédiée"}
     print("the same events, shaped for each client")
 
 
