@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import base64
-import time
 import json
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -89,7 +89,7 @@ async def test_bus_and_gateway_traffic_is_scraped_exactly() -> None:
                 await consumer.drain()
             during = await scrape(address)
         with anyio.fail_after(5):
-            while gateway.stats().connections:  # the server side notices the close
+            while gateway.stats().connections:  # noqa: ASYNC110 - the server side notices the close
                 await anyio.sleep(0.01)
         after = await scrape(address)
 

@@ -72,12 +72,16 @@ def test_parse_never_raises_and_accepts_only_the_w3c_form(value: object) -> None
         assert W3C.fullmatch(ctx.traceparent)
         assert value.startswith(ctx.traceparent)  # version 00: exactly it
         child = ctx.child()
-        assert (child.trace_id, W3C.fullmatch(child.traceparent) is not None) == (ctx.trace_id, True)
+        assert (child.trace_id, W3C.fullmatch(child.traceparent) is not None) == (
+            ctx.trace_id,
+            True,
+        )
 
 
 def test_new_traces_are_valid_and_distinct() -> None:
     a, b = TraceContext.new(), TraceContext.new()
-    assert W3C.fullmatch(a.traceparent) and a.trace_id != b.trace_id
+    assert W3C.fullmatch(a.traceparent)
+    assert a.trace_id != b.trace_id
     assert TraceContext.parse(a.traceparent) == a
 
 
@@ -115,7 +119,8 @@ async def test_an_event_published_while_handling_continues_the_trace(batch: bool
     parent = Event(type="parent", source="/tests", extensions={"traceparent": PARENT})
     child = await _child_of(parent, batch=batch)
     ctx = trace_of(child)
-    assert ctx is not None and W3C.fullmatch(str(child.extensions["traceparent"]))
+    assert ctx is not None
+    assert W3C.fullmatch(str(child.extensions["traceparent"]))
     assert ctx.trace_id == "4bf92f3577b34da6a3ce929d0e0e4736"
     assert ctx.span_id != "00f067aa0ba902b7"
 
@@ -125,15 +130,18 @@ async def test_a_malformed_incoming_traceparent_is_replaced(bad: str) -> None:
     parent = Event(type="parent", source="/tests", extensions={"traceparent": bad})
     child = await _child_of(parent, foreign=True)
     ctx = trace_of(child)
-    assert ctx is not None and W3C.fullmatch(ctx.traceparent)
+    assert ctx is not None
+    assert W3C.fullmatch(ctx.traceparent)
     # The replacement is derived from the handled event: its children share one trace.
     again = trace_of(await _child_of(parent, foreign=True))
-    assert again is not None and (again.trace_id, again.span_id != ctx.span_id) == (
+    assert again is not None
+    assert (again.trace_id, again.span_id != ctx.span_id) == (
         ctx.trace_id,
         True,
     )
     published = trace_of(await _child_of(parent))  # through publish: replaced on the way in
-    assert published is not None and published.trace_id != ctx.trace_id
+    assert published is not None
+    assert published.trace_id != ctx.trace_id
 
 
 async def test_a_malformed_traceparent_published_outside_a_handler_is_replaced() -> None:
@@ -147,6 +155,7 @@ async def test_a_malformed_traceparent_published_outside_a_handler_is_replaced()
 
 async def test_use_trace_sets_the_context_of_what_is_published() -> None:
     incoming = TraceContext.parse(PARENT)
+    assert incoming is not None
     async with EventBus.from_url("memory://") as bus, bus.subscribe() as sub:
         with use_trace(incoming):
             assert current_trace() == incoming
@@ -154,11 +163,13 @@ async def test_use_trace_sets_the_context_of_what_is_published() -> None:
         assert current_trace() is None
         event = await sub.receive()
     ctx = trace_of(event)
-    assert ctx is not None and ctx.trace_id == incoming.trace_id  # type: ignore[union-attr]
+    assert ctx is not None
+    assert ctx.trace_id == incoming.trace_id
 
 
 async def test_an_event_published_by_a_job_handler_continues_the_submitters_trace() -> None:
     async with EventBus.from_url("memory://") as bus:
+
         async def work(ctx: JobContext[Any]) -> None:
             await bus.publish(Event(type="from.job", source="/tests"))
 
@@ -171,7 +182,8 @@ async def test_an_event_published_by_a_job_handler_continues_the_submitters_trac
             with anyio.fail_after(5):
                 event = await sub.receive()
     ctx = trace_of(event)
-    assert ctx is not None and ctx.trace_id == "4bf92f3577b34da6a3ce929d0e0e4736"
+    assert ctx is not None
+    assert ctx.trace_id == "4bf92f3577b34da6a3ce929d0e0e4736"
     assert ctx.span_id != "00f067aa0ba902b7"
 
 
@@ -205,11 +217,13 @@ async def test_opentelemetry_spans_follow_the_event_across_a_hop(spans: Any) -> 
     publish_child = finished[("publish child", SpanKind.PRODUCER)]
     trace_id = int("4bf92f3577b34da6a3ce929d0e0e4736", 16)
     assert {s.context.trace_id for s in (publish_parent, process, publish_child)} == {trace_id}
-    assert process.parent is not None and process.parent.span_id == int("00f067aa0ba902b7", 16)
+    assert process.parent is not None
+    assert process.parent.span_id == int("00f067aa0ba902b7", 16)
     assert publish_child.parent is not None
     assert publish_child.parent.span_id == process.context.span_id
     ctx = trace_of(child)  # the child carries its publish span as parent
-    assert ctx is not None and int(ctx.span_id, 16) == publish_child.context.span_id
+    assert ctx is not None
+    assert int(ctx.span_id, 16) == publish_child.context.span_id
     assert process.attributes is not None
     assert process.attributes["messaging.consumer.group.name"] == "tracing"
 

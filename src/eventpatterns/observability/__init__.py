@@ -12,7 +12,7 @@ Core layer: no I/O and nothing heavy imported. See ``docs/observability.md``.
   refused an event (:func:`eventpatterns.filters.explain` underneath).
 """
 
-from ._metrics import METRICS, Counter, MetricSpec, Metrics, Sample, metrics
+from ._metrics import METRICS, Counter, Metrics, MetricSpec, Sample, metrics
 from ._trace import TraceContext, current_trace, set_tracer, trace_of, use_trace
 
 __all__ = [

@@ -67,7 +67,11 @@ METRICS: tuple[MetricSpec, ...] = (
     _c("bus_redriven", ("group",), "Dead letters delivered again by redrive()."),
     _g("bus_group_lag", ("group",), "Log entries the group has not received (at last refresh)."),
     _g("bus_group_pending", ("group",), "Deliveries not acknowledged yet (at last refresh)."),
-    _g("bus_group_dead_letters", ("group",), "Entries in the group's dead letters (at last refresh)."),
+    _g(
+        "bus_group_dead_letters",
+        ("group",),
+        "Entries in the group's dead letters (at last refresh).",
+    ),
     _g("gateway_connections", (), "Open real-time connections."),
     _g("gateway_subscriptions", (), "Live client subscriptions, replaying included."),
     _c("gateway_frames_delivered", (), "Event frames queued to client transports."),
@@ -127,7 +131,9 @@ class Metrics:
     def _key(self, name: str, labels: Mapping[str, str]) -> Key:
         spec = self.specs.get(name)
         if spec is None:
-            raise ConfigurationError(f"unknown metric {name!r} (see eventpatterns.observability.METRICS)")
+            raise ConfigurationError(
+                f"unknown metric {name!r} (see eventpatterns.observability.METRICS)"
+            )
         if set(labels) != set(spec.labels):
             raise ConfigurationError(
                 f"metric {name!r} takes labels {list(spec.labels)}, got {sorted(labels)}"

@@ -13,7 +13,8 @@ from typing import Any
 import anyio
 
 from ..errors import MissingDependency
-from ._metrics import Metrics, metrics as default_metrics
+from ._metrics import Metrics
+from ._metrics import metrics as default_metrics
 
 __all__ = ["MetricsCollector", "metrics_app"]
 
@@ -108,8 +109,11 @@ def metrics_app(metrics: Metrics | None = None) -> ASGIApp:
 
 
 class _MetricsApp:
-    """:func:`metrics_app`'s ASGI app (an object, not a function, so that Starlette's
-    ``Route("/metrics", endpoint=app)`` mounts it as an ASGI app)."""
+    """:func:`metrics_app`'s ASGI app.
+
+    An object, not a function, so that Starlette's ``Route("/metrics", endpoint=app)``
+    mounts it as an ASGI app.
+    """
 
     def __init__(self, metrics: Metrics) -> None:
         prometheus = _prometheus()
@@ -153,5 +157,7 @@ async def _answer(
     head: bool = False,
 ) -> None:
     headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers + (extra or [])})
+    await send(
+        {"type": "http.response.start", "status": status, "headers": headers + (extra or [])}
+    )
     await send({"type": "http.response.body", "body": b"" if head else body})

@@ -19,10 +19,10 @@ from anyio.abc import TaskGroup, TaskStatus
 
 from ..bus import EventBus, LogEntry, SupportsMatch
 from ..core import Clock, Event, SystemClock
-from ..observability._metrics import metrics
 from ..errors import (
     InvalidState,
 )
+from ..observability._metrics import metrics
 from ._auth import Authorizer, Credentials, Principal, SubscriptionAuthorizer
 from ._connection import Connection
 from ._frames import CloseCode, encode_event
@@ -725,11 +725,12 @@ class Gateway:
 
 def _meter(gateway: Gateway) -> list[Callable[[], None]]:
     """Expose the gateway's counters as metrics, read from :meth:`Gateway.stats` at scrape."""
+
+    def reader(field: str) -> Callable[[], float]:
+        return lambda: float(getattr(gateway.stats(), field))
+
     return [
-        metrics.gauge(
-            f"eventpatterns_gateway_{name}",
-            lambda field=field: float(getattr(gateway.stats(), field)),
-        )
+        metrics.gauge(f"eventpatterns_gateway_{name}", reader(field))
         for name, field in (
             ("connections", "connections"),
             ("subscriptions", "subscriptions"),
