@@ -270,3 +270,8 @@ anyio.run(main)
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "00-4bf92f3577b34da6a3ce929d0e0e4736"]
+
+
+async def test_no_trace_in_means_no_trace_out() -> None:
+    child = await _child_of(Event(type="parent", source="/tests"))
+    assert "traceparent" not in child.extensions

@@ -199,6 +199,7 @@ class Consumer:
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Receive and handle deliveries until cancelled (the bus runs this for you)."""
+        _trace.CURRENT.set(None)  # this task's own context: no event is handled yet
         with anyio.CancelScope() as scope:
             self._scope = scope
             task_status.started()

@@ -111,8 +111,8 @@ def trace_of(event: Event) -> TraceContext | None:
 
 
 def _derived(event: Event) -> TraceContext:
-    # A handled event without a valid traceparent starts a trace of its own, derived
-    # from its id so that every event published while it is handled shares it.
+    # A handled event with a malformed traceparent continues a trace of its own,
+    # derived from its id so that every event published while it is handled shares it.
     digest = hashlib.blake2b(f"{event.source}\0{event.id}".encode(), digest_size=24).hexdigest()
     return TraceContext(digest[:32], digest[32:48] if digest[32:48] != _ZERO_SPAN else "1" * 16)
 
@@ -126,8 +126,10 @@ CURRENT: contextvars.ContextVar[Event | TraceContext | None] = contextvars.Conte
 def current_trace() -> TraceContext | None:
     """Return the trace context an event published now would continue.
 
-    OpenTelemetry's current span when there is a valid one, else the event being
-    handled by a consumer (or the context given to :func:`use_trace`), else ``None``.
+    OpenTelemetry's current span when there is a valid one, else the context given
+    to :func:`use_trace`, else that of the event a consumer is handling (``None`` when
+    it carries no ``traceparent``; a malformed one is replaced by a trace derived
+    from the event's id), else ``None``.
     """
     tracer = otel_tracer()
     if tracer is not None:
@@ -137,6 +139,8 @@ def current_trace() -> TraceContext | None:
     held = CURRENT.get()
     if held is None or isinstance(held, TraceContext):
         return held
+    if "traceparent" not in held.extensions:
+        return None  # no trace came in: none goes out (and nothing is paid for one)
     return trace_of(held) or _derived(held)
 
 
