@@ -10,11 +10,14 @@ Scenarios, each measured in the same run and reported as a ratio to its untraced
 * hop (the weakest case: every event is stamped and every handler call traced): a
   consumer handles each event and publishes one child, parents without a
   ``traceparent``, with one, and with OpenTelemetry spans;
+* instrumented: publish to one filtered subscriber and consume through a group (the
+  bus_memory.py paths) with the metrics and trace hooks as shipped, against the same
+  code with every hook swapped for a no-op (counters' ``inc``, ``stamp``,
+  ``otel_tracer``, the current-event variable): the cost of the instrumentation
+  itself, less the calls of the no-ops;
 * scrape: rendering ``/metrics`` for a registry with 100 consumer groups of counters,
   against ``prometheus_client``'s own counters of the same series.
 
-The metrics' own cost on the hot path (one dict increment per batch) is not visible
-inside one run; compare ``benchmarks/bus_memory.py`` against another checkout for it.
 """
 
 from __future__ import annotations
@@ -115,9 +118,67 @@ async def scrape(n: int, mode: str) -> float:
     return (now() - t0) / rounds * n  # normalised: "n scrapes' worth" of one scrape
 
 
+class _Off:
+    """Swap every observability hook of the bus for a no-op, for the "off" rows."""
+
+    def __enter__(self) -> None:
+        from eventpatterns.observability import _metrics, _trace
+
+        self.saved = (_metrics.Counter.inc, _trace.stamp, _trace.otel_tracer, _trace.CURRENT)
+        _metrics.Counter.inc = lambda self, amount=1.0, /: None  # type: ignore[method-assign]
+        _trace.stamp = lambda event: event
+        _trace.otel_tracer = lambda: None
+        _trace.CURRENT = _NoVar()  # type: ignore[assignment]
+
+    def __exit__(self, *exc: object) -> None:
+        from eventpatterns.observability import _metrics, _trace
+
+        inc, _trace.stamp, _trace.otel_tracer, _trace.CURRENT = self.saved
+        _metrics.Counter.inc = inc  # type: ignore[method-assign]
+
+
+class _NoVar:
+    def set(self, value: object) -> None:
+        return None
+
+    def get(self) -> None:
+        return None
+
+
+async def instrumented(n: int, mode: str) -> float:
+    batch = events(n)
+
+    async def run() -> float:
+        async with EventBus.from_url("memory://") as bus:
+            done = anyio.Event()
+            count = 0
+
+            async def handle(event: Event) -> None:
+                nonlocal count
+                count += 1
+                if count == n:
+                    done.set()
+
+            await bus.consume("bench", handle, prefetch=100)
+            async with bus.subscribe({"type": ["bench"]}, buffer=n + 1) as sub:
+                t0 = now()
+                for event in batch:
+                    await bus.publish(event)
+                for _ in range(n):
+                    await sub.receive()
+                await done.wait()
+                return now() - t0
+
+    if mode == "hooks off":
+        with _Off():
+            return await run()
+    return await run()
+
+
 SCENARIOS: list[tuple[str, Callable[[int, str], Awaitable[float]], list[str], str]] = [
     ("publish", publish, ["untraced", "use_trace", "otel"], "events/s"),
     ("hop", hop, ["untraced", "traceparent", "otel"], "events/s"),
+    ("publish + subscribe + consume", instrumented, ["hooks off", "hooks on"], "events/s"),
     ("scrape (100 groups)", scrape, ["prometheus_client", "eventpatterns"], "x1000 scrapes"),
 ]
 
@@ -126,7 +187,8 @@ async def main(n: int, repeat: int) -> None:
     rows: list[dict[str, Any]] = []
     for scenario, run, modes, _unit in SCENARIOS:
         best: dict[str, float] = {}
-        for _ in range(repeat):  # interleaved, so drifting load hits every mode alike
+        rounds = repeat * 3 if run is instrumented else repeat  # the smallest difference
+        for _ in range(rounds):  # interleaved, so drifting load hits every mode alike
             for mode in modes:
                 seconds = await run(n, mode)
                 best[mode] = min(best.get(mode, seconds), seconds)
@@ -140,7 +202,8 @@ async def main(n: int, repeat: int) -> None:
                     f"vs {modes[0]}": base / best[mode],
                 }
             )
-    columns = ["scenario", "mode", "per second", "vs untraced", "vs prometheus_client"]
+    columns = ["scenario", "mode", "per second", "vs untraced", "vs hooks off"]
+    columns.append("vs prometheus_client")
     print(f"{n:,} events, best of {repeat}, interleaved")
     print()
     print_table(rows, columns)

@@ -229,7 +229,9 @@ class EventBus:
         tracer = _trace.otel_tracer()
         try:
             if tracer is None:
-                position = await self._append(_trace.stamp(event))
+                if event.extensions or _trace.CURRENT.get() is not None:  # stamp()'s test
+                    event = _trace.stamp(event)
+                position = await self._append(event)
             else:
                 with _trace.producer_span(tracer, event) as event:
                     position = await self._append(event)
