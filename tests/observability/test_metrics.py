@@ -154,3 +154,30 @@ def test_the_docs_table_lists_every_metric_as_the_code_does() -> None:
     for row, spec in zip(rows, METRICS, strict=True):
         assert spec.help in row
         assert spec.kind in row
+
+
+async def test_subscriber_overflow_and_invalid_typed_data_count_as_drops() -> None:
+    from eventpatterns.core import EventModel, EventRegistry
+
+    class Paid(EventModel, type="obs.paid", source="/tests", registry=EventRegistry("obs")):
+        total: int
+
+    def dropped(reason: str) -> float:
+        return metrics.value("eventpatterns_bus_dropped_total", reason=reason)
+
+    overflow, invalid = dropped("overflow"), dropped("invalid_data")
+    matched = metrics.value("eventpatterns_bus_matched_total")
+    async with EventBus.from_url("memory://") as bus:
+        async with bus.subscribe({"type": ["obs.tick"]}, buffer=2) as sub:
+            await bus.publish_batch([Event(type="obs.tick", source="/s", data=n) for n in range(5)])
+            with anyio.fail_after(5):
+                while sub.missed < 3:  # noqa: ASYNC110 - the reader's task pushes the batch
+                    await anyio.sleep(0.001)
+        async with bus.subscribe(Paid) as typed:
+            await bus.publish(Event(type="obs.paid", source="/tests", data={"total": "many"}))
+            await bus.publish(Paid(total=3))
+            with anyio.fail_after(5):
+                assert (await typed.receive()).total == 3
+    assert dropped("overflow") - overflow == 3
+    assert dropped("invalid_data") - invalid == 1
+    assert metrics.value("eventpatterns_bus_matched_total") - matched == 5 + 2

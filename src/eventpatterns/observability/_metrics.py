@@ -60,7 +60,8 @@ METRICS: tuple[MetricSpec, ...] = (
         "bus_dropped",
         ("reason",),
         "Events not handed out: filtered_out (a group's pattern refused it),"
-        " overflow (a subscriber's buffer was full).",
+        " overflow (a subscriber's buffer was full), invalid_data (a typed"
+        " subscription skipped data its model refused).",
     ),
     _c("bus_retried", ("group",), "Failed deliveries given back for another attempt."),
     _c("bus_dead_lettered", ("group",), "Deliveries moved to a group's dead letters."),
