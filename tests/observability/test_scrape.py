@@ -156,7 +156,7 @@ async def test_a_job_to_succeeded_and_a_web_push_are_scraped_exactly() -> None:
     assert (pushes, frozenset({("provider", "webpush"), ("outcome", "dead_token")})) not in after
 
 
-def test_delta_reads_the_scrape(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_delta_reads_the_scrape() -> None:
     scraped: Scrape = {("x_total", frozenset()): 3.0}
     assert delta(scraped, {}, "x_total") == 3.0
     with pytest.raises(AssertionError):
