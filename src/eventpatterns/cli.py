@@ -30,56 +30,14 @@ import functools
 import json
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 __all__ = ["main"]
 
-EXIT_OK = 0
-EXIT_USAGE = 2
-
-
-class _UsageError(Exception):
-    """Bad input on the command line: reported with exit status 2."""
-
-
-def _read_arg(value: str, what: str) -> str:
-    if not value.startswith("@"):
-        return value
-    name = value[1:]
-    try:
-        if name == "-":
-            stream = getattr(sys.stdin, "buffer", None)
-            data: str | bytes = stream.read() if stream is not None else sys.stdin.read()
-        else:
-            data = Path(name).read_bytes()
-    except OSError as exc:
-        raise _UsageError(
-            f"cannot read the {what} from {_quote(name)}: {exc.strerror or exc}"
-        ) from exc
-    except UnicodeDecodeError as exc:  # a text stdin that is not in its encoding
-        raise _UsageError(f"the {what} from {_quote(name)} is not UTF-8 text") from exc
-    if isinstance(data, bytes):
-        try:
-            return data.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise _UsageError(
-                f"the {what} from {_quote(name)} is not UTF-8 text (byte {exc.start})"
-            ) from exc
-    return data
-
-
-def _quote(name: str) -> str:
-    return "standard input" if name == "-" else repr(name[:200])
-
-
-def _emit(text: str) -> None:
-    """Print text that may hold characters the terminal cannot encode (lone surrogates)."""
-    try:
-        print(text)
-    except UnicodeEncodeError:
-        encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
-        print(text.encode(encoding, "backslashreplace").decode(encoding, "replace"))
+from ._cli_common import EXIT_OK, EXIT_USAGE
+from ._cli_common import UsageError as _UsageError
+from ._cli_common import emit as _emit
+from ._cli_common import read_arg as _read_arg
 
 
 def _test_pattern(args: argparse.Namespace) -> int:
@@ -337,9 +295,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     vapid.add_argument("--json", action="store_true", help="print both keys as a JSON object")
     vapid.set_defaults(handler=_vapid_keys)
+    from ._cli_bench import add_parser as add_bench
+    from ._cli_dlq import add_parser as add_dlq
+    from ._cli_events import add_parsers as add_events
+    from ._cli_jobs import add_parser as add_jobs
     from .contracts._cli import add_parser as add_schema
 
     add_schema(commands)
+    add_events(commands)
+    add_jobs(commands)
+    add_dlq(commands)
+    add_bench(commands)
     return parser
 
 
@@ -349,16 +315,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     Args:
         argv: The arguments (without the program name); ``sys.argv[1:]`` by default.
     """
+    from ._cli_bench import split_extra
+
     parser = _parser()
+    argv, extra = split_extra(list(sys.argv[1:] if argv is None else argv))
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse reports usage errors by exiting
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    if extra:
+        args.extra = extra
     handler: Callable[[argparse.Namespace], int] = args.handler
     from .contracts._cli import SchemaUsageError
 
     try:
         return handler(args)
+    except KeyboardInterrupt:  # Ctrl-C: no traceback (listen treats it as the end)
+        return 130
     except (_UsageError, SchemaUsageError) as exc:
         message = str(exc)
     except (ValueError, RecursionError, MemoryError, OverflowError) as exc:
