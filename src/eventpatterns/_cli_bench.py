@@ -38,10 +38,8 @@ def find_root(given: str | None = None) -> Path:
     Raises:
         UsageError: No ``benchmarks/`` directory there (an installed wheel).
     """
-    if given is not None:
-        root = Path(given)
-    else:  # src/eventpatterns/_cli_bench.py -> the checkout is three levels up
-        root = Path(__file__).resolve().parents[2]
+    # src/eventpatterns/_cli_bench.py: the checkout is three levels up
+    root = Path(given) if given is not None else Path(__file__).resolve().parents[2]
     if not (root / "benchmarks" / "_common.py").is_file():
         raise UsageError(
             f"no benchmarks under {str(root)[:200]!r}: bench runs from a source checkout"
@@ -92,9 +90,7 @@ def _bench(args: argparse.Namespace) -> int:
         if args.quick and not found[name][1]:
             raise UsageError(f"benchmarks/{name}.py has no --quick mode; run it without")
     env = {**os.environ}
-    env["PYTHONPATH"] = os.pathsep.join(
-        [str(root / "src"), *filter(None, [env.get("PYTHONPATH")])]
-    )
+    env["PYTHONPATH"] = os.pathsep.join([str(root / "src"), *filter(None, [env.get("PYTHONPATH")])])
     failed: list[str] = []
     for name in names:
         command = [sys.executable, f"{name}.py", *(["--quick"] if args.quick else []), *args.extra]

@@ -77,7 +77,9 @@ def read_arg(value: str, what: str, *, dash: bool = False) -> str:
         else:
             data = Path(name).read_bytes()
     except OSError as exc:
-        raise UsageError(f"cannot read the {what} from {quote(name)}: {exc.strerror or exc}") from exc
+        raise UsageError(
+            f"cannot read the {what} from {quote(name)}: {exc.strerror or exc}"
+        ) from exc
     except UnicodeDecodeError as exc:  # a text stdin that is not in its encoding
         raise UsageError(f"the {what} from {quote(name)} is not UTF-8 text") from exc
     if isinstance(data, bytes):
@@ -125,16 +127,16 @@ def add_http_options(parser: argparse.ArgumentParser, *, bus: bool) -> None:
     )
     if bus:
         target.add_argument(
-            "--bus", metavar="BUS_URL", help="talk to the bus directly: redis://host:6379/0?prefix=P"
+            "--bus",
+            metavar="BUS_URL",
+            help="talk to the bus directly: redis://host:6379/0?prefix=P",
         )
     target.add_argument(
         "--token",
         metavar="TOKEN",
         help="a bearer token (or @file; default $EVENTPATTERNS_TOKEN)",
     )
-    target.add_argument(
-        "--api-key", metavar="KEY", help="an API key, sent as X-Api-Key (or @file)"
-    )
+    target.add_argument("--api-key", metavar="KEY", help="an API key, sent as X-Api-Key (or @file)")
     target.add_argument(
         "--timeout", type=float, default=10.0, metavar="SECONDS", help="HTTP timeout (default 10)"
     )

@@ -184,7 +184,9 @@ def _redrive(args: argparse.Namespace) -> int:
     else:
         url = f"{_group_url(args)}/redrive"
         with http_client(args) as client:
-            answer = check(client.post(url, json={} if ids is None else {"ids": ids}), f"POST {url}")
+            answer = check(
+                client.post(url, json={} if ids is None else {"ids": ids}), f"POST {url}"
+            )
         count = _count(answer, "redriven", "count")
     emit(f"redrove {count} dead letter{'' if count == 1 else 's'} of {args.group!r}")
     return EXIT_OK

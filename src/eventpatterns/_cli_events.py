@@ -156,7 +156,9 @@ class _Printer:
                 data = json.loads(event_json)
             except ValueError:
                 data = event_json
-            title = f"{data.get('type')} from {data.get('source')}" if isinstance(data, dict) else ""
+            title = (
+                f"{data.get('type')} from {data.get('source')}" if isinstance(data, dict) else ""
+            )
             emit(f"# position {position}  {title}")
             emit(json.dumps(data, indent=2, ensure_ascii=False))
         else:
@@ -231,7 +233,8 @@ def _listen_sse(args: argparse.Namespace, pattern: Any, printer: _Printer) -> in
         if not reply.is_success:
             reply.read()
             check(reply, f"GET {url}")
-        kind, data, last_id = "message", [], None
+        kind, last_id = "message", None
+        data: list[str] = []
         for line in reply.iter_lines():
             if line == "":  # a blank line dispatches the message (WHATWG HTML 9.2.6)
                 if data and _dispatch(args, printer, kind, "\n".join(data), last_id):

@@ -1,4 +1,4 @@
-"""``eventpatterns jobs``: submit, inspect, watch and cancel jobs over a serve's HTTP routes.
+r"""``eventpatterns jobs``: submit, inspect, watch and cancel jobs over a serve's HTTP routes.
 
 The routes are the async request-reply pattern of ``eventpatterns.jobs.asgi``:
 ``POST /jobs/{kind}`` (202 + ``Location``), ``GET /jobs/{id}`` with a long poll
@@ -54,7 +54,7 @@ _BAR = 30
 
 
 class ProgressView:
-    """Show a job's progress: a bar redrawn with ``\\r`` on a terminal, else lines.
+    r"""Show a job's progress: a bar redrawn with ``\\r`` on a terminal, else lines.
 
     Args:
         stream: Where to write.
@@ -77,13 +77,12 @@ class ProgressView:
         if seen == self._last:
             return
         self._last = seen
-        percent = (
-            f"{round(100 * fraction):3d}%"
-            if isinstance(fraction, int | float) and 0 <= fraction <= 1
-            else "   ?"
-        )
+        share = float(fraction) if isinstance(fraction, int | float) else -1.0
+        known = 0 <= share <= 1
+        share = share if known else 0.0
+        percent = f"{round(100 * share):3d}%" if known else "   ?"
         if self.tty:
-            filled = round(_BAR * fraction) if percent != "   ?" else 0
+            filled = round(_BAR * share)
             bar = "#" * filled + "-" * (_BAR - filled)
             line = f"[{bar}] {percent} {state}  {message}".rstrip()
             pad = max(0, self._width - len(line))

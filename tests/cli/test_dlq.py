@@ -32,9 +32,7 @@ def _dead_letters(url: str, group: str, n: int) -> list[str]:
                 raise RuntimeError(f"cannot bill {event.data}")
 
             consumer = await bus.consume(group, fail, retry=Retry(max_attempts=1))
-            await bus.publish_batch(
-                [Event(type="bill", source="/dlq", data=i) for i in range(n)]
-            )
+            await bus.publish_batch([Event(type="bill", source="/dlq", data=i) for i in range(n)])
             await consumer.drain()
             await consumer.aclose()
             return [letter.id for letter in await bus.dead_letters(group)]

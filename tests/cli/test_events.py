@@ -72,7 +72,8 @@ def test_listen_live_as_a_subprocess_and_ctrl_c_ends_it_with_0(server: str) -> N
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV, cwd=ROOT, text=True,
     ) as process:  # fmt: skip
         try:
-            assert process.stderr is not None and process.stdout is not None
+            assert process.stderr is not None
+            assert process.stdout is not None
             assert "subscribed" in process.stderr.readline()  # live from here on
             published = cli("publish", "--type", kind, "--source", "/live", "--url", server)
             assert published.returncode == 0, published.stderr
@@ -133,7 +134,8 @@ def test_unreachable_server_non_utf8_file_and_bad_position(
 ) -> None:
     (tmp_path / "bad.json").write_bytes(b'{"a": "\xff"}')
     cases = [
-        (["publish", "--type", "t", "--source", "/s", "--url", "http://127.0.0.1:1"], "cannot reach"),
+        (["publish", "--type", "t", "--source", "/s", "--url", "http://127.0.0.1:1"],
+         "cannot reach"),
         (["publish", "--type", "t", "--source", "/s", "--data", f"@{tmp_path / 'bad.json'}"],
          "is not UTF-8 text (byte 7)"),
         (["listen", "--url", server, "--since", "not-a-position"], "cannot resume"),
@@ -150,8 +152,8 @@ def test_unreachable_server_non_utf8_file_and_bad_position(
 def test_python_dash_m_eventpatterns_help_lists_every_command() -> None:
     done = cli("--help")
     assert done.returncode == 0
-    for command in ("publish", "listen", "jobs", "dlq", "bench", "serve", "test-pattern"):
-        assert command in done.stdout
+    for name in ("publish", "listen", "jobs", "dlq", "bench", "serve", "test-pattern"):
+        assert name in done.stdout
     for command in (["publish"], ["listen"], ["jobs", "watch"], ["dlq", "redrive"], ["bench"]):
         shown = cli(*command, "--help")
         assert shown.returncode == 0

@@ -41,7 +41,8 @@ def test_submit_status_watch_result(server: str, capsys: pytest.CaptureFixture[s
     with subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV, cwd=ROOT, text=True
     ) as watch:
-        assert watch.stdout is not None and watch.stderr is not None
+        assert watch.stdout is not None
+        assert watch.stderr is not None
         lines = [watch.stdout.readline()]
         while "50%" not in lines[-1]:
             lines.append(watch.stdout.readline())
@@ -63,7 +64,9 @@ def test_watch_draws_a_bar_on_a_terminal(server: str, capsys: pytest.CaptureFixt
     job_id = _submit(server, "gated", gate, capsys)
     leader, follower = pty.openpty()
     command = [sys.executable, "-m", "eventpatterns", "jobs", "watch", job_id, "--url", server]
-    with subprocess.Popen(command, stdout=follower, stderr=subprocess.DEVNULL, env=ENV, cwd=ROOT) as w:
+    with subprocess.Popen(
+        command, stdout=follower, stderr=subprocess.DEVNULL, env=ENV, cwd=ROOT
+    ) as w:
         os.close(follower)
         seen = b""
         while b"50%" not in seen:
