@@ -21,6 +21,16 @@ Subcommands:
 * ``push vapid-keys``: a new VAPID key pair for Web Push: the private key (PEM, or
   ``--format raw`` base64url; ``--json`` for both fields as JSON) and the public key
   as the ``applicationServerKey`` browsers subscribe with.
+* ``publish`` / ``listen`` (``_cli_events``): one event in, or the matching events out,
+  over a running serve (``--url``) or a bus (``--bus``).
+* ``jobs submit|status|watch|result|cancel`` (``_cli_jobs``): a serve's ``/jobs`` routes;
+  ``watch`` draws a progress bar and exits 0 on success, 1 on failure or cancel.
+* ``dlq list|show|redrive|discard`` (``_cli_dlq``): a consumer group's dead letters.
+* ``bench`` (``_cli_bench``): the checkout's ``benchmarks/NAME.py``.
+
+``python -m eventpatterns`` runs :func:`main`. Every mistake in the input is one line
+on standard error and exit status 2 (``_cli_common.UsageError``); docs/cli.md lists
+every command with examples.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ def _parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
 def test_every_parser_has_examples_of_itself() -> None:
     parsers = _parsers(_parser())
     names = {p.prog for p in parsers}
-    assert {"eventpatterns publish", "eventpatterns jobs watch", "eventpatterns dlq redrive"} <= names
+    assert {"eventpatterns publish", "eventpatterns jobs watch", "eventpatterns dlq list"} <= names
     assert len(parsers) >= 20
     for parser in parsers:
         epilog = parser.epilog or ""
