@@ -326,11 +326,11 @@ _EXAMPLES = {
     "eventpatterns": (
         "eventpatterns serve",
         "eventpatterns publish --type order.placed --source /shop --data '{\"total\": 250}'",
-        "eventpatterns listen --pattern '{\"type\": [\"order.placed\"]}'",
+        'eventpatterns listen --pattern \'{"type": ["order.placed"]}\'',
         "eventpatterns COMMAND --help",
     ),
     "eventpatterns test-pattern": (
-        "eventpatterns test-pattern '{\"source\": [\"shop\"]}' '{\"source\": \"shop\"}'",
+        'eventpatterns test-pattern \'{"source": ["shop"]}\' \'{"source": "shop"}\'',
         "eventpatterns test-pattern @pattern.json @event.json --explain",
         "cat event.json | eventpatterns test-pattern @pattern.json @- --json",
     ),
