@@ -1,5 +1,8 @@
 """Every Python code block in README.md and docs/, and every example, runs as written.
 
+The gallery's apps (``examples/<name>/app.py``) run in ``tests/test_examples.py``; here they
+are type-checked with the rest.
+
 ``docs/backends.md`` needs Redis and runs in ``tests/backends/test_redis.py``. All of
 them, backends.md included, also pass ``mypy --strict`` as written (one mypy run over
 a directory of extracted blocks). A block that cannot be type-checked on its own is
@@ -108,6 +111,8 @@ def _typed_sources() -> dict[str, str]:
                 sources[named[1] if named else f"{stem}_block{index}.py"] = code
     for example in sorted((ROOT / "examples").glob("*.py")):
         sources[f"example_{example.stem}.py"] = example.read_text(encoding="utf-8")
+    for app in sorted((ROOT / "examples").glob("*/app.py")):  # the gallery's apps
+        sources[f"example_{app.parent.name}.py"] = app.read_text(encoding="utf-8")
     return sources
 
 

@@ -175,6 +175,8 @@ def _serve(args: argparse.Namespace) -> int:
             )
     elif args.allow_anonymous:
         raise _UsageError("--allow-anonymous is for the open mode (no authentication option)")
+    if args.demo and args.jobs is not None:
+        raise _UsageError("--demo runs its own job kind: drop --jobs")
     options = ServeOptions(
         host=args.host,
         port=args.port,
@@ -184,6 +186,7 @@ def _serve(args: argparse.Namespace) -> int:
         limits=limits,
         jobs=args.jobs,
         blobs_dir=args.blobs,
+        demo=args.demo,
     )
     try:
         anyio.run(functools.partial(run, options, announce=_announce))
@@ -237,13 +240,18 @@ def _parser() -> argparse.ArgumentParser:
     test.set_defaults(handler=_test_pattern)
     serve = commands.add_parser(
         "serve",
-        help="run the real-time gateway: WebSocket /ws, SSE /events, POST /publish",
+        help="run the composed app: WebSocket /ws, SSE /events, POST /publish, /dlq, /healthz",
         description="Serve the real-time gateway on one port until SIGTERM or SIGINT.",
     )
     serve.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="TCP port (default 8000; 0: any)")
     serve.add_argument(
-        "--bus", default="memory://", help="bus URL: memory:// (default) or redis://host:6379/0"
+        "--backend",
+        "--bus",
+        dest="bus",
+        metavar="URL",
+        default="memory://",
+        help="backend URL: memory:// (default), redis://host:6379/0 or aws://?region=...",
     )
     auth = serve.add_mutually_exclusive_group()
     auth.add_argument(
@@ -285,6 +293,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--blobs", metavar="DIR", help="with --jobs: keep large results in files under DIR"
+    )
+    serve.add_argument(
+        "--demo",
+        action="store_true",
+        help="also serve the demo page at / (event feed, a job, presence; open it in a browser)",
     )
     serve.set_defaults(handler=_serve)
     push = commands.add_parser(

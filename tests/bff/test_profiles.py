@@ -308,3 +308,45 @@ def test_any_projection_spec_builds_or_raises_configuration_error(spec: dict[str
     assert projection.form in ("rich", "compact")
     shaped = profile.shape(Event(type="t", source="/s", data={"a": 1, "b": {"c": "x"}}))
     assert shaped is None or isinstance(shaped, Event | dict)
+
+
+def test_profiles_build_one_notification_with_a_variant_per_platform() -> None:
+    group = profiles()
+    event = shipped(customer={"name": "Ann", "email": "a@x"})
+    note = group.notification(event, title="{id} {status}", body="{customer}", topic="orders")
+    assert note is not None
+    # The default profile (web) gives the notification's own text and key...
+    assert (note.title, note.topic, note.idempotency_key) == (
+        " order.shipped",
+        "orders",
+        f"web:{event.id}",
+    )
+    # ...and the iOS devices get the iOS profile's form, localised in its locale.
+    assert set(note.variants) == {"apns"}  # the profiles are web and ios: no android
+    ios = note.for_platform("apns")
+    assert (ios.title, ios.body) == ("o1 Expédiée", "Ann")
+    assert ios.data == {"id": "o1", "total": "1999", "status": "Expédiée", "customer": "Ann"}
+    assert note.for_platform("webpush") is note
+
+
+def test_a_platform_whose_profile_hides_the_event_gets_nothing() -> None:
+    group = profiles()
+    other = Event(type="test.bff.other", source="/s", data={"n": 1})
+    note = group.notification(other, title="{n}")
+    assert note is not None
+    assert note.variants == {"apns": None}  # ios drops unlisted types
+    assert (note.sends_to("apns"), note.sends_to("webpush")) == (False, True)
+    only_ios = Profiles([Profile(name="web", unlisted="drop"), Profile(name="ios")])
+    ios_only = only_ios.notification(other, title="{n}")
+    assert ios_only is not None
+    assert ios_only.variants == {"apns": ios_only.variants["apns"], "webpush": None, "fcm": None}
+    assert ios_only.title == "1"  # the first profile that shows it gives the text
+    assert only_ios.notification(other, title="x", platforms={"webpush": "web"}) is None
+
+
+def test_platforms_must_name_known_platforms_and_profiles() -> None:
+    group = profiles()
+    with pytest.raises(ConfigurationError, match="'ios' to 'ios'"):
+        group.notification(shipped(), title="t", platforms={"ios": "ios"})
+    with pytest.raises(ConfigurationError, match="'fcm' to 'android'"):
+        group.notification(shipped(), title="t", platforms={"fcm": "android"})

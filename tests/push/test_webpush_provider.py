@@ -300,7 +300,9 @@ def test_retry_after_forms() -> None:
     assert retry_after(" 30 ", now=NOW) == NOW + 30
     assert retry_after(email.utils.formatdate(NOW + 10, usegmt=True), now=NOW) == NOW + 10
     assert retry_after(email.utils.formatdate(NOW - 10, usegmt=True), now=NOW) == NOW
-    assert retry_after("Sat, 01 Jan 2050 00:00:00", now=NOW) is None  # no zone: not an HTTP-date
+    # no zone (the asctime and rfc850 forms): GMT, as RFC 9110 section 5.6.7 says
+    assert retry_after("Sat, 01 Jan 2050 00:00:00", now=NOW) == 2524608000.0
+    assert retry_after("Sat Jan  1 00:00:00 2050", now=NOW) == 2524608000.0
     assert retry_after("soon", now=NOW) is None
     assert retry_after("-5", now=NOW) is None
 

@@ -43,7 +43,7 @@ async def served(*args: str) -> AsyncIterator[tuple[Process, dict[str, str]]]:
         urls: dict[str, str] = {}
         buffer = b""
         with anyio.fail_after(30):
-            while len(urls) < 3:
+            while "OpenAPI" not in urls:  # the last line
                 buffer += await process.stdout.receive()
                 *lines, rest = buffer.split(b"\n")
                 buffer = rest
@@ -68,7 +68,7 @@ CE = {"content-type": "application/cloudevents+json"}
 
 async def test_serve_open_mode_subscribe_publish_and_sigterm() -> None:
     async with served() as (process, urls), httpx.AsyncClient() as client:
-        assert set(urls) == {"WebSocket", "SSE", "Publish"}
+        assert set(urls) == {"WebSocket", "SSE", "Publish", "Health", "OpenAPI"}
         ws = await connect(urls["WebSocket"])
         assert (await recv_json(ws))["principal"] == "anonymous"
         await ws.send('{"type":"subscribe","id":"s1","pattern":{"type":["t"]}}')
@@ -94,6 +94,22 @@ async def test_serve_open_mode_subscribe_publish_and_sigterm() -> None:
             assert bad.headers["content-type"] == "application/problem+json"
         process.send_signal(signal.SIGTERM)
         assert await close_code(ws) == 1001
+        with anyio.fail_after(15):
+            assert await process.wait() == 0
+
+
+async def test_serve_announces_health_and_openapi_of_the_composed_app() -> None:
+    from openapi_spec_validator import validate
+
+    async with served("--backend", "memory://") as (process, urls), httpx.AsyncClient() as client:
+        health = await client.get(urls["Health"])
+        assert health.json() == {"status": "ok", "components": {"bus": "ok", "gateway": "ok"}}
+        document = (await client.get(urls["OpenAPI"])).json()
+        validate(document)
+        assert {"/publish", "/events", "/healthz", "/dlq/{group}"} <= set(document["paths"])
+        missing = await client.get(urls["Health"].replace("/healthz", "/dlq/nobody"))
+        assert missing.status_code == 404  # the open mode admits this loopback client
+        process.send_signal(signal.SIGTERM)
         with anyio.fail_after(15):
             assert await process.wait() == 0
 
@@ -142,6 +158,8 @@ async def test_serve_with_jwt_needs_the_publish_scope(tmp_path: Path) -> None:
         (["--jwt-secret", "short"], "32"),
         (["--jwt-secret", SECRET, "--allow-anonymous"], "open mode"),
         (["--bus", "carrier-pigeon://"], "unknown bus URL scheme"),
+        (["--backend", "carrier-pigeon://"], "unknown bus URL scheme"),
+        (["--backend", "aws://?region=us-east-1", "--jobs", "m:f"], "not aws://"),
         (["--port", "70000"], "0-65535"),
         (["--api-key-file", "/nonexistent/keys.json"], "cannot read"),
         (["--max-frame-bytes", "0"], "--max-frame-bytes must be at least 1, not 0"),
@@ -173,7 +191,14 @@ def test_serve_help_lists_the_options() -> None:
         timeout=30,
     )
     assert result.returncode == 0
-    for option in ("--bus", "--api-key-file", "--jwt-secret", "--jwks-url", "--allow-anonymous"):
+    for option in (
+        "--backend",
+        "--bus",
+        "--api-key-file",
+        "--jwt-secret",
+        "--jwks-url",
+        "--allow-anonymous",
+    ):
         assert option in result.stdout
     for option in ("--max-frame-bytes", "--max-subscriptions", "--max-connections-per-principal"):
         assert option in result.stdout

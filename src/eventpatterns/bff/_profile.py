@@ -11,6 +11,7 @@ of one frame's event) and for push (:meth:`Profile.notification`).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import types
@@ -22,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from ..core import DEFAULT_REGISTRY, Event, EventModel, EventRegistry, is_json_content_type
 from ..errors import ConfigurationError
-from ..push import Notification
+from ..push import PLATFORMS, Notification, Variant
 from ._projection import Localizer, Projection, as_configuration_error
 
 __all__ = ["Profile", "Profiles", "Shaped"]
@@ -282,6 +283,69 @@ class Profiles:
         """Return ``event`` shaped for the principal's profile (``None``: not shown)."""
         return self.profile_of(principal).shape(event, locale=locale, localizer=self.localizer)
 
+    def notification(
+        self,
+        event: Event,
+        *,
+        title: str,
+        body: str = "",
+        platforms: Mapping[str, str] | None = None,
+        locale: str | None = None,
+        **options: Any,
+    ) -> Notification | None:
+        """Build one push notification whose text each platform's profile shapes.
+
+        The default profile gives the notification's own title, body and data; each
+        platform named in ``platforms`` gets a :class:`~eventpatterns.push.Variant` from
+        its profile (or ``None`` when that profile does not show the event: its devices
+        get nothing). The dispatcher sends each device its platform's variant, so a
+        user's phone and browser each get their own client's form of one event, under
+        one fatigue budget and one idempotency key.
+
+        Args:
+            event: The event.
+            title: Title template or message key (see :meth:`Profile.notification`).
+            body: Body template or message key.
+            platforms: Push platform (``"webpush"``, ``"fcm"``, ``"apns"``) to profile
+                name; by default ``webpush`` → ``web``, ``fcm`` → ``android``, ``apns``
+                → ``ios``, for those of them that are among the profiles.
+            locale: The recipient's locale (default: each profile's).
+            **options: Other :class:`~eventpatterns.push.Notification` fields.
+
+        Returns:
+            The notification, or ``None`` when no profile shows the event.
+
+        Raises:
+            ConfigurationError: ``platforms`` names an unknown platform or profile.
+        """
+        if platforms is None:
+            platforms = {p: n for p, n in _PLATFORM_PROFILES.items() if n in self._profiles}
+        for platform, name in platforms.items():
+            if platform not in PLATFORMS or name not in self._profiles:
+                raise ConfigurationError(
+                    f"platforms maps {platform!r:.40} to {name!r:.40}: platforms are"
+                    f" {', '.join(PLATFORMS)} and profiles {', '.join(self._profiles)}"
+                )
+        made = {
+            name: self._profiles[name].notification(
+                event, title=title, body=body, locale=locale, localizer=self.localizer, **options
+            )
+            for name in {self.default, *platforms.values()}
+        }
+        variants = {
+            platform: None if (n := made[name]) is None else Variant(n.title, n.body, n.data)
+            for platform, name in platforms.items()
+            if name != self.default  # the notification's own text is the default's
+        }
+        base = made[self.default]
+        if base is None:
+            # The default profile hides it: only the platforms whose profile shows it.
+            base = next((made[n] for n in platforms.values() if made[n] is not None), None)
+            if base is None:
+                return None
+            variants.update(dict.fromkeys(p for p in PLATFORMS if p not in variants))
+        return dataclasses.replace(base, variants=variants)
+
     def encode(self, profile: Profile, event: Event, *, locale: str | None = None) -> str | None:
         """Return the JSON text of ``event`` for ``profile``: what a gateway frame carries.
 
@@ -291,6 +355,10 @@ class Profiles:
         if shaped is None:
             return None
         return _DUMPS(shaped.to_dict() if isinstance(shaped, Event) else shaped)
+
+
+#: Which profile shapes each push platform's notifications, by default.
+_PLATFORM_PROFILES = {"webpush": "web", "fcm": "android", "apns": "ios"}
 
 
 def _claim(principal: Any) -> str | None:

@@ -27,7 +27,6 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -35,6 +34,7 @@ import anyio
 
 from ..bus import Backoff, Consumer, EventBus, Retry, Timeouts
 from ..core import STRUCTURED_CONTENT_TYPE, Clock, Event, SystemClock
+from ..core._http_dates import retry_after
 from ..errors import AuthenticationFailed, ConfigurationError, WebhookFailed
 from ..push import Bucket, Budget
 from ._profile import Profile
@@ -157,14 +157,9 @@ class WebhookDestination:
 
 
 def _retry_after(value: str | None, now: float) -> float | None:
-    if not value:
-        return None
-    if _DIGITS.match(value.strip()):
-        return float(value.strip())
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - now)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
+    """``Retry-After`` as a delay in seconds from ``now`` (``None``: absent or unreadable)."""
+    at = retry_after(value, now)
+    return None if at is None else at - now
 
 
 class _Sender:

@@ -178,6 +178,11 @@ class EventBus:
         with anyio.CancelScope(shield=True), anyio.move_on_after(10):
             await self.backend.aclose()
 
+    @property
+    def running(self) -> bool:
+        """Whether the bus is entered and not closed (what a health check reports)."""
+        return self._tg is not None and not self._closed
+
     def _running(self) -> TaskGroup:
         if self._closed:
             raise BusClosed("the event bus is closed")

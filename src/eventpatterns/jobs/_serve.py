@@ -14,7 +14,7 @@ import secrets
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import parse_qsl, urlsplit
 
 from ..errors import ConfigurationError
@@ -24,9 +24,10 @@ if TYPE_CHECKING:
 
     from ..bus import EventBus
     from ..realtime import Authorizer
+    from ._blobs import BlobStore, URLSigner
     from ._tracker import JobTracker
 
-__all__ = ["load_setup", "serve_jobs"]
+__all__ = ["ServedJobs", "check_backend", "load_setup", "running_jobs", "serve_jobs"]
 
 Setup = Callable[["JobTracker"], Any]
 
@@ -54,9 +55,20 @@ def load_setup(spec: str) -> Setup:
     return setup
 
 
+def check_backend(bus_url: str) -> None:
+    """Refuse a bus URL that has no job store to go with it (``aws://``).
+
+    Raises:
+        ConfigurationError: The URL's scheme is ``aws``.
+    """
+    if bus_url.split("://", 1)[0].lower() == "aws":
+        raise ConfigurationError("--jobs needs a memory:// or redis:// backend, not aws://")
+
+
 def _store(bus_url: str) -> Any:
     from ..backends.memory import MemoryJobStore
 
+    check_backend(bus_url)
     scheme = bus_url.split("://", 1)[0].lower()
     if scheme == "memory":
         return MemoryJobStore()
@@ -68,22 +80,24 @@ def _store(bus_url: str) -> Any:
     return RedisJobStore(parts._replace(query="").geturl(), prefix=prefix)
 
 
+class ServedJobs(NamedTuple):
+    """What :func:`running_jobs` runs: the entered tracker, its blob store and URL signer."""
+
+    tracker: JobTracker
+    blobs: BlobStore
+    signer: URLSigner
+
+
 @asynccontextmanager
-async def serve_jobs(
-    spec: str,
-    bus: EventBus,
-    *,
-    bus_url: str,
-    authorizer: Authorizer,
-    base_url: str,
-    blobs_dir: str | None = None,
-) -> AsyncIterator[list[BaseRoute]]:
-    """Run the tracker ``spec`` sets up; yield the routes to mount while it runs.
+async def running_jobs(
+    spec: str, bus: EventBus, *, bus_url: str, base_url: str, blobs_dir: str | None = None
+) -> AsyncIterator[ServedJobs]:
+    """Run the tracker ``spec`` sets up (blobs signed for ``{base_url}/blobs``).
 
     Raises:
-        ConfigurationError: A bad ``spec``, or a setup function that raised.
+        ConfigurationError: A bad ``spec``, a setup function that raised or registered
+            no kind, or a bus URL with no job store (``aws://``).
     """
-    from ._asgi import blob_routes, routes
     from ._blobs import URLSigner
     from ._tracker import JobTracker
 
@@ -109,8 +123,30 @@ async def serve_jobs(
         raise ConfigurationError(f"{spec[:200]!r} registered no job kind on the tracker")
     try:
         async with tracker:
-            yield [*routes(tracker, authorizer=authorizer), *blob_routes(blobs, signer)]
+            yield ServedJobs(tracker, blobs, signer)
     finally:
         close = getattr(store, "aclose", None)
         if close is not None:
             await close()
+
+
+@asynccontextmanager
+async def serve_jobs(
+    spec: str,
+    bus: EventBus,
+    *,
+    bus_url: str,
+    authorizer: Authorizer,
+    base_url: str,
+    blobs_dir: str | None = None,
+) -> AsyncIterator[list[BaseRoute]]:
+    """Run the tracker ``spec`` sets up; yield the routes to mount while it runs.
+
+    Raises:
+        ConfigurationError: A bad ``spec``, or a setup function that raised.
+    """
+    from ._asgi import blob_routes, routes
+
+    jobs = running_jobs(spec, bus, bus_url=bus_url, base_url=base_url, blobs_dir=blobs_dir)
+    async with jobs as (tracker, blobs, signer):
+        yield [*routes(tracker, authorizer=authorizer), *blob_routes(blobs, signer)]

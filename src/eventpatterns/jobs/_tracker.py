@@ -186,6 +186,11 @@ class JobTracker(KindRegistry):
 
     # -- lifecycle ------------------------------------------------------------------------
 
+    @property
+    def running(self) -> bool:
+        """Whether the tracker is entered and not closed (what a health check reports)."""
+        return self._state == "running"
+
     async def __aenter__(self) -> JobTracker:
         if self._state != "new":
             raise InvalidState("a JobTracker can be entered only once", state=self._state)

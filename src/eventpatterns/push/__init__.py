@@ -33,7 +33,7 @@ from ._fatigue import (
 )
 from ._fcm import FCMProvider
 from ._fcm_message import FCMMessage
-from ._notification import Notification, Urgency
+from ._notification import PLATFORMS, Notification, Urgency, Variant
 from ._registry import DEFAULT_MAX_DEVICES, DeviceRegistry
 from ._result import DeadToken, Delivered, PermanentFailure, RetryLater, SendResult
 from ._vapid import Vapid, VapidClaims, VapidKeys, verify_vapid
@@ -62,6 +62,7 @@ __all__ = [
     "FCMProvider",
     "FatiguePolicy",
     "Mint",
+    "PLATFORMS",
     "Notification",
     "PermanentFailure",
     "Platform",
@@ -73,6 +74,7 @@ __all__ = [
     "SendResult",
     "TokenAuth",
     "Urgency",
+    "Variant",
     "UserFatigue",
     "admit",
     "device_id",

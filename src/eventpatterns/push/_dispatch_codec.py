@@ -15,7 +15,7 @@ from typing import Any
 from ..errors import BackendUnavailable, EventPatternsError
 from ._dispatch_state import PushDeadLetter
 from ._fatigue import Bucket, UserFatigue
-from ._notification import Notification
+from ._notification import Notification, Variant
 from ._result import DeadToken, Delivered, PermanentFailure, RetryLater, SendResult
 
 __all__ = ["decode_fatigue", "decode_letter", "encode_fatigue", "encode_letter"]
@@ -34,15 +34,24 @@ def _dumps(value: object) -> str:
 
 
 def _notification(n: Notification) -> list[Any]:
-    return [
+    fields: list[Any] = [
         n.title, n.body, dict(n.data), n.topic, n.urgency, n.collapse_key, n.ttl,
         n.idempotency_key,
     ]  # fmt: skip
+    if n.variants:  # left out when empty: state written before variants reads the same
+        fields.append({p: _variant(v) for p, v in n.variants.items()})
+    return fields
+
+
+def _variant(v: Variant | None) -> list[Any] | None:
+    return None if v is None else [v.title, v.body, dict(v.data)]
 
 
 def _to_notification(fields: Any) -> Notification:
-    title, body, data, topic, urgency, collapse_key, ttl, key = fields
-    return Notification(title, body, data, topic, urgency, collapse_key, ttl, key)
+    title, body, data, topic, urgency, collapse_key, ttl, key = fields[:8]
+    raw = fields[8] if len(fields) > 8 else {}
+    variants = {p: None if v is None else Variant(*v) for p, v in raw.items()}
+    return Notification(title, body, data, topic, urgency, collapse_key, ttl, key, variants)
 
 
 def encode_fatigue(state: UserFatigue) -> str:

@@ -113,6 +113,8 @@ class Sender:
             nid = uuid.uuid4().hex
             notification = with_id(notification, nid)
         devices = await self.registry.devices(user, topic=notification.topic)
+        if notification.variants:  # a platform's variant of None: not sent there
+            devices = [d for d in devices if notification.sends_to(d.platform.value)]
         now = self._clock.time()
         outcomes: list[DeliveryOutcome | None] = [None] * len(devices)
         if notification.collapse_key is not None:
@@ -221,8 +223,10 @@ class Sender:
             at = breaker.retry_at() or now + policy.cooldown
             self._schedule(at, job, wake=trial)
             return self._outcome(job, "retrying", reason=f"circuit breaker {breaker.state}", at=at)
+        if not notification.sends_to(name):  # a redriven letter of a platform left out since
+            return await self._give_up(job, f"not sent to {name} (its variant is None)", None)
         try:
-            result = await provider.send(device, notification)
+            result = await provider.send(device, notification.for_platform(name))
         except (EventPatternsError, ValueError) as exc:
             self._record(name, ok=True)
             return await self._give_up(job, f"{type(exc).__name__}: {exc}", None)

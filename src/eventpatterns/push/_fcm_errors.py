@@ -3,27 +3,24 @@
 The error list is FCM's ``ErrorCode`` enum
 (https://firebase.google.com/docs/reference/fcm/rest/v1/ErrorCode); FCM sends it in
 ``error.details[].errorCode`` of a ``google.firebase.fcm.v1.FcmError`` entry, beside the
-``google.rpc`` status in ``error.status``. ``Retry-After`` (RFC 9110 section 10.2.3) is
-parsed here too, for every provider.
+``google.rpc`` status in ``error.status``. ``Retry-After`` is read by the one shared
+parser, :func:`eventpatterns.core._http_dates.retry_after` (``retry_at`` here).
 """
 
 from __future__ import annotations
 
-import email.utils
 import enum
 import json
-import re
-from datetime import timezone
 
 import httpx
 
+from ..core._http_dates import retry_after as retry_at
 from ._result import DeadToken, Delivered, PermanentFailure, RetryLater, SendResult
 
 __all__ = ["Outcome", "fcm_result", "retry_at", "token_expired"]
 
 _PROVIDER = "fcm"
 _FCM_ERROR = "type.googleapis.com/google.firebase.fcm.v1.FcmError"
-_SECONDS = re.compile(r"[0-9]{1,10}")
 
 
 class Outcome(enum.Enum):
@@ -54,31 +51,6 @@ ERRORS: dict[str, Outcome] = {
     "UNAUTHENTICATED": Outcome.PERMANENT,
     "PERMISSION_DENIED": Outcome.PERMANENT,
 }
-
-
-def retry_at(value: str | None, now: float) -> float | None:
-    """Parse a ``Retry-After`` header into when to retry (Unix seconds).
-
-    Args:
-        value: The header: delay seconds (``"120"``) or an HTTP-date; ``None`` if absent.
-        now: The current time, from the provider's clock.
-
-    Returns:
-        The time to retry at (never before ``now``), or ``None`` for a missing or
-        unreadable header (the caller then uses its own backoff).
-    """
-    if value is None:
-        return None
-    value = value.strip()
-    if _SECONDS.fullmatch(value):
-        return now + int(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    if when.tzinfo is None:  # RFC 9110 dates are GMT
-        when = when.replace(tzinfo=timezone.utc)
-    return max(now, when.timestamp())
 
 
 def _error(response: httpx.Response) -> tuple[str, str]:

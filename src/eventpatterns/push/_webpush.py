@@ -9,13 +9,13 @@ expiry. Every answer is mapped to a :data:`~eventpatterns.push.SendResult` by
 
 from __future__ import annotations
 
-import email.utils
 import re
 
 import anyio
 import httpx
 
 from ..core import Clock, SystemClock
+from ..core._http_dates import retry_after
 from ..errors import ConfigurationError
 from ._auth import TokenAuth
 from ._ece import DEFAULT_PADDING, encrypt
@@ -56,30 +56,6 @@ _TABLE: dict[int, tuple[type[SendResult], str]] = {
     413: (PermanentFailure, "payload too large"),
     429: (RetryLater, "429"),
 }
-
-
-def retry_after(value: str | None, *, now: float) -> float | None:
-    """Parse ``Retry-After`` (RFC 9110 section 10.2.3) into a Unix time.
-
-    Args:
-        value: The header: delay-seconds or an HTTP-date; ``None`` when absent.
-        now: The current time (Unix seconds).
-
-    Returns:
-        When to retry, or ``None`` when the header is absent or unreadable.
-    """
-    if value is None:
-        return None
-    value = value.strip()
-    if value.isascii() and value.isdigit():
-        return now + int(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:  # an HTTP-date is always GMT
-        return None
-    return max(when.timestamp(), now)
 
 
 def classify(response: httpx.Response, *, now: float) -> SendResult:

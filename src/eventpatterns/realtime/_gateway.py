@@ -267,6 +267,11 @@ class Gateway:
             scope.cancel()  # the gateway's own tasks; the code around the call goes on
         await anyio.lowlevel.checkpoint()
 
+    @property
+    def running(self) -> bool:
+        """Whether the gateway is entered and not closed (what a health check reports)."""
+        return self._tg is not None and not self._closed
+
     # -- connections ---------------------------------------------------------------------
 
     def connect(self, transport: Transport, credentials: Credentials | None = None) -> Connection:

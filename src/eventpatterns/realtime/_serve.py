@@ -1,12 +1,15 @@
-"""``eventpatterns serve``: the gateway on uvicorn + Starlette, WebSocket and SSE on one port.
+"""``eventpatterns serve``: the composed app on uvicorn, WebSocket and SSE on one port.
 
-uvicorn serves a Starlette app with three routes: the WebSocket endpoint at ``/ws``,
-the SSE endpoint at ``/events`` and ``POST /publish``. (The standalone ``websockets``
-server cannot stream an SSE response, so one port for both means an HTTP server.)
+uvicorn serves :func:`eventpatterns.bff.asgi.create_app`: the WebSocket endpoint at
+``/ws``, the SSE endpoint at ``/events``, ``POST /publish``, the dead-letter routes at
+``/dlq``, ``/healthz`` and ``/openapi.json`` (and the jobs' routes with ``--jobs``).
+(The standalone ``websockets`` server cannot stream an SSE response, so one port for
+both means an HTTP server.) ``run`` lives here, beside the gateway it drains, and
+imports the composition layer lazily.
 
-Publishing: ``POST /publish`` takes one CloudEvent (structured mode,
-``application/cloudevents+json``, or binary mode with ``ce-*`` headers) and answers
-``202 {"position": ...}``. With an authorizer it needs a principal with the
+Publishing: ``POST /publish`` takes CloudEvents (structured mode,
+``application/cloudevents+json``, binary mode with ``ce-*`` headers, or a batch) and
+answers ``202 {"position": ...}``. With an authorizer it needs a principal with the
 ``publish`` scope (401 without credentials, 403 without the scope); in the open
 mode anyone who reaches the port may publish, which is why the open mode listens
 on a loopback address unless ``--allow-anonymous`` says otherwise. With a Redis bus,
@@ -20,43 +23,31 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
-import json
 import signal
 import socket
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from ..errors import AuthenticationFailed, EventTooLarge, InvalidEvent
-from ._asgi import (
-    Receive,
-    Scope,
-    Send,
-    _problem,
-    _SSEEndpoint,
-    _WebSocketEndpoint,
-    credentials_from,
-)
-
 if TYPE_CHECKING:
-    from ._auth import Authorizer, Credentials, Principal
-    from ._gateway import Gateway
+    from starlette.routing import BaseRoute
+
+    from ._auth import Authorizer
     from ._limits import Limits
 
-__all__ = ["ServeOptions", "build_app", "is_loopback", "run"]
-
-#: The largest ``POST /publish`` body read.
-MAX_PUBLISH_BODY = 1024 * 1024
-#: The scope a principal needs to publish.
-PUBLISH_SCOPE = "publish"
+__all__ = ["ServeOptions", "is_loopback", "run"]
 
 
 @dataclass(frozen=True)
 class ServeOptions:
-    """What ``eventpatterns serve`` was asked for."""
+    """What ``eventpatterns serve`` was asked for.
+
+    ``bus`` is the backend URL (``--backend``, alias ``--bus``): ``memory://``,
+    ``redis://host:6379/0`` or ``aws://...``.
+    """
 
     host: str = "127.0.0.1"
     port: int = 8000
@@ -67,13 +58,7 @@ class ServeOptions:
     shutdown_timeout: float = 5.0
     jobs: str | None = None
     blobs_dir: str | None = None
-
-
-async def _anonymous(credentials: Credentials) -> Principal:
-    """The open mode's authorizer for the jobs routes: everyone is ``anonymous``."""
-    from ._gateway import ANONYMOUS
-
-    return ANONYMOUS
+    demo: bool = False
 
 
 def is_loopback(host: str) -> bool:
@@ -84,91 +69,6 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-class _PublishEndpoint:
-    """``POST /publish``: one CloudEvent onto the gateway's bus (an ASGI app)."""
-
-    def __init__(self, gateway: Gateway) -> None:
-        self.gateway = gateway
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        from ..core import Event
-
-        if scope["type"] != "http":  # pragma: no cover - routed as HTTP only
-            return
-        headers: dict[str, str] = {}
-        for name, value in scope.get("headers", ()):
-            headers.setdefault(name.decode("latin-1").lower(), value.decode("latin-1"))
-        if self.gateway.authorizer is not None:
-            credentials = credentials_from(headers, {})
-            try:
-                principal = await self.gateway.authorizer(credentials)
-            except AuthenticationFailed as exc:
-                await _problem(send, 401, "Unauthorized", str(exc)[:200])
-                return
-            if PUBLISH_SCOPE not in principal.scopes:
-                detail = f"publishing needs the {PUBLISH_SCOPE!r} scope"
-                await _problem(send, 403, "Forbidden", detail)
-                return
-        body = bytearray()
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            body += message.get("body", b"")
-            if len(body) > MAX_PUBLISH_BODY:
-                detail = f"at most {MAX_PUBLISH_BODY} bytes"
-                await _problem(send, 413, "Content Too Large", detail)
-                return
-            if not message.get("more_body", False):
-                break
-        try:
-            event = Event.from_http(headers, bytes(body))
-            position = await self.gateway.bus.publish(event)
-        except InvalidEvent as exc:
-            await _problem(send, 400, "Bad Request", str(exc)[:500])
-            return
-        except EventTooLarge as exc:
-            await _problem(send, 413, "Content Too Large", str(exc)[:500])
-            return
-        answer = json.dumps({"position": position, "id": event.id}).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 202,
-                "headers": [(b"content-type", b"application/json")],
-            }
-        )
-        await send({"type": "http.response.body", "body": answer})
-
-
-class _App:
-    """The app of ``eventpatterns serve`` and a count of the connections it serves."""
-
-    def __init__(self, gateway: Gateway, extra: Sequence[Any] = ()) -> None:
-        from starlette.applications import Starlette
-        from starlette.routing import Route, WebSocketRoute
-
-        self.websocket = _WebSocketEndpoint(gateway)
-        self.sse = _SSEEndpoint(gateway, retry=3000)
-        self.app = Starlette(
-            routes=[
-                WebSocketRoute("/ws", self.websocket),
-                Route("/events", self.sse, methods=["GET", "HEAD"]),
-                Route("/publish", _PublishEndpoint(gateway), methods=["POST"]),
-                *extra,
-            ]
-        )
-
-    @property
-    def active(self) -> int:
-        return self.websocket.active + self.sse.active
-
-
-def build_app(gateway: Gateway) -> Any:
-    """Return the Starlette app of ``eventpatterns serve``: ``/ws``, ``/events``, ``/publish``."""
-    return _App(gateway).app
 
 
 def _urls(sock: socket.socket) -> tuple[str, str, str]:
@@ -183,9 +83,10 @@ async def run(options: ServeOptions, *, announce: Callable[[str], None] = print)
     """Serve until SIGTERM or SIGINT; then close every connection with 1001 and return.
 
     Raises:
-        ConfigurationError: A bad bus URL.
+        ConfigurationError: A bad backend URL, or a bad ``--jobs`` setup.
         MissingDependency: uvicorn or Starlette missing (extra ``server``).
     """
+    from ..bff._app import active_connections, create_app
     from ..bus import EventBus
     from ..errors import MissingDependency
     from ._gateway import Gateway
@@ -201,36 +102,55 @@ async def run(options: ServeOptions, *, announce: Callable[[str], None] = print)
         def capture_signals(self) -> Iterator[None]:
             yield  # run() handles the signals: connections first, then uvicorn
 
+    if options.jobs is not None:
+        from ..jobs._serve import check_backend
+
+        check_backend(options.bus)
     sock = socket.create_server(
         (options.host, options.port),
         family=socket.AF_INET6 if ":" in options.host else socket.AF_INET,
     )
     with sock:
         bus = EventBus.from_url(options.bus)
+        ws_url, sse_url, publish_url = _urls(sock)
+        base_url = publish_url.removesuffix("/publish")
+        auth, presence = options.authorizer, None
+        if options.demo:  # a guest name per tab (open mode), presence, the demo job kind
+            from ..bff._demo import demo_gateway, serve_demo
+
+            auth, presence = demo_gateway(options.authorizer)
         async with (
             bus,
-            Gateway(bus, authorizer=options.authorizer, limits=options.limits) as gateway,
+            Gateway(bus, authorizer=auth, limits=options.limits, presence=presence) as gateway,
             contextlib.AsyncExitStack() as stack,
         ):
-            extra: list[Any] = []
+            components: dict[str, Any] = {}
             if options.jobs is not None:
-                from ..jobs._serve import serve_jobs
+                from ..jobs._serve import running_jobs
 
-                host, port = sock.getsockname()[:2]
-                host = f"[{host}]" if ":" in host else host
-                extra = await stack.enter_async_context(
-                    serve_jobs(
-                        options.jobs,
-                        bus,
-                        bus_url=options.bus,
-                        authorizer=options.authorizer or _anonymous,
-                        base_url=f"http://{host}:{port}",
-                        blobs_dir=options.blobs_dir,
-                    )
+                jobs = running_jobs(
+                    options.jobs,
+                    bus,
+                    bus_url=options.bus,
+                    base_url=base_url,
+                    blobs_dir=options.blobs_dir,
                 )
-            app = _App(gateway, extra)
+                tracker, blobs, signer = await stack.enter_async_context(jobs)
+                components.update(tracker=tracker, blobs=blobs, signer=signer)
+            # Routes of optional features (e.g. --demo) are gathered here, mounted last.
+            extra_routes: list[BaseRoute] = []
+            if options.demo:  # its own tracker, /jobs and /blobs (so --demo refuses --jobs)
+                demo = serve_demo(bus, gateway, bus_url=options.bus, address=sock.getsockname())
+                extra_routes.extend(await stack.enter_async_context(demo))
+            app = create_app(
+                bus,
+                gateway=gateway,
+                authorizer=auth,
+                extra_routes=extra_routes,
+                **components,
+            )
             config = uvicorn.Config(
-                app.app,
+                app,
                 lifespan="off",
                 ws="websockets-sansio",
                 ws_per_message_deflate=options.compression,
@@ -244,12 +164,15 @@ async def run(options: ServeOptions, *, announce: Callable[[str], None] = print)
                         # uvicorn has no readiness hook
                         while not server.started:  # noqa: ASYNC110
                             await anyio.sleep(0.01)
-                    ws_url, sse_url, publish_url = _urls(sock)
                     announce(f"WebSocket: {ws_url}")
                     announce(f"SSE:       {sse_url}")
                     announce(f"Publish:   POST {publish_url}")
                     if options.jobs is not None:
-                        announce(f"Jobs:      {publish_url.removesuffix('/publish')}/jobs")
+                        announce(f"Jobs:      {base_url}/jobs")
+                    if options.demo:
+                        announce(f"Demo:      {base_url}/")
+                    announce(f"Health:    {base_url}/healthz")
+                    announce(f"OpenAPI:   {base_url}/openapi.json")
                     if options.authorizer is None:
                         print(
                             "eventpatterns serve: OPEN MODE: no authentication; anyone who can"
@@ -263,6 +186,6 @@ async def run(options: ServeOptions, *, announce: Callable[[str], None] = print)
                     await gateway.aclose()  # 1001 to every connection
                     with anyio.move_on_after(options.shutdown_timeout):
                         # Their closing handshakes (the endpoints count them; no event).
-                        while app.active:  # noqa: ASYNC110
+                        while active_connections(app):  # noqa: ASYNC110
                             await anyio.sleep(0.02)
                     server.should_exit = True

@@ -1,0 +1,25 @@
+"""The gallery's apps on EventBridge, SQS, DynamoDB and S3: moto_server, the real client.
+
+``aws_app`` (bus, jobs and blobs on AWS) and the two apps that need only a bus
+(``choreography``: dead letters in each group's DLQ, redrive; ``batch_failures``: partial
+batch failure on SQS), the same code as on memory, switched by ``EVENTPATTERNS_BACKEND``
+to an ``aws://`` bus URL naming moto's endpoint. ``tests/test_examples.py`` runs them on
+memory and holds the checks of what they print.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from test_examples import CHECKS, run_app  # tests/ is on sys.path (the rootdir conftest)
+
+from .conftest import REGION
+
+pytestmark = pytest.mark.aws
+
+
+@pytest.mark.parametrize("name", ["aws_app", "choreography", "batch_failures"])
+def test_app_on_moto(name: str, aws: str) -> None:
+    # poll=1: the bus's long poll of its tap queue, so that closing takes a second, not five.
+    url = f"aws://?region={REGION}&endpoint_url={aws}&prefix=example&poll=1"
+    CHECKS[name](run_app(name, url, timeout=90))
