@@ -3,8 +3,8 @@
 Directly on a bus (``--bus redis://...?prefix=P``, through :class:`EventBus`'s
 ``dead_letters``, ``get_dead_letter``, ``redrive`` and ``discard_dead_letters``) or
 over a running serve's admin routes (``--url``: ``GET /dlq/{group}``,
-``GET /dlq/{group}/{id}``, ``POST /dlq/{group}/redrive``). Discarding is ``--bus``
-only: it deletes for good, and the HTTP routes do not offer it.
+``GET /dlq/{group}/{id}``, ``POST /dlq/{group}/redrive`` and ``.../discard``, which
+need a principal with the admin scope; in the open mode only a loopback client).
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ from ._cli_common import (
 )
 
 if TYPE_CHECKING:
-    from .bus import DeadLetter, EventBus
+    from .bus import EventBus
 
-__all__ = ["add_parser", "letter_dict"]
+__all__ = ["add_parser"]
 
 _EXAMPLES = """\
 examples:
@@ -41,21 +41,8 @@ examples:
   eventpatterns dlq discard billing --all --bus 'redis://127.0.0.1:6379/0?prefix=myapp'
 
 --bus reaches the bus directly; --url a running `eventpatterns serve` (its /dlq routes,
-which need a principal with the admin scope). `discard` deletes for good (--bus only).
+which need a principal with the admin scope). `discard` deletes for good.
 """
-
-
-def letter_dict(letter: DeadLetter) -> dict[str, Any]:
-    """Return a dead letter as JSON-ready data (the shape the /dlq routes answer)."""
-    return {
-        "id": letter.id,
-        "group": letter.group,
-        "position": letter.position,
-        "error": letter.error,
-        "attempts": letter.attempts,
-        "failed_at": letter.failed_at,
-        "event": letter.event.to_dict(),
-    }
 
 
 def _when(value: Any) -> str:
@@ -89,23 +76,18 @@ def _table(letters: Sequence[dict[str, Any]]) -> None:
 
 
 def _letters(answer: Any) -> list[dict[str, Any]]:
-    """The list in a ``GET /dlq/{group}`` answer (a list, or an object holding one)."""
+    """The list in a ``GET /dlq/{group}`` answer (``{"group": ..., "dead_letters": [...]}``)."""
     if isinstance(answer, dict):
-        for key in ("dead_letters", "items", "letters"):
-            if isinstance(answer.get(key), list):
-                answer = answer[key]
-                break
+        answer = answer.get("dead_letters")
     if not isinstance(answer, list) or not all(isinstance(x, dict) for x in answer):
         raise UsageError("the server's /dlq answer is not a list of dead letters")
     return answer
 
 
-def _count(answer: Any, *keys: str) -> int:
-    if isinstance(answer, dict):
-        for key in keys:
-            value = answer.get(key)
-            if isinstance(value, int) and not isinstance(value, bool):
-                return value
+def _count(answer: Any, key: str) -> int:
+    value = answer.get(key) if isinstance(answer, dict) else None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
     raise UsageError("the server's answer does not say how many")
 
 
@@ -133,9 +115,12 @@ def _list(args: argparse.Namespace) -> int:
     if args.limit < 1:
         raise UsageError(f"--limit must be at least 1, not {args.limit}")
     if args.bus is not None:
+        from .bff._dlq_routes import dead_letter_json
 
         async def work(bus: EventBus) -> list[dict[str, Any]]:
-            return [letter_dict(x) for x in await bus.dead_letters(args.group, limit=args.limit)]
+            return [
+                dead_letter_json(x) for x in await bus.dead_letters(args.group, limit=args.limit)
+            ]
 
         letters: list[dict[str, Any]] = _direct(args, work)
     else:
@@ -152,9 +137,10 @@ def _list(args: argparse.Namespace) -> int:
 
 def _show(args: argparse.Namespace) -> int:
     if args.bus is not None:
+        from .bff._dlq_routes import dead_letter_json
 
         async def work(bus: EventBus) -> dict[str, Any]:
-            return letter_dict(await bus.get_dead_letter(args.group, args.letter_id))
+            return dead_letter_json(await bus.get_dead_letter(args.group, args.letter_id))
 
         letter: Any = _direct(args, work)
     else:
@@ -173,34 +159,32 @@ def _ids(args: argparse.Namespace) -> list[str] | None:
     return None if args.all else list(args.ids)
 
 
-def _redrive(args: argparse.Namespace) -> int:
+def _apply(args: argparse.Namespace, action: str) -> int:
+    """Redrive or discard (``action``) the dead letters named, or all; return how many."""
     ids = _ids(args)
     if args.bus is not None:
 
         async def work(bus: EventBus) -> int:
-            return await bus.redrive(args.group, ids)
+            if action == "redrive":
+                return await bus.redrive(args.group, ids)
+            return await bus.discard_dead_letters(args.group, ids)
 
         count: int = _direct(args, work)
-    else:
-        url = f"{_group_url(args)}/redrive"
-        with http_client(args) as client:
-            answer = check(
-                client.post(url, json={} if ids is None else {"ids": ids}), f"POST {url}"
-            )
-        count = _count(answer, "redriven", "count")
+        return count
+    url = f"{_group_url(args)}/{action}"
+    with http_client(args) as client:
+        answer = check(client.post(url, json={} if ids is None else {"ids": ids}), f"POST {url}")
+    return _count(answer, "count")
+
+
+def _redrive(args: argparse.Namespace) -> int:
+    count = _apply(args, "redrive")
     emit(f"redrove {count} dead letter{'' if count == 1 else 's'} of {args.group!r}")
     return EXIT_OK
 
 
 def _discard(args: argparse.Namespace) -> int:
-    ids = _ids(args)
-    if args.bus is None:
-        raise UsageError("discard needs --bus (the HTTP routes do not delete dead letters)")
-
-    async def work(bus: EventBus) -> int:
-        return await bus.discard_dead_letters(args.group, ids)
-
-    count: int = _direct(args, work)
+    count = _apply(args, "discard")
     emit(f"discarded {count} dead letter{'' if count == 1 else 's'} of {args.group!r}")
     return EXIT_OK
 
@@ -221,7 +205,7 @@ def add_parser(commands: Any) -> None:
         ("list", "list the dead letters, oldest first", _list, f"billing {bus}"),
         ("show", "print one dead letter as JSON", _show, f"billing 1733100000000-0 {bus}"),
         ("redrive", "deliver dead letters to the group again", _redrive, f"billing --all {bus}"),
-        ("discard", "delete dead letters for good (--bus only)", _discard, f"billing --all {bus}"),
+        ("discard", "delete dead letters for good", _discard, f"billing --all {bus}"),
     )
     for name, text, handler, example in specs:
         parser = actions.add_parser(

@@ -57,7 +57,7 @@ def test_api_keys_reach_publish_and_listen(
     assert main(publish) == 2
     assert "401" in capsys.readouterr().err  # no credentials
     assert main([*publish, "--api-key", keys["reader"]]) == 2
-    assert "403 publishing needs the 'publish' scope" in capsys.readouterr().err
+    assert "403 this needs the 'publish' scope" in capsys.readouterr().err
     assert main([*publish, "--api-key", keys["publisher"]]) == 0  # from @file
     published = json.loads(capsys.readouterr().out)
     listen = ["listen", "--url", url, "--since", "earliest", "--count", "1", "--quiet"]
