@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from ._cli_common import (
@@ -30,7 +31,7 @@ from ._cli_common import (
 if TYPE_CHECKING:
     from .core import Event
 
-__all__ = ["add_parsers"]
+__all__ = ["add_parsers", "build_event", "sse_messages"]
 
 _PUBLISH_EXAMPLES = """\
 examples:
@@ -219,6 +220,32 @@ def _listen_direct(args: argparse.Namespace, pattern: Any, printer: _Printer) ->
     return run_async(listen)
 
 
+def sse_messages(lines: Iterable[str]) -> Iterator[tuple[str, str, str | None]]:
+    """Read an event stream's lines into messages: ``(event, data, last id)``.
+
+    The dispatch rules of the WHATWG HTML standard, section 9.2.6: a blank line
+    dispatches what was gathered (nothing without a ``data`` field), ``data`` lines
+    join with LF, one space after the colon is dropped, comments and unknown fields
+    are ignored, and the last ``id`` (without a NUL) is kept across messages.
+    """
+    kind, last_id = "", None
+    data: list[str] = []
+    for line in lines:
+        if line == "":
+            if data:
+                yield kind or "message", "\n".join(data), last_id
+            kind, data = "", []
+            continue
+        name, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if name == "data":
+            data.append(value)
+        elif name == "event":
+            kind = value
+        elif name == "id" and "\0" not in value:
+            last_id = value
+
+
 def _listen_sse(args: argparse.Namespace, pattern: Any, printer: _Printer) -> int:
     url = base_url(args, "/events") + "/events"
     params: dict[str, str] = {}
@@ -233,22 +260,9 @@ def _listen_sse(args: argparse.Namespace, pattern: Any, printer: _Printer) -> in
         if not reply.is_success:
             reply.read()
             check(reply, f"GET {url}")
-        kind, last_id = "message", None
-        data: list[str] = []
-        for line in reply.iter_lines():
-            if line == "":  # a blank line dispatches the message (WHATWG HTML 9.2.6)
-                if data and _dispatch(args, printer, kind, "\n".join(data), last_id):
-                    return EXIT_OK
-                kind, data = "message", []
-                continue
-            name, _, value = line.partition(":")
-            value = value.removeprefix(" ")
-            if name == "data":
-                data.append(value)
-            elif name == "event":
-                kind = value
-            elif name == "id":
-                last_id = value
+        for kind, data, last_id in sse_messages(reply.iter_lines()):
+            if _dispatch(args, printer, kind, data, last_id):
+                return EXIT_OK
     _note(args, "the server ended the stream")
     return EXIT_FAILED
 
