@@ -127,7 +127,7 @@ def _submit(args: argparse.Namespace) -> int:
             _print_job(job)
             return EXIT_OK
         print(f"job {job.get('id')}", file=sys.stderr, flush=True)
-        return _watch_with(client, base, str(job.get("id")), job)
+        return _watch_with(client, base, str(job.get("id")), job, response.headers.get("etag"))
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -166,14 +166,18 @@ def _result(args: argparse.Namespace) -> int:
 def _watch(args: argparse.Namespace) -> int:
     base = base_url(args, "/jobs")
     with http_client(args) as client:
-        return _watch_with(client, base, args.job_id, None)
+        return _watch_with(client, base, args.job_id, None, None)
 
 
-def _watch_with(client: httpx.Client, base: str, job_id: str, job: Any) -> int:
+def _watch_with(client: httpx.Client, base: str, job_id: str, job: Any, etag: str | None) -> int:
+    """Show ``job`` (fetched first when ``None``), then each change, until it ends.
+
+    Each long poll sends the last ``ETag`` seen, so the server answers as soon as the
+    job changes (and ``304`` when the wait ends without a change).
+    """
     url = _job_url(base, job_id)
     tty = sys.stdout.isatty()
     view = ProgressView(sys.stdout, tty=tty)
-    etag: str | None = None
     if job is None:
         response = client.get(url)
         job = check(response, f"job {job_id!r}")

@@ -142,3 +142,23 @@ def test_progress_view_prints_a_line_per_change_off_a_terminal() -> None:
     view.show({"state": "running", "progress": {"fraction": None, "message": ""}})
     view.end("done")
     assert out.getvalue() == "running 25% a\nrunning ?\ndone\n"
+
+
+def test_submit_watch_follows_the_job_it_submitted(server: str) -> None:
+    gate = uuid.uuid4().hex
+    command = [sys.executable, "-m", "eventpatterns", "jobs", "submit", "gated", "--watch"]
+    with subprocess.Popen(
+        [*command, "--input", json.dumps({"gate": gate}), "--url", server],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV, cwd=ROOT, text=True,
+    ) as watch:  # fmt: skip
+        assert watch.stdout is not None
+        assert watch.stderr is not None
+        job_line = watch.stderr.readline()
+        assert job_line.startswith("job ")
+        while "50%" not in (line := watch.stdout.readline()):
+            assert line
+        _open(server, gate)
+        assert watch.wait(timeout=30) == 0
+        last = watch.stdout.read().splitlines()[-1]
+        watch.stderr.close()
+    assert last == f"succeeded: {server}/jobs/{job_line.split()[1]}/result"
