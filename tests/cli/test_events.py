@@ -158,3 +158,14 @@ def test_python_dash_m_eventpatterns_help_lists_every_command() -> None:
         shown = cli(*command, "--help")
         assert shown.returncode == 0
         assert "example" in shown.stdout, command
+
+
+def test_publishing_an_id_again_answers_the_first_position(
+    server: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["publish", "--type", _type(), "--source", "/d", "--id", uuid.uuid4().hex]
+    assert main([*args, "--url", server]) == 0
+    assert main([*args, "--url", server]) == 0
+    first, second = _lines(capsys.readouterr().out)
+    assert second["position"] == first["position"]
+    assert second.get("duplicate") is True
