@@ -261,36 +261,45 @@ def _listen_sse(args: argparse.Namespace, pattern: Any, printer: _Printer) -> in
             reply.read()
             check(reply, f"GET {url}")
         for kind, data, last_id in sse_messages(reply.iter_lines()):
-            if _dispatch(args, printer, kind, data, last_id):
-                return EXIT_OK
+            status = _dispatch(args, printer, kind, data, last_id)
+            if status is not None:
+                return status
     _note(args, "the server ended the stream")
     return EXIT_FAILED
 
 
 def _dispatch(
     args: argparse.Namespace, printer: _Printer, kind: str, data: str, position: str | None
-) -> bool:
-    """Handle one SSE message; return whether to stop."""
+) -> int | None:
+    """Handle one SSE message; return the exit status to stop with, or ``None``."""
     if kind == "event":
-        return printer(position, data)
+        return EXIT_OK if printer(position, data) else None
+    try:
+        frame = json.loads(data)
+    except ValueError:
+        frame = None
+    frame = frame if isinstance(frame, dict) else {}
     if kind == "subscribed":
-        try:
-            at = json.loads(data).get("position")
-        except (ValueError, AttributeError):
-            at = None
-        _note(args, f"subscribed at position {at}; Ctrl-C to stop")
+        _note(args, f"subscribed at position {frame.get('position')}; Ctrl-C to stop")
     elif kind == "resync-required":
-        try:
-            reason = str(json.loads(data).get("reason"))
-        except (ValueError, AttributeError):
-            reason = "unknown"
-        raise UsageError(
-            f"the server cannot resume from position {args.since!r} (resync-required,"
-            f" reason {reason}); listen again without --since, or with --since earliest"
+        reason, at = frame.get("reason"), frame.get("position")
+        if reason != "overflow" and args.since is not None:  # the --since given
+            raise UsageError(
+                f"the server cannot resume from position {args.since!r} (resync-required,"
+                f" reason {reason}); listen again without --since, or with --since earliest"
+            )
+        # Live, this listener fell behind (or the log moved on): say where to resume.
+        resume = f"; resume with --since {at}" if at else ""
+        print(
+            f"eventpatterns listen: the server ended the subscription (resync-required,"
+            f" reason {reason}){resume}",
+            file=sys.stderr,
+            flush=True,
         )
+        return EXIT_FAILED
     elif kind == "error":
         _note(args, f"server error: {data[:300]}")
-    return False
+    return None
 
 
 def add_parsers(commands: Any) -> None:

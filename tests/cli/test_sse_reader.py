@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 import re
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from eventpatterns._cli_events import sse_messages
+from eventpatterns._cli_common import UsageError
+from eventpatterns._cli_events import _dispatch, _Printer, sse_messages
 from eventpatterns.realtime._sse import comment, encode_text
 
 NAMES = st.text(st.characters(blacklist_categories=["Cs", "Cc"]), min_size=1, max_size=20)
@@ -41,3 +44,21 @@ def test_reads_back_every_message(
 def test_a_message_without_data_is_not_dispatched() -> None:
     lines = ["event: x", "", "id: 7", "data: a", "data:", "", ": comment", "", "data:b", ""]
     assert list(sse_messages(lines)) == [("message", "a\n", "7"), ("message", "b", "7")]
+
+
+def test_a_resync_while_live_ends_with_1_and_says_where_to_resume(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    args = argparse.Namespace(since=None, quiet=False, format="json", count=None)
+    frame = '{"type":"resync-required","id":"sse","reason":"overflow","position":"e:41"}'
+    assert _dispatch(args, _Printer(args), "resync-required", frame, None) == 1
+    assert capsys.readouterr().err == (
+        "eventpatterns listen: the server ended the subscription"
+        " (resync-required, reason overflow); resume with --since e:41\n"
+    )
+    args.since = "e:1"
+    expired = frame.replace("overflow", "expired")
+    with pytest.raises(UsageError, match="cannot resume from position 'e:1'"):
+        _dispatch(args, _Printer(args), "resync-required", expired, None)
+    assert _dispatch(args, _Printer(args), "error", "{}", None) is None
+    assert "server error" in capsys.readouterr().err
