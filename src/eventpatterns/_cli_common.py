@@ -22,6 +22,8 @@ if sys.version_info < (3, 11):  # pragma: no cover - the builtin from 3.11
 if TYPE_CHECKING:
     import httpx
 
+    from .bus import EventBus
+
 __all__ = [
     "DEFAULT_URL",
     "EXIT_FAILED",
@@ -31,6 +33,7 @@ __all__ = [
     "add_http_options",
     "base_url",
     "check",
+    "open_bus",
     "emit",
     "http_client",
     "json_arg",
@@ -140,6 +143,23 @@ def add_http_options(parser: argparse.ArgumentParser, *, bus: bool) -> None:
     target.add_argument(
         "--timeout", type=float, default=10.0, metavar="SECONDS", help="HTTP timeout (default 10)"
     )
+
+
+def open_bus(url: str) -> EventBus:
+    """Return ``EventBus.from_url(url)`` for ``--bus`` (not entered yet).
+
+    Raises:
+        UsageError: ``memory://``: that bus lives inside one process, so a command
+            line process would publish to (or listen on) a bus of its own.
+    """
+    from .bus import EventBus
+
+    if url.strip().lower().startswith("memory:"):
+        raise UsageError(
+            "--bus memory:// is a bus inside one process, not shared with a serve:"
+            " use --url of the serve that holds it, or a redis:// bus"
+        )
+    return EventBus.from_url(url)
 
 
 def base_url(args: argparse.Namespace, *suffixes: str) -> str:

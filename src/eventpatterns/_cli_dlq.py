@@ -24,6 +24,7 @@ from ._cli_common import (
     check,
     emit,
     http_client,
+    open_bus,
     run_async,
 )
 
@@ -93,13 +94,11 @@ def _count(answer: Any, key: str) -> int:
 
 def _direct(args: argparse.Namespace, work: Any) -> Any:
     """Run ``await work(bus)`` on the bus of ``--bus``; return its result."""
-    from .bus import EventBus
-
     found: list[Any] = []
+    bus = open_bus(args.bus)
 
     async def run() -> int:
-        bus: EventBus
-        async with EventBus.from_url(args.bus) as bus:
+        async with bus:
             found.append(await work(bus))
         return EXIT_OK
 

@@ -24,6 +24,7 @@ from ._cli_common import (
     emit,
     http_client,
     json_arg,
+    open_bus,
     read_arg,
     run_async,
 )
@@ -125,13 +126,12 @@ def _publish(args: argparse.Namespace) -> int:
 
 
 def _publish_direct(bus_url: str, event: Event) -> str:
-    from .bus import EventBus
-
     position = ""
+    bus = open_bus(bus_url)
 
     async def publish() -> int:
         nonlocal position
-        async with EventBus.from_url(bus_url) as bus:
+        async with bus:
             position = await bus.publish(event)
         return EXIT_OK
 
@@ -203,11 +203,11 @@ def _listen(args: argparse.Namespace) -> int:
 
 
 def _listen_direct(args: argparse.Namespace, pattern: Any, printer: _Printer) -> int:
-    from .bus import EventBus
+    bus = open_bus(args.bus)
 
     async def listen() -> int:
         async with (
-            EventBus.from_url(args.bus) as bus,
+            bus,
             bus.subscribe(pattern, since=args.since) as sub,
         ):
             at = "" if sub.position is None else f" at position {sub.position}"

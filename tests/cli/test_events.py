@@ -141,6 +141,7 @@ def test_unreachable_server_non_utf8_file_and_bad_position(
         (["listen", "--url", server, "--since", "not-a-position"], "cannot resume"),
         (["listen", "--bus", "redis://127.0.0.1:1/0"], "unavailable"),
         (["publish", "--type", "t", "--source", "/s", "--bus", "nope://"], "unknown bus URL"),
+        (["listen", "--bus", "memory://"], "--bus memory:// is a bus inside one process"),
     ]  # fmt: skip
     for args, message in cases:
         assert main(args) == 2, args

@@ -53,9 +53,9 @@ COMMANDS = st.sampled_from(
         ["jobs", "status", "{0}", "--url", DEAD],
         ["jobs", "watch", "{0}", "--api-key", "{1}", "--url", DEAD],
         ["dlq", "show", "{0}", "{1}", "--url", DEAD],
-        ["dlq", "redrive", "{0}", "{1}", "--bus", "memory://"],
+        ["dlq", "redrive", "{0}", "{1}", "--bus", "redis://127.0.0.1:1/0"],
         ["dlq", "discard", "{0}", "--all", "--bus", "memory://{1}"],
-        ["dlq", "list", "{0}", "--bus", "memory://"],
+        ["dlq", "list", "{0}", "--bus", "redis://127.0.0.1:1/{1}"],
         ["bench", "{0}", "--root", "/nonexistent/{1}"],
     ]
 )
