@@ -329,53 +329,10 @@ def _parser() -> argparse.ArgumentParser:
     add_jobs(commands)
     add_dlq(commands)
     add_bench(commands)
-    _add_examples(parser)
+    from ._cli_help import add_examples
+
+    add_examples(parser)
     return parser
-
-
-#: Examples for the ``--help`` of the commands defined in this module (set after the
-#: parsers are built, so that the parser definitions above stay short).
-_EXAMPLES = {
-    "eventpatterns": (
-        "eventpatterns serve",
-        "eventpatterns publish --type order.placed --source /shop --data '{\"total\": 250}'",
-        'eventpatterns listen --pattern \'{"type": ["order.placed"]}\'',
-        "eventpatterns COMMAND --help",
-    ),
-    "eventpatterns test-pattern": (
-        'eventpatterns test-pattern \'{"source": ["shop"]}\' \'{"source": "shop"}\'',
-        "eventpatterns test-pattern @pattern.json @event.json --explain",
-        "cat event.json | eventpatterns test-pattern @pattern.json @- --json",
-    ),
-    "eventpatterns serve": (
-        "eventpatterns serve",
-        "eventpatterns serve --port 0 --bus redis://127.0.0.1:6379/0",
-        "eventpatterns serve --jobs myapp.jobs:setup --blobs ./blobs",
-        "eventpatterns serve --host 0.0.0.0 --jwt-secret @secret.txt --audience myapp",
-    ),
-    "eventpatterns push": ("eventpatterns push vapid-keys --json",),
-    "eventpatterns push vapid-keys": (
-        "eventpatterns push vapid-keys",
-        "eventpatterns push vapid-keys --format raw --json > vapid.json",
-    ),
-    "eventpatterns schema": ("eventpatterns schema export --module myapp.events --out schemas/",),
-    "eventpatterns schema export": (
-        "eventpatterns schema export --module myapp.events",
-        "eventpatterns schema export --module myapp.events --asyncapi --title Shop --out docs/",
-    ),
-}
-
-
-def _add_examples(parser: argparse.ArgumentParser) -> None:
-    """Give each parser without an epilog its examples from :data:`_EXAMPLES`."""
-    examples = _EXAMPLES.get(parser.prog)
-    if parser.epilog is None and examples is not None:
-        parser.epilog = "examples:\n" + "\n".join(f"  {line}" for line in examples)
-        parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    for action in parser._actions:  # argparse keeps its subparsers there
-        if isinstance(action, argparse._SubParsersAction):
-            for child in dict.fromkeys(action.choices.values()):
-                _add_examples(child)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
