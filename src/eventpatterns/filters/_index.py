@@ -67,12 +67,13 @@ __all__ = ["PatternIndex"]
 K = TypeVar("K", bound=Hashable)
 Path = tuple[str, ...]
 Signature = tuple[Path, object]
-# A branch ending at a state: (key, generation, shared levels or None, branch, None,
+# A branch ending at a state: (key, generation, shared levels or None, branch, rest,
 # order, depth, more). ``order`` holds the indexed conditions: the first ``depth`` are
-# states, the rest are tested where it ends (see PatternIndex._file);
+# states, the rest (``order[depth:]``, ``None`` if empty) are tested where it ends
+# (see PatternIndex._file);
 # the first branch of a pattern holds the entries of the others in ``more`` (the
 # index keeps no other record of a pattern's branches).
-_Entry = tuple[Any, int, Any, Conjunction, None, tuple[Leaf, ...], int, Any]
+_Entry = tuple[Any, int, Any, Conjunction, tuple[Leaf, ...] | None, tuple[Leaf, ...], int, Any]
 
 
 class _State:
@@ -107,6 +108,7 @@ _SMALL_RUN: Final = 8
 # Entry notes (see _shared) by the shape of the branch (its paths): each held once.
 _NOTES: dict[tuple[tuple[Path, ...], bool], tuple[frozenset[Path], bool] | None] = {}
 _UNSEEN: Final = object()
+_ODD: Final = object()  # a value the walk leaves to values_of
 _NOTES_MAX = 4096
 
 
@@ -405,7 +407,7 @@ class PatternIndex(Generic[K]):
         pop, push, extend = todo.pop, todo.append, todo.extend
         verdicts: dict[tuple[int, ...], bool] | None = None
         # Partial matches that came through arrays of objects: (state, chain).
-        tracked: list[tuple[_State, Chain]] = []
+        tracked: list[tuple[_State, Chain]] | None = None
         while todo:
             state = pop()
             accept = state.accept  # read before ``more`` (see _pile_add)
@@ -414,12 +416,10 @@ class PatternIndex(Generic[K]):
                 for run in (accept, more) if more else (accept,):
                     if run is None:
                         continue
-                    for key, gen, shared, branch, _, order, depth, _ in run:
+                    for key, gen, shared, branch, rest, _, _, _ in run:
                         if key in found or current.get(key) != gen:
                             continue
-                        if depth < len(order) and not _holds(
-                            order[depth:], doc, values, multi, chains, ()
-                        ):
+                        if rest is not None and not _holds(rest, doc, values, multi, chains, ()):
                             continue
                         if shared is None or (
                             not shared[1] and (not multi or multi.isdisjoint(shared[0]))
@@ -443,20 +443,45 @@ class PatternIndex(Generic[K]):
             for path, fi in state.moves:
                 vals = values.get(path)
                 if vals is None:
-                    vals = values[path] = values_of(doc, path, multi, chains)
+                    # Plain dicts down to a scalar (the common case) are read here;
+                    # anything else as values_of reads it.
+                    value: Any = doc
+                    for part in path:
+                        if type(value) is not dict:
+                            value = _ODD
+                            break
+                        value = value.get(part, MISSING)
+                    kind = type(value)
+                    if kind is str or kind is int or kind is float or kind is bool or value is None:
+                        vals = (value,)
+                    elif value is MISSING:  # the last key only: a missing object is odd
+                        vals = ()
+                    else:
+                        vals = values_of(doc, path, multi, chains)
+                    values[path] = vals
                 if not vals:
                     if fi.absent:
                         extend(fi.absent)
                 elif chains and path in chains:
+                    if tracked is None:
+                        tracked = []
                     for value, chain in chains[path]:
                         reached: list[Any] = []
                         fi.collect(value, reached)
                         tracked.extend((target, chain) for target in reached)
-                elif fi.plain and len(vals) == 1:
+                elif len(vals) == 1:
                     value = vals[0]
-                    hit = fi.exact.get(value if type(value) is str else canon(value))
-                    if hit is not None:
-                        extend(hit) if type(hit) is tuple else push(hit)
+                    if fi.plain:
+                        hit = fi.exact.get(value if type(value) is str else canon(value))
+                        if hit is not None:
+                            extend(hit) if type(hit) is tuple else push(hit)
+                    else:
+                        reached = []
+                        fi.collect(value, reached)
+                        if len(reached) == 1:
+                            push(reached[0])
+                        elif reached:
+                            extend(set(reached))
                 else:
                     reached = []
                     for value in vals:
@@ -531,11 +556,10 @@ class PatternIndex(Generic[K]):
                     todo.extend((target, mem) for target in set(reached))
         for state, mems in ends.items():
             for run in (state.accept or (), state.more):
-                for key, gen, shared, branch, _, order, depth, _ in run:
+                for key, gen, shared, branch, rest, _, _, _ in run:
                     if key in found or current.get(key) != gen:
                         continue
-                    rest = order[depth:]
-                    if rest and not any(
+                    if rest is not None and not any(
                         _holds(rest, doc, values, multi, chains, mem) for mem in mems
                     ):
                         continue
@@ -658,7 +682,7 @@ class PatternIndex(Generic[K]):
         if shared is False:  # not known yet (a re-filed branch brings its own)
             shared = _shared(branch, whole=size != len(branch.leaves))
         # The conditions after the first ``depth`` (its rest) are tested where it ends.
-        entry: _Entry = (key, gen, shared, branch, None, order, depth, more)
+        entry: _Entry = (key, gen, shared, branch, order[depth:] or None, order, depth, more)
         _pile_add(state, entry)
         return entry
 
