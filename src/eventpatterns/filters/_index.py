@@ -56,6 +56,7 @@ from ._model import (
     Prefix,
     Suffix,
     Wildcard,
+    as_double,
     canon,
 )
 from ._order import Selectivity
@@ -266,6 +267,59 @@ def _shared(branch: Conjunction, *, whole: bool) -> Any:
             found = _NOTES.setdefault(note, note)  # type: ignore[arg-type]
         _NOTES[shape] = found
     return found
+
+
+_EXACT_INT: Final = 2**53
+_INF: Final = math.inf
+
+
+def _tester(leaf: Leaf) -> Any:
+    """Return ``leaf.test_value`` as a function specialised for its kinds, kept on it.
+
+    Numeric ranges only (thresholds, the common unindexed rest) compare a float or a
+    small int at once, as :func:`~eventpatterns.filters._model.as_double` would
+    convert it (an int within 2**53 compares with a double exactly); any other leaf
+    keeps its own method.
+    """
+    test = leaf.index_test
+    if test is not None:
+        return test
+    alts = leaf.alternatives
+    if alts and all(type(alt) is Numeric for alt in alts):
+        bounds = tuple(
+            (
+                -_INF if alt.low is None else alt.low,  # type: ignore[attr-defined]
+                alt.low_inclusive,  # type: ignore[attr-defined]
+                _INF if alt.high is None else alt.high,  # type: ignore[attr-defined]
+                alt.high_inclusive,  # type: ignore[attr-defined]
+            )
+            for alt in alts
+        )
+
+        def test(value: object) -> bool:
+            kind = type(value)
+            number: Any
+            if kind is float:
+                if value - value != 0:  # type: ignore[operator]  # NaN or infinite
+                    return False
+                number = value
+            elif kind is int and -_EXACT_INT <= value <= _EXACT_INT:  # type: ignore[operator]
+                number = value
+            else:
+                number = as_double(value)
+                if number is None:
+                    return False
+            for low, low_in, high, high_in in bounds:
+                if (low < number or (low_in and number == low)) and (
+                    number < high or (high_in and number == high)
+                ):
+                    return True
+            return False
+
+    else:
+        test = leaf.test_value
+    object.__setattr__(leaf, "index_test", test)
+    return test
 
 
 def _distinct(leaf: Leaf) -> tuple[Predicate, ...]:
@@ -751,7 +805,8 @@ def _holds(
     pending: list[list[Chain]] | None = None
     plain = type(doc) is dict
     for leaf in rest:
-        top, exact, test = leaf.top, leaf.only_exact, leaf.test_value
+        top, exact = leaf.top, leaf.only_exact
+        test = leaf.index_test or _tester(leaf)
         if top is not None and plain:
             # A top-level string (the common case) is tested as it is read.
             value = doc.get(top, MISSING)

@@ -39,6 +39,7 @@ T = TypeVar("T", bound=Hashable)
 _INF: Final = float("inf")
 _WIDE: Final = 10_000  # the class of widths too big for a double
 _MIN_SMALL: Final = 16
+_FLAT: Final = 16  # ranges a RangeIndex tests one by one (see RangeIndex.flat)
 
 
 class Runs(Generic[T]):
@@ -188,7 +189,7 @@ _Band = tuple[float, bool, float, bool, object]
 class RangeIndex:
     """The numeric ranges of one field, each leading to a target (see the module docs)."""
 
-    __slots__ = ("_bands", "bands", "lower", "lower_in", "size", "upper", "upper_in")
+    __slots__ = ("_bands", "bands", "flat", "lower", "lower_in", "size", "upper", "upper_in")
 
     def __init__(self) -> None:
         # Lower bounds, exclusive (``>``) and inclusive (``>=``): keys are the bounds,
@@ -201,6 +202,9 @@ class RangeIndex:
         # (low, low inclusive, high, high inclusive, target), tested inline.
         self.bands: tuple[tuple[int, float, float, Runs[_Band]], ...] = ()
         self._bands: dict[int, Runs[_Band]] = {}
+        # Every range as (low, low inclusive, high, high inclusive, target) while there
+        # are few (replaced whole): testing each beats searching the families then.
+        self.flat: tuple[_Band, ...] | None = ()
         self.size = 0
 
     def add(self, target: object, rng: Numeric) -> None:
@@ -223,6 +227,7 @@ class RangeIndex:
                 self._publish()
             else:
                 band.insert(low, item)
+        self._flatten()
 
     def remove(self, target: object, rng: Numeric) -> None:
         """Unfile ``rng`` (filed with ``target``)."""
@@ -239,12 +244,38 @@ class RangeIndex:
             if not band.size:
                 del self._bands[k]
                 self._publish()
+        self._flatten()
+
+    def _flatten(self) -> None:
+        if self.size > _FLAT:
+            self.flat = None
+            return
+        flat: list[_Band] = []
+        for runs, inclusive in ((self.lower, False), (self.lower_in, True)):
+            for keys, items in runs.runs:
+                flat.extend((key, inclusive, _INF, False, t) for key, t in zip(keys, items))
+        for runs, inclusive in ((self.upper, False), (self.upper_in, True)):
+            for keys, items in runs.runs:
+                flat.extend((-_INF, False, -key, inclusive, t) for key, t in zip(keys, items))
+        for _, _, _, band in self.bands:
+            for _, entries in band.runs:
+                flat.extend(entries)
+        self.flat = tuple(flat)
 
     def _publish(self) -> None:
         self.bands = tuple((k, *_window(k), b) for k, b in sorted(self._bands.items()))
 
     def collect(self, value: float, out: list[object]) -> None:
         """Append the targets of the ranges holding ``value`` (a number, not NaN)."""
+        flat = self.flat
+        if flat is not None:
+            # Unbounded sides are infinities here: a finite value is inside them.
+            for low, low_in, high, high_in, target in flat:
+                if (value < high or (high_in and value == high)) and (
+                    low < value or (low_in and value == low)
+                ):
+                    out.append(target)
+            return
         # ``> n`` holds for n < value, ``>= n`` for n <= value: one slice each.
         for keys, items in self.lower.runs:
             end = bisect.bisect_left(keys, value)
