@@ -13,7 +13,8 @@ from eventpatterns import filters
 from eventpatterns.errors import InvalidPattern
 from eventpatterns.filters import PatternIndex
 from eventpatterns.filters._index import _tester
-from eventpatterns.filters._model import Exact, Leaf, Numeric, as_double
+from eventpatterns.filters._model import AnythingBut, Exact, Leaf, Numeric, as_double
+from eventpatterns.filters._predicates import canon as filters_canon
 from eventpatterns.filters._ranges import RangeIndex
 
 # Bounds are doubles (the language refuses numbers a double does not hold exactly).
@@ -140,3 +141,28 @@ def test_index_tester_equals_test_value(rngs: list[Numeric], values: list[object
     # Other leaves keep their own test.
     exact = Leaf(("n",), (Exact("exact", None, 5),))
     assert _tester(exact) == exact.test_value
+
+
+scalars = st.one_of(
+    st.sampled_from(["a", "b", "c", "", "5"]),
+    st.integers(-3, 6),
+    st.sampled_from([5.0, 0.5, True, False, None, 2**53 + 1, float("nan")]),
+)
+
+
+@settings(max_examples=300)
+@given(
+    st.lists(st.lists(scalars, min_size=1, max_size=3), min_size=1, max_size=3),
+    st.lists(scalars, min_size=1, max_size=8),
+)
+def test_index_tester_anything_but_lists(lists: list[list[object]], values: list[object]) -> None:
+    """``anything-but`` lists of values: the specialised test answers as the leaf does."""
+    alts = tuple(
+        AnythingBut("anything-but", None, tuple(Exact("exact", None, filters_canon(v)) for v in vs))
+        for vs in lists
+    )
+    leaf = Leaf(("s",), alts)
+    test = _tester(leaf)
+    assert test is not leaf.test_value
+    for value in values:
+        assert test(value) is leaf.test_value(value), value

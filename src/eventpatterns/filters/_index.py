@@ -278,8 +278,8 @@ def _tester(leaf: Leaf) -> Any:
 
     Numeric ranges only (thresholds, the common unindexed rest) compare a float or a
     small int at once, as :func:`~eventpatterns.filters._model.as_double` would
-    convert it (an int within 2**53 compares with a double exactly); any other leaf
-    keeps its own method.
+    convert it (an int within 2**53 compares with a double exactly); ``anything-but``
+    lists of values look the value's key up; any other leaf keeps its own method.
     """
     test = leaf.index_test
     if test is not None:
@@ -315,6 +315,30 @@ def _tester(leaf: Leaf) -> Any:
                 ):
                     return True
             return False
+
+    elif (
+        alts
+        and not leaf.present_ok
+        and all(
+            type(alt) is AnythingBut and all(type(p) is Exact for p in alt.inner)  # type: ignore[attr-defined]
+            for alt in alts
+        )
+    ):
+        # ``anything-but`` a list of values: a value none of some list names.
+        # (A set finds NaN by identity where ``Exact`` compares: NaN equals nothing.)
+        lists = tuple(frozenset(p.key for p in alt.inner) for alt in alts)  # type: ignore[attr-defined]
+        if len(lists) == 1:
+            (excluded,) = lists
+
+            def test(value: object) -> bool:
+                key = value if type(value) is str else canon(value)
+                return key not in excluded or key != key
+
+        else:
+
+            def test(value: object) -> bool:
+                key = value if type(value) is str else canon(value)
+                return key != key or any(key not in excluded for excluded in lists)
 
     else:
         test = leaf.test_value
@@ -788,6 +812,26 @@ class PatternIndex(Generic[K]):
                 parent.moves = tuple(m for m in parent.moves if m[1] is not fi)
 
 
+def _read(
+    doc: Mapping[str, Any], path: Path, multi: set[Path], chains: Chains | None
+) -> tuple[object, ...]:
+    """Read the values at ``path``: plain dicts down to a scalar here, the rest by values_of.
+
+    (The walk has this inline: it reads a path per field leaving each state.)
+    """
+    value: Any = doc
+    for part in path:
+        if type(value) is not dict:
+            return values_of(doc, path, multi, chains)
+        value = value.get(part, MISSING)
+    kind = type(value)
+    if kind is str or kind is int or kind is float or kind is bool or value is None:
+        return (value,)
+    if value is MISSING:  # the last key only: a missing object was handed on above
+        return ()
+    return values_of(doc, path, multi, chains)
+
+
 def _holds(
     rest: tuple[Leaf, ...],
     doc: Mapping[str, Any],
@@ -821,7 +865,7 @@ def _holds(
         path = leaf.path
         vals = values.get(path)
         if vals is None:
-            vals = values[path] = values_of(doc, path, multi, chains)
+            vals = values[path] = _read(doc, path, multi, chains)
         if not vals:
             if not leaf.absent_ok:
                 return False
