@@ -759,7 +759,10 @@ class PatternIndex(Generic[K]):
             state, depth = self._grow(state, order[depth]), depth + 1
         if shared is False:  # not known yet (a re-filed branch brings its own)
             shared = _shared(branch, whole=size != len(branch.leaves))
-        # The conditions after the first ``depth`` (its rest) are tested where it ends.
+        # The conditions after the first ``depth`` (its rest) are tested where it ends,
+        # each by its specialised test, prepared here (readers only read it).
+        for leaf in order[depth:]:
+            _tester(leaf)
         entry: _Entry = (key, gen, shared, branch, order[depth:] or None, order, depth, more)
         _pile_add(state, entry)
         return entry
