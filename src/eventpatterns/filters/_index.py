@@ -320,8 +320,7 @@ def _tester(leaf: Leaf) -> Any:
         alts
         and not leaf.present_ok
         and all(
-            type(alt) is AnythingBut and all(type(p) is Exact for p in alt.inner)  # type: ignore[attr-defined]
-            for alt in alts
+            type(alt) is AnythingBut and all(type(p) is Exact for p in alt.inner) for alt in alts
         )
     ):
         # ``anything-but`` a list of values: a value none of some list names.

@@ -271,10 +271,14 @@ class RangeIndex:
         flat: list[_Band] = []
         for runs, inclusive in ((self.lower, False), (self.lower_in, True)):
             for keys, items in runs.runs:
-                flat.extend((key, inclusive, _INF, False, t) for key, t in zip(keys, items))
+                flat.extend(
+                    (key, inclusive, _INF, False, t) for key, t in zip(keys, items, strict=True)
+                )
         for runs, inclusive in ((self.upper, False), (self.upper_in, True)):
             for keys, items in runs.runs:
-                flat.extend((-_INF, False, -key, inclusive, t) for key, t in zip(keys, items))
+                flat.extend(
+                    (-_INF, False, -key, inclusive, t) for key, t in zip(keys, items, strict=True)
+                )
         for _, _, _, band in self.bands:
             for _, entries in band.runs:
                 flat.extend(entries)
