@@ -307,7 +307,8 @@ class FieldIndex:
             if self.textual:
                 self.strings(value, out)
         else:
-            hit = self.exact.get(canon(value))
+            exact = self.exact
+            hit = exact.get(canon(value)) if exact else None  # often ranges only
             if hit is not None:
                 if type(hit) is tuple:
                     out.extend(hit)

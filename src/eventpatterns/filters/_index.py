@@ -276,6 +276,9 @@ _INF: Final = math.inf
 def _tester(leaf: Leaf) -> Any:
     """Return ``leaf.test_value`` as a function specialised for its kinds, kept on it.
 
+    The leaf keeps the function (or ``False``: its own method is the test), so a leaf
+    shared by many patterns is prepared once.
+
     Numeric ranges only (thresholds, the common unindexed rest) compare a float or a
     small int at once, as :func:`~eventpatterns.filters._model.as_double` would
     convert it (an int within 2**53 compares with a double exactly); ``anything-but``
@@ -283,7 +286,7 @@ def _tester(leaf: Leaf) -> Any:
     """
     test = leaf.index_test
     if test is not None:
-        return test
+        return test or leaf.test_value
     alts = leaf.alternatives
     if alts and all(type(alt) is Numeric for alt in alts):
         bounds = tuple(
@@ -339,8 +342,9 @@ def _tester(leaf: Leaf) -> Any:
                 key = value if type(value) is str else canon(value)
                 return key != key or any(key not in excluded for excluded in lists)
 
-    else:
-        test = leaf.test_value
+    else:  # its own method (not kept: a bound method would be a reference cycle)
+        object.__setattr__(leaf, "index_test", False)
+        return leaf.test_value
     object.__setattr__(leaf, "index_test", test)
     return test
 
@@ -852,7 +856,7 @@ def _holds(
     plain = type(doc) is dict
     for leaf in rest:
         top, exact = leaf.top, leaf.only_exact
-        test = leaf.index_test or _tester(leaf)
+        test = leaf.index_test or leaf.test_value  # prepared by _file (see _tester)
         if top is not None and plain:
             # A top-level string (the common case) is tested as it is read.
             value = doc.get(top, MISSING)

@@ -202,7 +202,8 @@ class Leaf:
         init=False, repr=False, compare=False, default=None
     )
     #: Its value test, specialised by the index for the kinds it knows (see
-    #: ``_index._tester``); a plain function, no reference back to the leaf.
+    #: ``_index._tester``): a plain function (no reference back to the leaf), or
+    #: ``False`` where ``test_value`` is the test.
     index_test: Any = field(init=False, repr=False, compare=False, default=None)
 
     def __post_init__(self) -> None:
