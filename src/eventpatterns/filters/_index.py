@@ -489,6 +489,7 @@ class PatternIndex(Generic[K]):
         verdicts: dict[tuple[int, ...], bool] | None = None
         # Partial matches that came through arrays of objects: (state, chain).
         tracked: list[tuple[_State, Chain]] | None = None
+        value: Any
         while todo:
             state = pop()
             accept = state.accept  # read before ``more`` (see _pile_add)
@@ -500,8 +501,25 @@ class PatternIndex(Generic[K]):
                     for key, gen, shared, branch, rest, _, _, _ in run:
                         if key in found or current.get(key) != gen:
                             continue
-                        if rest is not None and not _holds(rest, doc, values, multi, chains, ()):
-                            continue
+                        if rest is not None:
+                            if len(rest) == 1 and not chains:
+                                # One condition left (the common case), no element
+                                # tracking: tested here as _holds would.
+                                leaf = rest[0]
+                                vals = values.get(leaf.path)
+                                if vals is None:
+                                    vals = values[leaf.path] = _read(doc, leaf.path, multi, chains)
+                                if vals:
+                                    test = leaf.index_test or leaf.test_value
+                                    for value in vals:
+                                        if test(value):
+                                            break
+                                    else:
+                                        continue
+                                elif not leaf.absent_ok:
+                                    continue
+                            elif not _holds(rest, doc, values, multi, chains, ()):
+                                continue
                         if shared is None or (
                             not shared[1] and (not multi or multi.isdisjoint(shared[0]))
                         ):
@@ -526,7 +544,7 @@ class PatternIndex(Generic[K]):
                 if vals is None:
                     # Plain dicts down to a scalar (the common case) are read here;
                     # anything else as values_of reads it.
-                    value: Any = doc
+                    value = doc
                     for part in path:
                         if type(value) is not dict:
                             value = _ODD
@@ -558,7 +576,16 @@ class PatternIndex(Generic[K]):
                             extend(hit) if type(hit) is tuple else push(hit)
                     else:
                         reached = []
-                        fi.collect(value, reached)
+                        numeric = fi.numeric
+                        if (
+                            numeric is not None
+                            and type(value) is float
+                            and value - value == 0  # not NaN or infinite
+                            and not fi.exact
+                        ):
+                            numeric.collect(value, reached)  # as fi.collect would
+                        else:
+                            fi.collect(value, reached)
                         if len(reached) == 1:
                             push(reached[0])
                         elif reached:
