@@ -44,6 +44,7 @@ import argparse
 import asyncio
 import json
 import multiprocessing
+import os
 import socket
 import statistics
 import sys
@@ -213,12 +214,24 @@ async def run_pywebpush_async(subs: list[dict[str, Any]], raw_key: str, *, infli
 
 
 async def run_ours(
-    subs: list[dict[str, Any]], raw_key: str, *, inflight: int, http2: bool = False
+    subs: list[dict[str, Any]],
+    raw_key: str,
+    *,
+    inflight: int,
+    http2: bool = False,
+    stock: bool = False,
 ) -> dict[str, Any]:
     import anyio
     import httpx
 
-    from eventpatterns.push import Delivered, Vapid, VapidKeys, WebPushProvider, WebPushSubscription
+    from eventpatterns.push import (
+        Delivered,
+        PushTransport,
+        Vapid,
+        VapidKeys,
+        WebPushProvider,
+        WebPushSubscription,
+    )
 
     vapid = Vapid(VapidKeys.from_raw(raw_key), subject=SUBJECT)
     parsed = [WebPushSubscription.from_json(s) for s in subs]
@@ -226,7 +239,11 @@ async def run_ours(
     if http2:  # one connection, ``inflight`` streams on it (h2c by prior knowledge)
         limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
     failures = 0
-    async with httpx.AsyncClient(limits=limits, http1=not http2, http2=http2) as client:
+    if http2 or stock:  # httpx's own transport (httpcore's pool)
+        client = httpx.AsyncClient(limits=limits, http1=not http2, http2=http2)
+    else:  # the provider's default: PushTransport
+        client = httpx.AsyncClient(transport=PushTransport(max_connections=inflight))
+    async with client:
         provider = WebPushProvider(vapid, client=client)
         queue = iter(range(len(parsed)))
 
@@ -292,7 +309,10 @@ def measure(pipe: Pipe, count: int, fn: Any) -> dict[str, Any]:
         "rate": count / seconds,
         "sender_cpu_us": cpu / count * 1e6,
         "receiver_cpu_us": stats["cpu_s"] / count * 1e6,
+        "receiver_busy": round(stats["cpu_s"] / seconds, 2),
         "verified": stats["verified"],
+        "undecrypted": count - stats["verified"],
+        "rejections": stats["rejections"],
         "complete": stats["verified"] == count == stats["distinct"] and not stats["rejections"],
         **extra,
     }
@@ -320,6 +340,7 @@ def main() -> int:
     from eventpatterns.push import VapidKeys
 
     raw_key = VapidKeys.generate().private_raw()
+    load_before = os.getloadavg()[0]  # the machine may be shared: say how busy it was
     context = multiprocessing.get_context("spawn")
     ours_end, theirs_end = context.Pipe()
     where = "hypercorn" if args.http2 else "uvicorn"
@@ -334,8 +355,12 @@ def main() -> int:
         peer_subs = subs[:peers_n]
         inflight, threads = args.inflight, args.threads
 
-        def ours_run(targets: list[dict[str, Any]], n: int, *, http2: bool = False) -> Any:
-            return lambda: asyncio.run(run_ours(targets, raw_key, inflight=n, http2=http2))
+        def ours_run(
+            targets: list[dict[str, Any]], n: int, *, http2: bool = False, stock: bool = False
+        ) -> Any:
+            return lambda: asyncio.run(
+                run_ours(targets, raw_key, inflight=n, http2=http2, stock=stock)
+            )
 
         runs: list[tuple[str, str, int, Any]] = [
             ("pywebpush", "pywebpush webpush() per message (README)", peers_n,
@@ -350,8 +375,12 @@ def main() -> int:
              ours_run(subs, inflight)),
             ("eventpatterns-serial", "WebPushProvider, one at a time", peers_n,
              ours_run(peer_subs, 1)),
+            ("eventpatterns-16", "WebPushProvider, 16 in flight", peers_n,
+             ours_run(peer_subs, 16)),
             ("eventpatterns-64", "WebPushProvider, 64 in flight (64 connections)", peers_n,
              ours_run(peer_subs, 64)),
+            ("eventpatterns-httpx-64", "WebPushProvider on httpx's own pool, 64 in flight",
+             peers_n, ours_run(peer_subs, 64, stock=True)),
         ]  # fmt: skip
         if args.http2:
             runs += [
@@ -391,10 +420,14 @@ def main() -> int:
         row["x pywebpush"] = round(statistics.median(r["x pywebpush"] for r in each), 2)
         row["sender_cpu_us"] = statistics.median(r["sender_cpu_us"] for r in each)
         row["receiver_cpu_us"] = statistics.median(r["receiver_cpu_us"] for r in each)
+        row["receiver_busy"] = statistics.median(r["receiver_busy"] for r in each)
+        row["undecrypted"] = sum(r["undecrypted"] for r in each)
         row["complete"] = all(r["complete"] for r in each)
         row["rounds"] = [round(r["rate"]) for r in each]
         rows.append(row)
+    load_after = os.getloadavg()[0]
     costs = breakdown(subs, raw_key, repeat=200 if args.quick else 2000)
+    costs["hkdf_aes_us"] = max(costs["encrypt_us"] - costs["ecdh_us"], 0.0)
     ours = next(row for row in rows if row["key"] == "eventpatterns")
     per_message = 1e6 / ours["rate"]
     costs["vapid_per_message_us"] = costs["vapid_sign_us"] * ours["mints"] / ours["notifications"]
@@ -404,14 +437,15 @@ def main() -> int:
     costs["wall_us_per_message"] = per_message
     print(f"\n{args.subscriptions:,} subscriptions ({peers_n:,} for the peers), "
           f"{len(payload_for(0))}-byte payload, medians of {args.rounds} round(s), "
-          f"{time.monotonic() - t0:.0f} s\n")  # fmt: skip
+          f"{time.monotonic() - t0:.0f} s, load average {load_before:.1f} -> {load_after:.1f}\n")  # fmt: skip
     columns = ["contender", "notifications", "rate", "x pywebpush", "sender_cpu_us",
-               "receiver_cpu_us", "verified", "complete", "rounds"]  # fmt: skip
+               "receiver_cpu_us", "receiver_busy", "undecrypted", "complete", "rounds"]  # fmt: skip
     print_table(rows, columns)
     print("\nwhere eventpatterns' sender time goes (us per message unless noted):")
     vapid_line = f"{costs['vapid_per_message_us']:.3f} per message ({ours['mints']} token(s))"
     print(f"  VAPID signing       {costs['vapid_sign_us']:8.1f} per token, {vapid_line}")
     print(f"  ECDH (keygen+exch.) {costs['ecdh_us']:8.1f}  (part of the encryption)")
+    print(f"  HKDF + AES-128-GCM  {costs['hkdf_aes_us']:8.1f}  (the encryption less ECDH)")
     print(f"  encryption in all   {costs['encrypt_us']:8.1f}  (ECDH, HKDF, AES-128-GCM, padding)")
     print(f"  HTTP and the rest   {costs['http_and_rest_us']:8.1f}  (sender CPU less the above)")
     print(f"  sender CPU          {ours['sender_cpu_us']:8.1f}; wall {per_message:.1f} per message")
@@ -429,7 +463,9 @@ def main() -> int:
             print(f"  {h2} / {h1} (HTTP/1.1), same hypercorn server: {ratio:.2f}x")
     print()
     print_table([target], ["target", "measured", "met"])
-    extra = {"config": {k: str(v) for k, v in vars(args).items()}, "costs": costs,
+    config = {k: str(v) for k, v in vars(args).items()}
+    config["load_average"] = f"{load_before:.2f} -> {load_after:.2f}"
+    extra = {"config": config, "costs": costs,
              "targets": [target]}  # fmt: skip
     if args.output is not None:
         args.output.write_text(json.dumps({"benchmark": "push", "rows": rows, **extra}, indent=2))

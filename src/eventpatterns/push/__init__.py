@@ -32,6 +32,7 @@ from ._fatigue import (
     release,
 )
 from ._fcm import FCMProvider
+from ._http import PushTransport
 from ._fcm_message import FCMMessage
 from ._notification import Notification, Urgency
 from ._registry import DEFAULT_MAX_DEVICES, DeviceRegistry
@@ -45,6 +46,7 @@ __all__ = [
     "VapidClaims",
     "VapidKeys",
     "WebPushProvider",
+    "PushTransport",
     "WebPushSubscription",
     "verify_vapid",
     "DEFAULT_MAX_DEVICES",

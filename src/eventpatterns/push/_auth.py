@@ -72,6 +72,9 @@ class TokenAuth(httpx.Auth):
         # when it expires; the first one through the lock mints, the others find a
         # newer value cached and use it, so one expiry costs one mint, not one each.
         key = self._key(request)
+        cached = self._cache.get(key)
+        if stale is None and cached is not None and self._clock.time() < cached[1] - self._margin:
+            return cached[0]  # the common case, without the lock: fresh and in the cache
         async with self._lock:
             now = self._clock.time()
             cached = self._cache.get(key)

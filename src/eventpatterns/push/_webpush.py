@@ -19,7 +19,7 @@ from ..core import Clock, SystemClock
 from ..errors import ConfigurationError
 from ._auth import TokenAuth
 from ._ece import DEFAULT_PADDING, encrypt
-from ._http import OwnedClient
+from ._http import OwnedClient, PushTransport
 from ._notification import Urgency
 from ._result import DeadToken, Delivered, PermanentFailure, RetryLater, SendResult
 from ._vapid import Vapid, origin_of
@@ -118,8 +118,9 @@ class WebPushProvider(OwnedClient):
 
     Args:
         vapid: The signer (application server keys and subject).
-        client: The HTTP client to send with; by default one of its own, closed by
-            :meth:`aclose`. A client passed in is not closed here.
+        client: The HTTP client to send with; by default one of its own over a
+            :class:`~eventpatterns.push.PushTransport`, closed by :meth:`aclose`. A
+            client passed in is not closed here.
         clock: Where token expiry and ``Retry-After`` are read from.
         deadline: Seconds a send may take in all (connecting included); a push service
             that does not answer in time gives :class:`RetryLater`.
@@ -149,7 +150,7 @@ class WebPushProvider(OwnedClient):
         self._vapid = vapid
         self._clock = clock or SystemClock()
         self._owns_client = client is None
-        self._client = client or httpx.AsyncClient(timeout=deadline)
+        self._client = client or httpx.AsyncClient(timeout=deadline, transport=PushTransport())
         self._deadline = deadline
         self._padding = padding
         #: The VAPID credentials, one per push service origin.
