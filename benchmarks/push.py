@@ -219,8 +219,14 @@ async def run_ours(
     *,
     inflight: int,
     http2: bool = False,
-    stock: bool = False,
+    client: str = "own",
 ) -> dict[str, Any]:
+    """Send to every subscription, ``inflight`` at a time.
+
+    ``client``: ``own`` (the provider's default: its PushTransport, written to
+    directly), ``transport`` (an ``httpx.AsyncClient`` over a PushTransport, passed
+    in) or ``httpx`` (a stock ``httpx.AsyncClient``: httpcore's pool; HTTP/2 too).
+    """
     import anyio
     import httpx
 
@@ -239,12 +245,16 @@ async def run_ours(
     if http2:  # one connection, ``inflight`` streams on it (h2c by prior knowledge)
         limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
     failures = 0
-    if http2 or stock:  # httpx's own transport (httpcore's pool)
-        client = httpx.AsyncClient(limits=limits, http1=not http2, http2=http2)
-    else:  # the provider's default: PushTransport
-        client = httpx.AsyncClient(transport=PushTransport(max_connections=inflight))
-    async with client:
-        provider = WebPushProvider(vapid, client=client)
+    if http2 or client == "httpx":  # httpx's own transport (httpcore's pool)
+        passed = httpx.AsyncClient(limits=limits, http1=not http2, http2=http2)
+    else:
+        passed = httpx.AsyncClient(transport=PushTransport(max_connections=inflight))
+    async with (
+        passed,
+        WebPushProvider(
+            vapid, client=None if client == "own" and not http2 else passed
+        ) as provider,
+    ):
         queue = iter(range(len(parsed)))
 
         async def worker() -> None:
@@ -356,10 +366,10 @@ def main() -> int:
         inflight, threads = args.inflight, args.threads
 
         def ours_run(
-            targets: list[dict[str, Any]], n: int, *, http2: bool = False, stock: bool = False
+            targets: list[dict[str, Any]], n: int, *, http2: bool = False, client: str = "own"
         ) -> Any:
             return lambda: asyncio.run(
-                run_ours(targets, raw_key, inflight=n, http2=http2, stock=stock)
+                run_ours(targets, raw_key, inflight=n, http2=http2, client=client)
             )
 
         runs: list[tuple[str, str, int, Any]] = [
@@ -380,7 +390,9 @@ def main() -> int:
             ("eventpatterns-64", "WebPushProvider, 64 in flight (64 connections)", peers_n,
              ours_run(peer_subs, 64)),
             ("eventpatterns-httpx-64", "WebPushProvider on httpx's own pool, 64 in flight",
-             peers_n, ours_run(peer_subs, 64, stock=True)),
+             peers_n, ours_run(peer_subs, 64, client="httpx")),
+            ("eventpatterns-client-16", "WebPushProvider, client=httpx.AsyncClient over"
+             " PushTransport, 16 in flight", peers_n, ours_run(peer_subs, 16, client="transport")),
         ]  # fmt: skip
         if args.http2:
             runs += [
@@ -437,7 +449,8 @@ def main() -> int:
     costs["wall_us_per_message"] = per_message
     print(f"\n{args.subscriptions:,} subscriptions ({peers_n:,} for the peers), "
           f"{len(payload_for(0))}-byte payload, medians of {args.rounds} round(s), "
-          f"{time.monotonic() - t0:.0f} s, load average {load_before:.1f} -> {load_after:.1f}\n")  # fmt: skip
+          f"{time.monotonic() - t0:.0f} s, load average {load_before:.1f}"
+          f" -> {load_after:.1f}\n")  # fmt: skip
     columns = ["contender", "notifications", "rate", "x pywebpush", "sender_cpu_us",
                "receiver_cpu_us", "receiver_busy", "undecrypted", "complete", "rounds"]  # fmt: skip
     print_table(rows, columns)

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 import anyio
 import anyio.abc
+import anyio.lowlevel
 import httpx
 import pytest
 from hypothesis import given, settings
@@ -63,7 +64,9 @@ def test_interim_answers_are_skipped_and_head_and_204_have_no_body() -> None:
 
 
 def test_close_http10_and_read_to_end_are_not_kept_alive() -> None:
-    assert not parse_all(b"HTTP/1.1 201 C\r\nConnection: close\r\nContent-Length: 0\r\n\r\n").keep_alive
+    assert not parse_all(
+        b"HTTP/1.1 201 C\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+    ).keep_alive
     assert not parse_all(b"HTTP/1.0 201 C\r\nContent-Length: 0\r\n\r\n").keep_alive
     to_end = parse_all(b"HTTP/1.1 500 E\r\n\r\nall of it")
     assert (to_end.body, to_end.keep_alive) == (b"all of it", False)
@@ -92,7 +95,9 @@ def test_malformed_responses_are_protocol_errors(raw: bytes, message: str) -> No
 
 def test_oversized_responses_are_refused() -> None:
     with pytest.raises(httpx.RemoteProtocolError, match="over 100 octets"):
-        ResponseParser(max_size=100).feed(b"HTTP/1.1 200 OK\r\nContent-Length: 200\r\n\r\n" + bytes(90))
+        ResponseParser(max_size=100).feed(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 200\r\n\r\n" + bytes(90)
+        )
     with pytest.raises(httpx.RemoteProtocolError, match="64 KiB"):
         ResponseParser().feed(b"HTTP/1.1 200 OK\r\nX: " + b"a" * 70_000)
 
@@ -191,7 +196,8 @@ async def test_many_sends_share_at_most_max_connections() -> None:
             async with anyio.create_task_group() as tg:
                 for i in range(12):
                     tg.start_soon(send, i)
-        assert all(isinstance(r, Delivered) for r in results) and len(results) == 12
+        assert len(results) == 12
+        assert all(isinstance(r, Delivered) for r in results)
         assert 1 <= transport.connections_opened <= 3
         assert sorted(m.payload for m in receiver.messages) == sorted(
             b"message %d" % i for i in range(12)
@@ -212,14 +218,18 @@ async def test_the_request_goes_out_as_one_http11_message_and_is_kept_alive() ->
     async with raw_server(handler) as origin:
         transport = PushTransport()
         async with httpx.AsyncClient(transport=transport) as client:
-            first = await client.post(f"{origin}/push/1?x=1", content=b"body", headers={"TTL": "60"})
+            first = await client.post(
+                f"{origin}/push/1?x=1", content=b"body", headers={"TTL": "60"}
+            )
             second = await client.post(f"{origin}/push/2", content=b"more")
     assert (first.status_code, first.text, second.text) == (201, "ok", "ok")
     assert first.extensions["http_version"] == b"HTTP/1.1"
     assert transport.connections_opened == 1
     assert seen[0].startswith(b"POST /push/1?x=1 HTTP/1.1\r\n")
-    assert b"\r\nTTL: 60\r\n" in seen[0] and b"\r\ncontent-length: 4\r\n" in seen[0].lower()
-    assert seen[0].endswith(b"\r\n\r\nbody") and seen[1].endswith(b"\r\n\r\nmore")
+    assert b"\r\nTTL: 60\r\n" in seen[0]
+    assert b"\r\ncontent-length: 4\r\n" in seen[0].lower()
+    assert seen[0].endswith(b"\r\n\r\nbody")
+    assert seen[1].endswith(b"\r\n\r\nmore")
 
 
 @pytest.mark.anyio
@@ -250,10 +260,12 @@ async def test_a_server_that_hangs_up_mid_answer_or_sends_garbage_is_an_error() 
             await stream.send(b"\x16\x03\x01 not http\r\n\r\n")
 
     for handler, message in ((half, "mid-response"), (garbage, "status line")):
-        async with raw_server(handler) as origin:
-            async with httpx.AsyncClient(transport=PushTransport()) as client:
-                with pytest.raises(httpx.RemoteProtocolError, match=message):
-                    await client.post(f"{origin}/p", content=b"x")
+        async with (
+            raw_server(handler) as origin,
+            httpx.AsyncClient(transport=PushTransport()) as client,
+        ):
+            with pytest.raises(httpx.RemoteProtocolError, match=message):
+                await client.post(f"{origin}/p", content=b"x")
 
 
 @pytest.mark.anyio
@@ -282,9 +294,11 @@ async def test_timeouts_read_pool_and_connect_are_httpx_timeouts() -> None:
 
                 tg.start_soon(hold)
                 await first.wait()
-                await anyio.sleep(0)  # hold() has taken the one connection
+                await anyio.lowlevel.checkpoint()  # hold() has taken the one connection
                 with pytest.raises(httpx.PoolTimeout):
-                    await client.post(f"{origin}/p", content=b"x", timeout=httpx.Timeout(5, pool=0.1))
+                    await client.post(
+                        f"{origin}/p", content=b"x", timeout=httpx.Timeout(5, pool=0.1)
+                    )
                 release.set()
     assert transport.connections_opened == 2
 

@@ -32,8 +32,8 @@ from ._fatigue import (
     release,
 )
 from ._fcm import FCMProvider
-from ._http import PushTransport
 from ._fcm_message import FCMMessage
+from ._http import PushTransport
 from ._notification import Notification, Urgency
 from ._registry import DEFAULT_MAX_DEVICES, DeviceRegistry
 from ._result import DeadToken, Delivered, PermanentFailure, RetryLater, SendResult

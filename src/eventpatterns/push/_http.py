@@ -16,12 +16,13 @@ from collections import deque
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import anyio
 import anyio.abc
 import httpx
 
-__all__ = ["OwnedClient", "ParsedResponse", "PushTransport", "ResponseParser"]
+__all__ = ["OwnedClient", "ParsedResponse", "PushTransport", "ResponseParser", "Target"]
 
 P = TypeVar("P", bound="OwnedClient")
 
@@ -61,6 +62,7 @@ _BAD_VALUE = re.compile(rb"[\r\n\x00]")
 _STATUS = re.compile(rb"HTTP/1\.([01]) ([0-9]{3})(?: [^\r\n]*)?")
 _HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
 _MAX_HEAD = 64 * 1024
+_BAD_URL = re.compile(r"[\x00-\x20\x7f]")
 
 
 @dataclass(slots=True)
@@ -236,6 +238,47 @@ class ResponseParser:
 # -- the transport ------------------------------------------------------------------------
 
 
+_MAX_TARGETS = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A URL split for :meth:`PushTransport.post`.
+
+    Attributes:
+        key: ``(scheme, host, port)``: the connection pool it uses.
+        origin: ``scheme://host[:port]``, lower case (a VAPID token's ``aud``).
+        host_header: The ``Host`` header's value.
+        path: The request target (path and query).
+    """
+
+    key: tuple[bytes, bytes, int]
+    origin: str
+    host_header: bytes
+    path: bytes
+
+
+def _split(url: str) -> Target:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        raise httpx.UnsupportedProtocol(f"PushTransport speaks http and https, not {url[:60]!r}")
+    if _BAD_URL.search(url):
+        raise httpx.LocalProtocolError("a control character or space in the URL")
+    try:
+        port = parts.port or (443 if scheme == "https" else 80)
+    except ValueError:
+        raise httpx.UnsupportedProtocol(f"a bad port in {url[:60]!r}") from None
+    netloc = parts.netloc.rpartition("@")[2].lower()
+    host = parts.hostname.encode("idna")
+    if not netloc.isascii():
+        netloc = host.decode("ascii") + ("" if parts.port is None else f":{parts.port}")
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return Target(
+        (scheme.encode(), host, port), f"{scheme}://{netloc}", netloc.encode("ascii"), path.encode()
+    )
+
+
 class _Stale(Exception):
     """A reused connection was closed by the server before it answered."""
 
@@ -248,7 +291,13 @@ class _Connection:
         self.idle_since = 0.0
 
     async def exchange(
-        self, data: bytes, *, head_only: bool, timeout: float | None, reused: bool, limit: int
+        self,
+        data: bytes,
+        *,
+        head_only: bool,
+        read_timeout: float | None,
+        reused: bool,
+        limit: int,
     ) -> ParsedResponse:
         stream = self.stream
         try:
@@ -261,7 +310,7 @@ class _Connection:
         got = False
         while True:
             try:
-                with anyio.fail_after(timeout):
+                with anyio.fail_after(read_timeout):
                     chunk = await stream.receive(65536)
             except TimeoutError:
                 raise httpx.ReadTimeout("the push service did not answer in time") from None
@@ -332,6 +381,7 @@ class PushTransport(httpx.AsyncBaseTransport):
         self._ssl = ssl_context
         self._limit = max_response_size
         self._pools: dict[tuple[bytes, bytes, int], _Pool] = {}
+        self._targets: dict[str, Target] = {}
         self._closed = False
         #: Connections opened so far (for tests and metrics).
         self.connections_opened = 0
@@ -360,8 +410,6 @@ class PushTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send ``request`` and return the whole response (httpx calls this)."""
-        if self._closed:
-            raise RuntimeError("this PushTransport is closed")
         url = request.url
         scheme = url.raw_scheme
         if scheme not in (b"http", b"https"):
@@ -370,12 +418,68 @@ class PushTransport(httpx.AsyncBaseTransport):
         port = url.port or (443 if scheme == b"https" else 80)
         timeouts: dict[str, Any] = request.extensions.get("timeout", {})
         data = _request_bytes(request, await request.aread())
-        key = (scheme, host, port)
+        response = await self._exchange(
+            (scheme, host, port), data, head_only=request.method == "HEAD", timeouts=timeouts
+        )
+        return httpx.Response(
+            response.status,
+            headers=response.headers,
+            content=response.body,
+            extensions={"http_version": b"HTTP/1.1"},
+        )
+
+    def target(self, url: str) -> Target:
+        """Split a URL into what :meth:`post` needs (cached: endpoints repeat).
+
+        Raises:
+            httpx.UnsupportedProtocol: Not ``http://`` or ``https://``.
+            httpx.LocalProtocolError: A control character in the URL.
+        """
+        target = self._targets.get(url)
+        if target is None:
+            target = _split(url)
+            if len(self._targets) >= _MAX_TARGETS:
+                self._targets.clear()
+            self._targets[url] = target
+        return target
+
+    async def post(self, target: Target, headers: bytes, body: bytes) -> ParsedResponse:
+        """Send a ``POST`` with none of httpx's per-request objects (the provider's path).
+
+        Args:
+            target: Where (see :meth:`target`).
+            headers: Header lines, each ending in CRLF, already checked by the caller
+                (``Host`` and ``Content-Length`` are added here).
+            body: The body.
+
+        No timeouts of its own: the caller bounds the whole send (``anyio.fail_after``).
+
+        Raises:
+            httpx.TransportError: The subclass httpx raises for the same failure.
+        """
+        data = b"POST %s HTTP/1.1\r\nhost: %s\r\n%scontent-length: %d\r\n\r\n%s" % (
+            target.path,
+            target.host_header,
+            headers,
+            len(body),
+            body,
+        )
+        return await self._exchange(target.key, data, head_only=False, timeouts={})
+
+    async def _exchange(
+        self,
+        key: tuple[bytes, bytes, int],
+        data: bytes,
+        *,
+        head_only: bool,
+        timeouts: dict[str, Any],
+    ) -> ParsedResponse:
+        if self._closed:
+            raise RuntimeError("this PushTransport is closed")
         pool = self._pools.get(key)
         if pool is None:
             pool = self._pools[key] = _Pool()
         await self._acquire(pool, timeouts.get("pool"))
-        head_only = request.method == "HEAD"
         try:
             for attempt in (0, 1):
                 connection, reused = await self._idle(pool)
@@ -385,7 +489,7 @@ class PushTransport(httpx.AsyncBaseTransport):
                     response = await connection.exchange(
                         data,
                         head_only=head_only,
-                        timeout=timeouts.get("read"),
+                        read_timeout=timeouts.get("read"),
                         reused=reused and attempt == 0,
                         limit=self._limit,
                     )
@@ -405,21 +509,16 @@ class PushTransport(httpx.AsyncBaseTransport):
                 await anyio.aclose_forcefully(connection.stream)
         finally:
             pool.release()
-        return httpx.Response(
-            response.status,
-            headers=response.headers,
-            content=response.body,
-            extensions={"http_version": b"HTTP/1.1"},
-        )
+        return response
 
-    async def _acquire(self, pool: _Pool, timeout: float | None) -> None:
+    async def _acquire(self, pool: _Pool, pool_timeout: float | None) -> None:
         if pool.active < self._max and not pool.waiters:
             pool.active += 1
             return
         ready = anyio.Event()
         pool.waiters.append(ready)
         try:
-            with anyio.fail_after(timeout):
+            with anyio.fail_after(pool_timeout):
                 await ready.wait()
         except BaseException as exc:
             if ready.is_set():
@@ -439,12 +538,14 @@ class PushTransport(httpx.AsyncBaseTransport):
             await anyio.aclose_forcefully(connection.stream)
         return None, False
 
-    async def _connect(self, key: tuple[bytes, bytes, int], timeout: float | None) -> _Connection:
+    async def _connect(
+        self, key: tuple[bytes, bytes, int], connect_timeout: float | None
+    ) -> _Connection:
         scheme, raw_host, port = key
         host = raw_host.decode("ascii")
         stream: anyio.abc.ByteStream
         try:
-            with anyio.fail_after(timeout):
+            with anyio.fail_after(connect_timeout):
                 if scheme == b"https":
                     context = self._ssl
                     if context is None:
