@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from eventpatterns.push import Delivered, PushTransport, Vapid, VapidKeys, WebPushProvider
-from eventpatterns.push._http import ParsedResponse, ResponseParser
+from eventpatterns.push._http import ParsedResponse, ResponseParser, _split
 from eventpatterns.testing import WebPushReceiver
 
 VAPID = Vapid(VapidKeys.generate(), subject="mailto:ops@example.com")
@@ -315,3 +315,38 @@ async def test_refused_and_unsupported_and_bad_headers() -> None:
             await client.post(f"ftp://127.0.0.1:{port}/p", content=b"x")
     with pytest.raises(ValueError, match="max_connections"):
         PushTransport(max_connections=0)
+
+
+segments = st.lists(
+    st.from_regex(r"[A-Za-z0-9._~%!$&'()*+,;=:@-]{0,12}", fullmatch=True), max_size=4
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    scheme=st.sampled_from(["http", "https", "HTTPS"]),
+    host=st.sampled_from(["push.example.net", "Fcm.GoogleApis.com", "127.0.0.1", "[::1]"]),
+    port=st.one_of(st.none(), st.integers(1, 65535)),
+    paths=st.lists(segments, min_size=1, max_size=4),
+    query=st.one_of(st.none(), st.from_regex(r"[A-Za-z0-9=&]{0,10}", fullmatch=True)),
+)
+def test_target_splits_each_url_as_urlsplit_does(
+    scheme: str, host: str, port: int | None, paths: list[list[str]], query: str | None
+) -> None:
+    transport = PushTransport()
+    origin = f"{scheme}://{host}" + ("" if port is None else f":{port}")
+    for path in paths:  # the first one fills the origin's cache entry, the others use it
+        url = origin + "/" + "/".join(path) + ("" if query is None else f"?{query}")
+        assert transport.target(url) == _split(url)
+
+
+def test_target_refuses_other_schemes_and_control_characters() -> None:
+    transport = PushTransport()
+    with pytest.raises(httpx.UnsupportedProtocol):
+        transport.target("ftp://push.example.net/x")
+    transport.target("https://push.example.net/first")
+    with pytest.raises(httpx.LocalProtocolError):
+        transport.target("https://push.example.net/a b")
+    with pytest.raises(httpx.LocalProtocolError):
+        transport.target("https://push.example.net/a\r\nX: y")
+    assert transport.target("https://push.example.net/p#frag").path == b"/p"

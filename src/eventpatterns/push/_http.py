@@ -238,7 +238,7 @@ class ResponseParser:
 # -- the transport ------------------------------------------------------------------------
 
 
-_MAX_TARGETS = 100_000
+_MAX_TARGETS = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,7 +273,10 @@ def _split(url: str) -> Target:
     host = parts.hostname.encode("idna")
     if not netloc.isascii():
         netloc = host.decode("ascii") + ("" if parts.port is None else f":{parts.port}")
-    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    # The request target: the URL after its authority, as written, less any fragment.
+    rest = url.split("#", 1)[0][url.find("://") + 3 :]
+    cut = min((i for i in (rest.find("/"), rest.find("?")) if i >= 0), default=len(rest))
+    path = rest[cut:] if rest[cut : cut + 1] == "/" else "/" + rest[cut:]
     return Target(
         (scheme.encode(), host, port), f"{scheme}://{netloc}", netloc.encode("ascii"), path.encode()
     )
@@ -310,8 +313,11 @@ class _Connection:
         got = False
         while True:
             try:
-                with anyio.fail_after(read_timeout):
+                if read_timeout is None:  # the caller bounds the whole send
                     chunk = await stream.receive(65536)
+                else:
+                    with anyio.fail_after(read_timeout):
+                        chunk = await stream.receive(65536)
             except TimeoutError:
                 raise httpx.ReadTimeout("the push service did not answer in time") from None
             except anyio.EndOfStream:
@@ -429,19 +435,29 @@ class PushTransport(httpx.AsyncBaseTransport):
         )
 
     def target(self, url: str) -> Target:
-        """Split a URL into what :meth:`post` needs (cached: endpoints repeat).
+        """Split a URL into what :meth:`post` needs (its origin's part cached).
 
         Raises:
             httpx.UnsupportedProtocol: Not ``http://`` or ``https://``.
             httpx.LocalProtocolError: A control character in the URL.
         """
-        target = self._targets.get(url)
-        if target is None:
+        # Endpoints are many but their origins few: split the origin once per origin,
+        # and only slice the path off each URL.
+        start = url.find("://") + 3
+        slash = url.find("/", start) if start > 2 else -1
+        cut = len(url) if slash < 0 else slash
+        cached = self._targets.get(url[:cut])
+        if cached is None or "?" in url[start:cut] or "#" in url:
             target = _split(url)
             if len(self._targets) >= _MAX_TARGETS:
                 self._targets.clear()
-            self._targets[url] = target
-        return target
+            if slash > 0 and "#" not in url and "?" not in url[start:cut]:
+                self._targets[url[:cut]] = target
+            return target
+        path = url[cut:] or "/"
+        if _BAD_URL.search(path):
+            raise httpx.LocalProtocolError("a control character or space in the URL")
+        return Target(cached.key, cached.origin, cached.host_header, path.encode())
 
     async def post(self, target: Target, headers: bytes, body: bytes) -> ParsedResponse:
         """Send a ``POST`` with none of httpx's per-request objects (the provider's path).
