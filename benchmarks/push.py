@@ -30,8 +30,11 @@ With ``--http2`` the receiver's ASGI app is served by hypercorn instead of uvico
 ``httpx.AsyncClient(http1=False, http2=True)``) and ``eventpatterns-h2-64`` (64 streams);
 each is also reported as a ratio to its HTTP/1.1 row on the same server.
 
-Ratios are to ``pywebpush`` in the same round; rounds (3, ``--rounds``) run
-pywebpush first and the others in a rotating order, and the table shows medians.
+Ratios are to ``pywebpush`` in the same round: it runs first, after every second
+contender and last, and each contender is divided by the mean of the pywebpush runs
+just before and after it (the machine may be shared, its load changing by the
+minute); rounds (3, ``--rounds``) rotate the contenders' order, and the table shows
+medians. The load average at the start and end is printed and saved.
 Where our time goes is measured in the sender process: VAPID signing (per token, and
 per message as sent), P-256 ECDH (an ephemeral key pair and the exchange), the whole
 encryption (ECDH, HKDF, AES-GCM), and what is left of the sender's CPU per message:
@@ -328,6 +331,23 @@ def measure(pipe: Pipe, count: int, fn: Any) -> dict[str, Any]:
     }
 
 
+def settle(
+    number: int,
+    references: list[float],
+    pending: list[tuple[str, dict[str, Any]]],
+    rate: float,
+) -> None:
+    """A pywebpush run at ``rate`` ended: rate the contenders run since the one before."""
+    references.append(rate)
+    for key, result in pending:
+        result["x pywebpush"] = result["rate"] / ((references[-2] + rate) / 2)
+        flag = "" if result["complete"] else "  INCOMPLETE"
+        print(f"round {number + 1} {key:22} {result['rate']:>8,.0f} notifications/s"
+              f" ({result['notifications']:,}; {result['x pywebpush']:.2f}x){flag}",
+              flush=True)  # fmt: skip
+    pending.clear()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--subscriptions", type=int, default=10_000)
@@ -401,22 +421,43 @@ def main() -> int:
                 ("eventpatterns-h2-64", "WebPushProvider, HTTP/2, 64 streams, 1 connection",
                  peers_n, ours_run(peer_subs, 64, http2=True)),
             ]  # fmt: skip
+        # Warm up (imports, first connections, the token): not measured.
+        run_pywebpush(peer_subs[:20], raw_key, session=False)
+        asyncio.run(run_ours(subs[:20], raw_key, inflight=4))
         rounds: list[dict[str, dict[str, Any]]] = []
         for number in range(args.rounds):
-            # pywebpush first in every round (the reference), the others rotated, so a
-            # machine that gets busier or quieter during a run skews no one contender.
+            # pywebpush (the reference) runs first, after every second contender and
+            # last; each contender is compared with the mean of the pywebpush runs just
+            # before and after it, so a machine that gets busier or quieter during the
+            # round skews no ratio. The contenders' order rotates from round to round.
             others = runs[1:]
             shift = number % len(others)
+            order = [*others[shift:], *others[:shift]]
+            reference = runs[0]
             results: dict[str, dict[str, Any]] = {}
-            for key, label, count, fn in [runs[0], *others[shift:], *others[:shift]]:
+            references: list[float] = []
+            pending: list[tuple[str, dict[str, Any]]] = []
+
+            peer_runs: list[dict[str, Any]] = []
+            for index, (key, label, count, fn) in enumerate(order):
+                if index % 2 == 0:
+                    peer_runs.append(measure(ours_end, reference[2], reference[3]))
+                    settle(number, references, pending, peer_runs[-1]["rate"])
                 result = measure(ours_end, count, fn)
-                result["x pywebpush"] = (
-                    result["rate"] / results["pywebpush"]["rate"] if results else 1.0
-                )
                 results[key] = {"contender": label, **result}
-                flag = "" if result["complete"] else "  INCOMPLETE"
-                print(f"round {number + 1} {key:22} {result['rate']:>8,.0f} notifications/s"
-                      f" ({count:,}; {result['x pywebpush']:.2f}x){flag}", flush=True)  # fmt: skip
+                pending.append((key, results[key]))
+            peer_runs.append(measure(ours_end, reference[2], reference[3]))
+            settle(number, references, pending, peer_runs[-1]["rate"])
+            peer = dict(peer_runs[0])
+            peer["rate"] = statistics.mean(r["rate"] for r in peer_runs)
+            peer["complete"] = all(r["complete"] for r in peer_runs)
+            peer["undecrypted"] = sum(r["undecrypted"] for r in peer_runs)
+            peer["x pywebpush"] = 1.0
+            results[reference[0]] = {"contender": reference[1], **peer}
+            print(f"round {number + 1} {reference[0]:22} {peer['rate']:>8,.0f} notifications/s"
+                  f" (mean of {len(peer_runs)} runs: "
+                  f"{', '.join(format(r['rate'], ',.0f') for r in peer_runs)})",
+                  flush=True)  # fmt: skip
             rounds.append(results)
         ours_end.send("quit")
     finally:
