@@ -498,7 +498,8 @@ class PushTransport(httpx.AsyncBaseTransport):
         await self._acquire(pool, timeouts.get("pool"))
         try:
             for attempt in (0, 1):
-                connection, reused = await self._idle(pool)
+                # The retry goes on a new connection: the other idle ones may be stale too.
+                connection, reused = await self._idle(pool) if attempt == 0 else (None, False)
                 if connection is None:
                     connection = await self._connect(key, timeouts.get("connect"))
                 try:
@@ -506,7 +507,7 @@ class PushTransport(httpx.AsyncBaseTransport):
                         data,
                         head_only=head_only,
                         read_timeout=timeouts.get("read"),
-                        reused=reused and attempt == 0,
+                        reused=reused,
                         limit=self._limit,
                     )
                 except _Stale:
