@@ -45,9 +45,11 @@ def test_quick_run_reports_every_row_verified(tmp_path: Path) -> None:
     assert isinstance(rows["eventpatterns"]["x pywebpush"], float)
     assert rows["eventpatterns"]["mints"] == 1  # one VAPID token for every message
     costs = report["costs"]
-    assert costs["encrypt_us"] >= costs["ecdh_us"] > 0
+    assert costs["encrypt_us"] > 0
+    assert costs["ecdh_us"] > 0
     assert costs["vapid_sign_us"] > 0
-    assert costs["hkdf_aes_us"] == pytest.approx(costs["encrypt_us"] - costs["ecdh_us"])
+    # Timings: only their shape (noise can make the encryption time below ECDH's).
+    assert costs["hkdf_aes_us"] == pytest.approx(max(costs["encrypt_us"] - costs["ecdh_us"], 0))
     assert "->" in report["config"]["load_average"]
     assert report["targets"][0]["target"].startswith("eventpatterns >= 5x pywebpush")
     assert "where eventpatterns' sender time goes" in done.stdout
