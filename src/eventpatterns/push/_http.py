@@ -9,6 +9,7 @@ keep-alive connections that takes and returns a connection in O(1).
 
 from __future__ import annotations
 
+import asyncio
 import re
 import ssl
 import time
@@ -282,16 +283,29 @@ def _split(url: str) -> Target:
     )
 
 
+def _on_asyncio() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:  # trio (or no loop): the anyio stream path
+        return False
+    return True
+
+
 class _Stale(Exception):
     """A reused connection was closed by the server before it answered."""
 
 
 class _Connection:
+    """A connection over an anyio stream (any backend: trio's path)."""
+
     __slots__ = ("idle_since", "stream")
 
     def __init__(self, stream: anyio.abc.ByteStream) -> None:
         self.stream = stream
         self.idle_since = 0.0
+
+    async def aclose(self) -> None:
+        await anyio.aclose_forcefully(self.stream)
 
     async def exchange(
         self,
@@ -334,13 +348,113 @@ class _Connection:
                 return done
 
 
+class _Reader(asyncio.Protocol):
+    """What an asyncio connection received, and a future to wake the one reader."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.ended = False
+        self.error: BaseException | None = None
+        self.waiter: asyncio.Future[None] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # a stream transport
+
+    def closed(self) -> bool:
+        """Whether the server ended the connection (a method: it changes while awaiting)."""
+        return self.ended
+
+    def _wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        self._wake()
+
+    def eof_received(self) -> bool:
+        self.ended = True
+        self._wake()
+        return False  # close the transport
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.ended = True
+        self.error = exc
+        self._wake()
+
+
+class _AsyncioConnection:
+    """A connection straight on an asyncio transport: no stream wrapper, no checkpoints.
+
+    On asyncio (what most applications run) this saves the anyio stream's event-loop
+    round trips on each write and read; the bytes and the parsing are the same.
+    """
+
+    __slots__ = ("idle_since", "loop", "reader", "transport")
+
+    def __init__(self, transport: asyncio.Transport, reader: _Reader) -> None:
+        self.transport = transport
+        self.reader = reader
+        self.loop = asyncio.get_running_loop()
+        self.idle_since = 0.0
+
+    async def aclose(self) -> None:
+        self.transport.abort()
+
+    async def exchange(
+        self,
+        data: bytes,
+        *,
+        head_only: bool,
+        read_timeout: float | None,
+        reused: bool,
+        limit: int,
+    ) -> ParsedResponse:
+        reader = self.reader
+        if reader.closed() or self.transport.is_closing():
+            if reused:
+                raise _Stale
+            raise httpx.WriteError("the connection closed before the request was sent")
+        self.transport.write(data)
+        parser = ResponseParser(head_only=head_only, max_size=limit)
+        got = False
+        while True:
+            if reader.buffer:
+                chunk = bytes(reader.buffer)
+                reader.buffer.clear()
+                got = True
+                done = parser.feed(chunk)
+                if done is not None:
+                    return done
+                continue
+            if reader.closed():
+                if reused and not got:
+                    raise _Stale
+                if reader.error is not None:
+                    raise httpx.ReadError(f"the connection broke while reading: {reader.error!r}")
+                return parser.close()
+            waiter = reader.waiter = self.loop.create_future()
+            try:
+                if read_timeout is None:  # the caller bounds the whole send
+                    await waiter
+                else:
+                    with anyio.fail_after(read_timeout):
+                        await waiter
+            except TimeoutError:
+                raise httpx.ReadTimeout("the push service did not answer in time") from None
+            finally:
+                reader.waiter = None
+
+
 class _Pool:
     """The connections to one origin: idle ones (last in, first out) and waiting senders."""
 
     __slots__ = ("active", "idle", "waiters")
 
     def __init__(self) -> None:
-        self.idle: list[_Connection] = []
+        self.idle: list[_Connection | _AsyncioConnection] = []
         self.active = 0  # slots handed out (each one connection in use or being made)
         self.waiters: deque[anyio.Event] = deque()
 
@@ -412,7 +526,7 @@ class PushTransport(httpx.AsyncBaseTransport):
         pools, self._pools = list(self._pools.values()), {}
         for pool in pools:
             while pool.idle:
-                await anyio.aclose_forcefully(pool.idle.pop().stream)
+                await pool.idle.pop().aclose()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send ``request`` and return the whole response (httpx calls this)."""
@@ -511,10 +625,10 @@ class PushTransport(httpx.AsyncBaseTransport):
                         limit=self._limit,
                     )
                 except _Stale:
-                    await anyio.aclose_forcefully(connection.stream)
+                    await connection.aclose()
                     continue
                 except BaseException:
-                    await anyio.aclose_forcefully(connection.stream)
+                    await connection.aclose()
                     raise
                 break
             else:  # pragma: no cover - the second attempt is never "reused"
@@ -523,7 +637,7 @@ class PushTransport(httpx.AsyncBaseTransport):
                 connection.idle_since = time.monotonic()
                 pool.idle.append(connection)
             else:
-                await anyio.aclose_forcefully(connection.stream)
+                await connection.aclose()
         finally:
             pool.release()
         return response
@@ -546,28 +660,37 @@ class PushTransport(httpx.AsyncBaseTransport):
                 raise httpx.PoolTimeout("no connection to the push service came free") from None
             raise
 
-    async def _idle(self, pool: _Pool) -> tuple[_Connection | None, bool]:
+    async def _idle(self, pool: _Pool) -> tuple[_Connection | _AsyncioConnection | None, bool]:
         now = time.monotonic()
         while pool.idle:
             connection = pool.idle.pop()
             if now - connection.idle_since <= self._expiry:
                 return connection, True
-            await anyio.aclose_forcefully(connection.stream)
+            await connection.aclose()
         return None, False
 
     async def _connect(
         self, key: tuple[bytes, bytes, int], connect_timeout: float | None
-    ) -> _Connection:
+    ) -> _Connection | _AsyncioConnection:
         scheme, raw_host, port = key
         host = raw_host.decode("ascii")
         stream: anyio.abc.ByteStream
+        context = None
+        if scheme == b"https":
+            context = self._ssl
+            if context is None:
+                context = self._ssl = httpx.create_ssl_context()
+                context.set_alpn_protocols(["http/1.1"])
         try:
             with anyio.fail_after(connect_timeout):
-                if scheme == b"https":
-                    context = self._ssl
-                    if context is None:
-                        context = self._ssl = httpx.create_ssl_context()
-                        context.set_alpn_protocols(["http/1.1"])
+                if _on_asyncio():
+                    loop = asyncio.get_running_loop()
+                    transport, reader = await loop.create_connection(
+                        _Reader, host, port, ssl=context, server_hostname=host if context else None
+                    )
+                    self.connections_opened += 1
+                    return _AsyncioConnection(transport, reader)
+                if context is not None:
                     stream = await anyio.connect_tcp(
                         host, port, ssl_context=context, tls_hostname=host
                     )
