@@ -30,8 +30,11 @@ With ``--http2`` the receiver's ASGI app is served by hypercorn instead of uvico
 ``httpx.AsyncClient(http1=False, http2=True)``) and ``eventpatterns-h2-64`` (64 streams);
 each is also reported as a ratio to its HTTP/1.1 row on the same server.
 
-Ratios are to ``pywebpush`` in the same round; rounds (3, ``--rounds``) run
-pywebpush first and the others in a rotating order, and the table shows medians.
+Ratios are to ``pywebpush`` in the same round: it runs first, after every second
+contender and last, and each contender is divided by the mean of the pywebpush runs
+just before and after it (the machine may be shared, its load changing by the
+minute); rounds (3, ``--rounds``) rotate the contenders' order, and the table shows
+medians. The load average at the start and end is printed and saved.
 Where our time goes is measured in the sender process: VAPID signing (per token, and
 per message as sent), P-256 ECDH (an ephemeral key pair and the exchange), the whole
 encryption (ECDH, HKDF, AES-GCM), and what is left of the sender's CPU per message:
@@ -44,6 +47,7 @@ import argparse
 import asyncio
 import json
 import multiprocessing
+import os
 import socket
 import statistics
 import sys
@@ -213,12 +217,30 @@ async def run_pywebpush_async(subs: list[dict[str, Any]], raw_key: str, *, infli
 
 
 async def run_ours(
-    subs: list[dict[str, Any]], raw_key: str, *, inflight: int, http2: bool = False
+    subs: list[dict[str, Any]],
+    raw_key: str,
+    *,
+    inflight: int,
+    http2: bool = False,
+    client: str = "own",
 ) -> dict[str, Any]:
+    """Send to every subscription, ``inflight`` at a time.
+
+    ``client``: ``own`` (the provider's default: its PushTransport, written to
+    directly), ``transport`` (an ``httpx.AsyncClient`` over a PushTransport, passed
+    in) or ``httpx`` (a stock ``httpx.AsyncClient``: httpcore's pool; HTTP/2 too).
+    """
     import anyio
     import httpx
 
-    from eventpatterns.push import Delivered, Vapid, VapidKeys, WebPushProvider, WebPushSubscription
+    from eventpatterns.push import (
+        Delivered,
+        PushTransport,
+        Vapid,
+        VapidKeys,
+        WebPushProvider,
+        WebPushSubscription,
+    )
 
     vapid = Vapid(VapidKeys.from_raw(raw_key), subject=SUBJECT)
     parsed = [WebPushSubscription.from_json(s) for s in subs]
@@ -226,8 +248,16 @@ async def run_ours(
     if http2:  # one connection, ``inflight`` streams on it (h2c by prior knowledge)
         limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
     failures = 0
-    async with httpx.AsyncClient(limits=limits, http1=not http2, http2=http2) as client:
-        provider = WebPushProvider(vapid, client=client)
+    if http2 or client == "httpx":  # httpx's own transport (httpcore's pool)
+        passed = httpx.AsyncClient(limits=limits, http1=not http2, http2=http2)
+    else:
+        passed = httpx.AsyncClient(transport=PushTransport(max_connections=inflight))
+    async with (
+        passed,
+        WebPushProvider(
+            vapid, client=None if client == "own" and not http2 else passed
+        ) as provider,
+    ):
         queue = iter(range(len(parsed)))
 
         async def worker() -> None:
@@ -292,10 +322,30 @@ def measure(pipe: Pipe, count: int, fn: Any) -> dict[str, Any]:
         "rate": count / seconds,
         "sender_cpu_us": cpu / count * 1e6,
         "receiver_cpu_us": stats["cpu_s"] / count * 1e6,
+        "receiver_busy": round(stats["cpu_s"] / seconds, 2),
         "verified": stats["verified"],
+        "undecrypted": count - stats["verified"],
+        "rejections": stats["rejections"],
         "complete": stats["verified"] == count == stats["distinct"] and not stats["rejections"],
         **extra,
     }
+
+
+def settle(
+    number: int,
+    references: list[float],
+    pending: list[tuple[str, dict[str, Any]]],
+    rate: float,
+) -> None:
+    """A pywebpush run at ``rate`` ended: rate the contenders run since the one before."""
+    references.append(rate)
+    for key, result in pending:
+        result["x pywebpush"] = result["rate"] / ((references[-2] + rate) / 2)
+        flag = "" if result["complete"] else "  INCOMPLETE"
+        print(f"round {number + 1} {key:22} {result['rate']:>8,.0f} notifications/s"
+              f" ({result['notifications']:,}; {result['x pywebpush']:.2f}x){flag}",
+              flush=True)  # fmt: skip
+    pending.clear()
 
 
 def main() -> int:
@@ -320,6 +370,7 @@ def main() -> int:
     from eventpatterns.push import VapidKeys
 
     raw_key = VapidKeys.generate().private_raw()
+    load_before = os.getloadavg()[0]  # the machine may be shared: say how busy it was
     context = multiprocessing.get_context("spawn")
     ours_end, theirs_end = context.Pipe()
     where = "hypercorn" if args.http2 else "uvicorn"
@@ -334,8 +385,12 @@ def main() -> int:
         peer_subs = subs[:peers_n]
         inflight, threads = args.inflight, args.threads
 
-        def ours_run(targets: list[dict[str, Any]], n: int, *, http2: bool = False) -> Any:
-            return lambda: asyncio.run(run_ours(targets, raw_key, inflight=n, http2=http2))
+        def ours_run(
+            targets: list[dict[str, Any]], n: int, *, http2: bool = False, client: str = "own"
+        ) -> Any:
+            return lambda: asyncio.run(
+                run_ours(targets, raw_key, inflight=n, http2=http2, client=client)
+            )
 
         runs: list[tuple[str, str, int, Any]] = [
             ("pywebpush", "pywebpush webpush() per message (README)", peers_n,
@@ -350,8 +405,14 @@ def main() -> int:
              ours_run(subs, inflight)),
             ("eventpatterns-serial", "WebPushProvider, one at a time", peers_n,
              ours_run(peer_subs, 1)),
+            ("eventpatterns-16", "WebPushProvider, 16 in flight", peers_n,
+             ours_run(peer_subs, 16)),
             ("eventpatterns-64", "WebPushProvider, 64 in flight (64 connections)", peers_n,
              ours_run(peer_subs, 64)),
+            ("eventpatterns-httpx-64", "WebPushProvider on httpx's own pool, 64 in flight",
+             peers_n, ours_run(peer_subs, 64, client="httpx")),
+            ("eventpatterns-client-16", "WebPushProvider, client=httpx.AsyncClient over"
+             " PushTransport, 16 in flight", peers_n, ours_run(peer_subs, 16, client="transport")),
         ]  # fmt: skip
         if args.http2:
             runs += [
@@ -360,22 +421,43 @@ def main() -> int:
                 ("eventpatterns-h2-64", "WebPushProvider, HTTP/2, 64 streams, 1 connection",
                  peers_n, ours_run(peer_subs, 64, http2=True)),
             ]  # fmt: skip
+        # Warm up (imports, first connections, the token): not measured.
+        run_pywebpush(peer_subs[:20], raw_key, session=False)
+        asyncio.run(run_ours(subs[:20], raw_key, inflight=4))
         rounds: list[dict[str, dict[str, Any]]] = []
         for number in range(args.rounds):
-            # pywebpush first in every round (the reference), the others rotated, so a
-            # machine that gets busier or quieter during a run skews no one contender.
+            # pywebpush (the reference) runs first, after every second contender and
+            # last; each contender is compared with the mean of the pywebpush runs just
+            # before and after it, so a machine that gets busier or quieter during the
+            # round skews no ratio. The contenders' order rotates from round to round.
             others = runs[1:]
             shift = number % len(others)
+            order = [*others[shift:], *others[:shift]]
+            reference = runs[0]
             results: dict[str, dict[str, Any]] = {}
-            for key, label, count, fn in [runs[0], *others[shift:], *others[:shift]]:
+            references: list[float] = []
+            pending: list[tuple[str, dict[str, Any]]] = []
+
+            peer_runs: list[dict[str, Any]] = []
+            for index, (key, label, count, fn) in enumerate(order):
+                if index % 2 == 0:
+                    peer_runs.append(measure(ours_end, reference[2], reference[3]))
+                    settle(number, references, pending, peer_runs[-1]["rate"])
                 result = measure(ours_end, count, fn)
-                result["x pywebpush"] = (
-                    result["rate"] / results["pywebpush"]["rate"] if results else 1.0
-                )
                 results[key] = {"contender": label, **result}
-                flag = "" if result["complete"] else "  INCOMPLETE"
-                print(f"round {number + 1} {key:22} {result['rate']:>8,.0f} notifications/s"
-                      f" ({count:,}; {result['x pywebpush']:.2f}x){flag}", flush=True)  # fmt: skip
+                pending.append((key, results[key]))
+            peer_runs.append(measure(ours_end, reference[2], reference[3]))
+            settle(number, references, pending, peer_runs[-1]["rate"])
+            peer = dict(peer_runs[0])
+            peer["rate"] = statistics.mean(r["rate"] for r in peer_runs)
+            peer["complete"] = all(r["complete"] for r in peer_runs)
+            peer["undecrypted"] = sum(r["undecrypted"] for r in peer_runs)
+            peer["x pywebpush"] = 1.0
+            results[reference[0]] = {"contender": reference[1], **peer}
+            print(f"round {number + 1} {reference[0]:22} {peer['rate']:>8,.0f} notifications/s"
+                  f" (mean of {len(peer_runs)} runs: "
+                  f"{', '.join(format(r['rate'], ',.0f') for r in peer_runs)})",
+                  flush=True)  # fmt: skip
             rounds.append(results)
         ours_end.send("quit")
     finally:
@@ -391,10 +473,14 @@ def main() -> int:
         row["x pywebpush"] = round(statistics.median(r["x pywebpush"] for r in each), 2)
         row["sender_cpu_us"] = statistics.median(r["sender_cpu_us"] for r in each)
         row["receiver_cpu_us"] = statistics.median(r["receiver_cpu_us"] for r in each)
+        row["receiver_busy"] = statistics.median(r["receiver_busy"] for r in each)
+        row["undecrypted"] = sum(r["undecrypted"] for r in each)
         row["complete"] = all(r["complete"] for r in each)
         row["rounds"] = [round(r["rate"]) for r in each]
         rows.append(row)
+    load_after = os.getloadavg()[0]
     costs = breakdown(subs, raw_key, repeat=200 if args.quick else 2000)
+    costs["hkdf_aes_us"] = max(costs["encrypt_us"] - costs["ecdh_us"], 0.0)
     ours = next(row for row in rows if row["key"] == "eventpatterns")
     per_message = 1e6 / ours["rate"]
     costs["vapid_per_message_us"] = costs["vapid_sign_us"] * ours["mints"] / ours["notifications"]
@@ -404,14 +490,16 @@ def main() -> int:
     costs["wall_us_per_message"] = per_message
     print(f"\n{args.subscriptions:,} subscriptions ({peers_n:,} for the peers), "
           f"{len(payload_for(0))}-byte payload, medians of {args.rounds} round(s), "
-          f"{time.monotonic() - t0:.0f} s\n")  # fmt: skip
+          f"{time.monotonic() - t0:.0f} s, load average {load_before:.1f}"
+          f" -> {load_after:.1f}\n")  # fmt: skip
     columns = ["contender", "notifications", "rate", "x pywebpush", "sender_cpu_us",
-               "receiver_cpu_us", "verified", "complete", "rounds"]  # fmt: skip
+               "receiver_cpu_us", "receiver_busy", "undecrypted", "complete", "rounds"]  # fmt: skip
     print_table(rows, columns)
     print("\nwhere eventpatterns' sender time goes (us per message unless noted):")
     vapid_line = f"{costs['vapid_per_message_us']:.3f} per message ({ours['mints']} token(s))"
     print(f"  VAPID signing       {costs['vapid_sign_us']:8.1f} per token, {vapid_line}")
     print(f"  ECDH (keygen+exch.) {costs['ecdh_us']:8.1f}  (part of the encryption)")
+    print(f"  HKDF + AES-128-GCM  {costs['hkdf_aes_us']:8.1f}  (the encryption less ECDH)")
     print(f"  encryption in all   {costs['encrypt_us']:8.1f}  (ECDH, HKDF, AES-128-GCM, padding)")
     print(f"  HTTP and the rest   {costs['http_and_rest_us']:8.1f}  (sender CPU less the above)")
     print(f"  sender CPU          {ours['sender_cpu_us']:8.1f}; wall {per_message:.1f} per message")
@@ -429,7 +517,9 @@ def main() -> int:
             print(f"  {h2} / {h1} (HTTP/1.1), same hypercorn server: {ratio:.2f}x")
     print()
     print_table([target], ["target", "measured", "met"])
-    extra = {"config": {k: str(v) for k, v in vars(args).items()}, "costs": costs,
+    config = {k: str(v) for k, v in vars(args).items()}
+    config["load_average"] = f"{load_before:.2f} -> {load_after:.2f}"
+    extra = {"config": config, "costs": costs,
              "targets": [target]}  # fmt: skip
     if args.output is not None:
         args.output.write_text(json.dumps({"benchmark": "push", "rows": rows, **extra}, indent=2))

@@ -33,6 +33,7 @@ from ._fatigue import (
 )
 from ._fcm import FCMProvider
 from ._fcm_message import FCMMessage
+from ._http import PushTransport
 from ._notification import PLATFORMS, Notification, Urgency, Variant
 from ._registry import DEFAULT_MAX_DEVICES, DeviceRegistry
 from ._result import DeadToken, Delivered, PermanentFailure, RetryLater, SendResult
@@ -45,6 +46,7 @@ __all__ = [
     "VapidClaims",
     "VapidKeys",
     "WebPushProvider",
+    "PushTransport",
     "WebPushSubscription",
     "verify_vapid",
     "DEFAULT_MAX_DEVICES",

@@ -71,7 +71,28 @@ class TokenAuth(httpx.Auth):
         # ``stale``: the value a response called expired. Many requests may carry it
         # when it expires; the first one through the lock mints, the others find a
         # newer value cached and use it, so one expiry costs one mint, not one each.
-        key = self._key(request)
+        return await self.value(self._key(request), lambda: self._mint(request), stale=stale)
+
+    async def value(
+        self,
+        key: str,
+        mint: Callable[[], Awaitable[tuple[str, float]]],
+        *,
+        stale: str | None = None,
+    ) -> str:
+        """Return the credential for ``key``, minting it with ``mint`` when needed.
+
+        The same cache as the auth flow, for a caller that sends without an
+        ``httpx.Request`` (the Web Push provider's own transport).
+
+        Args:
+            key: The cache key (e.g. the push service origin).
+            mint: Makes the value and its expiry when none is cached and fresh.
+            stale: A value a response called expired: mint a newer one, once.
+        """
+        cached = self._cache.get(key)
+        if stale is None and cached is not None and self._clock.time() < cached[1] - self._margin:
+            return cached[0]  # the common case, without the lock: fresh and in the cache
         async with self._lock:
             now = self._clock.time()
             cached = self._cache.get(key)
@@ -82,7 +103,7 @@ class TokenAuth(httpx.Auth):
                 fresh = now < expires - self._margin or now - minted < self._min_age
                 if stale is None and fresh:
                     return value
-            value, expires = await self._mint(request)
+            value, expires = await mint()
             self._cache[key] = (value, expires, now)
             self.mints += 1
             return value

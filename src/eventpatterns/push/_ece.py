@@ -1,7 +1,9 @@
 """Web Push message encryption: ``aes128gcm`` (RFC 8188) keyed as RFC 8291 says.
 
-Sans-I/O: bytes in, bytes out. Every primitive comes from ``cryptography`` (P-256
-ECDH, HMAC/HKDF-SHA-256, AES-128-GCM); this module only arranges them in the order of
+Sans-I/O: bytes in, bytes out. P-256 ECDH and AES-128-GCM come from ``cryptography``;
+HKDF-SHA-256 (RFC 5869) is four HMACs of the standard library's C ``hmac.digest``,
+a fifth of the cost of building ``cryptography``'s HKDF objects for 32 octets. This
+module only arranges them in the order of
 RFC 8291 section 3.4 and frames the single record of RFC 8188 section 2. A push
 message body is at most 4,096 octets (RFC 8291 section 4), so one record of size 4,096
 always holds it and there is never a second record.
@@ -9,6 +11,7 @@ always holds it and there is never a second record.
 
 from __future__ import annotations
 
+import hmac
 import os
 import struct
 from dataclasses import dataclass
@@ -16,10 +19,8 @@ from dataclasses import dataclass
 from ..errors import ConfigurationError, LimitExceeded, MissingDependency
 
 try:
-    from cryptography.hazmat.primitives import hashes, hmac
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-    from cryptography.hazmat.primitives.kdf.hkdf import HKDF, HKDFExpand
     from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 except ImportError as exc:  # pragma: no cover - the push extra is installed in the tests
     raise MissingDependency("cryptography", extra="push") from exc
@@ -54,6 +55,8 @@ _KEY_INFO = b"WebPush: info\x00"
 _CEK_INFO = b"Content-Encoding: aes128gcm\x00"
 _NONCE_INFO = b"Content-Encoding: nonce\x00"
 _CURVE = ec.SECP256R1()
+_ECDH = ec.ECDH()
+_SHA256 = "sha256"  # by name: the OpenSSL one-shot path of hmac.digest
 _RS = struct.pack("!IB", RECORD_SIZE, 65)
 
 
@@ -102,16 +105,15 @@ def derive(
     """
     ua_point = ua_point if ua_point is not None else _point(ua_public)
     as_public = as_public if as_public is not None else _point(as_private.public_key())
-    ecdh_secret = as_private.exchange(ec.ECDH(), ua_public)
-    # IKM = HKDF(salt=auth_secret, IKM=ecdh_secret, info="WebPush: info" 0 ua as, L=32)
-    key_info = _KEY_INFO + ua_point + as_public
-    ikm = HKDF(hashes.SHA256(), 32, auth_secret, key_info).derive(ecdh_secret)
+    ecdh_secret = as_private.exchange(_ECDH, ua_public)
+    # IKM = HKDF(salt=auth_secret, IKM=ecdh_secret, info="WebPush: info" 0 ua as, L=32):
+    # extract, then one expand block (T(1) = HMAC(PRK, info || 0x01); 32 octets is one).
+    key_prk = hmac.digest(auth_secret, ecdh_secret, _SHA256)
+    ikm = hmac.digest(key_prk, _KEY_INFO + ua_point + as_public + b"\x01", _SHA256)
     # PRK = HMAC-SHA-256(salt, IKM), expanded twice (RFC 8188 section 2.2 and 2.3).
-    mac = hmac.HMAC(salt, hashes.SHA256())
-    mac.update(ikm)
-    prk = mac.finalize()
-    cek = HKDFExpand(hashes.SHA256(), 16, _CEK_INFO).derive(prk)
-    nonce = HKDFExpand(hashes.SHA256(), 12, _NONCE_INFO).derive(prk)
+    prk = hmac.digest(salt, ikm, _SHA256)
+    cek = hmac.digest(prk, _CEK_INFO + b"\x01", _SHA256)[:16]
+    nonce = hmac.digest(prk, _NONCE_INFO + b"\x01", _SHA256)[:12]
     return Keys(ecdh_secret, ikm, cek, nonce)
 
 
