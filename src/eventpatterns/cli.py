@@ -160,8 +160,8 @@ def _limits(args: argparse.Namespace) -> Any:
 def _serve(args: argparse.Namespace) -> int:
     import anyio
 
+    from .bff._serve import ServeOptions, is_loopback, run
     from .errors import ConfigurationError, MissingDependency
-    from .realtime._serve import ServeOptions, is_loopback, run
 
     if not 0 <= args.port <= 65535:
         raise _UsageError(f"--port must be 0-65535, not {args.port}")

@@ -19,9 +19,8 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from bff.test_serve import CE, served
 from eventpatterns import Event, EventBus
-
-from .test_serve import CE, served
 
 pytestmark = [pytest.mark.anyio, pytest.mark.redis, pytest.mark.slow]
 

@@ -2,10 +2,10 @@
 
 uvicorn serves :func:`eventpatterns.bff.asgi.create_app`: the WebSocket endpoint at
 ``/ws``, the SSE endpoint at ``/events``, ``POST /publish``, the dead-letter routes at
-``/dlq``, ``/healthz`` and ``/openapi.json`` (and the jobs' routes with ``--jobs``).
-(The standalone ``websockets`` server cannot stream an SSE response, so one port for
-both means an HTTP server.) ``run`` lives here, beside the gateway it drains, and
-imports the composition layer lazily.
+``/dlq``, ``/healthz``, ``/metrics`` and ``/openapi.json`` (and the jobs' routes with
+``--jobs``, the demo page with ``--demo``). (The standalone ``websockets`` server cannot
+stream an SSE response, so one port for both means an HTTP server.) It lives in the
+composition layer, beside the app it serves.
 
 Publishing: ``POST /publish`` takes CloudEvents (structured mode,
 ``application/cloudevents+json``, binary mode with ``ce-*`` headers, or a batch) and
@@ -35,8 +35,7 @@ import anyio
 if TYPE_CHECKING:
     from starlette.routing import BaseRoute
 
-    from ._auth import Authorizer
-    from ._limits import Limits
+    from ..realtime import Authorizer, Limits
 
 __all__ = ["ServeOptions", "is_loopback", "run"]
 
@@ -86,10 +85,10 @@ async def run(options: ServeOptions, *, announce: Callable[[str], None] = print)
         ConfigurationError: A bad backend URL, or a bad ``--jobs`` setup.
         MissingDependency: uvicorn or Starlette missing (extra ``server``).
     """
-    from ..bff._app import active_connections, create_app
     from ..bus import EventBus
     from ..errors import MissingDependency
-    from ._gateway import Gateway
+    from ..realtime import Gateway
+    from ._app import active_connections, create_app
 
     try:
         import starlette  # noqa: F401
@@ -116,7 +115,7 @@ async def run(options: ServeOptions, *, announce: Callable[[str], None] = print)
         base_url = publish_url.removesuffix("/publish")
         auth, presence = options.authorizer, None
         if options.demo:  # a guest name per tab (open mode), presence, the demo job kind
-            from ..bff._demo import demo_gateway, serve_demo
+            from ._demo import demo_gateway, serve_demo
 
             auth, presence = demo_gateway(options.authorizer)
         async with (

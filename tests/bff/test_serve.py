@@ -19,9 +19,8 @@ from anyio.abc import Process
 from websockets.asyncio.client import connect
 
 from eventpatterns.cli import main
-
-from .sse_parser import Parser
-from .transport_helpers import close_code, recv_json, recv_until
+from realtime.sse_parser import Parser
+from realtime.transport_helpers import close_code, recv_json, recv_until
 
 pytestmark = pytest.mark.anyio
 
