@@ -8,6 +8,7 @@ from typing import Any
 from ...core import Clock, SystemClock
 from ...errors import ConfigurationError
 from ...jobs._blobs import Blob, check_key, check_put, not_found
+from ._bus_url import store_keywords
 from ._client import ClientPool, aws_errors, error_code
 
 __all__ = ["S3BlobStore"]
@@ -69,6 +70,29 @@ class S3BlobStore:
         self._ready = not create_bucket
         self._clock = clock or SystemClock()
         self._pool = ClientPool(region=region, endpoint_url=endpoint_url)
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> S3BlobStore:
+        """Build from ``aws://?region=eu-west-1&prefix=myapp&bucket=myapp-results``.
+
+        The query takes ``region``, ``prefix``, ``endpoint_url``, ``create`` (create
+        the bucket on first use) and ``bucket``
+        (required); the other AWS stores' options (the bus's
+        ``bus``, ``poll``...) are skipped, so one URL serves every store. Keys start with
+        ``{prefix}/`` when the URL has a ``prefix``.
+        Keyword ``options`` win over the URL.
+
+        Raises:
+            ConfigurationError: Not an ``aws://`` URL, or a bad or unknown option.
+        """
+        keywords = store_keywords(url, "S3BlobStore", options)
+        bucket = keywords.pop("bucket", None)
+        if bucket is None:
+            raise ConfigurationError(
+                "S3BlobStore.from_url needs a bucket: aws://?bucket=my-bucket&..."
+                " (or bucket=... as a keyword)"
+            )
+        return cls(bucket, **keywords)
 
     async def __aenter__(self) -> S3BlobStore:
         return self

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ...core import Clock, SystemClock
 from ...jobs._blobs import Blob, URLSigner, check_key, check_put, not_found, signed_url
+from ._url import Closeable, parse_memory_url
 
 __all__ = ["MemoryBlobStore"]
 
 
-class MemoryBlobStore:
+class MemoryBlobStore(Closeable):
     """A :class:`~eventpatterns.jobs.BlobStore` in this process's memory.
 
     Args:
@@ -29,6 +32,19 @@ class MemoryBlobStore:
         self._max_size = max_size
         self._clock = clock or SystemClock()
         self._blobs: dict[str, Blob] = {}
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> MemoryBlobStore:
+        """Build from ``memory://?max_size=1000000``, as the Redis and AWS stores from theirs.
+
+        ``max_size`` is read (pass ``signer`` as a keyword); the other memory
+        stores' options are skipped, so one URL serves every store. Keyword
+        ``options`` win over the URL.
+
+        Raises:
+            ConfigurationError: Not a ``memory://`` URL, or a bad or unknown option.
+        """
+        return cls(**parse_memory_url(url, "MemoryBlobStore", options))
 
     def _live(self, key: str) -> Blob | None:
         blob = self._blobs.get(check_key(key))
