@@ -83,6 +83,9 @@ class BlobStore(Protocol):
 
     Every method may raise :class:`~eventpatterns.errors.BackendUnavailable` when the
     store cannot be reached.
+
+    The library's implementations are also :class:`~eventpatterns.core.AsyncResource`
+    (``async with``, an idempotent ``aclose()``), on every backend.
     """
 
     async def put(

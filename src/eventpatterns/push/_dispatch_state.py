@@ -150,7 +150,11 @@ class PushDeadLetter:
 
 @runtime_checkable
 class PushDeadLetters(Protocol):
-    """Where undeliverable notifications go, to be listed, inspected and discarded."""
+    """Where undeliverable notifications go, to be listed, inspected and discarded.
+
+    The library's implementations are also :class:`~eventpatterns.core.AsyncResource`
+    (``async with``, an idempotent ``aclose()``), on every backend.
+    """
 
     async def add(self, letter: PushDeadLetter) -> None:
         """Store ``letter`` (its ``id`` is unique: ``new_id()`` made it)."""
@@ -228,7 +232,11 @@ class MemoryPushDeadLetters:
 
 @runtime_checkable
 class DispatchState(Protocol):
-    """The dispatcher's memory: idempotency keys and each user's fatigue state."""
+    """The dispatcher's memory: idempotency keys and each user's fatigue state.
+
+    The library's implementations are also :class:`~eventpatterns.core.AsyncResource`
+    (``async with``, an idempotent ``aclose()``), on every backend.
+    """
 
     async def claim(self, user: str, key: str, notification_id: str, *, now: float) -> str | None:
         """Claim ``key`` for ``user`` atomically; return the id that holds it already.

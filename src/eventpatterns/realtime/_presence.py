@@ -194,6 +194,23 @@ class Presence(Protocol):
         """
         ...
 
+    async def __aenter__(self) -> Any:
+        """Start the background sweeper; return the presence itself."""
+        ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        """Stop the sweeper, then :meth:`aclose`."""
+        ...
+
+    async def aclose(self) -> None:
+        """Stop the sweeper, end every listener's iteration, release connections."""
+        ...
+
 
 # -- the checks every implementation shares ------------------------------------------
 
