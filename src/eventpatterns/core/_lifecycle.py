@@ -12,9 +12,10 @@ class AsyncResource(Protocol):
     """Something holding connections (or nothing) that is closed once, when done.
 
     Every store of the library is one: the job and blob stores, device registries,
-    presences, the push dispatcher's state and dead letters, the bus backends, on
-    memory, Redis and AWS alike, so code written for one backend closes its stores
-    the same way on any. ``aclose()`` is idempotent; a memory store keeps its data.
+    presences, the push dispatcher's state and dead letters, on memory, Redis and AWS
+    alike, so code written for one backend closes its stores the same way on any (a
+    bus backend is closed by its ``EventBus``, itself one). ``aclose()`` is idempotent;
+    a memory store keeps its data.
     The store contracts (``JobStore``, ``DeviceRegistry``...) leave it out, so a
     minimal implementation of theirs needs none.
 
