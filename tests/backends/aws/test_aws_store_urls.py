@@ -134,3 +134,23 @@ async def test_stores_from_url_on_aws(aws: str) -> None:
     without_bucket = stores_from_url(f"aws://?region={REGION}")
     assert without_bucket.blobs is None
     await without_bucket.aclose()
+
+
+async def test_serve_jobs_runs_on_aws(aws: str) -> None:
+    """``eventpatterns serve --jobs`` on an ``aws://`` backend: the jobs in DynamoDB."""
+    from eventpatterns import EventBus
+    from eventpatterns.jobs._serve import check_backend, running_jobs
+
+    url = f"aws://?region={REGION}&endpoint_url={quote(aws)}&prefix=srv&poll=1&create=true"
+    check_backend(url)
+    async with (
+        EventBus.from_url(url) as bus,
+        running_jobs("tests.jobs.serve_app:setup", bus, bus_url=url, base_url="http://h") as run,
+    ):
+        store = run.tracker.store
+        assert isinstance(store, DynamoJobStore)
+        assert store.table == "srv-jobs"
+        job = await run.tracker.submit("echo", {"text": "hi"}, owner="ann")
+        done = await run.tracker.wait(job.id, timeout=30)
+        assert done.state.value == "succeeded"
+        assert await run.tracker.result(done) == {"text": "hi"}
