@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 __all__ = ["AsyncResource"]
+
+_R = TypeVar("_R", bound="AsyncResource")
 
 
 @runtime_checkable
@@ -34,7 +36,7 @@ class AsyncResource(Protocol):
         ```
     """
 
-    async def __aenter__(self) -> Any:
+    async def __aenter__(self: _R) -> _R:
         """Return the resource itself (ready to use)."""
         ...
 

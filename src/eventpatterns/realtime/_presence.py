@@ -66,6 +66,9 @@ class PresenceEvent:
     expired: bool = False
 
 
+_P = TypeVar("_P", bound="Presence")
+
+
 @runtime_checkable
 class Presence(Protocol):
     """Who is present on each channel: members, their connections, join and leave events.
@@ -194,7 +197,7 @@ class Presence(Protocol):
         """
         ...
 
-    async def __aenter__(self) -> Any:
+    async def __aenter__(self: _P) -> _P:
         """Start the background sweeper; return the presence itself."""
         ...
 
