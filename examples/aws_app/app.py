@@ -32,7 +32,7 @@ from starlette.applications import Starlette
 from eventpatterns import Event, EventBus
 from eventpatterns.backends import stores_from_url
 from eventpatterns.errors import AuthenticationFailed
-from eventpatterns.jobs import JobContext, JobTracker, URLSigner
+from eventpatterns.jobs import FileResult, JobContext, JobTracker, URLSigner
 from eventpatterns.jobs.asgi import blob_routes
 from eventpatterns.jobs.asgi import routes as job_routes
 from eventpatterns.realtime import Credentials, Principal
@@ -70,6 +70,7 @@ async def customer(base: str) -> bytes:
         where = urlsplit(result.headers["location"])
         print(f"{result.status_code} See Other: {where.netloc or 'this app'}{where.path}")
         invoice = await http.get(result.headers["location"])  # S3 or /blobs: the same code
+        assert invoice.headers["content-disposition"].endswith('filename="invoice-o-77.txt"')
         return invoice.content
 
 
@@ -82,12 +83,12 @@ async def main() -> None:
         tracker = JobTracker(bus, stores.jobs, blobs=blobs, inline_limit=0)  # all blobs
 
         @tracker.worker("invoice")
-        async def render(ctx: JobContext[Invoice]) -> bytes:
+        async def render(ctx: JobContext[Invoice]) -> FileResult:
             lines = [f"{item:<20}{cents / 100:>10.2f}" for item, cents in ctx.input.lines]
             total = sum(cents for _, cents in ctx.input.lines) / 100
-            return "\n".join(
-                [f"INVOICE {ctx.input.order}", *lines, f"{'total':<20}{total:>10.2f}"]
-            ).encode()
+            text = "\n".join([f"INVOICE {ctx.input.order}", *lines, f"{'total':<20}{total:>10.2f}"])
+            name = f"invoice-{ctx.input.order}.txt"  # downloaded as a file, S3 or /blobs
+            return FileResult(text.encode(), content_type="text/plain", filename=name)
 
         async def invoicing(event: Event) -> None:
             data = {"order": event.data["order"], "lines": event.data["lines"]}

@@ -36,6 +36,7 @@ from eventpatterns.errors import AuthenticationFailed
 from eventpatterns.jobs import (
     JOB_EVENT_PREFIX,
     OWNER_ATTRIBUTE,
+    FileResult,
     JobContext,
     JobTracker,
     URLSigner,
@@ -70,14 +71,17 @@ def build(bus: EventBus, stores: Stores, *, step: float) -> tuple[JobTracker, Ga
     tracker = JobTracker(bus, stores.jobs, blobs=blobs)
 
     @tracker.worker("report", timeout=600)
-    async def build_report(ctx: JobContext[Report]) -> bytes:
+    async def build_report(ctx: JobContext[Report]) -> FileResult:
         lines = ["day,orders,revenue"]
         for row in range(ctx.input.rows):
             lines.append(f"{ctx.input.month:02}-{row % 28 + 1:02},{row % 7 + 1},{row * 3 % 101}")
             if (row + 1) % (ctx.input.rows // 4) == 0:  # a quarter done
                 await anyio.sleep(step)
                 await ctx.progress((row + 1) / ctx.input.rows, f"{row + 1} rows")
-        return "\n".join(lines).encode()  # bytes: stored as a blob, downloaded by URL
+        data = "\n".join(lines).encode()  # bytes: stored as a blob, downloaded by URL
+        return FileResult(
+            data, content_type="text/csv", filename=f"report-{ctx.input.month:02}.csv"
+        )
 
     hook = owner_only(OWNER_ATTRIBUTE)  # each user sees only their own jobs
     gateway = Gateway(bus, authorizer=authorizer, authorize_subscription=hook)
@@ -113,7 +117,11 @@ async def use(base: str) -> None:
         print(result.status_code, "See Other: the download link")
         download = await http.get(result.headers["location"])
         rows = download.text.splitlines()
-        print(f"downloaded {len(download.content)} bytes: {rows[0]!r}, then {len(rows) - 1} rows")
+        saved_as = download.headers["content-disposition"].split("filename=")[1]  # a FileResult's
+        size, kind = len(download.content), download.headers["content-type"].split(";")[0]
+        print(
+            f"downloaded {saved_as} ({kind}, {size} bytes): {rows[0]!r}, then {len(rows) - 1} rows"
+        )
         assert rows[0] == "day,orders,revenue"
         assert len(rows) == 1001
 

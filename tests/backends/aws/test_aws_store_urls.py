@@ -154,3 +154,22 @@ async def test_serve_jobs_runs_on_aws(aws: str) -> None:
         done = await run.tracker.wait(job.id, timeout=30)
         assert done.state.value == "succeeded"
         assert await run.tracker.result(done) == {"text": "hi"}
+
+
+async def test_an_s3_download_url_carries_the_filename(aws: str) -> None:
+    import httpx
+
+    url = f"aws://?region={REGION}&endpoint_url={quote(aws)}&bucket=dl-test&create=true"
+    async with S3BlobStore.from_url(url) as blobs:
+        await blobs.put("r1", b"day,n\n", content_type="text/csv")
+        plain = await blobs.url("r1")
+        named = await blobs.url("r1", filename="../Q3 résumé.csv")
+        async with httpx.AsyncClient() as http:
+            got = await http.get(named)
+            assert got.status_code == 200
+            assert got.content == b"day,n\n"
+            assert got.headers["content-type"] == "text/csv"
+            assert got.headers["content-disposition"] == (
+                "attachment; filename=\"Q3 r_sum_.csv\"; filename*=UTF-8''Q3%20r%C3%A9sum%C3%A9.csv"
+            )
+            assert "content-disposition" not in (await http.get(plain)).headers
