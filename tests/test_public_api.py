@@ -16,6 +16,8 @@ PACKAGES = [
     "eventpatterns.bus",
     "eventpatterns.contracts",
     "eventpatterns.filters",
+    "eventpatterns.observability",
+    "eventpatterns.observability.asgi",
     "eventpatterns.jobs",
     "eventpatterns.jobs.asgi",
     "eventpatterns.push",
@@ -104,9 +106,12 @@ def test_import_eventpatterns_stays_light() -> None:
         "hypothesis",
         "httpx",
         "websockets",
+        "prometheus_client",
+        "opentelemetry",
     ]
     code = (
-        "import sys, eventpatterns, eventpatterns.bus, eventpatterns.filters;"
+        "import sys, eventpatterns, eventpatterns.bus, eventpatterns.filters,"
+        " eventpatterns.observability;"
         f"print(','.join(m for m in {heavy!r} if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -21,6 +21,16 @@ Subcommands:
 * ``push vapid-keys``: a new VAPID key pair for Web Push: the private key (PEM, or
   ``--format raw`` base64url; ``--json`` for both fields as JSON) and the public key
   as the ``applicationServerKey`` browsers subscribe with.
+* ``publish`` / ``listen`` (``_cli_events``): one event in, or the matching events out,
+  over a running serve (``--url``) or a bus (``--bus``).
+* ``jobs submit|status|watch|result|cancel`` (``_cli_jobs``): a serve's ``/jobs`` routes;
+  ``watch`` draws a progress bar and exits 0 on success, 1 on failure or cancel.
+* ``dlq list|show|redrive|discard`` (``_cli_dlq``): a consumer group's dead letters.
+* ``bench`` (``_cli_bench``): the checkout's ``benchmarks/NAME.py``.
+
+``python -m eventpatterns`` runs :func:`main`. Every mistake in the input is one line
+on standard error and exit status 2 (``_cli_common.UsageError``); docs/cli.md lists
+every command with examples.
 """
 
 from __future__ import annotations
@@ -30,56 +40,14 @@ import functools
 import json
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 __all__ = ["main"]
 
-EXIT_OK = 0
-EXIT_USAGE = 2
-
-
-class _UsageError(Exception):
-    """Bad input on the command line: reported with exit status 2."""
-
-
-def _read_arg(value: str, what: str) -> str:
-    if not value.startswith("@"):
-        return value
-    name = value[1:]
-    try:
-        if name == "-":
-            stream = getattr(sys.stdin, "buffer", None)
-            data: str | bytes = stream.read() if stream is not None else sys.stdin.read()
-        else:
-            data = Path(name).read_bytes()
-    except OSError as exc:
-        raise _UsageError(
-            f"cannot read the {what} from {_quote(name)}: {exc.strerror or exc}"
-        ) from exc
-    except UnicodeDecodeError as exc:  # a text stdin that is not in its encoding
-        raise _UsageError(f"the {what} from {_quote(name)} is not UTF-8 text") from exc
-    if isinstance(data, bytes):
-        try:
-            return data.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise _UsageError(
-                f"the {what} from {_quote(name)} is not UTF-8 text (byte {exc.start})"
-            ) from exc
-    return data
-
-
-def _quote(name: str) -> str:
-    return "standard input" if name == "-" else repr(name[:200])
-
-
-def _emit(text: str) -> None:
-    """Print text that may hold characters the terminal cannot encode (lone surrogates)."""
-    try:
-        print(text)
-    except UnicodeEncodeError:
-        encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
-        print(text.encode(encoding, "backslashreplace").decode(encoding, "replace"))
+from ._cli_common import EXIT_OK, EXIT_USAGE
+from ._cli_common import UsageError as _UsageError
+from ._cli_common import emit as _emit
+from ._cli_common import read_arg as _read_arg
 
 
 def _test_pattern(args: argparse.Namespace) -> int:
@@ -350,9 +318,20 @@ def _parser() -> argparse.ArgumentParser:
     )
     vapid.add_argument("--json", action="store_true", help="print both keys as a JSON object")
     vapid.set_defaults(handler=_vapid_keys)
+    from ._cli_bench import add_parser as add_bench
+    from ._cli_dlq import add_parser as add_dlq
+    from ._cli_events import add_parsers as add_events
+    from ._cli_jobs import add_parser as add_jobs
     from .contracts._cli import add_parser as add_schema
 
     add_schema(commands)
+    add_events(commands)
+    add_jobs(commands)
+    add_dlq(commands)
+    add_bench(commands)
+    from ._cli_help import add_examples
+
+    add_examples(parser)
     return parser
 
 
@@ -362,16 +341,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     Args:
         argv: The arguments (without the program name); ``sys.argv[1:]`` by default.
     """
+    from ._cli_bench import split_extra
+
     parser = _parser()
+    argv, extra = split_extra(list(sys.argv[1:] if argv is None else argv))
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse reports usage errors by exiting
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    if extra:
+        args.extra = extra
     handler: Callable[[argparse.Namespace], int] = args.handler
     from .contracts._cli import SchemaUsageError
 
     try:
         return handler(args)
+    except KeyboardInterrupt:  # Ctrl-C: no traceback (listen treats it as the end)
+        return 130
     except (_UsageError, SchemaUsageError) as exc:
         message = str(exc)
     except (ValueError, RecursionError, MemoryError, OverflowError) as exc:

@@ -12,7 +12,9 @@ from hypothesis import strategies as st
 from eventpatterns import filters
 from eventpatterns.errors import InvalidPattern
 from eventpatterns.filters import PatternIndex
-from eventpatterns.filters._model import Numeric, as_double
+from eventpatterns.filters._index import _tester
+from eventpatterns.filters._model import AnythingBut, Exact, Leaf, Numeric, as_double
+from eventpatterns.filters._predicates import canon as filters_canon
 from eventpatterns.filters._ranges import RangeIndex
 
 # Bounds are doubles (the language refuses numbers a double does not hold exactly).
@@ -43,8 +45,21 @@ def ranges(draw: st.DrawFn) -> Numeric:
     return Numeric("numeric", None, low, draw(st.booleans()), high, draw(st.booleans()))
 
 
+def _collect_both(index: RangeIndex, value: float) -> tuple[list[int], list[int]]:
+    """Collect ``value`` as the index stands, and with its families alone (not flat)."""
+    out: list[object] = []
+    index.collect(value, out)
+    flat, index.flat = index.flat, None
+    searched: list[object] = []
+    try:
+        index.collect(value, searched)
+    finally:
+        index.flat = flat
+    return sorted(cast("list[int]", out)), sorted(cast("list[int]", searched))
+
+
 @settings(max_examples=300)
-@given(st.lists(ranges(), max_size=12), st.lists(values, min_size=1, max_size=6), st.data())
+@given(st.lists(ranges(), max_size=24), st.lists(values, min_size=1, max_size=6), st.data())
 def test_collect_equals_brute_force(
     rngs: list[Numeric], values: list[float | int], data: st.DataObject
 ) -> None:
@@ -54,14 +69,15 @@ def test_collect_equals_brute_force(
     removed = set(data.draw(st.sets(st.sampled_from(range(len(rngs)))) if rngs else st.just(set())))
     for cid in removed:
         index.remove(cid, rngs[cid])
+    # Few ranges are tested one by one (flat), more are searched: both answer alike.
+    assert (index.flat is not None) == (index.size <= 16)
     for value in values:
-        out: list[object] = []
         double = as_double(value)
+        got: tuple[list[int], list[int]] = ([], [])
         if double is not None:  # the caller's rule (FieldIndex): no double, no range
-            index.collect(double, out)
-        assert sorted(cast("list[int]", out)) == sorted(
-            {c for c, r in enumerate(rngs) if c not in removed and r.test(value)}
-        )
+            got = _collect_both(index, double)
+        want = sorted({c for c, r in enumerate(rngs) if c not in removed and r.test(value)})
+        assert got == (want, want)
 
 
 def test_huge_bounds_through_patterns() -> None:
@@ -109,8 +125,44 @@ def test_windows_hold_every_range_at_its_edges(case: tuple[list[Numeric], list[f
     for cid, rng in enumerate(rngs):
         index.add(cid, rng)
     for value in edges:
-        out: list[object] = []
-        index.collect(value, out)
-        assert sorted(cast("list[int]", out)) == sorted(
-            c for c, r in enumerate(rngs) if r.test(value)
-        )
+        want = sorted(c for c, r in enumerate(rngs) if r.test(value))
+        assert _collect_both(index, value) == (want, want)
+
+
+@settings(max_examples=300)
+@given(st.lists(ranges(), min_size=1, max_size=4), st.lists(values, min_size=1, max_size=8))
+def test_index_tester_equals_test_value(rngs: list[Numeric], values: list[object]) -> None:
+    """The index's specialised test of a numeric leaf answers as the leaf does."""
+    leaf = Leaf(("n",), tuple(rngs))
+    test = _tester(leaf)
+    assert test is not leaf.test_value  # specialised
+    for value in [*values, True, False, None, "5", float("nan"), -float("inf")]:
+        assert test(value) is leaf.test_value(value), value
+    # Other leaves keep their own test.
+    exact = Leaf(("n",), (Exact("exact", None, 5),))
+    assert _tester(exact) == exact.test_value
+
+
+scalars = st.one_of(
+    st.sampled_from(["a", "b", "c", "", "5"]),
+    st.integers(-3, 6),
+    st.sampled_from([5.0, 0.5, True, False, None, 2**53 + 1, float("nan")]),
+)
+
+
+@settings(max_examples=300)
+@given(
+    st.lists(st.lists(scalars, min_size=1, max_size=3), min_size=1, max_size=3),
+    st.lists(scalars, min_size=1, max_size=8),
+)
+def test_index_tester_anything_but_lists(lists: list[list[object]], values: list[object]) -> None:
+    """``anything-but`` lists of values: the specialised test answers as the leaf does."""
+    alts = tuple(
+        AnythingBut("anything-but", None, tuple(Exact("exact", None, filters_canon(v)) for v in vs))
+        for vs in lists
+    )
+    leaf = Leaf(("s",), alts)
+    test = _tester(leaf)
+    assert test is not leaf.test_value
+    for value in values:
+        assert test(value) is leaf.test_value(value), value

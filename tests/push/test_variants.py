@@ -7,7 +7,6 @@ survives being held for quiet hours, and the dispatch state's codec keeps it.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import time
 
 import pytest
@@ -16,11 +15,7 @@ from eventpatterns.backends.memory import MemoryDeviceRegistry
 from eventpatterns.errors import ArgumentTypeError, ConfigurationError
 from eventpatterns.push import (
     NOTIFICATION_ID,
-    APNsAdapter,
-    APNsProvider,
     FatiguePolicy,
-    FCMAdapter,
-    FCMProvider,
     Notification,
     PushDispatcher,
     PushProvider,
@@ -48,36 +43,6 @@ def anyio_backend() -> str:
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock(start=NOW)
-
-
-@pytest.fixture
-async def fcm(clock: ManualClock) -> AsyncIterator[FakeFCM]:
-    async with FakeFCM(clock=clock) as fake:
-        yield fake
-
-
-@pytest.fixture
-async def apns(clock: ManualClock) -> AsyncIterator[FakeAPNs]:
-    async with FakeAPNs(clock=clock) as fake:
-        yield fake
-
-
-@pytest.fixture
-async def adapters(
-    fcm: FakeFCM, apns: FakeAPNs, clock: ManualClock
-) -> AsyncIterator[dict[str, PushProvider]]:
-    async with (
-        FCMProvider(fcm.service_account, base_url=fcm.base_url, clock=clock) as fcm_provider,
-        apns.client() as http,
-    ):
-        apns_provider = APNsProvider(
-            team_id=apns.team_id, key_id=apns.key_id, private_key=apns.private_key,
-            client=http, clock=clock, production_url=apns.base_url, sandbox_url=apns.base_url,
-        )  # fmt: skip
-        yield {
-            "fcm": FCMAdapter(fcm_provider),
-            "apns": APNsAdapter(apns_provider, topic="com.example.app", clock=clock),
-        }
 
 
 async def register_both(registry: MemoryDeviceRegistry) -> None:

@@ -68,7 +68,7 @@ CE = {"content-type": "application/cloudevents+json"}
 
 async def test_serve_open_mode_subscribe_publish_and_sigterm() -> None:
     async with served() as (process, urls), httpx.AsyncClient() as client:
-        assert set(urls) == {"WebSocket", "SSE", "Publish", "Health", "OpenAPI"}
+        assert set(urls) == {"WebSocket", "SSE", "Publish", "Health", "Metrics", "OpenAPI"}
         ws = await connect(urls["WebSocket"])
         assert (await recv_json(ws))["principal"] == "anonymous"
         await ws.send('{"type":"subscribe","id":"s1","pattern":{"type":["t"]}}')
@@ -109,6 +109,13 @@ async def test_serve_announces_health_and_openapi_of_the_composed_app() -> None:
         assert {"/publish", "/events", "/healthz", "/dlq/{group}"} <= set(document["paths"])
         missing = await client.get(urls["Health"].replace("/healthz", "/dlq/nobody"))
         assert missing.status_code == 404  # the open mode admits this loopback client
+        # /metrics counts what this server did: four publishes, one of them a repeated id
+        # (the log holds it once; the counter counts calls).
+        for n in (1, 2, 3, 3):
+            event = {"specversion": "1.0", "id": f"e{n}", "type": "t", "source": "/s"}
+            assert (await client.post(urls["Publish"], json=event, headers=CE)).status_code == 202
+        text = (await client.get(urls["Metrics"])).text
+        assert "eventpatterns_bus_published_total 4.0" in text.splitlines()
         process.send_signal(signal.SIGTERM)
         with anyio.fail_after(15):
             assert await process.wait() == 0

@@ -111,7 +111,7 @@ def create_app(
     admin_scope: str = "admin",
     ingest: bool = True,
     contracts: EventRegistry | None = None,
-    metrics: ASGIApp | None = None,
+    metrics: ASGIApp | bool = True,
     extra_routes: Sequence[BaseRoute] = (),
     title: str = "eventpatterns",
     max_publish_body: int = MAX_PUBLISH_BODY,
@@ -155,7 +155,10 @@ def create_app(
         contracts: The declared event types whose data ``/publish`` validates (``422``
             on invalid data); ``None``: the default registry, where every
             :class:`~eventpatterns.core.EventModel` registers unless told otherwise.
-        metrics: An ASGI app answering ``GET /metrics``.
+        metrics: What answers ``GET /metrics``: ``True`` (default) the Prometheus text of
+            :data:`eventpatterns.observability.metrics` (every pattern's counters, through
+            :func:`~eventpatterns.observability.asgi.metrics_app`), an ASGI app of your
+            own, or ``False`` for none.
         extra_routes: More Starlette routes, mounted last.
         title: The OpenAPI document's title.
         max_publish_body: Largest ``/publish`` body, in bytes (``413`` beyond).
@@ -227,9 +230,13 @@ def create_app(
 
     routes += dlq_routes(bus, authorizer=authorizer, admin_scope=admin_scope)
     openapi.dlq_paths(paths)
-    if metrics is not None:
+    if metrics is True:
+        from ..observability.asgi import metrics_app
+
+        metrics = metrics_app()
+    if metrics is not False:
         routes.append(Route("/metrics", _Mounted(metrics), methods=["GET", "HEAD"]))
-    openapi.health_paths(paths, metrics=metrics is not None)
+    openapi.health_paths(paths, metrics=metrics is not False)
     paths.update(openapi.route_paths(extra_routes, tag="extra"))
     from .._version import __version__
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import importlib
 import itertools
+import logging
 import os
 import sys
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Literal, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 import anyio
 from anyio.abc import TaskGroup
@@ -22,19 +23,28 @@ from ..errors import (
     DeadLetterNotFound,
     InvalidState,
 )
+from ..observability import _trace
+from ..observability._metrics import Sample, metrics
 from ._claims import ClaimCheck, ClaimedSubscription
 from ._consumer import BatchHandler, Consumer, Handler, Timeouts
 from ._contract import BusBackend, DeadLetter, GroupStats, Position, check_group_name
+from ._explain import explain_for
 from ._matching import SupportsMatch, as_matcher
 from ._reader import LogReader, Sink
 from ._retry import Retry
 from ._subscription import Overflow, Subscription
 from ._typed import InvalidHook, TypedSubscription, model_of, typed_handler, typed_pattern
 
+if TYPE_CHECKING:
+    from ..filters import Explanation
+
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found,unused-ignore]
 
 __all__ = ["EventBus"]
+
+logger = logging.getLogger("eventpatterns.bus")
+_PUBLISHED = metrics.counter("eventpatterns_bus_published_total")
 
 #: URL scheme -> "module:class" of a backend with a ``from_url(url, **options)`` classmethod.
 BACKENDS: dict[str, str] = {
@@ -100,6 +110,7 @@ class EventBus:
         self._consumers: weakref.WeakSet[Consumer] = weakref.WeakSet()
         self._names = itertools.count(1)
         self._closed = False
+        self._unregister_source: Callable[[], None] | None = None
 
     @classmethod
     def from_url(
@@ -135,6 +146,7 @@ class EventBus:
         await tg.__aenter__()
         self._tg = tg
         self._reader = LogReader(self.backend, tg)
+        self._unregister_source = metrics.source(_GroupDepths(weakref.ref(self)))
         return self
 
     async def __aexit__(
@@ -171,6 +183,8 @@ class EventBus:
         if self._closed:
             return
         self._closed = True
+        if self._unregister_source is not None:
+            self._unregister_source()
         if self._reader is not None:
             self._reader.close()  # open subscriptions end after what they hold
         for consumer in list(self._consumers):
@@ -217,10 +231,36 @@ class EventBus:
             raise ArgumentTypeError("publish", "event", expected="an Event", got=event)
         if self._tg is None or self._closed:
             self._running()  # raises the right error
+        tracer = _trace.otel_tracer()
+        try:
+            if tracer is None:
+                if event.extensions or _trace.CURRENT.get() is not None:  # stamp()'s test
+                    event = _trace.stamp(event)
+                position = await self._append(event)
+            else:
+                with _trace.producer_span(tracer, event) as event:
+                    position = await self._append(event)
+        except Exception as exc:
+            self._publish_failed(exc, event)
+            raise
+        _PUBLISHED.inc()
+        return position
+
+    async def _append(self, event: Event) -> Position:
         if self.claim_check is not None:
             limit = self.backend.capabilities.max_message_size
             event = await self.claim_check.offload(event, limit=limit)
         return (await self.backend.append((event,)))[0]
+
+    def _publish_failed(self, exc: Exception, event: Event) -> None:
+        metrics.inc("eventpatterns_bus_publish_failures_total", error=type(exc).__name__)
+        logger.warning(
+            "publishing event %s (%s) failed: %s",
+            event.id,
+            event.type,
+            exc,
+            extra={"event_id": event.id, "event_type": event.type, "event_source": event.source},
+        )
 
     async def publish_batch(self, events: Iterable[Event | EventModel]) -> list[Position]:
         """Append events in order, in as few round trips as the backend allows.
@@ -243,10 +283,17 @@ class EventBus:
         self._running()
         if not batch:
             return []
-        if self.claim_check is not None:
-            limit = self.backend.capabilities.max_message_size
-            batch = [await self.claim_check.offload(e, limit=limit) for e in batch]
-        return await self.backend.append(batch)
+        batch = _trace.stamp_all(batch)
+        try:
+            if self.claim_check is not None:
+                limit = self.backend.capabilities.max_message_size
+                batch = [await self.claim_check.offload(e, limit=limit) for e in batch]
+            positions = await self.backend.append(batch)
+        except Exception as exc:
+            self._publish_failed(exc, batch[0])
+            raise
+        _PUBLISHED.inc(len(batch))
+        return positions
 
     # -- live subscriptions -------------------------------------------------------------
 
@@ -606,9 +653,104 @@ class EventBus:
     async def redrive(self, group: str, ids: Sequence[str] | None = None) -> int:
         """Deliver dead letters to ``group`` again, with fresh attempts; return how many."""
         self._running()
-        return await self.backend.redrive(group, None if ids is None else list(ids))
+        count = await self.backend.redrive(group, None if ids is None else list(ids))
+        if count:
+            metrics.inc("eventpatterns_bus_redriven_total", count, group=group)
+            logger.info("redrove %d dead letter(s) of %s", count, group, extra={"group": group})
+        return count
+
+    def explain(
+        self,
+        event: Event | EventModel | Mapping[str, Any],
+        *,
+        group: str | None = None,
+        pattern: Pattern = None,
+    ) -> Explanation:
+        """Say why ``event`` would (or would not) reach a consumer group or a pattern.
+
+        "Why did my subscription not fire": with ``group``, the pattern of that group's
+        consumers running on this bus is explained (an :class:`~eventpatterns.filters.
+        Explanation` naming every field condition, the values seen, and why each passed
+        or failed); with ``pattern``, that pattern (a ``dict``, as ``subscribe`` takes
+        it). A group consuming every event (no pattern) matches everything. This
+        explains the filter only: an event also misses a group created after it was
+        published (``start="latest"``), or one whose dead letters hold it (see
+        :meth:`dead_letters`).
+
+        Args:
+            event: The event (an :class:`Event`, a typed event, or its JSON form).
+            group: A consumer group with a consumer started on this bus.
+            pattern: A pattern instead of a group.
+
+        Raises:
+            ConfigurationError: Neither or both of ``group`` and ``pattern``; no
+                consumer of ``group`` runs on this bus; or its matcher is a custom
+                object (not a filters pattern) that cannot be explained.
+            InvalidPattern: ``pattern`` cannot be compiled.
+
+        Example:
+            ```python
+            import anyio
+            from eventpatterns import Event, EventBus
+
+
+            async def main() -> None:
+                async with EventBus.from_url("memory://") as bus:
+                    async def bill(event: Event) -> None: ...
+
+                    await bus.consume("billing", bill, pattern={"type": ["order.paid"]})
+                    why = bus.explain(Event(type="order.created", source="/shop"), group="billing")
+                    print(why.matched, why.failures[0].path)  # False $.type
+
+
+            anyio.run(main)
+            ```
+        """
+        if (group is None) == (pattern is None):
+            raise ConfigurationError("explain() takes either group= or pattern=")
+        if isinstance(event, EventModel):
+            event = event.to_event()
+        if group is None:
+            return explain_for(as_matcher(pattern), event, what="the pattern")
+        matchers = {id(c.matcher): c.matcher for c in self._consumers if c.group == group}
+        if not matchers:
+            raise ConfigurationError(
+                f"no consumer of group {group!r} runs on this bus: pass its pattern= instead"
+            )
+        return explain_for(next(iter(matchers.values())), event, what=f"group {group!r}")
+
+    async def _group_depths(self) -> list[Sample]:
+        samples: list[Sample] = []
+        if self._closed or self._tg is None:
+            return samples
+        for group in sorted({c.group for c in self._consumers if c.running}):
+            stats = await self.backend.group_stats(group)
+            labels = {"group": group}
+            samples.append(("eventpatterns_bus_group_lag", labels, stats.lag))
+            samples.append(("eventpatterns_bus_group_pending", labels, stats.pending))
+            samples.append(("eventpatterns_bus_group_dead_letters", labels, stats.dead_letters))
+        return samples
 
     async def discard_dead_letters(self, group: str, ids: Sequence[str] | None = None) -> int:
         """Delete dead letters for good; return how many."""
         self._running()
         return await self.backend.discard_dead_letters(group, None if ids is None else list(ids))
+
+
+class _GroupDepths:
+    """The bus's metrics source: its running groups' lag, pending and dead letters.
+
+    Holds the bus weakly, so that a bus dropped without closing is not kept alive.
+    """
+
+    __slots__ = ("bus",)
+
+    def __init__(self, bus: weakref.ref[EventBus]) -> None:
+        self.bus = bus
+
+    async def __call__(self) -> list[Sample]:
+        bus = self.bus()
+        return [] if bus is None else await bus._group_depths()
+
+    def __repr__(self) -> str:
+        return "<EventBus group depths>"

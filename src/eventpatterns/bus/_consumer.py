@@ -27,6 +27,8 @@ from ..errors import (
     EventPatternsError,
     InvalidEventData,
 )
+from ..observability import _trace
+from ..observability._metrics import metrics
 from ._contract import BusBackend, Delivery
 from ._matching import SupportsMatch
 from ._retry import DeliveryAttempt, GiveUp, Retry
@@ -45,6 +47,8 @@ RECEIVE_WAIT = 1.0
 #: How often (real seconds) ``drain()`` re-reads the group's counters when this
 #: consumer made no progress: other consumers of the group may have.
 DRAIN_RECHECK = 0.05
+
+_FILTERED = metrics.counter("eventpatterns_bus_dropped_total", reason="filtered_out")
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,11 +190,16 @@ class Consumer:
         self._done = anyio.Event()
         self._progress: anyio.Event | None = None  # set after a batch, while drain() waits
         self._busy = 0  # workers between receiving a batch and finishing it
+        # Bound once: counting on the hot path is then one dict increment per batch.
+        self._delivered = metrics.counter("eventpatterns_bus_delivered_total", group=group)
+        self._retried = metrics.counter("eventpatterns_bus_retried_total", group=group)
+        self._dead = metrics.counter("eventpatterns_bus_dead_lettered_total", group=group)
 
     # -- lifecycle ----------------------------------------------------------------------
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Receive and handle deliveries until cancelled (the bus runs this for you)."""
+        _trace.CURRENT.set(None)  # this task's own context: no event is handled yet
         with anyio.CancelScope() as scope:
             self._scope = scope
             task_status.started()
@@ -204,6 +213,11 @@ class Consumer:
             finally:
                 self._done.set()
                 self._signal()
+
+    @property
+    def matcher(self) -> SupportsMatch | None:
+        """The consumer's compiled filter (``None``: every event); see ``EventBus.explain``."""
+        return self._matcher
 
     @property
     def running(self) -> bool:
@@ -329,6 +343,7 @@ class Consumer:
         for delivery in deliveries:
             if matcher is not None and not matcher.matches(delivery.event.to_dict()):
                 self.stats.filtered_out += 1
+                _FILTERED.inc()
                 skip.append(delivery.receipt)
             elif delivery.attempt > limit:
                 # Delivered again after its last allowed attempt: the consumer that held
@@ -345,7 +360,10 @@ class Consumer:
 
     async def _handle_each(self, deliveries: Sequence[Delivery]) -> None:
         todo, done = await self._screen(deliveries)
+        skipped = len(done)
         handler: Handler = self._handler  # type: ignore[assignment]
+        tracer = _trace.otel_tracer()
+        current = _trace.CURRENT
         timeout = self._handler_timeout
         slack = min(timeout * 0.05, 1.0)
         failed: list[tuple[Delivery, str]] = []
@@ -365,7 +383,15 @@ class Consumer:
                     if scope.deadline < now + timeout:
                         scope.deadline = now + timeout + slack
                     try:
-                        await handler(delivery.event)
+                        # The handled event is the trace context of what the handler
+                        # publishes (observability._trace): a context variable, or an
+                        # OpenTelemetry span when a tracer provider is set.
+                        if tracer is None:
+                            current.set(delivery.event)
+                            await handler(delivery.event)
+                        else:
+                            with _trace.consumer_span(tracer, delivery.event, self.group):
+                                await handler(delivery.event)
                     except InvalidEventData as exc:  # no retry can make the data valid
                         rejected.append((delivery, _describe(exc)))
                     except Exception as exc:
@@ -379,6 +405,8 @@ class Consumer:
                     (todo[index], f"TimeoutError: handler did not finish within {timeout}s")
                 )
                 index += 1
+        if todo and tracer is None:
+            current.set(None)
         for delivery, error in failed:
             await self._fail(delivery, error)
         for delivery, error in rejected:
@@ -387,9 +415,12 @@ class Consumer:
             await self._dead_letter(delivery, error)
         if done:
             await self.backend.ack(self.group, done)
+            if len(done) > skipped:
+                self._delivered.inc(len(done) - skipped)
 
     async def _handle_batch(self, deliveries: Sequence[Delivery]) -> None:
         todo, done = await self._screen(deliveries)
+        skipped = len(done)
         if todo:
             handler: BatchHandler = self._handler  # type: ignore[assignment]
             failed: set[str]
@@ -424,6 +455,8 @@ class Consumer:
                         done.append(delivery.receipt)
         if done:
             await self.backend.ack(self.group, done)
+            if len(done) > skipped:
+                self._delivered.inc(len(done) - skipped)
 
     async def _fail(self, delivery: Delivery, error: str) -> None:
         self.stats.failed += 1
@@ -442,19 +475,35 @@ class Consumer:
             self._max_attempts,
             error,
             decision.delay,
+            extra=self._log_extra(delivery),
         )
         await self.backend.release(
             self.group, delivery.receipt, delay=decision.delay, error=decision.error
         )
         self.stats.retried += 1  # counted once the backend has it, so stats never run ahead
+        self._retried.inc()
 
     async def _dead_letter(self, delivery: Delivery, error: str) -> None:
         await self.backend.dead_letter(self.group, delivery.receipt, error=error)
         self.stats.dead_lettered += 1
+        self._dead.inc()
         logger.warning(
             "event %s dead-lettered in %s after %d attempt(s): %s",
             delivery.event.id,
             self.group,
             delivery.attempt,
             error,
+            extra=self._log_extra(delivery),
         )
+
+    def _log_extra(self, delivery: Delivery) -> dict[str, Any]:
+        # Structured fields for log handlers (JSON formatters read them off the record).
+        event = delivery.event
+        return {
+            "event_id": event.id,
+            "event_type": event.type,
+            "event_source": event.source,
+            "group": self.group,
+            "consumer": self.name,
+            "attempt": delivery.attempt,
+        }

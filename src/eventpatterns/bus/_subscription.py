@@ -10,6 +10,7 @@ import anyio.lowlevel
 
 from ..core import Event
 from ..errors import BusClosed, ConfigurationError, EventsMissed, InvalidState, SubscriptionClosed
+from ..observability._metrics import metrics
 from ._contract import LogEntry, Position
 from ._matching import SupportsMatch, as_matcher
 from ._reader import LogReader
@@ -19,6 +20,9 @@ __all__ = ["EARLIEST", "Gap", "Overflow", "Subscription"]
 
 #: ``subscribe(since=EARLIEST)`` replays the whole retained history first.
 EARLIEST = "earliest"
+
+_MATCHED = metrics.counter("eventpatterns_bus_matched_total")
+_OVERFLOW = metrics.counter("eventpatterns_bus_dropped_total", reason="overflow")
 
 
 class _Tap:
@@ -40,8 +44,13 @@ class _Tap:
 
     def push(self, entries: list[LogEntry], /) -> None:
         merge = self.merge
+        missed = merge.missed
         merge.push(entries)
+        _MATCHED.inc(len(entries))
+        if merge.missed != missed:
+            _OVERFLOW.inc(merge.missed - missed)
         if merge.state is State.OVERFLOWED:
+            _OVERFLOW.inc(len(entries))  # disconnect: this batch is not held
             self.reader.detach(self)
         waiter = self.waiter  # wake(), inlined: this runs once per batch per subscriber
         if waiter is not None:

@@ -18,6 +18,7 @@ from typing import Any, Generic, TypeVar
 
 from ..core import Event, EventModel
 from ..errors import ConfigurationError, InvalidEventData
+from ..observability._metrics import metrics
 from ._subscription import Subscription
 
 __all__ = ["InvalidHook", "TypedSubscription", "model_of", "typed_pattern"]
@@ -103,6 +104,7 @@ class TypedSubscription(Generic[M]):
                 return self._model.from_event(event)
             except InvalidEventData as error:
                 self.invalid += 1
+                metrics.inc("eventpatterns_bus_dropped_total", reason="invalid_data")
                 if self._on_invalid is not None:
                     self._on_invalid(event, error)
                 else:

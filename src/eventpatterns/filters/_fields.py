@@ -100,6 +100,7 @@ class FieldIndex:
         "infix_lens",
         "lens",
         "negated",
+        "numeric",
         "others",
         "plain",
         "present",
@@ -139,6 +140,9 @@ class FieldIndex:
         self.textual = False
         self.folded = False
         self.plain = True
+        # The ranges, when they (and exact values) are all there is: a number in a
+        # plain event is looked up in them directly (see PatternIndex._walk).
+        self.numeric: RangeIndex | None = None
         self.size = 0
         self._counts: dict[str, Counter[object]] = _NONE
 
@@ -292,6 +296,8 @@ class FieldIndex:
         self.plain = not (
             self.textual or self.ranges or self.present or self.negated or self.others
         )
+        others = self.textual or self.present or self.negated or self.others
+        self.numeric = None if others else self.ranges
 
     # ---------------------------------------------------------------- reading
 
@@ -307,7 +313,8 @@ class FieldIndex:
             if self.textual:
                 self.strings(value, out)
         else:
-            hit = self.exact.get(canon(value))
+            exact = self.exact
+            hit = exact.get(canon(value)) if exact else None  # often ranges only
             if hit is not None:
                 if type(hit) is tuple:
                     out.extend(hit)

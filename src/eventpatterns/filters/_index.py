@@ -56,6 +56,7 @@ from ._model import (
     Prefix,
     Suffix,
     Wildcard,
+    as_double,
     canon,
 )
 from ._order import Selectivity
@@ -67,12 +68,13 @@ __all__ = ["PatternIndex"]
 K = TypeVar("K", bound=Hashable)
 Path = tuple[str, ...]
 Signature = tuple[Path, object]
-# A branch ending at a state: (key, generation, shared levels or None, branch, None,
+# A branch ending at a state: (key, generation, shared levels or None, branch, rest,
 # order, depth, more). ``order`` holds the indexed conditions: the first ``depth`` are
-# states, the rest are tested where it ends (see PatternIndex._file);
+# states, the rest (``order[depth:]``, ``None`` if empty) are tested where it ends
+# (see PatternIndex._file);
 # the first branch of a pattern holds the entries of the others in ``more`` (the
 # index keeps no other record of a pattern's branches).
-_Entry = tuple[Any, int, Any, Conjunction, None, tuple[Leaf, ...], int, Any]
+_Entry = tuple[Any, int, Any, Conjunction, tuple[Leaf, ...] | None, tuple[Leaf, ...], int, Any]
 
 
 class _State:
@@ -107,6 +109,7 @@ _SMALL_RUN: Final = 8
 # Entry notes (see _shared) by the shape of the branch (its paths): each held once.
 _NOTES: dict[tuple[tuple[Path, ...], bool], tuple[frozenset[Path], bool] | None] = {}
 _UNSEEN: Final = object()
+_ODD: Final = object()  # a value the walk leaves to values_of
 _NOTES_MAX = 4096
 
 
@@ -266,6 +269,86 @@ def _shared(branch: Conjunction, *, whole: bool) -> Any:
     return found
 
 
+_EXACT_INT: Final = 2**53
+_INF: Final = math.inf
+
+
+def _tester(leaf: Leaf) -> Any:
+    """Return ``leaf.test_value`` as a function specialised for its kinds, kept on it.
+
+    The leaf keeps the function (or ``False``: its own method is the test), so a leaf
+    shared by many patterns is prepared once.
+
+    Numeric ranges only (thresholds, the common unindexed rest) compare a float or a
+    small int at once, as :func:`~eventpatterns.filters._model.as_double` would
+    convert it (an int within 2**53 compares with a double exactly); ``anything-but``
+    lists of values look the value's key up; any other leaf keeps its own method.
+    """
+    test = leaf.index_test
+    if test is not None:
+        return test or leaf.test_value
+    alts = leaf.alternatives
+    if alts and all(type(alt) is Numeric for alt in alts):
+        bounds = tuple(
+            (
+                -_INF if alt.low is None else alt.low,  # type: ignore[attr-defined]
+                alt.low_inclusive,  # type: ignore[attr-defined]
+                _INF if alt.high is None else alt.high,  # type: ignore[attr-defined]
+                alt.high_inclusive,  # type: ignore[attr-defined]
+            )
+            for alt in alts
+        )
+
+        def test(value: object) -> bool:
+            kind = type(value)
+            number: Any
+            if kind is float:
+                if value - value != 0:  # type: ignore[operator]  # NaN or infinite
+                    return False
+                number = value
+            elif kind is int and -_EXACT_INT <= value <= _EXACT_INT:  # type: ignore[operator]
+                number = value
+            else:
+                number = as_double(value)
+                if number is None:
+                    return False
+            for low, low_in, high, high_in in bounds:
+                if (low < number or (low_in and number == low)) and (
+                    number < high or (high_in and number == high)
+                ):
+                    return True
+            return False
+
+    elif (
+        alts
+        and not leaf.present_ok
+        and all(
+            type(alt) is AnythingBut and all(type(p) is Exact for p in alt.inner) for alt in alts
+        )
+    ):
+        # ``anything-but`` a list of values: a value none of some list names.
+        # (A set finds NaN by identity where ``Exact`` compares: NaN equals nothing.)
+        lists = tuple(frozenset(p.key for p in alt.inner) for alt in alts)  # type: ignore[attr-defined]
+        if len(lists) == 1:
+            (excluded,) = lists
+
+            def test(value: object) -> bool:
+                key = value if type(value) is str else canon(value)
+                return key not in excluded or key != key
+
+        else:
+
+            def test(value: object) -> bool:
+                key = value if type(value) is str else canon(value)
+                return key != key or any(key not in excluded for excluded in lists)
+
+    else:  # its own method (not kept: a bound method would be a reference cycle)
+        object.__setattr__(leaf, "index_test", False)
+        return leaf.test_value
+    object.__setattr__(leaf, "index_test", test)
+    return test
+
+
 def _distinct(leaf: Leaf) -> tuple[Predicate, ...]:
     """The alternatives of a leaf without repeats (see :func:`_signature`)."""
     _signature(leaf)  # prepares both, once
@@ -405,7 +488,8 @@ class PatternIndex(Generic[K]):
         pop, push, extend = todo.pop, todo.append, todo.extend
         verdicts: dict[tuple[int, ...], bool] | None = None
         # Partial matches that came through arrays of objects: (state, chain).
-        tracked: list[tuple[_State, Chain]] = []
+        tracked: list[tuple[_State, Chain]] | None = None
+        value: Any
         while todo:
             state = pop()
             accept = state.accept  # read before ``more`` (see _pile_add)
@@ -414,13 +498,28 @@ class PatternIndex(Generic[K]):
                 for run in (accept, more) if more else (accept,):
                     if run is None:
                         continue
-                    for key, gen, shared, branch, _, order, depth, _ in run:
+                    for key, gen, shared, branch, rest, _, _, _ in run:
                         if key in found or current.get(key) != gen:
                             continue
-                        if depth < len(order) and not _holds(
-                            order[depth:], doc, values, multi, chains, ()
-                        ):
-                            continue
+                        if rest is not None:
+                            if len(rest) == 1 and not chains:
+                                # One condition left (the common case), no element
+                                # tracking: tested here as _holds would.
+                                leaf = rest[0]
+                                vals = values.get(leaf.path)
+                                if vals is None:
+                                    vals = values[leaf.path] = _read(doc, leaf.path, multi, chains)
+                                if vals:
+                                    test = leaf.index_test or leaf.test_value
+                                    for value in vals:
+                                        if test(value):
+                                            break
+                                    else:
+                                        continue
+                                elif not leaf.absent_ok:
+                                    continue
+                            elif not _holds(rest, doc, values, multi, chains, ()):
+                                continue
                         if shared is None or (
                             not shared[1] and (not multi or multi.isdisjoint(shared[0]))
                         ):
@@ -443,20 +542,54 @@ class PatternIndex(Generic[K]):
             for path, fi in state.moves:
                 vals = values.get(path)
                 if vals is None:
-                    vals = values[path] = values_of(doc, path, multi, chains)
+                    # Plain dicts down to a scalar (the common case) are read here;
+                    # anything else as values_of reads it.
+                    value = doc
+                    for part in path:
+                        if type(value) is not dict:
+                            value = _ODD
+                            break
+                        value = value.get(part, MISSING)
+                    kind = type(value)
+                    if kind is str or kind is int or kind is float or kind is bool or value is None:
+                        vals = (value,)
+                    elif value is MISSING:  # the last key only: a missing object is odd
+                        vals = ()
+                    else:
+                        vals = values_of(doc, path, multi, chains)
+                    values[path] = vals
                 if not vals:
                     if fi.absent:
                         extend(fi.absent)
                 elif chains and path in chains:
+                    if tracked is None:
+                        tracked = []
                     for value, chain in chains[path]:
                         reached: list[Any] = []
                         fi.collect(value, reached)
                         tracked.extend((target, chain) for target in reached)
-                elif fi.plain and len(vals) == 1:
+                elif len(vals) == 1:
                     value = vals[0]
-                    hit = fi.exact.get(value if type(value) is str else canon(value))
-                    if hit is not None:
-                        extend(hit) if type(hit) is tuple else push(hit)
+                    if fi.plain:
+                        hit = fi.exact.get(value if type(value) is str else canon(value))
+                        if hit is not None:
+                            extend(hit) if type(hit) is tuple else push(hit)
+                    else:
+                        reached = []
+                        numeric = fi.numeric
+                        if (
+                            numeric is not None
+                            and type(value) is float
+                            and value - value == 0  # not NaN or infinite
+                            and not fi.exact
+                        ):
+                            numeric.collect(value, reached)  # as fi.collect would
+                        else:
+                            fi.collect(value, reached)
+                        if len(reached) == 1:
+                            push(reached[0])
+                        elif reached:
+                            extend(set(reached))
                 else:
                     reached = []
                     for value in vals:
@@ -531,11 +664,10 @@ class PatternIndex(Generic[K]):
                     todo.extend((target, mem) for target in set(reached))
         for state, mems in ends.items():
             for run in (state.accept or (), state.more):
-                for key, gen, shared, branch, _, order, depth, _ in run:
+                for key, gen, shared, branch, rest, _, _, _ in run:
                     if key in found or current.get(key) != gen:
                         continue
-                    rest = order[depth:]
-                    if rest and not any(
+                    if rest is not None and not any(
                         _holds(rest, doc, values, multi, chains, mem) for mem in mems
                     ):
                         continue
@@ -657,8 +789,11 @@ class PatternIndex(Generic[K]):
             state, depth = self._grow(state, order[depth]), depth + 1
         if shared is False:  # not known yet (a re-filed branch brings its own)
             shared = _shared(branch, whole=size != len(branch.leaves))
-        # The conditions after the first ``depth`` (its rest) are tested where it ends.
-        entry: _Entry = (key, gen, shared, branch, None, order, depth, more)
+        # The conditions after the first ``depth`` (its rest) are tested where it ends,
+        # each by its specialised test, prepared here (readers only read it).
+        for leaf in order[depth:]:
+            _tester(leaf)
+        entry: _Entry = (key, gen, shared, branch, order[depth:] or None, order, depth, more)
         _pile_add(state, entry)
         return entry
 
@@ -710,6 +845,26 @@ class PatternIndex(Generic[K]):
                 parent.moves = tuple(m for m in parent.moves if m[1] is not fi)
 
 
+def _read(
+    doc: Mapping[str, Any], path: Path, multi: set[Path], chains: Chains | None
+) -> tuple[object, ...]:
+    """Read the values at ``path``: plain dicts down to a scalar here, the rest by values_of.
+
+    (The walk has this inline: it reads a path per field leaving each state.)
+    """
+    value: Any = doc
+    for part in path:
+        if type(value) is not dict:
+            return values_of(doc, path, multi, chains)
+        value = value.get(part, MISSING)
+    kind = type(value)
+    if kind is str or kind is int or kind is float or kind is bool or value is None:
+        return (value,)
+    if value is MISSING:  # the last key only: a missing object was handed on above
+        return ()
+    return values_of(doc, path, multi, chains)
+
+
 def _holds(
     rest: tuple[Leaf, ...],
     doc: Mapping[str, Any],
@@ -727,7 +882,8 @@ def _holds(
     pending: list[list[Chain]] | None = None
     plain = type(doc) is dict
     for leaf in rest:
-        top, exact, test = leaf.top, leaf.only_exact, leaf.test_value
+        top, exact = leaf.top, leaf.only_exact
+        test = leaf.index_test or leaf.test_value  # prepared by _file (see _tester)
         if top is not None and plain:
             # A top-level string (the common case) is tested as it is read.
             value = doc.get(top, MISSING)
@@ -742,7 +898,7 @@ def _holds(
         path = leaf.path
         vals = values.get(path)
         if vals is None:
-            vals = values[path] = values_of(doc, path, multi, chains)
+            vals = values[path] = _read(doc, path, multi, chains)
         if not vals:
             if not leaf.absent_ok:
                 return False

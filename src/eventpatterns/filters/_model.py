@@ -201,6 +201,10 @@ class Leaf:
     index_alts: tuple[Predicate, ...] | None = field(
         init=False, repr=False, compare=False, default=None
     )
+    #: Its value test, specialised by the index for the kinds it knows (see
+    #: ``_index._tester``): a plain function (no reference back to the leaf), or
+    #: ``False`` where ``test_value`` is the test.
+    index_test: Any = field(init=False, repr=False, compare=False, default=None)
 
     def __post_init__(self) -> None:
         alts = self.alternatives

@@ -52,14 +52,14 @@ def values_of(
             array of two or more objects.
     """
     value: Any = doc
-    last = len(path) - 1
-    for depth, key in enumerate(path):
+    for key in path:
+        # A key missing on the way (not dict) may be read another way (spelled with
+        # dots): the model's reading decides.
         if type(value) is not dict:
             return _values_elements(doc, path, multi, chains)
         value = value.get(key, MISSING)
-        if value is MISSING:
-            # The model may read a missing key another way (spelled with dots).
-            return _values_elements(doc, path, multi, chains) if depth < last else ()
+    if value is MISSING:
+        return ()
     t = type(value)
     if t is str or t is int or t is float or t is bool or value is None:
         return (value,)

@@ -24,6 +24,7 @@ from ..errors import (
     JobConflict,
     JobNotFound,
 )
+from ..observability._metrics import metrics
 from ._events import PENDING, event_type, job_event
 from ._machine import Command, transition
 from ._model import Job
@@ -91,14 +92,18 @@ class JobOps:
         """
         if self._outbox is not None:
             try:
-                return await self._outbox.create_announced(
+                stored = await self._outbox.create_announced(
                     job, job_event(job, PENDING, source=self.source)
                 )
             except EventTooLarge:
                 pass  # as without an outbox: stored, then its announcement refused
+            else:
+                _count(job, stored)
+                return stored
         stored = await self.store.create(job)
         if stored.id == job.id:
             await self.announce(None, stored)
+        _count(job, stored)
         return stored
 
     async def apply(
@@ -153,6 +158,8 @@ class JobOps:
             except JobConflict:
                 job = None
                 continue
+            if stored.state is not job.state:
+                metrics.inc("eventpatterns_jobs_state_changes_total", state=stored.state.value)
             return stored
         raise JobConflict(job_id, expected=None, actual=None)
 
@@ -186,3 +193,8 @@ class JobOps:
             await self.bus.publish(job_event(after, type_, source=self.source))
         except (BackendUnavailable, BusClosed) as exc:
             logger.warning("job %s: %s not announced: %s", after.id, type_, exc)
+
+
+def _count(job: Job, stored: Job) -> None:
+    if stored.id == job.id:  # created, not an idempotent repeat
+        metrics.inc("eventpatterns_jobs_state_changes_total", state=stored.state.value)

@@ -37,7 +37,7 @@ from ._dispatch_state import (
 from ._fatigue import Bucket, QuietHours
 from ._notification import Notification
 from ._registry import DeviceRegistry
-from ._result import DeadToken, Delivered, PermanentFailure, SendResult
+from ._result import DeadToken, Delivered, PermanentFailure, SendResult, count_result
 
 __all__ = ["Sender", "with_id"]
 
@@ -227,6 +227,7 @@ class Sender:
             return await self._give_up(job, f"not sent to {name} (its variant is None)", None)
         try:
             result = await provider.send(device, notification.for_platform(name))
+            count_result(result)
         except (EventPatternsError, ValueError) as exc:
             self._record(name, ok=True)
             return await self._give_up(job, f"{type(exc).__name__}: {exc}", None)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["DeadToken", "Delivered", "PermanentFailure", "RetryLater", "SendResult"]
+from ..observability._metrics import metrics
+
+__all__ = ["DeadToken", "Delivered", "PermanentFailure", "RetryLater", "SendResult", "count_result"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,3 +80,18 @@ class PermanentFailure:
 
 #: Every outcome a provider's ``send`` returns.
 SendResult = Delivered | RetryLater | DeadToken | PermanentFailure
+
+
+_OUTCOMES: dict[type, str] = {
+    Delivered: "delivered",
+    RetryLater: "retry_later",
+    DeadToken: "dead_token",
+    PermanentFailure: "permanent_failure",
+}
+
+
+def count_result(result: SendResult) -> None:
+    """Count a provider's answer in ``eventpatterns_push_results_total{provider, outcome}``."""
+    outcome = _OUTCOMES.get(type(result))
+    if outcome is not None:
+        metrics.inc("eventpatterns_push_results_total", provider=result.provider, outcome=outcome)

@@ -9,6 +9,7 @@ import logging
 import secrets
 import sys
 from collections import deque
+from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
@@ -21,6 +22,7 @@ from ..core import Clock, Event, SystemClock
 from ..errors import (
     InvalidState,
 )
+from ..observability._metrics import metrics
 from ._auth import Authorizer, Credentials, Principal, SubscriptionAuthorizer
 from ._connection import Connection
 from ._frames import CloseCode, encode_event
@@ -212,6 +214,7 @@ class Gateway:
         self._ticking = False
         self._hold_until = 0.0
         self._counts = dict.fromkeys(("delivered", "dropped", "resyncs", "slow", "revoked"), 0)
+        self._unmetered: list[Callable[[], None]] = []
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -223,6 +226,7 @@ class Gateway:
         self._tg = tg
         try:
             self._head = await self.bus.attach(self._sink)
+            self._unmetered = _meter(self)
             await tg.start(self._run_timers)
             if self.presence is not None:
                 self._watch = PresenceWatch(self.presence, tg)
@@ -260,6 +264,8 @@ class Gateway:
         if self._closed:
             return
         self._closed = True
+        for unregister in self._unmetered:
+            unregister()
         self.bus.detach(self._sink)
         for conn in list(self._connections.values()):
             conn.shutdown(CloseCode.GOING_AWAY, "the gateway is shutting down")
@@ -720,3 +726,20 @@ class Gateway:
                             await presence.join(channel, principal.id, connection=conn.id, ttl=ttl)
             except Exception:
                 logger.exception("presence heartbeat of %s failed", conn.id)
+
+
+def _meter(gateway: Gateway) -> list[Callable[[], None]]:
+    """Expose the gateway's counters as metrics, read from :meth:`Gateway.stats` at scrape."""
+
+    def reader(field: str) -> Callable[[], float]:
+        return lambda: float(getattr(gateway.stats(), field))
+
+    return [
+        metrics.gauge(f"eventpatterns_gateway_{name}", reader(field))
+        for name, field in (
+            ("connections", "connections"),
+            ("subscriptions", "subscriptions"),
+            ("frames_delivered_total", "delivered"),
+            ("frames_dropped_total", "dropped"),
+        )
+    ]

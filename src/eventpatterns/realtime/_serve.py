@@ -172,6 +172,7 @@ async def run(options: ServeOptions, *, announce: Callable[[str], None] = print)
                     if options.demo:
                         announce(f"Demo:      {base_url}/")
                     announce(f"Health:    {base_url}/healthz")
+                    announce(f"Metrics:   {base_url}/metrics")
                     announce(f"OpenAPI:   {base_url}/openapi.json")
                     if options.authorizer is None:
                         print(
