@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
+from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import ConfigurationError
@@ -95,10 +96,14 @@ class Stores:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close every store built so far, newest first (idempotent)."""
+        """Close every store built so far, newest first (idempotent).
+
+        Every store is closed even when closing another raised (that error is raised).
+        """
         order, self._order = self._order, []
-        for store in reversed(order):
-            await store.aclose()
+        async with AsyncExitStack() as stack:
+            for store in order:  # an exit stack runs them last first
+                stack.push_async_callback(store.aclose)
 
     # -- the stores ------------------------------------------------------------------------
 
