@@ -68,7 +68,8 @@ def check_report_job(lines: list[str]) -> None:
     assert "[#####               ] running   250 rows" in bars
     assert lines[-2:] == [
         "303 See Other: the download link",
-        "downloaded 10928 bytes: 'day,orders,revenue', then 1000 rows",
+        "downloaded \"report-05.csv\" (text/csv, 10928 bytes): 'day,orders,revenue',"
+        " then 1000 rows",
     ]
 
 

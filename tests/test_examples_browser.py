@@ -102,6 +102,7 @@ def test_report_job_page(browser: Browser) -> None:
         assert page.inner_text("#state") == "succeeded 1000 rows"
         with page.expect_download() as download:
             page.click("#download")
+        assert download.value.suggested_filename == "report-05.csv"  # the FileResult's
         rows = Path(download.value.path()).read_text().splitlines()
         assert rows[0] == "day,orders,revenue"
         assert len(rows) == 1001

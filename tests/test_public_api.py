@@ -26,6 +26,7 @@ PACKAGES = [
     "eventpatterns.bff.asgi",
     "eventpatterns.realtime",
     "eventpatterns.realtime.asgi",
+    "eventpatterns.backends",
     "eventpatterns.backends.memory",
     "eventpatterns.backends.redis",
     "eventpatterns.backends.filesystem",

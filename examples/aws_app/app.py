@@ -1,38 +1,38 @@
 """The same app on AWS: EventBridge + SQS for the bus, DynamoDB for jobs, S3 for results.
 
 Run: python examples/aws_app/app.py                       (memory, in one process)
-     EVENTPATTERNS_BACKEND='aws://?region=eu-west-1&endpoint_url=http://127.0.0.1:5000' \
-         python examples/aws_app/app.py                    (moto_server or LocalStack)
+     EVENTPATTERNS_BACKEND='aws://?region=eu-west-1&endpoint_url=http://127.0.0.1:5000'\
+'&prefix=shop&bucket=shop-invoices&create=true' python examples/aws_app/app.py
+                                                           (moto_server or LocalStack)
 
 A paid order (an event on the bus) starts an invoice job: the *invoicing* consumer group
 (an EventBridge rule and an SQS queue) submits it, idempotently on the event id; a
 worker renders the invoice into the blob store (S3) and the job record (DynamoDB) says
 so. The customer finds the job over HTTP, long-polls it until it is done and downloads
-the invoice: from ``/blobs`` on memory, from S3 by a presigned URL on AWS. Only the
-``components()`` function knows which backend runs; without ``endpoint_url`` it talks to
-AWS itself (credentials from the usual places; the tables and bucket are created on
-first use here, by your infrastructure template in production).
+the invoice: from ``/blobs`` on memory, from S3 by a presigned URL on AWS. Only the URL
+knows which backend runs: ``stores_from_url`` builds the bus, the job store (the table
+``{prefix}-jobs``) and the blob store (the URL's ``bucket``) from it. Without
+``endpoint_url`` it talks to AWS itself (credentials from the usual places; ``create=true``
+creates the table and bucket on first use, your infrastructure template in production).
 """
 
 from __future__ import annotations
 
 import os
 import socket
-from contextlib import AsyncExitStack
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
 import anyio
 import httpx
 import uvicorn
 from pydantic import BaseModel
 from starlette.applications import Starlette
-from starlette.routing import BaseRoute
 
 from eventpatterns import Event, EventBus
-from eventpatterns.backends.memory import MemoryBlobStore, MemoryJobStore
+from eventpatterns.backends import stores_from_url
 from eventpatterns.errors import AuthenticationFailed
-from eventpatterns.jobs import BlobStore, JobContext, JobStore, JobTracker, URLSigner
+from eventpatterns.jobs import FileResult, JobContext, JobTracker, URLSigner
 from eventpatterns.jobs.asgi import blob_routes
 from eventpatterns.jobs.asgi import routes as job_routes
 from eventpatterns.realtime import Credentials, Principal
@@ -47,27 +47,6 @@ async def authorizer(credentials: Credentials) -> Principal:
     if not credentials.token:  # a demo: use JWTAuthorizer or APIKeyAuthorizer for real
         raise AuthenticationFailed("no token", reason="missing")
     return Principal(credentials.token)
-
-
-async def components(
-    stack: AsyncExitStack, url: str
-) -> tuple[JobStore, BlobStore, list[BaseRoute]]:
-    """The job store, the blob store and the routes serving blobs, for the bus URL."""
-    if url.startswith("aws://"):
-        from eventpatterns.backends.aws import DynamoJobStore, S3BlobStore
-
-        options = dict(parse_qsl(urlsplit(url).query))
-        where: dict[str, Any] = {
-            "region": options.get("region"),
-            "endpoint_url": options.get("endpoint_url"),
-        }
-        prefix = options.get("prefix", "shop")
-        jobs = DynamoJobStore("shop-jobs", prefix=prefix, create_table=True, **where)
-        blobs = S3BlobStore("shop-invoices", prefix=f"{prefix}/", create_bucket=True, **where)
-        return await stack.enter_async_context(jobs), await stack.enter_async_context(blobs), []
-    signer = URLSigner(b"a secret of at least 32 bytes...", base_url="/blobs")
-    blobs_here = MemoryBlobStore(signer=signer)
-    return MemoryJobStore(), blobs_here, blob_routes(blobs_here, signer)  # S3 presigns its own
 
 
 async def customer(base: str) -> bytes:
@@ -91,23 +70,25 @@ async def customer(base: str) -> bytes:
         where = urlsplit(result.headers["location"])
         print(f"{result.status_code} See Other: {where.netloc or 'this app'}{where.path}")
         invoice = await http.get(result.headers["location"])  # S3 or /blobs: the same code
+        assert invoice.headers["content-disposition"].endswith('filename="invoice-o-77.txt"')
         return invoice.content
 
 
 async def main() -> None:
     url = os.environ.get("EVENTPATTERNS_BACKEND", "memory://")
-    async with AsyncExitStack() as stack:
-        bus = await stack.enter_async_context(EventBus.from_url(url))
-        jobs, blobs, blob_serving = await components(stack, url)
-        tracker = JobTracker(bus, jobs, blobs=blobs, inline_limit=0)  # every result a blob
+    signer = URLSigner(b"a secret of at least 32 bytes...", base_url="/blobs")  # memory's
+    async with stores_from_url(url, signer=signer) as stores, EventBus(stores.bus) as bus:
+        blobs = stores.blobs
+        assert blobs is not None, "an aws:// URL needs a bucket=... for the invoices"
+        tracker = JobTracker(bus, stores.jobs, blobs=blobs, inline_limit=0)  # all blobs
 
         @tracker.worker("invoice")
-        async def render(ctx: JobContext[Invoice]) -> bytes:
+        async def render(ctx: JobContext[Invoice]) -> FileResult:
             lines = [f"{item:<20}{cents / 100:>10.2f}" for item, cents in ctx.input.lines]
             total = sum(cents for _, cents in ctx.input.lines) / 100
-            return "\n".join(
-                [f"INVOICE {ctx.input.order}", *lines, f"{'total':<20}{total:>10.2f}"]
-            ).encode()
+            text = "\n".join([f"INVOICE {ctx.input.order}", *lines, f"{'total':<20}{total:>10.2f}"])
+            name = f"invoice-{ctx.input.order}.txt"  # downloaded as a file, S3 or /blobs
+            return FileResult(text.encode(), content_type="text/plain", filename=name)
 
         async def invoicing(event: Event) -> None:
             data = {"order": event.data["order"], "lines": event.data["lines"]}
@@ -115,12 +96,14 @@ async def main() -> None:
                 "invoice", data, owner=event.data["customer"], idempotency_key=event.id
             )
 
-        await stack.enter_async_context(tracker)
         await bus.consume("invoicing", invoicing, pattern={"type": ["order.paid"]})
-        app = Starlette(routes=[*job_routes(tracker, authorizer=authorizer), *blob_serving])
+        routes = job_routes(tracker, authorizer=authorizer)
+        if stores.backend == "memory":  # S3 presigns its own URLs: no /blobs route there
+            routes += blob_routes(blobs, signer)
+        app = Starlette(routes=routes)
         server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_level="warning"))
         sock = socket.create_server(("127.0.0.1", 0))
-        async with anyio.create_task_group() as tg:
+        async with tracker, anyio.create_task_group() as tg:
             tg.start_soon(server.serve, [sock])
             order = {"order": "o-77", "customer": "cleo", "lines": [["tea", 450], ["scones", 300]]}
             await bus.publish(Event(type="order.paid", source="/shop", data=order))

@@ -31,9 +31,9 @@ from starlette.responses import FileResponse, JSONResponse
 from starlette.routing import Route
 
 from eventpatterns import Event, EventBus
-from eventpatterns.backends.redis import RedisPresence
+from eventpatterns.backends import stores_from_url
 from eventpatterns.errors import AuthenticationFailed
-from eventpatterns.realtime import Credentials, Gateway, MemoryPresence, Principal
+from eventpatterns.realtime import Credentials, Gateway, Principal
 from eventpatterns.realtime.asgi import credentials_from
 from eventpatterns.realtime.asgi import routes as realtime_routes
 
@@ -170,11 +170,12 @@ async def serve(app: Starlette, scenario: Callable[[str], Awaitable[None]] | Non
 
 async def main(serve_forever: bool = False) -> None:
     url = os.environ.get("EVENTPATTERNS_BACKEND", "memory://")
-    # On Redis, the room's members are shared by every gateway process.
-    presence = RedisPresence.from_url(url) if url.startswith("redis://") else MemoryPresence()
+    # The bus and the presence from one URL: on Redis, the room's members are shared by
+    # every gateway process; entering the presence runs its expiry sweeper.
     async with (
-        EventBus.from_url(url) as bus,
-        presence,
+        stores_from_url(url) as stores,
+        EventBus(stores.bus) as bus,
+        stores.presence as presence,
         Gateway(bus, authorizer=authorizer, presence=presence) as gateway,
     ):
         await serve(build(bus, gateway), None if serve_forever else scenario)

@@ -20,27 +20,16 @@ import json
 import os
 from contextlib import AsyncExitStack
 from datetime import datetime, time
-from typing import NamedTuple
-from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo
 
 import anyio
 
 from eventpatterns import Event, EventBus
-from eventpatterns.backends.memory import MemoryDeviceRegistry
-from eventpatterns.backends.redis import (
-    RedisDeviceRegistry,
-    RedisDispatchState,
-    RedisPresence,
-    RedisPushDeadLetters,
-)
+from eventpatterns.backends import stores_from_url
 from eventpatterns.push import (
     INAPP_TYPE,
-    DeviceRegistry,
-    DispatchState,
     FatiguePolicy,
     Notification,
-    PushDeadLetters,
     PushDispatcher,
     QuietHours,
     Registration,
@@ -50,14 +39,7 @@ from eventpatterns.push import (
     WebPushProvider,
     user_channel,
 )
-from eventpatterns.realtime import (
-    Credentials,
-    Gateway,
-    MemoryPresence,
-    MemoryTransport,
-    Principal,
-    owner_only,
-)
+from eventpatterns.realtime import Credentials, Gateway, MemoryTransport, Principal, owner_only
 from eventpatterns.testing import ManualClock, ReceivedWebPush, WebPushReceiver, eventually
 
 AFTERNOON_IN_PARIS = 1_800_021_600.0  # 14:00 UTC: 15:00 in Paris, 23:00 in Tokyo
@@ -66,28 +48,6 @@ PUSHED = {"dave": "Europe/Paris", "erin": "Asia/Tokyo"}
 
 async def authorizer(credentials: Credentials) -> Principal:
     return Principal(credentials.token or "anonymous")  # a demo: use JWTAuthorizer for real
-
-
-class Stores(NamedTuple):
-    registry: DeviceRegistry
-    presence: MemoryPresence | RedisPresence
-    state: DispatchState | None = None  # None: in the dispatcher's process
-    dead_letters: PushDeadLetters | None = None
-
-
-async def stores(stack: AsyncExitStack, url: str, clock: ManualClock) -> Stores:
-    """The dispatcher's registry, presence and state: in this process, or on Redis."""
-    if not url.startswith("redis://"):
-        return Stores(MemoryDeviceRegistry(), MemoryPresence(clock=clock))
-    split = urlsplit(url)  # redis://host:6379/0?prefix=myapp
-    prefix = dict(parse_qsl(split.query)).get("prefix", "eventpatterns")
-    plain = split._replace(query="").geturl()
-    return Stores(
-        await stack.enter_async_context(RedisDeviceRegistry(plain, prefix=prefix)),
-        RedisPresence.from_url(url, clock=clock),
-        await stack.enter_async_context(RedisDispatchState(plain, prefix=prefix)),
-        await stack.enter_async_context(RedisPushDeadLetters(plain, prefix=prefix)),
-    )
 
 
 def body(push: ReceivedWebPush) -> str:
@@ -105,9 +65,11 @@ async def main() -> None:
     clock = ManualClock(start=AFTERNOON_IN_PARIS)
     vapid = Vapid(VapidKeys.generate(), subject="mailto:ops@example.com")
     async with AsyncExitStack() as stack:
-        bus = await stack.enter_async_context(EventBus.from_url(url))
-        registry, presence, state, dead_letters = await stores(stack, url, clock)
-        await stack.enter_async_context(presence)  # its expiry sweeper
+        # The bus, presence, device registry and the dispatcher's state, from one URL.
+        stores = await stack.enter_async_context(stores_from_url(url, clock=clock))
+        bus = await stack.enter_async_context(EventBus(stores.bus))
+        registry = stores.devices
+        presence = await stack.enter_async_context(stores.presence)  # its expiry sweeper
         push_service = await stack.enter_async_context(WebPushReceiver(clock=clock))
         provider = await stack.enter_async_context(WebPushProvider(vapid, clock=clock))
         dispatcher = await stack.enter_async_context(
@@ -118,8 +80,8 @@ async def main() -> None:
                 presence=presence,
                 bus=bus,
                 clock=clock,
-                state=state,
-                dead_letters=dead_letters,
+                state=stores.dispatch_state,
+                dead_letters=stores.push_dead_letters,
             )
         )
         for user, zone in PUSHED.items():  # what the browsers registered earlier

@@ -18,7 +18,6 @@ import socket
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from urllib.parse import parse_qsl, urlsplit
 
 import anyio
 import httpx
@@ -31,13 +30,14 @@ from starlette.responses import FileResponse
 from starlette.routing import Route
 
 from eventpatterns import EventBus
-from eventpatterns.backends.memory import MemoryBlobStore, MemoryJobStore
+from eventpatterns.backends import Stores, stores_from_url
+from eventpatterns.backends.memory import MemoryBlobStore
 from eventpatterns.errors import AuthenticationFailed
 from eventpatterns.jobs import (
     JOB_EVENT_PREFIX,
     OWNER_ATTRIBUTE,
+    FileResult,
     JobContext,
-    JobStore,
     JobTracker,
     URLSigner,
 )
@@ -61,31 +61,27 @@ async def authorizer(credentials: Credentials) -> Principal:
     return Principal(credentials.token)
 
 
-def job_store(url: str) -> JobStore:
-    """The job store beside the bus: in memory, or on the bus's Redis and prefix."""
-    if url.startswith("memory://"):
-        return MemoryJobStore()
-    from eventpatterns.backends.redis import RedisJobStore
-
-    parts = urlsplit(url)
-    prefix = dict(parse_qsl(parts.query)).get("prefix", "eventpatterns")
-    return RedisJobStore(parts._replace(query="").geturl(), prefix=prefix)
+SIGNER = URLSigner(b"a secret of at least 32 bytes...", base_url="/blobs")
 
 
-def build(bus: EventBus, url: str, *, step: float) -> tuple[JobTracker, Gateway, Starlette]:
-    signer = URLSigner(b"a secret of at least 32 bytes...", base_url="/blobs")
-    blobs = MemoryBlobStore(signer=signer)  # or FilesystemBlobStore, S3BlobStore
-    tracker = JobTracker(bus, job_store(url), blobs=blobs)
+def build(bus: EventBus, stores: Stores, *, step: float) -> tuple[JobTracker, Gateway, Starlette]:
+    # The job store beside the bus (memory, or the bus's Redis and prefix); Redis has no
+    # blob store: the results stay in memory here (FileBlobStore or S3BlobStore for real).
+    blobs = stores.blobs or MemoryBlobStore(signer=SIGNER)
+    tracker = JobTracker(bus, stores.jobs, blobs=blobs)
 
     @tracker.worker("report", timeout=600)
-    async def build_report(ctx: JobContext[Report]) -> bytes:
+    async def build_report(ctx: JobContext[Report]) -> FileResult:
         lines = ["day,orders,revenue"]
         for row in range(ctx.input.rows):
             lines.append(f"{ctx.input.month:02}-{row % 28 + 1:02},{row % 7 + 1},{row * 3 % 101}")
             if (row + 1) % (ctx.input.rows // 4) == 0:  # a quarter done
                 await anyio.sleep(step)
                 await ctx.progress((row + 1) / ctx.input.rows, f"{row + 1} rows")
-        return "\n".join(lines).encode()  # bytes: stored as a blob, downloaded by URL
+        data = "\n".join(lines).encode()  # bytes: stored as a blob, downloaded by URL
+        return FileResult(
+            data, content_type="text/csv", filename=f"report-{ctx.input.month:02}.csv"
+        )
 
     hook = owner_only(OWNER_ATTRIBUTE)  # each user sees only their own jobs
     gateway = Gateway(bus, authorizer=authorizer, authorize_subscription=hook)
@@ -94,7 +90,7 @@ def build(bus: EventBus, url: str, *, step: float) -> tuple[JobTracker, Gateway,
         return FileResponse(PAGE)
 
     routes = [Route("/", page), *job_routes(tracker, authorizer=authorizer)]
-    routes += [*blob_routes(blobs, signer), *realtime_routes(gateway)]
+    routes += [*blob_routes(blobs, SIGNER), *realtime_routes(gateway)]
     return tracker, gateway, Starlette(routes=routes)
 
 
@@ -121,7 +117,11 @@ async def use(base: str) -> None:
         print(result.status_code, "See Other: the download link")
         download = await http.get(result.headers["location"])
         rows = download.text.splitlines()
-        print(f"downloaded {len(download.content)} bytes: {rows[0]!r}, then {len(rows) - 1} rows")
+        saved_as = download.headers["content-disposition"].split("filename=")[1]  # a FileResult's
+        size, kind = len(download.content), download.headers["content-type"].split(";")[0]
+        print(
+            f"downloaded {saved_as} ({kind}, {size} bytes): {rows[0]!r}, then {len(rows) - 1} rows"
+        )
         assert rows[0] == "day,orders,revenue"
         assert len(rows) == 1001
 
@@ -148,8 +148,8 @@ async def serve(app: Starlette, scenario: Callable[[str], Awaitable[None]] | Non
 
 async def main(serve_forever: bool = False) -> None:
     url = os.environ.get("EVENTPATTERNS_BACKEND", "memory://")
-    async with EventBus.from_url(url) as bus:
-        tracker, gateway, app = build(bus, url, step=1.0 if serve_forever else 0.0)
+    async with stores_from_url(url, signer=SIGNER) as stores, EventBus(stores.bus) as bus:
+        tracker, gateway, app = build(bus, stores, step=1.0 if serve_forever else 0.0)
         async with tracker, gateway:
             await serve(app, None if serve_forever else use)
 

@@ -13,6 +13,7 @@ with every change announced on the bus (``eventpatterns.job.<what>``, the owner 
 from ._blobs import Blob, BlobStore, URLSigner
 from ._context import FailJob, JobContext
 from ._events import JOB_EVENT_PREFIX, KIND_ATTRIBUTE, OWNER_ATTRIBUTE
+from ._files import FileResult, content_disposition, safe_filename
 from ._kinds import JobKind
 from ._machine import (
     DEADLINE_EXCEEDED,
@@ -51,6 +52,7 @@ __all__ = [
     "ExpireLease",
     "Fail",
     "FailJob",
+    "FileResult",
     "Heartbeat",
     "Job",
     "JobContext",
@@ -67,5 +69,7 @@ __all__ = [
     "Stop",
     "Succeed",
     "URLSigner",
+    "content_disposition",
+    "safe_filename",
     "transition",
 ]

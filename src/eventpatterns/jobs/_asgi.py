@@ -30,6 +30,7 @@ from ..errors import (
     UnknownJobKind,
 )
 from ._events import job_view
+from ._files import content_disposition
 from ._model import Job, JobState
 
 if TYPE_CHECKING:
@@ -359,7 +360,9 @@ def blob_routes(blobs: BlobStore, signer: URLSigner, *, path: str = "/blobs") ->
     """Return the route serving blobs by the URLs ``signer`` signed (memory, filesystem).
 
     The signed URL is the capability: no other authentication is asked. A missing,
-    expired or forged signature is a ``403``; a blob gone meanwhile a ``404``.
+    expired or forged signature is a ``403``; a blob gone meanwhile a ``404``. The
+    answer has the blob's ``Content-Type`` and, for a URL signed with a filename
+    (a :class:`~eventpatterns.jobs.FileResult`'s), ``Content-Disposition: attachment``.
     """
     from starlette.responses import Response as Plain
     from starlette.routing import Route
@@ -367,12 +370,18 @@ def blob_routes(blobs: BlobStore, signer: URLSigner, *, path: str = "/blobs") ->
     async def serve(request: Request) -> Response:
         key = request.path_params["key"]
         query = request.query_params
-        if not signer.verify(key, query.get("expires", ""), query.get("signature", "")):
+        filename = query.get("filename")
+        if not signer.verify(
+            key, query.get("expires", ""), query.get("signature", ""), filename=filename
+        ):
             raise _Problem(403, "Forbidden", "the blob URL is not signed, or it expired")
         try:
             blob = await blobs.get(key)
         except BlobNotFound as exc:
             raise _Problem(404, "Not Found", str(exc)) from None
-        return Plain(blob.data, media_type=blob.content_type, headers={"cache-control": "private"})
+        headers = {"cache-control": "private", "x-content-type-options": "nosniff"}
+        if filename is not None:  # signed: ours, and sanitised again all the same
+            headers["content-disposition"] = content_disposition(filename)
+        return Plain(blob.data, media_type=blob.content_type, headers=headers)
 
     return [Route(f"{path.rstrip('/')}/{{key:path}}", _guarded(serve), methods=["GET"])]

@@ -83,6 +83,9 @@ class BlobStore(Protocol):
 
     Every method may raise :class:`~eventpatterns.errors.BackendUnavailable` when the
     store cannot be reached.
+
+    The library's implementations are also :class:`~eventpatterns.core.AsyncResource`
+    (``async with``, an idempotent ``aclose()``), on every backend.
     """
 
     async def put(
@@ -114,8 +117,13 @@ class BlobStore(Protocol):
         """Delete the blob; return whether there was one."""
         ...
 
-    async def url(self, key: str, *, expires_in: float = 3600.0) -> str:
+    async def url(
+        self, key: str, *, expires_in: float = 3600.0, filename: str | None = None
+    ) -> str:
         """Return a URL the blob can be fetched from for ``expires_in`` seconds.
+
+        With a ``filename``, the download answers ``Content-Disposition: attachment``
+        with it (:func:`~eventpatterns.jobs.content_disposition`).
 
         Raises:
             BlobNotFound: Nothing is stored under ``key``.
@@ -131,7 +139,8 @@ class URLSigner:
     """Sign and check the URLs of blobs served by this library's own HTTP route.
 
     ``sign(key, expires_at)`` gives ``<base_url>/<key>?expires=<unix s>&signature=<hex>``
-    with an HMAC-SHA256 over the key and the expiry; ``verify(key, expires, signature)``
+    with an HMAC-SHA256 over the key and the expiry (and the ``filename`` to download it
+    as, when given: ``&filename=...``, signed too); ``verify(key, expires, signature)``
     checks it in constant time and refuses an expired URL.
 
     Args:
@@ -151,19 +160,37 @@ class URLSigner:
         self._secret = secret
         self._base = base_url.rstrip("/")
 
-    def _mac(self, key: str, expires: int) -> str:
-        message = f"{key}\n{expires}".encode()
-        return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
+    def _mac(self, key: str, expires: int, filename: str | None = None) -> str:
+        # A key has no line break: the message with a filename is never one without.
+        message = f"{key}\n{expires}" + ("" if filename is None else f"\n{filename}")
+        return hmac.new(self._secret, message.encode(), hashlib.sha256).hexdigest()
 
-    def sign(self, key: str, *, expires_at: float) -> str:
-        """Return the signed URL of ``key``, valid until ``expires_at`` (Unix seconds)."""
+    def sign(self, key: str, *, expires_at: float, filename: str | None = None) -> str:
+        """Return the signed URL of ``key``, valid until ``expires_at`` (Unix seconds).
+
+        ``filename``: the name the blob route sends in ``Content-Disposition``.
+        """
         check_key(key)
         expires = math.ceil(expires_at)
-        query = urlencode({"expires": expires, "signature": self._mac(key, expires)})
-        return f"{self._base}/{quote(key)}?{query}"
+        fields: dict[str, object] = {"expires": expires}
+        if filename is not None:
+            fields["filename"] = filename
+        fields["signature"] = self._mac(key, expires, filename)
+        return f"{self._base}/{quote(key)}?{urlencode(fields)}"
 
-    def verify(self, key: str, expires: str, signature: str, *, now: float | None = None) -> bool:
-        """Tell whether ``expires`` and ``signature`` (from the URL's query) admit ``key`` now."""
+    def verify(
+        self,
+        key: str,
+        expires: str,
+        signature: str,
+        *,
+        now: float | None = None,
+        filename: str | None = None,
+    ) -> bool:
+        """Tell whether ``expires`` and ``signature`` (from the URL's query) admit ``key`` now.
+
+        ``filename``: the URL's ``filename`` (``None`` when it has none).
+        """
         try:
             check_key(key)
             stamp = int(expires)
@@ -174,7 +201,7 @@ class URLSigner:
         signature = str(signature)
         if not signature.isascii():  # compare_digest refuses non-ASCII str; no MAC has any
             return False
-        return hmac.compare_digest(self._mac(key, stamp), signature)
+        return hmac.compare_digest(self._mac(key, stamp, filename), signature)
 
 
 def check_put(data: object, ttl: object, *, max_size: int) -> float | None:
@@ -195,7 +222,9 @@ def check_put(data: object, ttl: object, *, max_size: int) -> float | None:
     return float(ttl)
 
 
-def signed_url(signer: URLSigner | None, key: str, *, expires_at: float) -> str:
+def signed_url(
+    signer: URLSigner | None, key: str, *, expires_at: float, filename: str | None = None
+) -> str:
     """Return ``signer``'s URL for ``key`` (for stores served by this library's route).
 
     Raises:
@@ -203,7 +232,7 @@ def signed_url(signer: URLSigner | None, key: str, *, expires_at: float) -> str:
     """
     if signer is None:
         raise ConfigurationError("give the store a URLSigner (signer=) to hand out URLs")
-    return signer.sign(key, expires_at=expires_at)
+    return signer.sign(key, expires_at=expires_at, filename=filename)
 
 
 def not_found(key: str) -> BlobNotFound:

@@ -48,6 +48,7 @@ def job_to_json(job: Job) -> str:
             "key": job.result_ref.key,
             "size": job.result_ref.size,
             "content_type": job.result_ref.content_type,
+            **({} if job.result_ref.filename is None else {"filename": job.result_ref.filename}),
         },
         "error": job.error,
         "idempotency_key": job.idempotency_key,
@@ -96,7 +97,7 @@ def job_from_json(raw: str | bytes) -> Job:
             result=obj["result"],
             result_ref=None
             if ref is None
-            else ResultRef(ref["key"], ref["size"], ref["content_type"]),
+            else ResultRef(ref["key"], ref["size"], ref["content_type"], ref.get("filename")),
             error=obj["error"],
             idempotency_key=obj["idempotency_key"],
             ttl=obj["ttl"],

@@ -92,7 +92,12 @@ def job_view(job: Job) -> dict[str, Any]:
         "result": job.result,
         "result_ref": None
         if ref is None
-        else {"key": ref.key, "size": ref.size, "content_type": ref.content_type},
+        else {
+            "key": ref.key,
+            "size": ref.size,
+            "content_type": ref.content_type,
+            "filename": ref.filename,
+        },
         "error": job.error,
     }
 

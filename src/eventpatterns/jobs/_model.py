@@ -99,11 +99,14 @@ class ResultRef:
         key: The blob's key in the tracker's blob store.
         size: Its size in bytes.
         content_type: Its media type.
+        filename: The name to download it as (a :class:`~eventpatterns.jobs.FileResult`'s,
+            sanitised), or ``None``.
     """
 
     key: str
     size: int
     content_type: str = "application/json"
+    filename: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

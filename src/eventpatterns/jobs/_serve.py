@@ -15,7 +15,6 @@ import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, NamedTuple
-from urllib.parse import parse_qsl, urlsplit
 
 from ..errors import ConfigurationError
 
@@ -56,28 +55,34 @@ def load_setup(spec: str) -> Setup:
 
 
 def check_backend(bus_url: str) -> None:
-    """Refuse a bus URL that has no job store to go with it (``aws://``).
+    """Refuse a bus URL whose job store cannot be built (checked before any I/O).
 
     Raises:
-        ConfigurationError: The URL's scheme is ``aws``.
+        ConfigurationError: Not a ``memory://``, ``redis://`` or ``aws://`` URL, or a
+            bad option of its job store.
     """
-    if bus_url.split("://", 1)[0].lower() == "aws":
-        raise ConfigurationError("--jobs needs a memory:// or redis:// backend, not aws://")
+    from ..backends import stores_from_url
+
+    backend = stores_from_url(bus_url).backend
+    if backend == "memory":
+        from ..backends.memory._url import parse_memory_url
+
+        parse_memory_url(bus_url, "MemoryJobStore", {})
+    elif backend == "redis":
+        from ..backends.redis._url import split_store_url
+
+        split_store_url(bus_url, {}, "RedisJobStore")
+    else:
+        from ..backends.aws._bus_url import parse_store_url
+
+        parse_store_url(bus_url, "DynamoJobStore")
 
 
 def _store(bus_url: str) -> Any:
-    from ..backends.memory import MemoryJobStore
+    """The job store of the bus URL's backend, configured from the same URL."""
+    from ..backends import stores_from_url
 
-    check_backend(bus_url)
-    scheme = bus_url.split("://", 1)[0].lower()
-    if scheme == "memory":
-        return MemoryJobStore()
-    from ..backends.redis import RedisJobStore
-
-    parts = urlsplit(bus_url)
-    options = dict(parse_qsl(parts.query))
-    prefix = options.get("prefix", "eventpatterns")
-    return RedisJobStore(parts._replace(query="").geturl(), prefix=prefix)
+    return stores_from_url(bus_url).jobs
 
 
 class ServedJobs(NamedTuple):
@@ -96,7 +101,7 @@ async def running_jobs(
 
     Raises:
         ConfigurationError: A bad ``spec``, a setup function that raised or registered
-            no kind, or a bus URL with no job store (``aws://``).
+            no kind, or a bus URL with no job store (an unknown scheme).
     """
     from ._blobs import URLSigner
     from ._tracker import JobTracker

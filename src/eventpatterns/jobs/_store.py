@@ -66,6 +66,9 @@ class JobStore(Protocol):
 
     Every method may raise :class:`~eventpatterns.errors.BackendUnavailable` when the
     store cannot be reached; nothing was written then, or the write is complete.
+
+    The library's implementations are also :class:`~eventpatterns.core.AsyncResource`
+    (``async with``, an idempotent ``aclose()``), on every backend.
     """
 
     async def create(self, job: Job) -> Job:

@@ -535,4 +535,7 @@ class JobTracker(KindRegistry):
         blobs = self._result_ref_of(job)
         if blobs is None or job.result_ref is None:
             return None
-        return await blobs.url(job.result_ref.key, expires_in=expires_in)
+        ref = job.result_ref
+        if ref.filename is None:  # a store written before filenames need not take one
+            return await blobs.url(ref.key, expires_in=expires_in)
+        return await blobs.url(ref.key, expires_in=expires_in, filename=ref.filename)

@@ -41,6 +41,7 @@ from ..errors import (
 from ._blobs import BlobStore, check_key
 from ._context import Attempt, FailJob, JobContext, Stopped
 from ._events import CANCELLING, KIND_ATTRIBUTE, dispatch_pattern
+from ._files import FileResult
 from ._kinds import JobKind
 from ._machine import Command, Fail, Start, Stop, Succeed
 from ._model import Job, JobState, ResultRef
@@ -319,7 +320,11 @@ class WorkerPool:
     async def _succeed(self, attempt: Attempt, result: Any) -> None:
         """Record the result: inline when small JSON, else in the blob store."""
         worker, job = self.worker_id, attempt.started
-        if isinstance(result, bytes | bytearray | memoryview):
+        filename: str | None = None
+        is_bytes = isinstance(result, bytes | bytearray | memoryview | FileResult)
+        if isinstance(result, FileResult):
+            data, content_type, filename = result.data, result.content_type, result.filename
+        elif isinstance(result, bytes | bytearray | memoryview):
             data, content_type = bytes(result), "application/octet-stream"
         else:
             try:
@@ -333,7 +338,7 @@ class WorkerPool:
                 return
             content_type = "application/json"
         if self.blobs is None:
-            why = "it is bytes" if content_type != "application/json" else (
+            why = "it is bytes" if is_bytes else (
                 f"it is over inline_limit={self.inline_limit}"
             )  # fmt: skip
             error = (
@@ -352,7 +357,7 @@ class WorkerPool:
         except (ConfigurationError, ArgumentTypeError) as exc:  # over the store's max_size
             await attempt.finish(Fail(worker, describe(exc), retryable=False))
             return
-        ref = ResultRef(key=key, size=blob.size, content_type=content_type)
+        ref = ResultRef(key=key, size=blob.size, content_type=content_type, filename=filename)
         if await attempt.finish(Succeed(worker, result_ref=ref)) is None:
             with (  # this attempt lost the job: the blob is not its result (else: ttl)
                 anyio.CancelScope(shield=True),

@@ -11,7 +11,7 @@ import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import anyio
 
@@ -150,7 +150,11 @@ class PushDeadLetter:
 
 @runtime_checkable
 class PushDeadLetters(Protocol):
-    """Where undeliverable notifications go, to be listed, inspected and discarded."""
+    """Where undeliverable notifications go, to be listed, inspected and discarded.
+
+    The library's implementations are also :class:`~eventpatterns.core.AsyncResource`
+    (``async with``, an idempotent ``aclose()``), on every backend.
+    """
 
     async def add(self, letter: PushDeadLetter) -> None:
         """Store ``letter`` (its ``id`` is unique: ``new_id()`` made it)."""
@@ -180,6 +184,28 @@ class MemoryPushDeadLetters:
         self._letters: dict[str, PushDeadLetter] = {}
         self._ids = itertools.count(1)
 
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> MemoryPushDeadLetters:
+        """Build from ``memory://``, as the Redis stores build from ``redis://``.
+
+        The other memory stores' options are skipped, so one URL serves every store.
+
+        Raises:
+            ConfigurationError: Not a ``memory://`` URL, or a bad or unknown option.
+        """
+        from ..backends.memory._url import parse_memory_url
+
+        return cls(**parse_memory_url(url, "MemoryPushDeadLetters", options))
+
+    async def __aenter__(self) -> MemoryPushDeadLetters:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Nothing to release: idempotent, and the state stays (as the stores' lifecycle)."""
+
     def new_id(self) -> str:
         """Return a fresh dead letter id."""
         return f"pdl-{next(self._ids)}"
@@ -206,7 +232,11 @@ class MemoryPushDeadLetters:
 
 @runtime_checkable
 class DispatchState(Protocol):
-    """The dispatcher's memory: idempotency keys and each user's fatigue state."""
+    """The dispatcher's memory: idempotency keys and each user's fatigue state.
+
+    The library's implementations are also :class:`~eventpatterns.core.AsyncResource`
+    (``async with``, an idempotent ``aclose()``), on every backend.
+    """
 
     async def claim(self, user: str, key: str, notification_id: str, *, now: float) -> str | None:
         """Claim ``key`` for ``user`` atomically; return the id that holds it already.
@@ -246,6 +276,28 @@ class MemoryDispatchState:
         self._keys: dict[tuple[str, str], tuple[str, float]] = {}
         self._fatigue: dict[str, UserFatigue] = {}
         self._lock = anyio.Lock()
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> MemoryDispatchState:
+        """Build from ``memory://`` (``?key_ttl=3600``), as the Redis stores build from ``redis://``.
+
+        The other memory stores' options are skipped, so one URL serves every store.
+
+        Raises:
+            ConfigurationError: Not a ``memory://`` URL, or a bad or unknown option.
+        """
+        from ..backends.memory._url import parse_memory_url
+
+        return cls(**parse_memory_url(url, "MemoryDispatchState", options))
+
+    async def __aenter__(self) -> MemoryDispatchState:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Nothing to release: idempotent, and the state stays (as the stores' lifecycle)."""
 
     async def claim(self, user: str, key: str, notification_id: str, *, now: float) -> str | None:
         """Claim ``key`` for ``user``; return the id holding it already, else ``None``."""

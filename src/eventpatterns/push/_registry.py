@@ -57,6 +57,9 @@ class DeviceRegistry(Protocol):
     registry cannot be reached (nothing was written then, or the write is complete),
     and :class:`~eventpatterns.errors.ArgumentTypeError` for an argument of the wrong
     type. A malformed device id is simply not found.
+
+    The library's implementations are also :class:`~eventpatterns.core.AsyncResource`
+    (``async with``, an idempotent ``aclose()``), on every backend.
     """
 
     #: Most devices one user may hold.

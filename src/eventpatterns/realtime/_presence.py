@@ -66,6 +66,9 @@ class PresenceEvent:
     expired: bool = False
 
 
+_P = TypeVar("_P", bound="Presence")
+
+
 @runtime_checkable
 class Presence(Protocol):
     """Who is present on each channel: members, their connections, join and leave events.
@@ -192,6 +195,23 @@ class Presence(Protocol):
         Example:
             ``async with presence.events("room") as events: async for e in events: ...``
         """
+        ...
+
+    async def __aenter__(self: _P) -> _P:
+        """Start the background sweeper; return the presence itself."""
+        ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        """Stop the sweeper, then :meth:`aclose`."""
+        ...
+
+    async def aclose(self) -> None:
+        """Stop the sweeper, end every listener's iteration, release connections."""
         ...
 
 

@@ -132,6 +132,21 @@ class MemoryPresence(SweeperLifecycle):
         self._task_group: anyio.abc.TaskGroup | None = None
         self._closed = False
 
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> MemoryPresence:
+        """Build from ``memory://?ttl=30``, as the Redis and AWS stores from theirs.
+
+        ``ttl``, ``sweep_interval`` and ``max_info_size`` are read; the other memory
+        stores' options are skipped, so one URL serves every store. Keyword
+        ``options`` win over the URL.
+
+        Raises:
+            ConfigurationError: Not a ``memory://`` URL, or a bad or unknown option.
+        """
+        from ..backends.memory._url import parse_memory_url
+
+        return cls(**parse_memory_url(url, "MemoryPresence", options))
+
     # -- lifecycle -------------------------------------------------------------------------
 
     async def aclose(self) -> None:

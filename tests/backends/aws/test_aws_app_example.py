@@ -21,5 +21,7 @@ pytestmark = pytest.mark.aws
 @pytest.mark.parametrize("name", ["aws_app", "choreography", "batch_failures"])
 def test_app_on_moto(name: str, aws: str) -> None:
     # poll=1: the bus's long poll of its tap queue, so that closing takes a second, not five.
+    # One URL for every store: the bus (EventBridge, SQS), jobs (DynamoDB), blobs (S3).
     url = f"aws://?region={REGION}&endpoint_url={aws}&prefix=example&poll=1"
+    url += "&bucket=example-invoices&create=true"
     CHECKS[name](run_app(name, url, timeout=90))

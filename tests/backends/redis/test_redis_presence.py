@@ -70,7 +70,7 @@ def test_from_url_reads_options() -> None:
     for url, message in [
         (f"{REDIS_URL}?ttl=soon", "option ttl must be a number of seconds"),
         (f"{REDIS_URL}?ttl=0", "ttl must be a finite number of seconds > 0"),
-        (f"{REDIS_URL}?max_entries=5", "max_entries is a RedisBusBackend option"),
+        (f"{REDIS_URL}?max_entries=many", "option max_entries must be an integer"),
         (f"{REDIS_URL}?colour=blue", "unknown redis:// option 'colour'"),
         ("http://127.0.0.1", "not a redis://"),
     ]:

@@ -53,6 +53,7 @@ from ...push._registry import (
     check_user,
     too_many,
 )
+from ._bus_url import store_keywords, table_of
 from ._client import ClientPool, aws_errors
 from ._dynamo_tables import backoff, check_names, create_table, is_conflict, num
 
@@ -141,6 +142,23 @@ class DynamoDeviceRegistry:
         self._grace = float(slot_grace)
         self._pool = ClientPool(region=region, endpoint_url=endpoint_url)
         self._ready = not create_table
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> DynamoDeviceRegistry:
+        """Build from ``aws://?region=eu-west-1&prefix=myapp&max_devices=20``.
+
+        The query takes ``region``, ``prefix``, ``endpoint_url``, ``create`` (create
+        the table on first use),
+        ``devices_table`` and ``max_devices``; the other AWS stores' options (the bus's
+        ``bus``, ``poll``...) are skipped, so one URL serves every store. The table is
+        ``{prefix}-devices`` by default.
+        Keyword ``options`` win over the URL.
+
+        Raises:
+            ConfigurationError: Not an ``aws://`` URL, or a bad or unknown option.
+        """
+        keywords = store_keywords(url, "DynamoDeviceRegistry", options)
+        return cls(table_of(keywords, "devices"), **keywords)
 
     async def __aenter__(self) -> DynamoDeviceRegistry:
         return self

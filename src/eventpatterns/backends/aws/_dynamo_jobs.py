@@ -36,6 +36,7 @@ from ...errors import ConfigurationError, JobConflict, JobNotFound
 from ...jobs._codec import job_from_json, job_to_json
 from ...jobs._model import Job, JobState
 from ...jobs._store import DEFAULT_TTL, JobPage, check_limit, format_cursor, parse_cursor
+from ._bus_url import store_keywords, table_of
 from ._client import ClientPool, aws_errors, error_code
 
 __all__ = ["DynamoJobStore"]
@@ -108,6 +109,22 @@ class DynamoJobStore:
         self._clock = clock or SystemClock()
         self._pool = ClientPool(region=region, endpoint_url=endpoint_url)
         self._ready = not create_table
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> DynamoJobStore:
+        """Build from ``aws://?region=eu-west-1&prefix=myapp&jobs_table=myapp-jobs``.
+
+        The query takes ``region``, ``prefix``, ``endpoint_url``, ``create`` (create
+        the table on first use) and ``jobs_table``; the other AWS stores' options (the bus's
+        ``bus``, ``poll``...) are skipped, so one URL serves every store. The table is
+        ``{prefix}-jobs`` by default.
+        Keyword ``options`` win over the URL.
+
+        Raises:
+            ConfigurationError: Not an ``aws://`` URL, or a bad or unknown option.
+        """
+        keywords = store_keywords(url, "DynamoJobStore", options)
+        return cls(table_of(keywords, "jobs"), **keywords)
 
     async def __aenter__(self) -> DynamoJobStore:
         return self

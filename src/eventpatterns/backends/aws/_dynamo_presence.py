@@ -53,6 +53,7 @@ from ...realtime._presence import (
     check_settings,
     check_ttl,
 )
+from ._bus_url import store_keywords, table_of
 from ._client import ClientPool, aws_errors
 from ._dynamo_presence_state import ChannelState, events_after, ttl_of
 from ._dynamo_tables import backoff, check_names, create_table, is_conflict, num
@@ -138,6 +139,23 @@ class DynamoPresence(SweeperLifecycle):
         self._closed = False
 
     # -- lifecycle -------------------------------------------------------------------------
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> DynamoPresence:
+        """Build from ``aws://?region=eu-west-1&prefix=myapp&ttl=30``.
+
+        The query takes ``region``, ``prefix``, ``endpoint_url``, ``create`` (create
+        the table on first use),
+        ``presence_table``, ``ttl`` and ``sweep_interval``; the other AWS stores' options (the bus's
+        ``bus``, ``poll``...) are skipped, so one URL serves every store. The table is
+        ``{prefix}-presence`` by default.
+        Keyword ``options`` win over the URL.
+
+        Raises:
+            ConfigurationError: Not an ``aws://`` URL, or a bad or unknown option.
+        """
+        keywords = store_keywords(url, "DynamoPresence", options)
+        return cls(table_of(keywords, "presence"), **keywords)
 
     async def aclose(self) -> None:
         """Stop the sweeper, end every listener's iteration and close the client."""

@@ -8,6 +8,8 @@ from typing import Any
 from ...core import Clock, SystemClock
 from ...errors import ConfigurationError
 from ...jobs._blobs import Blob, check_key, check_put, not_found
+from ...jobs._files import content_disposition
+from ._bus_url import store_keywords
 from ._client import ClientPool, aws_errors, error_code
 
 __all__ = ["S3BlobStore"]
@@ -69,6 +71,29 @@ class S3BlobStore:
         self._ready = not create_bucket
         self._clock = clock or SystemClock()
         self._pool = ClientPool(region=region, endpoint_url=endpoint_url)
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> S3BlobStore:
+        """Build from ``aws://?region=eu-west-1&prefix=myapp&bucket=myapp-results``.
+
+        The query takes ``region``, ``prefix``, ``endpoint_url``, ``create`` (create
+        the bucket on first use) and ``bucket``
+        (required); the other AWS stores' options (the bus's
+        ``bus``, ``poll``...) are skipped, so one URL serves every store. Keys start with
+        ``{prefix}/`` when the URL has a ``prefix``.
+        Keyword ``options`` win over the URL.
+
+        Raises:
+            ConfigurationError: Not an ``aws://`` URL, or a bad or unknown option.
+        """
+        keywords = store_keywords(url, "S3BlobStore", options)
+        bucket = keywords.pop("bucket", None)
+        if bucket is None:
+            raise ConfigurationError(
+                "S3BlobStore.from_url needs a bucket: aws://?bucket=my-bucket&..."
+                " (or bucket=... as a keyword)"
+            )
+        return cls(bucket, **keywords)
 
     async def __aenter__(self) -> S3BlobStore:
         return self
@@ -210,8 +235,14 @@ class S3BlobStore:
             await s3.delete_object(Bucket=self.bucket, Key=self.prefix + key)
         return found
 
-    async def url(self, key: str, *, expires_in: float = 3600.0) -> str:
-        """Return a presigned ``GetObject`` URL valid for ``expires_in`` seconds."""
+    async def url(
+        self, key: str, *, expires_in: float = 3600.0, filename: str | None = None
+    ) -> str:
+        """Return a presigned ``GetObject`` URL valid for ``expires_in`` seconds.
+
+        With a ``filename``, S3 answers it with ``Content-Disposition: attachment``
+        (``ResponseContentDisposition``, signed in the URL).
+        """
         check_key(key)
         if not (isinstance(expires_in, int | float) and math.isfinite(expires_in)) or not (
             1 <= expires_in <= 7 * 24 * 3600
@@ -219,13 +250,16 @@ class S3BlobStore:
             raise ConfigurationError(
                 f"expires_in must be 1 s to 7 days (S3's limit), got {expires_in!r}"
             )
+        params = {"Bucket": self.bucket, "Key": self.prefix + key}
+        if filename is not None:
+            params["ResponseContentDisposition"] = content_disposition(filename)
         s3 = await self._s3()
         if await self._head(s3, key) is None:
             raise not_found(key)
         with aws_errors("GetObject", resource=self._where(key)):
             url: str = await s3.generate_presigned_url(
                 "get_object",
-                Params={"Bucket": self.bucket, "Key": self.prefix + key},
+                Params=params,
                 ExpiresIn=math.ceil(expires_in),
             )
         return url

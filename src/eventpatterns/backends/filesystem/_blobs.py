@@ -142,10 +142,13 @@ class FileBlobStore:
         await self._run(lambda: path.unlink(missing_ok=True))
         return found
 
-    async def url(self, key: str, *, expires_in: float = 3600.0) -> str:
-        """Return a signed URL for the blob (needs a ``signer``)."""
+    async def url(
+        self, key: str, *, expires_in: float = 3600.0, filename: str | None = None
+    ) -> str:
+        """Return a signed URL for the blob (needs a ``signer``); see :meth:`BlobStore.url`."""
         await self.get(key)
-        return signed_url(self._signer, key, expires_at=self._clock.time() + expires_in)
+        expires_at = self._clock.time() + expires_in
+        return signed_url(self._signer, key, expires_at=expires_at, filename=filename)
 
     async def purge(self) -> int:
         """Delete the blobs that expired; return how many."""

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ...core import Clock, SystemClock
 from ...jobs._blobs import Blob, URLSigner, check_key, check_put, not_found, signed_url
+from ._url import Closeable, parse_memory_url
 
 __all__ = ["MemoryBlobStore"]
 
 
-class MemoryBlobStore:
+class MemoryBlobStore(Closeable):
     """A :class:`~eventpatterns.jobs.BlobStore` in this process's memory.
 
     Args:
@@ -29,6 +32,19 @@ class MemoryBlobStore:
         self._max_size = max_size
         self._clock = clock or SystemClock()
         self._blobs: dict[str, Blob] = {}
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> MemoryBlobStore:
+        """Build from ``memory://?max_size=1000000``, as the Redis and AWS stores from theirs.
+
+        ``max_size`` is read (pass ``signer`` as a keyword); the other memory
+        stores' options are skipped, so one URL serves every store. Keyword
+        ``options`` win over the URL.
+
+        Raises:
+            ConfigurationError: Not a ``memory://`` URL, or a bad or unknown option.
+        """
+        return cls(**parse_memory_url(url, "MemoryBlobStore", options))
 
     def _live(self, key: str) -> Blob | None:
         blob = self._blobs.get(check_key(key))
@@ -67,10 +83,13 @@ class MemoryBlobStore:
         self._blobs.pop(key, None)
         return found
 
-    async def url(self, key: str, *, expires_in: float = 3600.0) -> str:
-        """Return a signed URL for the blob (needs a ``signer``)."""
+    async def url(
+        self, key: str, *, expires_in: float = 3600.0, filename: str | None = None
+    ) -> str:
+        """Return a signed URL for the blob (needs a ``signer``); see :meth:`BlobStore.url`."""
         await self.get(key)
-        return signed_url(self._signer, key, expires_at=self._clock.time() + expires_in)
+        expires_at = self._clock.time() + expires_in
+        return signed_url(self._signer, key, expires_at=expires_at, filename=filename)
 
     async def purge(self) -> int:
         """Delete the blobs that expired; return how many."""

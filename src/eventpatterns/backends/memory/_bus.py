@@ -16,7 +16,6 @@ from collections import OrderedDict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
-from urllib.parse import parse_qs, urlsplit
 
 import anyio
 import anyio.lowlevel
@@ -41,6 +40,7 @@ from ...errors import (
     PositionExpired,
     StalePosition,
 )
+from ._url import parse_memory_url
 
 __all__ = ["MemoryBusBackend"]
 
@@ -177,21 +177,15 @@ class MemoryBusBackend:
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> MemoryBusBackend:
-        """Build from ``memory://`` with optional query options (``?max_entries=1000``)."""
-        parts = urlsplit(url)
-        if parts.scheme != "memory":
-            raise ConfigurationError(f"not a memory:// URL: {url!r}")
-        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        for name in ("max_entries", "max_message_size"):
-            if name in query:
-                options.setdefault(name, _int_option(name, query.pop(name)))
-        if "dedupe_window" in query:
-            options.setdefault(
-                "dedupe_window", _float_option("dedupe_window", query.pop("dedupe_window"))
-            )
-        if query:
-            raise ConfigurationError(f"unknown memory:// option(s): {', '.join(sorted(query))}")
-        return cls(**options)
+        """Build from ``memory://`` with optional query options (``?max_entries=1000``).
+
+        ``max_entries``, ``max_message_size`` and ``dedupe_window`` are read; the other
+        memory stores' options are skipped (one URL serves every store).
+
+        Raises:
+            ConfigurationError: Not a ``memory://`` URL, or a bad or unknown option.
+        """
+        return cls(**parse_memory_url(url, "MemoryBusBackend", options))
 
     # -- the log --------------------------------------------------------------------
 
@@ -534,21 +528,3 @@ class MemoryBusBackend:
         for waiter in self._group_changed.values():
             waiter.notify()
         await anyio.lowlevel.checkpoint()
-
-
-def _int_option(name: str, value: str) -> int:
-    try:
-        return int(value)
-    except ValueError:
-        raise ConfigurationError(
-            f"memory:// option {name} must be an integer, got {value!r}"
-        ) from None
-
-
-def _float_option(name: str, value: str) -> float:
-    try:
-        return float(value)
-    except ValueError:
-        raise ConfigurationError(
-            f"memory:// option {name} must be a number, got {value!r}"
-        ) from None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
+from typing import Any
 
 from ...push._devices import Device, Registration, check_topics
 from ...push._registry import (
@@ -17,11 +18,12 @@ from ...push._registry import (
     check_user,
     too_many,
 )
+from ._url import Closeable, parse_memory_url
 
 __all__ = ["MemoryDeviceRegistry"]
 
 
-class MemoryDeviceRegistry:
+class MemoryDeviceRegistry(Closeable):
     """A :class:`~eventpatterns.push.DeviceRegistry` in this process's memory.
 
     Every method runs without awaiting anything in between, so each is atomic within
@@ -53,6 +55,18 @@ class MemoryDeviceRegistry:
         self.max_devices = check_max_devices(max_devices)
         self._devices: dict[str, Device] = {}
         self._by_user: dict[str, set[str]] = {}
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> MemoryDeviceRegistry:
+        """Build from ``memory://?max_devices=20``, as the Redis and AWS stores from theirs.
+
+        ``max_devices`` is read; the other memory stores' options are skipped, so one URL
+        serves every store. Keyword ``options`` win over the URL.
+
+        Raises:
+            ConfigurationError: Not a ``memory://`` URL, or a bad or unknown option.
+        """
+        return cls(**parse_memory_url(url, "MemoryDeviceRegistry", options))
 
     def _drop(self, device: Device) -> None:
         del self._devices[device.id]

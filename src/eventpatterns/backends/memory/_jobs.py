@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import builtins
 import math
+from typing import Any
 
 from ...core import Clock, SystemClock
 from ...errors import ConfigurationError, JobConflict, JobNotFound
 from ...jobs._codec import job_to_json
 from ...jobs._model import Job, JobState
 from ...jobs._store import DEFAULT_TTL, JobPage, check_limit, format_cursor, parse_cursor
+from ._url import Closeable, parse_memory_url
 
 __all__ = ["MemoryJobStore"]
 
 _WAITING = (JobState.PENDING, JobState.RETRYING)
 
 
-class MemoryJobStore:
+class MemoryJobStore(Closeable):
     """A :class:`~eventpatterns.jobs.JobStore` in this process's memory.
 
     Every method runs without awaiting anything in between, so each is atomic within
@@ -37,6 +39,18 @@ class MemoryJobStore:
         self._jobs: dict[str, Job] = {}
         self._by_owner: dict[str, set[str]] = {}
         self._by_key: dict[tuple[str, str], str] = {}
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> MemoryJobStore:
+        """Build from ``memory://?default_ttl=86400``, as the Redis and AWS stores from theirs.
+
+        ``default_ttl`` is read; the other memory stores' options are skipped, so one URL
+        serves every store. Keyword ``options`` win over the URL.
+
+        Raises:
+            ConfigurationError: Not a ``memory://`` URL, or a bad or unknown option.
+        """
+        return cls(**parse_memory_url(url, "MemoryJobStore", options))
 
     # -- expiry --------------------------------------------------------------------------
 

@@ -24,7 +24,6 @@ import json
 from collections.abc import Iterable
 from importlib.resources import files
 from typing import Any
-from urllib.parse import urlencode, urlunsplit
 
 from ...errors import ConfigurationError
 from ...push._devices import Device, Platform, Registration, check_topics
@@ -41,7 +40,7 @@ from ...push._registry import (
     too_many,
 )
 from ._connection import RedisConnection
-from ._url import _check_scheme, _int, _parse, _query, _text
+from ._url import STORE_OPTIONS, split_store_url
 
 __all__ = ["RedisDeviceRegistry"]
 
@@ -52,7 +51,7 @@ _SCRIPTS = (
 
 
 #: The query options ``RedisDeviceRegistry.from_url`` reads.
-REGISTRY_OPTIONS = {"prefix": _text, "max_devices": _int(1, 10_000)}
+REGISTRY_OPTIONS = STORE_OPTIONS["RedisDeviceRegistry"]
 
 
 def _script(name: str) -> str:
@@ -136,21 +135,14 @@ class RedisDeviceRegistry:
         """Build from ``redis://host:port/db?prefix=myapp&max_devices=20``.
 
         ``prefix`` and ``max_devices`` are read from the query string, beside the
-        redis-py connection options of ``docs/backends.md``; keyword ``options`` win
-        over the URL.
+        redis-py connection options of ``docs/backends.md``; the other Redis stores'
+        options (a bus URL's ``max_entries``...) are skipped, so one URL serves every
+        store. Keyword ``options`` win over the URL.
 
         Raises:
             ConfigurationError: Not a Redis URL, or a malformed or unknown option.
         """
-        parts = _check_scheme(url)
-        rest: list[tuple[str, str]] = []
-        for key, value in _query(parts):
-            parser = REGISTRY_OPTIONS.get(key)
-            if parser is None:
-                rest.append((key, value))
-            else:
-                options.setdefault(key, _parse(key, value, parser))
-        return cls(urlunsplit(parts._replace(query=urlencode(rest))), **options)
+        return cls(split_store_url(url, options, "RedisDeviceRegistry"), **options)
 
     async def __aenter__(self) -> RedisDeviceRegistry:
         return self

@@ -36,7 +36,7 @@ from ...jobs._model import Job, JobState
 from ...jobs._store import DEFAULT_TTL, JobPage, check_limit, format_cursor, parse_cursor
 from ._connection import _import_redis, waiting_client
 from ._scripts import HELPERS, as_function, text_of
-from ._url import connection_options
+from ._url import connection_options, split_store_url
 
 if TYPE_CHECKING:
     from ._bus import RedisBusBackend
@@ -194,6 +194,20 @@ class RedisJobStore:
         if expires not in (None, b"") and float(expires) <= self._clock.time():
             return None
         return job_from_json(raw)
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> RedisJobStore:
+        """Build from ``redis://host:port/db?prefix=myapp&default_ttl=86400``.
+
+        ``prefix``, ``default_ttl`` and ``grace`` are read from the query string, with
+        the redis-py connection options of ``docs/backends.md``; the other Redis
+        stores' options (a bus URL's ``max_entries``...) are skipped, so one URL serves
+        every store. Keyword ``options`` (``clock``, ``outbox``...) win over the URL.
+
+        Raises:
+            ConfigurationError: Not a Redis URL, or a malformed or unknown option.
+        """
+        return cls(split_store_url(url, options, "RedisJobStore"), **options)
 
     async def __aenter__(self) -> RedisJobStore:
         return self

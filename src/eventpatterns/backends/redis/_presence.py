@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager
 from importlib.resources import files
 from typing import Any
-from urllib.parse import urlencode, urlunsplit
 
 import anyio
 import anyio.abc
@@ -35,7 +34,7 @@ from ...realtime._presence import (
     check_ttl,
 )
 from ._connection import RedisConnection
-from ._url import BUS_OPTIONS, _check_scheme, _int, _parse, _query, _seconds, _text
+from ._url import STORE_OPTIONS, split_store_url
 
 __all__ = ["RedisPresence"]
 
@@ -43,12 +42,7 @@ __all__ = ["RedisPresence"]
 SWEEP_BATCH = 500
 
 #: The query options ``RedisPresence.from_url`` reads.
-PRESENCE_OPTIONS = {
-    "prefix": _text,
-    "ttl": _seconds,
-    "sweep_interval": _seconds,
-    "max_info_size": _int(2),
-}
+PRESENCE_OPTIONS = STORE_OPTIONS["RedisPresence"]
 
 
 def _script(name: str) -> str:
@@ -58,25 +52,6 @@ def _script(name: str) -> str:
 
 
 _SCRIPTS = ("join", "leave", "leave_all", "heartbeat", "read", "expire")
-
-
-def _split_url(url: str, options: dict[str, Any]) -> str:
-    """Move presence options from the query into ``options``; return the rest of the URL."""
-    parts = _check_scheme(url)
-    rest: list[tuple[str, str]] = []
-    for key, value in _query(parts):
-        parser = PRESENCE_OPTIONS.get(key)
-        if parser is not None:
-            options.setdefault(key, _parse(key, value, parser))
-        elif key in BUS_OPTIONS:
-            raise ConfigurationError(
-                f"redis:// option {key} is a RedisBusBackend option; RedisPresence reads"
-                f" {', '.join(PRESENCE_OPTIONS)} and the redis-py connection options"
-            )
-        else:
-            rest.append((key, value))
-    rest_url: str = urlunsplit(parts._replace(query=urlencode(rest)))
-    return rest_url
 
 
 class RedisPresence(SweeperLifecycle):
@@ -151,13 +126,14 @@ class RedisPresence(SweeperLifecycle):
         """Build from ``redis://host:port/db?prefix=myapp&ttl=30&sweep_interval=1``.
 
         ``prefix``, ``ttl``, ``sweep_interval`` and ``max_info_size`` are read from the
-        query string, with the redis-py connection options of ``docs/backends.md``;
-        keyword ``options`` win over the URL.
+        query string, with the redis-py connection options of ``docs/backends.md``; the
+        other Redis stores' options (a bus URL's ``max_entries``...) are skipped, so one
+        URL serves every store. Keyword ``options`` win over the URL.
 
         Raises:
             ConfigurationError: Not a Redis URL, or a malformed or unknown option.
         """
-        return cls(_split_url(url, options), **options)
+        return cls(split_store_url(url, options, "RedisPresence"), **options)
 
     # -- lifecycle -------------------------------------------------------------------------
 

@@ -27,13 +27,14 @@ import math
 import uuid
 from collections.abc import Callable, Sequence
 from importlib.resources import files
-from typing import Any
+from typing import Any, TypeVar
 
 from ...errors import BackendUnavailable, ConfigurationError
 from ...push._dispatch_codec import decode_fatigue, decode_letter, encode_fatigue, encode_letter
 from ...push._dispatch_state import PushDeadLetter
 from ...push._fatigue import Release, UserFatigue
 from ._connection import RedisConnection
+from ._url import split_store_url
 
 __all__ = ["RedisDispatchState", "RedisPushDeadLetters"]
 
@@ -51,6 +52,9 @@ def _check_prefix(prefix: object) -> str:
     return prefix
 
 
+S = TypeVar("S", bound="_RedisStore")
+
+
 class _RedisStore:
     """A connection and scripts, as an async context manager."""
 
@@ -64,6 +68,20 @@ class _RedisStore:
         )
         client = self._conn.client
         self._scripts = {name: client.register_script(_script(name)) for name in self._names}
+
+    @classmethod
+    def from_url(cls: type[S], url: str, **options: Any) -> S:
+        """Build from ``redis://host:port/db?prefix=myapp`` (and the store's options).
+
+        ``prefix`` (and ``key_ttl`` for :class:`RedisDispatchState`) is read from the
+        query string, with the redis-py connection options of ``docs/backends.md``; the
+        other Redis stores' options (a bus URL's ``max_entries``...) are skipped, so
+        one URL serves every store. Keyword ``options`` win over the URL.
+
+        Raises:
+            ConfigurationError: Not a Redis URL, or a malformed or unknown option.
+        """
+        return cls(split_store_url(url, options, cls.__name__), **options)
 
     async def __aenter__(self) -> Any:
         return self

@@ -1,10 +1,12 @@
 """Redis URLs and options: every part is checked here, before any connection is made.
 
 ``redis://[[user]:password@]host[:port][/db][?option=value&...]``, ``rediss://...``
-(TLS) and ``unix:///path/to/socket[?db=N&...]``. The query holds the bus's own options
-(:data:`BUS_OPTIONS`, read by ``RedisBusBackend.from_url``) and a fixed set of redis-py
-connection options (:data:`REDIS_OPTIONS`); anything else is refused, naming the
-option, rather than failing later inside redis-py. Keyword options win over the URL.
+(TLS) and ``unix:///path/to/socket[?db=N&...]``. The query holds the stores' own
+options (:data:`STORE_OPTIONS`: one table for every Redis store, so that one URL
+configures them all: each ``from_url`` reads its own and skips, still checking, the
+others') and a fixed set of redis-py connection options (:data:`REDIS_OPTIONS`);
+anything else is refused, naming the option, rather than failing later inside
+redis-py. Keyword options win over the URL.
 """
 
 from __future__ import annotations
@@ -17,7 +19,14 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from ...errors import ConfigurationError
 
-__all__ = ["BUS_OPTIONS", "REDIS_OPTIONS", "connection_options", "split_url"]
+__all__ = [
+    "BUS_OPTIONS",
+    "REDIS_OPTIONS",
+    "STORE_OPTIONS",
+    "connection_options",
+    "split_store_url",
+    "split_url",
+]
 
 _SCHEMES = ("redis", "rediss", "unix")
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
@@ -90,6 +99,24 @@ BUS_OPTIONS: Mapping[str, Callable[[str], Any]] = {
     "cluster": _bool,
 }
 
+#: Every Redis store's own query options, by the class whose ``from_url`` reads them.
+#: A store skips the options of the others (a bad value is still refused), so one URL
+#: configures every store; a name in none of them, nor in :data:`REDIS_OPTIONS`, is an
+#: error naming it.
+STORE_OPTIONS: Mapping[str, Mapping[str, Callable[[str], Any]]] = {
+    "RedisBusBackend": BUS_OPTIONS,
+    "RedisJobStore": {"prefix": _text, "default_ttl": _seconds, "grace": _seconds},
+    "RedisPresence": {
+        "prefix": _text,
+        "ttl": _seconds,
+        "sweep_interval": _seconds,
+        "max_info_size": _int(2),
+    },
+    "RedisDeviceRegistry": {"prefix": _text, "max_devices": _int(1, 10_000)},
+    "RedisDispatchState": {"prefix": _text, "key_ttl": _seconds},
+    "RedisPushDeadLetters": {"prefix": _text},
+}
+
 #: The redis-py connection options a URL may carry (others go as keyword arguments).
 REDIS_OPTIONS: Mapping[str, Callable[[str], Any]] = {
     "db": _int(0, 2**31 - 1),
@@ -137,24 +164,58 @@ def _parse(name: str, value: str, parser: Callable[[str], Any]) -> Any:
         raise ConfigurationError(f"redis:// option {name} must be {exc}, got {value!r}") from None
 
 
+def _owners(key: str) -> list[str]:
+    return [store for store, table in STORE_OPTIONS.items() if key in table]
+
+
+def split_store_url(url: str, options: dict[str, Any], store: str) -> str:
+    """Move ``store``'s options from ``url``'s query into ``options``; return the rest.
+
+    The options of the other stores (:data:`STORE_OPTIONS`) are checked and dropped;
+    the redis-py connection options stay in the returned URL. Keyword ``options`` win
+    over the query string.
+
+    Args:
+        url: A Redis URL.
+        options: The keyword options, updated in place.
+        store: A key of :data:`STORE_OPTIONS` (``"RedisJobStore"``...).
+
+    Raises:
+        ConfigurationError: Not a Redis URL, or a bad store option (the message names it).
+    """
+    own = STORE_OPTIONS[store]
+    parts = _check_scheme(url)
+    rest: list[tuple[str, str]] = []
+    for key, value in _query(parts):
+        parser = own.get(key)
+        if parser is not None:
+            options.setdefault(key, _parse(key, value, parser))
+            continue
+        owners = _owners(key)
+        if not owners:
+            rest.append((key, value))  # a redis-py option, or unknown: connection_options
+            continue
+        # Another store's option: skipped, but a bad value is still an error.
+        parsed = [_parse(key, value, STORE_OPTIONS[owner][key]) for owner in owners]
+        if key == "cluster" and parsed[0]:
+            raise ConfigurationError(
+                f"redis:// option cluster=true is for RedisBusBackend; {store} runs on one"
+                f" server (or one cluster slot): give it a URL without cluster"
+            )
+    rest_url: str = urlunsplit(parts._replace(query=urlencode(rest)))
+    return rest_url
+
+
 def split_url(url: str, options: dict[str, Any]) -> str:
     """Move the bus's options from ``url``'s query into ``options``; return the rest.
 
-    Keyword ``options`` win over the query string.
+    Keyword ``options`` win over the query string; the other stores' options are
+    skipped (:func:`split_store_url`).
 
     Raises:
         ConfigurationError: Not a Redis URL, or a bad bus option.
     """
-    parts = _check_scheme(url)
-    rest: list[tuple[str, str]] = []
-    for key, value in _query(parts):
-        parser = BUS_OPTIONS.get(key)
-        if parser is None:
-            rest.append((key, value))
-        else:
-            options.setdefault(key, _parse(key, value, parser))
-    rest_url: str = urlunsplit(parts._replace(query=urlencode(rest)))
-    return rest_url
+    return split_store_url(url, options, "RedisBusBackend")
 
 
 def connection_options(
@@ -203,14 +264,16 @@ def connection_options(
     if parts.password:
         out["password"] = unquote(parts.password)
     for key, value in _query(parts):
-        if key in BUS_OPTIONS:
+        owners = _owners(key)
+        if owners:
             raise ConfigurationError(
-                f"redis:// option {key} is read by RedisBusBackend.from_url();"
-                f" pass it to RedisBusBackend() as a keyword argument"
+                f"redis:// option {key} is read by {owners[0]}.from_url();"
+                f" pass it to {owners[0]}() as a keyword argument"
             )
         parser = REDIS_OPTIONS.get(key)
         if parser is None:
-            known = ", ".join(sorted(REDIS_OPTIONS.keys() | BUS_OPTIONS.keys()))
+            store_options = {name for table in STORE_OPTIONS.values() for name in table}
+            known = ", ".join(sorted(REDIS_OPTIONS.keys() | store_options))
             raise ConfigurationError(f"unknown redis:// option {key!r}; known options: {known}")
         if key == "db" and "db" in out:
             raise ConfigurationError("redis:// option db is given twice (URL path and query)")
