@@ -22,7 +22,6 @@ for them (bounded), then stops uvicorn; the process exits with status 0.
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import signal
 import socket
 import sys
@@ -31,6 +30,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import anyio
+
+from ..core._net import is_loopback
 
 if TYPE_CHECKING:
     from starlette.routing import BaseRoute
@@ -58,16 +59,6 @@ class ServeOptions:
     jobs: str | None = None
     blobs_dir: str | None = None
     demo: bool = False
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` only listens on this machine (``localhost``, ``127.x``, ``::1``)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _urls(sock: socket.socket) -> tuple[str, str, str]:

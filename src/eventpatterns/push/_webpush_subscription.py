@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -11,6 +10,7 @@ from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from ..core._net import is_loopback
 from ..errors import InvalidDevice
 from ._vapid import b64url_decode, b64url_encode, origin_of
 
@@ -20,15 +20,6 @@ if TYPE_CHECKING:
 __all__ = ["WebPushSubscription"]
 
 _MAX_ENDPOINT = 2048
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _check_endpoint(endpoint: object) -> str:
@@ -47,7 +38,7 @@ def _check_endpoint(endpoint: object) -> str:
     if not host:
         raise InvalidDevice("has no host", field="endpoint")
     # RFC 8030 section 8: push resources are https; http only for a local test service.
-    if parts.scheme != "https" and not (parts.scheme == "http" and _loopback(host)):
+    if parts.scheme != "https" and not (parts.scheme == "http" and is_loopback(host)):
         raise InvalidDevice(
             "must be an https: URL (http: only for a loopback test service)", field="endpoint"
         )
