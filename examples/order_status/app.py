@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
@@ -22,7 +21,6 @@ from pathlib import Path
 
 import anyio
 import httpx
-import uvicorn
 import websockets
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -30,6 +28,7 @@ from starlette.responses import FileResponse, JSONResponse
 from starlette.routing import Route
 
 from eventpatterns import Event, EventBus
+from eventpatterns.bff.asgi import served
 from eventpatterns.errors import AuthenticationFailed
 from eventpatterns.realtime import Credentials, Gateway, Principal, owner_only
 from eventpatterns.realtime.asgi import credentials_from
@@ -98,22 +97,15 @@ async def watch(base: str, user: str, orders: int) -> None:
 
 async def serve(app: Starlette, scenario: Callable[[str], Awaitable[None]] | None) -> None:
     """Serve ``app`` on 127.0.0.1; run ``scenario("host:port")`` and stop, or (None) forever."""
-    config = uvicorn.Config(app, lifespan="off", log_level="warning", ws="websockets-sansio")
-    server = uvicorn.Server(config)
     port = 0 if scenario else int(os.environ.get("PORT", "8000"))
-    sock = socket.create_server(("127.0.0.1", port))
-    base = f"127.0.0.1:{sock.getsockname()[1]}"
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(server.serve, [sock])
-        while not server.started:  # noqa: ASYNC110 - uvicorn has no readiness hook
-            await anyio.sleep(0.01)
+    async with served(app, port=port) as where:
+        base = f"127.0.0.1:{where.port}"
         if scenario is None:
             print(f"open http://{base}/?token=alice")
             await anyio.sleep_forever()
         else:
             with anyio.fail_after(20):
                 await scenario(base)
-        server.should_exit = True
 
 
 async def scenario(base: str) -> None:

@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import anyio
 import httpx
-import uvicorn
 import websockets
 from pydantic import BaseModel, Field
 from starlette.applications import Starlette
@@ -32,6 +30,7 @@ from starlette.routing import Route
 from eventpatterns import EventBus
 from eventpatterns.backends import Stores, stores_from_url
 from eventpatterns.backends.memory import MemoryBlobStore
+from eventpatterns.bff.asgi import served
 from eventpatterns.errors import AuthenticationFailed
 from eventpatterns.jobs import (
     JOB_EVENT_PREFIX,
@@ -128,22 +127,15 @@ async def use(base: str) -> None:
 
 async def serve(app: Starlette, scenario: Callable[[str], Awaitable[None]] | None) -> None:
     """Serve ``app`` on 127.0.0.1; run ``scenario("host:port")`` and stop, or (None) forever."""
-    config = uvicorn.Config(app, lifespan="off", log_level="warning", ws="websockets-sansio")
-    server = uvicorn.Server(config)
     port = 0 if scenario else int(os.environ.get("PORT", "8000"))
-    sock = socket.create_server(("127.0.0.1", port))
-    base = f"127.0.0.1:{sock.getsockname()[1]}"
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(server.serve, [sock])
-        while not server.started:  # noqa: ASYNC110 - uvicorn has no readiness hook
-            await anyio.sleep(0.01)
+    async with served(app, port=port) as where:
+        base = f"127.0.0.1:{where.port}"
         if scenario is None:
             print(f"open http://{base}/?token=alice")
             await anyio.sleep_forever()
         else:
             with anyio.fail_after(20):
                 await scenario(base)
-        server.should_exit = True
 
 
 async def main(serve_forever: bool = False) -> None:

@@ -1,7 +1,8 @@
 """The composed app and the BFF's aggregated views as Starlette routes (extra ``server``).
 
 :func:`create_app` mounts every component given (gateway, job tracker, push devices,
-views, CloudEvents ingest, dead letters, health, OpenAPI) in one app for one frontend.
+views, CloudEvents ingest, dead letters, health, metrics, OpenAPI) in one app for one
+frontend; :func:`served` runs an app on uvicorn for the length of an ``async with``.
 
 Example:
     ```python
@@ -14,5 +15,6 @@ Example:
 
 from ._app import create_app
 from ._asgi import problem, view_routes
+from ._served import Served, served
 
-__all__ = ["create_app", "problem", "view_routes"]
+__all__ = ["Served", "create_app", "problem", "served", "view_routes"]
