@@ -581,6 +581,48 @@ async def test_teardown_forgets_the_group_s_deliveries(backend: AWSBusBackend) -
     assert second.attempt == 1
 
 
+class _CountsInNeither:
+    """The real SQS client, but its first reading of ``queue_url`` counts nothing.
+
+    SQS (moto, seen in CI) can count a message whose visibility timeout ends during the
+    request neither as visible nor as in flight; this makes that moment happen on cue.
+    """
+
+    def __init__(self, client: Any, queue_url: str) -> None:
+        self.client, self.queue_url, self.readings = client, queue_url, 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+    async def get_queue_attributes(self, **request: Any) -> Any:
+        answer = await self.client.get_queue_attributes(**request)
+        if request["QueueUrl"] == self.queue_url:
+            self.readings += 1
+            if self.readings == 1:
+                answer["Attributes"] = {name: "0" for name in answer["Attributes"]}
+        return answer
+
+
+async def test_an_idle_reading_is_confirmed_before_drain_may_trust_it(
+    backend: AWSBusBackend,
+) -> None:
+    await backend.create_group("g", start="latest")
+    await backend.append(make_events(1))
+    [delivery] = await backend.receive("g", "c", max_count=10, visibility_timeout=30, wait=0)
+    await backend.release("g", delivery.receipt, delay=60, error="later")  # waiting to retry
+    real = await backend.pool.client("sqs")
+    racing = _CountsInNeither(real, backend._groups["g"].queue_url)
+    backend.pool._clients["sqs"] = racing
+    try:
+        stats = await backend.group_stats("g")
+    finally:
+        backend.pool._clients["sqs"] = real
+    assert racing.readings == 2
+    assert (stats.pending, stats.lag) == (1, 0)
+    busy = await backend.group_stats("g")  # not idle: read once
+    assert (busy.pending, busy.lag) == (1, 0)
+
+
 _JSON = st.recursive(
     st.none() | st.booleans() | st.integers(-5, 5) | st.text(max_size=5),
     lambda inner: (

@@ -212,19 +212,37 @@ class SQSGroups:
         self.leases.last_error[(group, lease.message_id)] = error
 
     async def group_stats(self, group: str) -> GroupStats:
-        """Counters from ``GetQueueAttributes`` of the queue and its DLQ (approximate)."""
+        """Counters from ``GetQueueAttributes`` of the queue and its DLQ (approximate).
+
+        An idle reading (nothing visible, delayed or in flight) is taken twice: SQS
+        counts a message whose visibility timeout ends during the request in neither
+        number (seen on moto, where the two counts are computed a moment apart), and
+        ``Consumer.drain()`` must not take that moment for the end of the work. A
+        message that really is in the queue shows in the second reading, as visible
+        or, once received, as in flight.
+        """
         resources = await self._group(group)
         sqs = await self.pool.client("sqs")
-        names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
-                 "ApproximateNumberOfMessagesDelayed"]  # fmt: skip
         with aws_errors("GetQueueAttributes", resource=f"group {group!r}"):
-            main = (
-                await sqs.get_queue_attributes(QueueUrl=resources.queue_url, AttributeNames=names)
-            )["Attributes"]
+            pending, lag = await _queue_counts(sqs, resources.queue_url)
+            if pending == 0 and lag == 0:
+                pending, lag = await _queue_counts(sqs, resources.queue_url)
             dead = (await sqs.get_queue_attributes(
-                QueueUrl=resources.dlq_url, AttributeNames=names))["Attributes"]  # fmt: skip
+                QueueUrl=resources.dlq_url, AttributeNames=_COUNTS))["Attributes"]  # fmt: skip
         return GroupStats(
-            pending=int(main[names[1]]),
-            lag=int(main[names[0]]) + int(main[names[2]]),
-            dead_letters=int(dead[names[0]]) + int(dead[names[1]]),
+            pending=pending,
+            lag=lag,
+            dead_letters=int(dead[_COUNTS[0]]) + int(dead[_COUNTS[1]]),
         )
+
+
+_COUNTS = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+           "ApproximateNumberOfMessagesDelayed"]  # fmt: skip
+
+
+async def _queue_counts(sqs: Any, queue_url: str) -> tuple[int, int]:
+    """``(in flight, visible + delayed)`` of one queue, from one ``GetQueueAttributes``."""
+    found = (await sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=_COUNTS))[
+        "Attributes"
+    ]
+    return int(found[_COUNTS[1]]), int(found[_COUNTS[0]]) + int(found[_COUNTS[2]])
