@@ -272,6 +272,27 @@ async def run_ours(
     return {"failures": failures, "mints": provider.auth.mints}
 
 
+def sender_child(src: str, subs: list[dict[str, Any]], raw_key: str, pipe: Pipe) -> None:
+    """Send from another process on the eventpatterns of ``src`` (``--baseline-src``).
+
+    Started once and warmed up before the rounds; each command ``(n, inflight)`` runs
+    :func:`run_ours` on the first ``n`` subscriptions, and the answer carries this
+    process's own wall time and CPU, so it is measured as an in-process row is.
+    """
+    sys.path.insert(0, src)
+    import eventpatterns
+
+    asyncio.run(run_ours(subs[:20], raw_key, inflight=4))
+    pipe.send(str(Path(eventpatterns.__file__).parent))
+    while (command := pipe.recv()) is not None:
+        count, inflight = command
+        start_cpu = time.process_time()
+        start = time.perf_counter()
+        extra = asyncio.run(run_ours(subs[:count], raw_key, inflight=inflight))
+        seconds = time.perf_counter() - start
+        pipe.send({"seconds": seconds, "cpu_s": time.process_time() - start_cpu, **extra})
+
+
 # -- where the time goes ------------------------------------------------------------------
 
 
@@ -311,9 +332,11 @@ def measure(pipe: Pipe, count: int, fn: Any) -> dict[str, Any]:
     pipe.recv()
     start_cpu = time.process_time()
     start = time.perf_counter()
-    extra = fn() or {}
+    extra = dict(fn() or {})
     seconds = time.perf_counter() - start
     cpu = time.process_time() - start_cpu
+    if "cpu_s" in extra:  # sent from a child process (--baseline-src): its own figures
+        seconds, cpu = extra.pop("seconds"), extra.pop("cpu_s")
     pipe.send("stats")
     stats = pipe.recv()
     return {
@@ -322,6 +345,7 @@ def measure(pipe: Pipe, count: int, fn: Any) -> dict[str, Any]:
         "rate": count / seconds,
         "sender_cpu_us": cpu / count * 1e6,
         "receiver_cpu_us": stats["cpu_s"] / count * 1e6,
+        "sender_busy": round(cpu / seconds, 2),
         "receiver_busy": round(stats["cpu_s"] / seconds, 2),
         "verified": stats["verified"],
         "undecrypted": count - stats["verified"],
@@ -331,19 +355,37 @@ def measure(pipe: Pipe, count: int, fn: Any) -> dict[str, Any]:
     }
 
 
+def both_cpu(result: dict[str, Any]) -> float:
+    """CPU per message of the two processes: the sender's and the receiver's."""
+    return float(result["sender_cpu_us"] + result["receiver_cpu_us"])
+
+
 def settle(
     number: int,
-    references: list[float],
+    references: list[dict[str, Any]],
     pending: list[tuple[str, dict[str, Any]]],
-    rate: float,
+    peer: dict[str, Any],
 ) -> None:
-    """A pywebpush run at ``rate`` ended: rate the contenders run since the one before."""
-    references.append(rate)
+    """A pywebpush run ended: rate the contenders run since the one before.
+
+    Each gets three ratios to the mean of the pywebpush runs around it: notifications/s
+    (the target's), sender CPU per message (what a sender process alone would reach
+    with a push service elsewhere), and both processes' CPU per message (what the
+    rate tends to when the two share a busy machine).
+    """
+    references.append(peer)
+    around = references[-2:]
     for key, result in pending:
-        result["x pywebpush"] = result["rate"] / ((references[-2] + rate) / 2)
+        result["x pywebpush"] = result["rate"] / statistics.mean(r["rate"] for r in around)
+        result["x sender cpu"] = (
+            statistics.mean(r["sender_cpu_us"] for r in around) / result["sender_cpu_us"]
+        )
+        result["x both cpu"] = statistics.mean(both_cpu(r) for r in around) / both_cpu(result)
         flag = "" if result["complete"] else "  INCOMPLETE"
         print(f"round {number + 1} {key:22} {result['rate']:>8,.0f} notifications/s"
-              f" ({result['notifications']:,}; {result['x pywebpush']:.2f}x){flag}",
+              f" ({result['notifications']:,}; {result['x pywebpush']:.2f}x;"
+              f" sender CPU {result['sender_cpu_us']:,.0f} us, {result['x sender cpu']:.2f}x;"
+              f" receiver {result['receiver_cpu_us']:,.0f} us){flag}",
               flush=True)  # fmt: skip
     pending.clear()
 
@@ -360,6 +402,9 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="CI smoke: 500 to ours, 150 to peers")
     parser.add_argument("--http2", action="store_true",
                         help="serve on hypercorn; add rows over one HTTP/2 connection")  # fmt: skip
+    parser.add_argument("--baseline-src",
+                        help="an A/B: also send from this eventpatterns checkout (and from"
+                             " this one) in child processes, in the same rounds")  # fmt: skip
     args = parser.parse_args()
     if args.quick:
         args.subscriptions = min(args.subscriptions, 500)
@@ -379,6 +424,7 @@ def main() -> int:
     )
     server.start()
     t0 = time.monotonic()
+    children: list[tuple[Any, Pipe]] = []
     try:
         hello = ours_end.recv()
         subs: list[dict[str, Any]] = hello["subscriptions"]
@@ -421,6 +467,31 @@ def main() -> int:
                 ("eventpatterns-h2-64", "WebPushProvider, HTTP/2, 64 streams, 1 connection",
                  peers_n, ours_run(peer_subs, 64, http2=True)),
             ]  # fmt: skip
+        if args.baseline_src:  # the same rows from two trees, each in a child process
+            here = str(Path(__file__).resolve().parents[1] / "src")
+            base = str(Path(args.baseline_src).resolve() / "src")
+            for tag, src in (("this", here), ("base", base)):
+                parent_end, child_end = context.Pipe()
+                child = context.Process(
+                    target=sender_child, args=(src, subs, raw_key, child_end), daemon=True
+                )
+                child.start()
+                children.append((child, parent_end))
+                print(f"A/B sender {tag}: {parent_end.recv()}", flush=True)
+
+                def in_child(end: Pipe, n: int, k: int) -> Any:
+                    def run() -> Any:
+                        end.send((n, k))
+                        return end.recv()
+
+                    return run
+
+                runs += [
+                    (f"ab-{tag}", f"WebPushProvider, {inflight} in flight [{tag}: {src}]",
+                     len(subs), in_child(parent_end, len(subs), inflight)),
+                    (f"ab-{tag}-16", f"WebPushProvider, 16 in flight [{tag}]",
+                     peers_n, in_child(parent_end, peers_n, 16)),
+                ]  # fmt: skip
         # Warm up (imports, first connections, the token): not measured.
         run_pywebpush(peer_subs[:20], raw_key, session=False)
         asyncio.run(run_ours(subs[:20], raw_key, inflight=4))
@@ -435,24 +506,26 @@ def main() -> int:
             order = [*others[shift:], *others[:shift]]
             reference = runs[0]
             results: dict[str, dict[str, Any]] = {}
-            references: list[float] = []
+            references: list[dict[str, Any]] = []
             pending: list[tuple[str, dict[str, Any]]] = []
 
             peer_runs: list[dict[str, Any]] = []
             for index, (key, label, count, fn) in enumerate(order):
                 if index % 2 == 0:
                     peer_runs.append(measure(ours_end, reference[2], reference[3]))
-                    settle(number, references, pending, peer_runs[-1]["rate"])
+                    settle(number, references, pending, peer_runs[-1])
                 result = measure(ours_end, count, fn)
                 results[key] = {"contender": label, **result}
                 pending.append((key, results[key]))
             peer_runs.append(measure(ours_end, reference[2], reference[3]))
-            settle(number, references, pending, peer_runs[-1]["rate"])
+            settle(number, references, pending, peer_runs[-1])
             peer = dict(peer_runs[0])
             peer["rate"] = statistics.mean(r["rate"] for r in peer_runs)
             peer["complete"] = all(r["complete"] for r in peer_runs)
             peer["undecrypted"] = sum(r["undecrypted"] for r in peer_runs)
-            peer["x pywebpush"] = 1.0
+            peer["sender_cpu_us"] = statistics.mean(r["sender_cpu_us"] for r in peer_runs)
+            peer["receiver_cpu_us"] = statistics.mean(r["receiver_cpu_us"] for r in peer_runs)
+            peer["x pywebpush"] = peer["x sender cpu"] = peer["x both cpu"] = 1.0
             results[reference[0]] = {"contender": reference[1], **peer}
             print(f"round {number + 1} {reference[0]:22} {peer['rate']:>8,.0f} notifications/s"
                   f" (mean of {len(peer_runs)} runs: "
@@ -461,6 +534,9 @@ def main() -> int:
             rounds.append(results)
         ours_end.send("quit")
     finally:
+        for child, end in children:
+            end.send(None)
+            child.join(10)
         server.join(10)
         if server.is_alive():
             server.kill()
@@ -470,10 +546,12 @@ def main() -> int:
         row = dict(each[len(each) // 2])  # a real run's figures; rate and ratio as medians
         row["key"] = key
         row["rate"] = statistics.median(r["rate"] for r in each)
-        row["x pywebpush"] = round(statistics.median(r["x pywebpush"] for r in each), 2)
+        for ratio in ("x pywebpush", "x sender cpu", "x both cpu"):
+            row[ratio] = round(statistics.median(r[ratio] for r in each), 2)
         row["sender_cpu_us"] = statistics.median(r["sender_cpu_us"] for r in each)
         row["receiver_cpu_us"] = statistics.median(r["receiver_cpu_us"] for r in each)
         row["receiver_busy"] = statistics.median(r["receiver_busy"] for r in each)
+        row["sender_busy"] = statistics.median(r["sender_busy"] for r in each)
         row["undecrypted"] = sum(r["undecrypted"] for r in each)
         row["complete"] = all(r["complete"] for r in each)
         row["rounds"] = [round(r["rate"]) for r in each]
@@ -492,8 +570,9 @@ def main() -> int:
           f"{len(payload_for(0))}-byte payload, medians of {args.rounds} round(s), "
           f"{time.monotonic() - t0:.0f} s, load average {load_before:.1f}"
           f" -> {load_after:.1f}\n")  # fmt: skip
-    columns = ["contender", "notifications", "rate", "x pywebpush", "sender_cpu_us",
-               "receiver_cpu_us", "receiver_busy", "undecrypted", "complete", "rounds"]  # fmt: skip
+    columns = ["contender", "notifications", "rate", "x pywebpush", "x sender cpu",
+               "x both cpu", "sender_cpu_us", "receiver_cpu_us", "sender_busy",
+               "receiver_busy", "undecrypted", "complete", "rounds"]  # fmt: skip
     print_table(rows, columns)
     print("\nwhere eventpatterns' sender time goes (us per message unless noted):")
     vapid_line = f"{costs['vapid_per_message_us']:.3f} per message ({ours['mints']} token(s))"
@@ -506,6 +585,16 @@ def main() -> int:
     target = {"target": "eventpatterns >= 5x pywebpush, all verified",
               "measured": f"{ours['x pywebpush']}x",
               "met": ours["x pywebpush"] >= 5 and all(r["complete"] for r in rows)}  # fmt: skip
+    # The receiver shares the machine: how much of each message's CPU is its?
+    peer_row = rows[0]
+    ceiling = both_cpu(peer_row) / ours["receiver_cpu_us"]
+    print(f"\nthe receiver's share: {ours['receiver_cpu_us']:,.0f} us of each of our messages"
+          f" against our sender's {ours['sender_cpu_us']:,.0f} (pywebpush:"
+          f" {peer_row['receiver_cpu_us']:,.0f} against {peer_row['sender_cpu_us']:,.0f});"
+          f" on a machine with no core to spare, the ratio tends to both processes' CPU"
+          f" ({ours['x both cpu']}x), at most {ceiling:.1f}x with a sender costing"
+          " nothing")  # fmt: skip
+    costs["receiver_bound_ceiling_x"] = round(ceiling, 2)
     if args.http2:
         by_key = {row["key"]: row for row in rows}
         for h2, h1 in (
