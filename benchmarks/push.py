@@ -299,6 +299,54 @@ def sender_child(src: str, subs: list[dict[str, Any]], raw_key: str, pipe: Pipe)
 # -- where the time goes ------------------------------------------------------------------
 
 
+def serve_noop(pipe: Pipe) -> None:
+    """An HTTP/1.1 server that answers every request ``201`` unread: the sender's floor."""
+
+    class Answer(asyncio.Protocol):
+        def connection_made(self, transport: Any) -> None:
+            self.transport, self.buffer = transport, b""
+
+        def data_received(self, data: bytes) -> None:
+            self.buffer += data
+            while (end := self.buffer.find(b"\r\n\r\n")) >= 0:
+                head = self.buffer[:end].lower()
+                at = head.find(b"content-length:")
+                size = int(head[at + 15 :].split(b"\r\n", 1)[0]) if at >= 0 else 0
+                if len(self.buffer) < end + 4 + size:
+                    return
+                self.buffer = self.buffer[end + 4 + size :]
+                self.transport.write(b"HTTP/1.1 201 Created\r\ncontent-length: 0\r\n\r\n")
+
+    async def run() -> None:
+        server = await asyncio.get_running_loop().create_server(Answer, "127.0.0.1", 0)
+        pipe.send(server.sockets[0].getsockname()[1])
+        await asyncio.get_running_loop().run_in_executor(None, pipe.recv)
+
+    asyncio.run(run())
+
+
+def sender_floor(subs: list[dict[str, Any]], raw_key: str, origin: str) -> float:
+    """Our sender's CPU per message (4 in flight) against :func:`serve_noop`.
+
+    The receiver checks and decrypts nothing there, so its CPU takes (almost) none
+    from the sender's: what is left is the sender's own cost, HTTP included.
+    """
+    context = multiprocessing.get_context("spawn")
+    ours, theirs = context.Pipe()
+    server = context.Process(target=serve_noop, args=(theirs,), daemon=True)
+    server.start()
+    try:
+        noop = f"http://127.0.0.1:{ours.recv()}"
+        moved = [{**s, "endpoint": s["endpoint"].replace(origin, noop, 1)} for s in subs]
+        asyncio.run(run_ours(moved[:100], raw_key, inflight=4))
+        start = time.process_time()
+        asyncio.run(run_ours(moved, raw_key, inflight=4))
+        return (time.process_time() - start) / len(moved) * 1e6
+    finally:
+        ours.send("quit")
+        server.join(10)
+
+
 def breakdown(subs: list[dict[str, Any]], raw_key: str, repeat: int) -> dict[str, float]:
     from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -576,6 +624,14 @@ def main() -> int:
     costs["http_and_rest_us"] = max(
         ours["sender_cpu_us"] - costs["encrypt_us"] - costs["vapid_per_message_us"], 0.0
     )
+    # The same sender against a server that does nothing: its own cost, measured
+    # beside no receiver's work (the figure above is measured beside the receiver's).
+    costs["floor_sender_cpu_us"] = sender_floor(
+        subs[: min(len(subs), 5000)], raw_key, hello["origin"]
+    )
+    costs["floor_http_and_rest_us"] = max(
+        costs["floor_sender_cpu_us"] - costs["encrypt_us"] - costs["vapid_per_message_us"], 0.0
+    )
     costs["wall_us_per_message"] = per_message
     print(f"\n{args.subscriptions:,} subscriptions ({peers_n:,} for the peers), "
           f"{len(payload_for(0))}-byte payload, medians of {args.rounds} round(s), "
@@ -593,6 +649,9 @@ def main() -> int:
     print(f"  encryption in all   {costs['encrypt_us']:8.1f}  (ECDH, HKDF, AES-128-GCM, padding)")
     print(f"  HTTP and the rest   {costs['http_and_rest_us']:8.1f}  (sender CPU less the above)")
     print(f"  sender CPU          {ours['sender_cpu_us']:8.1f}; wall {per_message:.1f} per message")
+    print(f"  against a no-op server: sender CPU {costs['floor_sender_cpu_us']:.1f}, of which"
+          f" HTTP and the rest {costs['floor_http_and_rest_us']:.1f}"
+          " (no receiver beside it)")  # fmt: skip
     target = {"target": "eventpatterns >= 5x pywebpush, all verified",
               "measured": f"{ours['x pywebpush']}x",
               "met": ours["x pywebpush"] >= 5 and all(r["complete"] for r in rows)}  # fmt: skip
