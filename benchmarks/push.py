@@ -35,10 +35,19 @@ contender and last, and each contender is divided by the mean of the pywebpush r
 just before and after it (the machine may be shared, its load changing by the
 minute); rounds (3, ``--rounds``) rotate the contenders' order, and the table shows
 medians. The load average at the start and end is printed and saved.
+Each row has three ratios to pywebpush: notifications/s, sender CPU per message, and
+both processes' CPU per message; the receiver shares the machine, so when no core is
+spare the rate ratio tends to the last, and the receiver's share is printed.
+``--decrypt after`` makes the receiver answer once the VAPID token and headers are
+checked and decrypt every body after the run (a push service never decrypts; the row
+is complete only if every body then decrypts to its payload); ``--decrypt inline``
+(the default) decrypts before answering. ``--baseline-src DIR`` adds A/B rows sent from
+child processes, one on this tree and one on ``DIR/src``, in the same rounds.
 Where our time goes is measured in the sender process: VAPID signing (per token, and
 per message as sent), P-256 ECDH (an ephemeral key pair and the exchange), the whole
 encryption (ECDH, HKDF, AES-GCM), and what is left of the sender's CPU per message:
-HTTP (httpx) and the scheduling around it.
+HTTP and the scheduling around it; and again against a server that answers without
+reading (the sender's floor, with no receiver's work beside it).
 """
 
 from __future__ import annotations
