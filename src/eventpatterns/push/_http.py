@@ -319,7 +319,12 @@ class _Connection:
     ) -> ParsedResponse:
         stream = self.stream
         try:
-            await stream.send(data)
+            # A request is a few KiB: the socket's buffer takes it without waiting,
+            # but a deadline bounds the send too.
+            with anyio.fail_after(None if deadline is None else deadline - time.monotonic()):
+                await stream.send(data)
+        except TimeoutError:
+            raise httpx.WriteTimeout("the push service did not take the request in time") from None
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
             if reused:
                 raise _Stale from exc
@@ -609,7 +614,7 @@ class PushTransport(httpx.AsyncBaseTransport):
 
         Raises:
             httpx.TimeoutException: The deadline passed (``PoolTimeout``,
-                ``ConnectTimeout`` or ``ReadTimeout``).
+                ``ConnectTimeout``, ``WriteTimeout`` or ``ReadTimeout``).
             httpx.TransportError: The subclass httpx raises for the same failure.
         """
         data = b"POST %s HTTP/1.1\r\nhost: %s\r\n%scontent-length: %d\r\n\r\n%s" % (
