@@ -35,10 +35,19 @@ contender and last, and each contender is divided by the mean of the pywebpush r
 just before and after it (the machine may be shared, its load changing by the
 minute); rounds (3, ``--rounds``) rotate the contenders' order, and the table shows
 medians. The load average at the start and end is printed and saved.
+Each row has three ratios to pywebpush: notifications/s, sender CPU per message, and
+both processes' CPU per message; the receiver shares the machine, so when no core is
+spare the rate ratio tends to the last, and the receiver's share is printed.
+``--decrypt after`` makes the receiver answer once the VAPID token and headers are
+checked and decrypt every body after the run (a push service never decrypts; the row
+is complete only if every body then decrypts to its payload); ``--decrypt inline``
+(the default) decrypts before answering. ``--baseline-src DIR`` adds A/B rows sent from
+child processes, one on this tree and one on ``DIR/src``, in the same rounds.
 Where our time goes is measured in the sender process: VAPID signing (per token, and
 per message as sent), P-256 ECDH (an ephemeral key pair and the exchange), the whole
 encryption (ECDH, HKDF, AES-GCM), and what is left of the sender's CPU per message:
-HTTP (httpx) and the scheduling around it.
+HTTP and the scheduling around it; and again against a server that answers without
+reading (the sender's floor, with no receiver's work beside it).
 """
 
 from __future__ import annotations
@@ -108,18 +117,18 @@ def serve_hypercorn(app: Any, sock: Any, stop: threading.Event) -> None:
 
 
 @contextmanager
-def receiver_on(server: str) -> Iterator[Any]:
+def receiver_on(server: str, *, defer: bool = False) -> Iterator[Any]:
     """A WebPushReceiver on uvicorn (its own), or its ASGI app on hypercorn (for HTTP/2)."""
     from eventpatterns.testing import WebPushReceiver
 
     if server == "uvicorn":
-        with WebPushReceiver() as receiver:
+        with WebPushReceiver(defer_decryption=defer) as receiver:
             yield receiver
         return
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     sock.listen(1024)
-    receiver = WebPushReceiver(port=sock.getsockname()[1])  # its origin: hypercorn's port
+    receiver = WebPushReceiver(port=sock.getsockname()[1], defer_decryption=defer)
     stop = threading.Event()
     thread = threading.Thread(target=serve_hypercorn, args=(receiver._app, sock, stop))
     thread.start()
@@ -130,8 +139,8 @@ def receiver_on(server: str) -> Iterator[Any]:
         thread.join(10)
 
 
-def serve(count: int, pipe: Pipe, server: str = "uvicorn") -> None:
-    with receiver_on(server) as receiver:
+def serve(count: int, pipe: Pipe, server: str = "uvicorn", defer: bool = False) -> None:
+    with receiver_on(server, defer=defer) as receiver:
         subs = [receiver.subscribe() for _ in range(count)]
         index = {sub.endpoint: i for i, sub in enumerate(subs)}
         pipe.send({"origin": receiver.origin, "subscriptions": [s.to_json() for s in subs]})
@@ -144,7 +153,9 @@ def serve(count: int, pipe: Pipe, server: str = "uvicorn") -> None:
                 start = time.process_time()
                 pipe.send("ok")
                 continue
-            messages = receiver.messages
+            cpu_s = time.process_time() - start  # answering (decrypting too, unless deferred)
+            messages = receiver.messages  # a deferred receiver decrypts them here
+            decrypt_s = time.process_time() - start - cpu_s
             verified = sum(payload_for(index[m.endpoint]) == m.payload for m in messages)
             pipe.send(
                 {
@@ -152,7 +163,8 @@ def serve(count: int, pipe: Pipe, server: str = "uvicorn") -> None:
                     "verified": verified,
                     "distinct": len({m.endpoint for m in messages}),
                     "rejections": len(receiver.rejections),
-                    "cpu_s": time.process_time() - start,
+                    "cpu_s": cpu_s,
+                    "decrypt_after_s": decrypt_s if defer else 0.0,
                 }
             )
 
@@ -272,7 +284,76 @@ async def run_ours(
     return {"failures": failures, "mints": provider.auth.mints}
 
 
+def sender_child(src: str, subs: list[dict[str, Any]], raw_key: str, pipe: Pipe) -> None:
+    """Send from another process on the eventpatterns of ``src`` (``--baseline-src``).
+
+    Started once and warmed up before the rounds; each command ``(n, inflight)`` runs
+    :func:`run_ours` on the first ``n`` subscriptions, and the answer carries this
+    process's own wall time and CPU, so it is measured as an in-process row is.
+    """
+    sys.path.insert(0, src)
+    import eventpatterns
+
+    asyncio.run(run_ours(subs[:20], raw_key, inflight=4))
+    pipe.send(str(Path(eventpatterns.__file__).parent))
+    while (command := pipe.recv()) is not None:
+        count, inflight = command
+        start_cpu = time.process_time()
+        start = time.perf_counter()
+        extra = asyncio.run(run_ours(subs[:count], raw_key, inflight=inflight))
+        seconds = time.perf_counter() - start
+        pipe.send({"seconds": seconds, "cpu_s": time.process_time() - start_cpu, **extra})
+
+
 # -- where the time goes ------------------------------------------------------------------
+
+
+def serve_noop(pipe: Pipe) -> None:
+    """An HTTP/1.1 server that answers every request ``201`` unread: the sender's floor."""
+
+    class Answer(asyncio.Protocol):
+        def connection_made(self, transport: Any) -> None:
+            self.transport, self.buffer = transport, b""
+
+        def data_received(self, data: bytes) -> None:
+            self.buffer += data
+            while (end := self.buffer.find(b"\r\n\r\n")) >= 0:
+                head = self.buffer[:end].lower()
+                at = head.find(b"content-length:")
+                size = int(head[at + 15 :].split(b"\r\n", 1)[0]) if at >= 0 else 0
+                if len(self.buffer) < end + 4 + size:
+                    return
+                self.buffer = self.buffer[end + 4 + size :]
+                self.transport.write(b"HTTP/1.1 201 Created\r\ncontent-length: 0\r\n\r\n")
+
+    async def run() -> None:
+        server = await asyncio.get_running_loop().create_server(Answer, "127.0.0.1", 0)
+        pipe.send(server.sockets[0].getsockname()[1])
+        await asyncio.get_running_loop().run_in_executor(None, pipe.recv)
+
+    asyncio.run(run())
+
+
+def sender_floor(subs: list[dict[str, Any]], raw_key: str, origin: str) -> float:
+    """Our sender's CPU per message (4 in flight) against :func:`serve_noop`.
+
+    The receiver checks and decrypts nothing there, so its CPU takes (almost) none
+    from the sender's: what is left is the sender's own cost, HTTP included.
+    """
+    context = multiprocessing.get_context("spawn")
+    ours, theirs = context.Pipe()
+    server = context.Process(target=serve_noop, args=(theirs,), daemon=True)
+    server.start()
+    try:
+        noop = f"http://127.0.0.1:{ours.recv()}"
+        moved = [{**s, "endpoint": s["endpoint"].replace(origin, noop, 1)} for s in subs]
+        asyncio.run(run_ours(moved[:100], raw_key, inflight=4))
+        start = time.process_time()
+        asyncio.run(run_ours(moved, raw_key, inflight=4))
+        return (time.process_time() - start) / len(moved) * 1e6
+    finally:
+        ours.send("quit")
+        server.join(10)
 
 
 def breakdown(subs: list[dict[str, Any]], raw_key: str, repeat: int) -> dict[str, float]:
@@ -311,9 +392,11 @@ def measure(pipe: Pipe, count: int, fn: Any) -> dict[str, Any]:
     pipe.recv()
     start_cpu = time.process_time()
     start = time.perf_counter()
-    extra = fn() or {}
+    extra = dict(fn() or {})
     seconds = time.perf_counter() - start
     cpu = time.process_time() - start_cpu
+    if "cpu_s" in extra:  # sent from a child process (--baseline-src): its own figures
+        seconds, cpu = extra.pop("seconds"), extra.pop("cpu_s")
     pipe.send("stats")
     stats = pipe.recv()
     return {
@@ -322,6 +405,8 @@ def measure(pipe: Pipe, count: int, fn: Any) -> dict[str, Any]:
         "rate": count / seconds,
         "sender_cpu_us": cpu / count * 1e6,
         "receiver_cpu_us": stats["cpu_s"] / count * 1e6,
+        "decrypt_after_us": stats["decrypt_after_s"] / count * 1e6,
+        "sender_busy": round(cpu / seconds, 2),
         "receiver_busy": round(stats["cpu_s"] / seconds, 2),
         "verified": stats["verified"],
         "undecrypted": count - stats["verified"],
@@ -331,19 +416,37 @@ def measure(pipe: Pipe, count: int, fn: Any) -> dict[str, Any]:
     }
 
 
+def both_cpu(result: dict[str, Any]) -> float:
+    """CPU per message of the two processes: the sender's and the receiver's."""
+    return float(result["sender_cpu_us"] + result["receiver_cpu_us"])
+
+
 def settle(
     number: int,
-    references: list[float],
+    references: list[dict[str, Any]],
     pending: list[tuple[str, dict[str, Any]]],
-    rate: float,
+    peer: dict[str, Any],
 ) -> None:
-    """A pywebpush run at ``rate`` ended: rate the contenders run since the one before."""
-    references.append(rate)
+    """A pywebpush run ended: rate the contenders run since the one before.
+
+    Each gets three ratios to the mean of the pywebpush runs around it: notifications/s
+    (the target's), sender CPU per message (what a sender process alone would reach
+    with a push service elsewhere), and both processes' CPU per message (what the
+    rate tends to when the two share a busy machine).
+    """
+    references.append(peer)
+    around = references[-2:]
     for key, result in pending:
-        result["x pywebpush"] = result["rate"] / ((references[-2] + rate) / 2)
+        result["x pywebpush"] = result["rate"] / statistics.mean(r["rate"] for r in around)
+        result["x sender cpu"] = (
+            statistics.mean(r["sender_cpu_us"] for r in around) / result["sender_cpu_us"]
+        )
+        result["x both cpu"] = statistics.mean(both_cpu(r) for r in around) / both_cpu(result)
         flag = "" if result["complete"] else "  INCOMPLETE"
         print(f"round {number + 1} {key:22} {result['rate']:>8,.0f} notifications/s"
-              f" ({result['notifications']:,}; {result['x pywebpush']:.2f}x){flag}",
+              f" ({result['notifications']:,}; {result['x pywebpush']:.2f}x;"
+              f" sender CPU {result['sender_cpu_us']:,.0f} us, {result['x sender cpu']:.2f}x;"
+              f" receiver {result['receiver_cpu_us']:,.0f} us){flag}",
               flush=True)  # fmt: skip
     pending.clear()
 
@@ -360,6 +463,14 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="CI smoke: 500 to ours, 150 to peers")
     parser.add_argument("--http2", action="store_true",
                         help="serve on hypercorn; add rows over one HTTP/2 connection")  # fmt: skip
+    parser.add_argument("--baseline-src",
+                        help="an A/B: also send from this eventpatterns checkout (and from"
+                             " this one) in child processes, in the same rounds")  # fmt: skip
+    parser.add_argument("--decrypt", choices=("inline", "after"), default="inline",
+                        help="the receiver decrypts each body before answering (inline), or"
+                             " answers once the VAPID token and headers are checked and"
+                             " decrypts every body after the run (after: as a push service"
+                             " does, which never decrypts)")  # fmt: skip
     args = parser.parse_args()
     if args.quick:
         args.subscriptions = min(args.subscriptions, 500)
@@ -375,10 +486,13 @@ def main() -> int:
     ours_end, theirs_end = context.Pipe()
     where = "hypercorn" if args.http2 else "uvicorn"
     server = context.Process(
-        target=serve, args=(args.subscriptions, theirs_end, where), daemon=True
+        target=serve,
+        args=(args.subscriptions, theirs_end, where, args.decrypt == "after"),
+        daemon=True,
     )
     server.start()
     t0 = time.monotonic()
+    children: list[tuple[Any, Pipe]] = []
     try:
         hello = ours_end.recv()
         subs: list[dict[str, Any]] = hello["subscriptions"]
@@ -421,6 +535,31 @@ def main() -> int:
                 ("eventpatterns-h2-64", "WebPushProvider, HTTP/2, 64 streams, 1 connection",
                  peers_n, ours_run(peer_subs, 64, http2=True)),
             ]  # fmt: skip
+        if args.baseline_src:  # the same rows from two trees, each in a child process
+            here = str(Path(__file__).resolve().parents[1] / "src")
+            base = str(Path(args.baseline_src).resolve() / "src")
+            for tag, src in (("this", here), ("base", base)):
+                parent_end, child_end = context.Pipe()
+                child = context.Process(
+                    target=sender_child, args=(src, subs, raw_key, child_end), daemon=True
+                )
+                child.start()
+                children.append((child, parent_end))
+                print(f"A/B sender {tag}: {parent_end.recv()}", flush=True)
+
+                def in_child(end: Pipe, n: int, k: int) -> Any:
+                    def run() -> Any:
+                        end.send((n, k))
+                        return end.recv()
+
+                    return run
+
+                runs += [
+                    (f"ab-{tag}", f"WebPushProvider, {inflight} in flight [{tag}: {src}]",
+                     len(subs), in_child(parent_end, len(subs), inflight)),
+                    (f"ab-{tag}-16", f"WebPushProvider, 16 in flight [{tag}]",
+                     peers_n, in_child(parent_end, peers_n, 16)),
+                ]  # fmt: skip
         # Warm up (imports, first connections, the token): not measured.
         run_pywebpush(peer_subs[:20], raw_key, session=False)
         asyncio.run(run_ours(subs[:20], raw_key, inflight=4))
@@ -435,24 +574,26 @@ def main() -> int:
             order = [*others[shift:], *others[:shift]]
             reference = runs[0]
             results: dict[str, dict[str, Any]] = {}
-            references: list[float] = []
+            references: list[dict[str, Any]] = []
             pending: list[tuple[str, dict[str, Any]]] = []
 
             peer_runs: list[dict[str, Any]] = []
             for index, (key, label, count, fn) in enumerate(order):
                 if index % 2 == 0:
                     peer_runs.append(measure(ours_end, reference[2], reference[3]))
-                    settle(number, references, pending, peer_runs[-1]["rate"])
+                    settle(number, references, pending, peer_runs[-1])
                 result = measure(ours_end, count, fn)
                 results[key] = {"contender": label, **result}
                 pending.append((key, results[key]))
             peer_runs.append(measure(ours_end, reference[2], reference[3]))
-            settle(number, references, pending, peer_runs[-1]["rate"])
+            settle(number, references, pending, peer_runs[-1])
             peer = dict(peer_runs[0])
             peer["rate"] = statistics.mean(r["rate"] for r in peer_runs)
             peer["complete"] = all(r["complete"] for r in peer_runs)
             peer["undecrypted"] = sum(r["undecrypted"] for r in peer_runs)
-            peer["x pywebpush"] = 1.0
+            peer["sender_cpu_us"] = statistics.mean(r["sender_cpu_us"] for r in peer_runs)
+            peer["receiver_cpu_us"] = statistics.mean(r["receiver_cpu_us"] for r in peer_runs)
+            peer["x pywebpush"] = peer["x sender cpu"] = peer["x both cpu"] = 1.0
             results[reference[0]] = {"contender": reference[1], **peer}
             print(f"round {number + 1} {reference[0]:22} {peer['rate']:>8,.0f} notifications/s"
                   f" (mean of {len(peer_runs)} runs: "
@@ -461,6 +602,9 @@ def main() -> int:
             rounds.append(results)
         ours_end.send("quit")
     finally:
+        for child, end in children:
+            end.send(None)
+            child.join(10)
         server.join(10)
         if server.is_alive():
             server.kill()
@@ -470,10 +614,12 @@ def main() -> int:
         row = dict(each[len(each) // 2])  # a real run's figures; rate and ratio as medians
         row["key"] = key
         row["rate"] = statistics.median(r["rate"] for r in each)
-        row["x pywebpush"] = round(statistics.median(r["x pywebpush"] for r in each), 2)
+        for ratio in ("x pywebpush", "x sender cpu", "x both cpu"):
+            row[ratio] = round(statistics.median(r[ratio] for r in each), 2)
         row["sender_cpu_us"] = statistics.median(r["sender_cpu_us"] for r in each)
         row["receiver_cpu_us"] = statistics.median(r["receiver_cpu_us"] for r in each)
         row["receiver_busy"] = statistics.median(r["receiver_busy"] for r in each)
+        row["sender_busy"] = statistics.median(r["sender_busy"] for r in each)
         row["undecrypted"] = sum(r["undecrypted"] for r in each)
         row["complete"] = all(r["complete"] for r in each)
         row["rounds"] = [round(r["rate"]) for r in each]
@@ -487,13 +633,22 @@ def main() -> int:
     costs["http_and_rest_us"] = max(
         ours["sender_cpu_us"] - costs["encrypt_us"] - costs["vapid_per_message_us"], 0.0
     )
+    # The same sender against a server that does nothing: its own cost, measured
+    # beside no receiver's work (the figure above is measured beside the receiver's).
+    costs["floor_sender_cpu_us"] = sender_floor(
+        subs[: min(len(subs), 5000)], raw_key, hello["origin"]
+    )
+    costs["floor_http_and_rest_us"] = max(
+        costs["floor_sender_cpu_us"] - costs["encrypt_us"] - costs["vapid_per_message_us"], 0.0
+    )
     costs["wall_us_per_message"] = per_message
     print(f"\n{args.subscriptions:,} subscriptions ({peers_n:,} for the peers), "
           f"{len(payload_for(0))}-byte payload, medians of {args.rounds} round(s), "
           f"{time.monotonic() - t0:.0f} s, load average {load_before:.1f}"
           f" -> {load_after:.1f}\n")  # fmt: skip
-    columns = ["contender", "notifications", "rate", "x pywebpush", "sender_cpu_us",
-               "receiver_cpu_us", "receiver_busy", "undecrypted", "complete", "rounds"]  # fmt: skip
+    columns = ["contender", "notifications", "rate", "x pywebpush", "x sender cpu",
+               "x both cpu", "sender_cpu_us", "receiver_cpu_us", "sender_busy",
+               "receiver_busy", "undecrypted", "complete", "rounds"]  # fmt: skip
     print_table(rows, columns)
     print("\nwhere eventpatterns' sender time goes (us per message unless noted):")
     vapid_line = f"{costs['vapid_per_message_us']:.3f} per message ({ours['mints']} token(s))"
@@ -503,9 +658,22 @@ def main() -> int:
     print(f"  encryption in all   {costs['encrypt_us']:8.1f}  (ECDH, HKDF, AES-128-GCM, padding)")
     print(f"  HTTP and the rest   {costs['http_and_rest_us']:8.1f}  (sender CPU less the above)")
     print(f"  sender CPU          {ours['sender_cpu_us']:8.1f}; wall {per_message:.1f} per message")
+    print(f"  against a no-op server: sender CPU {costs['floor_sender_cpu_us']:.1f}, of which"
+          f" HTTP and the rest {costs['floor_http_and_rest_us']:.1f}"
+          " (no receiver beside it)")  # fmt: skip
     target = {"target": "eventpatterns >= 5x pywebpush, all verified",
               "measured": f"{ours['x pywebpush']}x",
               "met": ours["x pywebpush"] >= 5 and all(r["complete"] for r in rows)}  # fmt: skip
+    # The receiver shares the machine: how much of each message's CPU is its?
+    peer_row = rows[0]
+    ceiling = both_cpu(peer_row) / ours["receiver_cpu_us"]
+    print(f"\nthe receiver's share: {ours['receiver_cpu_us']:,.0f} us of each of our messages"
+          f" against our sender's {ours['sender_cpu_us']:,.0f} (pywebpush:"
+          f" {peer_row['receiver_cpu_us']:,.0f} against {peer_row['sender_cpu_us']:,.0f});"
+          f" on a machine with no core to spare, the ratio tends to both processes' CPU"
+          f" ({ours['x both cpu']}x), at most {ceiling:.1f}x with a sender costing"
+          " nothing")  # fmt: skip
+    costs["receiver_bound_ceiling_x"] = round(ceiling, 2)
     if args.http2:
         by_key = {row["key"]: row for row in rows}
         for h2, h1 in (

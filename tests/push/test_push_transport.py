@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
@@ -301,6 +302,47 @@ async def test_timeouts_read_pool_and_connect_are_httpx_timeouts() -> None:
                     )
                 release.set()
     assert transport.connections_opened == 2
+
+
+@pytest.mark.anyio
+async def test_a_post_deadline_bounds_the_answer_and_the_wait_for_a_connection() -> None:
+    import time
+
+    release = anyio.Event()
+
+    async def stall(stream: anyio.abc.SocketStream) -> None:
+        async with stream:
+            with contextlib.suppress(anyio.EndOfStream, anyio.BrokenResourceError, OSError):
+                while True:  # the client hangs up on a request that timed out
+                    await read_request(stream)
+                    await release.wait()
+                    await stream.send(OK)
+
+    async with raw_server(stall) as origin, PushTransport(max_connections=1) as transport:
+        target = transport.target(f"{origin}/p")
+        started = time.monotonic()
+        with pytest.raises(httpx.ReadTimeout):
+            await transport.post(target, b"", b"x", deadline=time.monotonic() + 0.2)
+        assert time.monotonic() - started < 3  # the deadline, not the server, ended it
+        async with anyio.create_task_group() as tg:
+            answered: list[int] = []
+            holding = anyio.Event()
+
+            async def hold() -> None:  # takes the one connection until released
+                holding.set()
+                response = await transport.post(target, b"", b"x", deadline=time.monotonic() + 5)
+                answered.append(response.status)
+
+            tg.start_soon(hold)
+            await holding.wait()
+            await anyio.lowlevel.checkpoint()  # hold() has taken the one slot
+            with pytest.raises(httpx.PoolTimeout):
+                await transport.post(target, b"", b"x", deadline=time.monotonic() + 0.1)
+            release.set()
+        assert answered == [201]
+        # A deadline that has passed already: nothing waits.
+        with pytest.raises(httpx.TimeoutException):
+            await transport.post(target, b"", b"x", deadline=time.monotonic() - 1)
 
 
 @pytest.mark.anyio

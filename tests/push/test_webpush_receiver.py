@@ -182,3 +182,33 @@ def test_importing_the_testing_package_loads_no_server_or_http_ece() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
     assert eventpatterns.testing.WebPushReceiver is WebPushReceiver
+
+
+def test_deferred_decryption_answers_first_and_decrypts_on_read() -> None:
+    with WebPushReceiver(defer_decryption=True) as receiver:
+        sub = receiver.subscribe()
+        good = encrypt(b"hi", sub.public_key, auth_secret=sub.auth)
+        assert post(receiver, sub.endpoint, good, topic="t1").status_code == 201
+        # Not decryptable, yet answered 201: the check comes when the messages are read.
+        response = post(receiver, sub.endpoint, b"not encrypted at all")
+        assert response.status_code == 201
+        assert response.headers["location"] == f"{receiver.origin}/message/2"
+        assert receiver._pending  # nothing decrypted yet
+        (message,) = receiver.messages
+        assert (message.payload, message.topic, message.body_size) == (b"hi", "t1", len(good))
+        ((status, reason),) = receiver.rejections
+        assert status == 400
+        assert reason.startswith("cannot decrypt")
+        assert post(receiver, sub.endpoint, good).status_code == 201
+        receiver.clear()
+        assert receiver.messages == []
+        assert receiver.rejections == []
+
+
+def test_deferred_decryption_still_checks_the_vapid_token_first() -> None:
+    with WebPushReceiver(defer_decryption=True) as receiver:
+        sub = receiver.subscribe()
+        body = encrypt(b"hi", sub.public_key, auth_secret=sub.auth)
+        assert post(receiver, sub.endpoint, body, authorization="vapid t=x, k=y").status_code == 401
+        assert receiver.messages == []
+        assert [status for status, _ in receiver.rejections] == [401]

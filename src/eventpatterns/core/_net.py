@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 
 __all__ = ["is_loopback"]
 
 
+@functools.lru_cache(maxsize=256)  # the same few hosts, asked for every endpoint
 def is_loopback(host: str) -> bool:
     """Whether ``host`` is this machine only: ``localhost``, ``127.x`` or ``::1``."""
     if host == "localhost":

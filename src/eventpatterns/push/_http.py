@@ -315,10 +315,16 @@ class _Connection:
         read_timeout: float | None,
         reused: bool,
         limit: int,
+        deadline: float | None = None,
     ) -> ParsedResponse:
         stream = self.stream
         try:
-            await stream.send(data)
+            # A request is a few KiB: the socket's buffer takes it without waiting,
+            # but a deadline bounds the send too.
+            with anyio.fail_after(None if deadline is None else deadline - time.monotonic()):
+                await stream.send(data)
+        except TimeoutError:
+            raise httpx.WriteTimeout("the push service did not take the request in time") from None
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
             if reused:
                 raise _Stale from exc
@@ -326,6 +332,8 @@ class _Connection:
         parser = ResponseParser(head_only=head_only, max_size=limit)
         got = False
         while True:
+            if deadline is not None:
+                read_timeout = deadline - time.monotonic()
             try:
                 if read_timeout is None:  # the caller bounds the whole send
                     chunk = await stream.receive(65536)
@@ -411,6 +419,7 @@ class _AsyncioConnection:
         read_timeout: float | None,
         reused: bool,
         limit: int,
+        deadline: float | None = None,
     ) -> ParsedResponse:
         reader = self.reader
         if reader.closed() or self.transport.is_closing():
@@ -435,17 +444,33 @@ class _AsyncioConnection:
                 if reader.error is not None:
                     raise httpx.ReadError(f"the connection broke while reading: {reader.error!r}")
                 return parser.close()
-            waiter = reader.waiter = self.loop.create_future()
+            loop = self.loop
+            waiter = reader.waiter = loop.create_future()
+            # A timer that fails the one future awaited: a tenth of a cancel scope's
+            # cost, and nothing else is awaited here.
+            timer = None
+            if deadline is not None:
+                timer = loop.call_later(deadline - time.monotonic(), _expire, waiter)
+            elif read_timeout is not None:
+                timer = loop.call_later(read_timeout, _expire, waiter)
             try:
-                if read_timeout is None:  # the caller bounds the whole send
-                    await waiter
-                else:
-                    with anyio.fail_after(read_timeout):
-                        await waiter
+                await waiter
             except TimeoutError:
                 raise httpx.ReadTimeout("the push service did not answer in time") from None
             finally:
                 reader.waiter = None
+                if timer is not None:
+                    timer.cancel()
+
+
+def _left(deadline: float | None, timeouts: dict[str, Any], name: str) -> float | None:
+    # A step's timeout: what is left of the deadline, else httpx's timeout for it.
+    return timeouts.get(name) if deadline is None else deadline - time.monotonic()
+
+
+def _expire(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError())
 
 
 class _Pool:
@@ -573,7 +598,9 @@ class PushTransport(httpx.AsyncBaseTransport):
             raise httpx.LocalProtocolError("a control character or space in the URL")
         return Target(cached.key, cached.origin, cached.host_header, path.encode())
 
-    async def post(self, target: Target, headers: bytes, body: bytes) -> ParsedResponse:
+    async def post(
+        self, target: Target, headers: bytes, body: bytes, *, deadline: float | None = None
+    ) -> ParsedResponse:
         """Send a ``POST`` with none of httpx's per-request objects (the provider's path).
 
         Args:
@@ -581,10 +608,13 @@ class PushTransport(httpx.AsyncBaseTransport):
             headers: Header lines, each ending in CRLF, already checked by the caller
                 (``Host`` and ``Content-Length`` are added here).
             body: The body.
-
-        No timeouts of its own: the caller bounds the whole send (``anyio.fail_after``).
+            deadline: When (``time.monotonic()``) the whole send must be done by:
+                waiting for a connection, connecting and reading the answer. ``None``:
+                the caller bounds it (e.g. ``anyio.fail_after``).
 
         Raises:
+            httpx.TimeoutException: The deadline passed (``PoolTimeout``,
+                ``ConnectTimeout``, ``WriteTimeout`` or ``ReadTimeout``).
             httpx.TransportError: The subclass httpx raises for the same failure.
         """
         data = b"POST %s HTTP/1.1\r\nhost: %s\r\n%scontent-length: %d\r\n\r\n%s" % (
@@ -594,7 +624,9 @@ class PushTransport(httpx.AsyncBaseTransport):
             len(body),
             body,
         )
-        return await self._exchange(target.key, data, head_only=False, timeouts={})
+        return await self._exchange(
+            target.key, data, head_only=False, timeouts={}, deadline=deadline
+        )
 
     async def _exchange(
         self,
@@ -603,19 +635,20 @@ class PushTransport(httpx.AsyncBaseTransport):
         *,
         head_only: bool,
         timeouts: dict[str, Any],
+        deadline: float | None = None,
     ) -> ParsedResponse:
         if self._closed:
             raise RuntimeError("this PushTransport is closed")
         pool = self._pools.get(key)
         if pool is None:
             pool = self._pools[key] = _Pool()
-        await self._acquire(pool, timeouts.get("pool"))
+        await self._acquire(pool, _left(deadline, timeouts, "pool"))
         try:
             for attempt in (0, 1):
                 # The retry goes on a new connection: the other idle ones may be stale too.
                 connection, reused = await self._idle(pool) if attempt == 0 else (None, False)
                 if connection is None:
-                    connection = await self._connect(key, timeouts.get("connect"))
+                    connection = await self._connect(key, _left(deadline, timeouts, "connect"))
                 try:
                     response = await connection.exchange(
                         data,
@@ -623,6 +656,7 @@ class PushTransport(httpx.AsyncBaseTransport):
                         read_timeout=timeouts.get("read"),
                         reused=reused,
                         limit=self._limit,
+                        deadline=deadline,
                     )
                 except _Stale:
                     await connection.aclose()

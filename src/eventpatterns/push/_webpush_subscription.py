@@ -20,6 +20,10 @@ if TYPE_CHECKING:
 __all__ = ["WebPushSubscription"]
 
 _MAX_ENDPOINT = 2048
+# The endpoint object from_json() checked last: its constructor call need not check
+# the same (immutable) string again. Only ever a string that passed the check, so a
+# race between threads can only cost a second check, never skip one.
+_checked: list[str | None] = [None]
 
 
 def _check_endpoint(endpoint: object) -> str:
@@ -79,7 +83,8 @@ class WebPushSubscription:
     _public: ec.EllipticCurvePublicKey = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        _check_endpoint(self.endpoint)
+        if self.endpoint is not _checked[0]:
+            _check_endpoint(self.endpoint)
         if not isinstance(self.p256dh, bytes) or len(self.p256dh) != 65:
             raise InvalidDevice("must be 65 octets", field="keys.p256dh")
         if not isinstance(self.auth, bytes) or len(self.auth) != 16:
@@ -118,7 +123,7 @@ class WebPushSubscription:
             )
         if "endpoint" not in value:
             raise InvalidDevice("is missing", field="endpoint")
-        endpoint = _check_endpoint(value["endpoint"])
+        endpoint = _checked[0] = _check_endpoint(value["endpoint"])
         keys = value.get("keys")
         if not isinstance(keys, Mapping):
             raise InvalidDevice("must be an object with p256dh and auth", field="keys")
