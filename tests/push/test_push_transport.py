@@ -269,6 +269,13 @@ async def test_a_server_that_hangs_up_mid_answer_or_sends_garbage_is_an_error() 
                 await client.post(f"{origin}/p", content=b"x")
 
 
+async def opened(transport: PushTransport, count: int) -> None:
+    """Wait until ``count`` connections were opened (a slot is taken before connecting)."""
+    with anyio.fail_after(5):
+        while transport.connections_opened < count:  # noqa: ASYNC110 - a counter, no event
+            await anyio.sleep(0.002)
+
+
 @pytest.mark.anyio
 async def test_timeouts_read_pool_and_connect_are_httpx_timeouts() -> None:
     release = anyio.Event()
@@ -295,7 +302,7 @@ async def test_timeouts_read_pool_and_connect_are_httpx_timeouts() -> None:
 
                 tg.start_soon(hold)
                 await first.wait()
-                await anyio.lowlevel.checkpoint()  # hold() has taken the one connection
+                await opened(transport, 2)  # hold() has taken the one connection
                 with pytest.raises(httpx.PoolTimeout):
                     await client.post(
                         f"{origin}/p", content=b"x", timeout=httpx.Timeout(5, pool=0.1)
@@ -335,7 +342,7 @@ async def test_a_post_deadline_bounds_the_answer_and_the_wait_for_a_connection()
 
             tg.start_soon(hold)
             await holding.wait()
-            await anyio.lowlevel.checkpoint()  # hold() has taken the one slot
+            await opened(transport, 2)  # hold() has taken the one slot
             with pytest.raises(httpx.PoolTimeout):
                 await transport.post(target, b"", b"x", deadline=time.monotonic() + 0.1)
             release.set()
