@@ -39,9 +39,10 @@ Each row has three ratios to pywebpush: notifications/s, sender CPU per message,
 both processes' CPU per message; the receiver shares the machine, so when no core is
 spare the rate ratio tends to the last, and the receiver's share is printed.
 ``--decrypt after`` makes the receiver answer once the VAPID token and headers are
-checked and decrypt every body after the run (a push service never decrypts; the row
-is complete only if every body then decrypts to its payload); ``--decrypt inline``
-(the default) decrypts before answering. ``--baseline-src DIR`` adds A/B rows sent from
+checked and decrypt every body after the run (the default: a push service never
+decrypts; the row is complete only if every body then decrypts to its payload);
+``--decrypt inline`` decrypts before answering (the earlier design, where the
+receiver's decryption competes with the sender for the two cores). ``--baseline-src DIR`` adds A/B rows sent from
 child processes, one on this tree and one on ``DIR/src``, in the same rounds.
 Where our time goes is measured in the sender process: VAPID signing (per token, and
 per message as sent), P-256 ECDH (an ephemeral key pair and the exchange), the whole
@@ -466,7 +467,7 @@ def main() -> int:
     parser.add_argument("--baseline-src",
                         help="an A/B: also send from this eventpatterns checkout (and from"
                              " this one) in child processes, in the same rounds")  # fmt: skip
-    parser.add_argument("--decrypt", choices=("inline", "after"), default="inline",
+    parser.add_argument("--decrypt", choices=("inline", "after"), default="after",
                         help="the receiver decrypts each body before answering (inline), or"
                              " answers once the VAPID token and headers are checked and"
                              " decrypts every body after the run (after: as a push service"
