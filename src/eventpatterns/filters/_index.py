@@ -85,15 +85,33 @@ class _State:
     the states of a branch again from the root, by its conditions' signatures.
     """
 
-    __slots__ = ("accept", "children", "fields", "more", "moves", "refs")
+    __slots__ = (
+        "accept",
+        "check",
+        "check_more",
+        "children",
+        "ending",
+        "fields",
+        "more",
+        "moves",
+        "refs",
+    )
 
     def __init__(self) -> None:
         # Read side, replaced whole: (path, field index) per field leaving here.
         self.moves: tuple[tuple[Path, FieldIndex], ...] = ()
-        # The entries of the branches ending here: a small run and a large one
-        # (see _pile_add), each replaced whole.
+        # The entries of the branches ending here, each pile a small run and a large
+        # one (see _pile_add), each replaced whole: those a match reaching this state
+        # settles (``accept``, ``more``: only the key's generation is left to check,
+        # unless some level was read as a bag), and the others (``check``,
+        # ``check_more``: conditions left to test, or the tree to verify).
         self.accept: tuple[_Entry, ...] | None = None
         self.more: tuple[_Entry, ...] = ()
+        self.check: tuple[_Entry, ...] | None = None
+        self.check_more: tuple[_Entry, ...] = ()
+        # Whether any pile holds an entry (set after an entry is added, cleared after
+        # the last one went): one test for the states where nothing ends.
+        self.ending = False
         # Write side (a state where branches only end has neither: shared empties).
         self.fields: dict[Path, FieldIndex] = _NONE
         self.children: dict[Signature, _State] = _NONE
@@ -113,6 +131,12 @@ _ODD: Final = object()  # a value the walk leaves to values_of
 _NOTES_MAX = 4096
 
 
+def _settled(entry: _Entry) -> bool:
+    """Tell whether reaching its state settles a branch (see _State): no rest, no tree."""
+    shared = entry[2]
+    return entry[4] is None and (shared is None or not shared[1])
+
+
 def _pile_add(state: _State, entry: _Entry) -> None:
     """Hold ``entry`` at ``state`` (copy-on-write: readers take no lock).
 
@@ -120,14 +144,24 @@ def _pile_add(state: _State, entry: _Entry) -> None:
     (``more``) once it outgrows about the square root of the whole, so n appends
     copy O(n sqrt n) references, not O(n**2); one entry is one tuple. The large run
     is written before the small one is emptied: a reader (which reads ``accept``
-    first) may see an entry twice, never miss one.
+    first) may see an entry twice, never miss one. (The same for ``check`` and
+    ``check_more``, for the entries not settled.)
     """
-    small, big = state.accept or (), state.more
-    if len(small) < _SMALL_RUN + math.isqrt(len(big)):
-        state.accept = (*small, entry)
+    if _settled(entry):
+        small, big = state.accept or (), state.more
+        if len(small) < _SMALL_RUN + math.isqrt(len(big)):
+            state.accept = (*small, entry)
+        else:
+            state.more = big + small + (entry,)
+            state.accept = None
     else:
-        state.more = big + small + (entry,)
-        state.accept = None
+        small, big = state.check or (), state.check_more
+        if len(small) < _SMALL_RUN + math.isqrt(len(big)):
+            state.check = (*small, entry)
+        else:
+            state.check_more = big + small + (entry,)
+            state.check = None
+    state.ending = True
 
 
 def _pile_drop(state: _State, entry: _Entry) -> None:
@@ -136,14 +170,22 @@ def _pile_drop(state: _State, entry: _Entry) -> None:
     Raises:
         ValueError: It is not there.
     """
-    small = state.accept or ()
+    settled = _settled(entry)
+    small = (state.accept if settled else state.check) or ()
     if entry in small:
         at = small.index(entry)
-        state.accept = small[:at] + small[at + 1 :] or None
-        return
-    big = state.more
-    at = big.index(entry)
-    state.more = big[:at] + big[at + 1 :]
+        if settled:
+            state.accept = small[:at] + small[at + 1 :] or None
+        else:
+            state.check = small[:at] + small[at + 1 :] or None
+    else:
+        big = state.more if settled else state.check_more
+        at = big.index(entry)
+        if settled:
+            state.more = big[:at] + big[at + 1 :]
+        else:
+            state.check_more = big[:at] + big[at + 1 :]
+    state.ending = bool(state.accept or state.more or state.check or state.check_more)
 
 
 def _indexable(leaf: Leaf) -> bool:
@@ -479,7 +521,7 @@ class PatternIndex(Generic[K]):
 
     def _walk(self, doc: Mapping[str, Any], chains: Chains | None) -> set[K] | None:
         found: set[K] = set()
-        current = self._current
+        cur, add = self._current.get, found.add
         values: dict[Path, tuple[object, ...]] = {}
         multi: set[Path] = set()
         # Each state has one parent, and a parent's lookups are de-duplicated, so
@@ -492,14 +534,27 @@ class PatternIndex(Generic[K]):
         value: Any
         while todo:
             state = pop()
-            accept = state.accept  # read before ``more`` (see _pile_add)
-            more = state.more
-            if accept is not None or more:
-                for run in (accept, more) if more else (accept,):
-                    if run is None:
+            if state.ending:
+                accept = state.accept  # read before ``more`` (see _pile_add)
+                more = state.more
+                if not multi:
+                    # Settled: only the key's generation is left to check (unless a
+                    # level was read as a bag: then the entries' notes decide, below).
+                    if accept is not None:
+                        for entry in accept:
+                            if cur(entry[0]) == entry[1]:
+                                add(entry[0])
+                    for entry in more:
+                        if cur(entry[0]) == entry[1]:
+                            add(entry[0])
+                    accept = None
+                    more = ()
+                check = state.check  # read before ``check_more``
+                for run in (check, state.check_more, accept, more):
+                    if not run:
                         continue
                     for key, gen, shared, branch, rest, _, _, _ in run:
-                        if key in found or current.get(key) != gen:
+                        if cur(key) != gen or key in found:
                             continue
                         if rest is not None:
                             if len(rest) == 1 and not chains:
@@ -523,7 +578,7 @@ class PatternIndex(Generic[K]):
                         if shared is None or (
                             not shared[1] and (not multi or multi.isdisjoint(shared[0]))
                         ):
-                            found.add(key)
+                            add(key)
                             continue
                         # Branches with the same conditions (leaves are shared between
                         # patterns by the parser) get the same verdict.
@@ -538,7 +593,7 @@ class PatternIndex(Generic[K]):
                                 else self._verify(branch, doc, values, multi, chains)
                             )
                         if verdict:
-                            found.add(key)
+                            add(key)
             for path, fi in state.moves:
                 vals = values.get(path)
                 if vals is None:
@@ -624,63 +679,120 @@ class PatternIndex(Generic[K]):
         would outgrow its budget (arrays of arrays of objects with conditions in
         each can multiply them); the caller then reads arrays as bags and verifies.
         """
-        current = self._current
+        cur = self._current.get
         seen: set[tuple[_State, Chain]] = set()
         # The states where branches end, with the chains they were reached by (needed
         # only by conditions left to test there), each taken once after the walk.
-        ends: dict[_State, set[Chain]] = {}
-        budget = _TRACK_BUDGET + 16 * sum(len(pairs) for pairs in chains.values())
+        ends: dict[_State, list[Chain]] = {}
+        pop, push = todo.pop, todo.append
+        reached: list[Any] = []
         while todo:
-            item = todo.pop()
+            item = pop()
             state, mem = item
-            if state.accept is not None or state.more:
+            if state.ending:
                 mems = ends.get(state)
                 if mems is None:
-                    ends[state] = {mem}
-                else:
-                    mems.add(mem)
+                    ends[state] = [mem]
+                elif mem not in mems:
+                    mems.append(mem)
             if not state.moves or item in seen:
                 continue
             seen.add(item)
-            if len(seen) > budget:
+            if len(seen) > _TRACK_BUDGET and len(seen) > _TRACK_BUDGET + 16 * sum(
+                len(pairs) for pairs in chains.values()
+            ):
                 return False
             for path, fi in state.moves:
                 vals = values.get(path)
                 if vals is None:
                     vals = values[path] = values_of(doc, path, multi, chains)
-                reached: list[Any] = []
                 if not vals:
-                    todo.extend((target, mem) for target in fi.absent)  # type: ignore[misc]
-                elif path in chains:
-                    for value, chain in chains[path]:
-                        joined = merge(mem, chain)
-                        if joined is not None:
-                            fi.collect(value, reached)
-                            todo.extend((target, joined) for target in reached)
-                            reached.clear()
-                else:
+                    for target in fi.absent:
+                        push((target, mem))  # type: ignore[arg-type]  # states
+                    continue
+                pairs = chains.get(path)
+                if pairs is None:
                     for value in vals:
                         fi.collect(value, reached)
-                    todo.extend((target, mem) for target in set(reached))
-        for state, mems in ends.items():
-            for run in (state.accept or (), state.more):
-                for key, gen, shared, branch, rest, _, _, _ in run:
-                    if key in found or current.get(key) != gen:
-                        continue
-                    if rest is not None and not any(
-                        _holds(rest, doc, values, multi, chains, mem) for mem in mems
-                    ):
-                        continue
+                    if reached:
+                        for target in set(reached) if len(reached) > 1 else reached:
+                            push((target, mem))
+                        reached.clear()
+                    continue
+                numeric = fi.numeric
+                for value, chain in pairs:
+                    # merge(), its common cases first: a value from the element the
+                    # match came through holds the very chain object the match does.
+                    if not mem or chain is mem:
+                        joined: Chain = chain
+                    elif not chain:
+                        joined = mem
+                    elif len(chain) == 1 and len(mem) == 1:  # one array each
+                        if chain[0][0] != mem[0][0]:
+                            joined = (*mem, *chain)
+                        elif chain[0][1] == mem[0][1]:
+                            joined = mem
+                        else:
+                            continue  # another element of the same array
+                    else:
+                        merged = merge(mem, chain)
+                        if merged is None:
+                            continue
+                        joined = merged
                     if (
-                        shared is None
-                        or (not shared[1] and (not multi or multi.isdisjoint(shared[0])))
-                        or (
-                            branch.tree.match(doc, doc)
-                            if shared[1]
-                            else self._verify(branch, doc, values, multi, chains)
-                        )
-                    ):
-                        found.add(key)
+                        numeric is not None
+                        and type(value) is int
+                        and -_EXACT_INT <= value <= _EXACT_INT
+                        and not fi.exact
+                    ):  # a ranges-only field and an int a double holds: as fi.collect
+                        numeric.collect(value, reached)
+                    else:
+                        fi.collect(value, reached)
+                    if reached:
+                        for target in reached:
+                            push((target, joined))
+                        reached.clear()
+        add = found.add
+        for state, mems in ends.items():
+            accept = state.accept  # read before ``more`` (see _pile_add)
+            more = state.more
+            if (accept is not None or more) and not multi:
+                # Settled: only the key's generation is left to check (unless a
+                # level was read as a bag: then the entries' notes decide, below).
+                if accept is not None:
+                    for entry in accept:
+                        if cur(entry[0]) == entry[1]:
+                            add(entry[0])
+                for entry in more:
+                    if cur(entry[0]) == entry[1]:
+                        add(entry[0])
+                accept = None
+                more = ()
+            check = state.check  # read before ``check_more``
+            check_more = state.check_more
+            if check is not None or check_more or accept is not None or more:
+                for run in (check, check_more, accept, more):
+                    if not run:
+                        continue
+                    for key, gen, shared, branch, rest, _, _, _ in run:
+                        if cur(key) != gen or key in found:
+                            continue
+                        if rest is not None:
+                            for mem in mems:
+                                if _holds(rest, doc, values, multi, chains, mem):
+                                    break
+                            else:
+                                continue
+                        if (
+                            shared is None
+                            or (not shared[1] and (not multi or multi.isdisjoint(shared[0])))
+                            or (
+                                branch.tree.match(doc, doc)
+                                if shared[1]
+                                else self._verify(branch, doc, values, multi, chains)
+                            )
+                        ):
+                            add(key)
         return True
 
     @staticmethod
@@ -903,20 +1015,26 @@ def _holds(
             if not leaf.absent_ok:
                 return False
         elif chains and path in chains:
-            held = {
-                chain
-                for value, chain in chains[path]
+            # The elements holding a value that passes, among those the branch came
+            # through (values of one element are read together and share one chain).
+            held: list[Chain] = []
+            for value, chain in chains[path]:
+                if held and held[-1] is chain:
+                    continue
+                if mem and chain is not mem and chain and merge(mem, chain) is None:
+                    continue
                 if (
                     (value if type(value) is str else canon(value)) in exact
                     if exact is not None
                     else test(value)
-                )
-            }
+                ):
+                    held.append(chain)
             if not held:
                 return False
             if pending is None:
-                pending = []
-            pending.append(list(held))
+                pending = [held]
+            else:
+                pending.append(held)
         elif exact is not None:
             for value in vals:
                 if (value if type(value) is str else canon(value)) in exact:
@@ -929,7 +1047,7 @@ def _holds(
                     break
             else:
                 return False
-    return pending is None or _elements_agree(pending, mem, [_AGREE_BUDGET])
+    return pending is None or len(pending) == 1 or _elements_agree(pending, mem, [_AGREE_BUDGET])
 
 
 _AGREE_BUDGET: Final = 4096
