@@ -92,6 +92,7 @@ class _State:
         "children",
         "ending",
         "fields",
+        "memo",
         "more",
         "moves",
         "refs",
@@ -112,6 +113,10 @@ class _State:
         # Whether any pile holds an entry (set after an entry is added, cleared after
         # the last one went): one test for the states where nothing ends.
         self.ending = False
+        # (epoch, keys): the keys of the settled entries that were current in that
+        # epoch of the index (see PatternIndex._epoch), kept by the matches that
+        # read them, so that later ones take them in one step.
+        self.memo: tuple[int, tuple[Any, ...]] | None = None
         # Write side (a state where branches only end has neither: shared empties).
         self.fields: dict[Path, FieldIndex] = _NONE
         self.children: dict[Signature, _State] = _NONE
@@ -162,6 +167,7 @@ def _pile_add(state: _State, entry: _Entry) -> None:
             state.check_more = big + small + (entry,)
             state.check = None
     state.ending = True
+    state.memo = None
 
 
 def _pile_drop(state: _State, entry: _Entry) -> None:
@@ -186,6 +192,17 @@ def _pile_drop(state: _State, entry: _Entry) -> None:
         else:
             state.check_more = big[:at] + big[at + 1 :]
     state.ending = bool(state.accept or state.more or state.check or state.check_more)
+    state.memo = None
+
+
+def _settled_keys(state: _State, cur: Any) -> tuple[Any, ...]:
+    """Return the keys of the settled entries at ``state`` whose generation is current."""
+    accept = state.accept  # read before ``more`` (see _pile_add)
+    more = state.more
+    keys = [e[0] for e in accept if cur(e[0]) == e[1]] if accept is not None else []
+    if more:
+        keys += [e[0] for e in more if cur(e[0]) == e[1]]
+    return tuple(keys)
 
 
 def _indexable(leaf: Leaf) -> bool:
@@ -418,6 +435,11 @@ class PatternIndex(Generic[K]):
         self._lock = threading.Lock()
         self._gens = itertools.count()
         self._root = _State()
+        # Changed at the start and at the end of every change (under the lock): a
+        # state's memo (see _State) is used only by a match that started in the
+        # epoch it was made in, so no match started after a change sees one from
+        # before it. A match concurrent with a change may see either.
+        self._epoch = 0
         self._current: dict[K, int] = {}
         self._matchers: dict[K, Matcher] = {}
         self._filed: dict[K, _Entry | None] = {}  # the entry of each pattern's first branch
@@ -459,26 +481,30 @@ class PatternIndex(Generic[K]):
         else:
             matcher = compile_pattern(pattern, limits=self._limits)
         with self._lock:
-            gen = next(self._gens)
-            branches = matcher.branches
-            for branch in branches:
-                self._stats.observe(branch.leaves, +1)
-            first: _Entry | None = None
-            if branches:
-                more = tuple(self._file(key, gen, b, self._order(b)) for b in branches[1:])
-                first = self._file(key, gen, branches[0], self._order(branches[0]), more=more)
-            old = self._filed.get(key, None)
-            self._matchers[key] = matcher
-            self._current[key] = gen  # the switch: from here on matches see the new pattern
-            self._filed[key] = first
-            self._branches += len(branches)
-            if old is not None:
-                self._unfile_all(old)
-            if self._branches >= self._reorder_at:
-                # Each time the branches quadruple: O(1) amortised per add, and the
-                # counts the estimates come from move little in between.
-                self._reorder_at = 4 * self._branches
-                self._reorder()
+            self._epoch += 1
+            try:
+                gen = next(self._gens)
+                branches = matcher.branches
+                for branch in branches:
+                    self._stats.observe(branch.leaves, +1)
+                first: _Entry | None = None
+                if branches:
+                    more = tuple(self._file(key, gen, b, self._order(b)) for b in branches[1:])
+                    first = self._file(key, gen, branches[0], self._order(branches[0]), more=more)
+                old = self._filed.get(key, None)
+                self._matchers[key] = matcher
+                self._current[key] = gen  # the switch: from here on matches see the new pattern
+                self._filed[key] = first
+                self._branches += len(branches)
+                if old is not None:
+                    self._unfile_all(old)
+                if self._branches >= self._reorder_at:
+                    # Each time the branches quadruple: O(1) amortised per add, and the
+                    # counts the estimates come from move little in between.
+                    self._reorder_at = 4 * self._branches
+                    self._reorder()
+            finally:
+                self._epoch += 1
 
     def remove(self, key: K) -> None:
         """Stop matching the pattern under ``key``.
@@ -487,21 +513,26 @@ class PatternIndex(Generic[K]):
             KeyError: No pattern is held under ``key``.
         """
         with self._lock:
+            if key not in self._current:
+                raise KeyError(key)
+            self._drop(key)
+
+    def _drop(self, key: K) -> None:
+        self._epoch += 1
+        try:
             del self._current[key]
             del self._matchers[key]
             first = self._filed.pop(key)
             if first is not None:
                 self._unfile_all(first)
+        finally:
+            self._epoch += 1
 
     def discard(self, key: K) -> None:
         """Remove the pattern under ``key`` if there is one."""
         with self._lock:
             if key in self._current:
-                del self._current[key]
-                del self._matchers[key]
-                first = self._filed.pop(key)
-                if first is not None:
-                    self._unfile_all(first)
+                self._drop(key)
 
     def match(self, event: object) -> set[K]:
         """Return the keys of every pattern the event matches.
@@ -511,15 +542,16 @@ class PatternIndex(Generic[K]):
                 :class:`~eventpatterns.core.Event`.
         """
         doc: Mapping[str, Any] = event if type(event) is dict else as_event_dict(event)
+        epoch = self._epoch  # before anything is read (see _State.memo)
         try:
-            found = self._walk(doc, {})
+            found = self._walk(doc, {}, epoch)
         except _OverBudget:
             found = None
         if found is None:  # element tracking over budget: read arrays as bags, verify
-            found = self._walk(doc, None)
+            found = self._walk(doc, None, epoch)
         return found  # type: ignore[return-value]
 
-    def _walk(self, doc: Mapping[str, Any], chains: Chains | None) -> set[K] | None:
+    def _walk(self, doc: Mapping[str, Any], chains: Chains | None, epoch: int) -> set[K] | None:
         found: set[K] = set()
         cur, add = self._current.get, found.add
         values: dict[Path, tuple[object, ...]] = {}
@@ -535,20 +567,16 @@ class PatternIndex(Generic[K]):
         while todo:
             state = pop()
             if state.ending:
-                accept = state.accept  # read before ``more`` (see _pile_add)
-                more = state.more
-                if not multi:
-                    # Settled: only the key's generation is left to check (unless a
-                    # level was read as a bag: then the entries' notes decide, below).
-                    if accept is not None:
-                        for entry in accept:
-                            if cur(entry[0]) == entry[1]:
-                                add(entry[0])
-                    for entry in more:
-                        if cur(entry[0]) == entry[1]:
-                            add(entry[0])
-                    accept = None
-                    more = ()
+                if multi:  # a level read as a bag: the entries' notes decide (below)
+                    accept = state.accept  # read before ``more`` (see _pile_add)
+                    more = state.more
+                else:  # settled: the keys current in this epoch, in one step
+                    memo = state.memo
+                    if memo is None or memo[0] != epoch:
+                        memo = state.memo = (epoch, _settled_keys(state, cur))
+                    if memo[1]:
+                        found.update(memo[1])
+                    accept, more = None, ()
                 check = state.check  # read before ``check_more``
                 for run in (check, state.check_more, accept, more):
                     if not run:
@@ -656,7 +684,7 @@ class PatternIndex(Generic[K]):
         if (
             tracked
             and chains is not None
-            and not self._follow(tracked, doc, found, values, multi, chains)
+            and not self._follow(tracked, doc, found, values, multi, chains, epoch)
         ):
             return None
         return found
@@ -669,6 +697,7 @@ class PatternIndex(Generic[K]):
         values: dict[Path, tuple[object, ...]],
         multi: set[Path],
         chains: Chains,
+        epoch: int,
     ) -> bool:
         """Walk on from partial matches that came through arrays of objects.
 
@@ -754,20 +783,16 @@ class PatternIndex(Generic[K]):
                         reached.clear()
         add = found.add
         for state, mems in ends.items():
-            accept = state.accept  # read before ``more`` (see _pile_add)
-            more = state.more
-            if (accept is not None or more) and not multi:
-                # Settled: only the key's generation is left to check (unless a
-                # level was read as a bag: then the entries' notes decide, below).
-                if accept is not None:
-                    for entry in accept:
-                        if cur(entry[0]) == entry[1]:
-                            add(entry[0])
-                for entry in more:
-                    if cur(entry[0]) == entry[1]:
-                        add(entry[0])
-                accept = None
-                more = ()
+            if multi:  # a level read as a bag: the entries' notes decide (below)
+                accept = state.accept  # read before ``more`` (see _pile_add)
+                more = state.more
+            else:  # settled: the keys current in this epoch, in one step
+                memo = state.memo
+                if memo is None or memo[0] != epoch:
+                    memo = state.memo = (epoch, _settled_keys(state, cur))
+                if memo[1]:
+                    found.update(memo[1])
+                accept, more = None, ()
             check = state.check  # read before ``check_more``
             check_more = state.check_more
             if check is not None or check_more or accept is not None or more:
@@ -778,11 +803,15 @@ class PatternIndex(Generic[K]):
                         if cur(key) != gen or key in found:
                             continue
                         if rest is not None:
-                            for mem in mems:
-                                if _holds(rest, doc, values, multi, chains, mem):
-                                    break
+                            if len(rest) == 1:
+                                if not _holds_one(rest, doc, values, multi, chains, mems):
+                                    continue
                             else:
-                                continue
+                                for mem in mems:
+                                    if _holds(rest, doc, values, multi, chains, mem):
+                                        break
+                                else:
+                                    continue
                         if (
                             shared is None
                             or (not shared[1] and (not multi or multi.isdisjoint(shared[0])))
@@ -1048,6 +1077,51 @@ def _holds(
             else:
                 return False
     return pending is None or len(pending) == 1 or _elements_agree(pending, mem, [_AGREE_BUDGET])
+
+
+def _holds_one(
+    rest: tuple[Leaf, ...],
+    doc: Mapping[str, Any],
+    values: dict[Path, tuple[object, ...]],
+    multi: set[Path],
+    chains: Chains,
+    mems: list[Chain],
+) -> bool:
+    """Tell whether one condition left holds in an element some match came through.
+
+    :func:`_holds` for a rest of one condition and every chain the state was
+    reached by at once (the common case below arrays of objects): each value is
+    tested once, if it came from an element one of ``mems`` agrees with.
+    """
+    leaf = rest[0]
+    path = leaf.path
+    vals = values.get(path)
+    if vals is None:
+        vals = values[path] = _read(doc, path, multi, chains)
+    if not vals:
+        return leaf.absent_ok
+    pairs = chains.get(path)
+    if pairs is None:  # not below an array of objects: any value will do
+        return _holds(rest, doc, values, multi, chains, ())
+    exact = leaf.only_exact
+    test = leaf.index_test or leaf.test_value  # prepared by _file (see _tester)
+    for value, chain in pairs:
+        for mem in mems:
+            if not (mem and chain and chain is not mem):
+                break
+            if len(chain) == 1 and len(mem) == 1:  # one array each
+                if chain[0][0] != mem[0][0] or chain[0][1] == mem[0][1]:
+                    break
+            elif merge(mem, chain) is not None:
+                break
+        else:
+            continue  # from an element no match came through
+        if exact is not None:
+            if (value if type(value) is str else canon(value)) in exact:
+                return True
+        elif test(value):
+            return True
+    return False
 
 
 _AGREE_BUDGET: Final = 4096
