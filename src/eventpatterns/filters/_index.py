@@ -647,10 +647,13 @@ class PatternIndex(Generic[K]):
                 elif chains and path in chains:
                     if tracked is None:
                         tracked = []
+                    reached: list[Any] = []
                     for value, chain in chains[path]:
-                        reached: list[Any] = []
                         fi.collect(value, reached)
-                        tracked.extend((target, chain) for target in reached)
+                        if reached:
+                            for target in reached:
+                                tracked.append((target, chain))
+                            reached.clear()
                 elif len(vals) == 1:
                     value = vals[0]
                     if fi.plain:

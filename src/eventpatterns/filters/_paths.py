@@ -177,7 +177,10 @@ def _level(
                 elif objects:
                     tracked = True
                     prefix = path[: depth + 1]
-                    nxt.extend([(o, (*chain, (prefix, i))) for i, o in enumerate(objects)])
+                    if chain:
+                        nxt.extend([(o, (*chain, (prefix, i))) for i, o in enumerate(objects)])
+                    else:  # the outermost array of objects (the common case)
+                        nxt.extend([(o, ((prefix, i),)) for i, o in enumerate(objects)])
             elif t not in _SCALARS:
                 return None
         level = nxt
@@ -188,6 +191,11 @@ def _level(
 
 def _objects(value: list[Any]) -> list[dict[str, Any]] | None:
     """Return the objects of an array (nested arrays flattened), ``None`` for odd items."""
+    for item in value:
+        if type(item) is not dict:
+            break
+    else:  # objects only (the common case)
+        return value
     out: list[dict[str, Any]] = []
     stack = [value]
     while stack:
