@@ -110,9 +110,9 @@ class _State:
         self.more: tuple[_Entry, ...] = ()
         self.check: tuple[_Entry, ...] | None = None
         self.check_more: tuple[_Entry, ...] = ()
-        # Whether any pile holds an entry (set after an entry is added, cleared after
-        # the last one went): one test for the states where nothing ends.
-        self.ending = False
+        # Which piles hold entries: _SETTLED | _CHECK (set after an entry is added,
+        # cleared after the last one went): one test where nothing ends.
+        self.ending = 0
         # (epoch, keys): the keys of the settled entries that were current in that
         # epoch of the index (see PatternIndex._epoch), kept by the matches that
         # read them, so that later ones take them in one step.
@@ -166,7 +166,7 @@ def _pile_add(state: _State, entry: _Entry) -> None:
         else:
             state.check_more = big + small + (entry,)
             state.check = None
-    state.ending = True
+    state.ending = _ending(state)
     state.memo = None
 
 
@@ -191,8 +191,18 @@ def _pile_drop(state: _State, entry: _Entry) -> None:
             state.more = big[:at] + big[at + 1 :]
         else:
             state.check_more = big[:at] + big[at + 1 :]
-    state.ending = bool(state.accept or state.more or state.check or state.check_more)
+    state.ending = _ending(state)
     state.memo = None
+
+
+_SETTLED: Final = 1
+_CHECK: Final = 2
+
+
+def _ending(state: _State) -> int:
+    return (_SETTLED if state.accept or state.more else 0) | (
+        _CHECK if state.check or state.check_more else 0
+    )
 
 
 def _settled_keys(state: _State, cur: Any) -> tuple[Any, ...]:
@@ -298,10 +308,6 @@ def _signature(leaf: Leaf) -> Signature:
         object.__setattr__(leaf, "index_alts", distinct)
         object.__setattr__(leaf, "index_sig", sig)
     return sig  # type: ignore[no-any-return]
-
-
-def _first_two(item: tuple[Any, ...]) -> tuple[Any, Any]:
-    return item[0], item[1]
 
 
 def _shared(branch: Conjunction, *, whole: bool) -> Any:
@@ -566,19 +572,24 @@ class PatternIndex(Generic[K]):
         value: Any
         while todo:
             state = pop()
-            if state.ending:
-                if multi:  # a level read as a bag: the entries' notes decide (below)
-                    accept = state.accept  # read before ``more`` (see _pile_add)
-                    more = state.more
-                else:  # settled: the keys current in this epoch, in one step
+            ending = state.ending
+            if ending:
+                if ending & _SETTLED and not multi:
+                    # Settled: the keys current in this epoch, in one step (unless a
+                    # level was read as a bag: then the entries' notes decide, below).
                     memo = state.memo
                     if memo is None or memo[0] != epoch:
                         memo = state.memo = (epoch, _settled_keys(state, cur))
                     if memo[1]:
                         found.update(memo[1])
-                    accept, more = None, ()
-                check = state.check  # read before ``check_more``
-                for run in (check, state.check_more, accept, more):
+                    runs: tuple[tuple[_Entry, ...] | None, ...] = (
+                        (state.check, state.check_more) if ending & _CHECK else ()
+                    )
+                elif multi:  # read before ``more``, ``check_more`` (see _pile_add)
+                    runs = (state.check, state.check_more, state.accept, state.more)
+                else:
+                    runs = (state.check, state.check_more)
+                for run in runs:
                     if not run:
                         continue
                     for key, gen, shared, branch, rest, _, _, _ in run:
@@ -786,20 +797,24 @@ class PatternIndex(Generic[K]):
                         reached.clear()
         add = found.add
         for state, mems in ends.items():
-            if multi:  # a level read as a bag: the entries' notes decide (below)
-                accept = state.accept  # read before ``more`` (see _pile_add)
-                more = state.more
-            else:  # settled: the keys current in this epoch, in one step
+            ending = state.ending
+            if ending & _SETTLED and not multi:
+                # Settled: the keys current in this epoch, in one step (unless a level
+                # was read as a bag: then the entries' notes decide, below).
                 memo = state.memo
                 if memo is None or memo[0] != epoch:
                     memo = state.memo = (epoch, _settled_keys(state, cur))
                 if memo[1]:
                     found.update(memo[1])
-                accept, more = None, ()
-            check = state.check  # read before ``check_more``
-            check_more = state.check_more
-            if check is not None or check_more or accept is not None or more:
-                for run in (check, check_more, accept, more):
+                runs: tuple[tuple[_Entry, ...] | None, ...] = (
+                    (state.check, state.check_more) if ending & _CHECK else ()
+                )
+            elif multi:  # read before ``more``, ``check_more`` (see _pile_add)
+                runs = (state.check, state.check_more, state.accept, state.more)
+            else:
+                runs = (state.check, state.check_more)
+            if runs:
+                for run in runs:
                     if not run:
                         continue
                     for key, gen, shared, branch, rest, _, _, _ in run:
@@ -853,9 +868,9 @@ class PatternIndex(Generic[K]):
         if len(leaves) < 2:  # nothing to order
             return leaves if not leaves or _indexable(leaves[0]) else ()
         memo = self._memo
-        keyed = []
-        for leaf in leaves:
-            if not _indexable(leaf):
+        keyed: list[tuple[tuple[float, int], Path, int]] = []
+        for at, leaf in enumerate(leaves):
+            if type(leaf) is not Leaf or leaf.whole_array:  # not _indexable
                 continue
             score = memo.get(id(leaf))
             if score is None:
@@ -864,11 +879,12 @@ class PatternIndex(Generic[K]):
                     self._memo_held.clear()
                 score = memo[id(leaf)] = (self._stats.estimate(leaf), _rank(leaf))
                 self._memo_held.append(leaf)
-            keyed.append((score, leaf.path, leaf))
-        if len(keyed) < 2:
-            return tuple(item[2] for item in keyed)
-        keyed.sort(key=_first_two)
-        return tuple(item[2] for item in keyed)
+            # The position breaks ties: the sort is stable on (score, path), as it
+            # was, and never compares leaves.
+            keyed.append((score, leaf.path, at))
+        if len(keyed) > 1:
+            keyed.sort()
+        return tuple([leaves[item[2]] for item in keyed])
 
     def _reorder(self) -> None:
         """Re-file each pattern whose best order changed (new paths first, then the old go)."""
