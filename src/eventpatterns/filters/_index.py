@@ -588,7 +588,9 @@ class PatternIndex(Generic[K]):
                 elif multi:  # read before ``more``, ``check_more`` (see _pile_add)
                     runs = (state.check, state.check_more, state.accept, state.more)
                 else:
-                    runs = (state.check, state.check_more)
+                    check = state.check  # read before ``check_more``
+                    check_more = state.check_more
+                    runs = (check, check_more) if check_more else (check,)
                 for run in runs:
                     if not run:
                         continue
