@@ -548,18 +548,18 @@ class PatternIndex(Generic[K]):
                 :class:`~eventpatterns.core.Event`.
         """
         doc: Mapping[str, Any] = event if type(event) is dict else as_event_dict(event)
-        epoch = self._epoch  # before anything is read (see _State.memo)
         try:
-            found = self._walk(doc, {}, epoch)
+            found = self._walk(doc, {})
         except _OverBudget:
             found = None
         if found is None:  # element tracking over budget: read arrays as bags, verify
-            found = self._walk(doc, None, epoch)
+            found = self._walk(doc, None)
         return found  # type: ignore[return-value]
 
-    def _walk(self, doc: Mapping[str, Any], chains: Chains | None, epoch: int) -> set[K] | None:
+    def _walk(self, doc: Mapping[str, Any], chains: Chains | None) -> set[K] | None:
+        epoch = self._epoch  # before anything is read (see _State.memo)
         found: set[K] = set()
-        cur, add = self._current.get, found.add
+        current = self._current
         values: dict[Path, tuple[object, ...]] = {}
         multi: set[Path] = set()
         # Each state has one parent, and a parent's lookups are de-duplicated, so
@@ -579,7 +579,7 @@ class PatternIndex(Generic[K]):
                     # level was read as a bag: then the entries' notes decide, below).
                     memo = state.memo
                     if memo is None or memo[0] != epoch:
-                        memo = state.memo = (epoch, _settled_keys(state, cur))
+                        memo = state.memo = (epoch, _settled_keys(state, current.get))
                     if memo[1]:
                         found.update(memo[1])
                     runs: tuple[tuple[_Entry, ...] | None, ...] = (
@@ -595,7 +595,7 @@ class PatternIndex(Generic[K]):
                     if not run:
                         continue
                     for key, gen, shared, branch, rest, _, _, _ in run:
-                        if cur(key) != gen or key in found:
+                        if key in found or current.get(key) != gen:
                             continue
                         if rest is not None:
                             if len(rest) == 1 and not chains:
@@ -619,7 +619,7 @@ class PatternIndex(Generic[K]):
                         if shared is None or (
                             not shared[1] and (not multi or multi.isdisjoint(shared[0]))
                         ):
-                            add(key)
+                            found.add(key)
                             continue
                         # Branches with the same conditions (leaves are shared between
                         # patterns by the parser) get the same verdict.
@@ -634,7 +634,7 @@ class PatternIndex(Generic[K]):
                                 else self._verify(branch, doc, values, multi, chains)
                             )
                         if verdict:
-                            add(key)
+                            found.add(key)
             for path, fi in state.moves:
                 vals = values.get(path)
                 if vals is None:
