@@ -24,11 +24,22 @@ other mappings, tuples), or past a per-event budget (arrays of arrays of objects
 with conditions in each can multiply the partial matches), are branches with
 two conditions below such a level verified against their tree.
 
+A state files the branches ending at it in two piles: those reaching the state
+settles (nothing left to test, no tree to verify) and the others. For the first,
+the state keeps the keys whose generation was current in the index's *epoch*
+(see below), made by the first match that needs them: with many patterns ending
+at one state, later matches take them in one step.
+
 Concurrency: writers hold a lock; readers take none. Readers only ``get`` from
 dicts and iterate tuples that writers replace whole. A branch is built on new
 states, its key becomes visible in one assignment (its generation) after every
 branch of the pattern is in place, and a pattern is taken apart only after its
 key stopped being current, so a match sees each pattern wholly or not at all.
+Every change moves the epoch on when it starts and when it ends; a match uses a
+state's kept keys only if they were made in the epoch it started in (so only a
+match concurrent with a change can see keys made during it, as it could see
+either generation anyway), and a writer drops the keys a state kept whenever it
+changes that state's piles. Readers write nothing else.
 """
 
 from __future__ import annotations
