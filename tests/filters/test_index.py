@@ -453,3 +453,38 @@ def test_infix_wildcards_are_indexed_by_a_slice_of_their_literal() -> None:
     assert not fields.infix
     assert not fields.infix_lens
     assert index.match({"msg": "ok"}) == {"not"}
+
+
+def test_a_match_during_a_change_leaves_no_stale_answer_behind(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A state keeps the keys a match found settled there, for the matches after it;
+    # a match that runs while a pattern is being added (here: between filing its
+    # branch and making it current, as another thread could) must not leave an
+    # answer that later matches take for current.
+    from eventpatterns.filters import _index
+
+    index: PatternIndex[str] = PatternIndex()
+    event = {"source": "shop", "detail": {"n": 5}}
+    index.add("a", {"source": ["shop"]})
+    assert index.match(event) == {"a"}
+    during: list[set[str]] = []
+    real = _index._pile_add
+
+    def filing(state: Any, entry: Any) -> None:
+        real(state, entry)
+        during.append(index.match(event))  # the new key is filed, not yet current
+
+    monkeypatch.setattr(_index, "_pile_add", filing)
+    index.add("b", {"source": ["shop"]})
+    monkeypatch.setattr(_index, "_pile_add", real)
+    assert during == [{"a"}]
+    assert index.match(event) == {"a", "b"}
+    index.add("b", {"source": ["other"]})  # replaced: its old entry goes
+    assert index.match(event) == {"a"}
+    index.add("c", {"source": ["shop"], "detail": {"n": [{"numeric": [">", 1]}]}})
+    index.add("d", {"source": ["shop"], "detail": {"n": [{"numeric": [">", 1]}]}})
+    assert index.match(event) == {"a", "c", "d"}
+    index.remove("a")
+    index.discard("d")
+    assert index.match(event) == {"c"}

@@ -140,3 +140,23 @@ def test_conditions_left_where_a_branch_ends_hold_in_one_element() -> None:
     assert index.match(apart) == set()
     apart["o"][0]["items"] = [{"sku": "A"}, {"qty": [1, 2]}, {"sku": "A", "qty": 2}]
     assert index.match(apart) == {"nested"}
+
+
+def test_conditions_at_two_depths_below_one_array_hold_in_one_element() -> None:
+    # The same pattern thrice: the first ends where its first condition leads (the
+    # other left to test there), the others at a state of their own. Values of one
+    # element read by paths of different depths (a.k, a.b.c) agree; of two do not.
+    index: PatternIndex[int] = PatternIndex()
+    for i in range(3):
+        index.add(i, {"a": {"k": ["1"], "b": {"c": ["x"]}}})
+    same = {"a": [{"k": "1", "b": {"c": "x"}}, {"k": "2", "b": {"c": "y"}}]}
+    split = {"a": [{"k": "1", "b": {"c": "y"}}, {"k": "2", "b": {"c": "x"}}]}
+    inner = {"a": {"k": "1", "b": [{"c": "y"}, {"c": "x"}]}}
+    assert index.match(same) == {0, 1, 2}
+    assert index.match(split) == set()
+    assert index.match(inner) == {0, 1, 2}
+    index.add(3, {"a": {"b": {"c": ["x"], "d": [1]}, "k": ["1"]}})
+    nested = {"a": [{"k": "1", "b": [{"c": "x", "d": 2}, {"c": "y", "d": 1}]}, {"k": "2"}]}
+    assert index.match(nested) == {0, 1, 2}
+    nested["a"][0]["b"].append({"c": "x", "d": 1})  # type: ignore[index]
+    assert index.match(nested) == {0, 1, 2, 3}

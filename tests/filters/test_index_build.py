@@ -21,7 +21,7 @@ def test_many_branches_ending_at_one_state_come_and_go_in_any_order() -> None:
         index.add(i, {"source": ["shop"]})
     ((_, fields),) = index._root.moves
     state = fields.exact["shop"]
-    assert len(state.more) > len(state.accept or ())  # a large run and a small one
+    assert len(state.more) > len(state.accept or ())  # a large run and a small one (settled)
     assert len(state.more) + len(state.accept or ()) == 200
     assert index.match({"source": "shop"}) == set(range(200))
     for i in [*range(0, 200, 2), *range(199, 0, -2)]:
@@ -38,7 +38,7 @@ def test_a_pile_refuses_to_drop_what_it_does_not_hold() -> None:
     _index._pile_add(state, entry)
     with pytest.raises(ValueError):
         _index._pile_drop(state, other)
-    assert state.accept == (entry,)
+    assert state.check == (entry,)  # not settled: conditions left (an empty rest)
     table: dict[object, Any] = {"a": "target"}
     with pytest.raises(ValueError):
         _fields._drop_one(table, "a", "another")

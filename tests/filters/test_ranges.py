@@ -166,3 +166,30 @@ def test_index_tester_anything_but_lists(lists: list[list[object]], values: list
     assert test is not leaf.test_value
     for value in values:
         assert test(value) is leaf.test_value(value), value
+
+
+def test_narrow_ranges_join_a_sparse_wider_band_not_a_dense_one() -> None:
+    # Ranges of width ~1,500 (class 11) spread over a million: a range of width 100
+    # (class 7, four classes narrower) joins their band; packed into a few thousand,
+    # the band is dense, and the narrow range gets a band of its own.
+    def build(spread: float) -> RangeIndex:
+        index = RangeIndex()
+        for i in range(40):
+            low = i * spread / 40
+            index.add(("wide", i), Numeric("numeric", None, low, True, low + 1500, False))
+        index.add("narrow", Numeric("numeric", None, 5000.5, True, 5100.5, False))
+        return index
+
+    sparse, dense = build(1_000_000), build(4_000)
+    assert [k for k, *_ in sparse.bands] == [11]
+    assert [k for k, *_ in dense.bands] == [7, 11]
+    for index in (sparse, dense):
+        for value in (5000.0, 5000.5, 5050, 5100.5, 5101):
+            out: list[object] = []
+            index.collect(value, out)
+            want = {("wide", i) for i in range(40) if i * 25_000 <= value < i * 25_000 + 1500}
+            if index is dense:
+                want = {("wide", i) for i in range(40) if i * 100 <= value < i * 100 + 1500}
+            assert set(out) == want | ({"narrow"} if 5000.5 <= value < 5100.5 else set())
+        index.remove("narrow", Numeric("numeric", None, 5000.5, True, 5100.5, False))
+        assert index.size == 40

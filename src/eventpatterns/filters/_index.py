@@ -24,11 +24,22 @@ other mappings, tuples), or past a per-event budget (arrays of arrays of objects
 with conditions in each can multiply the partial matches), are branches with
 two conditions below such a level verified against their tree.
 
+A state files the branches ending at it in two piles: those reaching the state
+settles (nothing left to test, no tree to verify) and the others. For the first,
+the state keeps the keys whose generation was current in the index's *epoch*
+(see below), made by the first match that needs them: with many patterns ending
+at one state, later matches take them in one step.
+
 Concurrency: writers hold a lock; readers take none. Readers only ``get`` from
 dicts and iterate tuples that writers replace whole. A branch is built on new
 states, its key becomes visible in one assignment (its generation) after every
 branch of the pattern is in place, and a pattern is taken apart only after its
 key stopped being current, so a match sees each pattern wholly or not at all.
+Every change moves the epoch on when it starts and when it ends; a match uses a
+state's kept keys only if they were made in the epoch it started in (so only a
+match concurrent with a change can see keys made during it, as it could see
+either generation anyway), and a writer drops the keys a state kept whenever it
+changes that state's piles. Readers write nothing else.
 """
 
 from __future__ import annotations
@@ -85,15 +96,38 @@ class _State:
     the states of a branch again from the root, by its conditions' signatures.
     """
 
-    __slots__ = ("accept", "children", "fields", "more", "moves", "refs")
+    __slots__ = (
+        "accept",
+        "check",
+        "check_more",
+        "children",
+        "ending",
+        "fields",
+        "memo",
+        "more",
+        "moves",
+        "refs",
+    )
 
     def __init__(self) -> None:
         # Read side, replaced whole: (path, field index) per field leaving here.
         self.moves: tuple[tuple[Path, FieldIndex], ...] = ()
-        # The entries of the branches ending here: a small run and a large one
-        # (see _pile_add), each replaced whole.
+        # The entries of the branches ending here, each pile a small run and a large
+        # one (see _pile_add), each replaced whole: those a match reaching this state
+        # settles (``accept``, ``more``: only the key's generation is left to check,
+        # unless some level was read as a bag), and the others (``check``,
+        # ``check_more``: conditions left to test, or the tree to verify).
         self.accept: tuple[_Entry, ...] | None = None
         self.more: tuple[_Entry, ...] = ()
+        self.check: tuple[_Entry, ...] | None = None
+        self.check_more: tuple[_Entry, ...] = ()
+        # Which piles hold entries: _SETTLED | _CHECK (set after an entry is added,
+        # cleared after the last one went): one test where nothing ends.
+        self.ending = 0
+        # (epoch, keys): the keys of the settled entries that were current in that
+        # epoch of the index (see PatternIndex._epoch), kept by the matches that
+        # read them, so that later ones take them in one step.
+        self.memo: tuple[int, tuple[Any, ...]] | None = None
         # Write side (a state where branches only end has neither: shared empties).
         self.fields: dict[Path, FieldIndex] = _NONE
         self.children: dict[Signature, _State] = _NONE
@@ -113,6 +147,12 @@ _ODD: Final = object()  # a value the walk leaves to values_of
 _NOTES_MAX = 4096
 
 
+def _settled(entry: _Entry) -> bool:
+    """Tell whether reaching its state settles a branch (see _State): no rest, no tree."""
+    shared = entry[2]
+    return entry[4] is None and (shared is None or not shared[1])
+
+
 def _pile_add(state: _State, entry: _Entry) -> None:
     """Hold ``entry`` at ``state`` (copy-on-write: readers take no lock).
 
@@ -120,14 +160,25 @@ def _pile_add(state: _State, entry: _Entry) -> None:
     (``more``) once it outgrows about the square root of the whole, so n appends
     copy O(n sqrt n) references, not O(n**2); one entry is one tuple. The large run
     is written before the small one is emptied: a reader (which reads ``accept``
-    first) may see an entry twice, never miss one.
+    first) may see an entry twice, never miss one. (The same for ``check`` and
+    ``check_more``, for the entries not settled.)
     """
-    small, big = state.accept or (), state.more
-    if len(small) < _SMALL_RUN + math.isqrt(len(big)):
-        state.accept = (*small, entry)
+    if _settled(entry):
+        small, big = state.accept or (), state.more
+        if len(small) < _SMALL_RUN + math.isqrt(len(big)):
+            state.accept = (*small, entry)
+        else:
+            state.more = big + small + (entry,)
+            state.accept = None
     else:
-        state.more = big + small + (entry,)
-        state.accept = None
+        small, big = state.check or (), state.check_more
+        if len(small) < _SMALL_RUN + math.isqrt(len(big)):
+            state.check = (*small, entry)
+        else:
+            state.check_more = big + small + (entry,)
+            state.check = None
+    state.ending = _ending(state)
+    state.memo = None
 
 
 def _pile_drop(state: _State, entry: _Entry) -> None:
@@ -136,14 +187,43 @@ def _pile_drop(state: _State, entry: _Entry) -> None:
     Raises:
         ValueError: It is not there.
     """
-    small = state.accept or ()
+    settled = _settled(entry)
+    small = (state.accept if settled else state.check) or ()
     if entry in small:
         at = small.index(entry)
-        state.accept = small[:at] + small[at + 1 :] or None
-        return
-    big = state.more
-    at = big.index(entry)
-    state.more = big[:at] + big[at + 1 :]
+        if settled:
+            state.accept = small[:at] + small[at + 1 :] or None
+        else:
+            state.check = small[:at] + small[at + 1 :] or None
+    else:
+        big = state.more if settled else state.check_more
+        at = big.index(entry)
+        if settled:
+            state.more = big[:at] + big[at + 1 :]
+        else:
+            state.check_more = big[:at] + big[at + 1 :]
+    state.ending = _ending(state)
+    state.memo = None
+
+
+_SETTLED: Final = 1
+_CHECK: Final = 2
+
+
+def _ending(state: _State) -> int:
+    return (_SETTLED if state.accept or state.more else 0) | (
+        _CHECK if state.check or state.check_more else 0
+    )
+
+
+def _settled_keys(state: _State, cur: Any) -> tuple[Any, ...]:
+    """Return the keys of the settled entries at ``state`` whose generation is current."""
+    accept = state.accept  # read before ``more`` (see _pile_add)
+    more = state.more
+    keys = [e[0] for e in accept if cur(e[0]) == e[1]] if accept is not None else []
+    if more:
+        keys += [e[0] for e in more if cur(e[0]) == e[1]]
+    return tuple(keys)
 
 
 def _indexable(leaf: Leaf) -> bool:
@@ -239,10 +319,6 @@ def _signature(leaf: Leaf) -> Signature:
         object.__setattr__(leaf, "index_alts", distinct)
         object.__setattr__(leaf, "index_sig", sig)
     return sig  # type: ignore[no-any-return]
-
-
-def _first_two(item: tuple[Any, ...]) -> tuple[Any, Any]:
-    return item[0], item[1]
 
 
 def _shared(branch: Conjunction, *, whole: bool) -> Any:
@@ -376,6 +452,11 @@ class PatternIndex(Generic[K]):
         self._lock = threading.Lock()
         self._gens = itertools.count()
         self._root = _State()
+        # Changed at the start and at the end of every change (under the lock): a
+        # state's memo (see _State) is used only by a match that started in the
+        # epoch it was made in, so no match started after a change sees one from
+        # before it. A match concurrent with a change may see either.
+        self._epoch = 0
         self._current: dict[K, int] = {}
         self._matchers: dict[K, Matcher] = {}
         self._filed: dict[K, _Entry | None] = {}  # the entry of each pattern's first branch
@@ -417,26 +498,30 @@ class PatternIndex(Generic[K]):
         else:
             matcher = compile_pattern(pattern, limits=self._limits)
         with self._lock:
-            gen = next(self._gens)
-            branches = matcher.branches
-            for branch in branches:
-                self._stats.observe(branch.leaves, +1)
-            first: _Entry | None = None
-            if branches:
-                more = tuple(self._file(key, gen, b, self._order(b)) for b in branches[1:])
-                first = self._file(key, gen, branches[0], self._order(branches[0]), more=more)
-            old = self._filed.get(key, None)
-            self._matchers[key] = matcher
-            self._current[key] = gen  # the switch: from here on matches see the new pattern
-            self._filed[key] = first
-            self._branches += len(branches)
-            if old is not None:
-                self._unfile_all(old)
-            if self._branches >= self._reorder_at:
-                # Each time the branches quadruple: O(1) amortised per add, and the
-                # counts the estimates come from move little in between.
-                self._reorder_at = 4 * self._branches
-                self._reorder()
+            self._epoch += 1
+            try:
+                gen = next(self._gens)
+                branches = matcher.branches
+                for branch in branches:
+                    self._stats.observe(branch.leaves, +1)
+                first: _Entry | None = None
+                if branches:
+                    more = tuple(self._file(key, gen, b, self._order(b)) for b in branches[1:])
+                    first = self._file(key, gen, branches[0], self._order(branches[0]), more=more)
+                old = self._filed.get(key, None)
+                self._matchers[key] = matcher
+                self._current[key] = gen  # the switch: from here on matches see the new pattern
+                self._filed[key] = first
+                self._branches += len(branches)
+                if old is not None:
+                    self._unfile_all(old)
+                if self._branches >= self._reorder_at:
+                    # Each time the branches quadruple: O(1) amortised per add, and the
+                    # counts the estimates come from move little in between.
+                    self._reorder_at = 4 * self._branches
+                    self._reorder()
+            finally:
+                self._epoch += 1
 
     def remove(self, key: K) -> None:
         """Stop matching the pattern under ``key``.
@@ -445,21 +530,26 @@ class PatternIndex(Generic[K]):
             KeyError: No pattern is held under ``key``.
         """
         with self._lock:
+            if key not in self._current:
+                raise KeyError(key)
+            self._drop(key)
+
+    def _drop(self, key: K) -> None:
+        self._epoch += 1
+        try:
             del self._current[key]
             del self._matchers[key]
             first = self._filed.pop(key)
             if first is not None:
                 self._unfile_all(first)
+        finally:
+            self._epoch += 1
 
     def discard(self, key: K) -> None:
         """Remove the pattern under ``key`` if there is one."""
         with self._lock:
             if key in self._current:
-                del self._current[key]
-                del self._matchers[key]
-                first = self._filed.pop(key)
-                if first is not None:
-                    self._unfile_all(first)
+                self._drop(key)
 
     def match(self, event: object) -> set[K]:
         """Return the keys of every pattern the event matches.
@@ -478,6 +568,7 @@ class PatternIndex(Generic[K]):
         return found  # type: ignore[return-value]
 
     def _walk(self, doc: Mapping[str, Any], chains: Chains | None) -> set[K] | None:
+        epoch = self._epoch  # before anything is read (see _State.memo)
         found: set[K] = set()
         current = self._current
         values: dict[Path, tuple[object, ...]] = {}
@@ -492,11 +583,27 @@ class PatternIndex(Generic[K]):
         value: Any
         while todo:
             state = pop()
-            accept = state.accept  # read before ``more`` (see _pile_add)
-            more = state.more
-            if accept is not None or more:
-                for run in (accept, more) if more else (accept,):
-                    if run is None:
+            ending = state.ending
+            if ending:
+                if ending & _SETTLED and not multi:
+                    # Settled: the keys current in this epoch, in one step (unless a
+                    # level was read as a bag: then the entries' notes decide, below).
+                    memo = state.memo
+                    if memo is None or memo[0] != epoch:
+                        memo = state.memo = (epoch, _settled_keys(state, current.get))
+                    if memo[1]:
+                        found.update(memo[1])
+                    runs: tuple[tuple[_Entry, ...] | None, ...] = (
+                        (state.check, state.check_more) if ending & _CHECK else ()
+                    )
+                elif multi:  # read before ``more``, ``check_more`` (see _pile_add)
+                    runs = (state.check, state.check_more, state.accept, state.more)
+                else:
+                    check = state.check  # read before ``check_more``
+                    check_more = state.check_more
+                    runs = (check, check_more) if check_more else (check,)
+                for run in runs:
+                    if not run:
                         continue
                     for key, gen, shared, branch, rest, _, _, _ in run:
                         if key in found or current.get(key) != gen:
@@ -564,10 +671,13 @@ class PatternIndex(Generic[K]):
                 elif chains and path in chains:
                     if tracked is None:
                         tracked = []
+                    reached: list[Any] = []
                     for value, chain in chains[path]:
-                        reached: list[Any] = []
                         fi.collect(value, reached)
-                        tracked.extend((target, chain) for target in reached)
+                        if reached:
+                            for target in reached:
+                                tracked.append((target, chain))
+                            reached.clear()
                 elif len(vals) == 1:
                     value = vals[0]
                     if fi.plain:
@@ -601,7 +711,7 @@ class PatternIndex(Generic[K]):
         if (
             tracked
             and chains is not None
-            and not self._follow(tracked, doc, found, values, multi, chains)
+            and not self._follow(tracked, doc, found, values, multi, chains, epoch)
         ):
             return None
         return found
@@ -614,6 +724,7 @@ class PatternIndex(Generic[K]):
         values: dict[Path, tuple[object, ...]],
         multi: set[Path],
         chains: Chains,
+        epoch: int,
     ) -> bool:
         """Walk on from partial matches that came through arrays of objects.
 
@@ -624,63 +735,124 @@ class PatternIndex(Generic[K]):
         would outgrow its budget (arrays of arrays of objects with conditions in
         each can multiply them); the caller then reads arrays as bags and verifies.
         """
-        current = self._current
+        cur = self._current.get
         seen: set[tuple[_State, Chain]] = set()
         # The states where branches end, with the chains they were reached by (needed
         # only by conditions left to test there), each taken once after the walk.
-        ends: dict[_State, set[Chain]] = {}
-        budget = _TRACK_BUDGET + 16 * sum(len(pairs) for pairs in chains.values())
+        ends: dict[_State, list[Chain]] = {}
+        pop, push = todo.pop, todo.append
+        reached: list[Any] = []
         while todo:
-            item = todo.pop()
+            item = pop()
             state, mem = item
-            if state.accept is not None or state.more:
+            if state.ending:
                 mems = ends.get(state)
                 if mems is None:
-                    ends[state] = {mem}
-                else:
-                    mems.add(mem)
+                    ends[state] = [mem]
+                elif mem not in mems:
+                    mems.append(mem)
             if not state.moves or item in seen:
                 continue
             seen.add(item)
-            if len(seen) > budget:
+            if len(seen) > _TRACK_BUDGET and len(seen) > _TRACK_BUDGET + 16 * sum(
+                len(pairs) for pairs in chains.values()
+            ):
                 return False
             for path, fi in state.moves:
                 vals = values.get(path)
                 if vals is None:
                     vals = values[path] = values_of(doc, path, multi, chains)
-                reached: list[Any] = []
                 if not vals:
-                    todo.extend((target, mem) for target in fi.absent)  # type: ignore[misc]
-                elif path in chains:
-                    for value, chain in chains[path]:
-                        joined = merge(mem, chain)
-                        if joined is not None:
-                            fi.collect(value, reached)
-                            todo.extend((target, joined) for target in reached)
-                            reached.clear()
-                else:
+                    for target in fi.absent:
+                        push((target, mem))  # type: ignore[arg-type]  # states
+                    continue
+                pairs = chains.get(path)
+                if pairs is None:
                     for value in vals:
                         fi.collect(value, reached)
-                    todo.extend((target, mem) for target in set(reached))
-        for state, mems in ends.items():
-            for run in (state.accept or (), state.more):
-                for key, gen, shared, branch, rest, _, _, _ in run:
-                    if key in found or current.get(key) != gen:
-                        continue
-                    if rest is not None and not any(
-                        _holds(rest, doc, values, multi, chains, mem) for mem in mems
-                    ):
-                        continue
+                    if reached:
+                        for target in set(reached) if len(reached) > 1 else reached:
+                            push((target, mem))
+                        reached.clear()
+                    continue
+                numeric = fi.numeric
+                for value, chain in pairs:
+                    # merge(), its common cases first: a value from the element the
+                    # match came through holds the very chain object the match does.
+                    if not mem or chain is mem:
+                        joined: Chain = chain
+                    elif not chain:
+                        joined = mem
+                    elif len(chain) == 1 and len(mem) == 1:  # one array each
+                        if chain[0][0] != mem[0][0]:
+                            joined = (*mem, *chain)
+                        elif chain[0][1] == mem[0][1]:
+                            joined = mem
+                        else:
+                            continue  # another element of the same array
+                    else:
+                        merged = merge(mem, chain)
+                        if merged is None:
+                            continue
+                        joined = merged
                     if (
-                        shared is None
-                        or (not shared[1] and (not multi or multi.isdisjoint(shared[0])))
-                        or (
-                            branch.tree.match(doc, doc)
-                            if shared[1]
-                            else self._verify(branch, doc, values, multi, chains)
-                        )
-                    ):
-                        found.add(key)
+                        numeric is not None
+                        and type(value) is int
+                        and -_EXACT_INT <= value <= _EXACT_INT
+                        and not fi.exact
+                    ):  # a ranges-only field and an int a double holds: as fi.collect
+                        numeric.collect(value, reached)
+                    else:
+                        fi.collect(value, reached)
+                    if reached:
+                        for target in reached:
+                            push((target, joined))
+                        reached.clear()
+        add = found.add
+        for state, mems in ends.items():
+            ending = state.ending
+            if ending & _SETTLED and not multi:
+                # Settled: the keys current in this epoch, in one step (unless a level
+                # was read as a bag: then the entries' notes decide, below).
+                memo = state.memo
+                if memo is None or memo[0] != epoch:
+                    memo = state.memo = (epoch, _settled_keys(state, cur))
+                if memo[1]:
+                    found.update(memo[1])
+                runs: tuple[tuple[_Entry, ...] | None, ...] = (
+                    (state.check, state.check_more) if ending & _CHECK else ()
+                )
+            elif multi:  # read before ``more``, ``check_more`` (see _pile_add)
+                runs = (state.check, state.check_more, state.accept, state.more)
+            else:
+                runs = (state.check, state.check_more)
+            if runs:
+                for run in runs:
+                    if not run:
+                        continue
+                    for key, gen, shared, branch, rest, _, _, _ in run:
+                        if cur(key) != gen or key in found:
+                            continue
+                        if rest is not None:
+                            if len(rest) == 1:
+                                if not _holds_one(rest, doc, values, multi, chains, mems):
+                                    continue
+                            else:
+                                for mem in mems:
+                                    if _holds(rest, doc, values, multi, chains, mem):
+                                        break
+                                else:
+                                    continue
+                        if (
+                            shared is None
+                            or (not shared[1] and (not multi or multi.isdisjoint(shared[0])))
+                            or (
+                                branch.tree.match(doc, doc)
+                                if shared[1]
+                                else self._verify(branch, doc, values, multi, chains)
+                            )
+                        ):
+                            add(key)
         return True
 
     @staticmethod
@@ -709,9 +881,9 @@ class PatternIndex(Generic[K]):
         if len(leaves) < 2:  # nothing to order
             return leaves if not leaves or _indexable(leaves[0]) else ()
         memo = self._memo
-        keyed = []
-        for leaf in leaves:
-            if not _indexable(leaf):
+        keyed: list[tuple[tuple[float, int], Path, int]] = []
+        for at, leaf in enumerate(leaves):
+            if type(leaf) is not Leaf or leaf.whole_array:  # not _indexable
                 continue
             score = memo.get(id(leaf))
             if score is None:
@@ -720,11 +892,12 @@ class PatternIndex(Generic[K]):
                     self._memo_held.clear()
                 score = memo[id(leaf)] = (self._stats.estimate(leaf), _rank(leaf))
                 self._memo_held.append(leaf)
-            keyed.append((score, leaf.path, leaf))
-        if len(keyed) < 2:
-            return tuple(item[2] for item in keyed)
-        keyed.sort(key=_first_two)
-        return tuple(item[2] for item in keyed)
+            # The position breaks ties: the sort is stable on (score, path), as it
+            # was, and never compares leaves.
+            keyed.append((score, leaf.path, at))
+        if len(keyed) > 1:
+            keyed.sort()
+        return tuple([leaves[item[2]] for item in keyed])
 
     def _reorder(self) -> None:
         """Re-file each pattern whose best order changed (new paths first, then the old go)."""
@@ -903,20 +1076,26 @@ def _holds(
             if not leaf.absent_ok:
                 return False
         elif chains and path in chains:
-            held = {
-                chain
-                for value, chain in chains[path]
+            # The elements holding a value that passes, among those the branch came
+            # through (values of one element are read together and share one chain).
+            held: list[Chain] = []
+            for value, chain in chains[path]:
+                if held and held[-1] is chain:
+                    continue
+                if mem and chain is not mem and chain and merge(mem, chain) is None:
+                    continue
                 if (
                     (value if type(value) is str else canon(value)) in exact
                     if exact is not None
                     else test(value)
-                )
-            }
+                ):
+                    held.append(chain)
             if not held:
                 return False
             if pending is None:
-                pending = []
-            pending.append(list(held))
+                pending = [held]
+            else:
+                pending.append(held)
         elif exact is not None:
             for value in vals:
                 if (value if type(value) is str else canon(value)) in exact:
@@ -929,7 +1108,52 @@ def _holds(
                     break
             else:
                 return False
-    return pending is None or _elements_agree(pending, mem, [_AGREE_BUDGET])
+    return pending is None or len(pending) == 1 or _elements_agree(pending, mem, [_AGREE_BUDGET])
+
+
+def _holds_one(
+    rest: tuple[Leaf, ...],
+    doc: Mapping[str, Any],
+    values: dict[Path, tuple[object, ...]],
+    multi: set[Path],
+    chains: Chains,
+    mems: list[Chain],
+) -> bool:
+    """Tell whether one condition left holds in an element some match came through.
+
+    :func:`_holds` for a rest of one condition and every chain the state was
+    reached by at once (the common case below arrays of objects): each value is
+    tested once, if it came from an element one of ``mems`` agrees with.
+    """
+    leaf = rest[0]
+    path = leaf.path
+    vals = values.get(path)
+    if vals is None:
+        vals = values[path] = _read(doc, path, multi, chains)
+    if not vals:
+        return leaf.absent_ok
+    pairs = chains.get(path)
+    if pairs is None:  # not below an array of objects: any value will do
+        return _holds(rest, doc, values, multi, chains, ())
+    exact = leaf.only_exact
+    test = leaf.index_test or leaf.test_value  # prepared by _file (see _tester)
+    for value, chain in pairs:
+        for mem in mems:
+            if not (mem and chain and chain is not mem):
+                break
+            if len(chain) == 1 and len(mem) == 1:  # one array each
+                if chain[0][0] != mem[0][0] or chain[0][1] == mem[0][1]:
+                    break
+            elif merge(mem, chain) is not None:
+                break
+        else:
+            continue  # from an element no match came through
+        if exact is not None:
+            if (value if type(value) is str else canon(value)) in exact:
+                return True
+        elif test(value):
+            return True
+    return False
 
 
 _AGREE_BUDGET: Final = 4096

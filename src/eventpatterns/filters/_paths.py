@@ -24,13 +24,22 @@ from typing import Any, Final
 
 from ._model import MISSING, Leaf, Node, dotted, flatten_arrays, leaf_values, values_at
 
-__all__ = ["Chain", "merge", "values_of", "verify"]
+__all__ = ["Chain", "Chains", "merge", "values_of", "verify"]
 
 _SCALARS: Final = frozenset({str, int, float, bool, type(None)})
 #: The elements a value came from: (array level, element number) per array of two or
 #: more objects on its way, outermost first. A level is the path prefix naming the array.
+#: Each element's chain is built once per event and shared by every value read below
+#: it, so a partial match and a value from the same element hold the same object.
 Chain = tuple[tuple[tuple[str, ...], int], ...]
-Chains = dict[tuple[str, ...], tuple[tuple[object, Chain], ...]]
+_Level = tuple[list[tuple[Any, Chain]], bool]  # (object, chain) pairs; any chain?
+
+
+#: ``path -> ((value, chain), ...)`` for the paths crossing arrays of objects; under
+#: the key ``()`` (no field path is empty) the event's levels read so far (see
+#: :func:`_tracked`). A plain dict: one is made for every event matched.
+Chains = dict[tuple[str, ...], Any]
+_LEVELS: Final[tuple[str, ...]] = ()
 
 
 def values_of(
@@ -75,31 +84,79 @@ def _values_elements(
     chains: Chains | None,
 ) -> tuple[object, ...]:
     if chains is not None:
-        found = _tracked(doc, path)
+        found = _tracked(doc, path, chains)
         if found is not None:
             pairs, tracked = found
             if tracked:
                 chains[path] = pairs
-            return tuple(value for value, _ in pairs)
+            return tuple([value for value, _ in pairs])
     return _values_slow(doc, path, multi)
 
 
 def _tracked(
-    doc: Mapping[str, Any], path: tuple[str, ...]
+    doc: Mapping[str, Any], path: tuple[str, ...], chains: Chains
 ) -> tuple[tuple[tuple[object, Chain], ...], bool] | None:
     """Return (value, chain) pairs and whether any chain is not empty; ``None`` to bail.
 
     Reads plain dicts and lists only, as :meth:`Node.match` does (an array's objects,
     nested arrays flattened, scalars in it ignored below a key; a key missing from an
     object is absent there); anything else (a key spelled with dots, another mapping,
-    a tuple) is left to :func:`_values_slow`.
+    a tuple) is left to :func:`_values_slow`. The objects the path's last key is read
+    from, when they came through an array of objects, are kept (in
+    ``chains[()]``) for the paths that share them: each element's chain is one
+    object, whichever path its values are read by.
+    """
+    last = len(path) - 1
+    prefix = path[:last]
+    levels: dict[tuple[str, ...], _Level] | None = chains.get(_LEVELS)
+    level = None if levels is None else levels.get(prefix)
+    if level is None:
+        level = _level(doc, path, last, levels)
+        if level is None:
+            return None
+        if level[1]:
+            if levels is None:
+                levels = chains[_LEVELS] = {}
+            levels[prefix] = level
+    objects, tracked = level
+    key = path[last]
+    pairs: list[tuple[object, Chain]] = []
+    for obj, chain in objects:
+        value = obj.get(key, MISSING)
+        if value is MISSING:
+            continue
+        t = type(value)
+        if t in _SCALARS:
+            pairs.append((value, chain))
+        else:
+            pairs.extend([(v, chain) for v in leaf_values(value)])
+    return tuple(pairs), tracked
+
+
+def _level(
+    doc: Mapping[str, Any],
+    path: tuple[str, ...],
+    last: int,
+    levels: dict[tuple[str, ...], _Level] | None,
+) -> _Level | None:
+    """Return the objects (with chains) the first ``last`` keys lead to; ``None`` to bail.
+
+    It starts from the deepest prefix in ``levels``, so that an element's chain is
+    made once.
     """
     if type(doc) is not dict:
         return None
     level: list[tuple[Any, Chain]] = [(doc, ())]
-    last = len(path) - 1
     tracked = False
-    for depth in range(last):
+    start = 0
+    if levels:
+        for depth in range(last - 1, 0, -1):
+            held = levels.get(path[:depth])
+            if held is not None:
+                level, tracked = held
+                start = depth
+                break
+    for depth in range(start, last):
         key = path[depth]
         nxt: list[tuple[Any, Chain]] = []
         for obj, chain in level:
@@ -120,28 +177,25 @@ def _tracked(
                 elif objects:
                     tracked = True
                     prefix = path[: depth + 1]
-                    nxt.extend((o, (*chain, (prefix, i))) for i, o in enumerate(objects))
+                    if chain:
+                        nxt.extend([(o, (*chain, (prefix, i))) for i, o in enumerate(objects)])
+                    else:  # the outermost array of objects (the common case)
+                        nxt.extend([(o, ((prefix, i),)) for i, o in enumerate(objects)])
             elif t not in _SCALARS:
                 return None
         level = nxt
         if not level:
-            return (), False
-    key = path[last]
-    pairs: list[tuple[object, Chain]] = []
-    for obj, chain in level:
-        value = obj.get(key, MISSING)
-        if value is MISSING:
-            continue
-        t = type(value)
-        if t in _SCALARS:
-            pairs.append((value, chain))
-        else:
-            pairs.extend((v, chain) for v in leaf_values(value))
-    return tuple(pairs), tracked
+            return level, False
+    return level, tracked
 
 
 def _objects(value: list[Any]) -> list[dict[str, Any]] | None:
     """Return the objects of an array (nested arrays flattened), ``None`` for odd items."""
+    for item in value:
+        if type(item) is not dict:
+            break
+    else:  # objects only (the common case)
+        return value
     out: list[dict[str, Any]] = []
     stack = [value]
     while stack:
@@ -160,10 +214,13 @@ def merge(mem: Chain, chain: Chain) -> Chain | None:
     """Join the elements a partial match came through with a value's; ``None`` if they differ.
 
     Two chains meet only at arrays both paths cross, which are levels both conditions
-    sit below: there they must name the same element.
+    sit below: there they must name the same element. (A value from the element a
+    partial match came through holds the very same chain: no work.)
     """
-    if not mem:
+    if not mem or chain is mem:
         return chain
+    if not chain:
+        return mem
     out = mem
     for level, element in chain:
         for held, other in mem:

@@ -12,9 +12,12 @@ Three families, each kept in sorted runs (see :class:`Runs`):
   searches (widened by ``2**(k-20)`` to absorb float rounding, computed exactly
   when the value dwarfs the width), and each candidate is tested exactly. A range
   fits the window of any wider class too, so it joins a band up to two classes
-  wider when there is one: about a third as many bands to search per lookup, for
-  windows at most four times a range's class. For ranges spread evenly, a quarter
-  to all of a window hold ``x``, so the work follows the ranges that hold the
+  wider when there is one, or three or four wider when that band is sparse (its
+  window holds the lower bounds of about two of its ranges or fewer, so the
+  candidates it adds cost less than searching one more band): about a third as
+  many bands to search per lookup, for windows at most four times a range's class
+  where the bands are dense. For ranges spread evenly, a quarter to all of a
+  window hold ``x`` in a dense band, so the work follows the ranges that hold the
   value, whatever their overlap. While a field holds few ranges (16), they are
   simply tested one by one.
 
@@ -152,6 +155,25 @@ def _merge(
     return tuple(map(keys.__getitem__, order)), tuple(map(items.__getitem__, order))
 
 
+_SPARSE: Final = 2.0  # candidates per lookup a band may have to join it from afar
+
+
+def _sparse(band: Runs[Any], k: int) -> bool:
+    """Tell whether a band of class ``k`` is sparse enough for ranges 3-4 classes narrower.
+
+    Its window (``2**k``) then holds about ``_SPARSE`` of its ranges' lower bounds or
+    fewer, so testing them costs less than searching one more band would.
+    """
+    if k >= _WIDE or band.size < 2:
+        return False
+    lows = [bound for keys, _ in band.runs for bound in (keys[0], keys[-1])]
+    try:
+        span = float(max(lows)) - float(min(lows))
+    except OverflowError:
+        return False
+    return band.size * math.ldexp(1.0, k) <= _SPARSE * span
+
+
 def _width_class(low: float, high: float) -> int:
     """Return ``k`` with ``high - low < 2**k`` (or :data:`_WIDE`)."""
     try:
@@ -224,11 +246,12 @@ class RangeIndex:
             k = _width_class(low, high)
             item = (low, rng.low_inclusive, high, rng.high_inclusive, target)
             # A range fits the window of any wider class: it joins a band up to two
-            # classes wider if there is one, so a lookup searches about a third as
+            # classes wider if there is one (four if that band is sparse, see
+            # _sparse), so a lookup searches about a third as
             # many bands, each window at most four times its range's class.
-            for wider in (k, k + 1, k + 2):
+            for wider in (k, k + 1, k + 2, k + 3, k + 4):
                 band = self._bands.get(wider)
-                if band is not None:
+                if band is not None and (wider <= k + 2 or _sparse(band, wider)):
                     band.insert(low, item)
                     break
             else:
@@ -248,7 +271,7 @@ class RangeIndex:
         else:
             k = _width_class(low, high)
             item = (low, rng.low_inclusive, high, rng.high_inclusive, target)
-            for wider in (k, k + 1, k + 2):  # where add filed it
+            for wider in (k, k + 1, k + 2, k + 3, k + 4):  # where add filed it
                 band = self._bands.get(wider)
                 if band is None:
                     continue
