@@ -27,7 +27,15 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
-from ..bus import Backoff, Consumer, Retry, Subscription, Timeouts, check_group_name
+from ..bus import (
+    Backoff,
+    BatchFailure,
+    Consumer,
+    Retry,
+    Subscription,
+    Timeouts,
+    check_group_name,
+)
 from ..core import Event
 from ..errors import (
     ArgumentTypeError,
@@ -65,6 +73,8 @@ DISPATCH_RETRY = Retry(max_attempts=5, backoff=Backoff(initial=0.1, maximum=5.0)
 #: visibility runs out and an idle worker elsewhere may take the job (then this
 #: worker's ``Start`` finds it running and drops the dispatch).
 DISPATCH_TIMEOUTS = Timeouts(visibility=30.0, handler=365 * 24 * 3600.0)
+#: Most dispatches one receive takes (and starts at once).
+DISPATCH_BATCH = 32
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
@@ -164,13 +174,13 @@ class WorkerPool:
                 async with bus.subscribe(cancels) as sub:
                     tg.start_soon(self._watch_cancels, sub)
                     for name, kind in self.kinds.items():
-                        consumer = await bus.consume(
+                        consumer = await bus.consume_batches(
                             self.groups[name],
-                            partial(self._dispatch, kind),
+                            partial(self._dispatch_batch, kind),
                             pattern=dispatch_pattern([name]),
                             retry=DISPATCH_RETRY,
                             timeouts=DISPATCH_TIMEOUTS,
-                            prefetch=min(kind.concurrency, 16),
+                            batch_size=min(kind.concurrency, DISPATCH_BATCH),
                             name=f"{self.worker_id}.{len(consumers)}",
                         )
                         consumers.append(consumer)
@@ -214,6 +224,32 @@ class WorkerPool:
         ):
             return Start(self.worker_id, lease=kind.lease)
         return None  # running elsewhere, final, or a retry not yet due: drop
+
+    async def _dispatch_batch(self, kind: JobKind, events: list[Event]) -> list[str] | None:
+        """Handle the dispatches one receive took, at once: their round trips overlap.
+
+        Each is acknowledged once its ``Start`` is stored (or the dispatch dropped);
+        one that failed (the store unreachable) is reported, to be delivered again.
+        """
+        if len(events) == 1:
+            await self._dispatch(kind, events[0])  # raising: this one is retried
+            return None
+        failed: list[str] = []
+        errors: list[str] = []
+
+        async def one(event: Event) -> None:
+            try:
+                await self._dispatch(kind, event)
+            except Exception as exc:
+                failed.append(event.id)
+                errors.append(describe(exc))
+
+        async with anyio.create_task_group() as tg:
+            for event in events:
+                tg.start_soon(one, event)
+        if failed:
+            raise BatchFailure(failed, cause=errors[0])
+        return None
 
     async def _dispatch(self, kind: JobKind, event: Event) -> None:
         """Handle one dispatch: take a slot, ``Start``, and run the attempt if it won."""

@@ -89,11 +89,17 @@ def _import_redis() -> Any:
 
 def pack_args(*args: Any) -> bytes:
     """Encode arguments as RESP bulk strings: the body of a command, without its header."""
-    out = []
+    # "$<n>" and the value alternate, joined by CRLF (with one at the end): no
+    # formatting copies the values, which may be large.
+    parts: list[bytes] = []
+    add = parts.append
     for arg in args:
-        value = arg if isinstance(arg, bytes) else str(arg).encode()
-        out.append(b"$%d\r\n%b\r\n" % (len(value), value))
-    return b"".join(out)
+        kind = type(arg)
+        value = arg if kind is bytes else arg.encode() if kind is str else str(arg).encode()
+        add(b"$%d" % len(value))
+        add(value)
+    add(b"")
+    return b"\r\n".join(parts)
 
 
 def pack(*commands: Sequence[Any]) -> bytes:
@@ -179,6 +185,8 @@ class RawCalls:
             redis.exceptions.TimeoutError,
             OSError,
         )
+        self._closed_error: type[Exception] = redis.exceptions.ConnectionError
+        self._closed = False
         self._error_reply: type[Exception] = redis.exceptions.ResponseError
         self.noscript: type[Exception] = redis.exceptions.NoScriptError
         wants = inspect.signature(self._pool.get_connection).parameters.get("command_name")
@@ -197,6 +205,8 @@ class RawCalls:
             return await self._exchange(packed)  # once more, on a new connection
 
     async def _exchange(self, packed: bytes) -> Any:
+        if self._closed:  # no new connection once closed (the caller says BusClosed)
+            raise self._closed_error("the connections are closed")
         idle = self._idle
         if idle:
             conn = idle.pop()
@@ -206,15 +216,22 @@ class RawCalls:
             await send(conn, packed)
             reply = await conn.read_response()
         except self._error_reply:
-            idle.append(conn)  # an error reply: the connection is in step
+            await self._keep(conn)  # an error reply: the connection is in step
             raise
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await conn.disconnect(nowait=True)
                 await self._pool.release(conn)
             raise
-        idle.append(conn)
+        await self._keep(conn)
         return reply
+
+    async def _keep(self, conn: Any) -> None:
+        if not self._closed:
+            self._idle.append(conn)
+            return
+        with anyio.CancelScope(shield=True):  # closed meanwhile (opened after the others)
+            await conn.disconnect(nowait=True)
 
     async def script(self, sha: bytes, text: str, keys: Sequence[Any], args: Sequence[Any]) -> Any:
         """Run a script by its SHA1 (``EVALSHA``), sending its text when the server lacks it."""
@@ -224,7 +241,8 @@ class RawCalls:
             return await self.call(pack(("EVAL", text, len(keys), *keys, *args)))
 
     async def aclose(self) -> None:
-        """Close every connection (idempotent)."""
+        """Close every connection (idempotent); later calls fail as unavailable."""
+        self._closed = True
         self._idle.clear()
         with anyio.CancelScope(shield=True):
             await self._pool.disconnect()
@@ -401,7 +419,10 @@ class RedisConnection:
                         continue
                     raise
                 break
-            if pool is self._blocking_pool:
+            if self.closed:  # closed meanwhile: aclose() has disconnected the others
+                with anyio.CancelScope(shield=True):
+                    await conn.disconnect(nowait=True)
+            elif pool is self._blocking_pool:
                 idle.append(conn)
             else:  # pragma: no cover - the cluster's pool changed meanwhile
                 await pool.release(conn)
