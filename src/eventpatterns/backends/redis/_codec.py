@@ -21,7 +21,7 @@ from typing import Any
 
 from ...core import Event, trusted_event
 
-__all__ = ["decode_event"]
+__all__ = ["Decoded", "decode_event"]
 
 
 def _no_constant(name: str) -> Any:
@@ -75,3 +75,34 @@ def decode_event(raw: bytes | str) -> Event:
     except ValueError:  # InvalidEvent is a ValueError too: let validation tell why
         pass
     return Event.from_json(raw)
+
+
+class Decoded:
+    """The events of the entries read lately, by position: each is decoded once.
+
+    A process's subscriptions (the bus's reader) and its consumer groups read the
+    same entries of the one log; an entry the other side decoded already is taken
+    from here (events are immutable, and the reader hands one object to every
+    subscription too). Bounded: when full it starts over.
+
+    Args:
+        size: Entries kept at most.
+    """
+
+    __slots__ = ("_events", "_size")
+
+    def __init__(self, size: int = 4096) -> None:
+        self._events: dict[str, Event] = {}
+        self._size = size
+
+    def event(self, position: str, raw: bytes | str) -> Event:
+        """Return the event of the entry at ``position`` (decoding ``raw`` if need be)."""
+        events = self._events
+        found = events.get(position)
+        if found is not None:
+            return found
+        event = decode_event(raw)
+        if len(events) >= self._size:
+            events.clear()
+        events[position] = event
+        return event

@@ -260,7 +260,9 @@ class RedisJobStore:
     def _outbox_request(self, event: Event) -> tuple[list[str], list[Any]]:
         if self.outbox is None:
             raise ConfigurationError("this RedisJobStore has no outbox (outbox=...)")
-        return self.outbox.append_request((event,))
+        # No dedupe: the script appends the event only with the version it writes,
+        # and a version is written once (compare-and-swap), so its id is new.
+        return self.outbox.append_request((event,), dedupe=False)
 
     async def _create_job(self, job: Job, announce: tuple[list[str], list[Any]] | None) -> Job:
         if job.version != 1:
