@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import heapq
+import itertools
 import logging
 import math
 import re
@@ -155,6 +157,11 @@ class WorkerPool:
         #: The bus consumers, one per kind, while the pool runs.
         self.consumers: list[Consumer] = []
         self._tg: TaskGroup | None = None
+        # Attempts whose first heartbeat is due (anyio time, order, attempt): a heap.
+        self._beats: list[tuple[float, int, Attempt]] = []
+        self._beat_order = itertools.count()
+        self._beat_wake: anyio.Event | None = None
+        self._ended = 0  # attempts ended since the heap was last cleaned
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Receive and run jobs until cancelled; ready once every consumer is listening.
@@ -173,6 +180,7 @@ class WorkerPool:
             try:
                 async with bus.subscribe(cancels) as sub:
                     tg.start_soon(self._watch_cancels, sub)
+                    tg.start_soon(self._first_beats, tg)
                     for name, kind in self.kinds.items():
                         consumer = await bus.consume_batches(
                             self.groups[name],
@@ -282,26 +290,73 @@ class WorkerPool:
 
     async def _attempt(self, attempt: Attempt, slot: anyio.Semaphore) -> None:
         try:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(attempt.keep_alive)
-                try:
-                    await self._execute(attempt)
-                except Exception as exc:  # never let one job take the pool down
-                    logger.exception("job %s: the worker failed", attempt.job.id)
-                    if not attempt.finished and attempt.stopped is not Stopped.LOST:
-                        error = describe(exc)
-                        await attempt.finish(
-                            Fail(self.worker_id, error, backoff=attempt.kind.backoff)
-                        )
-                tg.cancel_scope.cancel()
+            self._first_beat(attempt)
+            try:
+                await self._execute(attempt)
+            except Exception as exc:  # never let one job take the pool down
+                logger.exception("job %s: the worker failed", attempt.job.id)
+                if not attempt.finished and attempt.stopped is not Stopped.LOST:
+                    error = describe(exc)
+                    await attempt.finish(Fail(self.worker_id, error, backoff=attempt.kind.backoff))
         except anyio.get_cancelled_exc_class():
+            attempt.beats.cancel()
             with anyio.CancelScope(shield=True), anyio.move_on_after(SHUTDOWN_GRACE):
                 await self._release(attempt)
             raise
         finally:
+            attempt.beats.cancel()
             if self.running.get(attempt.job.id) is attempt:
                 del self.running[attempt.job.id]
             slot.release()
+            self._forget_beat()
+
+    # -- heartbeats -----------------------------------------------------------------------
+    # An attempt's heartbeats (Attempt.keep_alive) run in a task of their own, started
+    # only once its first wait (lease/3, or until its deadline) is over: until then
+    # one task of the pool waits for every attempt. Most jobs end sooner and then cost
+    # no task, no task group and no timer of their own.
+
+    def _first_beat(self, attempt: Attempt) -> None:
+        """Schedule ``attempt``'s first heartbeat (by :meth:`_first_beats`)."""
+        due = anyio.current_time() + attempt.next_wait()
+        heap = self._beats
+        sooner = not heap or due < heap[0][0]
+        heapq.heappush(heap, (due, next(self._beat_order), attempt))
+        if sooner and self._beat_wake is not None:
+            self._beat_wake.set()
+
+    def _forget_beat(self) -> None:
+        """Count an ended attempt; drop the ended ones from the heap once they are most."""
+        self._ended += 1
+        heap = self._beats
+        if self._ended > 1024 and self._ended * 2 > len(heap):
+            running = self.running
+            heap[:] = [entry for entry in heap if running.get(entry[2].job.id) is entry[2]]
+            heapq.heapify(heap)
+            self._ended = 0
+
+    async def _first_beats(self, tg: TaskGroup) -> None:
+        """Start the heartbeats of the attempts still running when their first is due."""
+        heap = self._beats
+        while True:
+            wake = self._beat_wake = anyio.Event()
+            if not heap:
+                await wake.wait()
+                continue
+            now = anyio.current_time()
+            if heap[0][0] > now:
+                with anyio.move_on_after(heap[0][0] - now):
+                    await wake.wait()
+                continue
+            while heap and heap[0][0] <= now:
+                attempt = heapq.heappop(heap)[2]
+                if self.running.get(attempt.job.id) is attempt:
+                    tg.start_soon(self._keep_alive, attempt)
+
+    @staticmethod
+    async def _keep_alive(attempt: Attempt) -> None:
+        with attempt.beats:  # cancelled when the attempt ends (before this started, too)
+            await attempt.keep_alive(slept=True)
 
     async def _release(self, attempt: Attempt) -> None:
         """Give a running attempt back on shutdown, to be retried at once elsewhere.
