@@ -34,6 +34,7 @@ def test_decoding_keeps_integers_beyond_64_bits_exact(data: object) -> None:
     decoded = decode_event(event.to_json())
     assert decoded == event
     assert decoded.to_json() == event.to_json()
+    assert decode_event(event.to_json().decode()) == event  # as text
 
 
 _HEAD = b'{"specversion":"1.0","id":"1","source":"/s","type":"t"'
