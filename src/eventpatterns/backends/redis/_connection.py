@@ -128,7 +128,7 @@ async def send(conn: Any, packed: bytes) -> None:
     64 KiB high-water mark, so ``drain`` returns at once) is written directly. A
     failed write shows as a failed read of the reply.
     """
-    writer = conn._writer if conn.is_connected else None
+    writer = getattr(conn, "_writer", None) if conn.is_connected else None
     if writer is None or len(packed) > _DIRECT_WRITE:
         await conn.send_packed_command(packed, check_health=False)
         return
@@ -180,11 +180,9 @@ class RawCalls:
         self._pool = redis.asyncio.Redis(**options).connection_pool
         self._idle: list[Any] = []
         self._slots = asyncio.Semaphore(max_connections)
-        self._stale: tuple[type[BaseException], ...] = (
-            redis.exceptions.ConnectionError,
-            redis.exceptions.TimeoutError,
-            OSError,
-        )
+        # What a connection the server dropped fails with (not a timeout: a command
+        # that timed out may still run, and is not sent twice).
+        self._stale: tuple[type[BaseException], ...] = (redis.exceptions.ConnectionError, OSError)
         self._closed_error: type[Exception] = redis.exceptions.ConnectionError
         self._closed = False
         self._error_reply: type[Exception] = redis.exceptions.ResponseError
@@ -202,7 +200,14 @@ class RawCalls:
             except self._stale:
                 if not reused:
                     raise
-            return await self._exchange(packed)  # once more, on a new connection
+            # The server went away (a restart): the other idle connections are as
+            # stale as that one. Drop them all, and send once more on a new one.
+            stale, self._idle = self._idle, []
+            with anyio.CancelScope(shield=True):
+                for conn in stale:
+                    await conn.disconnect(nowait=True)
+                    await self._pool.release(conn)
+            return await self._exchange(packed)
 
     async def _exchange(self, packed: bytes) -> Any:
         if self._closed:  # no new connection once closed (the caller says BusClosed)
