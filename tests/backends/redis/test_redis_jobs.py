@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import anyio
 import pytest
 import redis.asyncio
 from redis_helpers import REDIS_URL
 
 from eventpatterns import Event, EventBus
 from eventpatterns.backends.redis import RedisBusBackend, RedisJobStore
+from eventpatterns.backends.redis._connection import RAW_CONNECTIONS
 from eventpatterns.errors import BackendUnavailable, BusClosed, ConfigurationError
 from eventpatterns.jobs import Cancel, Job, JobStore, transition
 from eventpatterns.jobs._events import PENDING, job_event
@@ -95,3 +97,12 @@ async def test_outbox_appends_keep_no_dedupe_records(prefix: str, raw: redis.asy
         assert await raw.exists(f"{{{prefix}}}:dd:{event.id}") == 0
         await backend.append([Event(type="t", source="/t", id="plain")])
         assert await raw.exists(f"{{{prefix}}}:dd:plain") == 1  # a publish keeps its record
+
+
+@pytest.mark.anyio
+async def test_many_concurrent_calls_share_a_few_connections(prefix: str) -> None:
+    async with RedisJobStore(REDIS_URL, prefix=prefix) as store:
+        async with anyio.create_task_group() as tg:
+            for i in range(300):
+                tg.start_soon(store.get, f"j{i}")
+        assert 1 <= len(store._raw._idle) <= RAW_CONNECTIONS < 300

@@ -34,7 +34,16 @@ from ._url import connection_options
 if TYPE_CHECKING:
     from redis.asyncio import ConnectionPool, Redis, RedisCluster
 
-__all__ = ["REPLIES", "Context", "RawCalls", "RedisConnection", "pack", "pack_args", "pack_head"]
+__all__ = [
+    "RAW_CONNECTIONS",
+    "REPLIES",
+    "Context",
+    "RawCalls",
+    "RedisConnection",
+    "pack",
+    "pack_args",
+    "pack_head",
+]
 
 _BLOCK_SLACK = 10.0  # seconds a blocking read may exceed its BLOCK before we give up on it
 # The scripts transaction() runs with EVALSHA: loaded on each connection it opens.
@@ -158,6 +167,10 @@ def waiting_client(redis: Any, options: dict[str, Any]) -> Any:
     return redis.asyncio.Redis.from_pool(pool)
 
 
+#: Most connections a :class:`RawCalls` opens.
+RAW_CONNECTIONS = 64
+
+
 class RawCalls:
     """Commands sent packed by us on connections of their own: the hot paths' client.
 
@@ -170,6 +183,11 @@ class RawCalls:
     mid-exchange is dropped (a reply may be in flight), and a call that failed on
     an idle connection (stale after a Redis restart) is sent once more on a new one.
 
+    At most :data:`RAW_CONNECTIONS` connections are open (fewer if ``max_connections``
+    says so); further calls wait for one. A call holds its connection for one round
+    trip, so a few dozen serve any number of callers, and a thousand calls in flight
+    cost a thousand sockets' set-up and polling no more.
+
     Args:
         redis: The redis-py package (:func:`_import_redis`).
         options: The client options (as for ``redis.asyncio.Redis``).
@@ -179,7 +197,7 @@ class RawCalls:
     def __init__(self, redis: Any, options: dict[str, Any], *, max_connections: int) -> None:
         self._pool = redis.asyncio.Redis(**options).connection_pool
         self._idle: list[Any] = []
-        self._slots = asyncio.Semaphore(max_connections)
+        self._slots = asyncio.Semaphore(min(max_connections, RAW_CONNECTIONS))
         # What a connection the server dropped fails with (not a timeout: a command
         # that timed out may still run, and is not sent twice).
         self._stale: tuple[type[BaseException], ...] = (redis.exceptions.ConnectionError, OSError)
