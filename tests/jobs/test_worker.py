@@ -18,6 +18,7 @@ from eventpatterns.backends.memory import MemoryBlobStore
 from eventpatterns.bus import check_group_name
 from eventpatterns.errors import BackendUnavailable, BlobNotFound, ConfigurationError
 from eventpatterns.jobs import Blob, ExpireLease, FailJob, Job, JobContext, JobState
+from eventpatterns.jobs._context import Attempt
 from eventpatterns.jobs._events import PENDING, job_event
 from eventpatterns.jobs._worker import MAX_ERROR, WorkerPool, describe, group_name
 from eventpatterns.testing import ManualClock, eventually
@@ -454,3 +455,19 @@ async def test_the_pool_refuses_a_bad_inline_limit() -> None:
     async with running_pool() as h:
         with pytest.raises(ConfigurationError, match="inline_limit"):
             WorkerPool(h.ops, {}, blobs=None, worker_id="w", inline_limit=-1, group_prefix="j")
+
+
+async def test_attempts_that_ended_leave_the_first_heartbeat_heap() -> None:
+    async def work(ctx: JobContext[None]) -> None:
+        return None
+
+    async with running_pool(kind("work", work, lease=3600)) as h:
+        pool = h.pools[0]
+        spec = pool.kinds["work"]
+        job = Job.new("j", "work", owner="alice", input=None, now=h.clock.time())
+        for _ in range(3000):  # each ended at once, its first heartbeat an hour away
+            pool._first_beat(Attempt(h.ops, spec, job, pool.worker_id))
+            pool._forget_beat()
+        assert len(pool._beats) <= 2 * 1025  # cleaned as it grew, not held for an hour
+        done = await h.final((await h.submit("work")).id)
+    assert done.state is JobState.SUCCEEDED

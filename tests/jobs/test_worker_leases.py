@@ -9,7 +9,8 @@ import anyio
 import pytest
 
 from eventpatterns import Backoff
-from eventpatterns.jobs import Cancel, ExpireLease, JobContext, JobState, transition
+from eventpatterns.errors import BackendUnavailable
+from eventpatterns.jobs import Cancel, ExpireLease, Job, JobContext, JobState, transition
 from eventpatterns.testing import ManualClock, eventually
 
 from .worker_helpers import FlakyStore, kind, running_pool
@@ -292,3 +293,44 @@ async def test_a_dispatch_the_store_refused_is_redelivered() -> None:
         done = await h.final(job.id)
     assert done.state is JobState.SUCCEEDED
     assert runs == [1]
+
+
+class RefuseOneStart(FlakyStore):
+    """Refuses the first ``Start`` it sees (the store "down" for that write only)."""
+
+    refused_id: str | None = None
+
+    async def replace(self, job: Job, *, expected_version: int) -> Job:
+        if job.state is JobState.RUNNING and not self.refused:
+            self.refused += 1
+            self.refused_id = job.id
+            raise BackendUnavailable("the job store is down (test)")
+        return await super().replace(job, expected_version=expected_version)
+
+
+async def test_a_refused_start_among_a_batch_of_dispatches_is_redelivered_alone() -> None:
+    runs: list[str] = []
+
+    async def work(ctx: JobContext[None]) -> None:
+        runs.append(ctx.job.id)
+
+    refusing: list[RefuseOneStart] = []
+
+    def wrap(store: Any) -> Any:
+        refusing.append(RefuseOneStart(store))
+        return refusing[0]
+
+    async with running_pool(kind("work", work), wrap=wrap) as h:
+        jobs: list[Job] = []
+
+        async def submit() -> None:
+            jobs.append(await h.submit("work"))
+
+        async with anyio.create_task_group() as tg:  # at once: dispatched in few receives
+            for _ in range(8):
+                tg.start_soon(submit)
+        done = [await h.final(job.id) for job in jobs]
+    assert refusing[0].refused == 1
+    assert refusing[0].refused_id in {job.id for job in jobs}
+    assert [job.state for job in done] == [JobState.SUCCEEDED] * 8
+    assert sorted(runs) == sorted(job.id for job in jobs)  # each ran once, the refused one too

@@ -85,6 +85,8 @@ class Attempt:
         self.job = job
         self.worker_id = worker_id
         self.scope = anyio.CancelScope()
+        #: The scope of this attempt's heartbeats (cancelled when it ends).
+        self.beats = anyio.CancelScope()
         self.stopped: Stopped | None = None
         self.finished = False
 
@@ -184,19 +186,32 @@ class Attempt:
         except BackendUnavailable as exc:
             logger.warning("job %s: progress not recorded: %s", self.job.id, exc)
 
-    async def keep_alive(self) -> None:
+    def next_wait(self) -> float:
+        """Seconds until the next heartbeat: lease/3, or less to wake at the deadline."""
+        wait = self.kind.lease / 3
+        deadline = self.job.deadline
+        if deadline is not None:
+            now = self.ops.clock.time()
+            if deadline > now:
+                wait = min(wait, deadline - now)
+        return wait
+
+    async def keep_alive(self, *, slept: bool = False) -> None:
         """Heartbeat every lease/3 until cancelled; stop the handler at the deadline.
 
         A heartbeat past the job's deadline fails the job (the state machine's rule),
         which this attempt then sees as lost; the loop wakes at the deadline for that.
+
+        Args:
+            slept: The first wait (:meth:`next_wait` from the start) is over already:
+                heartbeat at once (the worker pool waits it out for every attempt
+                in one task, so that an attempt ending sooner costs no task).
         """
-        interval = self.kind.lease / 3
         while self.stopped is not Stopped.LOST:
-            wait = interval
-            deadline = self.job.deadline
-            if deadline is not None and deadline > self.ops.clock.time():
-                wait = min(wait, deadline - self.ops.clock.time())
-            await anyio.sleep(wait)
+            if slept:
+                slept = False
+            else:
+                await anyio.sleep(self.next_wait())
             await self.heartbeat()
 
 

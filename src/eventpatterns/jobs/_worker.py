@@ -1,22 +1,26 @@
 """The worker pool: takes dispatched jobs off the bus and runs them under leases.
 
 Per runnable kind, one member of the bus consumer group ``<group_prefix>.<kind>``
-receives the kind's ``eventpatterns.job.pending`` events (the dispatch). Its handler
-only dispatches: it waits for one of the kind's ``concurrency`` slots in this process,
-applies ``Start`` (a job already running elsewhere, finished, or whose retry is not due
-is dropped: a duplicate or lost dispatch is harmless) and, when it won, starts the
-attempt in the pool's task group and returns, so the delivery is acknowledged.
+receives the kind's ``eventpatterns.job.pending`` events (the dispatch), up to 32 per
+receive, handled at once. Its handler only dispatches: each dispatch waits for one of
+the kind's ``concurrency`` slots in this process, applies ``Start`` (a job already
+running elsewhere, finished, or whose retry is not due is dropped: a duplicate or lost
+dispatch is harmless) and, when it won, starts the attempt in the pool's task group and
+returns, so the delivery is acknowledged (one whose ``Start`` failed is redelivered).
 
-An attempt heartbeats every lease/3; it stops its handler when the job stops being its
-own (lease lost, deadline passed: the result is dropped) or when the job's cancellation
-is requested — seen on the bus (``eventpatterns.job.cancelling``, at once) or in a
-heartbeat's answer — and then applies ``Stop``. See ``docs/jobs.md``, "Workers".
+An attempt heartbeats every lease/3 (its heartbeat task starts at its first; until
+then one task of the pool waits for every attempt's); it stops its handler when the
+job stops being its own (lease lost, deadline passed: the result is dropped) or when
+the job's cancellation is requested — seen on the bus (``eventpatterns.job.cancelling``,
+at once) or in a heartbeat's answer — and then applies ``Stop``. See ``docs/jobs.md``, "Workers".
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import heapq
+import itertools
 import logging
 import math
 import re
@@ -27,7 +31,15 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
-from ..bus import Backoff, Consumer, Retry, Subscription, Timeouts, check_group_name
+from ..bus import (
+    Backoff,
+    BatchFailure,
+    Consumer,
+    Retry,
+    Subscription,
+    Timeouts,
+    check_group_name,
+)
 from ..core import Event
 from ..errors import (
     ArgumentTypeError,
@@ -65,6 +77,8 @@ DISPATCH_RETRY = Retry(max_attempts=5, backoff=Backoff(initial=0.1, maximum=5.0)
 #: visibility runs out and an idle worker elsewhere may take the job (then this
 #: worker's ``Start`` finds it running and drops the dispatch).
 DISPATCH_TIMEOUTS = Timeouts(visibility=30.0, handler=365 * 24 * 3600.0)
+#: Most dispatches one receive takes (and starts at once).
+DISPATCH_BATCH = 32
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
@@ -145,6 +159,11 @@ class WorkerPool:
         #: The bus consumers, one per kind, while the pool runs.
         self.consumers: list[Consumer] = []
         self._tg: TaskGroup | None = None
+        # Attempts whose first heartbeat is due (anyio time, order, attempt): a heap.
+        self._beats: list[tuple[float, int, Attempt]] = []
+        self._beat_order = itertools.count()
+        self._beat_wake: anyio.Event | None = None
+        self._ended = 0  # attempts ended since the heap was last cleaned
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Receive and run jobs until cancelled; ready once every consumer is listening.
@@ -163,14 +182,15 @@ class WorkerPool:
             try:
                 async with bus.subscribe(cancels) as sub:
                     tg.start_soon(self._watch_cancels, sub)
+                    tg.start_soon(self._first_beats, tg)
                     for name, kind in self.kinds.items():
-                        consumer = await bus.consume(
+                        consumer = await bus.consume_batches(
                             self.groups[name],
-                            partial(self._dispatch, kind),
+                            partial(self._dispatch_batch, kind),
                             pattern=dispatch_pattern([name]),
                             retry=DISPATCH_RETRY,
                             timeouts=DISPATCH_TIMEOUTS,
-                            prefetch=min(kind.concurrency, 16),
+                            batch_size=min(kind.concurrency, DISPATCH_BATCH),
                             name=f"{self.worker_id}.{len(consumers)}",
                         )
                         consumers.append(consumer)
@@ -215,6 +235,32 @@ class WorkerPool:
             return Start(self.worker_id, lease=kind.lease)
         return None  # running elsewhere, final, or a retry not yet due: drop
 
+    async def _dispatch_batch(self, kind: JobKind, events: list[Event]) -> list[str] | None:
+        """Handle the dispatches one receive took, at once: their round trips overlap.
+
+        Each is acknowledged once its ``Start`` is stored (or the dispatch dropped);
+        one that failed (the store unreachable) is reported, to be delivered again.
+        """
+        if len(events) == 1:
+            await self._dispatch(kind, events[0])  # raising: this one is retried
+            return None
+        failed: list[str] = []
+        errors: list[str] = []
+
+        async def one(event: Event) -> None:
+            try:
+                await self._dispatch(kind, event)
+            except Exception as exc:
+                failed.append(event.id)
+                errors.append(describe(exc))
+
+        async with anyio.create_task_group() as tg:
+            for event in events:
+                tg.start_soon(one, event)
+        if failed:
+            raise BatchFailure(failed, cause=errors[0])
+        return None
+
     async def _dispatch(self, kind: JobKind, event: Event) -> None:
         """Handle one dispatch: take a slot, ``Start``, and run the attempt if it won."""
         job_id = event.subject
@@ -246,26 +292,73 @@ class WorkerPool:
 
     async def _attempt(self, attempt: Attempt, slot: anyio.Semaphore) -> None:
         try:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(attempt.keep_alive)
-                try:
-                    await self._execute(attempt)
-                except Exception as exc:  # never let one job take the pool down
-                    logger.exception("job %s: the worker failed", attempt.job.id)
-                    if not attempt.finished and attempt.stopped is not Stopped.LOST:
-                        error = describe(exc)
-                        await attempt.finish(
-                            Fail(self.worker_id, error, backoff=attempt.kind.backoff)
-                        )
-                tg.cancel_scope.cancel()
+            self._first_beat(attempt)
+            try:
+                await self._execute(attempt)
+            except Exception as exc:  # never let one job take the pool down
+                logger.exception("job %s: the worker failed", attempt.job.id)
+                if not attempt.finished and attempt.stopped is not Stopped.LOST:
+                    error = describe(exc)
+                    await attempt.finish(Fail(self.worker_id, error, backoff=attempt.kind.backoff))
         except anyio.get_cancelled_exc_class():
+            attempt.beats.cancel()
             with anyio.CancelScope(shield=True), anyio.move_on_after(SHUTDOWN_GRACE):
                 await self._release(attempt)
             raise
         finally:
+            attempt.beats.cancel()
             if self.running.get(attempt.job.id) is attempt:
                 del self.running[attempt.job.id]
             slot.release()
+            self._forget_beat()
+
+    # -- heartbeats -----------------------------------------------------------------------
+    # An attempt's heartbeats (Attempt.keep_alive) run in a task of their own, started
+    # only once its first wait (lease/3, or until its deadline) is over: until then
+    # one task of the pool waits for every attempt. Most jobs end sooner and then cost
+    # no task, no task group and no timer of their own.
+
+    def _first_beat(self, attempt: Attempt) -> None:
+        """Schedule ``attempt``'s first heartbeat (by :meth:`_first_beats`)."""
+        due = anyio.current_time() + attempt.next_wait()
+        heap = self._beats
+        sooner = not heap or due < heap[0][0]
+        heapq.heappush(heap, (due, next(self._beat_order), attempt))
+        if sooner and self._beat_wake is not None:
+            self._beat_wake.set()
+
+    def _forget_beat(self) -> None:
+        """Count an ended attempt; drop the ended ones from the heap once they are most."""
+        self._ended += 1
+        heap = self._beats
+        if self._ended > 1024 and self._ended * 2 > len(heap):
+            running = self.running
+            heap[:] = [entry for entry in heap if running.get(entry[2].job.id) is entry[2]]
+            heapq.heapify(heap)
+            self._ended = 0
+
+    async def _first_beats(self, tg: TaskGroup) -> None:
+        """Start the heartbeats of the attempts still running when their first is due."""
+        heap = self._beats
+        while True:
+            wake = self._beat_wake = anyio.Event()
+            if not heap:
+                await wake.wait()
+                continue
+            now = anyio.current_time()
+            if heap[0][0] > now:
+                with anyio.move_on_after(heap[0][0] - now):
+                    await wake.wait()
+                continue
+            while heap and heap[0][0] <= now:
+                attempt = heapq.heappop(heap)[2]
+                if self.running.get(attempt.job.id) is attempt:
+                    tg.start_soon(self._keep_alive, attempt)
+
+    @staticmethod
+    async def _keep_alive(attempt: Attempt) -> None:
+        with attempt.beats:  # cancelled when the attempt ends (before this started, too)
+            await attempt.keep_alive(slept=True)
 
     async def _release(self, attempt: Attempt) -> None:
         """Give a running attempt back on shutdown, to be retried at once elsewhere.

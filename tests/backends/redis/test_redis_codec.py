@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 
 from eventpatterns import Event
-from eventpatterns.backends.redis._codec import decode_event
+from eventpatterns.backends.redis._codec import Decoded, decode_event
 from eventpatterns.errors import InvalidEvent
 from strategies import events
 
@@ -34,6 +34,7 @@ def test_decoding_keeps_integers_beyond_64_bits_exact(data: object) -> None:
     decoded = decode_event(event.to_json())
     assert decoded == event
     assert decoded.to_json() == event.to_json()
+    assert decode_event(event.to_json().decode()) == event  # as text
 
 
 _HEAD = b'{"specversion":"1.0","id":"1","source":"/s","type":"t"'
@@ -47,3 +48,14 @@ _HEAD = b'{"specversion":"1.0","id":"1","source":"/s","type":"t"'
 def test_untrusted_entries_are_validated(raw: bytes) -> None:
     with pytest.raises(InvalidEvent):
         decode_event(raw)
+
+
+def test_an_entry_read_twice_is_decoded_once_and_the_cache_stays_bounded() -> None:
+    decoded = Decoded(size=2)
+    raw = Event(type="t", source="/s", data={"n": 1}).to_json()
+    first = decoded.event("e1:1-0", raw)
+    assert decoded.event("e1:1-0", raw) is first  # the consumer's read of the reader's entry
+    assert decoded.event("e2:1-0", raw) is not first  # another position (epoch): decoded
+    decoded.event("e1:2-0", raw)  # full: it starts over
+    assert decoded.event("e1:1-0", raw) is not first
+    assert decoded.event("e1:1-0", raw) == first

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import anyio
 import pytest
 import redis.asyncio
 from redis_helpers import REDIS_URL
 
-from eventpatterns.backends.redis import RedisJobStore
+from eventpatterns import Event, EventBus
+from eventpatterns.backends.redis import RedisBusBackend, RedisJobStore
+from eventpatterns.backends.redis._connection import RAW_CONNECTIONS
 from eventpatterns.errors import BackendUnavailable, BusClosed, ConfigurationError
 from eventpatterns.jobs import Cancel, Job, JobStore, transition
+from eventpatterns.jobs._events import PENDING, job_event
 from eventpatterns.testing import JobStoreSuite, ManualClock
 
 
@@ -62,3 +66,43 @@ async def test_an_unreachable_server_is_backend_unavailable() -> None:
 def test_bad_options_are_refused(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigurationError, match=message):
         RedisJobStore(REDIS_URL, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.anyio
+async def test_a_connection_the_server_dropped_is_replaced_for_the_next_call(
+    prefix: str, raw: redis.asyncio.Redis
+) -> None:
+    clock = ManualClock()
+    async with RedisJobStore(REDIS_URL, prefix=prefix, clock=clock) as store:
+        job = await store.create(Job.new("j1", "k", owner="o", input={}, now=clock.time()))
+        (conn,) = store._raw._idle  # the connection the create used, kept for the next call
+        host, port = conn._writer.get_extra_info("sockname")[:2]
+        assert await raw.client_kill(f"{host}:{port}")  # as a Redis restart would
+        assert await store.get("j1") == job  # sent again, on a new connection
+
+
+@pytest.mark.anyio
+async def test_outbox_appends_keep_no_dedupe_records(prefix: str, raw: redis.asyncio.Redis) -> None:
+    # An outbox event goes with the version its script writes, once: no record needed.
+    clock = ManualClock()
+    backend = RedisBusBackend(REDIS_URL, prefix=prefix, clock=clock)
+    async with (
+        EventBus(backend),
+        RedisJobStore(REDIS_URL, prefix=prefix, clock=clock, outbox=backend) as store,
+    ):
+        job = Job.new("j1", "k", owner="o", input={}, now=clock.time())
+        event = job_event(job, PENDING, source="/t")
+        await store.create_announced(job, event)
+        assert await raw.xlen(f"{{{prefix}}}:log") == 1
+        assert await raw.exists(f"{{{prefix}}}:dd:{event.id}") == 0
+        await backend.append([Event(type="t", source="/t", id="plain")])
+        assert await raw.exists(f"{{{prefix}}}:dd:plain") == 1  # a publish keeps its record
+
+
+@pytest.mark.anyio
+async def test_many_concurrent_calls_share_a_few_connections(prefix: str) -> None:
+    async with RedisJobStore(REDIS_URL, prefix=prefix) as store:
+        async with anyio.create_task_group() as tg:
+            for i in range(300):
+                tg.start_soon(store.get, f"j{i}")
+        assert 1 <= len(store._raw._idle) <= RAW_CONNECTIONS < 300

@@ -26,7 +26,7 @@ from ...bus import (
 )
 from ...core import Clock, Event, SystemClock
 from ...errors import ConfigurationError, EventTooLarge, PositionExpired, StalePosition
-from ._codec import decode_event
+from ._codec import Decoded, decode_event
 from ._connection import RedisConnection
 from ._keys import BusKeys
 from ._positions import Positions, id_key, new_epoch
@@ -131,9 +131,12 @@ class RedisBusBackend:
         #: takes the one-round-trip way (see _read_on).
         self._tail: Position | None = None
         self._acks = Acks(self._conn, self._keys)
+        # Entries both the reader and a consumer group of this process read are
+        # decoded once (a job worker's cancel watch and its dispatch group do).
+        self._decoded = Decoded()
         self._receiver = Receiver(
             self._conn, self._keys, self._positions, self._acks, self.clock,
-            reclaim_after=reclaim_after,
+            reclaim_after=reclaim_after, decoded=self._decoded,
         )  # fmt: skip
 
     @classmethod
@@ -163,18 +166,26 @@ class RedisBusBackend:
         keys, args = self.append_request(events)
         return self.appended(await self._conn.script("APPEND", keys, args))
 
-    def append_request(self, events: Sequence[Event]) -> tuple[list[str], list[Any]]:
+    def append_request(
+        self, events: Sequence[Event], *, dedupe: bool = True
+    ) -> tuple[list[str], list[Any]]:
         """Return the ``KEYS`` and ``ARGV`` of ``lua/append.lua`` appending ``events``.
 
         For a script of another part that appends in the same step (the job store's
         outbox); :meth:`appended` reads its reply.
+
+        Args:
+            events: What to append.
+            dedupe: Skip the ids seen within the dedupe window (``False``: the caller
+                guarantees an id is appended once, as the job store's compare-and-swap
+                does for ``<job id>.<version>``; nothing is checked or recorded).
 
         Raises:
             EventTooLarge: An event is over ``max_message_size``.
         """
         limit = self._max_message_size
         keys = [self._keys.log, self._keys.meta]
-        window = self._dedupe_window
+        window = self._dedupe_window if dedupe else 0.0
         args: list[Any] = [
             repr(self.clock.time()),
             repr(window),
@@ -182,12 +193,12 @@ class RedisBusBackend:
             int(window * 1000) + 1000,
             new_epoch(),
         ]
-        dedupe = self._keys.dedupe
+        dedupe_key = self._keys.dedupe
         for event in events:
             data = event.to_json()
             if limit is not None and len(data) > limit:
                 raise EventTooLarge(event.id, size=len(data), limit=limit)
-            keys.append(dedupe(event.id))
+            keys.append(dedupe_key(event.id))
             args.append(event.id)
             args.append(data)
         return keys, args
@@ -293,7 +304,11 @@ class RedisBusBackend:
         if not raw:
             return []
         prefix = self._positions.seen(epoch_now)
-        entries = [LogEntry(prefix + pos.decode(), decode_event(field(f, b"e"))) for pos, f in raw]
+        event = self._decoded.event
+        entries = [
+            LogEntry(position := prefix + pos.decode(), event(position, field(f, b"e")))
+            for pos, f in raw
+        ]
         self._tail = entries[-1].position
         return entries
 

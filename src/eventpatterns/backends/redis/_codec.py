@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
 from ...core import Event, trusted_event
 
-__all__ = ["decode_event"]
+__all__ = ["Decoded", "decode_event"]
 
 
 def _no_constant(name: str) -> Any:
@@ -61,6 +62,18 @@ def _maybe_big_int(value: Any) -> bool:
     return False
 
 
+# An integer beyond 64 bits has 19 digits or more in the text: without such a run of
+# digits (found by one scan in C) the parsed data need not be walked for one.
+_LONG_NUMBER = re.compile(b"[0-9]{19}")
+_LONG_NUMBER_TEXT = re.compile("[0-9]{19}")
+
+
+def _may_hold_big_int(raw: bytes | str) -> bool:
+    if isinstance(raw, bytes):
+        return _LONG_NUMBER.search(raw) is not None
+    return _LONG_NUMBER_TEXT.search(raw) is not None
+
+
 def decode_event(raw: bytes | str) -> Event:
     """Return the event a log entry holds (``Event.to_json()`` output).
 
@@ -70,8 +83,39 @@ def decode_event(raw: bytes | str) -> Event:
     try:
         obj = _loads(raw)  # orjson refuses NaN/Infinity; its JSONDecodeError is a ValueError
         # orjson reads integers beyond 64 bits as floats: those take the validated way.
-        if type(obj) is dict and not _maybe_big_int(obj.get("data")):
+        if type(obj) is dict and not (_may_hold_big_int(raw) and _maybe_big_int(obj.get("data"))):
             return trusted_event(obj)
     except ValueError:  # InvalidEvent is a ValueError too: let validation tell why
         pass
     return Event.from_json(raw)
+
+
+class Decoded:
+    """The events of the entries read lately, by position: each is decoded once.
+
+    A process's subscriptions (the bus's reader) and its consumer groups read the
+    same entries of the one log; an entry the other side decoded already is taken
+    from here (events are immutable, and the reader hands one object to every
+    subscription too). Bounded: when full it starts over.
+
+    Args:
+        size: Entries kept at most.
+    """
+
+    __slots__ = ("_events", "_size")
+
+    def __init__(self, size: int = 4096) -> None:
+        self._events: dict[str, Event] = {}
+        self._size = size
+
+    def event(self, position: str, raw: bytes | str) -> Event:
+        """Return the event of the entry at ``position`` (decoding ``raw`` if need be)."""
+        events = self._events
+        found = events.get(position)
+        if found is not None:
+            return found
+        event = decode_event(raw)
+        if len(events) >= self._size:
+            events.clear()
+        events[position] = event
+        return event

@@ -34,7 +34,16 @@ from ._url import connection_options
 if TYPE_CHECKING:
     from redis.asyncio import ConnectionPool, Redis, RedisCluster
 
-__all__ = ["REPLIES", "Context", "RedisConnection", "pack", "pack_args", "pack_head"]
+__all__ = [
+    "RAW_CONNECTIONS",
+    "REPLIES",
+    "Context",
+    "RawCalls",
+    "RedisConnection",
+    "pack",
+    "pack_args",
+    "pack_head",
+]
 
 _BLOCK_SLACK = 10.0  # seconds a blocking read may exceed its BLOCK before we give up on it
 # The scripts transaction() runs with EVALSHA: loaded on each connection it opens.
@@ -89,11 +98,17 @@ def _import_redis() -> Any:
 
 def pack_args(*args: Any) -> bytes:
     """Encode arguments as RESP bulk strings: the body of a command, without its header."""
-    out = []
+    # "$<n>" and the value alternate, joined by CRLF (with one at the end): no
+    # formatting copies the values, which may be large.
+    parts: list[bytes] = []
+    add = parts.append
     for arg in args:
-        value = arg if isinstance(arg, bytes) else str(arg).encode()
-        out.append(b"$%d\r\n%b\r\n" % (len(value), value))
-    return b"".join(out)
+        kind = type(arg)
+        value = arg if kind is bytes else arg.encode() if kind is str else str(arg).encode()
+        add(b"$%d" % len(value))
+        add(value)
+    add(b"")
+    return b"\r\n".join(parts)
 
 
 def pack(*commands: Sequence[Any]) -> bytes:
@@ -107,6 +122,27 @@ _MULTI, _EXEC = b"*1\r\n$5\r\nMULTI\r\n", b"*1\r\n$4\r\nEXEC\r\n"
 def pack_head(*args: Any, more: int) -> bytes:
     """Encode the fixed first ``args`` of a command that ``more`` arguments will end."""
     return b"*%d\r\n" % (len(args) + more) + pack_args(*args)
+
+
+#: Largest command :func:`send` writes straight to the socket's buffer.
+_DIRECT_WRITE = 64 * 1024
+
+
+async def send(conn: Any, packed: bytes) -> None:
+    """Send a packed command on a redis-py connection (connecting it first if need be).
+
+    redis-py's ``send_packed_command`` runs each write in a task of its own under
+    ``wait_for`` when a socket timeout is set, which costs more than a small
+    command's round trip; a command that fits the transport's buffer (under its
+    64 KiB high-water mark, so ``drain`` returns at once) is written directly. A
+    failed write shows as a failed read of the reply.
+    """
+    writer = getattr(conn, "_writer", None) if conn.is_connected else None
+    if writer is None or len(packed) > _DIRECT_WRITE:
+        await conn.send_packed_command(packed, check_health=False)
+        return
+    writer.write(packed)
+    await writer.drain()
 
 
 #: Connections a client opens at most unless ``max_connections`` says otherwise.
@@ -129,6 +165,110 @@ def waiting_client(redis: Any, options: dict[str, Any]) -> Any:
         **plain.connection_kwargs,
     )
     return redis.asyncio.Redis.from_pool(pool)
+
+
+#: Most connections a :class:`RawCalls` opens.
+RAW_CONNECTIONS = 64
+
+
+class RawCalls:
+    """Commands sent packed by us on connections of their own: the hot paths' client.
+
+    redis-py's command path (its argument encoder, a pool checkout that tests each
+    connection, response callbacks, observability hooks) costs more than the round
+    trip itself for a small script; the job store's scripts and reads go this way:
+    the command is packed by :func:`pack` and sent on a connection kept idle here
+    (not handed back to a pool), its reply read raw. An error reply is raised as
+    redis-py's ``ResponseError``; a connection that fails or is interrupted
+    mid-exchange is dropped (a reply may be in flight), and a call that failed on
+    an idle connection (stale after a Redis restart) is sent once more on a new one.
+
+    At most :data:`RAW_CONNECTIONS` connections are open (fewer if ``max_connections``
+    says so); further calls wait for one. A call holds its connection for one round
+    trip, so a few dozen serve any number of callers, and a thousand calls in flight
+    cost a thousand sockets' set-up and polling no more.
+
+    Args:
+        redis: The redis-py package (:func:`_import_redis`).
+        options: The client options (as for ``redis.asyncio.Redis``).
+        max_connections: Connections open at once at most (further calls wait).
+    """
+
+    def __init__(self, redis: Any, options: dict[str, Any], *, max_connections: int) -> None:
+        self._pool = redis.asyncio.Redis(**options).connection_pool
+        self._idle: list[Any] = []
+        self._slots = asyncio.Semaphore(min(max_connections, RAW_CONNECTIONS))
+        # What a connection the server dropped fails with (not a timeout: a command
+        # that timed out may still run, and is not sent twice).
+        self._stale: tuple[type[BaseException], ...] = (redis.exceptions.ConnectionError, OSError)
+        self._closed_error: type[Exception] = redis.exceptions.ConnectionError
+        self._closed = False
+        self._error_reply: type[Exception] = redis.exceptions.ResponseError
+        self.noscript: type[Exception] = redis.exceptions.NoScriptError
+        wants = inspect.signature(self._pool.get_connection).parameters.get("command_name")
+        needs_name = wants is not None and wants.default is inspect.Parameter.empty
+        self._command_name: tuple[str, ...] = ("EVALSHA",) if needs_name else ()
+
+    async def call(self, packed: bytes) -> Any:
+        """Send one packed command and return its reply (raw bytes, lists, ints)."""
+        async with self._slots:
+            reused = bool(self._idle)
+            try:
+                return await self._exchange(packed)
+            except self._stale:
+                if not reused:
+                    raise
+            # The server went away (a restart): the other idle connections are as
+            # stale as that one. Drop them all, and send once more on a new one.
+            stale, self._idle = self._idle, []
+            with anyio.CancelScope(shield=True):
+                for conn in stale:
+                    await conn.disconnect(nowait=True)
+                    await self._pool.release(conn)
+            return await self._exchange(packed)
+
+    async def _exchange(self, packed: bytes) -> Any:
+        if self._closed:  # no new connection once closed (the caller says BusClosed)
+            raise self._closed_error("the connections are closed")
+        idle = self._idle
+        if idle:
+            conn = idle.pop()
+        else:
+            conn = await self._pool.get_connection(*self._command_name)
+        try:
+            await send(conn, packed)
+            reply = await conn.read_response()
+        except self._error_reply:
+            await self._keep(conn)  # an error reply: the connection is in step
+            raise
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await conn.disconnect(nowait=True)
+                await self._pool.release(conn)
+            raise
+        await self._keep(conn)
+        return reply
+
+    async def _keep(self, conn: Any) -> None:
+        if not self._closed:
+            self._idle.append(conn)
+            return
+        with anyio.CancelScope(shield=True):  # closed meanwhile (opened after the others)
+            await conn.disconnect(nowait=True)
+
+    async def script(self, sha: bytes, text: str, keys: Sequence[Any], args: Sequence[Any]) -> Any:
+        """Run a script by its SHA1 (``EVALSHA``), sending its text when the server lacks it."""
+        try:
+            return await self.call(pack(("EVALSHA", sha, len(keys), *keys, *args)))
+        except self.noscript:  # a new or flushed server: EVAL caches it again
+            return await self.call(pack(("EVAL", text, len(keys), *keys, *args)))
+
+    async def aclose(self) -> None:
+        """Close every connection (idempotent); later calls fail as unavailable."""
+        self._closed = True
+        self._idle.clear()
+        with anyio.CancelScope(shield=True):
+            await self._pool.disconnect()
 
 
 class RedisConnection:
@@ -189,6 +329,12 @@ class RedisConnection:
         #: redis-py's ``ResponseError``: an error reply (our scripts' ``EP...`` codes).
         self.response_error: type[Exception] = redis.exceptions.ResponseError
         self._scripts = {name: self.client.register_script(TEXTS[name]) for name in NAMES}
+        # Scripts skip redis-py's command path (not on a cluster: it routes them).
+        self._raw: RawCalls | None = None
+        if not cluster:
+            limit = options.get("max_connections") or DEFAULT_MAX_CONNECTIONS
+            self._raw = RawCalls(redis, options, max_connections=limit)
+        self._all_shas = {name: sha1(TEXTS[name]) for name in NAMES}
         self._shas = {name: sha1(TEXTS[name]) for name in _TRANSACTION_SCRIPTS}
         self._loads = pack(*[("SCRIPT", "LOAD", TEXTS[name]) for name in _TRANSACTION_SCRIPTS])
         self._reload = False  # load them before the next transaction, on any connection
@@ -247,6 +393,8 @@ class RedisConnection:
     ) -> Any:
         """Run one of the scripts (``EVALSHA``, loading it again after a restart)."""
         with self.mapped(group=group, position=position):
+            if self._raw is not None:
+                return await self._raw.script(self._all_shas[name], TEXTS[name], keys, args)
             return await self._scripts[name](keys=keys, args=args)
 
     async def blocking(self, *command: Any, block: float) -> Any:
@@ -272,19 +420,36 @@ class RedisConnection:
         One round trip: the server runs ``then`` as soon as ``command`` returns (the
         connection's commands run in order), as if sent after its reply arrived.
         """
+        packed = pack(command, then)
         with self.mapped():
             pool = await self._pool()
-            conn = await pool.get_connection(*self._command_name)  # type: ignore[no-untyped-call]
-            try:
-                await conn.send_packed_command(pack(command, then))
-                first = await conn.read_response(timeout=block + _BLOCK_SLACK)
-                return first, await conn.read_response(timeout=_BLOCK_SLACK)
-            except BaseException as exc:
-                await self._drop(pool, conn, exc)
-                raise
-            finally:
+            # An idle connection of transaction()'s is taken as it is (the pool would
+            # test it first: a read attempt per checkout); one gone stale (a Redis
+            # restart) fails at once, and the call is sent again on a new one.
+            idle = self._idle
+            while True:
+                reused = bool(idle)
+                conn = idle.pop() if reused else await pool.get_connection(*self._command_name)  # type: ignore[no-untyped-call]
+                try:
+                    await send(conn, packed)
+                    first = await conn.read_response(timeout=block + _BLOCK_SLACK)
+                    second = await conn.read_response(timeout=_BLOCK_SLACK)
+                except BaseException as exc:
+                    await self._drop(pool, conn, exc)
+                    with anyio.CancelScope(shield=True):
+                        await pool.release(conn)
+                    if reused and isinstance(exc, self._unavailable) and not self.closed:
+                        continue
+                    raise
+                break
+            if self.closed:  # closed meanwhile: aclose() has disconnected the others
                 with anyio.CancelScope(shield=True):
-                    await pool.release(conn)
+                    await conn.disconnect(nowait=True)
+            elif pool is self._blocking_pool:
+                idle.append(conn)
+            else:  # pragma: no cover - the cluster's pool changed meanwhile
+                await pool.release(conn)
+            return first, second
 
     def sha(self, name: str) -> bytes:
         """Return the SHA1 ``EVALSHA`` names one of the scripts :meth:`transaction` loads."""
@@ -336,7 +501,7 @@ class RedisConnection:
                 data = self._loads + data
                 replies += len(_TRANSACTION_SCRIPTS)
             try:
-                await conn.send_packed_command(data, check_health=False)
+                await send(conn, data)
                 for _ in range(replies - 1):
                     await conn.read_response()
                 reply: list[Any] = await conn.read_response()
@@ -377,6 +542,8 @@ class RedisConnection:
             return
         self.closed = True
         with anyio.CancelScope(shield=True):
+            if self._raw is not None:
+                await self._raw.aclose()
             if self._blocking_pool is not None:
                 await self._blocking_pool.disconnect()
             await self.client.aclose()

@@ -34,8 +34,8 @@ from ...errors import BackendUnavailable, BusClosed, ConfigurationError, JobConf
 from ...jobs._codec import job_from_json, job_to_json
 from ...jobs._model import Job, JobState
 from ...jobs._store import DEFAULT_TTL, JobPage, check_limit, format_cursor, parse_cursor
-from ._connection import _import_redis, waiting_client
-from ._scripts import HELPERS, as_function, text_of
+from ._connection import DEFAULT_MAX_CONNECTIONS, RawCalls, _import_redis, pack, waiting_client
+from ._scripts import HELPERS, as_function, sha1, text_of
 from ._url import connection_options, split_store_url
 
 if TYPE_CHECKING:
@@ -75,6 +75,16 @@ def _positive(name: str, value: object) -> float:
 
 def _num(value: float | None) -> str:
     return "" if value is None else repr(float(value))
+
+
+class _Script:
+    """A Lua script's text and the SHA1 ``EVALSHA`` names it by."""
+
+    __slots__ = ("sha", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.sha = sha1(text)
 
 
 class RedisJobStore:
@@ -146,14 +156,20 @@ class RedisJobStore:
             redis.exceptions.TimeoutError,
             OSError,
         )
-        self._create = self._client.register_script(_script("create"))
-        self._replace = self._client.register_script(_script("replace"))
+        # The hot calls (create, replace, get) skip redis-py's command path.
+        self._raw = RawCalls(
+            redis,
+            options,
+            max_connections=options.get("max_connections") or DEFAULT_MAX_CONNECTIONS,
+        )
+        self._create = _Script(_script("create"))
+        self._replace = _Script(_script("replace"))
         self._purge = self._client.register_script(_script("purge"))
-        self._create_out: Any = None
-        self._replace_out: Any = None
+        self._create_out: _Script | None = None
+        self._replace_out: _Script | None = None
         if outbox is not None:
-            self._create_out = self._client.register_script(_outbox_script("create"))
-            self._replace_out = self._client.register_script(_outbox_script("replace"))
+            self._create_out = _Script(_outbox_script("create"))
+            self._replace_out = _Script(_outbox_script("replace"))
         self._tag = "{" + prefix + "}"
         self._leases = f"{self._tag}:jobs:leases"
         self._due = f"{self._tag}:jobs:due"
@@ -219,6 +235,7 @@ class RedisJobStore:
         """Close the connections (idempotent)."""
         if not self._closed:
             self._closed = True
+            await self._raw.aclose()
             await self._client.aclose()
 
     # -- the contract --------------------------------------------------------------------
@@ -243,7 +260,9 @@ class RedisJobStore:
     def _outbox_request(self, event: Event) -> tuple[list[str], list[Any]]:
         if self.outbox is None:
             raise ConfigurationError("this RedisJobStore has no outbox (outbox=...)")
-        return self.outbox.append_request((event,))
+        # No dedupe: the script appends the event only with the version it writes,
+        # and a version is written once (compare-and-swap), so its id is new.
+        return self.outbox.append_request((event,), dedupe=False)
 
     async def _create_job(self, job: Job, announce: tuple[list[str], list[Any]] | None) -> Job:
         if job.version != 1:
@@ -282,20 +301,22 @@ class RedisJobStore:
 
     async def _run(
         self,
-        plain: Any,
-        announcing: Any,
+        plain: _Script,
+        announcing: _Script | None,
         keys: builtins.list[str],
         args: builtins.list[Any],
         announce: tuple[builtins.list[str], builtins.list[Any]] | None,
     ) -> Any:
         """Run a job script, or (``announce``: append.lua's keys and args) its outbox form."""
+        raw = self._raw
         if announce is None:
-            return await self._call(lambda: plain(keys=keys, args=args))
+            return await self._call(lambda: raw.script(plain.sha, plain.text, keys, args))
+        assert announcing is not None  # noqa: S101 - announce came from the outbox
         more_keys, more_args = announce
+        all_keys = [*keys, *more_keys]
+        all_args = [len(keys), len(args), *args, *more_args]
         reply = await self._call(
-            lambda: announcing(
-                keys=[*keys, *more_keys], args=[len(keys), len(args), *args, *more_args]
-            )
+            lambda: raw.script(announcing.sha, announcing.text, all_keys, all_args)
         )
         if reply[0] == b"OK":
             assert self.outbox is not None  # noqa: S101 - announce came from it
@@ -304,7 +325,8 @@ class RedisJobStore:
 
     async def get(self, job_id: str) -> Job | None:
         """Return the job, or ``None`` if never stored or expired."""
-        raw, expires = await self._call(lambda: self._client.hmget(self._job_key(job_id), "j", "e"))
+        packed = pack(("HMGET", self._job_key(job_id), "j", "e"))
+        raw, expires = await self._call(lambda: self._raw.call(packed))
         return self._live(raw, expires)
 
     async def replace(self, job: Job, *, expected_version: int) -> Job:

@@ -27,7 +27,7 @@ import anyio
 from ...bus import Delivery
 from ...core import Clock, Event
 from ...errors import BackendUnavailable, BusClosed, EventPatternsError, GroupNotFound
-from ._codec import decode_event
+from ._codec import Decoded, decode_event
 from ._connection import RedisConnection, pack, pack_args, pack_head
 from ._keys import BusKeys
 from ._positions import Positions, new_epoch
@@ -110,7 +110,9 @@ class Receiver:
         clock: Clock,
         *,
         reclaim_after: float,
+        decoded: Decoded | None = None,
     ) -> None:
+        self._decoded = decoded if decoded is not None else Decoded()
         self._conn = conn
         self._keys = keys
         self._positions = positions
@@ -298,7 +300,7 @@ class Receiver:
         self._acks.live.add(group)
         if not got:
             return [], float(after[0]) if after[0] else None, after[1].decode()
-        return _first_deliveries(got, await self.prefix(before)), None, ""
+        return _first_deliveries(got, await self.prefix(before), self._decoded), None, ""
 
     async def _recover(
         self, group: str, deadline: str, acks: str, before: Any, got: Any
@@ -332,7 +334,7 @@ class Receiver:
         self._acks.live.add(group)
         if not entries:
             return [], float(next_due) if next_due else None, _text(last)
-        return _first_deliveries(got, await self.prefix(epoch)), None, ""
+        return _first_deliveries(got, await self.prefix(epoch), self._decoded), None, ""
 
 
 def _text(value: bytes | str | Any) -> str:
@@ -360,14 +362,15 @@ def _first_delivery(receipt: str, position: str, event: Event) -> Delivery:
     return delivery
 
 
-def _first_deliveries(reply: Any, prefix: str) -> list[Delivery]:
+def _first_deliveries(reply: Any, prefix: str, decoded: Decoded) -> list[Delivery]:
     """Return the deliveries of a raw ``XREADGROUP`` reply (first deliveries: attempt 1)."""
     # append.lua writes the fields as i <id> e <json>; look further only if they are not.
+    event = decoded.event
     return [
         _first_delivery(
             (receipt := pos.decode()),
-            prefix + receipt,
-            decode_event(fields[3] if fields[2] == b"e" else field(fields, b"e")),
+            (position := prefix + receipt),
+            event(position, fields[3] if fields[2] == b"e" else field(fields, b"e")),
         )
         for pos, fields in stream_entries(reply)
     ]
