@@ -50,6 +50,7 @@ from ..errors import (
     JobNotFound,
     SubscriptionClosed,
 )
+from ..observability import _trace
 from ._blobs import BlobStore, check_key
 from ._context import Attempt, FailJob, JobContext, Stopped
 from ._events import CANCELLING, KIND_ATTRIBUTE, dispatch_pattern
@@ -286,7 +287,13 @@ class WorkerPool:
             slot.release()
             return
         self.running[job.id] = attempt
-        tg.start_soon(self._attempt, attempt, slot, name=f"job {job.id}")
+        # The dispatch is the trace context of what the handler publishes: the attempt's
+        # task copies the context variable as it starts (a batch's consumer sets none).
+        token = _trace.CURRENT.set(event)
+        try:
+            tg.start_soon(self._attempt, attempt, slot, name=f"job {job.id}")
+        finally:
+            _trace.CURRENT.reset(token)
 
     # -- one attempt ----------------------------------------------------------------------
 
