@@ -42,8 +42,9 @@ spare the rate ratio tends to the last, and the receiver's share is printed.
 checked and decrypt every body after the run (the default: a push service never
 decrypts; the row is complete only if every body then decrypts to its payload);
 ``--decrypt inline`` decrypts before answering (the earlier design, where the
-receiver's decryption competes with the sender for the two cores). ``--baseline-src DIR`` adds A/B rows sent from
-child processes, one on this tree and one on ``DIR/src``, in the same rounds.
+receiver's decryption competes with the sender for the two cores). ``--baseline-src
+DIR`` adds A/B rows sent from child processes, one on this tree and one on
+``DIR/src``, in the same rounds.
 Where our time goes is measured in the sender process: VAPID signing (per token, and
 per message as sent), P-256 ECDH (an ephemeral key pair and the exchange), the whole
 encryption (ECDH, HKDF, AES-GCM), and what is left of the sender's CPU per message:

@@ -599,7 +599,7 @@ class _CountsInNeither:
         if request["QueueUrl"] == self.queue_url:
             self.readings += 1
             if self.readings == 1:
-                answer["Attributes"] = {name: "0" for name in answer["Attributes"]}
+                answer["Attributes"] = dict.fromkeys(answer["Attributes"], "0")
         return answer
 
 
