@@ -1,12 +1,12 @@
 """Every app of the examples gallery (``examples/<name>/app.py``) runs and shows what it should.
 
 Each runs as a user would run it (``python examples/<name>/app.py``, a subprocess with a
-timeout) on the memory backend, and again on the real Redis where the backend matters
+timeout) on the memory backend, and again on the real Redis (all but ``aws_app``)
 (``EVENTPATTERNS_BACKEND=redis://...`` with a prefix of the test's own). The apps check
 themselves (an ``assert`` fails the process); these tests read what they print, in order.
-``aws_app``, ``choreography`` and ``batch_failures`` on moto_server are in
-``tests/backends/aws/test_aws_app_example.py``, the web pages in Chromium in
-``tests/test_examples_browser.py``; the apps' types are checked by ``tests/test_docs.py``.
+Every app on moto_server is in ``tests/backends/aws/test_aws_app_example.py``, the web
+pages in Chromium in ``tests/test_examples_browser.py``; the apps' types are checked by
+``tests/test_docs.py``.
 """
 
 from __future__ import annotations
@@ -162,9 +162,8 @@ CHECKS = {
     "batch_failures": check_batch_failures,
     "aws_app": check_aws_app,
 }
-#: The apps whose Redis variant is tested: those with more than the bus on Redis, or
-#: whose point (gateway fan-out, dead letters, partial batches) the backend implements.
-ON_REDIS = ["order_status", "report_job", "chat", "push_offline", "choreography", "batch_failures"]
+#: The apps whose Redis variant is tested: all but ``aws_app`` (memory or AWS only).
+ON_REDIS = [name for name in CHECKS if name != "aws_app"]
 
 
 def test_every_app_is_checked_and_documented() -> None:
