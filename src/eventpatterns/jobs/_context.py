@@ -149,13 +149,17 @@ class Attempt:
     async def finish(self, command: Command) -> Job | None:
         """Apply the attempt's last command (``Succeed``, ``Fail``, ``Stop``); return the job.
 
-        A store that cannot be reached is tried again until the lease ends (then the
-        lease expires and the reaper retries the job). ``None``: the job was no longer
-        this attempt's, or the store stayed unreachable.
+        Written together with the other attempts ending in the same turn of the event
+        loop (one round trip for them all on Redis). A store that cannot be reached is
+        tried again until the lease ends (then the lease expires and the reaper retries
+        the job). ``None``: the job was no longer this attempt's, or the store stayed
+        unreachable.
         """
         while self.stopped is not Stopped.LOST:
             try:
-                job = await self.ops.apply(self.job.id, lambda _job: command, current=self.job)
+                job = await self.ops.apply(
+                    self.job.id, lambda _job: command, current=self.job, coalesce=True
+                )
             except (InvalidJobTransition, JobNotFound) as exc:
                 logger.info("job %s: %s refused: %s", self.job.id, type(command).__name__, exc)
                 break

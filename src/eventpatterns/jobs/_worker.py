@@ -178,11 +178,18 @@ class WorkerPool:
         bus = self.ops.bus
         cancels = {"type": [CANCELLING], KIND_ATTRIBUTE: sorted(self.kinds)}
         consumers = self.consumers
+        # A store with a cancel channel of its own (Redis) tells of cancellations alone;
+        # else they are picked out of the bus's events.
+        watch_cancels = getattr(self.ops.store, "watch_cancels", None)
         async with anyio.create_task_group() as tg:
             self._tg = tg
             try:
-                async with bus.subscribe(cancels) as sub:
-                    tg.start_soon(self._watch_cancels, sub)
+                async with contextlib.AsyncExitStack() as stack:
+                    if watch_cancels is not None:
+                        await tg.start(watch_cancels, self._cancel_requested)
+                    else:
+                        sub = await stack.enter_async_context(bus.subscribe(cancels))
+                        tg.start_soon(self._watch_cancels, sub)
                     tg.start_soon(self._first_beats, tg)
                     for name, kind in self.kinds.items():
                         consumer = await bus.consume_batches(
@@ -216,9 +223,13 @@ class WorkerPool:
                 continue  # the heartbeat's answer tells the attempts it concerned
             except SubscriptionClosed:  # pragma: no cover - the bus closed under the pool
                 return
-            attempt = self.running.get(event.subject or "")
-            if attempt is not None:
-                attempt.stop(Stopped.CANCELLED)
+            self._cancel_requested(event.subject or "")
+
+    def _cancel_requested(self, job_id: str) -> None:
+        """Stop the handler of ``job_id`` if it runs here: its cancellation was requested."""
+        attempt = self.running.get(job_id)
+        if attempt is not None:
+            attempt.stop(Stopped.CANCELLED)
 
     # -- dispatch -------------------------------------------------------------------------
 
@@ -237,55 +248,73 @@ class WorkerPool:
         return None  # running elsewhere, final, or a retry not yet due: drop
 
     async def _dispatch_batch(self, kind: JobKind, events: list[Event]) -> list[str] | None:
-        """Handle the dispatches one receive took, at once: their round trips overlap.
+        """Start the jobs one receive took, as many at once as slots are free.
 
-        Each is acknowledged once its ``Start`` is stored (or the dispatch dropped);
-        one that failed (the store unreachable) is reported, to be delivered again.
+        Each run of them is one read and one write of the store (``Start`` on each,
+        :meth:`JobOps.apply_many`); each dispatch is acknowledged once its ``Start``
+        is stored (or the dispatch dropped), and one that failed (the store
+        unreachable) is reported, to be delivered again.
         """
-        if len(events) == 1:
-            await self._dispatch(kind, events[0])  # raising: this one is retried
-            return None
+        slot = self._slots[kind.kind]
+        todo = [event for event in events if event.subject]
         failed: list[str] = []
         errors: list[str] = []
-
-        async def one(event: Event) -> None:
+        while todo and self._accepting() is not None:
+            await slot.acquire()  # at least one slot; then all those free now
+            taken = 1
+            while taken < len(todo):
+                try:
+                    slot.acquire_nowait()
+                except anyio.WouldBlock:
+                    break
+                taken += 1
+            run, todo = todo[:taken], todo[taken:]
             try:
-                await self._dispatch(kind, event)
-            except Exception as exc:
-                failed.append(event.id)
-                errors.append(describe(exc))
-
-        async with anyio.create_task_group() as tg:
-            for event in events:
-                tg.start_soon(one, event)
+                await self._start_run(kind, run, failed, errors)
+            except BaseException:
+                for _ in run:
+                    slot.release()
+                raise
         if failed:
             raise BatchFailure(failed, cause=errors[0])
         return None
 
-    async def _dispatch(self, kind: JobKind, event: Event) -> None:
-        """Handle one dispatch: take a slot, ``Start``, and run the attempt if it won."""
-        job_id = event.subject
-        if not job_id or self._accepting() is None:
-            return
+    async def _start_run(
+        self, kind: JobKind, events: list[Event], failed: list[str], errors: list[str]
+    ) -> None:
+        """``Start`` the dispatches' jobs (a slot held for each) and run those won."""
         slot = self._slots[kind.kind]
-        await slot.acquire()
+        ids = [event.subject or "" for event in events]
         try:
-            job = await self.ops.apply(job_id, partial(self._start_decision, kind))
-        except JobNotFound:
-            job = None  # expired or never stored: nothing to run
-        except BaseException:
-            slot.release()
-            raise
-        if job is None or job.state is not JobState.RUNNING or job.worker != self.worker_id:
-            slot.release()  # not ours (a Start past the deadline fails the job instead)
-            return
-        attempt = Attempt(self.ops, kind, job, self.worker_id)
-        tg = self._accepting()
-        if tg is None:  # pragma: no cover - stopped consumers' dispatches are cancelled
-            with anyio.CancelScope(shield=True), anyio.move_on_after(SHUTDOWN_GRACE):
-                await self._release(attempt)
-            slot.release()
-            return
+            outcomes = await self.ops.apply_many(ids, partial(self._start_decision, kind))
+        except Exception as exc:  # the store unreachable: all of them again
+            outcomes = [exc] * len(events)
+        worker = self.worker_id
+        for event, outcome in zip(events, outcomes, strict=True):
+            if isinstance(outcome, Exception) and not isinstance(outcome, JobNotFound):
+                slot.release()
+                failed.append(event.id)
+                errors.append(describe(outcome))
+                continue
+            if (
+                not isinstance(outcome, Job)  # expired or never stored; or nothing to do
+                or outcome.state is not JobState.RUNNING
+                or outcome.worker != worker
+            ):
+                slot.release()  # not ours (a Start past the deadline fails the job instead)
+                continue
+            attempt = Attempt(self.ops, kind, outcome, worker)
+            tg = self._accepting()
+            if tg is None:  # pragma: no cover - stopped consumers' dispatches are cancelled
+                with anyio.CancelScope(shield=True), anyio.move_on_after(SHUTDOWN_GRACE):
+                    await self._release(attempt)
+                slot.release()
+                continue
+            self._begin(tg, attempt, event, slot)
+
+    def _begin(self, tg: TaskGroup, attempt: Attempt, event: Event, slot: anyio.Semaphore) -> None:
+        """Run the attempt ``Start`` won, in the pool's task group (holding ``slot``)."""
+        job = attempt.job
         self.running[job.id] = attempt
         # The dispatch is the trace context of what the handler publishes: the attempt's
         # task copies the context variable as it starts (a batch's consumer sets none).
