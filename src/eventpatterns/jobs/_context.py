@@ -85,8 +85,8 @@ class Attempt:
         self.job = job
         self.worker_id = worker_id
         self.scope = anyio.CancelScope()
-        #: The scope of this attempt's heartbeats (cancelled when it ends).
-        self.beats = anyio.CancelScope()
+        #: The scope of this attempt's heartbeats, once they start (cancelled when it ends).
+        self.beats: anyio.CancelScope | None = None
         self.stopped: Stopped | None = None
         self.finished = False
 

@@ -22,7 +22,6 @@ import hashlib
 import heapq
 import itertools
 import logging
-import math
 import re
 from collections.abc import Mapping
 from functools import partial
@@ -337,12 +336,14 @@ class WorkerPool:
                     error = describe(exc)
                     await attempt.finish(Fail(self.worker_id, error, backoff=attempt.kind.backoff))
         except anyio.get_cancelled_exc_class():
-            attempt.beats.cancel()
+            if attempt.beats is not None:
+                attempt.beats.cancel()
             with anyio.CancelScope(shield=True), anyio.move_on_after(SHUTDOWN_GRACE):
                 await self._release(attempt)
             raise
         finally:
-            attempt.beats.cancel()
+            if attempt.beats is not None:
+                attempt.beats.cancel()
             if self.running.get(attempt.job.id) is attempt:
                 del self.running[attempt.job.id]
             slot.release()
@@ -389,11 +390,12 @@ class WorkerPool:
             while heap and heap[0][0] <= now:
                 attempt = heapq.heappop(heap)[2]
                 if self.running.get(attempt.job.id) is attempt:
-                    tg.start_soon(self._keep_alive, attempt)
+                    beats = attempt.beats = anyio.CancelScope()
+                    tg.start_soon(self._keep_alive, attempt, beats)
 
     @staticmethod
-    async def _keep_alive(attempt: Attempt) -> None:
-        with attempt.beats:  # cancelled when the attempt ends (before this started, too)
+    async def _keep_alive(attempt: Attempt, beats: anyio.CancelScope) -> None:
+        with beats:  # cancelled when the attempt ends (before this started, too)
             await attempt.keep_alive(slept=True)
 
     async def _release(self, attempt: Attempt) -> None:
@@ -420,7 +422,10 @@ class WorkerPool:
         failure: Fail | None = None
         result: Any = None
         completed = False
-        with attempt.scope, anyio.move_on_after(kind.timeout or math.inf) as timer:
+        scope = attempt.scope  # stopped from outside, or by the kind's timeout
+        if kind.timeout:
+            scope.deadline = anyio.current_time() + kind.timeout
+        with scope:
             try:
                 plan = self._plans.get(kind.kind)
                 if plan is not None:
@@ -440,7 +445,7 @@ class WorkerPool:
             await self._succeed(attempt, result)
         elif attempt.stopped is Stopped.CANCELLED:
             await attempt.finish(Stop(worker))
-        elif timer.cancel_called or failure is None:  # only the timer cancels it otherwise
+        elif scope.cancel_called or failure is None:  # not stopped from outside: timed out
             error = f"timed out after {kind.timeout:g} s"
             await attempt.finish(Fail(worker, error, retryable=True, backoff=kind.backoff))
         else:
