@@ -52,7 +52,7 @@ from ..errors import (
 from ..observability import _trace
 from ._blobs import BlobStore, check_key
 from ._context import Attempt, FailJob, JobContext, Stopped
-from ._events import CANCELLING, KIND_ATTRIBUTE, dispatch_pattern
+from ._events import CANCELLING, KIND_ATTRIBUTE, PENDING, dispatch_pattern
 from ._files import FileResult
 from ._kinds import JobKind
 from ._machine import Command, Fail, Start, Stop, Succeed
@@ -190,7 +190,12 @@ class WorkerPool:
                         sub = await stack.enter_async_context(bus.subscribe(cancels))
                         tg.start_soon(self._watch_cancels, sub)
                     tg.start_soon(self._first_beats, tg)
+                    # A backend that can tell a dispatch by its bytes (Redis) hands
+                    # the consumers no other job event: they are most of the log.
+                    screen = getattr(bus.backend, "screen_types", None)
                     for name, kind in self.kinds.items():
+                        if screen is not None:
+                            screen(self.groups[name], [PENDING])
                         consumer = await bus.consume_batches(
                             self.groups[name],
                             partial(self._dispatch_batch, kind),
