@@ -295,15 +295,18 @@ class JobOps:
         return outcome
 
     async def _flush(self, batch: list[_Waiting]) -> None:
+        outcomes: Sequence[Job | BaseException] | None = None
         try:
-            outcomes: Sequence[Job | BaseException] = await self._write_many(
-                [(w.job, w.new) for w in batch]
-            )
+            outcomes = await self._write_many([(w.job, w.new) for w in batch])
         except Exception as exc:  # the store unreachable: each caller hears of it
             outcomes = [exc] * len(batch)
-        for waiting, outcome in zip(batch, outcomes, strict=True):
-            waiting.outcome = outcome
-            waiting.done.set()
+        finally:  # whatever happened, no caller is left waiting
+            if outcomes is None:
+                lost = BackendUnavailable("the batched write was interrupted")
+                outcomes = [lost] * len(batch)
+            for waiting, outcome in zip(batch, outcomes, strict=True):
+                waiting.outcome = outcome
+                waiting.done.set()
 
     async def _write_many(self, pairs: Sequence[tuple[Job, Job]]) -> Sequence[Job | Exception]:
         """Store each ``new`` over its ``job`` (compare-and-swap) and announce it.

@@ -273,12 +273,7 @@ class WorkerPool:
                     break
                 taken += 1
             run, todo = todo[:taken], todo[taken:]
-            try:
-                await self._start_run(kind, run, failed, errors)
-            except BaseException:
-                for _ in run:
-                    slot.release()
-                raise
+            await self._start_run(kind, run, failed, errors)
         if failed:
             raise BatchFailure(failed, cause=errors[0])
         return None
@@ -286,13 +281,20 @@ class WorkerPool:
     async def _start_run(
         self, kind: JobKind, events: list[Event], failed: list[str], errors: list[str]
     ) -> None:
-        """``Start`` the dispatches' jobs (a slot held for each) and run those won."""
+        """``Start`` the dispatches' jobs (a slot held for each) and run those won.
+
+        Each slot is released here, or handed to the attempt that then holds it.
+        """
         slot = self._slots[kind.kind]
         ids = [event.subject or "" for event in events]
         try:
             outcomes = await self.ops.apply_many(ids, partial(self._start_decision, kind))
         except Exception as exc:  # the store unreachable: all of them again
             outcomes = [exc] * len(events)
+        except BaseException:  # cancelled (the pool stops): none of them started here
+            for _ in events:
+                slot.release()
+            raise
         worker = self.worker_id
         for event, outcome in zip(events, outcomes, strict=True):
             if isinstance(outcome, Exception) and not isinstance(outcome, JobNotFound):
