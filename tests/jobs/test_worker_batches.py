@@ -265,3 +265,27 @@ async def test_coalesced_writes_made_in_one_turn_go_in_one_call(prefix: str) -> 
     stored = results["c3"]
     assert stored is not None
     assert stored.version == 4
+
+
+async def test_each_job_in_a_batch_keeps_its_own_trace(prefix: str) -> None:
+    from eventpatterns.observability import TraceContext, trace_of, use_trace
+
+    # (Without the outbox: the outbox's own events carry no trace context yet.)
+    async with (
+        tracker_on(prefix, outbox=False) as (tracker, store, _),
+        tracker.bus.subscribe(EVERY_JOB_EVENT) as sub,
+    ):
+        traces = [TraceContext.new() for _ in range(6)]
+        jobs = []
+        for trace in traces:  # submitted faster than one receive: started together
+            with use_trace(trace):
+                jobs.append(await tracker.submit("echo", 1, owner="u1"))
+        for job in jobs:
+            assert (await tracker.wait(job.id, timeout=20)).state is JobState.SUCCEEDED
+        events = await announced(tracker.bus, sub)
+    assert any(len(batch) > 1 for batch in store.batches)  # some were written together
+    for job, trace in zip(jobs, traces, strict=True):
+        mine = [e for e in events if e.subject == job.id]
+        assert types(mine) == ["pending", "running", "succeeded"]
+        found = [trace_of(e) for e in mine]
+        assert [t.trace_id if t else None for t in found] == [trace.trace_id] * 3

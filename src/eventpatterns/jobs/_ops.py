@@ -27,6 +27,7 @@ from ..errors import (
     JobConflict,
     JobNotFound,
 )
+from ..observability import _trace
 from ..observability._metrics import metrics
 from ._events import PENDING, event_type, job_event
 from ._machine import Command, transition
@@ -73,11 +74,12 @@ class _Batched(Protocol):
 class _Waiting:
     """A write waiting in :class:`JobOps`'s coalesced batch, and its outcome."""
 
-    __slots__ = ("done", "job", "new", "outcome")
+    __slots__ = ("done", "event", "job", "new", "outcome")
 
-    def __init__(self, job: Job, new: Job) -> None:
+    def __init__(self, job: Job, new: Job, event: Event | None) -> None:
         self.job = job
         self.new = new
+        self.event = event
         self.done = anyio.Event()
         self.outcome: Job | BaseException | None = None
 
@@ -219,12 +221,18 @@ class JobOps:
         return stored
 
     async def apply_many(
-        self, job_ids: Sequence[str], decide: Callable[[Job], Command | None]
+        self,
+        job_ids: Sequence[str],
+        decide: Callable[[Job], Command | None],
+        *,
+        traces: Sequence[Event | None] | None = None,
     ) -> list[Job | Exception | None]:
         """:meth:`apply` ``decide`` to each job, reading and writing them all together.
 
         One read and one write for the batch (on a store that does many at once);
         a write that loses its compare-and-swap is tried again by :meth:`apply`.
+        ``traces`` (one per id) gives each job's event the trace context it continues
+        (a worker: the job's dispatch); else the current one.
 
         Returns:
             Per id, in order: the new job, ``None`` (``decide`` said nothing to do), or
@@ -238,6 +246,7 @@ class JobOps:
         now = self.clock.time()
         results: list[Job | Exception | None] = [None] * len(job_ids)
         todo: list[tuple[int, Job, Job]] = []
+        events: list[Event | None] = []
         for index, (job_id, job) in enumerate(zip(job_ids, jobs, strict=True)):
             if job is None:
                 results[index] = JobNotFound(job_id)
@@ -245,12 +254,14 @@ class JobOps:
             try:
                 command = decide(job)
                 if command is not None:
-                    todo.append((index, job, transition(job, command, now)))
+                    new = transition(job, command, now)
+                    todo.append((index, job, new))
+                    events.append(self._event(job, new, None if traces is None else traces[index]))
             except InvalidJobTransition as exc:
                 results[index] = exc
         if not todo:
             return results
-        outcomes = await self._write_many([(job, new) for _, job, new in todo])
+        outcomes = await self._write_many([(job, new) for _, job, new in todo], events)
         for (index, job, _new), outcome in zip(todo, outcomes, strict=True):
             if isinstance(outcome, JobConflict):  # changed since read: the one-by-one way
                 try:
@@ -277,7 +288,7 @@ class JobOps:
         """
         if self._batched is None:
             return await self._write(job, new)
-        waiting = _Waiting(job, new)
+        waiting = _Waiting(job, new, self._event(job, new))  # in the caller's trace
         self._waiting.append(waiting)
         with anyio.CancelScope(shield=True):
             if len(self._waiting) == 1:  # the first: it writes the batch
@@ -297,7 +308,9 @@ class JobOps:
     async def _flush(self, batch: list[_Waiting]) -> None:
         outcomes: Sequence[Job | BaseException] | None = None
         try:
-            outcomes = await self._write_many([(w.job, w.new) for w in batch])
+            outcomes = await self._write_many(
+                [(w.job, w.new) for w in batch], [w.event for w in batch]
+            )
         except Exception as exc:  # the store unreachable: each caller hears of it
             outcomes = [exc] * len(batch)
         finally:  # whatever happened, no caller is left waiting
@@ -308,19 +321,34 @@ class JobOps:
                 waiting.outcome = outcome
                 waiting.done.set()
 
-    async def _write_many(self, pairs: Sequence[tuple[Job, Job]]) -> Sequence[Job | Exception]:
+    def _event(self, job: Job, new: Job, trace: Event | None = None) -> Event | None:
+        """The event announcing ``job -> new``, carrying the trace context it continues.
+
+        ``trace``: that context (else the current one, as publishing would take).
+        """
+        type_ = event_type(job, new)
+        if type_ is None:
+            return None
+        event = job_event(new, type_, source=self.source)
+        if trace is None:
+            return _trace.stamp(event)
+        token = _trace.CURRENT.set(trace)
+        try:
+            return _trace.stamp(event)
+        finally:
+            _trace.CURRENT.reset(token)
+
+    async def _write_many(
+        self, pairs: Sequence[tuple[Job, Job]], events: Sequence[Event | None]
+    ) -> Sequence[Job | Exception]:
         """Store each ``new`` over its ``job`` (compare-and-swap) and announce it.
 
-        Returns per pair the job stored, or the error :meth:`_write` would raise.
+        ``events``: :meth:`_event` of each pair. Returns per pair the job stored, or
+        the error :meth:`_write` would raise.
         """
         batched = self._batched
         if batched is None:
             return await self._write_each(pairs)
-        events = [
-            None if (type_ := event_type(job, new)) is None
-            else job_event(new, type_, source=self.source)
-            for job, new in pairs
-        ]  # fmt: skip
         writes = [(new, job.version) for job, new in pairs]
         if self._outbox is not None:
             try:

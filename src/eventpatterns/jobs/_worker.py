@@ -288,7 +288,9 @@ class WorkerPool:
         slot = self._slots[kind.kind]
         ids = [event.subject or "" for event in events]
         try:
-            outcomes = await self.ops.apply_many(ids, partial(self._start_decision, kind))
+            outcomes = await self.ops.apply_many(
+                ids, partial(self._start_decision, kind), traces=events
+            )
         except Exception as exc:  # the store unreachable: all of them again
             outcomes = [exc] * len(events)
         except BaseException:  # cancelled (the pool stops): none of them started here
