@@ -2,17 +2,21 @@
 
 Per runnable kind, one member of the bus consumer group ``<group_prefix>.<kind>``
 receives the kind's ``eventpatterns.job.pending`` events (the dispatch), up to 32 per
-receive, handled at once. Its handler only dispatches: each dispatch waits for one of
-the kind's ``concurrency`` slots in this process, applies ``Start`` (a job already
-running elsewhere, finished, or whose retry is not due is dropped: a duplicate or lost
-dispatch is harmless) and, when it won, starts the attempt in the pool's task group and
-returns, so the delivery is acknowledged (one whose ``Start`` failed is redelivered).
+receive (on Redis the group is screened: other job events are acked unread). Its
+handler only dispatches: the dispatches that the kind's free ``concurrency`` slots in
+this process have room for get ``Start`` together (:meth:`JobOps.apply_many`: one read
+and one write of the store for the run; a job already running elsewhere, finished, or
+whose retry is not due is dropped: a duplicate or lost dispatch is harmless); each one
+won starts its attempt (one task) in the pool's task group, and the deliveries are
+acknowledged (one whose ``Start`` failed is redelivered).
 
 An attempt heartbeats every lease/3 (its heartbeat task starts at its first; until
 then one task of the pool waits for every attempt's); it stops its handler when the
 job stops being its own (lease lost, deadline passed: the result is dropped) or when
-the job's cancellation is requested — seen on the bus (``eventpatterns.job.cancelling``,
-at once) or in a heartbeat's answer — and then applies ``Stop``. See ``docs/jobs.md``, "Workers".
+the job's cancellation is requested — heard at once (the store's cancel channel, else
+``eventpatterns.job.cancelling`` on the bus) or in a heartbeat's answer — and then
+applies ``Stop``. Attempts ending in the same turn of the loop write their outcomes
+together (``apply(..., coalesce=True)``). See ``docs/jobs.md``, "Workers".
 """
 
 from __future__ import annotations
