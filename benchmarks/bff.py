@@ -1,8 +1,10 @@
 """Aggregated view over three local downstream services vs the same view by hand.
 
-Three upstream services, each its own server on its own port (hypercorn, in this
-process) and its own ``Upstream`` (so its own breaker and connection pool): ``fast``
-answers at once, ``slow`` after ``--slow-ms``, ``failing`` answers 503. The
+Three upstream services, each its own server on its own port and its own ``Upstream``
+(so its own breaker and connection pool): ``fast`` answers at once, ``slow`` after
+``--slow-ms``, ``failing`` answers 503. The services run in a process of their own, a
+minimal asyncio HTTP/1.1 keep-alive responder, so that the measuring process does only
+the client's work and the servers' cost does not queue in front of it. The
 eventpatterns row runs the view through ``Aggregator.fetch`` (task group, per-call
 timeout, a breaker per upstream and per-part errors in the path; the breakers'
 threshold is set past the run so that the failing one never opens and short-circuits
@@ -10,8 +12,8 @@ its part, which would flatter us). The peer row is the same three calls written 
 with ``httpx`` and ``anyio`` over the same pooled client. Rounds alternate; the ratio
 row also gives the latency eventpatterns adds (``added_p50_ms``, ``added_p99_ms``) and
 ``p99_rounds``, the median over the rounds of each round's p99 ratio (steadier than the
-pooled p99 on a machine with other load); ``cpu_ms_view`` is the process's CPU time per
-view (the in-process servers' share included), the cost that load cannot blur.
+pooled p99 on a machine with other load); ``cpu_ms_view`` is the client process's CPU
+time per view, the cost that load cannot blur.
 
 The weakest case is ``3 fast`` (three fast services): no slow part hides the
 aggregator's own overhead.
@@ -22,7 +24,8 @@ aggregator's own overhead.
 from __future__ import annotations
 
 import argparse
-import contextlib
+import asyncio
+import multiprocessing
 import statistics
 import sys
 import time
@@ -38,31 +41,68 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from _common import now, print_table, write_results
 
 from eventpatterns.bff import Aggregator, BreakerPolicy, Part, Upstream, View
-from eventpatterns.testing._fake_server import (
-    Receive,
-    Scope,
-    Send,
-    read_request,
-    respond,
-    serve_asgi,
-)
 
 SLOW = 0.02
+KINDS = {"fast": "fast", "fast2": "fast", "fast3": "fast", "slow": "slow", "failing": "failing"}
 
 
-def service(kind: str) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
-    """A downstream service: ``fast``, ``slow`` (waits ``SLOW``) or ``failing`` (503)."""
+def _response(status: int, body: bytes) -> bytes:
+    reason = b"OK" if status == 200 else b"Service Unavailable"
+    head = b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n"
+    return head % (status, reason, len(body)) + body
 
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        request = await read_request(scope, receive)
-        if kind == "slow":
-            await anyio.sleep(SLOW)
-        if kind == "failing":
-            await respond(send, 503, {"error": "down"})
-            return
-        await respond(send, 200, {"path": request.path, "items": list(range(10))})
 
-    return app
+class _Service(asyncio.Protocol):
+    """A downstream service: ``fast``, ``slow`` (waits ``SLOW``) or ``failing`` (503).
+
+    Bodiless GETs over keep-alive connections (what both rows send); the answer of a
+    ``fast`` one is ``{"path": ..., "items": [0..9]}``.
+    """
+
+    def __init__(self, kind: str, slow: float) -> None:
+        self.kind, self.slow = kind, slow
+        self.buffer = b""
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while (end := self.buffer.find(b"\r\n\r\n")) >= 0:
+            request, self.buffer = self.buffer[:end], self.buffer[end + 4 :]
+            path = request.split(b" ", 2)[1].decode()
+            if self.kind == "failing":
+                answer = _response(503, b'{"error":"down"}')
+            else:
+                body = b'{"path":"%s","items":[0,1,2,3,4,5,6,7,8,9]}' % path.encode()
+                answer = _response(200, body)
+            if self.kind == "slow":
+                asyncio.get_running_loop().call_later(self.slow, self._write, answer)
+            else:
+                self._write(answer)
+
+    def _write(self, answer: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(answer)
+
+
+def _services_main(pipe: Any, slow: float) -> None:
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        ports = {}
+        for name, kind in KINDS.items():
+            server = await loop.create_server(
+                lambda k=kind: _Service(k, slow),  # type: ignore[misc]
+                "127.0.0.1",
+                0,
+            )
+            ports[name] = server.sockets[0].getsockname()[1]
+        pipe.send(ports)
+        await loop.run_in_executor(None, pipe.recv)  # until the benchmark says stop
+
+    asyncio.run(run())
 
 
 async def by_hand(client: httpx.AsyncClient, urls: list[str]) -> dict[str, Any]:
@@ -91,8 +131,7 @@ async def timed(
     """Run ``requests`` calls, ``concurrency`` at once.
 
     Returns:
-        The latencies, the elapsed time and this process's CPU time (the in-process
-        servers' share included: the same for both rows).
+        The latencies, the elapsed time and this (the client's) process's CPU time.
     """
     latencies: list[float] = []
     todo = iter(range(requests))
@@ -151,52 +190,67 @@ async def compare(
 
 async def main(args: argparse.Namespace) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
-    kinds = {"fast": "fast", "fast2": "fast", "fast3": "fast", "slow": "slow", "failing": "failing"}
-    async with contextlib.AsyncExitStack() as stack, httpx.AsyncClient() as client:
-        bases: dict[str, str] = {}
-        for name, kind in kinds.items():
-            port = await stack.enter_async_context(serve_asgi(service(kind)))
-            bases[name] = f"http://127.0.0.1:{port}"
-        never = BreakerPolicy(threshold=10**9)
-        upstreams = [
-            Upstream(name, base, timeout=2.0, retries=0, breaker=never)
-            for name, base in bases.items()
-        ]
-        aggregator = Aggregator(upstreams, allowed_hosts={"127.0.0.1"}, client=client)
-        cases = {
-            "fast+slow+failing": ["fast", "slow", "failing"],
-            "3 fast (weakest)": ["fast", "fast2", "fast3"],
-        }
-        for case, names in cases.items():
-            parts = tuple(Part(name, name, f"/{name}/1") for name in names)
-            view = View("v", "/", parts)
-            urls = [f"{bases[name]}/{name}/1" for name in names]
-            for _ in range(2):  # warm the pools
-                await aggregator.fetch(view, {})
-                await by_hand(client, urls)
-            ours, hand, round_ratio = await compare(
-                lambda v=view: aggregator.fetch(v, {}),  # type: ignore[misc]
-                lambda u=urls: by_hand(client, u),  # type: ignore[misc]
-                args.requests,
-                args.concurrency,
-                args.rounds,
-            )
-            for key, result in (("httpx+anyio by hand", hand), ("eventpatterns.bff", ours)):
-                rows.append({"case": case, "row": key, **result})
-            rows.append(
-                {
-                    "case": case,
-                    "row": "ratio (ours / hand)",
-                    "p50_ms": ours["p50_ms"] / hand["p50_ms"],
-                    "p99_ms": ours["p99_ms"] / hand["p99_ms"],
-                    "views_s": ours["views_s"] / hand["views_s"],
-                    "cpu_ms_view": ours["cpu_ms_view"] / hand["cpu_ms_view"],
-                    "added_p50_ms": ours["p50_ms"] - hand["p50_ms"],
-                    "added_p99_ms": ours["p99_ms"] - hand["p99_ms"],
-                    "p99_rounds": round_ratio,
-                }
-            )
+    context = multiprocessing.get_context("spawn")
+    ours_end, theirs = context.Pipe()
+    services = context.Process(target=_services_main, args=(theirs, SLOW), daemon=True)
+    services.start()
+    try:
+        ports: dict[str, int] = await anyio.to_thread.run_sync(ours_end.recv)
+        async with httpx.AsyncClient() as client:
+            await _cases(client, ports, args, rows)
+    finally:
+        ours_end.send("stop")
+        services.join(5)
+        if services.is_alive():
+            services.kill()
     return rows
+
+
+async def _cases(
+    client: httpx.AsyncClient,
+    ports: dict[str, int],
+    args: argparse.Namespace,
+    rows: list[dict[str, Any]],
+) -> None:
+    bases = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    never = BreakerPolicy(threshold=10**9)
+    upstreams = [
+        Upstream(name, base, timeout=2.0, retries=0, breaker=never) for name, base in bases.items()
+    ]
+    aggregator = Aggregator(upstreams, allowed_hosts={"127.0.0.1"}, client=client)
+    cases = {
+        "fast+slow+failing": ["fast", "slow", "failing"],
+        "3 fast (weakest)": ["fast", "fast2", "fast3"],
+    }
+    for case, names in cases.items():
+        parts = tuple(Part(name, name, f"/{name}/1") for name in names)
+        view = View("v", "/", parts)
+        urls = [f"{bases[name]}/{name}/1" for name in names]
+        for _ in range(2):  # warm the pools
+            await aggregator.fetch(view, {})
+            await by_hand(client, urls)
+        ours, hand, round_ratio = await compare(
+            lambda v=view: aggregator.fetch(v, {}),  # type: ignore[misc]
+            lambda u=urls: by_hand(client, u),  # type: ignore[misc]
+            args.requests,
+            args.concurrency,
+            args.rounds,
+        )
+        for key, result in (("httpx+anyio by hand", hand), ("eventpatterns.bff", ours)):
+            rows.append({"case": case, "row": key, **result})
+        rows.append(
+            {
+                "case": case,
+                "row": "ratio (ours / hand)",
+                "p50_ms": ours["p50_ms"] / hand["p50_ms"],
+                "p99_ms": ours["p99_ms"] / hand["p99_ms"],
+                "views_s": ours["views_s"] / hand["views_s"],
+                "cpu_ms_view": ours["cpu_ms_view"] / hand["cpu_ms_view"],
+                "added_p50_ms": ours["p50_ms"] - hand["p50_ms"],
+                "added_p99_ms": ours["p99_ms"] - hand["p99_ms"],
+                "p99_rounds": round_ratio,
+            }
+        )
 
 
 if __name__ == "__main__":
