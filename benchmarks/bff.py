@@ -18,7 +18,13 @@ time per view, the cost that load cannot blur.
 The weakest case is ``3 fast`` (three fast services): no slow part hides the
 aggregator's own overhead.
 
+Each case runs twice: paced (open loop, ``--rate`` views a second, below what one core
+can serve: the latency a user sees, the p99 target's row) and saturated (``--concurrency``
+callers in a closed loop: the throughput, where the tail is the queue in front of a
+busy core).
+
     python benchmarks/bff.py [--requests 1600] [--concurrency 10] [--rounds 8] [--slow-ms 20]
+                             [--rate 100]
 """
 
 from __future__ import annotations
@@ -126,26 +132,46 @@ async def by_hand(client: httpx.AsyncClient, urls: list[str]) -> dict[str, Any]:
 
 
 async def timed(
-    call: Callable[[], Awaitable[Any]], requests: int, concurrency: int
+    call: Callable[[], Awaitable[Any]], requests: int, concurrency: int, rate: float
 ) -> tuple[list[float], float, float]:
-    """Run ``requests`` calls, ``concurrency`` at once.
+    """Run ``requests`` calls, ``concurrency`` at once, or paced at ``rate`` per second.
+
+    Paced (``rate > 0``, open loop): a call starts every ``1 / rate`` seconds whatever
+    the others are doing, and its latency counts from when it was due, so a stall delays
+    every call behind it and shows in the tail (no coordinated omission). Closed loop
+    (``rate == 0``): ``concurrency`` callers, each starting its next call when its last
+    one ends: the throughput at saturation.
 
     Returns:
         The latencies, the elapsed time and this (the client's) process's CPU time.
     """
     latencies: list[float] = []
-    todo = iter(range(requests))
-
-    async def worker() -> None:
-        for _ in todo:
-            start = now()
-            await call()
-            latencies.append(now() - start)
-
     began, cpu = now(), time.process_time()
-    async with anyio.create_task_group() as tg:
-        for _ in range(concurrency):
-            tg.start_soon(worker)
+    if rate > 0:
+
+        async def one(due: float) -> None:
+            await call()
+            latencies.append(now() - due)
+
+        async with anyio.create_task_group() as tg:
+            for n in range(requests):
+                due = began + n / rate
+                delay = due - now()
+                if delay > 0:
+                    await anyio.sleep(delay)
+                tg.start_soon(one, due)
+    else:
+        todo = iter(range(requests))
+
+        async def worker() -> None:
+            for _ in todo:
+                start = now()
+                await call()
+                latencies.append(now() - start)
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(concurrency):
+                tg.start_soon(worker)
     return latencies, now() - began, time.process_time() - cpu
 
 
@@ -165,6 +191,7 @@ async def compare(
     requests: int,
     concurrency: int,
     rounds: int,
+    rate: float,
 ) -> tuple[dict[str, float], dict[str, float], float]:
     """Alternate rounds of both, so that a loaded machine's drift hits both alike.
 
@@ -180,7 +207,7 @@ async def compare(
     for _ in range(rounds):
         p99: dict[str, float] = {}
         for key, call in (("hand", hand), ("ours", ours)):
-            latencies, elapsed, cpu = await timed(call, requests // rounds, concurrency)
+            latencies, elapsed, cpu = await timed(call, requests // rounds, concurrency, rate)
             held, total, spent = results[key]
             results[key] = (held + latencies, total + elapsed, spent + cpu)
             p99[key] = summary(latencies, elapsed, cpu)["p99_ms"]
@@ -229,28 +256,35 @@ async def _cases(
         for _ in range(2):  # warm the pools
             await aggregator.fetch(view, {})
             await by_hand(client, urls)
-        ours, hand, round_ratio = await compare(
-            lambda v=view: aggregator.fetch(v, {}),  # type: ignore[misc]
-            lambda u=urls: by_hand(client, u),  # type: ignore[misc]
-            args.requests,
-            args.concurrency,
-            args.rounds,
-        )
-        for key, result in (("httpx+anyio by hand", hand), ("eventpatterns.bff", ours)):
-            rows.append({"case": case, "row": key, **result})
-        rows.append(
-            {
-                "case": case,
-                "row": "ratio (ours / hand)",
-                "p50_ms": ours["p50_ms"] / hand["p50_ms"],
-                "p99_ms": ours["p99_ms"] / hand["p99_ms"],
-                "views_s": ours["views_s"] / hand["views_s"],
-                "cpu_ms_view": ours["cpu_ms_view"] / hand["cpu_ms_view"],
-                "added_p50_ms": ours["p50_ms"] - hand["p50_ms"],
-                "added_p99_ms": ours["p99_ms"] - hand["p99_ms"],
-                "p99_rounds": round_ratio,
-            }
-        )
+        loads = {
+            f"paced {args.rate:g}/s": args.rate,
+            f"saturated ({args.concurrency} callers)": 0.0,
+        }
+        for load, rate in loads.items():
+            ours, hand, round_ratio = await compare(
+                lambda v=view: aggregator.fetch(v, {}),  # type: ignore[misc]
+                lambda u=urls: by_hand(client, u),  # type: ignore[misc]
+                args.requests,
+                args.concurrency,
+                args.rounds,
+                rate,
+            )
+            for key, result in (("httpx+anyio by hand", hand), ("eventpatterns.bff", ours)):
+                rows.append({"case": case, "load": load, "row": key, **result})
+            rows.append(
+                {
+                    "case": case,
+                    "load": load,
+                    "row": "ratio (ours / hand)",
+                    "p50_ms": ours["p50_ms"] / hand["p50_ms"],
+                    "p99_ms": ours["p99_ms"] / hand["p99_ms"],
+                    "views_s": ours["views_s"] / hand["views_s"],
+                    "cpu_ms_view": ours["cpu_ms_view"] / hand["cpu_ms_view"],
+                    "added_p50_ms": ours["p50_ms"] - hand["p50_ms"],
+                    "added_p99_ms": ours["p99_ms"] - hand["p99_ms"],
+                    "p99_rounds": round_ratio,
+                }
+            )
 
 
 if __name__ == "__main__":
@@ -259,6 +293,9 @@ if __name__ == "__main__":
     parser.add_argument("--concurrency", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--slow-ms", type=float, default=20.0)
+    parser.add_argument(
+        "--rate", type=float, default=100.0, help="views/s of the paced (open-loop) rows"
+    )
     parsed = parser.parse_args()
     SLOW = parsed.slow_ms / 1000
     result = anyio.run(main, parsed)
@@ -266,6 +303,7 @@ if __name__ == "__main__":
         result,
         [
             "case",
+            "load",
             "row",
             "p50_ms",
             "p99_ms",
