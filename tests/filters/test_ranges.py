@@ -193,3 +193,58 @@ def test_narrow_ranges_join_a_sparse_wider_band_not_a_dense_one() -> None:
             assert set(out) == want | ({"narrow"} if 5000.5 <= value < 5100.5 else set())
         index.remove("narrow", Numeric("numeric", None, 5000.5, True, 5100.5, False))
         assert index.size == 40
+
+
+grid = st.integers(0, 40).map(float)
+
+
+@st.composite
+def grid_ranges(draw: st.DrawFn) -> Numeric:
+    """Bounded ranges on a small grid: many overlap, many share a bound."""
+    a, b = draw(grid), draw(grid)
+    low, high = min(a, b), max(a, b)
+    return Numeric("numeric", None, low, draw(st.booleans()), high, draw(st.booleans()))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(grid_ranges(), min_size=70, max_size=260),
+    st.data(),
+)
+def test_stabbing_table_equals_brute_force(rngs: list[Numeric], data: st.DataObject) -> None:
+    # Enough ranges for the stabbing table (see _ranges._stab), two per target (a
+    # target's ranges leave the table together or move to the bands), adds and
+    # removals interleaved: every answer is the brute force's, at every step.
+    index = RangeIndex()
+    live: dict[int, Numeric] = {}
+    order = data.draw(st.permutations(range(len(rngs))))
+    drops = data.draw(st.lists(st.integers(0, len(rngs) - 1), max_size=len(rngs)))
+    probes = [v / 2 for v in range(-1, 83)]
+    tabulated = False
+    for step, cid in enumerate(order):
+        index.add(cid // 2, rngs[cid])
+        live[cid] = rngs[cid]
+        if step < len(drops) and drops[step] in live and drops[step] != cid:
+            gone = drops[step]
+            index.remove(gone // 2, live.pop(gone))
+        tabulated = tabulated or index.snap is not None
+        if step % 23 == 0 or step == len(order) - 1:
+            for value in probes:
+                out: list[object] = []
+                index.collect(value, out)
+                want = {c // 2 for c, r in live.items() if r.test(value)}
+                assert set(cast("list[int]", out)) == want, value
+    for cid in list(live):  # and taken apart to the last
+        index.remove(cid // 2, live.pop(cid))
+        if len(live) % 17 == 0:
+            for value in probes:
+                out = []
+                index.collect(value, out)
+                assert set(cast("list[int]", out)) == {
+                    c // 2 for c, r in live.items() if r.test(value)
+                }
+    # (Two equal ranges to one target keep every range in the bands.)
+    if len({(c // 2, r) for c, r in enumerate(rngs)}) == len(rngs):
+        assert tabulated
+    assert index.size == 0
+    assert index.snap is None

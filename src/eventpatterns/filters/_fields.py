@@ -12,7 +12,8 @@ of an event, which targets it reaches:
   length held; wildcards in a map keyed by their literal head and tail, probed
   once per distinct pair of lengths, then tested; wildcards with neither
   (``*x*``) by a six-character slice of their literal pieces (the one fewest
-  share), probed once per distinct slice of the value, then tested;
+  share; 10 or 16 characters once a field holds many), probed once per distinct
+  slice of the value, then tested (``*x*`` by ``in``);
 * numeric ranges in a :class:`~eventpatterns.filters._ranges.RangeIndex`; CIDR
   blocks in maps per prefix length;
 * ``exists``: the targets any value reaches (``present``) and those reached when
@@ -29,6 +30,8 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Hashable
+from itertools import compress
+from operator import not_
 from typing import Any, Final, cast
 
 from ._model import (
@@ -186,11 +189,15 @@ class FieldIndex:
             pred = cast(Wildcard, pred)
             if self.infix is _NONE:
                 self.infix = {}
-            table, item, grams = self.infix, (pred, target), _grams(pred)
+            table, item = self.infix, (pred, target)
             if delta > 0:  # the slice fewest wildcards are filed under so far
+                # Longer slices once the field holds many (see _grams): one more
+                # pass over each value, far fewer wildcards tested per slice found.
+                grams = _grams(pred, long=len(table) >= _LONG_FROM)
                 gram = min(grams, key=lambda g: len(table.get(g, ())))
                 found = [*table.get(gram, ()), item]
             else:
+                grams = _grams(pred, long=False) + _grams(pred, long=True)
                 gram = next(g for g in grams if item in table.get(g, ()))
                 found = list(table[gram])
                 found.remove(item)
@@ -374,17 +381,25 @@ class FieldIndex:
 
     def _infixes(self, value: str, size: int, out: list[Any]) -> None:
         # Each slice of the value of a held length, once: a wildcard is filed under
-        # one slice of its literal, so it is tested at most once per value.
+        # one slice of its literal, so it is tested at most once per value. Only the
+        # wildcards filed under a slice the value holds are tested, ``*x*``
+        # by ``in`` (or not at all when the slice is ``x`` itself).
         table = self.infix
         for n in self.infix_lens:
             if n > size:
                 break
             for gram in {value[i : i + n] for i in range(size - n + 1)}:
                 group = table.get(gram)
-                if group:
-                    for pred, target in group:
-                        if pred.test(value):
+                if group is None:
+                    continue
+                for pred, target in group:
+                    pieces = pred.pieces
+                    if len(pieces) == 3:  # ``*x*``
+                        piece = pieces[1]
+                        if piece == gram or piece in value:
                             out.append(target)
+                    elif pred.test(value):
+                        out.append(target)
 
     def _networks(self, value: str, out: list[Any]) -> None:
         if ":" in value:  # only IPv6 addresses have colons, only they need ipaddress
@@ -409,6 +424,8 @@ class FieldIndex:
 
 _Probes = tuple[tuple[bool, tuple[int, ...], dict[object, Any]], ...]
 _GRAM: Final = 6
+_GRAMS: Final = (6, 10, 16)
+_LONG_FROM: Final = 64  # slices held before a field files wildcards under longer ones
 
 
 def _infix(pred: Wildcard) -> bool:
@@ -417,17 +434,23 @@ def _infix(pred: Wildcard) -> bool:
     return not (pieces[0] or pieces[-1]) and len(pieces) > 2
 
 
-def _grams(pred: Wildcard) -> list[str]:
+def _grams(pred: Wildcard, *, long: bool) -> list[str]:
     """Return the slices a ``*x*`` wildcard may be filed under.
 
     Every six-character slice of its literal pieces (any value it matches holds
-    each), or its longest pieces when none is that long. The index files it under
-    the one fewest others share, so literals that begin alike spread out.
+    each), or its longest pieces when none is that long; with ``long`` (a field
+    holding many), slices of 10 or 16 characters where a piece is that long. The
+    index files it under the one fewest others share, so literals that begin
+    alike spread out.
     """
     inner = pred.pieces[1:-1]
     longest = max(map(len, inner))
     if longest >= _GRAM:
-        return [p[i : i + _GRAM] for p in inner for i in range(len(p) - _GRAM + 1)]
+        # With ``long``, slices of the longest length in _GRAMS a piece reaches: a
+        # longer slice names fewer literals (fewer wildcards tested per slice found),
+        # and the lengths stay few (each distinct length is one pass over the value).
+        n = max(g for g in _GRAMS if g <= longest) if long else _GRAM
+        return [p[i : i + n] for p in inner for i in range(len(p) - n + 1)]
     return [p for p in inner if len(p) == longest]
 
 
@@ -443,6 +466,9 @@ def _probe(value: str, size: int, probes: _Probes, out: list[Any]) -> None:
                     out.extend(hit)
                 else:
                     out.append(hit)
+
+
+_ENTRIES: Final = ("entries",)  # the cache's key for the flat entries (never a value's slot)
 
 
 class Negated:
@@ -498,14 +524,24 @@ class Negated:
         if hit is None:
             excluded: list[Any] = []
             self.inner.collect(value, excluded)
-            big, small = self.entries.runs
-            if excluded:
-                drop = set(excluded)
-                hit = tuple(t for e, t in big if e not in drop) + tuple(
-                    t for e, t in small if e not in drop
+            flat: Any = cache.get(_ENTRIES)
+            if flat is None:
+                # The entries as (ids, targets) in one order, made by the first reader
+                # that needs them after a write and kept in the cache read above (a
+                # writer replaces the cache after changing the entries).
+                big, small = self.entries.runs
+                pairs = big + small
+                flat = cache[_ENTRIES] = (
+                    tuple([e for e, _ in pairs]),
+                    tuple([t for _, t in pairs]),
                 )
+            if excluded:
+                # The targets of the ids not excluded, at C speed (many patterns
+                # with anything-but on one field: most of them are reached).
+                drop = set(excluded).__contains__
+                hit = tuple(compress(flat[1], map(not_, map(drop, flat[0]))))
             else:
-                hit = tuple(t for _, t in big) + tuple(t for _, t in small)
+                hit = flat[1]
             if slot is not None and len(cache) < max(16, 65_536 // (self.size + 1)):
                 cache[slot] = hit
         out.extend(hit)

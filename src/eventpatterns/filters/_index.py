@@ -226,6 +226,26 @@ def _settled_keys(state: _State, cur: Any) -> tuple[Any, ...]:
     return tuple(keys)
 
 
+def _settle(targets: set[_State], found: set[Any], epoch: int, cur: Any, push: Any) -> None:
+    """Take the keys of the states reached that only settle branches; hand on the others.
+
+    Many states reached by one lookup (overlapping ranges, ``anything-but``, a
+    wildcard found in many texts) are mostly such leaves: each costs a memo read
+    and one ``update`` here, instead of a round through the walk's queue. (Only
+    while no level was read as a bag: then the entries' notes decide, in the walk.)
+    """
+    update = found.update
+    for state in targets:
+        if state.ending == _SETTLED and not state.moves:
+            memo = state.memo
+            if memo is None or memo[0] != epoch:
+                memo = state.memo = (epoch, _settled_keys(state, cur))
+            if memo[1]:
+                update(memo[1])
+        else:
+            push(state)
+
+
 def _indexable(leaf: Leaf) -> bool:
     # A condition on an array as a whole (the model's ``whole_array`` kinds), or a leaf
     # of a kind the index does not know (a subclass with its own ``check``), is not
@@ -699,7 +719,10 @@ class PatternIndex(Generic[K]):
                         if len(reached) == 1:
                             push(reached[0])
                         elif reached:
-                            extend(set(reached))
+                            if multi:
+                                extend(set(reached))
+                            else:
+                                _settle(set(reached), found, epoch, current.get, push)
                 else:
                     reached = []
                     for value in vals:
@@ -707,7 +730,10 @@ class PatternIndex(Generic[K]):
                     if len(reached) == 1:
                         push(reached[0])
                     elif reached:
-                        extend(set(reached))
+                        if multi:
+                            extend(set(reached))
+                        else:
+                            _settle(set(reached), found, epoch, current.get, push)
         if (
             tracked
             and chains is not None

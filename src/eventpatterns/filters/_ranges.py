@@ -211,10 +211,115 @@ def _exact_start(value: float, k: int) -> Fraction | None:
 _Band = tuple[float, bool, float, bool, object]
 
 
+def _code(event: tuple[int, Any]) -> int:
+    return event[0]
+
+
+_STAB_FROM: Final = 64  # bounded ranges in the bands before they are tabulated
+_STAB_AGAIN: Final = 4  # re-tabulate once a quarter of the ranges are new (or dead)
+_STAB_REFS: Final = 48  # references per range the table may hold (else: bands only)
+
+
+def _stab(
+    items: list[_Band], budget: int
+) -> tuple[tuple[Any, ...], tuple[tuple[Any, ...], ...]] | None:
+    """Tabulate bounded ranges for stabbing: (bounds, slots), or ``None`` past ``budget``.
+
+    ``bounds`` are the distinct bounds, sorted; ``slots[2 * i]`` holds the targets of
+    the ranges containing the values strictly between ``bounds[i - 1]`` and
+    ``bounds[i]``, ``slots[2 * i + 1]`` those containing ``bounds[i]`` itself. One
+    sweep over the bounds builds it, in O(n log n) plus the slots' sizes (where one
+    range starts or ends at a bound, the bound shares its tuple with the values
+    before or after it). Where ranges overlap too much for the slots
+    to stay within ``budget`` references (nested ranges: n**2), it gives up.
+    """
+    # Per bound, its events (code, target), or the one event itself (most bounds):
+    # at the bound, ranges ending there exclusive leave (code 0) and those starting
+    # there inclusive enter (1); past it, those ending inclusive leave (2) and those
+    # starting exclusive enter (3).
+    at: dict[Any, Any] = {}
+    for low, low_in, high, high_in, target in items:
+        if high < low or (high == low and not (low_in and high_in)):
+            continue  # holds no value
+        for bound, event in (
+            (low, (1 if low_in else 3, target)),
+            (high, (2 if high_in else 0, target)),
+        ):
+            held = at.get(bound)
+            if held is None:
+                at[bound] = event
+            elif type(held) is list:
+                held.append(event)
+            else:
+                at[bound] = [held, event]
+    bounds = sorted(at)
+    active: dict[Any, int] = {}  # target -> ranges holding it open
+    get = active.get
+    slots: list[tuple[Any, ...]] = []
+    between: tuple[Any, ...] = ()  # the targets open since the last bound
+    held = 0
+    for bound in bounds:
+        events = at[bound]
+        slots.append(between)
+        if type(events) is tuple:
+            code, t = events
+            if code & 1:  # enters
+                active[t] = get(t, 0) + 1
+            else:
+                count = active[t] - 1
+                if count:
+                    active[t] = count
+                else:
+                    del active[t]
+            if code < 2:  # at the bound: it and the values past it alike
+                between = tuple(active)
+                slots.append(between)
+            else:  # past the bound only: the bound is as the values before it
+                slots.append(between)
+                between = tuple(active)
+            held += len(between)
+        else:
+            events.sort(key=_code)
+            point = None
+            for code, t in events:
+                if code >= 2 and point is None:
+                    point = tuple(active)
+                if code & 1:
+                    active[t] = get(t, 0) + 1
+                else:
+                    count = active[t] - 1
+                    if count:
+                        active[t] = count
+                    else:
+                        del active[t]
+            between = tuple(active)
+            slots.append(between if point is None else point)
+            held += len(between) + (0 if point is None else len(point))
+        if held > budget:
+            return None
+    slots.append(())
+    return tuple(bounds), tuple(slots)
+
+
 class RangeIndex:
     """The numeric ranges of one field, each leading to a target (see the module docs)."""
 
-    __slots__ = ("_bands", "bands", "flat", "lower", "lower_in", "size", "upper", "upper_in")
+    __slots__ = (
+        "_bands",
+        "_bounded",
+        "_by_target",
+        "_recent",
+        "_retry_at",
+        "_snapped",
+        "bands",
+        "flat",
+        "lower",
+        "lower_in",
+        "size",
+        "snap",
+        "upper",
+        "upper_in",
+    )
 
     def __init__(self) -> None:
         # Lower bounds, exclusive (``>``) and inclusive (``>=``): keys are the bounds,
@@ -231,6 +336,16 @@ class RangeIndex:
         # are few (replaced whole): testing each beats searching the families then.
         self.flat: tuple[_Band, ...] | None = ()
         self.size = 0
+        # The stabbing table of the bounded ranges filed before its last build (see
+        # _stab): (bounds, slots, dead targets), replaced whole; the ranges filed
+        # since are in the bands. ``None`` while there are few (or too dense a set).
+        self.snap: tuple[tuple[Any, ...], tuple[tuple[Any, ...], ...], frozenset[Any]] | None
+        self.snap = None
+        self._snapped: dict[_Band, None] = {}  # the live ranges in ``snap``
+        self._by_target: dict[Any, list[_Band]] = {}  # the same, by target
+        self._bounded = 0  # bounded ranges filed (in ``snap`` or the bands)
+        self._recent = 0  # of which in the bands
+        self._retry_at = 0  # bounded ranges before the table is tried again (too dense)
 
     def add(self, target: object, rng: Numeric) -> None:
         """File ``rng``, leading to ``target``."""
@@ -243,21 +358,15 @@ class RangeIndex:
         elif low is None:
             (self.upper_in if rng.high_inclusive else self.upper).insert(-high, target)
         else:
-            k = _width_class(low, high)
-            item = (low, rng.low_inclusive, high, rng.high_inclusive, target)
-            # A range fits the window of any wider class: it joins a band up to two
-            # classes wider if there is one (four if that band is sparse, see
-            # _sparse), so a lookup searches about a third as
-            # many bands, each window at most four times its range's class.
-            for wider in (k, k + 1, k + 2, k + 3, k + 4):
-                band = self._bands.get(wider)
-                if band is not None and (wider <= k + 2 or _sparse(band, wider)):
-                    band.insert(low, item)
-                    break
-            else:
-                band = self._bands[k] = Runs()
-                band.insert(low, item)
-                self._publish()
+            self._band((low, rng.low_inclusive, high, rng.high_inclusive, target))
+            self._bounded += 1
+            self._recent += 1
+            if (
+                self._recent >= _STAB_FROM
+                and _STAB_AGAIN * self._recent > self._bounded
+                and self._bounded >= self._retry_at
+            ):
+                self._restab()
         self._flatten()
 
     def remove(self, target: object, rng: Numeric) -> None:
@@ -269,28 +378,124 @@ class RangeIndex:
         elif low is None:
             (self.upper_in if rng.high_inclusive else self.upper).remove(-high, target)
         else:
-            k = _width_class(low, high)
             item = (low, rng.low_inclusive, high, rng.high_inclusive, target)
-            for wider in (k, k + 1, k + 2, k + 3, k + 4):  # where add filed it
-                band = self._bands.get(wider)
-                if band is None:
-                    continue
-                try:
-                    band.remove(low, item)
-                except ValueError:
-                    continue
-                if not band.size:
-                    del self._bands[wider]
-                    self._publish()
-                break
-            else:
-                raise ValueError(target)
+            self._bounded -= 1
+            if item in self._snapped:
+                self._unstab(item)
+                self._flatten()
+                return
+            self._recent -= 1
+            self._unband(item)
         self._flatten()
+
+    def _unband(self, item: _Band) -> None:
+        """Take a bounded range out of the bands (where :meth:`add` filed it)."""
+        low, _, high, _, target = item
+        k = _width_class(low, high)
+        for wider in (k, k + 1, k + 2, k + 3, k + 4):  # where add filed it
+            band = self._bands.get(wider)
+            if band is None:
+                continue
+            try:
+                band.remove(low, item)
+            except ValueError:
+                continue
+            if not band.size:
+                del self._bands[wider]
+                self._publish()
+            break
+        else:
+            raise ValueError(target)
+
+    def _band(self, item: _Band) -> None:
+        """File a bounded range in the bands.
+
+        A range fits the window of any wider class: it joins a band up to two
+        classes wider if there is one (four if that band is sparse, see _sparse),
+        so a lookup searches about a third as many bands, each window at most four
+        times its range's class.
+        """
+        low, high = item[0], item[2]
+        k = _width_class(low, high)
+        for wider in (k, k + 1, k + 2, k + 3, k + 4):
+            band = self._bands.get(wider)
+            if band is not None and (wider <= k + 2 or _sparse(band, wider)):
+                band.insert(low, item)
+                return
+        band = self._bands[k] = Runs()
+        band.insert(low, item)
+        self._publish()
+
+    def _restab(self) -> None:
+        """Build the stabbing table of every bounded range; empty the bands.
+
+        The table is published before the bands are emptied: a reader in between
+        finds some ranges twice (its caller de-duplicates), never none.
+        """
+        items = list(self._snapped)
+        for _, _, _, band in self.bands:
+            for _, entries in band.runs:
+                items.extend(entries)
+        # (Two equal ranges to one target would be one in ``_snapped``: never here,
+        # as targets are states or entry ids, but then the bands keep them all.)
+        built = (
+            None
+            if len(dict.fromkeys(items)) < len(items)
+            else _stab(items, _STAB_REFS * len(items) + 1024)
+        )
+        if built is None:  # too dense to tabulate: bands only, until it doubles
+            self._retry_at = 2 * self._bounded
+            return
+        self.snap = (*built, frozenset())
+        self._snapped = dict.fromkeys(items)
+        by_target: dict[Any, list[_Band]] = {}
+        for item in items:
+            by_target.setdefault(item[4], []).append(item)
+        self._by_target = by_target
+        self._bands = {}
+        self._publish()
+        self._recent = 0
+
+    def _unstab(self, item: _Band) -> None:
+        """Unfile a range held by the table: its target is no longer read from it.
+
+        The target's other ranges in the table (if any) move to the bands; the table
+        is rebuilt once dead targets are a fair share of it.
+        """
+        del self._snapped[item]
+        target = item[4]
+        others = self._by_target.pop(target)
+        others.remove(item)
+        for other in others:  # still filed: from the bands now
+            del self._snapped[other]
+            self._band(other)
+            self._recent += 1
+        snap = self.snap
+        if snap is None:  # pragma: no cover - _snapped is empty without a table
+            return
+        dead = snap[2] | {target}
+        if len(dead) > _STAB_FROM and _STAB_AGAIN * len(dead) > len(self._snapped):
+            self._restab()  # also when the bands are empty: drops the dead
+            if self.snap is snap:  # too dense now: the rest go to the bands
+                self.snap = (snap[0], snap[1], dead)
+                for other in list(self._snapped):
+                    self._band(other)
+                self.snap = None
+                self._recent += len(self._snapped)
+                self._snapped, self._by_target = {}, {}
+            return
+        self.snap = (snap[0], snap[1], dead)
 
     def _flatten(self) -> None:
         if self.size > _FLAT:
             self.flat = None
             return
+        if self.snap is not None:  # few left: back to the bands, then tested one by one
+            for item in list(self._snapped):
+                self._band(item)
+            self.snap = None
+            self._recent += len(self._snapped)
+            self._snapped, self._by_target = {}, {}
         flat: list[_Band] = []
         for runs, inclusive in ((self.lower, False), (self.lower_in, True)):
             for keys, items in runs.runs:
@@ -321,6 +526,18 @@ class RangeIndex:
                 ):
                     out.append(target)
             return
+        snap = self.snap
+        if snap is not None:
+            # One search: the slot of the value (a point between two bounds, or a
+            # bound) holds every tabulated range that contains it.
+            bounds, slots, dead = snap
+            at = bisect.bisect_left(bounds, value)
+            hit = slots[2 * at + 1] if at < len(bounds) and bounds[at] == value else slots[2 * at]
+            if hit:
+                if dead:
+                    out.extend([t for t in hit if t not in dead])
+                else:
+                    out.extend(hit)
         # ``> n`` holds for n < value, ``>= n`` for n <= value: one slice each.
         for keys, items in self.lower.runs:
             end = bisect.bisect_left(keys, value)
