@@ -57,6 +57,7 @@ BACKENDS: dict[str, str] = {
 
 Pattern = SupportsMatch | Mapping[str, Any] | None
 M = TypeVar("M", bound=EventModel)
+T = TypeVar("T")
 
 # Immutable value objects, so one instance can be every call's default (httpx does the
 # same with its ``DEFAULT_TIMEOUT_CONFIG``).
@@ -245,6 +246,32 @@ class EventBus:
             raise
         _PUBLISHED.inc()
         return position
+
+    async def _publish_via(
+        self, event: Event, write: Callable[[Event], Awaitable[tuple[T, bool]]]
+    ) -> T:
+        """Publish ``event`` by ``write(event)``: another part's step that appends it.
+
+        For a store that appends an event to this bus's log in the same script as the
+        change it announces (the Redis job store's outbox). As :meth:`publish` does,
+        the event given to ``write`` carries the current trace context (in a PRODUCER
+        span when OpenTelemetry is set up), and it counts in
+        ``eventpatterns_bus_published_total`` when ``write`` says it appended it (its
+        second value; ``False``: nothing was written, as for an idempotent repeat).
+        Errors of ``write`` are its own (a store's), raised as they are and not counted
+        as failed publishes: the caller decides whether to publish another way.
+        """
+        tracer = _trace.otel_tracer()
+        if tracer is None:
+            if event.extensions or _trace.CURRENT.get() is not None:  # stamp()'s test
+                event = _trace.stamp(event)
+            result, appended = await write(event)
+        else:
+            with _trace.producer_span(tracer, event) as event:
+                result, appended = await write(event)
+        if appended:
+            _PUBLISHED.inc()
+        return result
 
     async def _append(self, event: Event) -> Position:
         if self.claim_check is not None:

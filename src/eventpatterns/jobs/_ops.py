@@ -53,6 +53,11 @@ class _Outbox(Protocol):
 
 
 def _outbox_of(store: JobStore, bus: EventBus) -> _Outbox | None:
+    # A claim check may put a large event elsewhere: publishing does that, not the outbox.
+    adopt = bus.claim_check is None
+    outbox_for = getattr(store, "outbox_for", None)
+    if outbox_for is not None:  # the store decides (the Redis one: the same server and prefix)
+        return cast(_Outbox, store) if outbox_for(bus.backend, adopt=adopt) and adopt else None
     outbox = getattr(store, "outbox", None)
     if outbox is None:
         return None
@@ -61,8 +66,7 @@ def _outbox_of(store: JobStore, bus: EventBus) -> _Outbox | None:
             "the job store's outbox is not the tracker's bus backend: give the store"
             " outbox=<the bus's backend>, or none"
         )
-    # A claim check may put a large event elsewhere: publishing does that, not the outbox.
-    return cast(_Outbox, store) if bus.claim_check is None else None
+    return cast(_Outbox, store) if adopt else None
 
 
 class JobOps:
@@ -90,10 +94,16 @@ class JobOps:
         With an idempotency key already used by the owner, the existing job is
         returned and nothing is announced (compare ids to tell).
         """
-        if self._outbox is not None:
+        outbox = self._outbox
+        if outbox is not None:
+
+            async def create(event: Event) -> tuple[Job, bool]:
+                stored = await outbox.create_announced(job, event)
+                return stored, stored.id == job.id
+
             try:
-                stored = await self._outbox.create_announced(
-                    job, job_event(job, PENDING, source=self.source)
+                stored = await self.bus._publish_via(
+                    job_event(job, PENDING, source=self.source), create
                 )
             except EventTooLarge:
                 pass  # as without an outbox: stored, then its announcement refused
@@ -169,11 +179,16 @@ class JobOps:
         if outbox is not None:
             type_ = event_type(job, new)
             if type_ is not None:
+
+                async def replace(event: Event) -> tuple[Job, bool]:
+                    stored = await outbox.replace_announced(
+                        new, expected_version=job.version, event=event
+                    )
+                    return stored, True
+
                 try:
-                    return await outbox.replace_announced(
-                        new,
-                        expected_version=job.version,
-                        event=job_event(new, type_, source=self.source),
+                    return await self.bus._publish_via(
+                        job_event(new, type_, source=self.source), replace
                     )
                 except EventTooLarge:
                     pass  # as without an outbox: stored, then its announcement refused

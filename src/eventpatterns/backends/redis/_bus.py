@@ -156,6 +156,16 @@ class RedisBusBackend:
         """
         return cls(split_url(url, options), **options)
 
+    @property
+    def server(self) -> tuple[Any, ...] | None:
+        """What names the server and database of the bus (``None`` on a cluster).
+
+        Equal for two Redis stores built from URLs naming the same server and database
+        alike: the job store's outbox is on by default when it is (see
+        :meth:`RedisJobStore.outbox_for`).
+        """
+        return None if self._conn.cluster else self._conn.server
+
     # -- the log --------------------------------------------------------------------------
 
     async def append(self, events: Sequence[Event]) -> list[Position]:

@@ -36,7 +36,7 @@ from ...jobs._model import Job, JobState
 from ...jobs._store import DEFAULT_TTL, JobPage, check_limit, format_cursor, parse_cursor
 from ._connection import DEFAULT_MAX_CONNECTIONS, RawCalls, _import_redis, pack, waiting_client
 from ._scripts import HELPERS, as_function, sha1, text_of
-from ._url import connection_options, split_store_url
+from ._url import connection_options, server_of, split_store_url
 
 if TYPE_CHECKING:
     from ._bus import RedisBusBackend
@@ -97,11 +97,15 @@ class RedisJobStore:
         grace: Seconds the server keeps a final job's keys after its TTL, in case no
             process purges it.
         clock: Where expiry reads the time (pass the tracker's clock).
-        outbox: The :class:`RedisBusBackend` the tracker's bus runs on, to append each
-            job's event to the bus's log in the same script as the change it announces
-            (one round trip instead of two; the state and its event are stored
-            together). Opt-in; the bus must use the same Redis server and the same
-            ``prefix`` (so its keys share this store's hash tag, also on Cluster).
+        outbox: Where each job's event is appended in the same script as the change it
+            announces (one round trip instead of two; the state and its event are
+            stored together). By default (``None``) the tracker's bus backend, when it
+            is a :class:`RedisBusBackend` on the same server and database (as spelled
+            in the URLs), with the same ``prefix`` and no cluster (see
+            :meth:`outbox_for`); else the tracker publishes each event itself after
+            the change. ``False`` (or ``?outbox=false`` in the URL): never. A
+            :class:`RedisBusBackend`: that one, which must use the same Redis server
+            and the same ``prefix`` (so its keys share this store's hash tag).
         redis_options: redis-py client options (``password``, ``socket_timeout``...).
 
     Raises:
@@ -122,13 +126,18 @@ class RedisJobStore:
         default_ttl: float = DEFAULT_TTL,
         grace: float = 3600.0,
         clock: Clock | None = None,
-        outbox: RedisBusBackend | None = None,
+        outbox: RedisBusBackend | bool | None = None,
         **redis_options: Any,
     ) -> None:
         if not isinstance(prefix, str) or not prefix or any(c in prefix for c in "{}"):
             raise ConfigurationError(
                 f"prefix must be a non-empty string without braces: {prefix!r}"
             )
+        # None (or True, from a URL's outbox=true): the tracker's bus, when it fits.
+        self._auto_outbox = outbox is None or outbox is True
+        self._adopted = False
+        if isinstance(outbox, bool):
+            outbox = None
         if outbox is not None:
             from ._bus import RedisBusBackend
 
@@ -142,14 +151,17 @@ class RedisJobStore:
                     f" {prefix!r} (the outbox writes both in one script: one hash tag)"
                 )
         #: The bus backend whose log job events are appended to with each change
-        #: (``None``: the tracker publishes them itself).
+        #: (``None``: the tracker publishes them itself, or, by default, this becomes
+        #: the tracker's bus backend when it fits: see :meth:`outbox_for`).
         self.outbox = outbox
+        self.prefix = prefix
         self._ttl = _positive("default_ttl", default_ttl)
         self._grace = _positive("grace", grace)
         self._clock = clock or SystemClock()
         redis = _import_redis()
         allowed = set(inspect.signature(redis.asyncio.Redis.__init__).parameters) - {"self"}
         options = connection_options(url, redis_options, cluster=False, allowed=allowed)
+        self._server = server_of(options)
         self._client = waiting_client(redis, options)
         self._unavailable: tuple[type[BaseException], ...] = (
             redis.exceptions.ConnectionError,
@@ -168,14 +180,54 @@ class RedisJobStore:
         self._create_out: _Script | None = None
         self._replace_out: _Script | None = None
         if outbox is not None:
-            self._create_out = _Script(_outbox_script("create"))
-            self._replace_out = _Script(_outbox_script("replace"))
+            self._load_outbox()
         self._tag = "{" + prefix + "}"
         self._leases = f"{self._tag}:jobs:leases"
         self._due = f"{self._tag}:jobs:due"
         self._deadlines = f"{self._tag}:jobs:deadlines"
         self._expiry = f"{self._tag}:jobs:expiry"
         self._closed = False
+
+    def _load_outbox(self) -> None:
+        self._create_out = _Script(_outbox_script("create"))
+        self._replace_out = _Script(_outbox_script("replace"))
+
+    def outbox_for(self, backend: object, *, adopt: bool = True) -> bool:
+        """Return whether this store appends ``backend``'s job events itself.
+
+        The tracker asks it as it starts (with its bus's backend). A store given
+        ``outbox=backend`` answers ``True``; one given ``outbox=False`` (or another
+        tracker's backend, adopted before) answers ``False``; by default, with
+        ``adopt``, it takes ``backend`` as its :attr:`outbox` when that is a
+        :class:`RedisBusBackend` of the same ``prefix`` on the same server and
+        database, spelled alike (``localhost`` is not ``127.0.0.1``), and not on a
+        cluster.
+
+        Raises:
+            ConfigurationError: The store was given another backend as ``outbox``.
+        """
+        from ._bus import RedisBusBackend
+
+        if self.outbox is not None:
+            if self.outbox is backend:
+                return True
+            if self._adopted:
+                return False  # another tracker's bus (a store shared by two): publish
+            raise ConfigurationError(
+                "the job store's outbox is not the tracker's bus backend: give the store"
+                " outbox=<the bus's backend>, or none"
+            )
+        if (
+            not (adopt and self._auto_outbox)
+            or not isinstance(backend, RedisBusBackend)
+            or backend.prefix != self.prefix
+            or backend.server is None
+            or backend.server != self._server
+        ):
+            return False
+        self.outbox, self._adopted = backend, True
+        self._load_outbox()
+        return True
 
     # -- keys and plumbing ---------------------------------------------------------------
 
@@ -215,7 +267,8 @@ class RedisJobStore:
     def from_url(cls, url: str, **options: Any) -> RedisJobStore:
         """Build from ``redis://host:port/db?prefix=myapp&default_ttl=86400``.
 
-        ``prefix``, ``default_ttl`` and ``grace`` are read from the query string, with
+        ``prefix``, ``default_ttl``, ``grace`` and ``outbox`` (``false``: none) are read
+        from the query string, with
         the redis-py connection options of ``docs/backends.md``; the other Redis
         stores' options (a bus URL's ``max_entries``...) are skipped, so one URL serves
         every store. Keyword ``options`` (``clock``, ``outbox``...) win over the URL.
