@@ -12,7 +12,7 @@ import anyio.lowlevel
 from ..bus import Subscription
 from ..core import Event, SystemClock
 from ..errors import BackendUnavailable, EventsMissed, JobNotFound, SubscriptionClosed
-from ._events import JOB_EVENT_PREFIX
+from ._events import JOB_EVENT_PREFIX, final_job
 from ._model import Job, JobState
 
 if TYPE_CHECKING:
@@ -32,9 +32,9 @@ RESYNC = 5.0
 HUB_BUFFER = 10_000
 
 #: What a watcher's inbox holds: a change announced (its version, or ``None`` when the
-#: event carries none, and whether it announces a final state), ``None`` (events were
-#: missed: read the store), or the error that ended the hub.
-_Announced = tuple[int | None, bool]
+#: event carries none, whether it announces a final state, and then the event's data),
+#: ``None`` (events were missed: read the store), or the error that ended the hub.
+_Announced = tuple[int | None, bool, Any]
 _Note = _Announced | None | BaseException
 
 #: The ``type`` of the events announcing a final state.
@@ -154,7 +154,7 @@ class WatchHub:
                     fresh.pop(subject, None)
                 watching = inboxes.get(subject)
                 if watching:
-                    note = (_version(event), final)
+                    note = (_version(event), final, event.data if final else None)
                     for inbox in watching:
                         inbox.put(note)
         except SubscriptionClosed as exc:  # the bus closed: every watcher ends with it
@@ -228,11 +228,18 @@ class JobWatch:
             while True:
                 note = await self._signal()
                 if note is not None:
-                    announced, final = note
+                    announced, final, view = note
                     if announced is not None and announced <= self._last.version:
                         continue  # a change already seen (the store was read after it)
                     if self._finals_only and not final:
                         continue  # not the end yet: no need to read it
+                    if final:
+                        # The end, as its event tells it: no read. The job's events are
+                        # its store's (the outbox writes both at once; without it the
+                        # change is stored before its event is published).
+                        ended = final_job(view, self._last)
+                        if ended is not None and self._owner in (None, ended.owner):
+                            return await self._emit(ended)
                 job = await self._read()
                 if job is not None and job.version > self._last.version:
                     return await self._emit(job)
