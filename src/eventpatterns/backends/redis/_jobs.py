@@ -29,6 +29,9 @@ from collections.abc import Awaitable, Callable
 from importlib.resources import files
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import anyio
+import anyio.lowlevel
+
 from ...core import Clock, Event, SystemClock
 from ...errors import BackendUnavailable, BusClosed, ConfigurationError, JobConflict, JobNotFound
 from ...jobs._codec import job_from_json, job_to_json
@@ -60,6 +63,38 @@ def _outbox_script(name: str) -> str:
         + as_function(_script(name), "job_script")
         + _script("outbox")
     )
+
+
+def _batch_script(outbox: bool) -> str:
+    """``create_batch.lua`` with create.lua (and, for the outbox, append.lua) embedded."""
+    if outbox:
+        head = HELPERS + as_function(text_of("append"), "bus_append")
+    else:
+        head = "local bus_append = nil\n"  # no job of a store without an outbox announces
+    return head + as_function(_script("create"), "job_script") + _script("create_batch")
+
+
+#: Most creates one batch takes (more wait for the next).
+MAX_BATCH = 256
+#: Loop iterations a batch waits for more creates to join, at most (while some do).
+BATCH_ROUNDS = 3
+
+
+class _Create:
+    """One create waiting in a batch: its script's keys and arguments, then its reply."""
+
+    __slots__ = ("announce", "args", "done", "error", "keys", "reply")
+
+    def __init__(
+        self,
+        keys: list[str],
+        args: list[Any],
+        announce: tuple[list[str], list[Any]] | None,
+    ) -> None:
+        self.keys, self.args, self.announce = keys, args, announce
+        self.reply: Any = None
+        self.error: BaseException | None = None
+        self.done = anyio.Event()
 
 
 def _positive(name: str, value: object) -> float:
@@ -177,6 +212,8 @@ class RedisJobStore:
         self._create = _Script(_script("create"))
         self._replace = _Script(_script("replace"))
         self._purge = self._client.register_script(_script("purge"))
+        self._create_batch = _Script(_batch_script(False))
+        self._batch: builtins.list[_Create] | None = None
         self._create_out: _Script | None = None
         self._replace_out: _Script | None = None
         if outbox is not None:
@@ -191,6 +228,7 @@ class RedisJobStore:
     def _load_outbox(self) -> None:
         self._create_out = _Script(_outbox_script("create"))
         self._replace_out = _Script(_outbox_script("replace"))
+        self._create_batch = _Script(_batch_script(True))
 
     def outbox_for(self, backend: object, *, adopt: bool = True) -> bool:
         """Return whether this store appends ``backend``'s job events itself.
@@ -330,7 +368,7 @@ class RedisJobStore:
             self._deadlines,
             self._due,
         ]
-        for _ in range(5):  # the keyed job may expire between the script and the read
+        for attempt in range(5):  # the keyed job may expire between the script and the read
             args = [
                 data,
                 job.id,
@@ -341,7 +379,10 @@ class RedisJobStore:
                 _num(self._clock.time()),
                 _num(job.run_after),
             ]
-            reply = await self._run(self._create, self._create_out, keys, args, announce)
+            if attempt == 0:
+                reply = await self._batched(keys, args, announce)
+            else:
+                reply = await self._run(self._create, self._create_out, keys, args, announce)
             status = reply[0]
             if status == b"OK":
                 return job
@@ -351,6 +392,82 @@ class RedisJobStore:
             if existing is not None:
                 return existing
         raise JobConflict(job.id, expected=None, actual=None)  # pragma: no cover - a race x5
+
+    async def _batched(
+        self,
+        keys: builtins.list[str],
+        args: builtins.list[Any],
+        announce: tuple[builtins.list[str], builtins.list[Any]] | None,
+    ) -> Any:
+        """Run create.lua in a batch with the other creates of this loop iteration.
+
+        The first create of an iteration leads: it lets the loop run (up to
+        :data:`BATCH_ROUNDS` times, while more creates join), then sends them all in
+        one ``create_batch.lua`` and hands each its own reply (or the error of the
+        round trip). Its round trip is shielded, as any command in flight is written
+        whether or not its caller waits: a create cancelled meanwhile may be stored.
+        """
+        batch = self._batch
+        entry = _Create(keys, args, announce)
+        if batch is not None and len(batch) < MAX_BATCH:
+            batch.append(entry)
+            await entry.done.wait()
+        else:
+            batch = self._batch = [entry]
+            try:
+                with anyio.CancelScope(shield=True):
+                    for _ in range(BATCH_ROUNDS):
+                        joined = len(batch)
+                        await anyio.lowlevel.checkpoint()
+                        if len(batch) == joined:
+                            break
+                    if self._batch is batch:
+                        self._batch = None
+                    await self._flush(batch)
+            finally:
+                if self._batch is batch:  # pragma: no cover - _flush sets every entry
+                    self._batch = None
+        if entry.error is not None:
+            raise entry.error
+        return entry.reply
+
+    async def _flush(self, batch: builtins.list[_Create]) -> None:
+        """Send ``batch`` (one create: its own script), set each entry's reply or error."""
+        try:
+            if len(batch) == 1:
+                only = batch[0]
+                only.reply = await self._run(
+                    self._create, self._create_out, only.keys, only.args, only.announce
+                )
+                return
+            header: builtins.list[Any] = ["", "", "", "", ""]
+            keys: builtins.list[str] = [f"{self._tag}:log", f"{self._tag}:meta"]
+            args: builtins.list[Any] = [len(batch), *header]
+            for entry in batch:
+                announce = entry.announce
+                args.append("0" if announce is None else "1")
+                keys += entry.keys
+                args += entry.args
+                if announce is not None:
+                    more_keys, more_args = announce
+                    keys[0:2] = more_keys[0:2]
+                    args[1:6] = more_args[0:5]
+                    keys.append(more_keys[2])
+                    args += more_args[5:7]
+            script = self._create_batch
+            raw = self._raw
+            replies = await self._call(lambda: raw.script(script.sha, script.text, keys, args))
+            if len(replies) > len(batch):
+                assert self.outbox is not None  # noqa: S101 - only the outbox appends
+                self.outbox.appended(replies[-1])
+            for entry, reply in zip(batch, replies, strict=False):
+                entry.reply = reply
+        except Exception as exc:
+            for entry in batch:
+                entry.error = exc
+        finally:
+            for entry in batch:
+                entry.done.set()
 
     async def _run(
         self,
