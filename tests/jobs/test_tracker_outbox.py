@@ -222,6 +222,9 @@ async def test_no_default_outbox_when_opted_out_or_elsewhere(
         job = await tracker.submit("double", 4, owner="u1")
         assert (await tracker.wait(job.id, timeout=10)).result == 8
         assert await log_length(prefix) == 3  # published by the tracker instead
+        assert await dedupe_records(prefix) == 0  # each a new version: no dedupe record
+        await tracker.bus.publish(Event(type="other", source="/t"))  # others dedupe
+        assert await dedupe_records(prefix) == 1
     delete_prefix(prefix + "-other")
     client = redis.asyncio.Redis.from_url(REDIS_URL, db=1)
     try:
@@ -299,3 +302,19 @@ async def test_outbox_events_are_published_in_producer_spans(prefix: str) -> Non
     assert carried is not None
     assert int(carried.span_id, 16) == span.context.span_id
     assert int(carried.trace_id, 16) == span.context.trace_id
+
+
+async def test_publish_without_dedupe_skips_the_record_where_the_backend_can(
+    prefix: str,
+) -> None:
+    event = Event(type="t", source="/t", id="once")
+    async with EventBus(RedisBusBackend(REDIS_URL, prefix=prefix)) as bus:
+        assert bus.backend.capabilities.unique_appends
+        first = await bus._publish_unique(event)
+        second = await bus._publish_unique(event)  # the caller's promise broken
+        assert first != second
+        assert await dedupe_records(prefix) == 0
+        assert await bus.publish(event) == await bus.publish(event)  # the default dedupes
+    async with EventBus(MemoryBusBackend()) as memory:
+        assert not memory.backend.capabilities.unique_appends
+        assert await memory._publish_unique(event) == await memory.publish(event)

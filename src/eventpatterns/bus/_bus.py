@@ -226,6 +226,19 @@ class EventBus:
             InvalidState: The bus was not entered (``async with``).
             BackendUnavailable: The backend could not be reached.
         """
+        return await self._publish(event, True)
+
+    async def _publish_unique(self, event: Event) -> Position:
+        """:meth:`publish` an event whose id was never published (the caller's promise).
+
+        As the job tracker's ``<job id>.<version>``, written once by its
+        compare-and-swap: a backend with ``capabilities.unique_appends`` (Redis) then
+        keeps no dedupe record for it (``GET`` + ``SET`` fewer); another dedupes as
+        usual. (Not an option of :meth:`publish`: subclasses override that one.)
+        """
+        return await self._publish(event, False)
+
+    async def _publish(self, event: Event | EventModel, dedupe: bool) -> Position:
         if isinstance(event, EventModel):
             event = event.to_event()
         elif not isinstance(event, Event):
@@ -237,10 +250,10 @@ class EventBus:
             if tracer is None:
                 if event.extensions or _trace.CURRENT.get() is not None:  # stamp()'s test
                     event = _trace.stamp(event)
-                position = await self._append(event)
+                position = await self._append(event, dedupe)
             else:
                 with _trace.producer_span(tracer, event) as event:
-                    position = await self._append(event)
+                    position = await self._append(event, dedupe)
         except Exception as exc:
             self._publish_failed(exc, event)
             raise
@@ -273,11 +286,14 @@ class EventBus:
             _PUBLISHED.inc()
         return result
 
-    async def _append(self, event: Event) -> Position:
+    async def _append(self, event: Event, dedupe: bool = True) -> Position:
+        backend = self.backend
         if self.claim_check is not None:
-            limit = self.backend.capabilities.max_message_size
+            limit = backend.capabilities.max_message_size
             event = await self.claim_check.offload(event, limit=limit)
-        return (await self.backend.append((event,)))[0]
+        if not dedupe and backend.capabilities.unique_appends:
+            return (await backend.append((event,), dedupe=False))[0]  # type: ignore[call-arg]
+        return (await backend.append((event,)))[0]
 
     def _publish_failed(self, exc: Exception, event: Event) -> None:
         metrics.inc("eventpatterns_bus_publish_failures_total", error=type(exc).__name__)

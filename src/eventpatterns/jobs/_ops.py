@@ -205,7 +205,9 @@ class JobOps:
         if type_ is None:
             return
         try:
-            await self.bus.publish(job_event(after, type_, source=self.source))
+            # Its id, <job id>.<version>, is new: the compare-and-swap wrote that
+            # version once, and only its writer announces it (no dedupe record needed).
+            await self.bus._publish_unique(job_event(after, type_, source=self.source))
         except (BackendUnavailable, BusClosed) as exc:
             logger.warning("job %s: %s not announced: %s", after.id, type_, exc)
 
