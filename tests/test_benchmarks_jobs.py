@@ -15,8 +15,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "jobs.py"
 ROWS = {
     "arq", "arq-default", "celery-solo", "celery-prefork2", "raw", "ep-memory", "ep-redis",
-    "ep-redis-watch", "ep-redis-outbox", "raw-256B", "arq-256B", "ep-redis-256B", "arq-1000",
-    "ep-redis-1000",
+    "ep-redis-watch", "ep-redis-outbox", "ep-redis-no-outbox", "raw-256B", "arq-256B",
+    "ep-redis-256B", "arq-1000", "ep-redis-1000",
 }  # fmt: skip
 JOBS = 30
 
