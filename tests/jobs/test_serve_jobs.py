@@ -161,10 +161,11 @@ async def test_serve_on_redis_uses_the_store_outbox_unless_the_url_opts_out(quer
 
     prefix = f"serve-outbox-{uuid.uuid4().hex[:12]}"
     url = f"redis://127.0.0.1:6379/0?prefix={prefix}{query}"
+    setup = "tests.jobs.serve_app:setup"
     try:
         async with (
             EventBus.from_url(url) as bus,
-            running_jobs("tests.jobs.serve_app:setup", bus, bus_url=url, base_url="http://h") as run,
+            running_jobs(setup, bus, bus_url=url, base_url="http://h") as run,
         ):
             store = run.tracker.store
             assert isinstance(store, RedisJobStore)
