@@ -44,7 +44,8 @@ MAX_RACES = 50
 class _Outbox(Protocol):
     """A store appending each change's event to the bus's log with the change itself.
 
-    :class:`~eventpatterns.backends.redis.RedisJobStore` given ``outbox=``.
+    :class:`~eventpatterns.backends.redis.RedisJobStore` beside a bus on the same Redis
+    and prefix (its default; ``outbox=False`` opts out), or given ``outbox=backend``.
     """
 
     async def create_announced(self, job: Job, event: Event) -> Job: ...
