@@ -298,3 +298,28 @@ async def test_a_completion_between_the_first_read_and_the_end_is_not_lost() -> 
 
 async def ended_fresh(tracker: JobTracker, job_id: str) -> None:
     assert job_id in tracker._hub._fresh
+
+
+async def test_a_wait_is_woken_by_the_end_only() -> None:
+    async with tracking() as tracker:
+        await listening(tracker)
+        job = await tracker.submit("echo", 4, owner="u1")
+        done: list[Job] = []
+
+        async def waiter() -> None:
+            done.append(await tracker.wait(job.id, timeout=5))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(waiter)
+            with anyio.fail_after(5):
+                while job.id not in tracker._hub._inboxes:
+                    await anyio.lowlevel.checkpoint()
+            [inbox] = tracker._hub._inboxes[job.id]
+            asleep = inbox._ready  # a note would set it, and the woken waiter renew it
+            running = await act(tracker, job, Start("w1", lease=30))
+            running = await act(tracker, running, ReportProgress("w1", Progress(0.5)))
+            await anyio.sleep(0.01)
+            assert inbox._ready is asleep  # announced, but not the end: still asleep
+            assert not asleep.is_set()
+            await act(tracker, running, Succeed("w1", result=4))
+        assert [j.result for j in done] == [4]
