@@ -12,6 +12,7 @@ marked with ``<!-- mypy: skip -->`` on the line before its opening fence.
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import re
 import runpy
@@ -65,7 +66,15 @@ def test_pages_with_guides_have_examples() -> None:
 def test_code_block_runs(
     page: Path, index: int, code: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    exec(compile(code, f"{page}:block{index}", "exec"), {"__name__": "__docs__"})
+    # A block may configure logging (observability.md adds a handler on pytest's captured
+    # stderr): what it adds must not outlive it and write to a closed stream later.
+    loggers = [logging.getLogger(), logging.getLogger("eventpatterns")]
+    handlers = [list(logger.handlers) for logger in loggers]
+    try:
+        exec(compile(code, f"{page}:block{index}", "exec"), {"__name__": "__docs__"})
+    finally:
+        for logger, kept in zip(loggers, handlers, strict=True):
+            logger.handlers[:] = kept
     if "print(" in code:
         assert capsys.readouterr().out.strip(), "the example prints nothing"
 

@@ -8,7 +8,7 @@ server-sent events, what a mobile client on a flaky network resumes most easily)
 order events only, in a compact form: three fields under short names, the status in
 French; internal events never reach it. ``GET /orders/{id}`` answers the latest status in
 the caller's shape too. Set ``EVENTPATTERNS_BACKEND=redis://127.0.0.1:6379/0`` for the bus
-on Redis.
+on Redis, or an ``aws://`` URL (README.md) for EventBridge and SQS.
 """
 
 from __future__ import annotations

@@ -8,7 +8,8 @@ Messages are posted over HTTP and published on the bus; each client holds a WebS
 subscription to its room that also lists it in the room's presence and watches the
 room's joins and leaves. A client whose connection dropped subscribes again with
 ``since`` = the last position it saw and gets what it missed, no gap, no duplicate. Set
-``EVENTPATTERNS_BACKEND=redis://127.0.0.1:6379/0`` for the bus and presence on Redis.
+``EVENTPATTERNS_BACKEND=redis://127.0.0.1:6379/0`` for the bus and presence on Redis, or an
+``aws://`` URL (README.md) for EventBridge, SQS and DynamoDB.
 """
 
 from __future__ import annotations

@@ -7,7 +7,8 @@ Run: python examples/order_status/app.py            (the scripted scenario)
 ``POST /orders`` publishes ``order.status`` (placed); a consumer group moves each order
 along (paid, shipped, delivered), publishing every change on the bus; the gateway pushes
 each customer's changes, and only theirs (``owner_only``), to the page. Set
-``EVENTPATTERNS_BACKEND=redis://127.0.0.1:6379/0`` to run the bus on Redis.
+``EVENTPATTERNS_BACKEND=redis://127.0.0.1:6379/0`` to run the bus on Redis, or an ``aws://``
+URL (README.md) for EventBridge and SQS.
 """
 
 from __future__ import annotations

@@ -10,7 +10,8 @@ Paris in the afternoon: pushed at once; Erin is offline in Tokyo at 23:00: held 
 07:00 there. Pushes go to a local Web Push service (``WebPushReceiver``, as real
 browsers' push services would receive them); a ``ManualClock`` plays the night through.
 Set ``EVENTPATTERNS_BACKEND=redis://127.0.0.1:6379/0`` for the bus, presence, device
-registry and the dispatcher's state on Redis, shared by every process.
+registry and the dispatcher's state on Redis, shared by every process, or an ``aws://`` URL
+(README.md) for EventBridge, SQS and DynamoDB.
 """
 
 from __future__ import annotations

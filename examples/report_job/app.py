@@ -7,7 +7,8 @@ Run: python examples/report_job/app.py            (the scripted scenario)
 ``POST /jobs/report`` answers ``202 Accepted`` with a ``Location``; a worker builds the
 report, reporting progress; every change is an event the gateway pushes to the job's
 owner; ``GET /jobs/{id}/result`` redirects (``303``) to a signed download URL. Set
-``EVENTPATTERNS_BACKEND=redis://127.0.0.1:6379/0`` for the bus and the job store on Redis.
+``EVENTPATTERNS_BACKEND=redis://127.0.0.1:6379/0`` for the bus and the job store on Redis, or
+an ``aws://`` URL with ``bucket=`` (README.md) for EventBridge, SQS, DynamoDB and S3.
 """
 
 from __future__ import annotations

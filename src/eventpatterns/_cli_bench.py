@@ -27,26 +27,33 @@ examples:
   eventpatterns bench bus_memory -- --events 20000 --repeat 1
   eventpatterns bench --all --quick        # every benchmark that has a quick mode
 
-Runs from a source checkout (git clone ...; pip install -e '.[all]'); the benchmarks
-print their tables and write JSON under benchmarks/results/.
+Runs from a source checkout (git clone ...; pip install -e '.[all]', or pip install .
+and run it in the clone); the benchmarks print their tables and write JSON under
+benchmarks/results/.
 """
 
 
 def find_root(given: str | None = None) -> Path:
-    """Return the checkout holding ``benchmarks/`` (from ``--root``, or the package).
+    """Return the checkout holding ``benchmarks/``.
+
+    From ``--root``; else the checkout the package is imported from (an editable
+    install), else the current directory (``pip install .`` from a clone, run there).
 
     Raises:
         UsageError: No ``benchmarks/`` directory there (an installed wheel).
     """
-    # src/eventpatterns/_cli_bench.py: the checkout is three levels up
-    root = Path(given) if given is not None else Path(__file__).resolve().parents[2]
-    if not (root / "benchmarks" / "_common.py").is_file():
-        raise UsageError(
-            f"no benchmarks under {str(root)[:200]!r}: bench runs from a source checkout"
-            " of eventpatterns (clone the repository and install it with pip install -e .)"
-            + ("" if given is not None else ", or give its directory with --root")
-        )
-    return root
+    if given is not None:
+        candidates = [Path(given)]
+    else:  # src/eventpatterns/_cli_bench.py: the checkout is three levels up
+        candidates = [Path(__file__).resolve().parents[2], Path.cwd()]
+    for root in candidates:
+        if (root / "benchmarks" / "_common.py").is_file():
+            return root
+    raise UsageError(
+        f"no benchmarks under {str(candidates[-1])[:200]!r}: bench runs from a source"
+        " checkout of eventpatterns (clone the repository and run it there)"
+        + ("" if given is not None else ", or give its directory with --root")
+    )
 
 
 def _summary(path: Path) -> tuple[str, bool]:

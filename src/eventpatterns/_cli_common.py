@@ -35,6 +35,7 @@ __all__ = [
     "check",
     "open_bus",
     "emit",
+    "first_error",
     "http_client",
     "json_arg",
     "library_errors",
@@ -268,15 +269,16 @@ def run_async(function: Callable[[], Awaitable[int]]) -> int:
 
     try:
         return anyio.run(main)
-    except BaseExceptionGroup as group:  # from a task group: report its first error
-        leaf: BaseException = group
-        while isinstance(leaf, BaseExceptionGroup):
-            leaf = leaf.exceptions[0]
-        _reraise(leaf)
+    except BaseException as exc:  # a task group's errors come as a group
+        _reraise(first_error(exc))
         raise
-    except Exception as exc:
-        _reraise(exc)
-        raise
+
+
+def first_error(exc: BaseException) -> BaseException:
+    """Return ``exc``, or the first error of a (nested) group a task group raised."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
 
 
 def _reraise(exc: BaseException) -> None:

@@ -280,7 +280,8 @@ def _dispatch(
         frame = None
     frame = frame if isinstance(frame, dict) else {}
     if kind == "subscribed":
-        _note(args, f"subscribed at position {frame.get('position')}; Ctrl-C to stop")
+        where = "" if frame.get("position") is None else f" at position {frame['position']}"
+        _note(args, f"subscribed{where}; Ctrl-C to stop")  # None: the log is empty
     elif kind == "resync-required":
         reason, at = frame.get("reason"), frame.get("position")
         if reason != "overflow" and args.since is not None:  # the --since given

@@ -47,6 +47,8 @@ __all__ = ["main"]
 from ._cli_common import EXIT_OK, EXIT_USAGE
 from ._cli_common import UsageError as _UsageError
 from ._cli_common import emit as _emit
+from ._cli_common import first_error as _first_error
+from ._cli_common import library_errors as _library_errors
 from ._cli_common import read_arg as _read_arg
 
 
@@ -190,10 +192,17 @@ def _serve(args: argparse.Namespace) -> int:
     )
     try:
         anyio.run(functools.partial(run, options, announce=_announce))
-    except (ConfigurationError, MissingDependency) as exc:
-        raise _UsageError(str(exc)) from exc
-    except OSError as exc:  # the port is taken, the host unknown
-        raise _UsageError(f"cannot listen on {args.host}:{args.port}: {exc}") from exc
+    except BaseException as exc:
+        # What fails while the backend starts (an unreachable Redis, no AWS credentials,
+        # aiobotocore missing) comes out of a task group: report its first error.
+        error = _first_error(exc)
+        if isinstance(error, KeyboardInterrupt):
+            raise error from None
+        if isinstance(error, (ConfigurationError, MissingDependency, *_library_errors())):
+            raise _UsageError(str(error)) from exc
+        if isinstance(error, OSError):  # the port is taken, the host unknown
+            raise _UsageError(f"cannot listen on {args.host}:{args.port}: {error}") from exc
+        raise
     return EXIT_OK
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -187,6 +188,65 @@ def test_serve_usage_errors(
     assert err.startswith("eventpatterns serve: error:")
     assert err.count("\n") == 1  # one line
     assert message in err
+
+
+@pytest.fixture
+def refused_port() -> Iterator[int]:
+    """A port bound here but not listening: a connection to it is refused at once."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]
+
+
+@pytest.mark.parametrize("scheme", ["redis", "aws"])
+def test_a_backend_that_cannot_start_is_one_line(
+    scheme: str,
+    refused_port: int,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The error comes out of the bus's task group, as an exception group.
+    if scheme == "redis":
+        url, message = f"redis://127.0.0.1:{refused_port}/0", "Redis is unavailable"
+    else:
+        pytest.importorskip("aiobotocore")
+        for name, value in {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }.items():
+            monkeypatch.setenv(name, value)
+        url = f"aws://?region=eu-west-1&endpoint_url=http://127.0.0.1:{refused_port}"
+        message = "cannot reach the endpoint"
+    assert main(["serve", "--port", "0", "--backend", url]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("eventpatterns serve: error:")
+    assert err.count("\n") == 1
+    assert message in err
+
+
+def test_aws_without_aiobotocore_is_one_line_naming_the_extra() -> None:
+    # An interpreter where aiobotocore cannot be imported (as after pip install '.[server]').
+    program = (
+        "import sys\n"
+        "for name in ('aiobotocore', 'aiobotocore.config', 'aiobotocore.session'):\n"
+        "    sys.modules[name] = None\n"
+        "from eventpatterns.cli import main\n"
+        "sys.exit(main(['serve', '--port', '0', '--backend', 'aws://?region=eu-west-1']))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", program],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(SRC), "AWS_EC2_METADATA_DISABLED": "true"},
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1] == (
+        "eventpatterns serve: error: 'aiobotocore' is not installed; install it with:"
+        " pip install 'eventpatterns[aws]'"
+    )
+    assert "Traceback" not in result.stderr
 
 
 def test_serve_help_lists_the_options() -> None:

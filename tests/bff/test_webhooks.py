@@ -185,6 +185,28 @@ async def test_an_unreachable_destination_is_retried_then_dead_lettered() -> Non
     assert "ConnectError after 2 attempt(s)" in dead[0].error
 
 
+async def test_the_client_deliver_made_is_closed_with_the_consumer_and_a_given_one_is_not(
+    receiver: tuple[Receiver, str],
+) -> None:
+    app, url = receiver
+    async with EventBus.from_url("memory://") as bus, httpx.AsyncClient() as mine:
+        owned = await deliver(bus, "owned", destination=destination(url))
+        given_ = await deliver(bus, "given", destination=destination(url), client=mine)
+        made = owned._handler.client  # type: ignore[union-attr]
+        assert isinstance(made, httpx.AsyncClient)
+        assert made is not mine
+        await bus.publish(order(1))
+        await owned.drain()
+        await given_.drain()
+        closed = {"made": lambda: made.is_closed, "mine": lambda: mine.is_closed}
+        assert not closed["made"]()
+        await owned.aclose()
+        await given_.aclose()
+        assert closed["made"]()
+        assert not closed["mine"]()
+    assert app.ids == ["e1", "e1"]
+
+
 async def test_the_rate_limit_holds_sends_until_a_token_is_there(
     receiver: tuple[Receiver, str],
 ) -> None:

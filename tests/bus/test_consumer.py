@@ -124,6 +124,35 @@ async def test_consumer_stops_with_the_bus() -> None:
     assert not running(consumer)
 
 
+async def test_close_callbacks_run_once_last_first_and_a_failing_one_stops_no_other(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    calls: list[str] = []
+
+    def closer(name: str, *, fail: bool = False) -> Any:
+        async def close() -> None:
+            calls.append(name)
+            if fail:
+                raise RuntimeError(f"{name} failed")
+
+        return close
+
+    async with EventBus.from_url("memory://") as bus:
+        consumer = await bus.consume("c", nothing)
+        consumer.on_close(closer("first"))
+        consumer.on_close(closer("second", fail=True))
+        consumer.on_close(closer("third"))
+        assert calls == []
+        await consumer.aclose()
+        assert calls == ["third", "second", "first"]
+        await consumer.aclose()
+        stopped_with_bus = await bus.consume("d", nothing)
+        stopped_with_bus.on_close(closer("with the bus"))
+    assert calls == ["third", "second", "first", "with the bus"]
+    assert "a close callback failed" in caplog.text
+    assert "second failed" in caplog.text
+
+
 async def test_drain_returns_at_once_when_idle_and_after_many_events() -> None:
     done: list[int] = []
 

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from eventpatterns.cli import main
 
-from .conftest import cli
+from .conftest import ROOT, cli
+
+SRC = ROOT / "src"
 
 
 def test_bench_lists_the_benchmarks(capsys: pytest.CaptureFixture[str]) -> None:
@@ -51,3 +57,23 @@ def test_bench_outside_a_checkout_says_so(
     err = capsys.readouterr().err
     assert "bench runs from a source checkout" in err
     assert err.count("\n") == 1
+
+
+def test_an_installed_package_finds_the_checkout_it_runs_in(tmp_path: Path) -> None:
+    # As after `pip install .` in a clone: the package is elsewhere (site-packages);
+    # run from the clone, bench finds the benchmarks there; run elsewhere, it says so.
+    site = tmp_path / "site"
+    shutil.copytree(SRC / "eventpatterns", site / "eventpatterns")
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    command = [sys.executable, "-m", "eventpatterns", "bench"]
+
+    def run(cwd: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(command, capture_output=True, text=True, env=env, cwd=cwd, timeout=60)
+
+    in_clone = run(SRC.parent)
+    assert in_clone.returncode == 0, in_clone.stderr
+    assert "  bff " in in_clone.stdout
+    elsewhere = run(tmp_path)
+    assert elsewhere.returncode == 2
+    assert elsewhere.stderr.startswith("eventpatterns bench: error: no benchmarks under ")
+    assert elsewhere.stderr.count("\n") == 1

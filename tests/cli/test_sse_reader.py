@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import re
 
 import pytest
@@ -62,3 +63,17 @@ def test_a_resync_while_live_ends_with_1_and_says_where_to_resume(
         _dispatch(args, _Printer(args), "resync-required", expired, None)
     assert _dispatch(args, _Printer(args), "error", "{}", None) is None
     assert "server error" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("position", "note"),
+    [("e:41", "subscribed at position e:41; Ctrl-C to stop"), (None, "subscribed; Ctrl-C to stop")],
+)
+def test_the_subscribed_note_names_the_position_only_when_there_is_one(
+    position: str | None, note: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A gateway over an empty log confirms with no position ("position": null).
+    args = argparse.Namespace(since=None, quiet=False, format="json", count=None)
+    frame = json.dumps({"type": "subscribed", "id": "sse", "position": position})
+    assert _dispatch(args, _Printer(args), "subscribed", frame, None) is None
+    assert capsys.readouterr().err == f"eventpatterns listen: {note}\n"

@@ -488,3 +488,23 @@ def test_a_match_during_a_change_leaves_no_stale_answer_behind(
     index.remove("a")
     index.discard("d")
     assert index.match(event) == {"c"}
+
+
+def test_answers_where_ruler_2_0_1_errs_found_side_by_side() -> None:
+    # A /0 block holds addresses of its own family only (Ruler's also took IPv6 and 10).
+    index = PatternIndex()
+    index.add("v4", {"ip": [{"cidr": "0.0.0.0/0"}]})
+    index.add("v6", {"ip": [{"cidr": "::/0"}]})
+    assert index.match({"ip": "192.0.2.1"}) == {"v4"}
+    assert index.match({"ip": "2001:db8::1"}) == {"v6"}
+    assert index.match({"ip": 10}) == set()
+    # A pattern's answer does not depend on the others held (in Ruler, a "*" wildcard
+    # beside it made this anything-but match nothing).
+    index.add("any", {"s": [{"wildcard": "*"}]})
+    index.add("but", {"s": [{"anything-but": {"equals-ignore-case": ["ABC", "X"]}}]})
+    index.add("but1", {"s": [{"anything-but": {"equals-ignore-case": "ABC"}}]})
+    assert index.match({"s": "abd"}) == {"any", "but", "but1"}
+    assert index.match({"s": "y"}) == {"any", "but", "but1"}
+    assert index.match({"s": "äbc"}) == {"any", "but", "but1"}
+    assert index.match({"s": "aBc"}) == {"any"}
+    assert index.match({"s": "x"}) == {"any", "but1"}

@@ -96,12 +96,12 @@ async def run(options: ServeOptions, *, announce: Callable[[str], None] = print)
         from ..jobs._serve import check_backend
 
         check_backend(options.bus)
+    bus = EventBus.from_url(options.bus)  # a bad URL is reported before the port is taken
     sock = socket.create_server(
         (options.host, options.port),
         family=socket.AF_INET6 if ":" in options.host else socket.AF_INET,
     )
     with sock:
-        bus = EventBus.from_url(options.bus)
         ws_url, sse_url, publish_url = _urls(sock)
         base_url = publish_url.removesuffix("/publish")
         auth, presence = options.authorizer, None

@@ -276,7 +276,7 @@ async def deliver(
         transform: The input transformation: a :class:`Profile` whose projections
             shape each event's body (an event it hides is acknowledged, not sent).
         client: The ``httpx.AsyncClient`` to send with (pass one you close, to share
-            its pool; default: a new one for the life of the process).
+            its pool; default: a new one, closed when the consumer stops).
         clock: For the rate limit and the waits.
         start: Where a new group starts (``"latest"`` or ``"earliest"``).
 
@@ -289,19 +289,28 @@ async def deliver(
     """
     if start not in ("latest", "earliest"):
         raise ConfigurationError(f"start must be 'latest' or 'earliest', got {start!r:.40}")
+    owned = client is None
     if client is None:
         import httpx
 
         client = httpx.AsyncClient()
     sender = _Sender(destination, client, clock or SystemClock(), transform)
     longest = destination.longest()
-    return await bus.consume(
-        group,
-        sender,
-        pattern=dict(pattern) if pattern is not None else None,
-        # The sender retries itself (it honours Retry-After, which the bus cannot):
-        # one bus attempt, and its failure is the dead letter.
-        retry=Retry(max_attempts=1),
-        timeouts=Timeouts(visibility=longest + 30.0, handler=longest),
-        start="earliest" if start == "earliest" else "latest",
-    )
+    try:
+        consumer = await bus.consume(
+            group,
+            sender,
+            pattern=dict(pattern) if pattern is not None else None,
+            # The sender retries itself (it honours Retry-After, which the bus cannot):
+            # one bus attempt, and its failure is the dead letter.
+            retry=Retry(max_attempts=1),
+            timeouts=Timeouts(visibility=longest + 30.0, handler=longest),
+            start="earliest" if start == "earliest" else "latest",
+        )
+    except BaseException:
+        if owned:
+            await client.aclose()
+        raise
+    if owned:
+        consumer.on_close(client.aclose)
+    return consumer

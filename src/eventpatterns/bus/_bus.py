@@ -286,6 +286,11 @@ class EventBus:
             _PUBLISHED.inc()
         return result
 
+    def _count_published(self, count: int) -> None:
+        """Count ``count`` events another part's script appended (a store's outbox)."""
+        if count:
+            _PUBLISHED.inc(count)
+
     async def _append(self, event: Event, dedupe: bool = True) -> Position:
         backend = self.backend
         if self.claim_check is not None:
@@ -317,6 +322,18 @@ class EventBus:
             InvalidState: The bus was not entered (``async with``).
             BackendUnavailable: The backend could not be reached.
         """
+        return await self._publish_batch(events, True)
+
+    async def _publish_batch_unique(self, events: Iterable[Event]) -> list[Position]:
+        """:meth:`publish_batch` events whose ids were never published (the caller's promise).
+
+        As :meth:`_publish_unique`: no dedupe record on a backend with ``unique_appends``.
+        """
+        return await self._publish_batch(events, False)
+
+    async def _publish_batch(
+        self, events: Iterable[Event | EventModel], dedupe: bool
+    ) -> list[Position]:
         batch = [e.to_event() if isinstance(e, EventModel) else e for e in events]
         for index, event in enumerate(batch):
             if not isinstance(event, Event):
@@ -331,7 +348,10 @@ class EventBus:
             if self.claim_check is not None:
                 limit = self.backend.capabilities.max_message_size
                 batch = [await self.claim_check.offload(e, limit=limit) for e in batch]
-            positions = await self.backend.append(batch)
+            if not dedupe and self.backend.capabilities.unique_appends:
+                positions = await self.backend.append(batch, dedupe=False)  # type: ignore[call-arg]
+            else:
+                positions = await self.backend.append(batch)
         except Exception as exc:
             self._publish_failed(exc, batch[0])
             raise

@@ -190,6 +190,7 @@ class Consumer:
         self._done = anyio.Event()
         self._progress: anyio.Event | None = None  # set after a batch, while drain() waits
         self._busy = 0  # workers between receiving a batch and finishing it
+        self._on_close: list[Callable[[], Awaitable[object]]] = []
         # Bound once: counting on the hot path is then one dict increment per batch.
         self._delivered = metrics.counter("eventpatterns_bus_delivered_total", group=group)
         self._retried = metrics.counter("eventpatterns_bus_retried_total", group=group)
@@ -211,8 +212,23 @@ class Consumer:
                         for worker in range(self._concurrency):
                             tg.start_soon(self._loop, f"{self.name}.{worker}")
             finally:
+                with anyio.CancelScope(shield=True):
+                    for close in reversed(self._on_close):
+                        try:
+                            await close()
+                        except Exception:  # a cleanup's failure must not hide the others
+                            logger.exception("consumer %r: a close callback failed", self.name)
                 self._done.set()
                 self._signal()
+
+    def on_close(self, callback: Callable[[], Awaitable[object]]) -> None:
+        """Call ``callback()`` once, when the consumer stops (last registered, first called).
+
+        For what the handler owns: a webhook sender's HTTP client, say. It runs when the
+        consumer stops for any reason (:meth:`aclose`, ``stop()``, the bus closing); a
+        callback that raises is logged and the others still run.
+        """
+        self._on_close.append(callback)
 
     @property
     def matcher(self) -> SupportsMatch | None:

@@ -85,8 +85,8 @@ class Attempt:
         self.job = job
         self.worker_id = worker_id
         self.scope = anyio.CancelScope()
-        #: The scope of this attempt's heartbeats (cancelled when it ends).
-        self.beats = anyio.CancelScope()
+        #: The scope of this attempt's heartbeats, once they start (cancelled when it ends).
+        self.beats: anyio.CancelScope | None = None
         self.stopped: Stopped | None = None
         self.finished = False
 
@@ -149,13 +149,17 @@ class Attempt:
     async def finish(self, command: Command) -> Job | None:
         """Apply the attempt's last command (``Succeed``, ``Fail``, ``Stop``); return the job.
 
-        A store that cannot be reached is tried again until the lease ends (then the
-        lease expires and the reaper retries the job). ``None``: the job was no longer
-        this attempt's, or the store stayed unreachable.
+        Written together with the other attempts ending in the same turn of the event
+        loop (one round trip for them all on Redis). A store that cannot be reached is
+        tried again until the lease ends (then the lease expires and the reaper retries
+        the job). ``None``: the job was no longer this attempt's, or the store stayed
+        unreachable.
         """
         while self.stopped is not Stopped.LOST:
             try:
-                job = await self.ops.apply(self.job.id, lambda _job: command, current=self.job)
+                job = await self.ops.apply(
+                    self.job.id, lambda _job: command, current=self.job, coalesce=True
+                )
             except (InvalidJobTransition, JobNotFound) as exc:
                 logger.info("job %s: %s refused: %s", self.job.id, type(command).__name__, exc)
                 break

@@ -10,8 +10,11 @@ truth; the event on the bus announces it. When the announcement cannot be publis
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol, cast
+
+import anyio
+import anyio.lowlevel
 
 from ..bus import EventBus
 from ..core import Clock, Event
@@ -24,6 +27,7 @@ from ..errors import (
     JobConflict,
     JobNotFound,
 )
+from ..observability import _trace
 from ..observability._metrics import metrics
 from ._events import PENDING, event_type, job_event
 from ._machine import Command, transition
@@ -51,6 +55,34 @@ class _Outbox(Protocol):
     async def create_announced(self, job: Job, event: Event) -> Job: ...
 
     async def replace_announced(self, job: Job, *, expected_version: int, event: Event) -> Job: ...
+
+
+class _Batched(Protocol):
+    """A store that reads and writes many jobs in one round trip each.
+
+    :class:`~eventpatterns.backends.redis.RedisJobStore`. ``replace_many`` returns per
+    write the job as written or the error ``replace`` would raise; with ``events`` (the
+    store's outbox) it appends the event of each job written in the same step.
+    """
+
+    async def get_many(self, job_ids: Sequence[str]) -> list[Job | None]: ...
+
+    async def replace_many(
+        self, writes: Sequence[tuple[Job, int]], *, events: Sequence[Event | None] | None = None
+    ) -> Sequence[Job | Exception]: ...
+
+
+class _Waiting:
+    """A write waiting in :class:`JobOps`'s coalesced batch, and its outcome."""
+
+    __slots__ = ("done", "event", "job", "new", "outcome")
+
+    def __init__(self, job: Job, new: Job, event: Event | None) -> None:
+        self.job = job
+        self.new = new
+        self.event = event
+        self.done = anyio.Event()
+        self.outcome: Job | BaseException | None = None
 
 
 def _outbox_of(store: JobStore, bus: EventBus) -> _Outbox | None:
@@ -88,6 +120,9 @@ class JobOps:
         self.clock = clock
         self.source = source
         self._outbox = _outbox_of(store, bus)
+        many = getattr(store, "replace_many", None)
+        self._batched = cast(_Batched, store) if many is not None else None
+        self._waiting: list[_Waiting] = []
 
     async def create(self, job: Job) -> Job:
         """Store a new job and announce it; return the stored job.
@@ -123,6 +158,7 @@ class JobOps:
         decide: Callable[[Job], Command | None],
         *,
         current: Job | None = None,
+        coalesce: bool = False,
     ) -> Job | None:
         """Apply ``decide(job)``'s command to the job as stored; return the new job.
 
@@ -137,6 +173,9 @@ class JobOps:
             current: The job as the caller last wrote or read it (a worker knows its
                 job's version): the first try writes on it without reading the store,
                 saving a round trip; a stale ``current`` only costs one lost race.
+            coalesce: Write together with the other coalesced writes made in the same
+                turn of the event loop (one round trip for them all, on a store that
+                writes many at once; each still a compare-and-swap of its own).
 
         Raises:
             JobNotFound: No such job (never stored, or expired).
@@ -165,7 +204,7 @@ class JobOps:
                 job = None  # the caller's copy may be stale: judge the stored job
                 continue
             try:
-                stored = await self._write(job, new)
+                stored = await (self._write_soon(job, new) if coalesce else self._write(job, new))
             except JobConflict:
                 job = None
                 continue
@@ -196,6 +235,163 @@ class JobOps:
         stored = await self.store.replace(new, expected_version=job.version)
         await self.announce(job, stored)
         return stored
+
+    async def apply_many(
+        self,
+        job_ids: Sequence[str],
+        decide: Callable[[Job], Command | None],
+        *,
+        traces: Sequence[Event | None] | None = None,
+    ) -> list[Job | Exception | None]:
+        """:meth:`apply` ``decide`` to each job, reading and writing them all together.
+
+        One read and one write for the batch (on a store that does many at once);
+        a write that loses its compare-and-swap is tried again by :meth:`apply`.
+        ``traces`` (one per id) gives each job's event the trace context it continues
+        (a worker: the job's dispatch); else the current one.
+
+        Returns:
+            Per id, in order: the new job, ``None`` (``decide`` said nothing to do), or
+            the error :meth:`apply` would raise for it (``JobNotFound``,
+            ``InvalidJobTransition``, ``JobConflict``, ``BackendUnavailable``).
+
+        Raises:
+            BackendUnavailable: The store could not be reached to read the jobs.
+        """
+        jobs = await self._get_many(job_ids)
+        now = self.clock.time()
+        results: list[Job | Exception | None] = [None] * len(job_ids)
+        todo: list[tuple[int, Job, Job]] = []
+        events: list[Event | None] = []
+        for index, (job_id, job) in enumerate(zip(job_ids, jobs, strict=True)):
+            if job is None:
+                results[index] = JobNotFound(job_id)
+                continue
+            try:
+                command = decide(job)
+                if command is not None:
+                    new = transition(job, command, now)
+                    todo.append((index, job, new))
+                    events.append(self._event(job, new, None if traces is None else traces[index]))
+            except InvalidJobTransition as exc:
+                results[index] = exc
+        if not todo:
+            return results
+        outcomes = await self._write_many([(job, new) for _, job, new in todo], events)
+        for (index, job, _new), outcome in zip(todo, outcomes, strict=True):
+            if isinstance(outcome, JobConflict):  # changed since read: the one-by-one way
+                try:
+                    results[index] = await self.apply(job.id, decide)
+                except Exception as exc:
+                    results[index] = exc
+                continue
+            if isinstance(outcome, Job) and outcome.state is not job.state:
+                metrics.inc("eventpatterns_jobs_state_changes_total", state=outcome.state.value)
+            results[index] = outcome
+        return results
+
+    async def _get_many(self, job_ids: Sequence[str]) -> list[Job | None]:
+        if self._batched is not None:
+            return await self._batched.get_many(job_ids)
+        return [await self.store.get(job_id) for job_id in job_ids]
+
+    async def _write_soon(self, job: Job, new: Job) -> Job:
+        """:meth:`_write`, together with the others asked for in this turn of the loop.
+
+        The first write of a batch waits one checkpoint (the other tasks ready to run
+        add theirs), then writes them all; each gets its own outcome. Shielded: a
+        write handed over is seen through, so its caller knows what became of it.
+        """
+        if self._batched is None:
+            return await self._write(job, new)
+        waiting = _Waiting(job, new, self._event(job, new))  # in the caller's trace
+        self._waiting.append(waiting)
+        with anyio.CancelScope(shield=True):
+            if len(self._waiting) == 1:  # the first: it writes the batch
+                try:
+                    await anyio.lowlevel.checkpoint()
+                finally:
+                    batch, self._waiting = self._waiting, []
+                    await self._flush(batch)
+            else:
+                await waiting.done.wait()
+        outcome = waiting.outcome
+        if isinstance(outcome, BaseException):
+            raise outcome
+        assert outcome is not None  # noqa: S101 - set by the flush
+        return outcome
+
+    async def _flush(self, batch: list[_Waiting]) -> None:
+        outcomes: Sequence[Job | BaseException] | None = None
+        try:
+            outcomes = await self._write_many(
+                [(w.job, w.new) for w in batch], [w.event for w in batch]
+            )
+        except Exception as exc:  # the store unreachable: each caller hears of it
+            outcomes = [exc] * len(batch)
+        finally:  # whatever happened, no caller is left waiting
+            if outcomes is None:
+                lost = BackendUnavailable("the batched write was interrupted")
+                outcomes = [lost] * len(batch)
+            for waiting, outcome in zip(batch, outcomes, strict=True):
+                waiting.outcome = outcome
+                waiting.done.set()
+
+    def _event(self, job: Job, new: Job, trace: Event | None = None) -> Event | None:
+        """The event announcing ``job -> new``, carrying the trace context it continues.
+
+        ``trace``: that context (else the current one, as publishing would take).
+        """
+        type_ = event_type(job, new)
+        if type_ is None:
+            return None
+        event = job_event(new, type_, source=self.source)
+        if trace is None:
+            return _trace.stamp(event)
+        token = _trace.CURRENT.set(trace)
+        try:
+            return _trace.stamp(event)
+        finally:
+            _trace.CURRENT.reset(token)
+
+    async def _write_many(
+        self, pairs: Sequence[tuple[Job, Job]], events: Sequence[Event | None]
+    ) -> Sequence[Job | Exception]:
+        """Store each ``new`` over its ``job`` (compare-and-swap) and announce it.
+
+        ``events``: :meth:`_event` of each pair. Returns per pair the job stored, or
+        the error :meth:`_write` would raise.
+        """
+        batched = self._batched
+        if batched is None:
+            return await self._write_each(pairs)
+        writes = [(new, job.version) for job, new in pairs]
+        if self._outbox is not None:
+            try:
+                appended = await batched.replace_many(writes, events=events)
+            except EventTooLarge:  # one of them: each on its own, as without a batch
+                return await self._write_each(pairs)
+            self.bus._count_published(
+                sum(1 for e, o in zip(events, appended, strict=True) if e and isinstance(o, Job))
+            )
+            return appended
+        outcomes = await batched.replace_many(writes)
+        written = [e for e, o in zip(events, outcomes, strict=True) if e and isinstance(o, Job)]
+        if written:
+            try:
+                await self.bus._publish_batch_unique(written)  # new versions: no dedupe
+            except (BackendUnavailable, BusClosed) as exc:
+                logger.warning("%d job events not announced: %s", len(written), exc)
+        return outcomes
+
+    async def _write_each(self, pairs: Sequence[tuple[Job, Job]]) -> list[Job | Exception]:
+        results: list[Job | Exception] = []
+        for job, new in pairs:
+            try:
+                results.append(await self._write(job, new))
+            except (JobConflict, JobNotFound, ConfigurationError) as exc:
+                results.append(exc)
+        return results
 
     async def announce(self, before: Job | None, after: Job) -> None:
         """Publish the event for ``before -> after`` (none for a heartbeat).

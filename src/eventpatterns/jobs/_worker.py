@@ -2,17 +2,21 @@
 
 Per runnable kind, one member of the bus consumer group ``<group_prefix>.<kind>``
 receives the kind's ``eventpatterns.job.pending`` events (the dispatch), up to 32 per
-receive, handled at once. Its handler only dispatches: each dispatch waits for one of
-the kind's ``concurrency`` slots in this process, applies ``Start`` (a job already
-running elsewhere, finished, or whose retry is not due is dropped: a duplicate or lost
-dispatch is harmless) and, when it won, starts the attempt in the pool's task group and
-returns, so the delivery is acknowledged (one whose ``Start`` failed is redelivered).
+receive (on Redis the group is screened: other job events are acked unread). Its
+handler only dispatches: the dispatches that the kind's free ``concurrency`` slots in
+this process have room for get ``Start`` together (:meth:`JobOps.apply_many`: one read
+and one write of the store for the run; a job already running elsewhere, finished, or
+whose retry is not due is dropped: a duplicate or lost dispatch is harmless); each one
+won starts its attempt (one task) in the pool's task group, and the deliveries are
+acknowledged (one whose ``Start`` failed is redelivered).
 
 An attempt heartbeats every lease/3 (its heartbeat task starts at its first; until
 then one task of the pool waits for every attempt's); it stops its handler when the
 job stops being its own (lease lost, deadline passed: the result is dropped) or when
-the job's cancellation is requested — seen on the bus (``eventpatterns.job.cancelling``,
-at once) or in a heartbeat's answer — and then applies ``Stop``. See ``docs/jobs.md``, "Workers".
+the job's cancellation is requested — heard at once (the store's cancel channel, else
+``eventpatterns.job.cancelling`` on the bus) or in a heartbeat's answer — and then
+applies ``Stop``. Attempts ending in the same turn of the loop write their outcomes
+together (``apply(..., coalesce=True)``). See ``docs/jobs.md``, "Workers".
 """
 
 from __future__ import annotations
@@ -22,7 +26,6 @@ import hashlib
 import heapq
 import itertools
 import logging
-import math
 import re
 from collections.abc import Mapping
 from functools import partial
@@ -53,7 +56,7 @@ from ..errors import (
 from ..observability import _trace
 from ._blobs import BlobStore, check_key
 from ._context import Attempt, FailJob, JobContext, Stopped
-from ._events import CANCELLING, KIND_ATTRIBUTE, dispatch_pattern
+from ._events import CANCELLING, KIND_ATTRIBUTE, PENDING, dispatch_pattern
 from ._files import FileResult
 from ._kinds import JobKind
 from ._machine import Command, Fail, Start, Stop, Succeed
@@ -178,13 +181,25 @@ class WorkerPool:
         bus = self.ops.bus
         cancels = {"type": [CANCELLING], KIND_ATTRIBUTE: sorted(self.kinds)}
         consumers = self.consumers
+        # A store with a cancel channel of its own (Redis) tells of cancellations alone;
+        # else they are picked out of the bus's events.
+        watch_cancels = getattr(self.ops.store, "watch_cancels", None)
         async with anyio.create_task_group() as tg:
             self._tg = tg
             try:
-                async with bus.subscribe(cancels) as sub:
-                    tg.start_soon(self._watch_cancels, sub)
+                async with contextlib.AsyncExitStack() as stack:
+                    if watch_cancels is not None:
+                        await tg.start(watch_cancels, self._cancel_requested)
+                    else:
+                        sub = await stack.enter_async_context(bus.subscribe(cancels))
+                        tg.start_soon(self._watch_cancels, sub)
                     tg.start_soon(self._first_beats, tg)
+                    # A backend that can tell a dispatch by its bytes (Redis) hands
+                    # the consumers no other job event: they are most of the log.
+                    screen = getattr(bus.backend, "screen_types", None)
                     for name, kind in self.kinds.items():
+                        if screen is not None:
+                            screen(self.groups[name], [PENDING])
                         consumer = await bus.consume_batches(
                             self.groups[name],
                             partial(self._dispatch_batch, kind),
@@ -216,9 +231,13 @@ class WorkerPool:
                 continue  # the heartbeat's answer tells the attempts it concerned
             except SubscriptionClosed:  # pragma: no cover - the bus closed under the pool
                 return
-            attempt = self.running.get(event.subject or "")
-            if attempt is not None:
-                attempt.stop(Stopped.CANCELLED)
+            self._cancel_requested(event.subject or "")
+
+    def _cancel_requested(self, job_id: str) -> None:
+        """Stop the handler of ``job_id`` if it runs here: its cancellation was requested."""
+        attempt = self.running.get(job_id)
+        if attempt is not None:
+            attempt.stop(Stopped.CANCELLED)
 
     # -- dispatch -------------------------------------------------------------------------
 
@@ -237,55 +256,77 @@ class WorkerPool:
         return None  # running elsewhere, final, or a retry not yet due: drop
 
     async def _dispatch_batch(self, kind: JobKind, events: list[Event]) -> list[str] | None:
-        """Handle the dispatches one receive took, at once: their round trips overlap.
+        """Start the jobs one receive took, as many at once as slots are free.
 
-        Each is acknowledged once its ``Start`` is stored (or the dispatch dropped);
-        one that failed (the store unreachable) is reported, to be delivered again.
+        Each run of them is one read and one write of the store (``Start`` on each,
+        :meth:`JobOps.apply_many`); each dispatch is acknowledged once its ``Start``
+        is stored (or the dispatch dropped), and one that failed (the store
+        unreachable) is reported, to be delivered again.
         """
-        if len(events) == 1:
-            await self._dispatch(kind, events[0])  # raising: this one is retried
-            return None
+        slot = self._slots[kind.kind]
+        todo = [event for event in events if event.subject]
         failed: list[str] = []
         errors: list[str] = []
-
-        async def one(event: Event) -> None:
-            try:
-                await self._dispatch(kind, event)
-            except Exception as exc:
-                failed.append(event.id)
-                errors.append(describe(exc))
-
-        async with anyio.create_task_group() as tg:
-            for event in events:
-                tg.start_soon(one, event)
+        while todo and self._accepting() is not None:
+            await slot.acquire()  # at least one slot; then all those free now
+            taken = 1
+            while taken < len(todo):
+                try:
+                    slot.acquire_nowait()
+                except anyio.WouldBlock:
+                    break
+                taken += 1
+            run, todo = todo[:taken], todo[taken:]
+            await self._start_run(kind, run, failed, errors)
         if failed:
             raise BatchFailure(failed, cause=errors[0])
         return None
 
-    async def _dispatch(self, kind: JobKind, event: Event) -> None:
-        """Handle one dispatch: take a slot, ``Start``, and run the attempt if it won."""
-        job_id = event.subject
-        if not job_id or self._accepting() is None:
-            return
+    async def _start_run(
+        self, kind: JobKind, events: list[Event], failed: list[str], errors: list[str]
+    ) -> None:
+        """``Start`` the dispatches' jobs (a slot held for each) and run those won.
+
+        Each slot is released here, or handed to the attempt that then holds it.
+        """
         slot = self._slots[kind.kind]
-        await slot.acquire()
+        ids = [event.subject or "" for event in events]
         try:
-            job = await self.ops.apply(job_id, partial(self._start_decision, kind))
-        except JobNotFound:
-            job = None  # expired or never stored: nothing to run
-        except BaseException:
-            slot.release()
+            outcomes = await self.ops.apply_many(
+                ids, partial(self._start_decision, kind), traces=events
+            )
+        except Exception as exc:  # the store unreachable: all of them again
+            outcomes = [exc] * len(events)
+        except BaseException:  # cancelled (the pool stops): none of them started here
+            for _ in events:
+                slot.release()
             raise
-        if job is None or job.state is not JobState.RUNNING or job.worker != self.worker_id:
-            slot.release()  # not ours (a Start past the deadline fails the job instead)
-            return
-        attempt = Attempt(self.ops, kind, job, self.worker_id)
-        tg = self._accepting()
-        if tg is None:  # pragma: no cover - stopped consumers' dispatches are cancelled
-            with anyio.CancelScope(shield=True), anyio.move_on_after(SHUTDOWN_GRACE):
-                await self._release(attempt)
-            slot.release()
-            return
+        worker = self.worker_id
+        for event, outcome in zip(events, outcomes, strict=True):
+            if isinstance(outcome, Exception) and not isinstance(outcome, JobNotFound):
+                slot.release()
+                failed.append(event.id)
+                errors.append(describe(outcome))
+                continue
+            if (
+                not isinstance(outcome, Job)  # expired or never stored; or nothing to do
+                or outcome.state is not JobState.RUNNING
+                or outcome.worker != worker
+            ):
+                slot.release()  # not ours (a Start past the deadline fails the job instead)
+                continue
+            attempt = Attempt(self.ops, kind, outcome, worker)
+            tg = self._accepting()
+            if tg is None:  # pragma: no cover - stopped consumers' dispatches are cancelled
+                with anyio.CancelScope(shield=True), anyio.move_on_after(SHUTDOWN_GRACE):
+                    await self._release(attempt)
+                slot.release()
+                continue
+            self._begin(tg, attempt, event, slot)
+
+    def _begin(self, tg: TaskGroup, attempt: Attempt, event: Event, slot: anyio.Semaphore) -> None:
+        """Run the attempt ``Start`` won, in the pool's task group (holding ``slot``)."""
+        job = attempt.job
         self.running[job.id] = attempt
         # The dispatch is the trace context of what the handler publishes: the attempt's
         # task copies the context variable as it starts (a batch's consumer sets none).
@@ -308,12 +349,14 @@ class WorkerPool:
                     error = describe(exc)
                     await attempt.finish(Fail(self.worker_id, error, backoff=attempt.kind.backoff))
         except anyio.get_cancelled_exc_class():
-            attempt.beats.cancel()
+            if attempt.beats is not None:
+                attempt.beats.cancel()
             with anyio.CancelScope(shield=True), anyio.move_on_after(SHUTDOWN_GRACE):
                 await self._release(attempt)
             raise
         finally:
-            attempt.beats.cancel()
+            if attempt.beats is not None:
+                attempt.beats.cancel()
             if self.running.get(attempt.job.id) is attempt:
                 del self.running[attempt.job.id]
             slot.release()
@@ -360,11 +403,12 @@ class WorkerPool:
             while heap and heap[0][0] <= now:
                 attempt = heapq.heappop(heap)[2]
                 if self.running.get(attempt.job.id) is attempt:
-                    tg.start_soon(self._keep_alive, attempt)
+                    beats = attempt.beats = anyio.CancelScope()
+                    tg.start_soon(self._keep_alive, attempt, beats)
 
     @staticmethod
-    async def _keep_alive(attempt: Attempt) -> None:
-        with attempt.beats:  # cancelled when the attempt ends (before this started, too)
+    async def _keep_alive(attempt: Attempt, beats: anyio.CancelScope) -> None:
+        with beats:  # cancelled when the attempt ends (before this started, too)
             await attempt.keep_alive(slept=True)
 
     async def _release(self, attempt: Attempt) -> None:
@@ -391,7 +435,10 @@ class WorkerPool:
         failure: Fail | None = None
         result: Any = None
         completed = False
-        with attempt.scope, anyio.move_on_after(kind.timeout or math.inf) as timer:
+        scope = attempt.scope  # stopped from outside, or by the kind's timeout
+        if kind.timeout:
+            scope.deadline = anyio.current_time() + kind.timeout
+        with scope:
             try:
                 plan = self._plans.get(kind.kind)
                 if plan is not None:
@@ -411,7 +458,7 @@ class WorkerPool:
             await self._succeed(attempt, result)
         elif attempt.stopped is Stopped.CANCELLED:
             await attempt.finish(Stop(worker))
-        elif timer.cancel_called or failure is None:  # only the timer cancels it otherwise
+        elif scope.cancel_called or failure is None:  # not stopped from outside: timed out
             error = f"timed out after {kind.timeout:g} s"
             await attempt.finish(Fail(worker, error, retryable=True, backoff=kind.backoff))
         else:

@@ -20,10 +20,6 @@ if TYPE_CHECKING:
 __all__ = ["WebPushSubscription"]
 
 _MAX_ENDPOINT = 2048
-# The endpoint object from_json() checked last: its constructor call need not check
-# the same (immutable) string again. Only ever a string that passed the check, so a
-# race between threads can only cost a second check, never skip one.
-_checked: list[str | None] = [None]
 
 
 def _check_endpoint(endpoint: object) -> str:
@@ -83,8 +79,20 @@ class WebPushSubscription:
     _public: ec.EllipticCurvePublicKey = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if self.endpoint is not _checked[0]:
-            _check_endpoint(self.endpoint)
+        _check_endpoint(self.endpoint)
+        self._check_keys()
+
+    @classmethod
+    def _of_checked_endpoint(cls, endpoint: str, p256dh: bytes, auth: bytes) -> WebPushSubscription:
+        # from_json() has checked the endpoint already: build without checking it again.
+        self = object.__new__(cls)
+        object.__setattr__(self, "endpoint", endpoint)
+        object.__setattr__(self, "p256dh", p256dh)
+        object.__setattr__(self, "auth", auth)
+        self._check_keys()
+        return self
+
+    def _check_keys(self) -> None:
         if not isinstance(self.p256dh, bytes) or len(self.p256dh) != 65:
             raise InvalidDevice("must be 65 octets", field="keys.p256dh")
         if not isinstance(self.auth, bytes) or len(self.auth) != 16:
@@ -123,7 +131,7 @@ class WebPushSubscription:
             )
         if "endpoint" not in value:
             raise InvalidDevice("is missing", field="endpoint")
-        endpoint = _checked[0] = _check_endpoint(value["endpoint"])
+        endpoint = _check_endpoint(value["endpoint"])
         keys = value.get("keys")
         if not isinstance(keys, Mapping):
             raise InvalidDevice("must be an object with p256dh and auth", field="keys")
@@ -132,7 +140,7 @@ class WebPushSubscription:
                 raise InvalidDevice("is missing", field=f"keys.{name}")
         p256dh = _key(keys["p256dh"], field="keys.p256dh", size=65)
         auth = _key(keys["auth"], field="keys.auth", size=16)
-        return cls(endpoint, p256dh, auth)
+        return cls._of_checked_endpoint(endpoint, p256dh, auth)
 
     @classmethod
     def from_device(cls, device: Device) -> WebPushSubscription:

@@ -368,6 +368,17 @@ class RedisBusBackend:
             group, consumer, max_count=max_count, visibility_timeout=visibility_timeout, wait=wait
         )
 
+    def screen_types(self, group: str, types: Sequence[str]) -> None:
+        """Hand ``group``'s consumers in this process only new entries of one of ``types``.
+
+        For a group whose consumers' pattern asks for those types anyway (the job
+        workers' dispatch groups): the others are acknowledged as they are read,
+        found by their bytes (``"type":"<type>"`` as ``Event.to_json()`` writes it)
+        without being decoded, and counted as filtered out. Redeliveries are not
+        screened (the consumer filters them, as always).
+        """
+        self._receiver.screen(group, types)
+
     async def ack(self, group: str, receipts: Sequence[str]) -> None:
         """Acknowledge; see :meth:`BusBackend.ack`.
 

@@ -13,6 +13,8 @@ in one slot):
 ``{p}:jobs:due``                zset       pending and retrying jobs by run_after
 ``{p}:jobs:deadlines``          zset       jobs not final by deadline
 ``{p}:jobs:expiry``             zset       final jobs by the end of their TTL
+``{p}:jobs:cancels``            channel    the id of each running job whose cancellation is
+                                           requested (published by the write that asks)
 ==============================  =========  ==================================================
 
 Expiry follows the store's clock (the tracker's): a final job past its ``e`` reads as
@@ -24,13 +26,15 @@ from __future__ import annotations
 
 import builtins
 import inspect
+import logging
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from importlib.resources import files
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import anyio.lowlevel
+from anyio.abc import TaskStatus
 
 from ...core import Clock, Event, SystemClock
 from ...errors import BackendUnavailable, BusClosed, ConfigurationError, JobConflict, JobNotFound
@@ -45,6 +49,8 @@ if TYPE_CHECKING:
     from ._bus import RedisBusBackend
 
 __all__ = ["RedisJobStore"]
+
+logger = logging.getLogger("eventpatterns.jobs")
 
 T = TypeVar("T")
 _STATES = ("pending", "running", "retrying", "succeeded", "failed", "cancelled")
@@ -95,6 +101,20 @@ class _Create:
         self.reply: Any = None
         self.error: BaseException | None = None
         self.done = anyio.Event()
+
+
+def _many_script() -> str:
+    """``replace_many.lua`` with replace.lua and the bus's append.lua embedded."""
+    return (
+        HELPERS
+        + as_function(text_of("append"), "bus_append")
+        + as_function(_script("replace"), "job_script")
+        + _script("replace_many")
+    )
+
+
+#: What one write of :meth:`RedisJobStore.replace_many` can come to, besides the job.
+WriteOutcome = Job | JobConflict | JobNotFound | ConfigurationError
 
 
 def _positive(name: str, value: object) -> float:
@@ -214,6 +234,8 @@ class RedisJobStore:
         self._purge = self._client.register_script(_script("purge"))
         self._create_batch = _Script(_batch_script(False))
         self._batch: builtins.list[_Create] | None = None
+        self._get_many = _Script(_script("get_many"))
+        self._replace_many = _Script(_many_script())
         self._create_out: _Script | None = None
         self._replace_out: _Script | None = None
         if outbox is not None:
@@ -223,6 +245,8 @@ class RedisJobStore:
         self._due = f"{self._tag}:jobs:due"
         self._deadlines = f"{self._tag}:jobs:deadlines"
         self._expiry = f"{self._tag}:jobs:expiry"
+        #: The channel the ids of running jobs whose cancellation was requested go out on.
+        self.cancel_channel = f"{self._tag}:jobs:cancels"
         self._closed = False
 
     def _load_outbox(self) -> None:
@@ -515,15 +539,10 @@ class RedisJobStore:
         """
         return await self._replace_job(job, expected_version, self._outbox_request(event))
 
-    async def _replace_job(
-        self,
-        job: Job,
-        expected_version: int,
-        announce: tuple[builtins.list[str], builtins.list[Any]] | None,
-    ) -> Job:
-        if job.version != expected_version + 1:
-            actual = await self._version(job.id)
-            raise JobConflict(job.id, expected=expected_version, actual=actual)
+    def _replace_request(
+        self, job: Job, expected_version: int
+    ) -> tuple[builtins.list[str], builtins.list[Any]]:
+        """The keys and arguments of ``replace.lua`` writing ``job`` over ``expected_version``."""
         expires = self._expires_at(job)
         now = self._clock.time()
         backstop = 0 if expires is None else max(1, int((expires - now + self._grace) * 1000))
@@ -536,12 +555,13 @@ class RedisJobStore:
             self._deadlines,
             self._expiry,
         ]
+        running = job.state is JobState.RUNNING
         args = [
             str(expected_version),
             str(job.version),
             job_to_json(job),
             job.state.value,
-            _num(job.lease_until if job.state is JobState.RUNNING else None),
+            _num(job.lease_until if running else None),
             _num(job.run_after if job.state in _WAITING else None),
             "-" if job.deadline is None else _num(None if job.state.final else job.deadline),
             _num(expires),
@@ -550,16 +570,157 @@ class RedisJobStore:
             job.id,
             job.owner,
             str(backstop),
+            # Running with its cancellation requested: tell the workers at once.
+            self.cancel_channel if running and job.cancel_requested else "",
         ]
-        reply = await self._run(self._replace, self._replace_out, keys, args, announce)
-        status = reply[0]
+        return keys, args
+
+    @staticmethod
+    def _outcome(job: Job, expected_version: int, status: bytes, detail: Any) -> WriteOutcome:
         if status == b"OK":
             return job
         if status == b"NOTFOUND":
-            raise JobNotFound(job.id)
+            return JobNotFound(job.id)
         if status == b"CONFLICT":
-            raise JobConflict(job.id, expected=expected_version, actual=int(reply[1]))
-        raise ConfigurationError(f"job {job.id!r}: owner and idempotency key never change")
+            return JobConflict(job.id, expected=expected_version, actual=int(detail))
+        return ConfigurationError(f"job {job.id!r}: owner and idempotency key never change")
+
+    async def _replace_job(
+        self,
+        job: Job,
+        expected_version: int,
+        announce: tuple[builtins.list[str], builtins.list[Any]] | None,
+    ) -> Job:
+        if job.version != expected_version + 1:
+            actual = await self._version(job.id)
+            raise JobConflict(job.id, expected=expected_version, actual=actual)
+        keys, args = self._replace_request(job, expected_version)
+        reply = await self._run(self._replace, self._replace_out, keys, args, announce)
+        detail = reply[1] if len(reply) > 1 else b""
+        outcome = self._outcome(job, expected_version, reply[0], detail)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    async def get_many(self, job_ids: Sequence[str]) -> builtins.list[Job | None]:
+        """Return each job (``None``: never stored, or expired) in one round trip."""
+        if not job_ids:
+            return []
+        keys = [self._job_key(job_id) for job_id in job_ids]
+        script = self._get_many
+        raw = self._raw
+        reply = await self._call(lambda: raw.script(script.sha, script.text, keys, ()))
+        return [self._live(reply[i], reply[i + 1]) for i in range(0, len(reply), 2)]
+
+    async def replace_many(
+        self,
+        writes: Sequence[tuple[Job, int]],
+        *,
+        events: Sequence[Event | None] | None = None,
+    ) -> builtins.list[WriteOutcome]:
+        """:meth:`replace` each ``(job, expected_version)`` in one round trip (one script).
+
+        Each write is a compare-and-swap of its own: one refused leaves the others
+        written. With ``events`` (one per write, ``None`` for none), the event of each
+        job written is appended to the :attr:`outbox` bus's log in the same script.
+
+        Returns:
+            Per write, in order: the job as written, or why it was not (the error
+            :meth:`replace` would raise: :class:`JobConflict`, :class:`JobNotFound`,
+            :class:`ConfigurationError`).
+
+        Raises:
+            ConfigurationError: ``events`` given, but the store has no outbox.
+            EventTooLarge: An event is over the bus's ``max_message_size`` (nothing
+                is written).
+            BackendUnavailable: The server could not be reached (nothing was written,
+                or all of it).
+        """
+        outcomes: builtins.list[WriteOutcome | None] = [None] * len(writes)
+        keys: builtins.list[str] = []
+        args: builtins.list[Any] = []
+        sent: builtins.list[int] = []
+        for index, (job, expected) in enumerate(writes):
+            if job.version != expected + 1:
+                outcomes[index] = JobConflict(job.id, expected=expected, actual=None)
+                continue
+            more_keys, more_args = self._replace_request(job, expected)
+            keys += more_keys
+            args += more_args
+            sent.append(index)
+        if sent:
+            per_keys, per_args = len(keys) // len(sent), len(args) // len(sent)
+            head: builtins.list[Any] = [len(sent), per_keys, per_args, "0"]
+            if events is not None:
+                if self.outbox is None:
+                    raise ConfigurationError("this RedisJobStore has no outbox (outbox=...)")
+                # One append for them all: the events of the writes that happen.
+                chosen = [events[i] for i in sent]
+                present = [e for e in chosen if e is not None]
+                log_keys, log_args = self.outbox.append_request(present, dedupe=False)
+                head[3] = "1"
+                keys += log_keys[:2]
+                args += log_args[:5]
+                found = iter(zip(log_keys[2:], log_args[5::2], log_args[6::2], strict=True))
+                for event in chosen:
+                    if event is None:
+                        keys.append(log_keys[0])  # a placeholder: no event, no key used
+                        args += ["", ""]
+                    else:
+                        dedupe_key, event_id, data = next(found)
+                        keys.append(dedupe_key)
+                        args += [event_id, data]
+            script, raw = self._replace_many, self._raw
+            all_args = [*head, *args]
+            reply = await self._call(lambda: raw.script(script.sha, script.text, keys, all_args))
+            for n, index in enumerate(sent):
+                job, expected = writes[index]
+                outcomes[index] = self._outcome(job, expected, reply[2 * n], reply[2 * n + 1])
+            if len(reply) > 2 * len(sent):
+                assert self.outbox is not None  # noqa: S101 - only an outbox appends
+                self.outbox.appended(reply[-1])
+        return [o for o in outcomes if o is not None]
+
+    async def watch_cancels(
+        self,
+        on_cancel: Callable[[str], object],
+        *,
+        task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Call ``on_cancel(job_id)`` for each running job whose cancellation is requested.
+
+        Listens on :attr:`cancel_channel` (Redis pub/sub: at most once, and only
+        while subscribed) until cancelled; ready once subscribed, or once the first
+        try failed (the server unreachable: it keeps trying, with backoff). A request
+        missed meanwhile reaches the worker in its next heartbeat's answer.
+        """
+        started = False
+        failures = 0
+        while not self._closed:
+            pubsub = self._client.pubsub()
+            try:
+                await pubsub.subscribe(self.cancel_channel)
+                if not started:
+                    started = True
+                    task_status.started()
+                failures = 0
+                while True:
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=None)
+                    if message is not None and message.get("type") == "message":
+                        on_cancel(message["data"].decode())
+            except self._unavailable as exc:
+                failures += 1
+                delay = min(0.05 * 2**failures, 5.0)
+                logger.warning("job cancel channel: %s; listening again in %.2fs", exc, delay)
+                if not started:
+                    started = True
+                    task_status.started()
+                await anyio.sleep(delay)
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await pubsub.aclose()
+        if not started:  # pragma: no cover - watched after the store closed
+            task_status.started()
 
     async def _version(self, job_id: str) -> int | None:
         version = await self._call(lambda: self._client.hget(self._job_key(job_id), "v"))

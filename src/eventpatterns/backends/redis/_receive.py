@@ -17,6 +17,7 @@ along with the group's next call, saving a round trip per batch.
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import time
 from collections.abc import Sequence
@@ -27,6 +28,7 @@ import anyio
 from ...bus import Delivery
 from ...core import Clock, Event
 from ...errors import BackendUnavailable, BusClosed, EventPatternsError, GroupNotFound
+from ...observability._metrics import metrics
 from ._codec import Decoded, decode_event
 from ._connection import RedisConnection, pack, pack_args, pack_head
 from ._keys import BusKeys
@@ -96,6 +98,14 @@ class Acks:
 
 
 _Taken = tuple[list[Delivery], "float | None", str]  # deliveries, next due time, last id
+#: The "last id" of a take whose entries were all screened out: take again at once.
+_SCREENED = "screened"
+_FILTERED = metrics.counter("eventpatterns_bus_dropped_total", reason="filtered_out")
+
+
+def type_probe(type_: str) -> bytes:
+    """Return the bytes ``Event.to_json()`` writes for an event of type ``type_``."""
+    return b'"type":' + json.dumps(type_, ensure_ascii=False).encode()
 
 
 class Receiver:
@@ -126,6 +136,11 @@ class Receiver:
         # group -> the fixed parts of its receive transaction, encoded once (RESP)
         self._heads: dict[str, tuple[bytes, bytes]] = {}
         self._reads: dict[str, tuple[str, int, bytes]] = {}  # group -> its last XREADGROUP
+        self._screens: dict[str, tuple[bytes, ...]] = {}  # group -> its types' probes
+
+    def screen(self, group: str, types: Sequence[str]) -> None:
+        """Deliver to ``group`` only new entries of one of ``types`` (see ``screen_types``)."""
+        self._screens[group] = tuple(type_probe(t) for t in types)
 
     def wake(self, group: str | None = None) -> None:
         """Wake receives of ``group`` (of every group: ``None``) waiting in this process."""
@@ -139,6 +154,10 @@ class Receiver:
     ) -> list[Delivery]:
         """Take deliveries; see :meth:`BusBackend.receive`."""
         out, next_due, last_id = await self._take(group, consumer, max_count, visibility_timeout)
+        while not out and last_id == _SCREENED:  # read on past what the screen dropped
+            out, next_due, last_id = await self._take(
+                group, consumer, max_count, visibility_timeout
+            )
         if out or wait <= 0:
             return out
         # Nothing ready: wait for a new entry (XREAD BLOCK), the next deadline on the
@@ -232,14 +251,29 @@ class Receiver:
             )
             for i in range(4, first, 4)
         ]
+        indexes: Sequence[int] = range(first, len(reply), 2)
+        screen = self._screens.get(group)
+        if screen is not None and len(reply) > first:
+            wanted = [i for i in indexes if any(probe in reply[i + 1] for probe in screen)]
+            kept = set(wanted)
+            self._skip(group, [reply[i].decode() for i in indexes if i not in kept])
+            if not out and not wanted:
+                return [], None, _SCREENED
+            indexes = wanted
         out += [
             _first_delivery(
                 (receipt := reply[i].decode()), prefix + receipt, decode_event(reply[i + 1])
             )
-            for i in range(first, len(reply), 2)
+            for i in indexes
         ]
         next_due = float(reply[0]) if reply[0] else None
         return out, next_due, _text(reply[1]) or "0-0"
+
+    def _skip(self, group: str, receipts: list[str]) -> None:
+        """Ack screened-out first deliveries with the group's next call; count them."""
+        if receipts:
+            self._acks.queue(group, receipts)
+            _FILTERED.inc(len(receipts))
 
     async def prefix(self, epoch: bytes) -> str:
         """Return the position prefix for a script's epoch (set one if the log has none)."""
@@ -300,7 +334,25 @@ class Receiver:
         self._acks.live.add(group)
         if not got:
             return [], float(after[0]) if after[0] else None, after[1].decode()
-        return _first_deliveries(got, await self.prefix(before), self._decoded), None, ""
+        prefix = await self.prefix(before)
+        screen = self._screens.get(group)
+        if screen is None:
+            return _first_deliveries(got, prefix, self._decoded), None, ""
+        # Entries of other types are acked unread: the group's consumers would only
+        # filter them out (what a consumer filters out is acked, and counted, too).
+        wanted = []
+        skipped = []
+        for entry in stream_entries(got):
+            fields = entry[1]
+            raw = fields[3] if fields[2] == b"e" else field(fields, b"e")
+            if any(probe in raw for probe in screen):
+                wanted.append(entry)
+            else:
+                skipped.append(entry[0].decode())
+        self._skip(group, skipped)
+        if not wanted:
+            return [], None, _SCREENED
+        return _deliveries_of(wanted, prefix, self._decoded), None, ""
 
     async def _recover(
         self, group: str, deadline: str, acks: str, before: Any, got: Any
@@ -364,6 +416,10 @@ def _first_delivery(receipt: str, position: str, event: Event) -> Delivery:
 
 def _first_deliveries(reply: Any, prefix: str, decoded: Decoded) -> list[Delivery]:
     """Return the deliveries of a raw ``XREADGROUP`` reply (first deliveries: attempt 1)."""
+    return _deliveries_of(stream_entries(reply), prefix, decoded)
+
+
+def _deliveries_of(entries: list[Any], prefix: str, decoded: Decoded) -> list[Delivery]:
     # append.lua writes the fields as i <id> e <json>; look further only if they are not.
     event = decoded.event
     return [
@@ -372,7 +428,7 @@ def _first_deliveries(reply: Any, prefix: str, decoded: Decoded) -> list[Deliver
             (position := prefix + receipt),
             event(position, fields[3] if fields[2] == b"e" else field(fields, b"e")),
         )
-        for pos, fields in stream_entries(reply)
+        for pos, fields in entries
     ]
 
 

@@ -5,7 +5,9 @@
 -- ARGV: 1 expected version, 2 new version, 3 job JSON, 4 new state, 5 lease_until or "",
 --       6 run_after or "", 7 deadline or "" (none once final; "-": the job has none),
 --       8 expires_at or "",
---       9 now, 10 "1" if keyed, 11 id, 12 owner, 13 backstop TTL in ms (0: none)
+--       9 now, 10 "1" if keyed, 11 id, 12 owner, 13 backstop TTL in ms (0: none),
+--       14 (optional) a channel to PUBLISH the id on once written, or "" (the store's
+--       cancel channel, for a running job whose cancellation is requested)
 -- Reply: {"OK"} | {"NOTFOUND"} | {"CONFLICT", stored version} | {"IMMUTABLE"}
 local now = tonumber(ARGV[9])
 local stored = redis.call('HMGET', KEYS[1], 'v', 'e', 's', 'o', 'c')
@@ -41,4 +43,5 @@ if ARGV[10] == '1' then
   if backstop > 0 then redis.call('PEXPIRE', KEYS[8], backstop) end
 end
 if backstop > 0 then redis.call('PEXPIRE', KEYS[1], backstop) end
+if ARGV[14] and ARGV[14] ~= '' then redis.call('PUBLISH', ARGV[14], id) end
 return {'OK'}
