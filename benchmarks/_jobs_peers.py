@@ -301,6 +301,8 @@ def ep_redis(args: argparse.Namespace) -> tuple[Any, Any]:
     backend = RedisBusBackend(args.url, prefix=args.name, **options)
     if args.outbox:  # (not passed otherwise: a --baseline-src tree may not know it)
         options["outbox"] = backend
+    elif args.no_outbox:  # the opt-out: the tracker publishes each event itself
+        options["outbox"] = False
     return EventBus(backend), RedisJobStore(args.url, prefix=args.name, **options)
 
 
@@ -374,6 +376,9 @@ def main() -> None:
     )
     parser.add_argument("--watch", action="store_true", help="eventpatterns: watch, not wait")
     parser.add_argument("--outbox", action="store_true", help="eventpatterns: store outbox")
+    parser.add_argument(
+        "--no-outbox", action="store_true", help="eventpatterns: outbox=False (its default: on)"
+    )
     args = parser.parse_args()
     outcome = ROLES[args.role](args)
     if asyncio.iscoroutine(outcome):

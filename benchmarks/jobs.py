@@ -25,8 +25,10 @@ whose command counts then include everyone else's traffic):
 * **eventpatterns** ``JobTracker``: on the memory backend (one process), and on Redis
   (``RedisBusBackend`` + ``RedisJobStore``; the worker tracker in another process, the
   submitter's tracker with ``run_workers=False, run_reaper=False`` calling ``wait`` or
-  iterating ``watch``); and with the store's outbox (``RedisJobStore(outbox=...)``: each
-  change's event appended by the store's own script);
+  iterating ``watch``); the store's outbox (each change's event appended by the store's
+  own script) is on by default there (bus and store on one Redis and prefix): the
+  ``ep-redis-outbox`` row names it explicitly (``outbox=backend``), ``ep-redis-no-outbox``
+  opts out (``outbox=False``: the tracker publishes each event itself);
 * the weakest cases: 256-byte input and result, and 1,000 jobs in flight.
 
 Per row it also reports Redis commands per job (``INFO commandstats`` deltas over the
@@ -105,6 +107,8 @@ ROWS = [
         "ep-worker", client_args=("--watch",)),
     Row("ep-redis-outbox", "eventpatterns JobTracker, Redis, wait(), store outbox", "ep",
         "ep-client", "ep-worker", ("--outbox",), ("--outbox",)),
+    Row("ep-redis-no-outbox", "eventpatterns JobTracker, Redis, wait(), outbox=False", "ep",
+        "ep-client", "ep-worker", ("--no-outbox",), ("--no-outbox",)),
     # the weakest cases
     Row("raw-256B", "raw Streams, 256 B input + result", "raw", "raw-client", "raw-worker",
         size=256, arq="arq-256B", raw="raw-256B"),
@@ -484,7 +488,14 @@ def summarize(rows: list[Row], rounds: list[dict[str, dict[str, Any]]],
 def check_targets(table: list[dict[str, Any]]) -> list[dict[str, Any]]:
     by = {line["key"]: line for line in table}
     checks = []
-    for key in ("ep-redis", "ep-redis-watch", "ep-redis-outbox", "ep-redis-256B", "ep-redis-1000"):
+    for key in (
+        "ep-redis",
+        "ep-redis-watch",
+        "ep-redis-outbox",
+        "ep-redis-no-outbox",
+        "ep-redis-256B",
+        "ep-redis-1000",
+    ):
         line = by.get(key)
         if line is None:
             continue

@@ -15,8 +15,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "jobs.py"
 ROWS = {
     "arq", "arq-default", "celery-solo", "celery-prefork2", "raw", "ep-memory", "ep-redis",
-    "ep-redis-watch", "ep-redis-outbox", "raw-256B", "arq-256B", "ep-redis-256B", "arq-1000",
-    "ep-redis-1000",
+    "ep-redis-watch", "ep-redis-outbox", "ep-redis-no-outbox", "raw-256B", "arq-256B",
+    "ep-redis-256B", "arq-1000", "ep-redis-1000",
 }  # fmt: skip
 JOBS = 30
 
@@ -49,7 +49,10 @@ def test_quick_run_reports_every_row_complete(tmp_path: Path) -> None:
             assert run["commands_per_job"] == 0  # one process, no Redis
         else:  # every job went through Redis, and the MONITOR pass saw it
             assert run["commands_per_job"] >= 3, key
-            assert run["sent_per_job"] >= 2, key
+            # scripts batch the jobs of one loop iteration: under one command sent per
+            # job may run all of a job's commands (the scripted ones count those)
+            assert run["sent_per_job"] > 0, key
+            assert run["sent_per_job"] + run["scripted_per_job"] >= 2, key
     assert rows["raw"]["sent over raw"] == 0.0
     assert rows["celery-solo"]["x celery"] == 1.0 or rows["celery-prefork2"]["x celery"] == 1.0
     if rows["arq"]["complete"] is True:

@@ -151,3 +151,33 @@ async def _roundtrip(bus_url: str, everyone: Any) -> None:
                         headers={"if-none-match": done.headers["etag"]},
                     )
                 assert done.json()["owner"] == "u1"
+
+
+@pytest.mark.parametrize("query", ["", "&outbox=false"], ids=["default", "opted-out"])
+async def test_serve_on_redis_uses_the_store_outbox_unless_the_url_opts_out(query: str) -> None:
+    from eventpatterns import EventBus
+    from eventpatterns.backends.redis import RedisJobStore
+    from eventpatterns.jobs._serve import running_jobs
+
+    prefix = f"serve-outbox-{uuid.uuid4().hex[:12]}"
+    url = f"redis://127.0.0.1:6379/0?prefix={prefix}{query}"
+    setup = "tests.jobs.serve_app:setup"
+    try:
+        async with (
+            EventBus.from_url(url) as bus,
+            running_jobs(setup, bus, bus_url=url, base_url="http://h") as run,
+        ):
+            store = run.tracker.store
+            assert isinstance(store, RedisJobStore)
+            assert (store.outbox is bus.backend) is (query == "")
+            assert (run.tracker.ops._outbox is not None) is (query == "")
+            job = await run.tracker.submit("echo", {"text": "hi"}, owner="ann")
+            assert (await run.tracker.wait(job.id, timeout=30)).state.value == "succeeded"
+    finally:
+        import redis.asyncio
+
+        client = redis.asyncio.Redis()
+        keys = [key async for key in client.scan_iter(match=f"*{prefix}*")]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()

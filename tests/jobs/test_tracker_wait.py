@@ -1,4 +1,4 @@
-"""JobTracker.wait reads the store only for the first version (or not even that) and the end."""
+"""JobTracker.wait reads the store for the first version at most; the end comes with its event."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from eventpatterns import EventBus
 from eventpatterns.backends.memory import MemoryBusBackend, MemoryJobStore
 from eventpatterns.errors import BackendUnavailable, JobNotFound, JobTimeout
 from eventpatterns.jobs import (
+    Cancel,
     Job,
     JobState,
     JobTracker,
@@ -20,14 +21,17 @@ from eventpatterns.jobs import (
     Start,
     Succeed,
     _watch,
+    transition,
 )
-from eventpatterns.jobs._events import PROGRESS, job_event
+from eventpatterns.jobs._events import JOB_EVENT_PREFIX, PROGRESS, job_event
 from eventpatterns.testing import ManualClock
 
 from .test_tracker import act, tracking
 from .worker_helpers import FlakyStore
 
 pytestmark = pytest.mark.anyio
+SUCCEEDED = JOB_EVENT_PREFIX + "succeeded"
+CANCELLED_TYPE = JOB_EVENT_PREFIX + "cancelled"
 
 
 @pytest.fixture(params=["asyncio", "trio"])
@@ -86,9 +90,10 @@ async def test_a_wait_on_a_job_created_here_reads_only_its_end() -> None:
             reads = store.gets  # the running and progress events needed no read
             await act(tracker, running, Succeed("w1", result=2))
         assert reads == 2  # the two commands' reads, none by the waiter
-        assert store.gets == 2 + 1 + 1  # and the Succeed's, then the waiter's final read
+        assert store.gets == 2 + 1  # and the Succeed's: the end came with its event
         assert [j.state for j in done] == [JobState.SUCCEEDED]
         assert done[0].result == 2
+        assert done[0] == await tracker.get(job.id)  # exactly the stored job
         # A job created before the hub listened is read first, then at its end.
         store.gets = 0
         running = await act(tracker, before, Start("w1", lease=30))
@@ -207,3 +212,114 @@ async def test_on_the_system_clock_a_change_never_announced_is_found_by_the_resy
                 with anyio.fail_after(5):
                     await ended.wait()
     assert seen == [JobState.PENDING, JobState.CANCELLED]
+
+
+async def test_an_end_its_event_cannot_tell_is_read_from_the_store() -> None:
+    clock = ManualClock()
+    store = CountingStore(clock)
+    async with tracking(clock, store=store) as tracker:
+        await listening(tracker)
+        job = await tracker.submit("echo", 1, owner="u1")
+        running = await act(tracker, job, Start("w1", lease=30))
+        done: list[Job] = []
+
+        async def waiter() -> None:
+            done.append(await tracker.wait(job.id, timeout=5))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(waiter)
+            await anyio.sleep(0.01)
+            # A durable job's end (a step completed since the wait began: its outputs
+            # are not in the event) and an event without the job's view (a claim check's
+            # stand-in): both make the waiter read the store.
+            ended = dataclasses.replace(
+                running, version=running.version + 1, state=JobState.SUCCEEDED,
+                finished_at=clock.time(), worker=None, lease_until=None, result=7,
+                step=1, step_outputs=(7,),
+            )  # fmt: skip
+            await tracker.store.replace(ended, expected_version=running.version)
+            store.gets = 0
+            await tracker.bus.publish(job_event(ended, SUCCEEDED, source="/t"))
+        assert store.gets == 1
+        assert done == [ended]
+        second = await tracker.submit("echo", 2, owner="u1")
+        stand_in: list[Job] = []
+
+        async def second_waiter() -> None:
+            stand_in.append(await tracker.wait(second.id, timeout=5))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(second_waiter)
+            await anyio.sleep(0.01)
+            cancelled = transition(second, Cancel("no"), clock.time())  # not announced
+            await tracker.store.replace(cancelled, expected_version=second.version)
+            store.gets = 0
+            event = job_event(cancelled, CANCELLED_TYPE, source="/t")
+            await tracker.bus.publish(event.model_copy(update={"data": None}))
+        assert store.gets == 1
+        assert stand_in == [cancelled]
+
+
+async def test_a_completion_between_the_first_read_and_the_end_is_not_lost() -> None:
+    """The watch registers before its first read: an end announced in between is heard."""
+    clock = ManualClock()
+    store = CountingStore(clock)
+    async with tracking(clock, store=store) as tracker:
+        await listening(tracker)
+        job = await tracker.submit("echo", 3, owner="u1")
+        await ended_fresh(tracker, job.id)
+        tracker._hub.take_fresh(job.id)  # a job created elsewhere: the wait reads it first
+        reading, finish = anyio.Event(), anyio.Event()
+        inner_get = store.get
+
+        async def slow_get(job_id: str) -> Job | None:
+            found = await inner_get(job_id)  # pending, as read
+            reading.set()
+            await finish.wait()  # the job ends (and is announced) before this read returns
+            return found
+
+        store.get = slow_get  # type: ignore[method-assign]
+        done: list[Job] = []
+
+        async def waiter() -> None:
+            done.append(await tracker.wait(job.id, timeout=5))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(waiter)
+            with anyio.fail_after(5):
+                await reading.wait()
+            store.get = inner_get  # type: ignore[method-assign]
+            running = await act(tracker, job, Start("w1", lease=30))
+            last = await act(tracker, running, Succeed("w1", result=3))
+            await anyio.sleep(0.01)  # the hub hands the end to the waiter's inbox
+            finish.set()
+        assert done == [last]
+
+
+async def ended_fresh(tracker: JobTracker, job_id: str) -> None:
+    assert job_id in tracker._hub._fresh
+
+
+async def test_a_wait_is_woken_by_the_end_only() -> None:
+    async with tracking() as tracker:
+        await listening(tracker)
+        job = await tracker.submit("echo", 4, owner="u1")
+        done: list[Job] = []
+
+        async def waiter() -> None:
+            done.append(await tracker.wait(job.id, timeout=5))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(waiter)
+            with anyio.fail_after(5):
+                while job.id not in tracker._hub._inboxes:
+                    await anyio.lowlevel.checkpoint()
+            [inbox] = tracker._hub._inboxes[job.id]
+            asleep = inbox._ready  # a note would set it, and the woken waiter renew it
+            running = await act(tracker, job, Start("w1", lease=30))
+            running = await act(tracker, running, ReportProgress("w1", Progress(0.5)))
+            await anyio.sleep(0.01)
+            assert inbox._ready is asleep  # announced, but not the end: still asleep
+            assert not asleep.is_set()
+            await act(tracker, running, Succeed("w1", result=4))
+        assert [j.result for j in done] == [4]

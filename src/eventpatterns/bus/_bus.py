@@ -57,6 +57,7 @@ BACKENDS: dict[str, str] = {
 
 Pattern = SupportsMatch | Mapping[str, Any] | None
 M = TypeVar("M", bound=EventModel)
+T = TypeVar("T")
 
 # Immutable value objects, so one instance can be every call's default (httpx does the
 # same with its ``DEFAULT_TIMEOUT_CONFIG``).
@@ -225,6 +226,19 @@ class EventBus:
             InvalidState: The bus was not entered (``async with``).
             BackendUnavailable: The backend could not be reached.
         """
+        return await self._publish(event, True)
+
+    async def _publish_unique(self, event: Event) -> Position:
+        """:meth:`publish` an event whose id was never published (the caller's promise).
+
+        As the job tracker's ``<job id>.<version>``, written once by its
+        compare-and-swap: a backend with ``capabilities.unique_appends`` (Redis) then
+        keeps no dedupe record for it (``GET`` + ``SET`` fewer); another dedupes as
+        usual. (Not an option of :meth:`publish`: subclasses override that one.)
+        """
+        return await self._publish(event, False)
+
+    async def _publish(self, event: Event | EventModel, dedupe: bool) -> Position:
         if isinstance(event, EventModel):
             event = event.to_event()
         elif not isinstance(event, Event):
@@ -236,21 +250,55 @@ class EventBus:
             if tracer is None:
                 if event.extensions or _trace.CURRENT.get() is not None:  # stamp()'s test
                     event = _trace.stamp(event)
-                position = await self._append(event)
+                position = await self._append(event, dedupe)
             else:
                 with _trace.producer_span(tracer, event) as event:
-                    position = await self._append(event)
+                    position = await self._append(event, dedupe)
         except Exception as exc:
             self._publish_failed(exc, event)
             raise
         _PUBLISHED.inc()
         return position
 
-    async def _append(self, event: Event) -> Position:
+    async def _publish_via(
+        self, event: Event, write: Callable[[Event], Awaitable[tuple[T, bool]]]
+    ) -> T:
+        """Publish ``event`` by ``write(event)``: another part's step that appends it.
+
+        For a store that appends an event to this bus's log in the same script as the
+        change it announces (the Redis job store's outbox). As :meth:`publish` does,
+        the event given to ``write`` carries the current trace context (in a PRODUCER
+        span when OpenTelemetry is set up), and it counts in
+        ``eventpatterns_bus_published_total`` when ``write`` says it appended it (its
+        second value; ``False``: nothing was written, as for an idempotent repeat).
+        Errors of ``write`` are its own (a store's), raised as they are and not counted
+        as failed publishes: the caller decides whether to publish another way.
+        """
+        tracer = _trace.otel_tracer()
+        if tracer is None:
+            if event.extensions or _trace.CURRENT.get() is not None:  # stamp()'s test
+                event = _trace.stamp(event)
+            result, appended = await write(event)
+        else:
+            with _trace.producer_span(tracer, event) as event:
+                result, appended = await write(event)
+        if appended:
+            _PUBLISHED.inc()
+        return result
+
+    def _count_published(self, count: int) -> None:
+        """Count ``count`` events another part's script appended (a store's outbox)."""
+        if count:
+            _PUBLISHED.inc(count)
+
+    async def _append(self, event: Event, dedupe: bool = True) -> Position:
+        backend = self.backend
         if self.claim_check is not None:
-            limit = self.backend.capabilities.max_message_size
+            limit = backend.capabilities.max_message_size
             event = await self.claim_check.offload(event, limit=limit)
-        return (await self.backend.append((event,)))[0]
+        if not dedupe and backend.capabilities.unique_appends:
+            return (await backend.append((event,), dedupe=False))[0]  # type: ignore[call-arg]
+        return (await backend.append((event,)))[0]
 
     def _publish_failed(self, exc: Exception, event: Event) -> None:
         metrics.inc("eventpatterns_bus_publish_failures_total", error=type(exc).__name__)
@@ -274,6 +322,18 @@ class EventBus:
             InvalidState: The bus was not entered (``async with``).
             BackendUnavailable: The backend could not be reached.
         """
+        return await self._publish_batch(events, True)
+
+    async def _publish_batch_unique(self, events: Iterable[Event]) -> list[Position]:
+        """:meth:`publish_batch` events whose ids were never published (the caller's promise).
+
+        As :meth:`_publish_unique`: no dedupe record on a backend with ``unique_appends``.
+        """
+        return await self._publish_batch(events, False)
+
+    async def _publish_batch(
+        self, events: Iterable[Event | EventModel], dedupe: bool
+    ) -> list[Position]:
         batch = [e.to_event() if isinstance(e, EventModel) else e for e in events]
         for index, event in enumerate(batch):
             if not isinstance(event, Event):
@@ -288,7 +348,10 @@ class EventBus:
             if self.claim_check is not None:
                 limit = self.backend.capabilities.max_message_size
                 batch = [await self.claim_check.offload(e, limit=limit) for e in batch]
-            positions = await self.backend.append(batch)
+            if not dedupe and self.backend.capabilities.unique_appends:
+                positions = await self.backend.append(batch, dedupe=False)  # type: ignore[call-arg]
+            else:
+                positions = await self.backend.append(batch)
         except Exception as exc:
             self._publish_failed(exc, batch[0])
             raise

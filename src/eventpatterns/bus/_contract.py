@@ -97,12 +97,17 @@ class Capabilities:
             accepts, or ``None`` for no limit (the suites check the limit is enforced).
         dedupe_window: Seconds within which a repeated event id is not appended
             again (the suites check it expires).
+        unique_appends: ``append`` takes ``dedupe=False``, appending without checking
+            or recording the ids (the caller guarantees each is new, as job events'
+            ``<job id>.<version>`` are): what the bus passes for events whose ids
+            are new by construction (the job tracker's).
     """
 
     ordering: Literal["total", "partition", "none"] = "total"
     history: bool = True
     max_message_size: int | None = None
     dedupe_window: float = 300.0
+    unique_appends: bool = False
 
 
 @dataclass(frozen=True, slots=True)

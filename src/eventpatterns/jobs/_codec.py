@@ -8,7 +8,7 @@ from typing import Any
 from ..errors import ArgumentTypeError, ConfigurationError
 from ._model import Job, JobState, Progress, ResultRef
 
-__all__ = ["job_from_json", "job_to_json"]
+__all__ = ["job_from_json", "job_from_record", "job_to_json"]
 
 
 def job_to_json(job: Job) -> str:
@@ -71,7 +71,18 @@ def job_from_json(raw: str | bytes) -> Job:
         ConfigurationError: The text is not such a record (a corrupt or foreign value).
     """
     try:
-        obj = json.loads(raw)
+        return job_from_record(json.loads(raw))
+    except ValueError as exc:
+        raise ConfigurationError(f"not a job record: {str(raw)[:80]!r} ({exc})") from exc
+
+
+def job_from_record(obj: Any) -> Job:
+    """Return the job of a decoded record (the object :func:`job_to_json` writes).
+
+    Raises:
+        ConfigurationError: ``obj`` is not such a record.
+    """
+    try:
         _check_types(obj)
         progress = obj["progress"]
         ref = obj["result_ref"]
@@ -105,7 +116,7 @@ def job_from_json(raw: str | bytes) -> Job:
             step_outputs=tuple(obj["step_outputs"]),
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise ConfigurationError(f"not a job record: {str(raw)[:80]!r} ({exc})") from exc
+        raise ConfigurationError(f"not a job record: {str(obj)[:80]!r} ({exc})") from exc
 
 
 _INTS = ("version", "attempts", "max_attempts", "step")

@@ -14,6 +14,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..core import Event, format_time, trusted_event
+from ..errors import ConfigurationError
+from ._codec import job_from_record
 from ._model import Job, JobState
 
 __all__ = [
@@ -100,6 +102,42 @@ def job_view(job: Job) -> dict[str, Any]:
         },
         "error": job.error,
     }
+
+
+def final_job(view: Any, last: Job) -> Job | None:
+    """Return the final job an event's data (its :func:`job_view`) announces, or ``None``.
+
+    The view leaves out what a final job shares with every earlier version (input,
+    idempotency key, TTL; worker and lease are cleared at the end), so ``last``, a
+    version of the same job seen before, supplies it; ``None`` when the view is not
+    that of a later, final version of ``last`` or when its step outputs may have
+    changed since (a durable job's), so the caller reads the store instead.
+    """
+    if not isinstance(view, dict) or view.get("id") != last.id:
+        return None
+    version, step = view.get("version"), view.get("step")
+    if not isinstance(version, int) or version <= last.version or step != last.step:
+        return None
+    if view.get("owner") != last.owner or view.get("kind") != last.kind:
+        return None
+    if view.get("state") not in _FINAL_STATES or view.get("run_after") is not None:
+        return None
+    record = dict(view)
+    record.update(
+        input=last.input,
+        worker=None,
+        lease_until=None,
+        idempotency_key=last.idempotency_key,
+        ttl=last.ttl,
+        step_outputs=list(last.step_outputs),
+    )
+    try:
+        return job_from_record(record)
+    except ConfigurationError:
+        return None
+
+
+_FINAL_STATES = frozenset(state.value for state in JobState if state.final)
 
 
 def job_event(job: Job, type_: str, *, source: str) -> Event:

@@ -48,7 +48,8 @@ MAX_RACES = 50
 class _Outbox(Protocol):
     """A store appending each change's event to the bus's log with the change itself.
 
-    :class:`~eventpatterns.backends.redis.RedisJobStore` given ``outbox=``.
+    :class:`~eventpatterns.backends.redis.RedisJobStore` beside a bus on the same Redis
+    and prefix (its default; ``outbox=False`` opts out), or given ``outbox=backend``.
     """
 
     async def create_announced(self, job: Job, event: Event) -> Job: ...
@@ -85,6 +86,11 @@ class _Waiting:
 
 
 def _outbox_of(store: JobStore, bus: EventBus) -> _Outbox | None:
+    # A claim check may put a large event elsewhere: publishing does that, not the outbox.
+    adopt = bus.claim_check is None
+    outbox_for = getattr(store, "outbox_for", None)
+    if outbox_for is not None:  # the store decides (the Redis one: the same server and prefix)
+        return cast(_Outbox, store) if outbox_for(bus.backend, adopt=adopt) and adopt else None
     outbox = getattr(store, "outbox", None)
     if outbox is None:
         return None
@@ -93,8 +99,7 @@ def _outbox_of(store: JobStore, bus: EventBus) -> _Outbox | None:
             "the job store's outbox is not the tracker's bus backend: give the store"
             " outbox=<the bus's backend>, or none"
         )
-    # A claim check may put a large event elsewhere: publishing does that, not the outbox.
-    return cast(_Outbox, store) if bus.claim_check is None else None
+    return cast(_Outbox, store) if adopt else None
 
 
 class JobOps:
@@ -125,10 +130,16 @@ class JobOps:
         With an idempotency key already used by the owner, the existing job is
         returned and nothing is announced (compare ids to tell).
         """
-        if self._outbox is not None:
+        outbox = self._outbox
+        if outbox is not None:
+
+            async def create(event: Event) -> tuple[Job, bool]:
+                stored = await outbox.create_announced(job, event)
+                return stored, stored.id == job.id
+
             try:
-                stored = await self._outbox.create_announced(
-                    job, job_event(job, PENDING, source=self.source)
+                stored = await self.bus._publish_via(
+                    job_event(job, PENDING, source=self.source), create
                 )
             except EventTooLarge:
                 pass  # as without an outbox: stored, then its announcement refused
@@ -208,11 +219,16 @@ class JobOps:
         if outbox is not None:
             type_ = event_type(job, new)
             if type_ is not None:
+
+                async def replace(event: Event) -> tuple[Job, bool]:
+                    stored = await outbox.replace_announced(
+                        new, expected_version=job.version, event=event
+                    )
+                    return stored, True
+
                 try:
-                    return await outbox.replace_announced(
-                        new,
-                        expected_version=job.version,
-                        event=job_event(new, type_, source=self.source),
+                    return await self.bus._publish_via(
+                        job_event(new, type_, source=self.source), replace
                     )
                 except EventTooLarge:
                     pass  # as without an outbox: stored, then its announcement refused
@@ -352,14 +368,18 @@ class JobOps:
         writes = [(new, job.version) for job, new in pairs]
         if self._outbox is not None:
             try:
-                return await batched.replace_many(writes, events=events)
+                appended = await batched.replace_many(writes, events=events)
             except EventTooLarge:  # one of them: each on its own, as without a batch
                 return await self._write_each(pairs)
+            self.bus._count_published(
+                sum(1 for e, o in zip(events, appended, strict=True) if e and isinstance(o, Job))
+            )
+            return appended
         outcomes = await batched.replace_many(writes)
         written = [e for e, o in zip(events, outcomes, strict=True) if e and isinstance(o, Job)]
         if written:
             try:
-                await self.bus.publish_batch(written)
+                await self.bus._publish_batch_unique(written)  # new versions: no dedupe
             except (BackendUnavailable, BusClosed) as exc:
                 logger.warning("%d job events not announced: %s", len(written), exc)
         return outcomes
@@ -382,7 +402,9 @@ class JobOps:
         if type_ is None:
             return
         try:
-            await self.bus.publish(job_event(after, type_, source=self.source))
+            # Its id, <job id>.<version>, is new: the compare-and-swap wrote that
+            # version once, and only its writer announces it (no dedupe record needed).
+            await self.bus._publish_unique(job_event(after, type_, source=self.source))
         except (BackendUnavailable, BusClosed) as exc:
             logger.warning("job %s: %s not announced: %s", after.id, type_, exc)
 

@@ -434,7 +434,9 @@ class JobTracker(KindRegistry):
         arrive as one (the latest). It subscribes to the job's events before reading
         the store (no change is missed in between), reads the store again on each
         event and, as a fallback for a lost announcement, every few seconds of the
-        tracker's clock. It ends after a final state.
+        tracker's clock; the final version comes from its event, with no read (the
+        event carries the job's view; the rest of a final job is what it was). It ends
+        after a final state.
 
         Raises (from iterating):
             JobNotFound: No such job (or not ``owner``'s).

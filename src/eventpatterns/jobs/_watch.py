@@ -12,7 +12,7 @@ import anyio.lowlevel
 from ..bus import Subscription
 from ..core import Event, SystemClock
 from ..errors import BackendUnavailable, EventsMissed, JobNotFound, SubscriptionClosed
-from ._events import JOB_EVENT_PREFIX
+from ._events import JOB_EVENT_PREFIX, final_job
 from ._model import Job, JobState
 
 if TYPE_CHECKING:
@@ -32,9 +32,9 @@ RESYNC = 5.0
 HUB_BUFFER = 10_000
 
 #: What a watcher's inbox holds: a change announced (its version, or ``None`` when the
-#: event carries none, and whether it announces a final state), ``None`` (events were
-#: missed: read the store), or the error that ended the hub.
-_Announced = tuple[int | None, bool]
+#: event carries none, whether it announces a final state, and then the event's data),
+#: ``None`` (events were missed: read the store), or the error that ended the hub.
+_Announced = tuple[int | None, bool, Any]
 _Note = _Announced | None | BaseException
 
 #: The ``type`` of the events announcing a final state.
@@ -42,13 +42,14 @@ _FINAL_TYPES = frozenset(JOB_EVENT_PREFIX + state.value for state in JobState if
 
 
 class _Inbox:
-    """One watcher's notes from the hub."""
+    """One watcher's notes from the hub (``finals_only``: the ends, not other changes)."""
 
-    __slots__ = ("_notes", "_ready")
+    __slots__ = ("_notes", "_ready", "finals_only")
 
-    def __init__(self) -> None:
+    def __init__(self, *, finals_only: bool = False) -> None:
         self._notes: deque[_Note] = deque()
         self._ready = anyio.Event()
+        self.finals_only = finals_only
 
     def put(self, note: _Note) -> None:
         self._notes.append(note)
@@ -104,8 +105,12 @@ class WatchHub:
         """Return (and forget) the created job if no end of it was announced since."""
         return self._fresh.pop(job_id, None)
 
-    async def register(self, job_id: str) -> _Inbox:
-        """Return an inbox of ``job_id``'s announcements from now on."""
+    async def register(self, job_id: str, *, finals_only: bool = False) -> _Inbox:
+        """Return an inbox of ``job_id``'s announcements from now on.
+
+        ``finals_only``: only those of a final state (and missed events), for a
+        ``wait``: the changes before the end would only wake it up.
+        """
         if not self._started:
             async with self._lock:
                 if not self._started:
@@ -115,7 +120,7 @@ class WatchHub:
                     await sub.__aenter__()
                     self._tracker._spawn(self._run, sub)
                     self._started = True
-        inbox = _Inbox()
+        inbox = _Inbox(finals_only=finals_only)
         if self._ended is not None:
             inbox.put(self._ended)
         self._inboxes.setdefault(job_id, set()).add(inbox)
@@ -154,9 +159,10 @@ class WatchHub:
                     fresh.pop(subject, None)
                 watching = inboxes.get(subject)
                 if watching:
-                    note = (_version(event), final)
+                    note = (_version(event), final, event.data if final else None)
                     for inbox in watching:
-                        inbox.put(note)
+                        if final or not inbox.finals_only:
+                            inbox.put(note)
         except SubscriptionClosed as exc:  # the bus closed: every watcher ends with it
             self._end(exc)
         except BaseException:  # the tracker is leaving (cancelled), or a bug
@@ -228,11 +234,18 @@ class JobWatch:
             while True:
                 note = await self._signal()
                 if note is not None:
-                    announced, final = note
+                    announced, final, view = note
                     if announced is not None and announced <= self._last.version:
                         continue  # a change already seen (the store was read after it)
                     if self._finals_only and not final:
                         continue  # not the end yet: no need to read it
+                    if final:
+                        # The end, as its event tells it: no read. The job's events are
+                        # its store's (the outbox writes both at once; without it the
+                        # change is stored before its event is published).
+                        ended = final_job(view, self._last)
+                        if ended is not None and self._owner in (None, ended.owner):
+                            return await self._emit(ended)
                 job = await self._read()
                 if job is not None and job.version > self._last.version:
                     return await self._emit(job)
@@ -248,7 +261,7 @@ class JobWatch:
     async def _first(self) -> Job:
         # Register first, then read: a change between the two is in the inbox.
         hub = self._tracker._hub
-        self._inbox = await hub.register(self._job_id)
+        self._inbox = await hub.register(self._job_id, finals_only=self._finals_only)
         if self._finals_only:
             # Created here while the hub listened, and not ended before the
             # registration (the hub forgets it on its final event): its end will be

@@ -5,10 +5,14 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from eventpatterns import Event
+from eventpatterns.backends.redis import _codec
 from eventpatterns.backends.redis._codec import Decoded, decode_event
 from eventpatterns.errors import InvalidEvent
 from strategies import events
@@ -59,3 +63,14 @@ def test_an_entry_read_twice_is_decoded_once_and_the_cache_stays_bounded() -> No
     decoded.event("e1:2-0", raw)  # full: it starts over
     assert decoded.event("e1:1-0", raw) is not first
     assert decoded.event("e1:1-0", raw) == first
+
+
+@given(st.one_of(st.text(), st.text(alphabet="0123456789a٣.", max_size=60)))
+@settings(max_examples=300)
+def test_the_long_digit_run_check_finds_exactly_runs_of_19_ascii_digits(text: str) -> None:
+    expected = re.search("[0-9]{19}", text) is not None
+    assert _codec._may_hold_big_int(text) is expected
+    assert _codec._may_hold_big_int(text.encode()) is expected
+    padded = "x" + "7" * 19 + text
+    assert _codec._may_hold_big_int(padded)
+    assert _codec._may_hold_big_int(padded.encode())

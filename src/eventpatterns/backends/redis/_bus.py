@@ -116,6 +116,7 @@ class RedisBusBackend:
             history=True,
             max_message_size=max_message_size,
             dedupe_window=dedupe_window,
+            unique_appends=True,
         )
         self.prefix = prefix
         # Our own settings, kept apart from the capabilities we declare to the façade.
@@ -156,14 +157,28 @@ class RedisBusBackend:
         """
         return cls(split_url(url, options), **options)
 
+    @property
+    def server(self) -> tuple[Any, ...] | None:
+        """What names the server and database of the bus (``None`` on a cluster).
+
+        Equal for two Redis stores built from URLs naming the same server and database
+        alike: the job store's outbox is on by default when it is (see
+        :meth:`RedisJobStore.outbox_for`).
+        """
+        return None if self._conn.cluster else self._conn.server
+
     # -- the log --------------------------------------------------------------------------
 
-    async def append(self, events: Sequence[Event]) -> list[Position]:
-        """Append events in one round trip; see :meth:`BusBackend.append`."""
+    async def append(self, events: Sequence[Event], *, dedupe: bool = True) -> list[Position]:
+        """Append events in one round trip; see :meth:`BusBackend.append`.
+
+        ``dedupe=False``: the ids are new (the caller guarantees it), so no dedupe
+        record is read or written (``GET`` + ``SET`` per event fewer).
+        """
         self._conn.check_open()
         if not events:
             return []
-        keys, args = self.append_request(events)
+        keys, args = self.append_request(events, dedupe=dedupe)
         return self.appended(await self._conn.script("APPEND", keys, args))
 
     def append_request(

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -63,15 +62,17 @@ def _maybe_big_int(value: Any) -> bool:
 
 
 # An integer beyond 64 bits has 19 digits or more in the text: without such a run of
-# digits (found by one scan in C) the parsed data need not be walked for one.
-_LONG_NUMBER = re.compile(b"[0-9]{19}")
-_LONG_NUMBER_TEXT = re.compile("[0-9]{19}")
+# digits the parsed data need not be walked for one. Every digit mapped to "0", the run
+# is a substring search (two C passes, ~1 us for a job event; the regular expression
+# [0-9]{19} tried a match at every offset, ~20 us).
+_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_RUN = b"0" * 19
 
 
 def _may_hold_big_int(raw: bytes | str) -> bool:
-    if isinstance(raw, bytes):
-        return _LONG_NUMBER.search(raw) is not None
-    return _LONG_NUMBER_TEXT.search(raw) is not None
+    if isinstance(raw, str):
+        raw = raw.encode()
+    return _RUN in raw.translate(_TO_ZERO)
 
 
 def decode_event(raw: bytes | str) -> Event:

@@ -29,7 +29,7 @@ from ...errors import (
     StalePosition,
 )
 from ._scripts import NAMES, TEXTS, sha1
-from ._url import connection_options
+from ._url import connection_options, server_of
 
 if TYPE_CHECKING:
     from redis.asyncio import ConnectionPool, Redis, RedisCluster
@@ -299,6 +299,8 @@ class RedisConnection:
             options["retry"] = redis.asyncio.retry.Retry(backoff, 2)
         self.cluster = cluster
         self.db = options.get("db", 0)
+        #: The server and database this connection reaches (see ``_url.server_of``).
+        self.server = server_of(options)
         self.client: Redis | RedisCluster = (
             client_class(**options) if cluster else waiting_client(redis, options)
         )

@@ -33,6 +33,7 @@ from importlib.resources import files
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
+import anyio.lowlevel
 from anyio.abc import TaskStatus
 
 from ...core import Clock, Event, SystemClock
@@ -42,7 +43,7 @@ from ...jobs._model import Job, JobState
 from ...jobs._store import DEFAULT_TTL, JobPage, check_limit, format_cursor, parse_cursor
 from ._connection import DEFAULT_MAX_CONNECTIONS, RawCalls, _import_redis, pack, waiting_client
 from ._scripts import HELPERS, as_function, sha1, text_of
-from ._url import connection_options, split_store_url
+from ._url import connection_options, server_of, split_store_url
 
 if TYPE_CHECKING:
     from ._bus import RedisBusBackend
@@ -68,6 +69,38 @@ def _outbox_script(name: str) -> str:
         + as_function(_script(name), "job_script")
         + _script("outbox")
     )
+
+
+def _batch_script(outbox: bool) -> str:
+    """``create_batch.lua`` with create.lua (and, for the outbox, append.lua) embedded."""
+    if outbox:
+        head = HELPERS + as_function(text_of("append"), "bus_append")
+    else:
+        head = "local bus_append = nil\n"  # no job of a store without an outbox announces
+    return head + as_function(_script("create"), "job_script") + _script("create_batch")
+
+
+#: Most creates one batch takes (more wait for the next).
+MAX_BATCH = 256
+#: Loop iterations a batch waits for more creates to join, at most (while some do).
+BATCH_ROUNDS = 3
+
+
+class _Create:
+    """One create waiting in a batch: its script's keys and arguments, then its reply."""
+
+    __slots__ = ("announce", "args", "done", "error", "keys", "reply")
+
+    def __init__(
+        self,
+        keys: list[str],
+        args: list[Any],
+        announce: tuple[list[str], list[Any]] | None,
+    ) -> None:
+        self.keys, self.args, self.announce = keys, args, announce
+        self.reply: Any = None
+        self.error: BaseException | None = None
+        self.done = anyio.Event()
 
 
 def _many_script() -> str:
@@ -119,11 +152,15 @@ class RedisJobStore:
         grace: Seconds the server keeps a final job's keys after its TTL, in case no
             process purges it.
         clock: Where expiry reads the time (pass the tracker's clock).
-        outbox: The :class:`RedisBusBackend` the tracker's bus runs on, to append each
-            job's event to the bus's log in the same script as the change it announces
-            (one round trip instead of two; the state and its event are stored
-            together). Opt-in; the bus must use the same Redis server and the same
-            ``prefix`` (so its keys share this store's hash tag, also on Cluster).
+        outbox: Where each job's event is appended in the same script as the change it
+            announces (one round trip instead of two; the state and its event are
+            stored together). By default (``None``) the tracker's bus backend, when it
+            is a :class:`RedisBusBackend` on the same server and database (as spelled
+            in the URLs), with the same ``prefix`` and no cluster (see
+            :meth:`outbox_for`); else the tracker publishes each event itself after
+            the change. ``False`` (or ``?outbox=false`` in the URL): never. A
+            :class:`RedisBusBackend`: that one, which must use the same Redis server
+            and the same ``prefix`` (so its keys share this store's hash tag).
         redis_options: redis-py client options (``password``, ``socket_timeout``...).
 
     Raises:
@@ -144,13 +181,18 @@ class RedisJobStore:
         default_ttl: float = DEFAULT_TTL,
         grace: float = 3600.0,
         clock: Clock | None = None,
-        outbox: RedisBusBackend | None = None,
+        outbox: RedisBusBackend | bool | None = None,
         **redis_options: Any,
     ) -> None:
         if not isinstance(prefix, str) or not prefix or any(c in prefix for c in "{}"):
             raise ConfigurationError(
                 f"prefix must be a non-empty string without braces: {prefix!r}"
             )
+        # None (or True, from a URL's outbox=true): the tracker's bus, when it fits.
+        self._auto_outbox = outbox is None or outbox is True
+        self._adopted = False
+        if isinstance(outbox, bool):
+            outbox = None
         if outbox is not None:
             from ._bus import RedisBusBackend
 
@@ -164,14 +206,17 @@ class RedisJobStore:
                     f" {prefix!r} (the outbox writes both in one script: one hash tag)"
                 )
         #: The bus backend whose log job events are appended to with each change
-        #: (``None``: the tracker publishes them itself).
+        #: (``None``: the tracker publishes them itself, or, by default, this becomes
+        #: the tracker's bus backend when it fits: see :meth:`outbox_for`).
         self.outbox = outbox
+        self.prefix = prefix
         self._ttl = _positive("default_ttl", default_ttl)
         self._grace = _positive("grace", grace)
         self._clock = clock or SystemClock()
         redis = _import_redis()
         allowed = set(inspect.signature(redis.asyncio.Redis.__init__).parameters) - {"self"}
         options = connection_options(url, redis_options, cluster=False, allowed=allowed)
+        self._server = server_of(options)
         self._client = waiting_client(redis, options)
         self._unavailable: tuple[type[BaseException], ...] = (
             redis.exceptions.ConnectionError,
@@ -187,13 +232,14 @@ class RedisJobStore:
         self._create = _Script(_script("create"))
         self._replace = _Script(_script("replace"))
         self._purge = self._client.register_script(_script("purge"))
+        self._create_batch = _Script(_batch_script(False))
+        self._batch: builtins.list[_Create] | None = None
         self._get_many = _Script(_script("get_many"))
         self._replace_many = _Script(_many_script())
         self._create_out: _Script | None = None
         self._replace_out: _Script | None = None
         if outbox is not None:
-            self._create_out = _Script(_outbox_script("create"))
-            self._replace_out = _Script(_outbox_script("replace"))
+            self._load_outbox()
         self._tag = "{" + prefix + "}"
         self._leases = f"{self._tag}:jobs:leases"
         self._due = f"{self._tag}:jobs:due"
@@ -202,6 +248,48 @@ class RedisJobStore:
         #: The channel the ids of running jobs whose cancellation was requested go out on.
         self.cancel_channel = f"{self._tag}:jobs:cancels"
         self._closed = False
+
+    def _load_outbox(self) -> None:
+        self._create_out = _Script(_outbox_script("create"))
+        self._replace_out = _Script(_outbox_script("replace"))
+        self._create_batch = _Script(_batch_script(True))
+
+    def outbox_for(self, backend: object, *, adopt: bool = True) -> bool:
+        """Return whether this store appends ``backend``'s job events itself.
+
+        The tracker asks it as it starts (with its bus's backend). A store given
+        ``outbox=backend`` answers ``True``; one given ``outbox=False`` (or another
+        tracker's backend, adopted before) answers ``False``; by default, with
+        ``adopt``, it takes ``backend`` as its :attr:`outbox` when that is a
+        :class:`RedisBusBackend` of the same ``prefix`` on the same server and
+        database, spelled alike (``localhost`` is not ``127.0.0.1``), and not on a
+        cluster.
+
+        Raises:
+            ConfigurationError: The store was given another backend as ``outbox``.
+        """
+        from ._bus import RedisBusBackend
+
+        if self.outbox is not None:
+            if self.outbox is backend:
+                return True
+            if self._adopted:
+                return False  # another tracker's bus (a store shared by two): publish
+            raise ConfigurationError(
+                "the job store's outbox is not the tracker's bus backend: give the store"
+                " outbox=<the bus's backend>, or none"
+            )
+        if (
+            not (adopt and self._auto_outbox)
+            or not isinstance(backend, RedisBusBackend)
+            or backend.prefix != self.prefix
+            or backend.server is None
+            or backend.server != self._server
+        ):
+            return False
+        self.outbox, self._adopted = backend, True
+        self._load_outbox()
+        return True
 
     # -- keys and plumbing ---------------------------------------------------------------
 
@@ -241,7 +329,8 @@ class RedisJobStore:
     def from_url(cls, url: str, **options: Any) -> RedisJobStore:
         """Build from ``redis://host:port/db?prefix=myapp&default_ttl=86400``.
 
-        ``prefix``, ``default_ttl`` and ``grace`` are read from the query string, with
+        ``prefix``, ``default_ttl``, ``grace`` and ``outbox`` (``false``: none) are read
+        from the query string, with
         the redis-py connection options of ``docs/backends.md``; the other Redis
         stores' options (a bus URL's ``max_entries``...) are skipped, so one URL serves
         every store. Keyword ``options`` (``clock``, ``outbox``...) win over the URL.
@@ -303,7 +392,7 @@ class RedisJobStore:
             self._deadlines,
             self._due,
         ]
-        for _ in range(5):  # the keyed job may expire between the script and the read
+        for attempt in range(5):  # the keyed job may expire between the script and the read
             args = [
                 data,
                 job.id,
@@ -314,7 +403,10 @@ class RedisJobStore:
                 _num(self._clock.time()),
                 _num(job.run_after),
             ]
-            reply = await self._run(self._create, self._create_out, keys, args, announce)
+            if attempt == 0:
+                reply = await self._batched(keys, args, announce)
+            else:
+                reply = await self._run(self._create, self._create_out, keys, args, announce)
             status = reply[0]
             if status == b"OK":
                 return job
@@ -324,6 +416,82 @@ class RedisJobStore:
             if existing is not None:
                 return existing
         raise JobConflict(job.id, expected=None, actual=None)  # pragma: no cover - a race x5
+
+    async def _batched(
+        self,
+        keys: builtins.list[str],
+        args: builtins.list[Any],
+        announce: tuple[builtins.list[str], builtins.list[Any]] | None,
+    ) -> Any:
+        """Run create.lua in a batch with the other creates of this loop iteration.
+
+        The first create of an iteration leads: it lets the loop run (up to
+        :data:`BATCH_ROUNDS` times, while more creates join), then sends them all in
+        one ``create_batch.lua`` and hands each its own reply (or the error of the
+        round trip). Its round trip is shielded, as any command in flight is written
+        whether or not its caller waits: a create cancelled meanwhile may be stored.
+        """
+        batch = self._batch
+        entry = _Create(keys, args, announce)
+        if batch is not None and len(batch) < MAX_BATCH:
+            batch.append(entry)
+            await entry.done.wait()
+        else:
+            batch = self._batch = [entry]
+            try:
+                with anyio.CancelScope(shield=True):
+                    for _ in range(BATCH_ROUNDS):
+                        joined = len(batch)
+                        await anyio.lowlevel.checkpoint()
+                        if len(batch) == joined:
+                            break
+                    if self._batch is batch:
+                        self._batch = None
+                    await self._flush(batch)
+            finally:
+                if self._batch is batch:  # pragma: no cover - _flush sets every entry
+                    self._batch = None
+        if entry.error is not None:
+            raise entry.error
+        return entry.reply
+
+    async def _flush(self, batch: builtins.list[_Create]) -> None:
+        """Send ``batch`` (one create: its own script), set each entry's reply or error."""
+        try:
+            if len(batch) == 1:
+                only = batch[0]
+                only.reply = await self._run(
+                    self._create, self._create_out, only.keys, only.args, only.announce
+                )
+                return
+            header: builtins.list[Any] = ["", "", "", "", ""]
+            keys: builtins.list[str] = [f"{self._tag}:log", f"{self._tag}:meta"]
+            args: builtins.list[Any] = [len(batch), *header]
+            for entry in batch:
+                announce = entry.announce
+                args.append("0" if announce is None else "1")
+                keys += entry.keys
+                args += entry.args
+                if announce is not None:
+                    more_keys, more_args = announce
+                    keys[0:2] = more_keys[0:2]
+                    args[1:6] = more_args[0:5]
+                    keys.append(more_keys[2])
+                    args += more_args[5:7]
+            script = self._create_batch
+            raw = self._raw
+            replies = await self._call(lambda: raw.script(script.sha, script.text, keys, args))
+            if len(replies) > len(batch):
+                assert self.outbox is not None  # noqa: S101 - only the outbox appends
+                self.outbox.appended(replies[-1])
+            for entry, reply in zip(batch, replies, strict=False):
+                entry.reply = reply
+        except Exception as exc:
+            for entry in batch:
+                entry.error = exc
+        finally:
+            for entry in batch:
+                entry.done.set()
 
     async def _run(
         self,

@@ -23,6 +23,7 @@ __all__ = [
     "BUS_OPTIONS",
     "REDIS_OPTIONS",
     "STORE_OPTIONS",
+    "server_of",
     "connection_options",
     "split_store_url",
     "split_url",
@@ -105,7 +106,12 @@ BUS_OPTIONS: Mapping[str, Callable[[str], Any]] = {
 #: error naming it.
 STORE_OPTIONS: Mapping[str, Mapping[str, Callable[[str], Any]]] = {
     "RedisBusBackend": BUS_OPTIONS,
-    "RedisJobStore": {"prefix": _text, "default_ttl": _seconds, "grace": _seconds},
+    "RedisJobStore": {
+        "prefix": _text,
+        "default_ttl": _seconds,
+        "grace": _seconds,
+        "outbox": _bool,
+    },
     "RedisPresence": {
         "prefix": _text,
         "ttl": _seconds,
@@ -292,3 +298,13 @@ def connection_options(
             raise ConfigurationError(f"redis option db must be 0 on Redis Cluster, got {db}")
         out.pop("db", None)
     return out
+
+
+def server_of(options: Mapping[str, Any]) -> tuple[Any, ...]:
+    """Return what names the database ``options`` (:func:`connection_options`') reach.
+
+    Two clients whose answers are equal talk to the same database of the same server
+    (as spelled: ``localhost`` and ``127.0.0.1`` differ, so a match is never a guess).
+    """
+    where = options.get("unix_socket_path") or (options.get("host"), options.get("port"))
+    return (where, options.get("db", 0), options.get("username"))
