@@ -492,7 +492,7 @@ def test_a_match_during_a_change_leaves_no_stale_answer_behind(
 
 def test_answers_where_ruler_2_0_1_errs_found_side_by_side() -> None:
     # A /0 block holds addresses of its own family only (Ruler's also took IPv6 and 10).
-    index = PatternIndex()
+    index: PatternIndex[str] = PatternIndex()
     index.add("v4", {"ip": [{"cidr": "0.0.0.0/0"}]})
     index.add("v6", {"ip": [{"cidr": "::/0"}]})
     assert index.match({"ip": "192.0.2.1"}) == {"v4"}
