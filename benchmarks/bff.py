@@ -24,7 +24,7 @@ callers in a closed loop: the throughput, where the tail is the queue in front o
 busy core).
 
     python benchmarks/bff.py [--requests 1600] [--concurrency 10] [--rounds 8] [--slow-ms 20]
-                             [--rate 100]
+                             [--rate 50]
 """
 
 from __future__ import annotations
@@ -294,7 +294,7 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--slow-ms", type=float, default=20.0)
     parser.add_argument(
-        "--rate", type=float, default=100.0, help="views/s of the paced (open-loop) rows"
+        "--rate", type=float, default=50.0, help="views/s of the paced (open-loop) rows"
     )
     parsed = parser.parse_args()
     SLOW = parsed.slow_ms / 1000
