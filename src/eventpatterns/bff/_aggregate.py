@@ -345,7 +345,7 @@ class Aggregator:
         try:
             with anyio.fail_after(upstream.timeout):
                 request = self.client.stream(
-                    part.method, url, params=query, timeout=upstream.timeout
+                    part.method, url, params=query or None, timeout=upstream.timeout
                 )
                 async with request as response:
                     chunks: list[bytes] = []
