@@ -48,6 +48,23 @@ async def test_parts_run_concurrently_and_each_gets_its_data(service: tuple[Serv
     assert {n: p.data for n, p in result.parts.items()} == {"a": {"half": "a"}, "b": {"half": "b"}}
 
 
+async def test_a_fixed_url_is_parsed_once_and_serves_every_view_that_names_it(
+    service: tuple[Service, str],
+) -> None:
+    _upstream, url = service
+    one = View("one", "/one", (Part("a", "svc", "/pair/a"), Part("b", "svc", "/pair/b")))
+    other = View("other", "/other", (Part("x", "svc", "/pair/b"), Part("y", "svc", "/pair/a")))
+    async with httpx.AsyncClient() as client:
+        agg = aggregator(url, client)
+        for view, expected in ((one, {"a": "a", "b": "b"}), (other, {"x": "b", "y": "a"})) * 2:
+            result = await agg.fetch(view, {})
+            assert {n: p.data for n, p in result.parts.items()} == {
+                n: {"half": h} for n, h in expected.items()
+            }
+    # Two fixed URLs, parsed once each, whatever the view naming them.
+    assert sorted(str(u) for u in agg._fixed.values()) == [f"{url}/pair/a", f"{url}/pair/b"]
+
+
 async def test_a_slow_part_times_out_and_the_rest_still_answer(
     service: tuple[Service, str],
 ) -> None:

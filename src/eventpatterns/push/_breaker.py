@@ -85,15 +85,19 @@ class Breaker:
     def record(self, policy: BreakerPolicy, *, ok: bool, now: float) -> Breaker:
         """Return the breaker after a send answered (``ok``: not a transient failure)."""
         if ok:
-            return Breaker()
+            return _CLOSED
         if self.state == "half-open":
             cooldown = min(policy.max_cooldown, max(policy.cooldown, self.cooldown * 2))
             return Breaker("open", 0, now + cooldown, cooldown)
         failures = self.failures + 1
         if failures >= policy.threshold:
             return Breaker("open", 0, now + policy.cooldown, policy.cooldown)
-        return dataclasses.replace(self, failures=failures)
+        return Breaker(self.state, failures, self.until, self.cooldown, self.trial)
 
     def retry_at(self) -> float | None:
         """While open, when to try again; else ``None``."""
         return self.until if self.state == "open" else None
+
+
+#: The closed breaker with no failures (frozen, so one instance serves every caller).
+_CLOSED = Breaker()
