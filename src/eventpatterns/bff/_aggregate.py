@@ -247,8 +247,9 @@ class Aggregator:
             self.upstreams[upstream.name] = upstream
         self._breakers: dict[str, Breaker] = {name: Breaker() for name in self.upstreams}
         # Parsed URLs of the parts whose URL takes no request value, by upstream and
-        # path: httpx would parse the same string again on every call (a tenth of the
-        # aggregator's own CPU per part). Bounded by the configured parts.
+        # path: httpx would parse the same string again on every call (with three
+        # such parts, CPU per view went from about 1.04x a hand-written httpx view to
+        # 0.93-0.96x). Bounded by the configured parts.
         self._fixed: dict[tuple[str, str], httpx.URL] = {}
         self._own_client = client is None
         if client is None:
