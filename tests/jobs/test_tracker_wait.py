@@ -8,7 +8,7 @@ import anyio
 import anyio.lowlevel
 import pytest
 
-from eventpatterns import EventBus
+from eventpatterns import Event, EventBus
 from eventpatterns.backends.memory import MemoryBusBackend, MemoryJobStore
 from eventpatterns.errors import BackendUnavailable, JobNotFound, JobTimeout
 from eventpatterns.jobs import (
@@ -51,6 +51,11 @@ class CountingStore(FlakyStore):
         self.gets += 1
         job = await super().get(job_id)
         return None if self.hidden else job
+
+
+def hears_changes(tracker: JobTracker) -> bool:
+    """Whether the tracker's hub subscribed to the changes before the end."""
+    return tracker._hub._changes
 
 
 async def listening(tracker: JobTracker) -> None:
@@ -127,17 +132,46 @@ async def test_missed_events_make_every_wait_read_the_store(
         job = await tracker.submit("echo", 5, owner="u1")
         job = await act(tracker, job, Start("w1", lease=30))
         assert job.id in tracker._hub._fresh
-        events = []
-        for _ in range(8 + 10):  # more than the hub holds, at once: a gap
-            new = dataclasses.replace(job, version=job.version + 1, progress=Progress(0.5))
-            job = await tracker.store.replace(new, expected_version=job.version)
-            events.append(job_event(job, PROGRESS, source="/t"))
+        # Other jobs' ends, more than the hub holds, at once: a gap (job's end may be
+        # among the missed ones, so its wait must read the store).
+        events = [Event(type=SUCCEEDED, source="/t", subject=f"gone-{n}") for n in range(18)]
         await tracker.bus.publish_batch(events)
         with anyio.fail_after(5):
             while tracker._hub._fresh:
                 await anyio.lowlevel.checkpoint()
         with pytest.raises(JobTimeout, match="still running"):  # read: running, not pending
             await tracker.wait(job.id, timeout=0.05)
+
+
+async def test_a_wait_hears_only_the_ends_and_a_watch_the_other_changes_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_watch, "HUB_BUFFER", 8)
+    async with tracking() as tracker:
+        await listening(tracker)
+        job = await tracker.submit("echo", 5, owner="u1")
+        job = await act(tracker, job, Start("w1", lease=30))
+        events = []
+        for _ in range(8 + 10):  # more changes than the hub holds, at once
+            new = dataclasses.replace(job, version=job.version + 1, progress=Progress(0.5))
+            job = await tracker.store.replace(new, expected_version=job.version)
+            events.append(job_event(job, PROGRESS, source="/t"))
+        await tracker.bus.publish_batch(events)
+        done = await act(tracker, job, Succeed("w1", result={"ok": True}))
+        # No watch yet: the hub subscribed to the ends alone, so the progress did not
+        # overflow it; the created job still stands for the wait's first read.
+        assert not hears_changes(tracker)
+        assert (await tracker.wait(job.id, timeout=5)).version == done.version
+        # A watch subscribes to the other changes, and sees them.
+        second = await tracker.submit("echo", 6, owner="u1")
+        async with tracker.watch(second.id) as updates:
+            seen = [await updates.__anext__()]
+            assert hears_changes(tracker)
+            running = await act(tracker, second, Start("w1", lease=30))
+            seen.append(await updates.__anext__())
+            await act(tracker, running, Succeed("w1", result=1))
+            seen.append(await updates.__anext__())
+        assert [j.state for j in seen] == [JobState.PENDING, JobState.RUNNING, JobState.SUCCEEDED]
 
 
 async def test_the_hub_remembers_a_bounded_number_of_created_jobs(

@@ -11,7 +11,7 @@ from typing import Any, Protocol, runtime_checkable
 from ..core import ATTRIBUTES, Event, format_time
 from ..errors import ConfigurationError
 
-__all__ = ["SupportsMatch", "as_matcher", "event_view"]
+__all__ = ["SupportsMatch", "as_matcher", "event_view", "type_probe", "type_probes"]
 
 
 @runtime_checkable
@@ -76,6 +76,49 @@ def event_view(event: Event, keys: frozenset[str]) -> dict[str, Any]:
         elif key in event.extensions:
             out[key] = event.extensions[key]
     return out
+
+
+def type_probe(type_: str, *, prefix: bool = False) -> bytes:
+    """Return the bytes ``Event.to_json()`` writes for an event of type ``type_``.
+
+    ``prefix``: of a type starting with ``type_`` (JSON escapes each character on its
+    own, so the text of a prefix is a prefix of the text).
+
+    Raises:
+        UnicodeEncodeError: ``type_`` holds a lone surrogate (no event's type does).
+    """
+    text = json.dumps(type_, ensure_ascii=False)
+    return b'"type":' + (text[:-1] if prefix else text).encode()
+
+
+def type_probes(matcher: SupportsMatch | None) -> tuple[bytes, ...] | None:
+    """Return byte strings one of which the JSON form of every wanted event holds.
+
+    A pattern whose top-level ``type`` condition lists only exact strings and
+    ``prefix`` conditions wants only events whose ``Event.to_json()`` text holds
+    ``"type":"<value>"`` (or ``"type":"<prefix>``) for one of them, so an entry of
+    the log without any can be skipped without decoding it. A text holding one may
+    still not match (the bytes can sit inside ``data``): it is decoded and matched.
+    ``None``: the pattern wants other events too (or reads the matcher's own way).
+    """
+    pattern = getattr(matcher, "pattern", None)
+    if not isinstance(pattern, dict):
+        return None
+    values = pattern.get("type")
+    if not isinstance(values, list) or not values:
+        return None
+    probes: list[bytes] = []
+    for value in values:
+        try:
+            if isinstance(value, str):
+                probes.append(type_probe(value))
+            elif isinstance(value, dict) and len(value) == 1 and type(value.get("prefix")) is str:
+                probes.append(type_probe(value["prefix"], prefix=True))
+            else:
+                return None
+        except UnicodeEncodeError:  # a lone surrogate: screening is not worth the doubt
+            return None
+    return tuple(probes)
 
 
 @functools.lru_cache(maxsize=4096)

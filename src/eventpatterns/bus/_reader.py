@@ -16,7 +16,7 @@ from anyio.abc import TaskGroup, TaskStatus
 
 from ..errors import BackendUnavailable, BusClosed, InvalidPosition, ResyncRequired
 from ._contract import BusBackend, LogEntry, Position
-from ._matching import SupportsMatch, event_view
+from ._matching import SupportsMatch, event_view, type_probes
 
 __all__ = ["INDEX_THRESHOLD", "LogReader", "Sink"]
 
@@ -75,6 +75,10 @@ class LogReader:
         self._scope = anyio.CancelScope()
         self._index: Any = None  # a PatternIndex, once there are many distinct patterns
         self._indexed: dict[int, SupportsMatch] = {}
+        # The probes of the distinct matchers fanned out to last (held, so that their
+        # ids cannot be reused), and their union (None: some matcher has none).
+        self._screened: dict[int, SupportsMatch | None] = {}
+        self._probes: tuple[bytes, ...] | None = None
 
     async def attach(self, sink: Sink) -> None:
         """Push entries appended from now on to ``sink`` (start reading if needed).
@@ -158,6 +162,14 @@ class LogReader:
                 groups[key][1].append(sink)
             else:
                 groups[key] = (matcher, [sink])
+        probes = self._screen(groups)
+        if probes is not None:
+            # Every pattern names the event types it wants: an entry the backend hands
+            # undecoded (``raw``: its ``Event.to_json()`` bytes) whose text names none
+            # of them is wanted by nobody, and is skipped without being decoded.
+            entries = [e for e in entries if _may_want(e, probes)]
+            if not entries:
+                return
         indexed = self._sync_index(groups)
         by_group: dict[int, list[LogEntry]] = {}
         if indexed:
@@ -189,6 +201,24 @@ class LogReader:
                 for sink in sinks:
                     sink.push(matched)
 
+    def _screen(
+        self, groups: dict[int, tuple[SupportsMatch | None, list[Sink]]]
+    ) -> tuple[bytes, ...] | None:
+        """Return the union of every distinct matcher's type probes (``None``: no screen)."""
+        if groups.keys() != self._screened.keys():
+            self._screened = {key: matcher for key, (matcher, _) in groups.items()}
+            union: list[bytes] = []
+            for matcher in self._screened.values():
+                found = type_probes(matcher)
+                if found is None:
+                    union = []
+                    self._probes = None
+                    break
+                union.extend(found)
+            else:
+                self._probes = tuple(dict.fromkeys(union))
+        return self._probes
+
     def _sync_index(self, groups: dict[int, tuple[SupportsMatch | None, list[Sink]]]) -> set[int]:
         """Hold the compiled patterns in the shared index when there are many of them."""
         if len(groups) < INDEX_THRESHOLD:
@@ -210,3 +240,14 @@ class LogReader:
             self._index.add(key, compiled[key])
             held[key] = compiled[key]  # a strong reference: the id cannot be reused
         return set(compiled)
+
+
+def _may_want(entry: LogEntry, probes: tuple[bytes, ...]) -> bool:
+    """Tell whether ``entry`` may hold an event of a probed type (decoded ones may)."""
+    raw = getattr(entry, "raw", None)
+    if raw is None:
+        return True
+    for probe in probes:  # noqa: SIM110 - any() of a generator costs more, per entry
+        if probe in raw:
+            return True
+    return False

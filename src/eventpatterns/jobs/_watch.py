@@ -12,7 +12,7 @@ import anyio.lowlevel
 from ..bus import Subscription
 from ..core import Event, SystemClock
 from ..errors import BackendUnavailable, EventsMissed, JobNotFound, SubscriptionClosed
-from ._events import JOB_EVENT_PREFIX, final_job
+from ._events import CANCELLING, JOB_EVENT_PREFIX, PROGRESS, STEP, final_job
 from ._model import Job, JobState
 
 if TYPE_CHECKING:
@@ -39,6 +39,15 @@ _Note = _Announced | None | BaseException
 
 #: The ``type`` of the events announcing a final state.
 _FINAL_TYPES = frozenset(JOB_EVENT_PREFIX + state.value for state in JobState if state.final)
+
+#: The ``type`` of every other job event (a change before the end).
+CHANGE_TYPES = frozenset(
+    [JOB_EVENT_PREFIX + s.value for s in JobState if not s.final and s is not JobState.UNKNOWN]
+    + [PROGRESS, STEP, CANCELLING]
+)
+
+_FINALS_PATTERN = {"type": sorted(_FINAL_TYPES)}
+_CHANGES_PATTERN = {"type": sorted(CHANGE_TYPES)}
 
 
 class _Inbox:
@@ -71,18 +80,21 @@ class _Inbox:
 
 
 class WatchHub:
-    """One bus subscription per tracker, shared by all its watchers.
+    """The bus subscriptions of one tracker, shared by all its watchers.
 
     A watcher per job with a subscription of its own would cost a compiled pattern,
     an index update and a match per event each; the hub matches every job event once
-    and hands its version to the inboxes registered for that job id.
+    and hands its version to the inboxes registered for that job id. It subscribes to
+    the jobs' ends on the first watcher, and to their other changes on the first
+    :meth:`JobTracker.watch` (a :meth:`JobTracker.wait` needs only the end).
     """
 
     def __init__(self, tracker: JobTracker) -> None:
         self._tracker = tracker
         self._inboxes: dict[str, set[_Inbox]] = {}
         self._lock = anyio.Lock()
-        self._started = False
+        self._started = False  # listening to the ends
+        self._changes = False  # listening to the other changes too
         self._ended: BaseException | None = None
         # Jobs this tracker created while the hub listened, whose end the hub has not
         # seen yet: a ``wait`` on one can start from the created job instead of
@@ -91,7 +103,7 @@ class WatchHub:
 
     @property
     def listening(self) -> bool:
-        """Whether the hub hears every job event published from now on."""
+        """Whether the hub hears every job's end published from now on."""
         return self._started and self._ended is None
 
     def remember(self, job: Job) -> None:
@@ -112,19 +124,31 @@ class WatchHub:
         ``wait``: the changes before the end would only wake it up.
         """
         if not self._started:
-            async with self._lock:
-                if not self._started:
-                    sub = self._tracker.bus.subscribe(
-                        {"type": [{"prefix": JOB_EVENT_PREFIX}]}, buffer=HUB_BUFFER
-                    )
-                    await sub.__aenter__()
-                    self._tracker._spawn(self._run, sub)
-                    self._started = True
+            await self._listen(changes=False)
+        if not finals_only and not self._changes:
+            await self._listen(changes=True)
         inbox = _Inbox(finals_only=finals_only)
         if self._ended is not None:
             inbox.put(self._ended)
         self._inboxes.setdefault(job_id, set()).add(inbox)
         return inbox
+
+    async def _listen(self, *, changes: bool) -> None:
+        # Two subscriptions: the ends, which every watcher needs, and the other changes,
+        # which only a ``watch`` does (opened on its first). A tracker that only
+        # ``wait``s hears the ends alone: on Redis the other events are not even
+        # decoded (their types screen them out of the bus's reader).
+        async with self._lock:
+            if self._changes if changes else self._started:
+                return
+            pattern = _CHANGES_PATTERN if changes else _FINALS_PATTERN
+            sub = self._tracker.bus.subscribe(pattern, buffer=HUB_BUFFER)
+            await sub.__aenter__()
+            self._tracker._spawn(self._run, sub)
+            if changes:
+                self._changes = True
+            else:
+                self._started = True
 
     def unregister(self, job_id: str, inbox: _Inbox) -> None:
         """Stop sending ``job_id``'s announcements to ``inbox``."""

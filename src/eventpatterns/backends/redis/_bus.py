@@ -26,7 +26,7 @@ from ...bus import (
 )
 from ...core import Clock, Event, SystemClock
 from ...errors import ConfigurationError, EventTooLarge, PositionExpired, StalePosition
-from ._codec import Decoded, decode_event
+from ._codec import Decoded, RawEntry, decode_event
 from ._connection import RedisConnection
 from ._keys import BusKeys
 from ._positions import Positions, id_key, new_epoch
@@ -253,8 +253,9 @@ class RedisBusBackend:
         )
         prefix = self._positions.seen(page[0])
         if len(page) > 2:
-            entries = [
-                LogEntry(prefix + page[i].decode(), decode_event(page[i + 1]))
+            decoded = self._decoded
+            entries: list[LogEntry] = [
+                RawEntry(prefix + page[i].decode(), page[i + 1], decoded)
                 for i in range(2, len(page), 2)
             ]
             self._tail = entries[-1].position
@@ -285,7 +286,8 @@ class RedisBusBackend:
                 first: Any = await self._conn.client.xrange(k.log, "-", "+", count=1)
             oldest = prefix + first[0][0].decode() if first else None
             raise PositionExpired(after or f"{prefix}{since}", oldest=oldest)
-        entries = [LogEntry(prefix + pos.decode(), decode_event(field(f, b"e"))) for pos, f in raw]
+        decoded = self._decoded
+        entries = [RawEntry(prefix + pos.decode(), field(f, b"e"), decoded) for pos, f in raw]
         self._tail = entries[-1].position
         return entries
 
@@ -319,10 +321,10 @@ class RedisBusBackend:
         if not raw:
             return []
         prefix = self._positions.seen(epoch_now)
-        event = self._decoded.event
-        entries = [
-            LogEntry(position := prefix + pos.decode(), event(position, field(f, b"e")))
-            for pos, f in raw
+        # Decoded when first read: the bus's reader skips those nobody wants unread.
+        decoded = self._decoded
+        entries: list[LogEntry] = [
+            RawEntry(prefix + pos.decode(), field(f, b"e"), decoded) for pos, f in raw
         ]
         self._tail = entries[-1].position
         return entries

@@ -19,9 +19,10 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from ...bus import LogEntry
 from ...core import Event, trusted_event
 
-__all__ = ["Decoded", "decode_event"]
+__all__ = ["Decoded", "RawEntry", "decode_event"]
 
 
 def _no_constant(name: str) -> Any:
@@ -119,4 +120,34 @@ class Decoded:
         if len(events) >= self._size:
             events.clear()
         events[position] = event
+        return event
+
+
+class RawEntry(LogEntry):
+    """A log entry that decodes its event when :attr:`event` is first read.
+
+    ``raw`` is the entry's ``Event.to_json()`` bytes: the bus's reader can tell from
+    them that no subscription wants the entry (see ``type_probes``) and skip it
+    undecoded. An entry that is not a valid event raises ``InvalidEvent`` on that
+    first read, as reading it eagerly would.
+    """
+
+    __slots__ = ("_decoded", "_event", "raw")
+
+    raw: bytes
+    _decoded: Decoded
+    _event: Event | None
+
+    def __init__(self, position: str, raw: bytes, decoded: Decoded) -> None:
+        object.__setattr__(self, "position", position)  # frozen, as LogEntry
+        object.__setattr__(self, "raw", raw)
+        object.__setattr__(self, "_decoded", decoded)
+        object.__setattr__(self, "_event", None)
+
+    @property  # LogEntry's field, decoded on first read
+    def event(self) -> Event:
+        event: Event | None = self._event
+        if event is None:
+            event = self._decoded.event(self.position, self.raw)
+            object.__setattr__(self, "_event", event)
         return event

@@ -17,7 +17,6 @@ along with the group's next call, saving a round trip per batch.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import time
 from collections.abc import Sequence
@@ -26,6 +25,7 @@ from typing import Any
 import anyio
 
 from ...bus import Delivery
+from ...bus._matching import type_probe
 from ...core import Clock, Event
 from ...errors import BackendUnavailable, BusClosed, EventPatternsError, GroupNotFound
 from ...observability._metrics import metrics
@@ -101,11 +101,6 @@ _Taken = tuple[list[Delivery], "float | None", str]  # deliveries, next due time
 #: The "last id" of a take whose entries were all screened out: take again at once.
 _SCREENED = "screened"
 _FILTERED = metrics.counter("eventpatterns_bus_dropped_total", reason="filtered_out")
-
-
-def type_probe(type_: str) -> bytes:
-    """Return the bytes ``Event.to_json()`` writes for an event of type ``type_``."""
-    return b'"type":' + json.dumps(type_, ensure_ascii=False).encode()
 
 
 class Receiver:
