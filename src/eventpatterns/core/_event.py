@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict
 
 from ..errors import ArgumentTypeError, InvalidEvent
 from ._ids import new_id
+from ._json import dumps
 from ._rules import (
     ATTRIBUTES,
     FIELDS,
@@ -192,7 +193,7 @@ class Event(BaseModel):
 
     def to_json(self) -> bytes:
         """Encode as a structured-mode ``application/cloudevents+json`` document."""
-        return json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False).encode()
+        return dumps(self.to_dict())  # the data was checked: no NaN, no surrogates
 
     @classmethod
     def from_dict(cls, obj: Any) -> Event:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..core._json import dumps, loads
 from ..errors import ArgumentTypeError, ConfigurationError
 from ._model import Job, JobState, Progress, ResultRef
 
@@ -57,6 +58,8 @@ def job_to_json(job: Job) -> str:
         "step_outputs": list(job.step_outputs),
     }
     try:
+        if _plain(record):  # orjson would write NaN as null: only exact JSON values
+            return dumps(record).decode()
         return json.dumps(record, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     except (TypeError, ValueError) as exc:
         raise ArgumentTypeError(
@@ -71,7 +74,7 @@ def job_from_json(raw: str | bytes) -> Job:
         ConfigurationError: The text is not such a record (a corrupt or foreign value).
     """
     try:
-        return job_from_record(json.loads(raw))
+        return job_from_record(loads(raw))
     except ValueError as exc:
         raise ConfigurationError(f"not a job record: {str(raw)[:80]!r} ({exc})") from exc
 
@@ -117,6 +120,26 @@ def job_from_record(obj: Any) -> Job:
         )
     except (ValueError, TypeError, KeyError) as exc:
         raise ConfigurationError(f"not a job record: {str(obj)[:80]!r} ({exc})") from exc
+
+
+def _plain(value: Any) -> bool:
+    """Tell whether ``value`` is made of exact JSON types alone, with finite floats."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return True
+    if kind is float:
+        return bool(value - value == 0.0)  # NaN and infinities give NaN
+    try:
+        if kind is dict:
+            for key, item in value.items():
+                if type(key) is not str or not _plain(item):
+                    return False
+            return True
+        if kind is list or kind is tuple:
+            return all(_plain(item) for item in value)
+    except RecursionError:  # nested too deep to walk: json.dumps decides
+        return False
+    return False
 
 
 _INTS = ("version", "attempts", "max_attempts", "step")

@@ -21,6 +21,7 @@ from typing import Any
 
 from ...bus import LogEntry
 from ...core import Event, trusted_event
+from ...core._json import may_hold_big_int
 
 __all__ = ["Decoded", "RawEntry", "decode_event"]
 
@@ -62,20 +63,6 @@ def _maybe_big_int(value: Any) -> bool:
     return False
 
 
-# An integer beyond 64 bits has 19 digits or more in the text: without such a run of
-# digits the parsed data need not be walked for one. Every digit mapped to "0", the run
-# is a substring search (two C passes, ~1 us for a job event; the regular expression
-# [0-9]{19} tried a match at every offset, ~20 us).
-_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
-_RUN = b"0" * 19
-
-
-def _may_hold_big_int(raw: bytes | str) -> bool:
-    if isinstance(raw, str):
-        raw = raw.encode()
-    return _RUN in raw.translate(_TO_ZERO)
-
-
 def decode_event(raw: bytes | str) -> Event:
     """Return the event a log entry holds (``Event.to_json()`` output).
 
@@ -85,7 +72,7 @@ def decode_event(raw: bytes | str) -> Event:
     try:
         obj = _loads(raw)  # orjson refuses NaN/Infinity; its JSONDecodeError is a ValueError
         # orjson reads integers beyond 64 bits as floats: those take the validated way.
-        if type(obj) is dict and not (_may_hold_big_int(raw) and _maybe_big_int(obj.get("data"))):
+        if type(obj) is dict and not (may_hold_big_int(raw) and _maybe_big_int(obj.get("data"))):
             return trusted_event(obj)
     except ValueError:  # InvalidEvent is a ValueError too: let validation tell why
         pass
