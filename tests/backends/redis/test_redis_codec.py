@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from eventpatterns import Event
 from eventpatterns.backends.redis import _codec
 from eventpatterns.backends.redis._codec import Decoded, decode_event
+from eventpatterns.core._json import may_hold_big_int
 from eventpatterns.errors import InvalidEvent
 from strategies import events
 
@@ -69,8 +70,8 @@ def test_an_entry_read_twice_is_decoded_once_and_the_cache_stays_bounded() -> No
 @settings(max_examples=300)
 def test_the_long_digit_run_check_finds_exactly_runs_of_19_ascii_digits(text: str) -> None:
     expected = re.search("[0-9]{19}", text) is not None
-    assert _codec.may_hold_big_int(text) is expected
-    assert _codec.may_hold_big_int(text.encode()) is expected
+    assert may_hold_big_int(text) is expected
+    assert may_hold_big_int(text.encode()) is expected
     padded = "x" + "7" * 19 + text
-    assert _codec.may_hold_big_int(padded)
-    assert _codec.may_hold_big_int(padded.encode())
+    assert may_hold_big_int(padded)
+    assert may_hold_big_int(padded.encode())
