@@ -12,7 +12,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from eventpatterns import Event
-from eventpatterns.backends.redis import _codec
 from eventpatterns.backends.redis._codec import Decoded, decode_event
 from eventpatterns.core._json import may_hold_big_int
 from eventpatterns.errors import InvalidEvent
