@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
 from hypothesis import given
 
-from eventpatterns.core import ATTRIBUTES, Event, trusted_event
+from eventpatterns.core import ATTRIBUTES, Event, _rules, trusted_event
+from eventpatterns.core._rules import extension_name_error
 from eventpatterns.errors import InvalidEvent
 from strategies import events
 
@@ -93,3 +95,32 @@ def test_what_it_does_not_check() -> None:
     assert event.subject == "a\nb"
     with pytest.raises(InvalidEvent):
         Event.from_dict({**HEAD, "subject": "a\nb"})
+
+
+@given(events())
+def test_an_aware_datetime_is_taken_as_it_is(event: Event) -> None:
+    obj = event.to_dict()
+    if event.time is not None:
+        obj["time"] = event.time  # a backend that built the time need not format it
+    assert trusted_event(obj) == event
+    assert trusted_event(obj).to_json() == event.to_json()
+
+
+def test_a_naive_datetime_is_refused() -> None:
+    with pytest.raises(InvalidEvent) as info:
+        trusted_event({**HEAD, "time": datetime(2024, 5, 1, 12)})
+    assert info.value.attribute == "time"
+    aware = datetime(2024, 5, 1, 12, tzinfo=timezone.utc)
+    assert trusted_event({**HEAD, "time": aware}).time == aware
+
+
+def test_extension_names_found_good_are_remembered_and_bounded() -> None:
+    for _ in range(2):  # a bad name is refused every time, never remembered
+        assert extension_name_error("UPPER") is not None
+        assert extension_name_error("time") is not None
+    assert "UPPER" not in _rules._GOOD_NAMES
+    assert "time" not in _rules._GOOD_NAMES
+    for n in range(1500):
+        assert extension_name_error(f"x{n}") is None
+    assert len(_rules._GOOD_NAMES) <= 1024
+    assert extension_name_error("x1499") is None  # beyond the bound: checked, still good

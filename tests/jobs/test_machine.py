@@ -37,6 +37,7 @@ from eventpatterns.jobs import (
     Succeed,
     transition,
 )
+from eventpatterns.jobs._machine import evolve
 
 NO_JITTER = Backoff(initial=1.0, multiplier=2.0, maximum=60.0, jitter=0.0)
 
@@ -441,3 +442,34 @@ def test_dispatch_turns_a_due_retry_pending_and_refuses_one_not_due_or_running()
 def test_dispatch_refuses_a_recheck_that_is_not_a_positive_number(recheck: Any) -> None:
     with pytest.raises(ConfigurationError, match="lease must be"):
         Dispatch(recheck=recheck)
+
+
+def test_evolve_builds_what_dataclasses_replace_builds() -> None:
+    base = Job(id="j", kind="k", owner="o", input={"n": 1}, state=JobState.PENDING,
+               version=1, created_at=1.0, updated_at=1.0)  # fmt: skip
+    samples: dict[str, Any] = {
+        "id": "j2", "kind": "k2", "owner": "o2", "input": [1], "state": JobState.RUNNING,
+        "version": 7, "created_at": 2.0, "updated_at": 3.0, "attempts": 2, "max_attempts": 9,
+        "progress": Progress(0.5, "half"), "started_at": 4.0, "finished_at": 5.0,
+        "deadline": 6.0, "run_after": 7.0, "worker": "w", "lease_until": 8.0,
+        "cancel_requested": True, "result": {"r": 1}, "result_ref": ResultRef("key", 3),
+        "error": "boom", "idempotency_key": "i", "ttl": 9.0, "step": 3, "step_outputs": (1,),
+    }  # fmt: skip
+    assert set(samples) == {f.name for f in dataclasses.fields(Job)}  # every field tried
+    for name, value in samples.items():
+        got = evolve(base, {name: value})
+        assert got == dataclasses.replace(base, **{name: value})
+        assert type(got) is Job
+    everything = evolve(base, dict(samples))
+    assert everything == dataclasses.replace(base, **samples)
+    assert base.version == 1  # the original is untouched
+
+    @dataclasses.dataclass(frozen=True)
+    class Tagged(Job):
+        tag: str = "t"
+
+    tagged = Tagged(**dataclasses.asdict(base) | {"progress": base.progress}, tag="x")
+    moved = evolve(tagged, {"version": 2})
+    assert type(moved) is Tagged
+    assert moved.tag == "x"
+    assert moved.version == 2

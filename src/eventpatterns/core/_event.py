@@ -400,7 +400,8 @@ def trusted_event(obj: dict[str, Any]) -> Event:
     reads it). It keeps the cheap checks that make the result a well-formed
     :class:`Event`: ``obj`` is a ``dict``; ``specversion`` is ``"1.0"``; ``id``,
     ``source`` and ``type`` are non-empty strings; the other attributes are strings or
-    absent; ``time`` reads as an aware datetime; ``data_base64`` is base64 (and not
+    absent; ``time`` reads as an aware datetime (or is one: a ``datetime`` object is
+    taken as it is, not formatted and read back); ``data_base64`` is base64 (and not
     beside ``data``); extension names and value types follow the rules.
 
     For an object that :meth:`Event.to_dict` returned, the event equals the one
@@ -469,6 +470,10 @@ def trusted_event(obj: dict[str, Any]) -> Event:
 
 
 def _trusted_time(value: Any) -> datetime:
+    if type(value) is datetime:  # built here, not parsed (a job's event): kept if aware
+        if value.tzinfo is not None:
+            return value
+        raise _untrusted("time is a naive datetime", "time")
     if type(value) is str:
         try:
             time = _read_time(value)

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import Any
 
-from ..core import Event, format_time, trusted_event
+from ..core import Event, trusted_event
 from ..errors import ConfigurationError
 from ._codec import job_from_record
 from ._model import Job, JobState
@@ -154,7 +154,7 @@ def job_event(job: Job, type_: str, *, source: str) -> Event:
             "source": source,
             "type": type_,
             "subject": job.id,
-            "time": format_time(datetime.fromtimestamp(job.updated_at, timezone.utc)),
+            "time": datetime.fromtimestamp(job.updated_at, timezone.utc),  # not formatted
             "data": job_view(job),
             OWNER_ATTRIBUTE: job.owner,
             KIND_ATTRIBUTE: job.kind,
