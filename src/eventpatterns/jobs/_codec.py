@@ -9,7 +9,7 @@ from ..core._json import dumps, loads
 from ..errors import ArgumentTypeError, ConfigurationError
 from ._model import Job, JobState, Progress, ResultRef
 
-__all__ = ["job_from_json", "job_from_record", "job_to_json"]
+__all__ = ["encode_json", "job_from_json", "job_from_record", "job_to_json"]
 
 
 def job_to_json(job: Job) -> str:
@@ -58,9 +58,7 @@ def job_to_json(job: Job) -> str:
         "step_outputs": list(job.step_outputs),
     }
     try:
-        if _plain(record):  # orjson would write NaN as null: only exact JSON values
-            return dumps(record).decode()
-        return json.dumps(record, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        return encode_json(record).decode()
     except (TypeError, ValueError) as exc:
         raise ArgumentTypeError(
             "JobStore", f"job {job.id!r}", expected="JSON-serialisable values", got=exc
@@ -120,6 +118,17 @@ def job_from_record(obj: Any) -> Job:
         )
     except (ValueError, TypeError, KeyError) as exc:
         raise ConfigurationError(f"not a job record: {str(obj)[:80]!r} ({exc})") from exc
+
+
+def encode_json(value: Any) -> bytes:
+    """Return ``value`` as compact UTF-8 JSON, refusing NaN and infinities as json does.
+
+    Raises:
+        TypeError, ValueError: ``value`` is not JSON-serialisable (``json.dumps`` says why).
+    """
+    if _plain(value):  # orjson would write NaN as null: only exact JSON values go to it
+        return dumps(value)
+    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
 
 
 def _plain(value: Any) -> bool:

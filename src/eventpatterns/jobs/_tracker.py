@@ -25,6 +25,7 @@ from ..errors import (
     UnknownJobKind,
 )
 from ._blobs import BlobStore
+from ._codec import encode_json
 from ._machine import Cancel, Command
 from ._model import Job, JobState
 from ._ops import DEFAULT_SOURCE, JobOps
@@ -294,12 +295,11 @@ class JobTracker(KindRegistry):
             check_token("idempotency_key", idempotency_key)
         data = spec.dump(spec.validate(input))
         try:
-            encoded = json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+            size = len(encode_json(data))
         except (TypeError, ValueError) as exc:
             raise ArgumentTypeError(
                 "submit", "input", expected="a JSON-serialisable value", got=exc
             ) from exc
-        size = len(encoded.encode())
         if size > self.max_input:
             raise LimitExceeded(
                 f"job input of {size} bytes is over max_input={self.max_input}",
