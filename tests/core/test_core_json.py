@@ -125,3 +125,27 @@ def test_a_job_record_round_trips_through_its_json(input_: Any, result: Any) -> 
     back = job_from_json(text)
     assert back.input == json.loads(stdlib(input_))
     assert back.result == json.loads(stdlib(result))
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"deadline": float("nan")},
+        {"ttl": float("inf")},
+        {"updated_at": -float("inf")},
+        {"input": {"when": datetime.date(2026, 1, 1)}},
+        {"step_outputs": ({"x": float("nan")},)},
+    ],
+)
+def test_a_job_record_refuses_nan_in_any_field(fields: dict[str, Any]) -> None:
+    with pytest.raises(ArgumentTypeError, match="JSON-serialisable"):
+        job_to_json(job(**fields))
+
+
+def test_a_job_record_takes_what_json_takes_that_orjson_does_not_know() -> None:
+    class Seconds(float):
+        pass
+
+    text = job_to_json(job(deadline=Seconds(1.5), input={"big": 2**80}))
+    assert json.loads(text)["deadline"] == 1.5
+    assert job_from_json(text).input == {"big": 2**80}

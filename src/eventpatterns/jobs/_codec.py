@@ -58,7 +58,9 @@ def job_to_json(job: Job) -> str:
         "step_outputs": list(job.step_outputs),
     }
     try:
-        return encode_json(record).decode()
+        if _job_plain(job):  # orjson would write NaN as null: only exact JSON values
+            return dumps(record).decode()
+        return json.dumps(record, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     except (TypeError, ValueError) as exc:
         raise ArgumentTypeError(
             "JobStore", f"job {job.id!r}", expected="JSON-serialisable values", got=exc
@@ -118,6 +120,33 @@ def job_from_record(obj: Any) -> Job:
         )
     except (ValueError, TypeError, KeyError) as exc:
         raise ConfigurationError(f"not a job record: {str(obj)[:80]!r} ({exc})") from exc
+
+
+def _job_plain(job: Job) -> bool:
+    """Tell whether the record of ``job`` holds only exact JSON values, floats finite.
+
+    Only the numbers and what a user gave can be NaN, an infinity or another type:
+    orjson writes NaN as ``null`` and encodes some types json refuses (datetimes,
+    dataclasses), so only such a record goes to it. The other fields are strings and
+    integers whose wrong types orjson refuses itself.
+    """
+    for number in (
+        job.created_at, job.updated_at, job.started_at, job.finished_at, job.deadline,
+        job.run_after, job.lease_until, job.ttl, job.progress.fraction,
+    ):  # fmt: skip
+        kind = type(number)
+        if kind is float:
+            if number - number != 0.0:  # type: ignore[operator]  # NaN, infinities
+                return False
+        elif number is not None and kind is not int:
+            return False
+    detail = job.progress.detail
+    return (
+        _plain(job.input)
+        and _plain(job.result)
+        and (detail is None or _plain(dict(detail)))
+        and _plain(job.step_outputs)
+    )
 
 
 def encode_json(value: Any) -> bytes:
