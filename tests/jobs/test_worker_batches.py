@@ -29,6 +29,7 @@ from eventpatterns.jobs import (
 from eventpatterns.jobs._events import job_event
 from eventpatterns.jobs._model import Progress
 from eventpatterns.jobs._ops import JobOps
+from eventpatterns.jobs._worker import DISPATCH_BATCH, dispatch_loops
 from eventpatterns.testing import ManualClock
 
 from .test_tracker import EVERY_JOB_EVENT, announced, types
@@ -289,3 +290,13 @@ async def test_each_job_in_a_batch_keeps_its_own_trace(prefix: str) -> None:
         assert types(mine) == ["pending", "running", "succeeded"]
         found = [trace_of(e) for e in mine]
         assert [t.trace_id if t else None for t in found] == [trace.trace_id] * 3
+
+
+def test_a_kind_runs_one_receive_loop_per_batch_of_slots_up_to_four() -> None:
+    assert [dispatch_loops(c) for c in (1, 32, 33, 64, 65, 96, 97, 128, 1000)] == [
+        1, 1, 2, 2, 3, 3, 4, 4, 4,
+    ]  # fmt: skip
+    # Together the loops hold about as many dispatches as the kind has slots.
+    for concurrency in (1, 32, 33, 100, 128):
+        held = dispatch_loops(concurrency) * min(concurrency, DISPATCH_BATCH)
+        assert concurrency <= held < concurrency + DISPATCH_BATCH

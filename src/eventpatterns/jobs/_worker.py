@@ -2,13 +2,16 @@
 
 Per runnable kind, one member of the bus consumer group ``<group_prefix>.<kind>``
 receives the kind's ``eventpatterns.job.pending`` events (the dispatch), up to 32 per
-receive (on Redis the group is screened: other job events are acked unread). Its
-handler only dispatches: the dispatches that the kind's free ``concurrency`` slots in
-this process have room for get ``Start`` together (:meth:`JobOps.apply_many`: one read
-and one write of the store for the run; a job already running elsewhere, finished, or
-whose retry is not due is dropped: a duplicate or lost dispatch is harmless); each one
-won starts its attempt (one task) in the pool's task group, and the deliveries are
-acknowledged (one whose ``Start`` failed is redelivered).
+receive (on Redis the group is screened: other job events are acked unread), in one
+receive loop per 32 slots of the kind's ``concurrency`` (at most four): a loop takes
+its next batch while another waits for the store to start its own, so a worker holds
+about as many dispatches as it has slots. Its handler only dispatches: the dispatches
+that the kind's free ``concurrency`` slots in this process have room for get ``Start``
+together (:meth:`JobOps.apply_many`: one read and one write of the store for the run;
+a job already running elsewhere, finished, or whose retry is not due is dropped: a
+duplicate or lost dispatch is harmless); each one won starts its attempt (one task)
+in the pool's task group, and the deliveries are acknowledged (one whose ``Start``
+failed is redelivered).
 
 An attempt heartbeats every lease/3 (its heartbeat task starts at its first; until
 then one task of the pool waits for every attempt's); it stops its handler when the
@@ -83,6 +86,15 @@ DISPATCH_RETRY = Retry(max_attempts=5, backoff=Backoff(initial=0.1, maximum=5.0)
 DISPATCH_TIMEOUTS = Timeouts(visibility=30.0, handler=365 * 24 * 3600.0)
 #: Most dispatches one receive takes (and starts at once).
 DISPATCH_BATCH = 32
+#: Most receive loops per kind (each takes its batches while the others start theirs).
+DISPATCH_LOOPS = 4
+
+
+def dispatch_loops(concurrency: int) -> int:
+    """Return how many receive loops a kind with ``concurrency`` slots runs."""
+    return max(1, min(DISPATCH_LOOPS, -(-concurrency // DISPATCH_BATCH)))
+
+
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
@@ -207,6 +219,7 @@ class WorkerPool:
                             retry=DISPATCH_RETRY,
                             timeouts=DISPATCH_TIMEOUTS,
                             batch_size=min(kind.concurrency, DISPATCH_BATCH),
+                            concurrency=dispatch_loops(kind.concurrency),
                             name=f"{self.worker_id}.{len(consumers)}",
                         )
                         consumers.append(consumer)
