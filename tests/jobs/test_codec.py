@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -20,6 +21,7 @@ from eventpatterns.jobs import (
     transition,
 )
 from eventpatterns.jobs._codec import job_from_json, job_to_json
+from eventpatterns.jobs._model import NO_PROGRESS, job_of
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
@@ -67,3 +69,17 @@ def test_a_record_with_a_wrong_field_is_refused() -> None:
         broken = dict(good, **{field: value})
         with pytest.raises((ConfigurationError, ArgumentTypeError)):
             job_from_json(json.dumps(broken))
+
+
+def test_a_record_read_back_is_the_job_its_constructor_builds() -> None:
+    job = Job.new("j1", "k", owner="o", input={"n": [1, 2]}, now=5.0)
+    values = tuple(getattr(job, f.name) for f in dataclasses.fields(Job))
+    assert job_of(values) == Job(*values)
+    assert type(job_of(values)) is Job
+    back = job_from_json(job_to_json(job))
+    assert back == job
+    assert back.progress is NO_PROGRESS  # the shared "no progress yet"
+    reported = dataclasses.replace(job, progress=Progress(0.25, "a quarter", {"k": 1}))
+    assert job_from_json(job_to_json(reported)) == reported
+    with pytest.raises(ValueError, match="shorter"):
+        job_of(values[:-1])

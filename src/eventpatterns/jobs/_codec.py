@@ -7,7 +7,7 @@ from typing import Any
 
 from ..core._json import dumps, loads
 from ..errors import ArgumentTypeError, ConfigurationError
-from ._model import Job, JobState, Progress, ResultRef
+from ._model import NO_PROGRESS, Job, JobState, Progress, ResultRef, job_of
 
 __all__ = ["encode_json", "job_from_json", "job_from_record", "job_to_json"]
 
@@ -88,36 +88,39 @@ def job_from_record(obj: Any) -> Job:
     try:
         _check_types(obj)
         progress = obj["progress"]
+        fraction, message, detail = progress["fraction"], progress["message"], progress["detail"]
         ref = obj["result_ref"]
-        return Job(
-            id=obj["id"],
-            kind=obj["kind"],
-            owner=obj["owner"],
-            input=obj["input"],
-            state=JobState(obj["state"]),
-            version=obj["version"],
-            created_at=obj["created_at"],
-            updated_at=obj["updated_at"],
-            attempts=obj["attempts"],
-            max_attempts=obj["max_attempts"],
-            progress=Progress(progress["fraction"], progress["message"], progress["detail"]),
-            started_at=obj["started_at"],
-            finished_at=obj["finished_at"],
-            deadline=obj["deadline"],
-            run_after=obj["run_after"],
-            worker=obj["worker"],
-            lease_until=obj["lease_until"],
-            cancel_requested=obj["cancel_requested"],
-            result=obj["result"],
-            result_ref=None
+        return job_of((
+            obj["id"],
+            obj["kind"],
+            obj["owner"],
+            obj["input"],
+            _STATES[obj["state"]],
+            obj["version"],
+            obj["created_at"],
+            obj["updated_at"],
+            obj["attempts"],
+            obj["max_attempts"],
+            NO_PROGRESS
+            if fraction == 0 and message == "" and detail is None and type(fraction) is not bool
+            else Progress(fraction, message, detail),
+            obj["started_at"],
+            obj["finished_at"],
+            obj["deadline"],
+            obj["run_after"],
+            obj["worker"],
+            obj["lease_until"],
+            obj["cancel_requested"],
+            obj["result"],
+            None
             if ref is None
             else ResultRef(ref["key"], ref["size"], ref["content_type"], ref.get("filename")),
-            error=obj["error"],
-            idempotency_key=obj["idempotency_key"],
-            ttl=obj["ttl"],
-            step=obj["step"],
-            step_outputs=tuple(obj["step_outputs"]),
-        )
+            obj["error"],
+            obj["idempotency_key"],
+            obj["ttl"],
+            obj["step"],
+            tuple(obj["step_outputs"]),
+        ))  # fmt: skip
     except (ValueError, TypeError, KeyError) as exc:
         raise ConfigurationError(f"not a job record: {str(obj)[:80]!r} ({exc})") from exc
 
@@ -180,6 +183,7 @@ def _plain(value: Any) -> bool:
     return False
 
 
+_STATES = {state.value: state for state in JobState}
 _INTS = ("version", "attempts", "max_attempts", "step")
 _TEXTS = ("id", "kind", "owner")
 _TIMES = ("created_at", "updated_at")

@@ -8,8 +8,10 @@ with a compare-and-swap on the version it read.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import math
+import operator
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -218,3 +220,47 @@ class Job:
             ttl=ttl,
             run_after=run_after,
         )
+
+
+#: Job's fields in order, read at once, and their slots' setters.
+_FIELDS = tuple(f.name for f in dataclasses.fields(Job))
+_READ_ALL = operator.attrgetter(*_FIELDS)
+_SETTERS = tuple(getattr(Job, name).__set__ for name in _FIELDS)
+_SETTER = dict(zip(_FIELDS, _SETTERS, strict=True))
+
+
+def evolve(job: Job, changes: dict[str, Any]) -> Job:
+    """Return ``dataclasses.replace(job, **changes)``, for a third of its cost.
+
+    Every transition builds a job; ``replace`` checks each field's kind and calls the
+    frozen ``__init__``, which sets each field through ``object.__setattr__``. The
+    values of a transition need no check (``Job`` has no ``__post_init__``), so the new
+    job's slots are filled directly.
+    """
+    if type(job) is not Job:  # a subclass may hold more than Job's slots
+        return dataclasses.replace(job, **changes)
+    new: Job = _NEW(Job)
+    for setter, value in zip(_SETTERS, _READ_ALL(job)):  # noqa: B905 - both from _FIELDS
+        setter(new, value)
+    for name, value in changes.items():
+        _SETTER[name](new, value)
+    return new
+
+
+_NEW = object.__new__
+
+
+def job_of(values: tuple[Any, ...]) -> Job:
+    """Return ``Job(*values)`` (every field, in order), for less than half its cost.
+
+    For values already checked (a stored record's, read back): the slots are filled
+    directly, as :func:`evolve` does.
+    """
+    new: Job = _NEW(Job)
+    for setter, value in zip(_SETTERS, values, strict=True):
+        setter(new, value)
+    return new
+
+
+#: The progress of a job that reported none (shared: progress is immutable).
+NO_PROGRESS = Progress()

@@ -19,7 +19,6 @@ recorded as a step, so a result is never stored twice.
 from __future__ import annotations
 
 import inspect
-import json
 import typing
 from collections.abc import Sequence
 from typing import Any
@@ -28,6 +27,7 @@ import anyio
 import anyio.lowlevel
 
 from ..errors import ConfigurationError
+from ._codec import encode_json
 from ._context import Attempt, FailJob, JobContext
 from ._kinds import Step
 from ._machine import CompleteStep
@@ -48,8 +48,7 @@ def to_json(value: Any) -> tuple[Any, bytes]:
         ready = pydantic_core.to_jsonable_python(value)
     except pydantic_core.PydanticSerializationError as exc:
         raise TypeError(str(exc)) from None
-    encoded = json.dumps(ready, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    return ready, encoded.encode()
+    return ready, encode_json(ready)
 
 
 def _value_adapter(step: Step) -> Any:
