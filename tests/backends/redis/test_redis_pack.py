@@ -47,3 +47,22 @@ def test_a_head_and_its_rest_make_the_whole_command(
 ) -> None:
     whole = pack_head(name, *head, more=len(rest)) + pack_args(*rest)
     assert whole == _theirs(name, *head, *rest)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(max_size=200).filter(_encodable), min_size=1, max_size=6))
+def test_short_strings_packed_again_come_from_the_cache_unchanged(args: list[str]) -> None:
+    first = pack(["HSET", *args])
+    assert first == _theirs("HSET", *args)
+    assert pack(["HSET", *args]) == first  # the second time, short ones are cached
+
+
+def test_the_cache_of_short_strings_is_bounded() -> None:
+    from eventpatterns.backends.redis import _connection
+
+    for n in range(_connection._SHORT_COUNT + 10):
+        pack_args(f"key:{n}")
+    assert len(_connection._SHORT) <= _connection._SHORT_COUNT
+    long = "x" * (_connection._SHORT_SIZE + 1)
+    assert pack_args(long) == b"$%d\r\n%b\r\n" % (len(long), long.encode())
+    assert long not in _connection._SHORT

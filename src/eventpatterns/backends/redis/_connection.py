@@ -102,13 +102,35 @@ def pack_args(*args: Any) -> bytes:
     # formatting copies the values, which may be large.
     parts: list[bytes] = []
     add = parts.append
+    known = _SHORT
     for arg in args:
         kind = type(arg)
-        value = arg if kind is bytes else arg.encode() if kind is str else str(arg).encode()
+        if kind is str:
+            bulk = known.get(arg)
+            if bulk is not None:  # a key or a name sent before: encoded once
+                add(bulk)
+                continue
+            value = arg.encode()
+            if len(value) <= _SHORT_SIZE:
+                bulk = b"$%d\r\n%b" % (len(value), value)
+                if len(known) >= _SHORT_COUNT:
+                    known.clear()
+                known[arg] = bulk
+                add(bulk)
+                continue
+        else:
+            value = arg if kind is bytes else str(arg).encode()
         add(b"$%d" % len(value))
         add(value)
     add(b"")
     return b"\r\n".join(parts)
+
+
+#: Short strings' RESP bulk form (``$<n>\r\n<value>``), by string: keys and names come
+#: back in every call. Bounded: when full it starts over.
+_SHORT: dict[str, bytes] = {}
+_SHORT_SIZE = 96
+_SHORT_COUNT = 4096
 
 
 def pack(*commands: Sequence[Any]) -> bytes:
