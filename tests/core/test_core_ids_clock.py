@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
+import warnings
 
 import anyio
 import pytest
@@ -55,3 +57,22 @@ def test_system_clock_reads_time_and_sleeps() -> None:
         return time.monotonic() - start
 
     assert anyio.run(nap) >= 0.009
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_does_not_hand_out_its_parents_random_bits() -> None:
+    new_id()  # the pool of random bytes is filled
+    read, write = os.pipe()
+    with warnings.catch_warnings():  # Python 3.12+ warns of forking beside threads
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # the child: its next id, to the parent
+        os.write(write, new_id().encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    child = os.read(read, 100).decode()
+    os.close(read)
+    parent = new_id()
+    # The last 62 bits are random: from the same pool, they would be equal.
+    assert child.replace("-", "")[-15:] != parent.replace("-", "")[-15:]
