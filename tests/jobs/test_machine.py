@@ -37,7 +37,7 @@ from eventpatterns.jobs import (
     Succeed,
     transition,
 )
-from eventpatterns.jobs._machine import evolve
+from eventpatterns.jobs._model import evolve
 
 NO_JITTER = Backoff(initial=1.0, multiplier=2.0, maximum=60.0, jitter=0.0)
 
