@@ -74,3 +74,22 @@ def test_the_long_digit_run_check_finds_exactly_runs_of_19_ascii_digits(text: st
     padded = "x" + "7" * 19 + text
     assert may_hold_big_int(padded)
     assert may_hold_big_int(padded.encode())
+
+
+def test_a_raw_entry_decodes_once_and_then_keeps_only_the_event() -> None:
+    from eventpatterns.backends.redis._codec import RawEntry
+
+    event = Event(type="t", source="/s", data={"n": 1})
+    entry = RawEntry("e1:1-0", event.to_json(), Decoded())
+
+    def raw() -> bytes | None:  # read afresh each time (mypy would narrow entry.raw)
+        return entry.raw
+
+    assert raw() == event.to_json()
+    assert entry.event == event
+    assert raw() is None  # decoded: the bytes are let go
+    assert entry.event is entry.event
+    assert entry.position == "e1:1-0"
+    bad = RawEntry("e1:2-0", b'{"type": 1}', Decoded())
+    with pytest.raises(InvalidEvent):
+        _ = bad.event  # as an eager read would have raised

@@ -113,15 +113,15 @@ class Decoded:
 class RawEntry(LogEntry):
     """A log entry that decodes its event when :attr:`event` is first read.
 
-    ``raw`` is the entry's ``Event.to_json()`` bytes: the bus's reader can tell from
-    them that no subscription wants the entry (see ``type_probes``) and skip it
-    undecoded. An entry that is not a valid event raises ``InvalidEvent`` on that
-    first read, as reading it eagerly would.
+    ``raw`` is the entry's ``Event.to_json()`` bytes until it is decoded (then
+    ``None``): the bus's reader can tell from them that no subscription wants the
+    entry (see ``type_probes``) and skip it undecoded. An entry that is not a valid
+    event raises ``InvalidEvent`` on that first read, as reading it eagerly would.
     """
 
     __slots__ = ("_decoded", "_event", "raw")
 
-    raw: bytes
+    raw: bytes | None  # None once decoded: an entry buffered keeps one form, not both
     _decoded: Decoded
     _event: Event | None
 
@@ -135,6 +135,7 @@ class RawEntry(LogEntry):
     def event(self) -> Event:
         event: Event | None = self._event
         if event is None:
-            event = self._decoded.event(self.position, self.raw)
+            event = self._decoded.event(self.position, self.raw or b"")
             object.__setattr__(self, "_event", event)
+            object.__setattr__(self, "raw", None)
         return event
