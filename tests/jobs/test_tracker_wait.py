@@ -54,7 +54,7 @@ class CountingStore(FlakyStore):
 
 
 def hears_changes(tracker: JobTracker) -> bool:
-    """Whether the tracker's hub subscribed to the changes before the end."""
+    """Whether the tracker's hub subscribed to every job event (for the watches)."""
     return tracker._hub._changes
 
 
@@ -162,7 +162,7 @@ async def test_a_wait_hears_only_the_ends_and_a_watch_the_other_changes_too(
         # overflow it; the created job still stands for the wait's first read.
         assert not hears_changes(tracker)
         assert (await tracker.wait(job.id, timeout=5)).version == done.version
-        # A watch subscribes to the other changes, and sees them.
+        # A watch subscribes to every job event, and sees the changes in order.
         second = await tracker.submit("echo", 6, owner="u1")
         async with tracker.watch(second.id) as updates:
             seen = [await updates.__anext__()]

@@ -12,7 +12,7 @@ import anyio.lowlevel
 from ..bus import Subscription
 from ..core import Event, SystemClock
 from ..errors import BackendUnavailable, EventsMissed, JobNotFound, SubscriptionClosed
-from ._events import CANCELLING, JOB_EVENT_PREFIX, PROGRESS, STEP, final_job
+from ._events import JOB_EVENT_PREFIX, final_job
 from ._model import Job, JobState
 
 if TYPE_CHECKING:
@@ -40,14 +40,10 @@ _Note = _Announced | None | BaseException
 #: The ``type`` of the events announcing a final state.
 _FINAL_TYPES = frozenset(JOB_EVENT_PREFIX + state.value for state in JobState if state.final)
 
-#: The ``type`` of every other job event (a change before the end).
-CHANGE_TYPES = frozenset(
-    [JOB_EVENT_PREFIX + s.value for s in JobState if not s.final and s is not JobState.UNKNOWN]
-    + [PROGRESS, STEP, CANCELLING]
-)
-
+#: What the hub subscribes to for the waits (the ends), and for the watchers (every
+#: job event, so that each watcher hears the changes and the end in log order).
 _FINALS_PATTERN = {"type": sorted(_FINAL_TYPES)}
-_CHANGES_PATTERN = {"type": sorted(CHANGE_TYPES)}
+_EVERY_PATTERN = {"type": [{"prefix": JOB_EVENT_PREFIX}]}
 
 
 class _Inbox:
@@ -85,8 +81,9 @@ class WatchHub:
     A watcher per job with a subscription of its own would cost a compiled pattern,
     an index update and a match per event each; the hub matches every job event once
     and hands its version to the inboxes registered for that job id. It subscribes to
-    the jobs' ends on the first watcher, and to their other changes on the first
-    :meth:`JobTracker.watch` (a :meth:`JobTracker.wait` needs only the end).
+    the jobs' ends on the first watcher, for the waits (a :meth:`JobTracker.wait`
+    needs only the end), and to every job event on the first :meth:`JobTracker.watch`,
+    for the watches (one subscription, so each hears the changes and the end in order).
     """
 
     def __init__(self, tracker: JobTracker) -> None:
@@ -94,7 +91,7 @@ class WatchHub:
         self._inboxes: dict[str, set[_Inbox]] = {}
         self._lock = anyio.Lock()
         self._started = False  # listening to the ends
-        self._changes = False  # listening to the other changes too
+        self._changes = False  # listening to every job event too (for the watches)
         self._ended: BaseException | None = None
         # Jobs this tracker created while the hub listened, whose end the hub has not
         # seen yet: a ``wait`` on one can start from the created job instead of
@@ -134,17 +131,17 @@ class WatchHub:
         return inbox
 
     async def _listen(self, *, changes: bool) -> None:
-        # Two subscriptions: the ends, which every watcher needs, and the other changes,
-        # which only a ``watch`` does (opened on its first). A tracker that only
-        # ``wait``s hears the ends alone: on Redis the other events are not even
-        # decoded (their types screen them out of the bus's reader).
+        # Two subscriptions: the ends, for the waits, and every job event, for the
+        # watches (opened on the first). A tracker that only ``wait``s hears the ends
+        # alone: on Redis the other events are not even decoded (their types screen
+        # them out of the bus's reader).
         async with self._lock:
             if self._changes if changes else self._started:
                 return
-            pattern = _CHANGES_PATTERN if changes else _FINALS_PATTERN
+            pattern = _EVERY_PATTERN if changes else _FINALS_PATTERN
             sub = self._tracker.bus.subscribe(pattern, buffer=HUB_BUFFER)
             await sub.__aenter__()
-            self._tracker._spawn(self._run, sub)
+            self._tracker._spawn(self._run, sub, changes)
             if changes:
                 self._changes = True
             else:
@@ -165,27 +162,32 @@ class WatchHub:
             for inbox in held:
                 inbox.put(error)
 
-    async def _run(self, sub: Subscription) -> None:
+    async def _run(self, sub: Subscription, every: bool) -> None:
+        # ``every``: the subscription to every job event, which serves the watchers that
+        # follow each change (in log order, the end included); otherwise the one to the
+        # ends, which serves the waits (and keeps ``fresh``).
         inboxes, fresh = self._inboxes, self._fresh
         try:
             while True:
                 try:
                     event = await sub.receive()
                 except EventsMissed:
-                    fresh.clear()  # an end may be among the missed ones
+                    if not every:
+                        fresh.clear()  # an end may be among the missed ones
                     for held in inboxes.values():
                         for inbox in held:
-                            inbox.put(None)
+                            if inbox.finals_only is not every:
+                                inbox.put(None)
                     continue
                 subject = event.subject or ""
                 final = event.type in _FINAL_TYPES
-                if final and fresh:
+                if final and fresh and not every:
                     fresh.pop(subject, None)
                 watching = inboxes.get(subject)
                 if watching:
                     note = (_version(event), final, event.data if final else None)
                     for inbox in watching:
-                        if final or not inbox.finals_only:
+                        if inbox.finals_only is not every:
                             inbox.put(note)
         except SubscriptionClosed as exc:  # the bus closed: every watcher ends with it
             self._end(exc)
