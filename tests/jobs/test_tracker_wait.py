@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import anyio
 import anyio.lowlevel
@@ -55,7 +57,16 @@ class CountingStore(FlakyStore):
 
 def hears_changes(tracker: JobTracker) -> bool:
     """Whether the tracker's hub subscribed to every job event (for the watches)."""
-    return tracker._hub._changes
+    return tracker._hub._every
+
+
+@asynccontextmanager
+async def running_job() -> AsyncIterator[tuple[JobTracker, Job]]:
+    """A tracker whose hub listens, and a job it created that a worker started."""
+    async with tracking() as tracker:
+        await listening(tracker)
+        job = await tracker.submit("echo", 5, owner="u1")
+        yield tracker, await act(tracker, job, Start("w1", lease=30))
 
 
 async def listening(tracker: JobTracker) -> None:
@@ -127,10 +138,7 @@ async def test_missed_events_make_every_wait_read_the_store(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(_watch, "HUB_BUFFER", 8)
-    async with tracking() as tracker:
-        await listening(tracker)
-        job = await tracker.submit("echo", 5, owner="u1")
-        job = await act(tracker, job, Start("w1", lease=30))
+    async with running_job() as (tracker, job):
         assert job.id in tracker._hub._fresh
         # Other jobs' ends, more than the hub holds, at once: a gap (job's end may be
         # among the missed ones, so its wait must read the store).
@@ -147,10 +155,7 @@ async def test_a_wait_hears_only_the_ends_and_a_watch_the_other_changes_too(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(_watch, "HUB_BUFFER", 8)
-    async with tracking() as tracker:
-        await listening(tracker)
-        job = await tracker.submit("echo", 5, owner="u1")
-        job = await act(tracker, job, Start("w1", lease=30))
+    async with running_job() as (tracker, job):
         events = []
         for _ in range(8 + 10):  # more changes than the hub holds, at once
             new = dataclasses.replace(job, version=job.version + 1, progress=Progress(0.5))

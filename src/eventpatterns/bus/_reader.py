@@ -9,6 +9,7 @@ others' privates, so a subscription can be driven with a reader and a backend al
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 import anyio
@@ -207,16 +208,7 @@ class LogReader:
         """Return the union of every distinct matcher's type probes (``None``: no screen)."""
         if groups.keys() != self._screened.keys():
             self._screened = {key: matcher for key, (matcher, _) in groups.items()}
-            union: list[bytes] = []
-            for matcher in self._screened.values():
-                found = type_probes(matcher)
-                if found is None:
-                    union = []
-                    self._probes = None
-                    break
-                union.extend(found)
-            else:
-                self._probes = tuple(dict.fromkeys(union))
+            self._probes = _union_of_probes(self._screened.values())
         return self._probes
 
     def _sync_index(self, groups: dict[int, tuple[SupportsMatch | None, list[Sink]]]) -> set[int]:
@@ -240,6 +232,17 @@ class LogReader:
             self._index.add(key, compiled[key])
             held[key] = compiled[key]  # a strong reference: the id cannot be reused
         return set(compiled)
+
+
+def _union_of_probes(matchers: Iterable[SupportsMatch | None]) -> tuple[bytes, ...] | None:
+    """Every matcher's type probes, once each (``None`` if one of them has none)."""
+    union: list[bytes] = []
+    for matcher in matchers:
+        found = type_probes(matcher)
+        if found is None:
+            return None
+        union.extend(found)
+    return tuple(dict.fromkeys(union))
 
 
 def _may_want(entry: LogEntry, probes: tuple[bytes, ...]) -> bool:

@@ -60,7 +60,7 @@ def job_to_json(job: Job) -> str:
     try:
         if _job_plain(job):  # orjson would write NaN as null: only exact JSON values
             return dumps(record).decode()
-        return json.dumps(record, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        return _strict_dumps(record)
     except (TypeError, ValueError) as exc:
         raise ArgumentTypeError(
             "JobStore", f"job {job.id!r}", expected="JSON-serialisable values", got=exc
@@ -160,7 +160,12 @@ def encode_json(value: Any) -> bytes:
     """
     if _plain(value):  # orjson would write NaN as null: only exact JSON values go to it
         return dumps(value)
-    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+    return _strict_dumps(value).encode()
+
+
+#: The standard library's compact UTF-8 encoder, refusing NaN and infinities: what
+#: orjson is not given.
+_strict_dumps = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
 
 
 def _plain(value: Any) -> bool:

@@ -239,9 +239,7 @@ def evolve(job: Job, changes: dict[str, Any]) -> Job:
     """
     if type(job) is not Job:  # a subclass may hold more than Job's slots
         return dataclasses.replace(job, **changes)
-    new: Job = _NEW(Job)
-    for setter, value in zip(_SETTERS, _READ_ALL(job)):  # noqa: B905 - both from _FIELDS
-        setter(new, value)
+    new = job_of(_READ_ALL(job))
     for name, value in changes.items():
         _SETTER[name](new, value)
     return new

@@ -91,7 +91,7 @@ class WatchHub:
         self._inboxes: dict[str, set[_Inbox]] = {}
         self._lock = anyio.Lock()
         self._started = False  # listening to the ends
-        self._changes = False  # listening to every job event too (for the watches)
+        self._every = False  # listening to every job event too (for the watches)
         self._ended: BaseException | None = None
         # Jobs this tracker created while the hub listened, whose end the hub has not
         # seen yet: a ``wait`` on one can start from the created job instead of
@@ -121,29 +121,29 @@ class WatchHub:
         ``wait``: the changes before the end would only wake it up.
         """
         if not self._started:
-            await self._listen(changes=False)
-        if not finals_only and not self._changes:
-            await self._listen(changes=True)
+            await self._listen(every=False)
+        if not finals_only and not self._every:
+            await self._listen(every=True)
         inbox = _Inbox(finals_only=finals_only)
         if self._ended is not None:
             inbox.put(self._ended)
         self._inboxes.setdefault(job_id, set()).add(inbox)
         return inbox
 
-    async def _listen(self, *, changes: bool) -> None:
+    async def _listen(self, *, every: bool) -> None:
         # Two subscriptions: the ends, for the waits, and every job event, for the
         # watches (opened on the first). A tracker that only ``wait``s hears the ends
         # alone: on Redis the other events are not even decoded (their types screen
         # them out of the bus's reader).
         async with self._lock:
-            if self._changes if changes else self._started:
+            if self._every if every else self._started:
                 return
-            pattern = _EVERY_PATTERN if changes else _FINALS_PATTERN
+            pattern = _EVERY_PATTERN if every else _FINALS_PATTERN
             sub = self._tracker.bus.subscribe(pattern, buffer=HUB_BUFFER)
             await sub.__aenter__()
-            self._tracker._spawn(self._run, sub, changes)
-            if changes:
-                self._changes = True
+            self._tracker._spawn(self._run, sub, every)
+            if every:
+                self._every = True
             else:
                 self._started = True
 

@@ -286,8 +286,7 @@ class RedisBusBackend:
                 first: Any = await self._conn.client.xrange(k.log, "-", "+", count=1)
             oldest = prefix + first[0][0].decode() if first else None
             raise PositionExpired(after or f"{prefix}{since}", oldest=oldest)
-        decoded = self._decoded
-        entries = [RawEntry(prefix + pos.decode(), field(f, b"e"), decoded) for pos, f in raw]
+        entries = self._raw_entries(prefix, raw)
         self._tail = entries[-1].position
         return entries
 
@@ -321,13 +320,17 @@ class RedisBusBackend:
         if not raw:
             return []
         prefix = self._positions.seen(epoch_now)
-        # Decoded when first read: the bus's reader skips those nobody wants unread.
-        decoded = self._decoded
-        entries: list[LogEntry] = [
-            RawEntry(prefix + pos.decode(), field(f, b"e"), decoded) for pos, f in raw
-        ]
+        entries = self._raw_entries(prefix, raw)
         self._tail = entries[-1].position
         return entries
+
+    def _raw_entries(self, prefix: str, raw: list[Any]) -> list[LogEntry]:
+        """Return the entries of an ``XREAD`` reply, each decoded when first read.
+
+        The bus's reader skips those nobody wants unread.
+        """
+        decoded = self._decoded
+        return [RawEntry(prefix + pos.decode(), field(f, b"e"), decoded) for pos, f in raw]
 
     async def last_position(self) -> Position | None:
         """Return the newest position, or ``None`` for an empty log."""
