@@ -597,16 +597,33 @@ def measure(name: str, *, quick: bool) -> dict[str, Any]:
 
 
 def export(directory: Path, *, quick: bool) -> None:
-    """Write each workload's patterns and events as JSON lines."""
+    """Write each workload's patterns and events as JSON lines, for every size.
+
+    ``NAME.patterns.jsonl`` / ``NAME.events.jsonl`` hold the 10,000 set;
+    ``NAME.N.patterns.jsonl`` / ``NAME.N.events.jsonl`` the set of each size N, as
+    ``measure`` builds it (prefixes of the largest, or generated per size for the
+    ``-bounded`` variants).
+    """
     directory.mkdir(parents=True, exist_ok=True)
-    for name, make in WORKLOADS.items():
-        pats, evs = make(random.Random(name), max(SIZES), 300 if quick else 1000)
-        (directory / f"{name}.patterns.jsonl").write_text(
+    n_events = 300 if quick else 1000
+
+    def write(stem: str, pats: list[Pattern], evs: list[Event]) -> None:
+        (directory / f"{stem}.patterns.jsonl").write_text(
             "".join(json.dumps(p) + "\n" for p in pats), encoding="utf-8"
         )
-        (directory / f"{name}.events.jsonl").write_text(
+        (directory / f"{stem}.events.jsonl").write_text(
             "".join(json.dumps(e) + "\n" for e in evs), encoding="utf-8"
         )
+
+    for name, make in WORKLOADS.items():
+        pats, evs = make(random.Random(name), max(SIZES), n_events)
+        write(name, pats, evs)
+        for n in SIZES:
+            if name in BOUNDED and n != max(SIZES):
+                some, their = make(random.Random(f"{name}/{n}"), n, n_events)
+                write(f"{name}.{n}", some, their)
+            else:
+                write(f"{name}.{n}", pats[:n], evs)
 
 
 def _measure_quick(name: str) -> dict[str, Any]:
