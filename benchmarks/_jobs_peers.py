@@ -270,7 +270,7 @@ async def raw_client(args: argparse.Namespace) -> None:
 
     await warm_then_measure(args, one)
     listening.cancel()
-    await pubsub.aclose()  # type: ignore[no-untyped-call]
+    await pubsub.aclose()  # type: ignore[no-untyped-call, unused-ignore]  # redis < 8.2 is untyped
     await client.aclose()
     await listener.aclose()
 
