@@ -110,3 +110,58 @@ def test_walk_answers_as_the_matchers(
     for ev in events:
         want = {k for k, m in enumerate(matchers) if k % 2 and m.matches(ev)}
         assert index.match(ev) == want, ev
+
+
+class _Text(str):
+    """A ``str`` subclass: equal to a plain string, not one to the walk's fast test."""
+
+
+top_condition = st.sampled_from([["x"], ["y"], ["x", "y"], [1], [{"prefix": "x"}]])
+top_value = st.sampled_from(["x", "y", "", ["x"], ["y", "x"], _Text("x"), 1, None, {"x": 1}])
+
+
+@settings(max_examples=300)
+@given(
+    st.lists(
+        st.tuples(
+            st.dictionaries(st.sampled_from("abc"), top_condition, min_size=1),
+            st.sampled_from(["u1", "u2"]),
+        ),
+        min_size=1,
+        max_size=12,
+    ),
+    st.lists(
+        st.tuples(
+            st.dictionaries(st.sampled_from("abc"), top_value),
+            st.sampled_from(["u1", "u2", None]),
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+)
+def test_leftover_top_level_strings_answer_as_the_matchers(
+    patterns: list[tuple[dict[str, Any], str]], events: list[tuple[dict[str, Any], str | None]]
+) -> None:
+    # Branches sharing all but one condition leave the others (here top-level strings,
+    # compared in one step when the event holds plain strings) to where they end.
+    index: PatternIndex[int] = PatternIndex()
+    matchers = []
+    for key, (top, user) in enumerate(patterns):
+        matcher = filters.compile({**top, "detail": {"user": [user]}})
+        matchers.append(matcher)
+        index.add(key, matcher)
+    for top_values, who in events:
+        ev: dict[str, Any] = {**top_values, "detail": {} if who is None else {"user": who}}
+        assert index.match(ev) == {k for k, m in enumerate(matchers) if m.matches(ev)}, ev
+
+
+def test_a_leftover_top_level_string_is_found_in_an_array_and_not_in_another_string() -> None:
+    index: PatternIndex[str] = PatternIndex()
+    index.add("p", {"source": ["shop"], "type": ["Placed"], "detail": {"user": ["u-1"]}})
+    base = {"source": "shop", "type": "Placed", "detail": {"user": "u-1"}}
+    assert index.match(base) == {"p"}
+    assert index.match({**base, "source": ["web", "shop"]}) == {"p"}
+    assert index.match({**base, "source": _Text("shop")}) == {"p"}
+    assert index.match({**base, "source": "shops"}) == set()
+    assert index.match({**base, "type": None}) == set()
+    assert index.match({k: v for k, v in base.items() if k != "type"}) == set()

@@ -645,8 +645,22 @@ class PatternIndex(Generic[K]):
                                         continue
                                 elif not leaf.absent_ok:
                                     continue
-                            elif not _holds(rest, doc, values, multi, chains, ()):
-                                continue
+                            else:
+                                # Top-level strings asked exactly (the common leftovers of
+                                # branches that share their other conditions) are compared
+                                # here; anything else, or a miss, as _holds decides.
+                                held = True
+                                for leaf in rest:
+                                    pair = leaf.top_one
+                                    if (
+                                        pair is None
+                                        or type(value := doc.get(pair[0])) is not str
+                                        or value != pair[1]
+                                    ):
+                                        held = _holds(rest, doc, values, multi, chains, ())
+                                        break
+                                if not held:
+                                    continue
                         if shared is None or (
                             not shared[1] and (not multi or multi.isdisjoint(shared[0]))
                         ):

@@ -194,6 +194,9 @@ class Leaf:
     #: its one key when the path has one: the fast paths of trees and the index.
     only_exact: frozenset[object] | None = field(init=False, repr=False, compare=False)
     top: str | None = field(init=False, repr=False, compare=False)
+    #: ``(key, value)`` when the leaf asks exactly that one string of a top-level key:
+    #: the index tests such leaves left over where a branch ends in one comparison.
+    top_one: tuple[str, str] | None = field(init=False, repr=False, compare=False)
     #: Filled in by :class:`~eventpatterns.filters.PatternIndex` the first time it files
     #: the leaf (its state signature and its distinct alternatives), so that a leaf
     #: shared by many patterns is prepared once. Plain values: no reference cycle.
@@ -235,7 +238,10 @@ class Leaf:
         setattr_(self, "whole_array", whole)
         only = None if (others or present_ok or absent_ok) else exact
         setattr_(self, "only_exact", only)
-        setattr_(self, "top", self.path[0] if len(self.path) == 1 else None)
+        top = self.path[0] if len(self.path) == 1 else None
+        setattr_(self, "top", top)
+        one = next(iter(only)) if only is not None and len(only) == 1 else None
+        setattr_(self, "top_one", (top, one) if top is not None and type(one) is str else None)
 
     def test_value(self, value: object) -> bool:
         """Tell whether one leaf value satisfies an alternative."""
