@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 from typing import cast
 
 import pytest
@@ -15,7 +16,7 @@ from eventpatterns.filters import PatternIndex
 from eventpatterns.filters._index import _tester
 from eventpatterns.filters._model import AnythingBut, Exact, Leaf, Numeric, as_double
 from eventpatterns.filters._predicates import canon as filters_canon
-from eventpatterns.filters._ranges import RangeIndex
+from eventpatterns.filters._ranges import _REPAY, RangeIndex
 
 # Bounds are doubles (the language refuses numbers a double does not hold exactly).
 numbers = st.one_of(
@@ -248,3 +249,95 @@ def test_stabbing_table_equals_brute_force(rngs: list[Numeric], data: st.DataObj
         assert tabulated
     assert index.size == 0
     assert index.snap is None
+
+
+def _tail_index(count: int) -> tuple[RangeIndex, dict[int, Numeric]]:
+    """``count`` bounded ranges, filed so that some are left in the bands after the table."""
+    index = RangeIndex()
+    live = {}
+    for i in range(count):
+        rng = Numeric("numeric", None, float(i), True, float(i) + 2.5, False)
+        index.add(i, rng)
+        live[i] = rng
+    return index, live
+
+
+def _answers(index: RangeIndex, live: dict[int, Numeric], probes: list[float]) -> None:
+    for value in probes:
+        out: list[object] = []
+        index.collect(value, out)
+        assert sorted(cast("list[int]", out)) == [i for i, r in live.items() if r.test(value)]
+
+
+def test_lookups_that_search_the_bands_rebuild_the_table_once_they_cost_as_much() -> None:
+    # 100 ranges: writers built the table at 64 (the next build waits for 64 more), so
+    # the last 36 wait in the bands for a build that no writer makes; lookups make it
+    # once they have searched the bands _REPAY times per range.
+    index, live = _tail_index(100)
+    assert index.snap is not None
+    assert index.bands
+    probes = [v / 2 for v in range(-4, 210)]
+    _answers(index, live, probes)  # fewer lookups than _REPAY * 100: no build yet
+    assert index.bands
+    lookups = _REPAY * 100 + 1 - len(probes)
+    for _ in range(lookups):
+        index.collect(50.0, [])
+    assert not index.bands  # built: every range in the table
+    assert index.snap is not None
+    assert len(index.snap[0]) == 200
+    _answers(index, live, probes)
+
+
+def test_a_lookup_leaves_the_build_to_a_writer_holding_the_lock() -> None:
+    index, live = _tail_index(100)
+    assert index.bands
+    with index._lock:  # a writer at work: the lookups only count
+        for _ in range(_REPAY * 100 + 5):
+            out: list[object] = []
+            index.collect(50.0, out)
+            assert sorted(cast("list[int]", out)) == [48, 49, 50]
+        assert index.bands
+    index.collect(50.0, [])  # the next lookup after the writer let go builds it
+    assert not index.bands
+    _answers(index, live, [v / 2 for v in range(-4, 210)])
+
+
+def test_lookups_racing_writers_find_every_range_in_place() -> None:
+    # Readers re-build the table while a writer files and unfiles ranges: the answers
+    # always hold the ranges that stay, whatever was published in between.
+    index, live = _tail_index(300)
+    stable = dict(live)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def writer() -> None:
+        try:
+            n = 0
+            while not stop.is_set():
+                key = 1000 + n % 50
+                rng = Numeric("numeric", None, float(n % 300), True, float(n % 300) + 1.5, True)
+                index.add(key, rng)
+                index.remove(key, rng)
+                n += 1
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    rebuilt = 0
+    try:
+        for round_ in range(40):
+            before = index.snap
+            for value in (v / 2 for v in range(0, 600, 7)):
+                out: list[object] = []
+                index.collect(value, out)
+                want = {i for i, r in stable.items() if r.test(value)}
+                assert want <= set(out) <= want | set(range(1000, 1050))
+            rebuilt += index.snap is not before
+            if round_ > 20 and rebuilt:
+                break
+    finally:
+        stop.set()
+        thread.join()
+    assert not errors
+    assert rebuilt  # the lookups did re-build the table while the writer ran

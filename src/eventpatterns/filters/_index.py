@@ -39,7 +39,11 @@ Every change moves the epoch on when it starts and when it ends; a match uses a
 state's kept keys only if they were made in the epoch it started in (so only a
 match concurrent with a change can see keys made during it, as it could see
 either generation anyway), and a writer drops the keys a state kept whenever it
-changes that state's piles. Readers write nothing else.
+changes that state's piles. Readers write nothing else, but for one thing: a
+field's numeric ranges filed since their table's last build (see
+:meth:`~eventpatterns.filters._ranges.RangeIndex.collect`) are built into it by a
+lookup once searching them apart has cost about as much, under that field's own
+lock (which its writers take too) and published as a writer's build is.
 """
 
 from __future__ import annotations
