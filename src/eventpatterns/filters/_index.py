@@ -230,15 +230,17 @@ def _settled_keys(state: _State, cur: Any) -> tuple[Any, ...]:
     return tuple(keys)
 
 
-def _settle(targets: set[_State], found: set[Any], epoch: int, cur: Any, push: Any) -> None:
+def _settle(targets: list[_State], found: set[Any], epoch: int, cur: Any, push: Any) -> None:
     """Take the keys of the states reached that only settle branches; hand on the others.
 
     Many states reached by one lookup (overlapping ranges, ``anything-but``, a
     wildcard found in many texts) are mostly such leaves: each costs a memo read
     and one ``update`` here, instead of a round through the walk's queue. (Only
     while no level was read as a bag: then the entries' notes decide, in the walk.)
+    A state reached twice is settled twice (the same keys) but handed on once.
     """
     update = found.update
+    handed: set[_State] | None = None
     for state in targets:
         if state.ending == _SETTLED and not state.moves:
             memo = state.memo
@@ -246,7 +248,11 @@ def _settle(targets: set[_State], found: set[Any], epoch: int, cur: Any, push: A
                 memo = state.memo = (epoch, _settled_keys(state, cur))
             if memo[1]:
                 update(memo[1])
-        else:
+        elif handed is None:
+            handed = {state}
+            push(state)
+        elif state not in handed:
+            handed.add(state)
             push(state)
 
 
@@ -740,7 +746,7 @@ class PatternIndex(Generic[K]):
                             if multi:
                                 extend(set(reached))
                             else:
-                                _settle(set(reached), found, epoch, current.get, push)
+                                _settle(reached, found, epoch, current.get, push)
                 else:
                     reached = []
                     for value in vals:
@@ -751,7 +757,7 @@ class PatternIndex(Generic[K]):
                         if multi:
                             extend(set(reached))
                         else:
-                            _settle(set(reached), found, epoch, current.get, push)
+                            _settle(reached, found, epoch, current.get, push)
         if (
             tracked
             and chains is not None
