@@ -792,10 +792,21 @@ class PatternIndex(Generic[K]):
         ends: dict[_State, list[Chain]] = {}
         pop, push = todo.pop, todo.append
         reached: list[Any] = []
+        update = found.update
         while todo:
             item = pop()
             state, mem = item
-            if state.ending:
+            ending = state.ending
+            if ending == _SETTLED and not state.moves and not multi:
+                # Only settles branches (no condition left, no tree): its kept keys now,
+                # whatever the chain (as _settle does in the walk).
+                memo = state.memo
+                if memo is None or memo[0] != epoch:
+                    memo = state.memo = (epoch, _settled_keys(state, cur))
+                if memo[1]:
+                    update(memo[1])
+                continue
+            if ending:
                 mems = ends.get(state)
                 if mems is None:
                     ends[state] = [mem]
