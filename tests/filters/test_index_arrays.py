@@ -9,6 +9,7 @@ the objects and keys missing from some elements.
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -160,3 +161,81 @@ def test_conditions_at_two_depths_below_one_array_hold_in_one_element() -> None:
     assert index.match(nested) == {0, 1, 2}
     nested["a"][0]["b"].append({"c": "x", "d": 1})  # type: ignore[index]
     assert index.match(nested) == {0, 1, 2, 3}
+
+
+def _sku(sku: str, *conditions: Any) -> dict[str, Any]:
+    return {"detail": {"items": {"sku": [sku], "qty": list(conditions)}}}
+
+
+def test_a_branch_left_with_a_condition_below_the_array_moves_a_state_deeper() -> None:
+    # The first pattern at a state keeps its other condition to test there (once per
+    # element the state was reached through); the second one to grow from the state
+    # moves it one state deeper, so both are found by lookups.
+    index: PatternIndex[str] = PatternIndex()
+    for k in range(40):  # skus tell patterns apart: they come first
+        index.add(f"o{k}", _sku(f"o{k}", {"numeric": [">=", 1]}))
+    index.add("a", _sku("x", {"numeric": [">=", 1]}))
+    assert index._filed["a"] is not None
+    assert index._filed["a"][5][0].path == ("detail", "items", "sku")
+    assert index._filed["a"][4] is not None  # a condition left where it ends
+    index.add("b", _sku("x", {"numeric": [">=", 3]}))
+    entry = index._filed["a"]
+    assert entry is not None
+    assert entry[4] is None  # none left: a state for it
+    assert entry[6] == 2
+    # Same element or nothing: qty 5 is in another element than sku x.
+    assert index.match({"detail": {"items": [{"sku": "x", "qty": 2}, {"sku": "y", "qty": 5}]}}) == {
+        "a"
+    }
+    assert index.match({"detail": {"items": [{"sku": "x", "qty": 4}, {"sku": "y"}]}}) == {"a", "b"}
+    assert index.match({"detail": {"items": [{"sku": "y", "qty": 4}, {"sku": "x"}]}}) == set()
+    index.remove("b")
+    assert index.match({"detail": {"items": [{"sku": "x", "qty": 4}, {"sku": "y"}]}}) == {"a"}
+    index.remove("a")
+    assert len(index._root.children) == 40
+
+
+def test_a_pattern_of_several_branches_keeps_its_entries_in_place() -> None:
+    index: PatternIndex[str] = PatternIndex()
+    several = {"$or": [_sku("x", {"numeric": [">=", 1]}), _sku("z", {"numeric": [">=", 1]})]}
+    index.add("both", several)
+    before = index._filed["both"]
+    index.add("b", _sku("x", {"numeric": [">=", 3]}))
+    assert index._filed["both"] is before
+    assert index.match({"detail": {"items": [{"sku": "x", "qty": 1}]}}) == {"both"}
+    assert index.match({"detail": {"items": [{"sku": "z", "qty": 3}, {"sku": "x"}]}}) == {"both"}
+
+
+def test_matches_while_branches_move_a_state_deeper_miss_none() -> None:
+    # Fifty patterns, each alone at its sku (a condition left to test); a writer adds
+    # and drops patterns sharing those skus, which moves each of the fifty one state
+    # deeper while the matches run: each match still finds its pattern.
+    index: PatternIndex[str] = PatternIndex()
+    for k in range(50):
+        index.add(f"p{k}", _sku(f"s{k}", {"numeric": [">=", 2]}))
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def writer() -> None:
+        try:
+            n = 0
+            while not stop.is_set():
+                index.add(f"w{n % 9}", _sku(f"s{n % 50}", {"numeric": [">=", 3 + n % 4]}))
+                index.discard(f"w{(n + 4) % 9}")
+                n += 1
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        for step in range(4000):
+            k = step % 50
+            event = {"detail": {"items": [{"sku": f"s{k}", "qty": 2}, {"sku": "n", "qty": 9}]}}
+            assert index.match(event) == {f"p{k}"}, k
+    finally:
+        stop.set()
+        thread.join()
+    assert not errors
+    moved = [index._filed[f"p{k}"] for k in range(50)]
+    assert all(entry is not None and entry[4] is None for entry in moved)

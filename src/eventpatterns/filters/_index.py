@@ -351,6 +351,11 @@ def _signature(leaf: Leaf) -> Signature:
     return sig  # type: ignore[no-any-return]
 
 
+def _below(path: Path, levels: frozenset[Path]) -> bool:
+    """Tell whether ``path`` goes through one of ``levels``."""
+    return any(path[: len(level)] == level for level in levels)
+
+
 def _shared(branch: Conjunction, *, whole: bool) -> Any:
     """Return what a branch's entry notes where one match alone cannot tell, or ``None``.
 
@@ -536,8 +541,12 @@ class PatternIndex(Generic[K]):
                     self._stats.observe(branch.leaves, +1)
                 first: _Entry | None = None
                 if branches:
-                    more = tuple(self._file(key, gen, b, self._order(b)) for b in branches[1:])
-                    first = self._file(key, gen, branches[0], self._order(branches[0]), more=more)
+                    more = tuple(
+                        self._file(key, gen, b, self._order(b), promote=True) for b in branches[1:]
+                    )
+                    first = self._file(
+                        key, gen, branches[0], self._order(branches[0]), more=more, promote=True
+                    )
                 old = self._filed.get(key, None)
                 self._matchers[key] = matcher
                 self._current[key] = gen  # the switch: from here on matches see the new pattern
@@ -973,11 +982,14 @@ class PatternIndex(Generic[K]):
                 continue
             gen = first[1]
             more = tuple(
-                self._file(key, gen, e[3], order, e[2])
+                self._file(key, gen, e[3], order, e[2], promote=True)
                 for e, order in zip(entries[1:], orders[1:], strict=True)
             )
-            # Assigning to a key already there does not disturb the iteration.
-            self._filed[key] = self._file(key, gen, first[3], orders[0], first[2], more)
+            # Assigning to a key already there (here or in _promote) does not disturb
+            # the iteration.
+            self._filed[key] = self._file(
+                key, gen, first[3], orders[0], first[2], more, promote=True
+            )
             for e in entries:
                 self._unfile(e, keep_stats=True)
 
@@ -989,6 +1001,8 @@ class PatternIndex(Generic[K]):
         order: tuple[Leaf, ...],
         shared: Any = False,
         more: tuple[_Entry, ...] = (),
+        *,
+        promote: bool = False,
     ) -> _Entry:
         """Build the path of one branch and hold its key at the end.
 
@@ -1007,6 +1021,9 @@ class PatternIndex(Generic[K]):
             shared: What the entry notes about array consistency (see
                 :func:`_shared`), when the branch was filed before.
             more: The entries of the pattern's other branches (for its first).
+            promote: When the branch grows a state after one where another branch
+                was left with conditions below an array of objects, give that one a
+                state for its next condition too (see :meth:`_promote`).
 
         Returns:
             The branch's entry.
@@ -1020,7 +1037,10 @@ class PatternIndex(Generic[K]):
             child.refs += 1
             state, depth = child, depth + 1
         if depth < size:
+            parent = state
             state, depth = self._grow(state, order[depth]), depth + 1
+            if promote and (parent.check or parent.check_more):
+                self._promote(parent, key)
         if shared is False:  # not known yet (a re-filed branch brings its own)
             shared = _shared(branch, whole=size != len(branch.leaves))
         # The conditions after the first ``depth`` (its rest) are tested where it ends,
@@ -1030,6 +1050,32 @@ class PatternIndex(Generic[K]):
         entry: _Entry = (key, gen, shared, branch, order[depth:] or None, order, depth, more)
         _pile_add(state, entry)
         return entry
+
+    def _promote(self, state: _State, key: K) -> None:
+        """Re-file the branches at ``state`` left with a condition below an array of objects.
+
+        A unique branch costs one state, its other conditions tested where it ends;
+        below an array of objects that test runs for every element the state was
+        reached through, on every event. Once a second branch grows from the same
+        state (patterns that share their first condition), the single-branch
+        patterns ending there so are re-filed one state deeper, as that second
+        branch is: new entry first, then the old one goes (a match in between may
+        see both, never neither). Patterns of several branches are left as they are.
+        """
+        for entry in (*(state.check or ()), *state.check_more):
+            other, shared, rest = entry[0], entry[2], entry[4]
+            if (
+                rest is None
+                or entry[7]
+                or shared is None
+                or not shared[0]
+                or other == key
+                or self._filed.get(other) is not entry
+                or not _below(rest[0].path, shared[0])
+            ):
+                continue
+            self._filed[other] = self._file(other, entry[1], entry[3], entry[5], shared)
+            self._unfile(entry, keep_stats=True)
 
     def _grow(self, state: _State, leaf: Leaf) -> _State:
         """Add a state after ``state`` for ``leaf``, filed in the field's index."""
