@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, cast
@@ -14,6 +13,8 @@ from eventpatterns.core import Event
 from eventpatterns.errors import InvalidPattern
 from eventpatterns.filters import PatternIndex
 from eventpatterns.filters._model import AnythingBut, Conjunction, Exact, Leaf, Predicate, Prefix
+
+from .concurrency import writing
 
 ANCHORS: dict[str, Any] = {
     "exact": {"detail": {"id": ["o-1"]}},
@@ -162,31 +163,17 @@ def test_concurrent_add_remove_while_matching() -> None:
     many_branches = {
         "$or": [{"detail": {"id": [f"o-{i}"]}} for i in range(20)] + [{"source": ["shop"]}]
     }
-    stop = threading.Event()
-    errors: list[BaseException] = []
 
-    def writer() -> None:
-        try:
-            n = 0
-            while not stop.is_set():
-                index.add(f"w{n % 5}", many_branches)
-                index.add(f"w{n % 5}", {"source": ["nothing"]})
-                index.discard(f"w{(n + 2) % 5}")
-                n += 1
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
+    def write(n: int) -> None:
+        index.add(f"w{n % 5}", many_branches)
+        index.add(f"w{n % 5}", {"source": ["nothing"]})
+        index.discard(f"w{(n + 2) % 5}")
 
-    thread = threading.Thread(target=writer)
-    thread.start()
-    try:
+    with writing(write):
         for _ in range(3000):
             found = index.match(EVENT)
             assert "stable" in found
             assert found <= {"stable", "w0", "w1", "w2", "w3", "w4"}
-    finally:
-        stop.set()
-        thread.join()
-    assert not errors
 
 
 def test_matches_that_build_a_range_table_while_a_writer_works_miss_no_pattern() -> None:
@@ -201,32 +188,18 @@ def test_matches_that_build_a_range_table_while_a_writer_works_miss_no_pattern()
     assert numeric is not None
     assert numeric.bands
     built = numeric.snap  # by the writers: 7 more ranges at most never make them build it
-    stop = threading.Event()
-    errors: list[BaseException] = []
 
-    def writer() -> None:
-        try:
-            n = 0
-            while not stop.is_set():
-                at = n % 300
-                between = [{"numeric": [">", at, "<=", at + 1]}]
-                index.add(f"w{n % 7}", {"detail": {"amount": between}})
-                index.discard(f"w{(n + 3) % 7}")
-                n += 1
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
+    def write(n: int) -> None:
+        at = n % 300
+        between = [{"numeric": [">", at, "<=", at + 1]}]
+        index.add(f"w{n % 7}", {"detail": {"amount": between}})
+        index.discard(f"w{(n + 3) % 7}")
 
-    thread = threading.Thread(target=writer)
-    thread.start()
-    try:
+    with writing(write):
         for step in range(3000):
             value = (step * 37 % 1200) / 4
             found = {k for k in index.match({"detail": {"amount": value}}) if k[0] == "r"}
             assert found == {f"r{i}" for i in range(300) if i <= value < i + 2.5}, value
-    finally:
-        stop.set()
-        thread.join()
-    assert not errors
     assert numeric.snap is not built  # the matches built it again
 
 

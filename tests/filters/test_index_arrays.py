@@ -9,7 +9,6 @@ the objects and keys missing from some elements.
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import Any
 
@@ -18,6 +17,8 @@ from hypothesis import strategies as st
 
 from eventpatterns import filters
 from eventpatterns.filters import PatternIndex
+
+from .concurrency import writing
 
 KEYS = ["a", "b", "c"]
 SCALARS = st.sampled_from(["x", "y", "", 0, 1, 2, 5, True, None])
@@ -213,29 +214,15 @@ def test_matches_while_branches_move_a_state_deeper_miss_none() -> None:
     index: PatternIndex[str] = PatternIndex()
     for k in range(50):
         index.add(f"p{k}", _sku(f"s{k}", {"numeric": [">=", 2]}))
-    stop = threading.Event()
-    errors: list[BaseException] = []
 
-    def writer() -> None:
-        try:
-            n = 0
-            while not stop.is_set():
-                index.add(f"w{n % 9}", _sku(f"s{n % 50}", {"numeric": [">=", 3 + n % 4]}))
-                index.discard(f"w{(n + 4) % 9}")
-                n += 1
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
+    def write(n: int) -> None:
+        index.add(f"w{n % 9}", _sku(f"s{n % 50}", {"numeric": [">=", 3 + n % 4]}))
+        index.discard(f"w{(n + 4) % 9}")
 
-    thread = threading.Thread(target=writer)
-    thread.start()
-    try:
+    with writing(write):
         for step in range(4000):
             k = step % 50
             event = {"detail": {"items": [{"sku": f"s{k}", "qty": 2}, {"sku": "n", "qty": 9}]}}
             assert index.match(event) == {f"p{k}"}, k
-    finally:
-        stop.set()
-        thread.join()
-    assert not errors
     moved = [index._filed[f"p{k}"] for k in range(50)]
     assert all(entry is not None and entry[4] is None for entry in moved)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import threading
 from typing import cast
 
 import pytest
@@ -17,6 +16,8 @@ from eventpatterns.filters._index import _tester
 from eventpatterns.filters._model import AnythingBut, Exact, Leaf, Numeric, as_double
 from eventpatterns.filters._predicates import canon as filters_canon
 from eventpatterns.filters._ranges import _REPAY, RangeIndex
+
+from .concurrency import writing
 
 # Bounds are doubles (the language refuses numbers a double does not hold exactly).
 numbers = st.one_of(
@@ -307,25 +308,15 @@ def test_lookups_racing_writers_find_every_range_in_place() -> None:
     # always hold the ranges that stay, whatever was published in between.
     index, live = _tail_index(300)
     stable = dict(live)
-    stop = threading.Event()
-    errors: list[BaseException] = []
 
-    def writer() -> None:
-        try:
-            n = 0
-            while not stop.is_set():
-                key = 1000 + n % 50
-                rng = Numeric("numeric", None, float(n % 300), True, float(n % 300) + 1.5, True)
-                index.add(key, rng)
-                index.remove(key, rng)
-                n += 1
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
+    def write(n: int) -> None:
+        key = 1000 + n % 50
+        rng = Numeric("numeric", None, float(n % 300), True, float(n % 300) + 1.5, True)
+        index.add(key, rng)
+        index.remove(key, rng)
 
-    thread = threading.Thread(target=writer)
-    thread.start()
     rebuilt = 0
-    try:
+    with writing(write):
         for round_ in range(40):
             before = index.snap
             for value in (v / 2 for v in range(0, 600, 7)):
@@ -336,8 +327,4 @@ def test_lookups_racing_writers_find_every_range_in_place() -> None:
             rebuilt += index.snap is not before
             if round_ > 20 and rebuilt:
                 break
-    finally:
-        stop.set()
-        thread.join()
-    assert not errors
     assert rebuilt  # the lookups did re-build the table while the writer ran
