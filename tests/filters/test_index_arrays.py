@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -226,3 +227,33 @@ def test_matches_while_branches_move_a_state_deeper_miss_none() -> None:
             assert index.match(event) == {f"p{k}"}, k
     moved = [index._filed[f"p{k}"] for k in range(50)]
     assert all(entry is not None and entry[4] is None for entry in moved)
+
+
+def test_a_state_is_looked_at_for_branches_to_move_once_not_at_every_child(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Many branches verified at the `type` state and many more growing from it: the
+    # state's pile is looked through when it gets its first child only (else building
+    # would cost the pile's size per child: quadratic).
+    looked: list[object] = []
+    promote = PatternIndex._promote
+
+    def counting(self: PatternIndex[str], state: Any, key: str) -> None:
+        looked.append(state)
+        promote(self, state, key)
+
+    monkeypatch.setattr(PatternIndex, "_promote", counting)
+    index: PatternIndex[str] = PatternIndex()
+    typed = {"fieldName": "type", "operator": "eq", "value": "t"}
+    for i in range(200):  # ends at the `type` state, verified there (a whole-array test)
+        tags = {"fieldName": "tags", "operator": "contains", "value": f"x{i}"}
+        index.add(f"c{i}", {"filterGroup": [{"filters": [typed, tags]}]})
+    for i in range(200):  # each grows a state from the `type` state
+        name = {"fieldName": "name", "operator": "ne", "value": f"n{i}"}
+        index.add(f"d{i}", {"filterGroup": [{"filters": [typed, name]}]})
+    (state,) = index._root.children.values()
+    assert len(state.children) == 200
+    assert looked == [state]
+    assert index.match({"type": "t", "tags": ["x3"], "name": "n1"}) == {"c3"} | {
+        f"d{i}" for i in range(200) if i != 1
+    }

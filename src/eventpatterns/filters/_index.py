@@ -1021,9 +1021,9 @@ class PatternIndex(Generic[K]):
             shared: What the entry notes about array consistency (see
                 :func:`_shared`), when the branch was filed before.
             more: The entries of the pattern's other branches (for its first).
-            promote: When the branch grows a state after one where another branch
-                was left with conditions below an array of objects, give that one a
-                state for its next condition too (see :meth:`_promote`).
+            promote: When the branch grows the first state after one where another
+                branch was left with conditions below an array of objects, give that
+                one a state for its next condition too (see :meth:`_promote`).
 
         Returns:
             The branch's entry.
@@ -1037,9 +1037,13 @@ class PatternIndex(Generic[K]):
             child.refs += 1
             state, depth = child, depth + 1
         if depth < size:
-            parent = state
+            # A state's one branch left with conditions (the branch that made it) can
+            # move deeper when the state gets its first child: look then, not at every
+            # child (the state may hold many branches to verify, never more than one
+            # with conditions left).
+            parent, first_child = state, not state.children
             state, depth = self._grow(state, order[depth]), depth + 1
-            if promote and (parent.check or parent.check_more):
+            if promote and first_child and (parent.check or parent.check_more):
                 self._promote(parent, key)
         if shared is False:  # not known yet (a re-filed branch brings its own)
             shared = _shared(branch, whole=size != len(branch.leaves))
@@ -1056,8 +1060,8 @@ class PatternIndex(Generic[K]):
 
         A unique branch costs one state, its other conditions tested where it ends;
         below an array of objects that test runs for every element the state was
-        reached through, on every event. Once a second branch grows from the same
-        state (patterns that share their first condition), the single-branch
+        reached through, on every event. Once a second branch grows the state's first
+        child (patterns that share their first condition), the single-branch
         patterns ending there so are re-filed one state deeper, as that second
         branch is: new entry first, then the old one goes (a match in between may
         see both, never neither). Patterns of several branches are left as they are.
