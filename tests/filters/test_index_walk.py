@@ -165,3 +165,7 @@ def test_a_leftover_top_level_string_is_found_in_an_array_and_not_in_another_str
     assert index.match({**base, "source": "shops"}) == set()
     assert index.match({**base, "type": None}) == set()
     assert index.match({k: v for k, v in base.items() if k != "type"}) == set()
+    # Another mapping than a dict: its misses go to the general test.
+    assert index.match(MappingProxyType(base)) == {"p"}
+    assert index.match(MappingProxyType({**base, "source": ["shops", "shop"]})) == {"p"}
+    assert index.match(MappingProxyType({**base, "source": "shops"})) == set()

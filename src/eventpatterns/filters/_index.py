@@ -667,16 +667,18 @@ class PatternIndex(Generic[K]):
                             else:
                                 # Top-level strings asked exactly (the common leftovers of
                                 # branches that share their other conditions) are compared
-                                # here; anything else, or a miss, as _holds decides.
+                                # here: another string fails the branch, as _holds would
+                                # decide on a plain dict; anything else goes to _holds.
                                 held = True
                                 for leaf in rest:
                                     pair = leaf.top_one
-                                    if (
-                                        pair is None
-                                        or type(value := doc.get(pair[0])) is not str
-                                        or value != pair[1]
-                                    ):
+                                    if pair is None or type(value := doc.get(pair[0])) is not str:
                                         held = _holds(rest, doc, values, multi, chains, ())
+                                        break
+                                    if value != pair[1]:
+                                        held = type(doc) is not dict and _holds(
+                                            rest, doc, values, multi, chains, ()
+                                        )
                                         break
                                 if not held:
                                     continue
