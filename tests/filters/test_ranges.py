@@ -306,8 +306,7 @@ def test_a_lookup_leaves_the_build_to_a_writer_holding_the_lock() -> None:
 def test_lookups_racing_writers_find_every_range_in_place() -> None:
     # Readers re-build the table while a writer files and unfiles ranges: the answers
     # always hold the ranges that stay, whatever was published in between.
-    index, live = _tail_index(300)
-    stable = dict(live)
+    index, stable = _tail_index(300)
 
     def write(n: int) -> None:
         key = 1000 + n % 50
