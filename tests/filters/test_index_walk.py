@@ -169,3 +169,108 @@ def test_a_leftover_top_level_string_is_found_in_an_array_and_not_in_another_str
     assert index.match(MappingProxyType(base)) == {"p"}
     assert index.match(MappingProxyType({**base, "source": ["shops", "shop"]})) == {"p"}
     assert index.match(MappingProxyType({**base, "source": "shops"})) == set()
+
+
+def _table_only(index: PatternIndex[Any], path: tuple[str, ...]) -> Any:
+    """The range index of the root's field ``path`` (typed loosely: ``solo`` changes)."""
+    fi = dict(index._root.moves)[path]
+    assert fi.numeric is not None
+    return fi.numeric
+
+
+# Overlapping ranges on one field, enough for the stabbing table (64 or more) and more
+# than are tested one by one: one slot holds several states.
+OVERLAPPING = [{"n": [{"numeric": [">=", i, "<", i + 5]}]} for i in range(80)]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.integers(0, 79).map(lambda i: ("same", i)),  # a copy of a held range
+            st.integers(0, 79).map(lambda i: ("drop", i)),
+            st.integers(0, 84).map(lambda i: ("below", i)),  # a range, then another field
+            st.just(("threshold", 0)),  # another family: no longer table-only
+        ),
+        max_size=12,
+    ),
+    st.lists(st.one_of(st.integers(-2, 90), st.floats(-2, 90, allow_nan=False)), max_size=8),
+)
+def test_a_table_only_field_answers_from_its_slots_as_the_matchers(
+    changes: list[tuple[str, int]], values: list[float]
+) -> None:
+    # A field whose ranges are all in the stabbing table is answered from the value's
+    # slot, and what the slot gives (keys settled, states walked on) is kept for the
+    # epoch: every change (a key on a state already there, a key gone, a state with a
+    # field of its own) must show in the next match.
+    index: PatternIndex[Any] = PatternIndex()
+    patterns: dict[Any, dict[str, Any]] = {}
+    for key, p in enumerate(OVERLAPPING):
+        index.add(key, p)
+        patterns[key] = p
+    for _ in range(_REPAY_ROUNDS):  # lookups build the table of any tail (see collect)
+        for v in range(90):
+            index.match({"n": v})
+    assert _table_only(index, ("n",)).solo is not None
+    probes = [*values, 0, 4.5, 5, 40, 79.99, 84, 85]
+
+    def check() -> None:
+        matchers = {k: filters.compile(p) for k, p in patterns.items()}
+        for v in probes:
+            for ev in ({"n": v}, {"n": v, "m": "x"}, {"n": [v, v + 1], "m": "x"}):
+                want = {k for k, m in matchers.items() if m.matches(ev)}
+                # Twice: the second answer comes from the kept slot.
+                assert index.match(ev) == want, (ev, changes)
+                assert index.match(ev) == want, (ev, changes)
+
+    check()
+    for step, (kind, i) in enumerate(changes):
+        added = ("c", step)
+        if kind == "same":
+            patterns[added] = OVERLAPPING[i]
+        elif kind == "drop":
+            if i in patterns:
+                index.remove(i)
+                del patterns[i]
+            continue
+        elif kind == "below":
+            patterns[added] = {"n": [{"numeric": [">=", i, "<", i + 5]}], "m": ["x"]}
+        else:
+            patterns[added] = {"n": [{"numeric": [">", 50]}]}
+        index.add(added, patterns[added])
+        check()
+
+
+_REPAY_ROUNDS = 5
+
+
+def _solo(ranges: Any) -> Any:
+    """``RangeIndex.solo`` as it is now (a call: mypy does not narrow it across changes)."""
+    return ranges.solo
+
+
+def test_a_table_only_field_is_answered_from_its_slot_and_sees_every_change() -> None:
+    index: PatternIndex[Any] = PatternIndex()
+    for key, p in enumerate(OVERLAPPING):
+        index.add(key, p)
+    for _ in range(_REPAY_ROUNDS):
+        for v in range(90):
+            index.match({"n": v})
+    ranges = _table_only(index, ("n",))
+    assert _solo(ranges) is not None
+    assert index.match({"n": 10}) == {6, 7, 8, 9, 10}
+    assert any(cell is not None for cell in ranges.solo[3])  # kept for the epoch
+    index.add("twin", OVERLAPPING[8])  # the same range: the state already in the slot
+    assert index.match({"n": 10}) == {6, 7, 8, 9, 10, "twin"}
+    index.remove(7)
+    assert index.match({"n": 10}) == {6, 8, 9, 10, "twin"}
+    # A state in the slot that leads on: walked, not settled.
+    index.add("deeper", {"n": [{"numeric": [">=", 9, "<", 14]}], "m": ["x"]})
+    assert index.match({"n": 10, "m": "x"}) == {6, 8, 9, 10, "twin", "deeper"}
+    assert index.match({"n": 10, "m": "y"}) == {6, 8, 9, 10, "twin"}
+    index.add("gt", {"n": [{"numeric": [">", 9.5]}]})  # another family: searched again
+    assert _solo(ranges) is None
+    assert index.match({"n": 10}) == {6, 8, 9, 10, "twin", "gt"}
+    index.remove("gt")
+    assert _solo(ranges) is not None
+    assert index.match({"n": 10}) == {6, 8, 9, 10, "twin"}

@@ -43,7 +43,10 @@ changes that state's piles. Readers write nothing else, but for one thing: a
 field's numeric ranges filed since their table's last build (see
 :meth:`~eventpatterns.filters._ranges.RangeIndex.collect`) are built into it by a
 lookup once searching them apart has cost about as much, under that field's own
-lock (which its writers take too) and published as a writer's build is.
+lock (which its writers take too) and published as a writer's build is; and the
+cells of a field's range table (see
+:attr:`~eventpatterns.filters._ranges.RangeIndex.solo`), where a match keeps, per
+epoch as a state keeps its keys, the keys a slot's states settle.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ from __future__ import annotations
 import itertools
 import math
 import threading
+from bisect import bisect_left
 from collections.abc import Hashable, Iterator, Mapping
 from typing import Any, Final, Generic, TypeVar, cast
 
@@ -254,6 +258,33 @@ def _settle(targets: list[_State], found: set[Any], epoch: int, cur: Any, push: 
         elif state not in handed:
             handed.add(state)
             push(state)
+
+
+def _slot_memo(
+    slot: tuple[_State, ...], dead: frozenset[Any], epoch: int, cur: Any
+) -> tuple[int, tuple[Any, ...], tuple[_State, ...]]:
+    """Return what reaching the states of one range-table slot gives in ``epoch``.
+
+    That is (epoch, the keys of the states there that only settle branches, the
+    other states to walk on): the walk keeps it in the slot's cell (see
+    :attr:`~eventpatterns.filters._ranges.RangeIndex.solo`), so values falling in one
+    slot (overlapping ranges: many states each) settle in one ``update``. A slot's
+    states are distinct; those of ranges unfiled since the table's build (``dead``)
+    are left out.
+    """
+    keys: list[Any] = []
+    others: list[_State] = []
+    for state in slot:
+        if dead and state in dead:
+            continue
+        if state.ending == _SETTLED and not state.moves:
+            memo = state.memo
+            if memo is None or memo[0] != epoch:
+                memo = state.memo = (epoch, _settled_keys(state, cur))
+            keys += memo[1]
+        else:
+            others.append(state)
+    return (epoch, tuple(keys), tuple(others))
 
 
 def _indexable(leaf: Leaf) -> bool:
@@ -744,11 +775,37 @@ class PatternIndex(Generic[K]):
                         numeric = fi.numeric
                         if (
                             numeric is not None
-                            and type(value) is float
-                            and value - value == 0  # not NaN or infinite
                             and not fi.exact
-                        ):
-                            numeric.collect(value, reached)  # as fi.collect would
+                            and (
+                                (
+                                    (kind := type(value)) is float and value - value == 0
+                                )  # not NaN or infinite
+                                or (kind is int and -_EXACT_INT <= value <= _EXACT_INT)
+                            )
+                        ):  # ranges only, and a number they compare as fi.collect would
+                            solo = numeric.solo
+                            if solo is not None and not multi:
+                                # Every range in the table: the value's slot is the
+                                # answer, and its cell what this epoch made of it (the
+                                # keys it settles, the states to walk on).
+                                bounds, slots, dead, cells = solo
+                                at = bisect_left(bounds, value)
+                                at = (
+                                    2 * at + 1
+                                    if at < len(bounds) and bounds[at] == value
+                                    else 2 * at
+                                )
+                                memo = cells[at]
+                                if memo is None or memo[0] != epoch:
+                                    memo = cells[at] = _slot_memo(
+                                        slots[at], dead, epoch, current.get
+                                    )
+                                if memo[1]:
+                                    found.update(memo[1])
+                                if memo[2]:
+                                    extend(memo[2])
+                                continue
+                            numeric.collect(value, reached)
                         else:
                             fi.collect(value, reached)
                         if len(reached) == 1:
@@ -823,10 +880,13 @@ class PatternIndex(Generic[K]):
                     ends[state] = [mem]
                 elif mem not in mems:
                     mems.append(mem)
-            if not state.moves or item in seen:
+            if not state.moves:
                 continue
-            seen.add(item)
-            if len(seen) > _TRACK_BUDGET and len(seen) > _TRACK_BUDGET + 16 * sum(
+            walked = len(seen)
+            seen.add(item)  # one hash of the pair (a chain is a tuple of tuples)
+            if len(seen) == walked:
+                continue
+            if walked >= _TRACK_BUDGET and len(seen) > _TRACK_BUDGET + 16 * sum(
                 len(pairs) for pairs in chains.values()
             ):
                 return False
@@ -878,7 +938,16 @@ class PatternIndex(Generic[K]):
                         fi.collect(value, reached)
                     if reached:
                         for target in reached:
-                            push((target, joined))
+                            if target.ending == _SETTLED and not target.moves and not multi:
+                                # Only settles branches: its kept keys now, as when
+                                # popped above (no pair made, pushed and popped).
+                                memo = target.memo
+                                if memo is None or memo[0] != epoch:
+                                    memo = target.memo = (epoch, _settled_keys(target, cur))
+                                if memo[1]:
+                                    update(memo[1])
+                            else:
+                                push((target, joined))
                         reached.clear()
         add = found.add
         for state, mems in ends.items():

@@ -34,7 +34,12 @@ Writers re-tabulate once a quarter of the ranges were filed since (amortised
 O(log n) builds per range); the ranges filed since wait in the bands. Lookups that
 still search the bands count themselves, and once they are four per bounded range
 (about what a build costs), the lookup builds the table itself, unless a writer
-holds the field's lock: a burst of additions leaves no lasting tail.
+holds the field's lock: a burst of additions leaves no lasting tail. While the
+table holds every range of the field (no threshold, nothing in the bands), it is
+also published as ``solo``, with a cell per slot for the caller to keep what it
+made of that slot: :class:`~eventpatterns.filters.PatternIndex` keeps there the
+keys a slot's states settle, so that overlapping ranges cost one lookup per event,
+not one step per range that holds the value.
 """
 
 from __future__ import annotations
@@ -320,6 +325,7 @@ class RangeIndex:
         "_bands",
         "_bounded",
         "_by_target",
+        "_cells",
         "_lock",
         "_recent",
         "_retry_at",
@@ -331,6 +337,7 @@ class RangeIndex:
         "lower_in",
         "size",
         "snap",
+        "solo",
         "upper",
         "upper_in",
     )
@@ -365,16 +372,39 @@ class RangeIndex:
         # exclusive with writers (which take it too) and other lookups.
         self._tail_lookups = 0
         self._lock = threading.Lock()
+        # ``snap`` and a cell per slot, when the table holds every range (no other
+        # family, nothing in the bands): then one slot is the whole answer, and its
+        # cell keeps what the caller made of it (see PatternIndex._walk). Readers
+        # write the cells (one assignment each); a new table brings new cells.
+        self.solo: tuple[Any, ...] | None = None
+        self._cells: list[Any] = []
 
     def add(self, target: object, rng: Numeric) -> None:
         """File ``rng``, leading to ``target``."""
         with self._lock:
             self._add(target, rng)
+            self._refresh()
 
     def remove(self, target: object, rng: Numeric) -> None:
         """Unfile ``rng`` (filed with ``target``)."""
         with self._lock:
             self._remove(target, rng)
+            self._refresh()
+
+    def _refresh(self) -> None:
+        """Publish ``solo``: the table and its cells if it holds every range, else ``None``."""
+        snap = self.snap
+        self.solo = (
+            None
+            if snap is None
+            or self.flat is not None
+            or self.bands
+            or self.lower.runs
+            or self.lower_in.runs
+            or self.upper.runs
+            or self.upper_in.runs
+            else (*snap, self._cells)
+        )
 
     def _add(self, target: object, rng: Numeric) -> None:
         self.size += 1
@@ -474,6 +504,7 @@ class RangeIndex:
         if built is None:  # too dense to tabulate: bands only, until it doubles
             self._retry_at = 2 * self._bounded
             return
+        self._cells = [None] * len(built[1])
         self.snap = (*built, frozenset())
         self._snapped = dict.fromkeys(items)
         by_target: dict[Any, list[_Band]] = {}
@@ -616,6 +647,7 @@ class RangeIndex:
                 try:
                     if self.bands and self._bounded >= self._retry_at:
                         self._restab()
+                        self._refresh()
                     else:
                         self._tail_lookups = 0
                 finally:
