@@ -257,3 +257,38 @@ def test_a_state_is_looked_at_for_branches_to_move_once_not_at_every_child(
     assert index.match({"type": "t", "tags": ["x3"], "name": "n1"}) == {"c3"} | {
         f"d{i}" for i in range(200) if i != 1
     }
+
+
+def test_what_a_field_gives_a_value_below_an_array_is_kept_for_one_epoch() -> None:
+    # Below an array of objects, what a field's lookup gives a value (the keys its
+    # states settle, the states to walk on) is kept per value for the index's epoch:
+    # a pattern joining a state already there changes no field, yet must be found.
+    index: PatternIndex[str] = PatternIndex()
+    for k in range(40):  # skus tell patterns apart: they come first
+        index.add(f"o{k}", _sku(f"o{k}", {"numeric": [">=", 1]}))
+    index.add("a", _sku("x", {"numeric": [">=", 1]}))
+    index.add("b", _sku("x", {"numeric": [">=", 3]}))
+    event = {"detail": {"items": [{"sku": "x", "qty": 4}, {"sku": "y", "qty": 4}]}}
+    assert index.match(event) == {"a", "b"}
+    sku = dict(index._root.moves)[("detail", "items", "sku")]
+    x_state = sku.exact["x"]
+    qty = dict(x_state.moves)[("detail", "items", "qty")]
+    assert qty.cells is not None
+    assert qty.cells[4][1] in {("a", "b"), ("b", "a")}  # kept: both keys settled there
+    index.add("c", _sku("x", {"numeric": [">=", 3]}))  # b's state: no field changes
+    assert qty.cells is not None
+    assert index.match(event) == {"a", "b", "c"}
+    index.remove("b")
+    assert index.match(event) == {"a", "c"}
+    index.add("d", _sku("x", {"numeric": [">=", 2]}))  # a new range: the field drops them
+    assert qty.cells is None
+    assert index.match(event) == {"a", "c", "d"}
+    assert index.match({"detail": {"items": [{"sku": "x", "qty": 2}, {"sku": "x"}]}}) == {"a", "d"}
+    # Values not kept (a float, a bool) are looked up each time.
+    assert index.match({"detail": {"items": [{"sku": "x", "qty": 3.5}, {"sku": "y"}]}}) == {
+        "a",
+        "c",
+        "d",
+    }
+    assert index.match({"detail": {"items": [{"sku": "x", "qty": True}, {"sku": "y"}]}}) == set()
+    assert set(qty.cells or {}) == {4, 2}

@@ -94,6 +94,7 @@ class FieldIndex:
         "absent",
         "affixes",
         "affixes_ic",
+        "cells",
         "cidr",
         "cidr_lens",
         "eic",
@@ -148,12 +149,17 @@ class FieldIndex:
         self.numeric: RangeIndex | None = None
         self.size = 0
         self._counts: dict[str, Counter[object]] = _NONE
+        # What a caller made of the targets of a value, per value, written by readers
+        # and kept with the epoch it was made in (see PatternIndex._follow); writers
+        # drop it, so that it keeps nothing they unfiled.
+        self.cells: dict[object, Any] | None = None
 
     # ---------------------------------------------------------------- writing
 
     def add(self, pred: Predicate, target: Hashable) -> None:
         """File one alternative leading to ``target``."""
         self.size += 1
+        self.cells = None
         if type(pred) is Exact:  # the common case: no summary changes
             _put_one(self.exact, pred.key, target)
             return
@@ -163,6 +169,7 @@ class FieldIndex:
     def remove(self, pred: Predicate, target: Hashable) -> None:
         """Unfile one alternative filed with :meth:`add`."""
         self.size -= 1
+        self.cells = None
         if type(pred) is Exact:
             _drop_one(self.exact, pred.key, target)
             return

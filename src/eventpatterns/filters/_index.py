@@ -148,6 +148,11 @@ _TRACK_BUDGET: Final = 4096
 _NONE: Final[dict[Any, Any]] = {}  # the shared empty table; never written
 _NO_LEVELS: Final[frozenset[Path]] = frozenset()
 _SMALL_RUN: Final = 8
+# Values a field keeps what it gave for (FieldIndex.cells), and the keys and states a
+# kept answer may hold (more: looked up each time, as before).
+_CELLS: Final = 64
+_CELL_MAX: Final = 256
+_NO_DEAD: Final[frozenset[Any]] = frozenset()
 # Entry notes (see _shared) by the shape of the branch (its paths): each held once.
 _NOTES: dict[tuple[tuple[Path, ...], bool], tuple[frozenset[Path], bool] | None] = {}
 _UNSEEN: Final = object()
@@ -861,6 +866,8 @@ class PatternIndex(Generic[K]):
         pop, push = todo.pop, todo.append
         reached: list[Any] = []
         update = found.update
+        # Per path below one array of objects: its pairs by element (see _by_element).
+        groups: dict[Path, Any] | None = None
         while todo:
             item = pop()
             state, mem = item
@@ -907,6 +914,16 @@ class PatternIndex(Generic[K]):
                             push((target, mem))
                         reached.clear()
                     continue
+                if len(mem) == 1 and len(pairs) > 1:
+                    # Came through one element of one array: of the values below that
+                    # array, only its element's can lead on (grouped once per path).
+                    if groups is None:
+                        groups = {}
+                    group = groups.get(path, _UNSEEN)
+                    if group is _UNSEEN:
+                        group = groups[path] = _by_element(pairs)
+                    if group and group[0] == mem[0][0]:
+                        pairs = group[1].get(mem[0][1]) or ()
                 numeric = fi.numeric
                 for value, chain in pairs:
                     # merge(), its common cases first: a value from the element the
@@ -927,9 +944,31 @@ class PatternIndex(Generic[K]):
                         if merged is None:
                             continue
                         joined = merged
+                    kind = type(value)
+                    if (kind is str or kind is int) and not multi:
+                        # What the field gives this value (the keys its states settle,
+                        # the states to walk on), kept for the epoch: a value found in
+                        # many elements, or by many partial matches, is looked up once.
+                        cells = fi.cells
+                        if cells is None:
+                            cells = fi.cells = {}
+                        cell = cells.get(value)
+                        if cell is None or cell[0] != epoch:
+                            fi.collect(value, reached)
+                            cell = _slot_memo(tuple(dict.fromkeys(reached)), _NO_DEAD, epoch, cur)
+                            reached.clear()
+                            if len(cell[1]) + len(cell[2]) <= _CELL_MAX:
+                                if len(cells) >= _CELLS:
+                                    cells.clear()
+                                cells[value] = cell
+                        if cell[1]:
+                            update(cell[1])
+                        for target in cell[2]:
+                            push((target, joined))
+                        continue
                     if (
                         numeric is not None
-                        and type(value) is int
+                        and kind is int
                         and -_EXACT_INT <= value <= _EXACT_INT
                         and not fi.exact
                     ):  # a ranges-only field and an int a double holds: as fi.collect
@@ -1336,6 +1375,34 @@ def _holds_one(
         elif test(value):
             return True
     return False
+
+
+def _by_element(
+    pairs: tuple[tuple[object, Chain], ...],
+) -> tuple[Path, dict[int, list[tuple[object, Chain]]]] | None:
+    """Group the (value, chain) pairs of a path by the element they came from.
+
+    Returns (the array's level, {element number: its pairs}) when every value came
+    through one element of one array of objects (the common case: one array on the
+    way), else ``None`` (nested arrays: every pair is merged with the match's chain).
+    """
+    level: Path | None = None
+    by: dict[int, list[tuple[object, Chain]]] = {}
+    for pair in pairs:
+        chain = pair[1]
+        if len(chain) != 1:
+            return None
+        here, element = chain[0]
+        if level is None:
+            level = here
+        elif here != level:
+            return None
+        held = by.get(element)
+        if held is None:
+            by[element] = [pair]
+        else:
+            held.append(pair)
+    return None if level is None else (level, by)
 
 
 _AGREE_BUDGET: Final = 4096
